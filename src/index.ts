@@ -1,0 +1,12 @@
+/**
+ * layerkit: layered filesystems and container image builds in TypeScript.
+ *
+ * Each module re-exports its public surface from its own index; this file
+ * only gathers them.
+ * @module
+ */
+export * from './errors.js';
+export * from './digest.js';
+export * from './dockerfile/index.js';
+export * from './layers/index.js';
+export * from './unionfs/index.js';
