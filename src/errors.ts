@@ -19,7 +19,7 @@
  */
 export class LayerkitError<
   Code extends string = string,
-  Data extends Record<string, unknown> = Record<string, unknown>,
+  Data extends object = Record<string, unknown>,
 > extends Error {
   readonly code: Code;
   readonly data: Data;
