@@ -1,0 +1,78 @@
+/**
+ * Recognising a compressed stream by its first bytes, without consuming them.
+ * @module
+ */
+import type { CompressionFormat } from '../errors.js';
+
+/**
+ * The compression format of a stream given its first bytes: gzip (`1f 8b`),
+ * zstd (`28 b5 2f fd`), else none.
+ *
+ * @example
+ * ```ts
+ * detectCompression(Uint8Array.of(0x1f, 0x8b, 8)); // 'gzip'
+ * ```
+ */
+export function detectCompression(head: Uint8Array): CompressionFormat {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return 'none';
+}
+
+/**
+ * Reads at least `n` bytes (fewer at end of stream) from `source` and returns
+ * them with a stream that yields everything again from the first byte.
+ *
+ * @example
+ * ```ts
+ * const { head, stream } = await peek(source, 4);
+ * const format = detectCompression(head);
+ * ```
+ */
+export async function peek(
+  source: AsyncIterable<Uint8Array>,
+  n: number,
+): Promise<{ head: Uint8Array; stream: AsyncIterable<Uint8Array> }> {
+  const iterator = source[Symbol.asyncIterator]();
+  const seen: Uint8Array[] = [];
+  let have = 0;
+  let done = false;
+  while (have < n) {
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    seen.push(next.value);
+    have += next.value.byteLength;
+  }
+  const head = seen.length === 1 ? seen[0]! : concat(seen, have);
+  async function* replay(): AsyncGenerator<Uint8Array> {
+    let finished = done;
+    try {
+      for (const chunk of seen) yield chunk;
+      seen.length = 0;
+      while (!finished) {
+        const next = await iterator.next();
+        if (next.done) {
+          finished = true;
+          break;
+        }
+        yield next.value;
+      }
+    } finally {
+      if (!finished) await iterator.return?.();
+    }
+  }
+  return { head: head ?? new Uint8Array(0), stream: replay() };
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
