@@ -1,5 +1,10 @@
+/**
+ * Layers: the entry model, the deterministic tar writer and streaming reader,
+ * compression, and `Layer` constructors.
+ * @module
+ */
 export * from './entry.js';
-export * from './layer.js';
+export { MediaType, type Layer, type Opener } from './layer.js';
 export * from './errors.js';
 export * from './tar/index.js';
 export {
@@ -14,3 +19,13 @@ export {
   type GzipOptions,
   type ParallelGzipOptions,
 } from './compress/index.js';
+export { layerFromUncompressed, type LayerCompressionOptions } from './from-uncompressed.js';
+export { emptyLayer, layerFromEntries, type EntrySource, type LayerFromEntriesOptions } from './from-entries.js';
+export { layerFromTar, layerFromTarFile, type LayerFromTarOptions } from './from-tar.js';
+export {
+  entriesFromDirectory,
+  fileSource,
+  layerFromDirectory,
+  type LayerFromDirectoryOptions,
+  type XattrReader,
+} from './from-directory.js';

@@ -2,7 +2,8 @@
  * The `Layer` contract: a small interface of lazy, fallible getters.
  * @module
  */
-import type { Digest } from '../digest.js';
+import { createSha256, type Digest } from '../digest.js';
+import { DigestMismatchError } from '../errors.js';
 
 /** Media types layerkit writes (OCI) and the Docker ones it also reads. */
 export const MediaType = {
@@ -33,4 +34,109 @@ export interface Layer {
   uncompressed(): AsyncIterable<Uint8Array>;
   /** A fresh stream of the blob as stored. */
   compressed(): AsyncIterable<Uint8Array>;
+  /**
+   * Byte size of the uncompressed tar, where the layer can know it (every
+   * layerkit constructor can). May be expensive.
+   */
+  uncompressedSize?(): Promise<number>;
+}
+
+/**
+ * Something that produces a fresh byte stream on every call: a file, a
+ * buffer, a generator. Layers hold openers, never streams, so every read
+ * starts from the first byte.
+ *
+ * @example
+ * ```ts
+ * const open: Opener = () => createReadStream('layer.tar.gz');
+ * ```
+ */
+export type Opener = () => AsyncIterable<Uint8Array> | Promise<AsyncIterable<Uint8Array>>;
+
+/** Digest and byte count of one stream. */
+export interface Measured {
+  digest: Digest;
+  size: number;
+}
+
+/** Calls an opener and flattens the promise into one stream. */
+export async function* openStream(open: Opener): AsyncGenerator<Uint8Array> {
+  yield* await open();
+}
+
+/** Hashes a stream as it passes through; `done` receives the result at end of stream. */
+export async function* measure(
+  source: AsyncIterable<Uint8Array>,
+  done: (result: Measured) => void,
+): AsyncGenerator<Uint8Array> {
+  const hasher = createSha256();
+  let size = 0;
+  for await (const chunk of source) {
+    hasher.update(chunk);
+    size += chunk.byteLength;
+    yield chunk;
+  }
+  done({ digest: hasher.digest(), size });
+}
+
+/**
+ * Passes a stream through and, at its end, compares its digest and size with
+ * `expected()` (when known by then), throwing {@link DigestMismatchError}
+ * instead of ending quietly: a recomputed or re-read stream that no longer
+ * matches the digest already handed out is an error, not a silent new layer.
+ */
+export async function* verified(
+  source: AsyncIterable<Uint8Array>,
+  what: string,
+  expected: () => Measured | undefined,
+  onMeasured?: (result: Measured) => void,
+): AsyncGenerator<Uint8Array> {
+  let result: Measured | undefined;
+  yield* measure(source, (r) => (result = r));
+  const want = expected();
+  if (want && result) {
+    if (want.digest !== result.digest) throw new DigestMismatchError(what, want.digest, result.digest);
+    if (want.size !== result.size) throw new DigestMismatchError(`${what} size`, String(want.size), String(result.size));
+  }
+  if (result) onMeasured?.(result);
+}
+
+/**
+ * A lazily computed value: the first `get()` starts the computation, every
+ * later one returns the same promise (value or rejection). `peek()` is the
+ * value once it has settled successfully.
+ */
+export class Lazy<T> {
+  #promise: Promise<T> | undefined;
+  #value: { v: T } | undefined;
+
+  constructor(private readonly compute: () => Promise<T>) {}
+
+  get(): Promise<T> {
+    if (!this.#promise) {
+      this.#promise = this.compute();
+      this.#promise.then(
+        (v) => (this.#value = { v }),
+        () => {},
+      );
+    }
+    return this.#promise;
+  }
+
+  /** True once the computation has started (or a value was supplied). */
+  get started(): boolean {
+    return this.#promise !== undefined;
+  }
+
+  /** The settled value, if it succeeded. */
+  peek(): T | undefined {
+    return this.#value?.v;
+  }
+
+  /** Supplies the value from elsewhere (a stream that was read to its end), if nothing started yet. */
+  offer(value: T): void {
+    if (this.#promise) return;
+    this.#promise = Promise.resolve(value);
+    this.#value = { v: value };
+  }
 }
