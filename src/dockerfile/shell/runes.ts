@@ -1,0 +1,128 @@
+/**
+ * Character classes and conversions with Go's meanings, so that the lexer
+ * splits and names exactly where BuildKit does (Go's `unicode.IsSpace` is not
+ * JavaScript's `\s`: it has U+0085 and lacks U+FEFF).
+ * @module
+ */
+
+/** Go's `scanner.EOF`. */
+export const EOF = -1;
+
+/** U+FFFD, what Go reads for an invalid encoding and prints for `string(rune(-1))`. */
+export const REPLACEMENT = 0xfffd;
+
+/**
+ * The code points of `text` and the UTF-16 offset where each starts (plus one
+ * final offset for the end). A lone surrogate reads as U+FFFD, as Go reads
+ * the bytes such a string encodes to.
+ */
+export function decodeRunes(text: string): { runes: number[]; offsets: number[] } {
+  const runes: number[] = [];
+  const offsets: number[] = [];
+  for (let i = 0; i < text.length; ) {
+    offsets.push(i);
+    const cp = text.codePointAt(i)!;
+    if (cp >= 0xd800 && cp <= 0xdfff) {
+      runes.push(REPLACEMENT);
+      i += 1;
+    } else {
+      runes.push(cp);
+      i += cp > 0xffff ? 2 : 1;
+    }
+  }
+  offsets.push(text.length);
+  return { runes, offsets };
+}
+
+/** The string of one rune, with Go's U+FFFD for EOF and invalid values. */
+export function runeString(rune: number): string {
+  if (rune < 0 || rune > 0x10ffff || (rune >= 0xd800 && rune <= 0xdfff)) return '\ufffd';
+  return String.fromCodePoint(rune);
+}
+
+/** Joins runes into a string without overflowing the argument limit. */
+export function runesToString(runes: readonly number[], start = 0, end = runes.length): string {
+  let out = '';
+  for (let i = start; i < end; i += 4096) {
+    out += String.fromCodePoint(...runes.slice(i, Math.min(end, i + 4096)));
+  }
+  return out;
+}
+
+/** Go's `unicode.IsSpace`. */
+export function isSpace(rune: number): boolean {
+  if (rune <= 0xff) {
+    return (rune >= 0x09 && rune <= 0x0d) || rune === 0x20 || rune === 0x85 || rune === 0xa0;
+  }
+  return (
+    rune === 0x1680 ||
+    (rune >= 0x2000 && rune <= 0x200a) ||
+    rune === 0x2028 ||
+    rune === 0x2029 ||
+    rune === 0x202f ||
+    rune === 0x205f ||
+    rune === 0x3000
+  );
+}
+
+const LETTER = /^\p{L}$/u;
+const DECIMAL_DIGIT = /^\p{Nd}$/u;
+
+/** Go's `unicode.IsLetter`. */
+export function isLetter(rune: number): boolean {
+  if (rune < 0x80) return (rune >= 0x41 && rune <= 0x5a) || (rune >= 0x61 && rune <= 0x7a);
+  return rune >= 0 && LETTER.test(runeString(rune));
+}
+
+/** Go's `unicode.IsDigit`. */
+export function isDigit(rune: number): boolean {
+  if (rune < 0x80) return rune >= 0x30 && rune <= 0x39;
+  return DECIMAL_DIGIT.test(runeString(rune));
+}
+
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
+
+/**
+ * Go's `strconv.Quote`, used to echo the failing word in error messages
+ * exactly as BuildKit prints it.
+ */
+export function goQuote(text: string): string {
+  let out = '"';
+  for (const rune of decodeRunes(text).runes) {
+    switch (rune) {
+      case 0x22:
+        out += '\\"';
+        continue;
+      case 0x5c:
+        out += '\\\\';
+        continue;
+      case 0x07:
+        out += '\\a';
+        continue;
+      case 0x08:
+        out += '\\b';
+        continue;
+      case 0x0c:
+        out += '\\f';
+        continue;
+      case 0x0a:
+        out += '\\n';
+        continue;
+      case 0x0d:
+        out += '\\r';
+        continue;
+      case 0x09:
+        out += '\\t';
+        continue;
+      case 0x0b:
+        out += '\\v';
+        continue;
+    }
+    const ch = String.fromCodePoint(rune);
+    if (rune === 0x20 || PRINTABLE.test(ch)) out += ch;
+    else if (rune < 0x20 || rune === 0x7f) out += '\\x' + rune.toString(16).padStart(2, '0');
+    else if (rune < 0x10000) out += '\\u' + rune.toString(16).padStart(4, '0');
+    else out += '\\U' + rune.toString(16).padStart(8, '0');
+  }
+  return out + '"';
+}
