@@ -17,6 +17,22 @@ export interface Range {
   end: Position;
 }
 
+/**
+ * Where a piece of an instruction's `original` text sits in the source.
+ * Continuation lines are joined into one `original`, so an instruction is a
+ * list of segments: segment `i` covers `original.slice(offset_i, offset_{i+1})`
+ * and starts at `line`/`column`. Lines dropped inside a continuation
+ * (comments, empty lines) have no segment.
+ */
+export interface SourceSegment {
+  /** Offset in `original` (UTF-16 code units) where this segment starts. */
+  offset: number;
+  /** 1-based source line of the segment. */
+  line: number;
+  /** 1-based column on that line where the segment's first character is. */
+  column: number;
+}
+
 /** A heredoc attached to an instruction (`RUN <<EOF … EOF`). */
 export interface Heredoc {
   /** The delimiter word, without quotes or `-`. */
@@ -58,24 +74,37 @@ export interface ParseWarning {
  * string with continuations joined. ONBUILD has no args but a `child`.
  */
 export interface InstructionNode {
-  /** Lowercased keyword (`from`, `run`, …), as BuildKit's `Node.Value`. */
+  /** Lowercased keyword (`from`, `run`, …), as BuildKit's dump prints it. */
   keyword: string;
+  /** The keyword as written (`From`, `RUN`), as BuildKit's `Node.Value`. */
+  rawKeyword: string;
   /** The instruction text with continuations joined, as BuildKit's `Node.Original`. */
   original: string;
-  /** Raw flags in order (`--from=build`), before any parsing. */
+  /**
+   * Flags in order (`--from=build`), split off the way BuildKit's
+   * `extractBuilderFlags` does: quotes removed, escapes applied, values not
+   * interpreted.
+   */
   flags: string[];
   args: string[];
-  /** ONBUILD's inner instruction. */
+  /** ONBUILD's inner instruction (its positions point into the ONBUILD line). */
   child?: InstructionNode;
   /** True when the arguments were written in JSON (exec) form. */
   json: boolean;
   heredocs: Heredoc[];
-  /** Comment lines directly above the instruction, without the `#`. */
+  /**
+   * Comment lines above the instruction (since the previous one), as BuildKit's
+   * `PrevComment`: text after the line's first character, trimmed. A bare `#`
+   * line clears the list.
+   */
   comments: string[];
   /** 1-based first and last line (heredoc bodies included). */
   startLine: number;
   endLine: number;
+  /** From the keyword to the end of the last line (heredoc terminator included). */
   range: Range;
+  /** Where each piece of `original` came from; the first starts at the keyword. */
+  segments: SourceSegment[];
 }
 
 /** The result of parsing a whole Dockerfile. */

@@ -1,0 +1,454 @@
+/**
+ * From one logical line (continuations already joined) to keyword, flags and
+ * arguments. Each instruction has its own argument rules (see
+ * {@link ArgumentStyle}); these reproduce BuildKit's line parsers, quirks
+ * included, because the typed layer and the dump depend on them.
+ * @module
+ */
+import {
+  fromByteString,
+  goToLower,
+  goTrimSpace,
+  isAscii,
+  isAsciiBlank,
+  isGoSpace,
+  skipGoSpace,
+  toByteString,
+} from './chars.js';
+import { argumentStyle, type ArgumentStyle } from './keywords.js';
+
+/** A problem in one line; `offset` is where, in that line's text. */
+export class LineParseError {
+  constructor(
+    readonly message: string,
+    public offset: number,
+  ) {}
+}
+
+/** One instruction read from a logical line. */
+export interface ParsedLine {
+  rawKeyword: string;
+  keyword: string;
+  flags: string[];
+  args: string[];
+  json: boolean;
+  /** ONBUILD's trigger instruction. */
+  child?: ParsedLine;
+  /** Offset in the line of the argument text (after keyword and flags). */
+  argsOffset: number;
+  /** Whether the keyword is one BuildKit knows. */
+  known: boolean;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+const QUOTE_SINGLE = 0x27;
+const QUOTE_DOUBLE = 0x22;
+const DASH = 0x2d;
+
+/**
+ * Splits `line` into keyword, flags and argument text, then reads the
+ * arguments with the keyword's rules.
+ */
+export function parseLine(line: string, escape: number): ParsedLine {
+  // BuildKit trims with Unicode spaces, then splits at the first run of ASCII blanks.
+  let start = skipGoSpace(line, 0);
+  let end = line.length;
+  while (end > start && isGoSpace(line.charCodeAt(end - 1))) end--;
+  let cmdEnd = start;
+  while (cmdEnd < end && !isAsciiBlank(line.charCodeAt(cmdEnd))) cmdEnd++;
+  const rawKeyword = line.slice(start, cmdEnd);
+  const keyword = goToLower(rawKeyword);
+  let flags: string[] = [];
+  let rest = '';
+  let argsOffset = end;
+  if (cmdEnd < end) {
+    let afterBlank = cmdEnd;
+    while (afterBlank < end && isAsciiBlank(line.charCodeAt(afterBlank))) afterBlank++;
+    const extracted = extractBuilderFlags(line.slice(afterBlank, end), escape);
+    flags = extracted.flags;
+    rest = goTrimSpace(extracted.rest);
+    // The remaining text is a suffix of the trimmed line.
+    argsOffset = Math.max(start, end - rest.length);
+  }
+  const style = argumentStyle(keyword);
+  const parsed: ParsedLine = { rawKeyword, keyword, flags, args: [], json: false, argsOffset, known: style !== undefined };
+  if (style === undefined) {
+    // BuildKit keeps unknown instructions with one empty argument.
+    parsed.args = [''];
+    return parsed;
+  }
+  try {
+    readArguments(parsed, style, rest, escape);
+  } catch (err) {
+    if (err instanceof LineParseError) err.offset += argsOffset;
+    throw err;
+  }
+  return parsed;
+}
+
+function readArguments(parsed: ParsedLine, style: ArgumentStyle, rest: string, escape: number): void {
+  switch (style) {
+    case 'maybe-json':
+      parseMaybeJson(parsed, rest);
+      return;
+    case 'maybe-json-list':
+      if (!parseJsonInto(parsed, rest)) parsed.args = splitBlank(rest);
+      return;
+    case 'words':
+      parsed.args = splitBlank(rest);
+      return;
+    case 'string':
+      parsed.args = rest === '' ? [] : [rest];
+      return;
+    case 'name-val':
+      parsed.args = parseNameVal(rest, parsed.keyword === 'env' ? 'ENV' : 'LABEL', escape);
+      return;
+    case 'name-or-name-val':
+      parsed.args = parseWords(rest, escape);
+      return;
+    case 'health':
+      parseHealth(parsed, rest);
+      return;
+    case 'sub-command':
+      if (rest !== '') parsed.child = parseLine(rest, escape);
+      return;
+  }
+}
+
+/** BuildKit's `parseMaybeJSON`: JSON array of strings, else the text as one argument. */
+function parseMaybeJson(parsed: ParsedLine, rest: string): void {
+  if (rest === '') return;
+  if (!parseJsonInto(parsed, rest)) parsed.args = [rest];
+}
+
+/**
+ * Reads `rest` as a JSON array of strings into `parsed`. Returns false when
+ * it is not JSON (the caller falls back to shell form); throws when it is a
+ * JSON array holding something other than strings, as BuildKit does.
+ */
+function parseJsonInto(parsed: ParsedLine, rest: string): boolean {
+  const begin = skipGoSpace(rest, 0);
+  if (rest.charCodeAt(begin) !== 0x5b /* [ */) return false;
+  let value: unknown;
+  try {
+    value = JSON.parse(begin === 0 ? rest : rest.slice(begin));
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(value)) return false;
+  const args: string[] = new Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (typeof item !== 'string') {
+      // Go's decoder reports an out-of-range number as a decoding error, which
+      // BuildKit treats as "not JSON" rather than "not strings".
+      if (hasNonFiniteNumber(value)) return false;
+      throw new LineParseError('when using JSON array syntax, arrays must be comprised of strings only', begin);
+    }
+    // Go decodes an unpaired surrogate escape as U+FFFD.
+    args[i] = LONE_SURROGATE.test(item) ? item.replace(LONE_SURROGATES, '\ufffd') : item;
+  }
+  parsed.args = args;
+  parsed.json = true;
+  return true;
+}
+
+function hasNonFiniteNumber(value: unknown): boolean {
+  if (typeof value === 'number') return !Number.isFinite(value);
+  if (Array.isArray(value)) return value.some(hasNonFiniteNumber);
+  if (value !== null && typeof value === 'object') return Object.values(value).some(hasNonFiniteNumber);
+  return false;
+}
+
+/** BuildKit's `parseStringsWhitespaceDelimited`: split at runs of `[\t\v\f\r ]`. */
+function splitBlank(rest: string): string[] {
+  const out: string[] = [];
+  if (rest === '') return out;
+  let wordStart = 0;
+  let i = 0;
+  const n = rest.length;
+  while (i < n) {
+    if (isAsciiBlank(rest.charCodeAt(i))) {
+      out.push(rest.slice(wordStart, i));
+      while (i < n && isAsciiBlank(rest.charCodeAt(i))) i++;
+      wordStart = i;
+    } else {
+      i++;
+    }
+  }
+  // A trailing run of blanks leaves an empty word, as Go's regexp.Split does.
+  out.push(rest.slice(wordStart));
+  return out;
+}
+
+/** BuildKit's `parseHealthConfig`: the type word (found byte-wise), then `parseMaybeJSON`. */
+function parseHealth(parsed: ParsedLine, rest: string): void {
+  if (rest === '') return;
+  const bytes = isAscii(rest) ? rest : toByteString(rest);
+  let sep = 0;
+  while (sep < bytes.length && !isGoSpace(bytes.charCodeAt(sep))) sep++;
+  if (sep === 0) return;
+  let next = sep;
+  while (next < bytes.length && isGoSpace(bytes.charCodeAt(next))) next++;
+  const ascii = bytes === rest;
+  const type = ascii ? rest.slice(0, sep) : fromByteString(bytes.slice(0, sep));
+  const cmdText = ascii ? rest.slice(next) : fromByteString(bytes.slice(next));
+  const cmd: ParsedLine = { ...parsed, args: [] };
+  try {
+    parseMaybeJson(cmd, cmdText);
+  } catch (err) {
+    if (err instanceof LineParseError) err.offset += rest.length - cmdText.length;
+    throw err;
+  }
+  parsed.args = [type, ...cmd.args];
+  parsed.json = cmd.json;
+}
+
+/**
+ * BuildKit's `parseNameVal` for ENV and LABEL: `key=value` words, or the
+ * legacy `key value` form when the first word has no `=`. Returns
+ * `key, value, separator` triples.
+ */
+function parseNameVal(rest: string, keyword: 'ENV' | 'LABEL', escape: number): string[] {
+  const words = parseWords(rest, escape);
+  if (words.length === 0) return [];
+  if (!words[0]!.includes('=')) {
+    let i = 0;
+    while (i < rest.length && !isAsciiBlank(rest.charCodeAt(i))) i++;
+    if (i === rest.length) throw new LineParseError(`${keyword} must have two arguments`, 0);
+    let j = i;
+    while (j < rest.length && isAsciiBlank(rest.charCodeAt(j))) j++;
+    return [rest.slice(0, i), rest.slice(j), ''];
+  }
+  const out: string[] = [];
+  let searchFrom = 0;
+  for (const word of words) {
+    const eq = word.indexOf('=');
+    if (eq < 0) {
+      const at = rest.indexOf(word, searchFrom);
+      throw new LineParseError(
+        `Syntax error - can't find = in ${goQuote(word)}. Must be of the form: name=value`,
+        Math.max(0, at),
+      );
+    }
+    const at = rest.indexOf(word, searchFrom);
+    if (at >= 0) searchFrom = at + word.length;
+    out.push(word.slice(0, eq), word.slice(eq + 1), '=');
+  }
+  return out;
+}
+
+/**
+ * BuildKit's `parseWords`: split at Unicode white space outside quotes.
+ * Quotes and escapes stay in the words (they are processed later); an
+ * escape token at the very end is dropped.
+ */
+export function parseWords(rest: string, escape: number): string[] {
+  const words: string[] = [];
+  const n = rest.length;
+  let inWord = false;
+  let quote = 0;
+  let blankOk = false;
+  let word = '';
+  let i = 0;
+  while (i < n) {
+    let c = rest.charCodeAt(i);
+    if (!inWord && quote === 0) {
+      if (isGoSpace(c)) {
+        i++;
+        continue;
+      }
+      inWord = true;
+    }
+    if (quote === 0) {
+      if (isGoSpace(c)) {
+        if (blankOk || word.length > 0) words.push(word);
+        word = '';
+        blankOk = false;
+        inWord = false;
+        i++;
+        continue;
+      }
+      if (c === QUOTE_SINGLE || c === QUOTE_DOUBLE) {
+        quote = c;
+        blankOk = true;
+      } else if (c === escape) {
+        if (i + 1 === n) {
+          i++;
+          continue;
+        }
+        word += rest[i];
+        i++;
+        c = rest.charCodeAt(i);
+      }
+      word += rest[i];
+      i++;
+      continue;
+    }
+    // Inside quotes.
+    if (c === quote) {
+      quote = 0;
+    } else if (c === escape && quote !== QUOTE_SINGLE) {
+      if (i + 1 === n) {
+        quote = 0;
+        i++;
+        continue;
+      }
+      word += rest[i];
+      i++;
+    }
+    word += rest[i];
+    i++;
+  }
+  if ((inWord || quote !== 0) && (blankOk || word.length > 0)) words.push(word);
+  return words;
+}
+
+/** What {@link extractBuilderFlags} split off. */
+export interface ExtractedFlags {
+  flags: string[];
+  /** The text after the flags (untrimmed). */
+  rest: string;
+}
+
+/**
+ * BuildKit's `extractBuilderFlags`: leading `--name=value` words, quotes
+ * removed and escapes applied, up to the first word that does not start
+ * with `--` (or a bare `--`). BuildKit walks bytes here, so non-ASCII text in
+ * a flag comes out as one Latin-1 character per UTF-8 byte; so does ours.
+ */
+export function extractBuilderFlags(text: string, escape: number): ExtractedFlags {
+  const first = skipGoSpace(text, 0);
+  if (text.charCodeAt(first) !== DASH || text.charCodeAt(first + 1) !== DASH) {
+    return { flags: [], rest: text.slice(first) };
+  }
+  const ascii = isAscii(text);
+  const line = ascii ? text : toByteString(text);
+  const result = extractFlagsFromBytes(line, escape);
+  if (!ascii) result.rest = fromByteString(result.rest);
+  return result;
+}
+
+function extractFlagsFromBytes(line: string, escape: number): ExtractedFlags {
+  const flags: string[] = [];
+  const n = line.length;
+  let inWord = false;
+  let quote = 0;
+  let blankOk = false;
+  let word = '';
+  for (let pos = 0; pos <= n; pos++) {
+    let c = pos < n ? line.charCodeAt(pos) : -1;
+    if (!inWord && quote === 0) {
+      if (pos === n) break;
+      if (isGoSpace(c)) continue;
+      if (c !== DASH || pos + 1 === n || line.charCodeAt(pos + 1) !== DASH) {
+        return { flags, rest: line.slice(pos) };
+      }
+      inWord = true;
+    }
+    if (pos === n) {
+      if (word !== '--' && (blankOk || word.length > 0)) flags.push(word);
+      break;
+    }
+    if (quote === 0) {
+      if (isGoSpace(c)) {
+        if (word === '--') return { flags, rest: line.slice(pos) };
+        if (blankOk || word.length > 0) flags.push(word);
+        word = '';
+        blankOk = false;
+        inWord = false;
+        continue;
+      }
+      if (c === QUOTE_SINGLE || c === QUOTE_DOUBLE) {
+        quote = c;
+        blankOk = true;
+        continue;
+      }
+      if (c === escape) {
+        if (pos + 1 === n) continue;
+        pos++;
+        c = line.charCodeAt(pos);
+      }
+      word += String.fromCharCode(c);
+      continue;
+    }
+    // Inside quotes: the escape token works in single quotes too, unlike the shell.
+    if (c === quote) {
+      quote = 0;
+      continue;
+    }
+    if (c === escape) {
+      if (pos + 1 === n) {
+        quote = 0;
+        continue;
+      }
+      pos++;
+      c = line.charCodeAt(pos);
+    }
+    word += String.fromCharCode(c);
+  }
+  return { flags, rest: '' };
+}
+
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
+
+/**
+ * Go's `strconv.Quote`: double quotes, `\"` and `\\`, C escapes for control
+ * characters, `\xHH`, `\uHHHH`, `\UHHHHHHHH` for what is not printable.
+ *
+ * @example
+ * ```ts
+ * goQuote('a"b\n'); // '"a\\"b\\n"'
+ * ```
+ */
+export function goQuote(s: string): string {
+  if (PLAIN.test(s)) return `"${s}"`;
+  let out = '"';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    switch (cp) {
+      case 0x22:
+        out += '\\"';
+        continue;
+      case 0x5c:
+        out += '\\\\';
+        continue;
+      case 0x07:
+        out += '\\a';
+        continue;
+      case 0x08:
+        out += '\\b';
+        continue;
+      case 0x0c:
+        out += '\\f';
+        continue;
+      case 0x0a:
+        out += '\\n';
+        continue;
+      case 0x0d:
+        out += '\\r';
+        continue;
+      case 0x09:
+        out += '\\t';
+        continue;
+      case 0x0b:
+        out += '\\v';
+        continue;
+    }
+    if (cp >= 0xd800 && cp <= 0xdfff) {
+      // An unpaired surrogate would be invalid UTF-8 in Go; its UTF-8 encoder writes U+FFFD.
+      out += '\ufffd';
+    } else if (cp === 0x20 || (cp > 0x7e ? PRINTABLE.test(ch) : cp > 0x20 && cp < 0x7f)) {
+      out += ch;
+    } else if (cp < 0x80) {
+      out += '\\x' + cp.toString(16).padStart(2, '0');
+    } else if (cp < 0x10000) {
+      out += '\\u' + cp.toString(16).padStart(4, '0');
+    } else {
+      out += '\\U' + cp.toString(16).padStart(8, '0');
+    }
+  }
+  return out + '"';
+}
