@@ -1,0 +1,70 @@
+/**
+ * A `Layer` backed by a stored blob (in a layout, the store or an archive)
+ * whose diffID comes from the image config. Nothing is trusted blindly: the
+ * blob stream is verified against its digest and size, the uncompressed
+ * stream against the diffID, each at the end of the stream.
+ * @module
+ */
+import { sha256Stream, type Digest } from '../digest.js';
+import type { Layer } from '../layers/layer.js';
+import { decompressed, verified } from './streams.js';
+
+/** What a stored layer is known by before it is read. */
+export interface StoredLayerInfo {
+  mediaType: string;
+  /** The blob digest, or undefined to compute it (once) by hashing the blob. */
+  digest?: Digest;
+  size: number;
+  /** From the config's `rootfs.diff_ids`. */
+  diffId: Digest;
+  /** Opens the raw blob bytes. */
+  open: () => AsyncIterable<Uint8Array>;
+  /** Names the layer in errors. */
+  what: string;
+}
+
+class StoredLayer implements Layer {
+  readonly mediaType: string;
+  readonly #info: StoredLayerInfo;
+  #digest: Promise<Digest> | undefined;
+
+  constructor(info: StoredLayerInfo) {
+    this.mediaType = info.mediaType;
+    this.#info = info;
+  }
+
+  diffId(): Promise<Digest> {
+    return Promise.resolve(this.#info.diffId);
+  }
+
+  digest(): Promise<Digest> {
+    this.#digest ??= this.#info.digest !== undefined
+      ? Promise.resolve(this.#info.digest)
+      : sha256Stream(this.#info.open()).then((r) => r.digest);
+    return this.#digest;
+  }
+
+  size(): Promise<number> {
+    return Promise.resolve(this.#info.size);
+  }
+
+  async *compressed(): AsyncGenerator<Uint8Array> {
+    const digest = await this.digest();
+    yield* verified(this.#info.open(), { digest, size: this.#info.size }, `${this.#info.what} blob`);
+  }
+
+  async *uncompressed(): AsyncGenerator<Uint8Array> {
+    const digest = await this.digest();
+    if (digest === this.#info.diffId) {
+      // An uncompressed blob: one verification covers both names.
+      yield* this.compressed();
+      return;
+    }
+    yield* verified(decompressed(this.compressed(), this.mediaType), { digest: this.#info.diffId }, `${this.#info.what} diffID`);
+  }
+}
+
+/** A verified Layer over a stored blob. */
+export function storedLayer(info: StoredLayerInfo): Layer {
+  return new StoredLayer(info);
+}

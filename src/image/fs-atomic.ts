@@ -1,0 +1,80 @@
+/**
+ * Crash-safe file writes: write a temporary file beside the target, fsync
+ * it, rename it over the target, fsync the directory. A reader sees the old
+ * file or the new one, never half of one.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** A unique temporary name in `dir`, tagged with our pid (so cleanup can tell live from stale). */
+export function temporaryPath(dir: string, hint = 'tmp'): string {
+  return join(dir, `.${hint}-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/** Fsyncs a directory so a rename in it survives a crash (a no-op where directories cannot be opened). */
+export async function fsyncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Some platforms and file systems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Streams `source` into `target` atomically. `tmpDir` must be on the same file
+ * system as `target` (default: the target's directory). On any error — from
+ * the source, a verifier inside it, or the disk — the temporary file is
+ * removed and the target is untouched.
+ */
+export async function writeFileAtomic(
+  target: string,
+  source: AsyncIterable<Uint8Array> | Uint8Array,
+  options: { tmpDir?: string; mode?: number } = {},
+): Promise<void> {
+  const dir = dirname(target);
+  const tmpDir = options.tmpDir ?? dir;
+  await mkdir(tmpDir, { recursive: true });
+  await mkdir(dir, { recursive: true });
+  const tmp = temporaryPath(tmpDir);
+  const handle = await open(tmp, 'wx', options.mode ?? 0o644);
+  try {
+    try {
+      if (source instanceof Uint8Array) {
+        await handle.writeFile(source);
+      } else {
+        for await (const chunk of source) {
+          let written = 0;
+          while (written < chunk.byteLength) {
+            const { bytesWritten } = await handle.write(chunk, written, chunk.byteLength - written);
+            written += bytesWritten;
+          }
+        }
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDirectory(dir);
+}
+
+/** True when `path` exists (any type). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Images: the OCI model (config, manifest, index, history), immutable images
+ * with functional mutations, the content-addressed store, references, OCI
+ * layouts and docker-archives.
+ * @module
+ */
+export * from './types.js';
+export * from './errors.js';
+export { canonicalJson, canonicalJsonString, formatTimestamp, parseImageConfig, parseIndex, parseManifest, type DocumentKind } from './json.js';
+export { emptyImage, imageFromConfig, type Image, type ImageFromConfigOptions } from './image.js';
+export {
+  appendHistory,
+  appendLayers,
+  withConfig,
+  withCreated,
+  withManifestAnnotations,
+  type ConfigUpdate,
+  type LayerAddendum,
+} from './mutate.js';
+export { formatPlatform, hostPlatform, parsePlatform, platformMatches } from './platform.js';
+export {
+  isValidRefName,
+  isValidReference,
+  isValidTag,
+  parseReference,
+  parseTagReference,
+  type ImageReference,
+  type ParseReferenceOptions,
+} from './reference.js';
+export {
+  listOciLayout,
+  readOciLayout,
+  writeOciLayout,
+  type ImageWithRefs,
+  type ReadOciLayoutOptions,
+  type WriteOciLayoutOptions,
+} from './layout.js';
+export type { LayoutEntry } from './layout-source.js';

@@ -1,0 +1,160 @@
+/**
+ * The OCI image model as plain data: descriptors, manifests, indexes and the
+ * image configuration (with Docker's extensions), plus the media types
+ * layerkit reads and writes.
+ *
+ * Field names are the JSON names of the specifications, so a parsed document
+ * is the object itself and {@link canonicalJson} turns it back into bytes.
+ * @module
+ */
+
+/** Media types of manifests, indexes, configs and layers (OCI and Docker). */
+export const ImageMediaType = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  ociLayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  ociLayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  ociLayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
+  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  dockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+} as const;
+
+/** Well-known annotation keys. */
+export const Annotation = {
+  /** Tag of a descriptor in an OCI layout's `index.json` (image-layout.md). */
+  refName: 'org.opencontainers.image.ref.name',
+  /** Full image name containerd and Docker put next to `refName`. */
+  imageName: 'io.containerd.image.name',
+  created: 'org.opencontainers.image.created',
+  baseName: 'org.opencontainers.image.base.name',
+  baseDigest: 'org.opencontainers.image.base.digest',
+} as const;
+
+/** The platform an image runs on (GOOS/GOARCH names). */
+export interface Platform {
+  architecture: string;
+  os: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  variant?: string;
+}
+
+/** A pointer to a blob: what it is, its digest and its exact size. */
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  urls?: string[];
+  annotations?: Record<string, string>;
+  /** Base64 of the blob itself, for tiny blobs. */
+  data?: string;
+  platform?: Platform;
+  artifactType?: string;
+}
+
+/** An image manifest (OCI `manifest.md`; Docker schema 2 has the same shape). */
+export interface Manifest {
+  schemaVersion: 2;
+  mediaType?: string;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+/** An image index / manifest list: descriptors of manifests (or nested indexes). */
+export interface ImageIndex {
+  schemaVersion: 2;
+  mediaType?: string;
+  artifactType?: string;
+  manifests: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+/** Docker's HEALTHCHECK settings. Durations are in nanoseconds. */
+export interface HealthConfig {
+  /** `[]` inherit, `['NONE']` disable, `['CMD', …]` exec, `['CMD-SHELL', cmd]` shell. */
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
+}
+
+/** The run-time defaults of a container (the `config` member of an image config). */
+export interface ContainerConfig {
+  User?: string;
+  /** `{"8080/tcp": {}}`. */
+  ExposedPorts?: Record<string, Record<string, never>>;
+  /** `KEY=value` strings. */
+  Env?: string[];
+  Entrypoint?: string[];
+  Cmd?: string[];
+  /** `{"/data": {}}`. */
+  Volumes?: Record<string, Record<string, never>>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  ArgsEscaped?: boolean;
+  Healthcheck?: HealthConfig;
+  OnBuild?: string[];
+  Shell?: string[];
+  [unknown: string]: unknown;
+}
+
+/** One step of an image's history. Steps with `empty_layer` made no layer. */
+export interface History {
+  /** RFC 3339 time. */
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+  empty_layer?: boolean;
+  [unknown: string]: unknown;
+}
+
+/** The layers an image is made of, by diffID, base first. */
+export interface RootFS {
+  type: 'layers';
+  diff_ids: string[];
+}
+
+/**
+ * An image configuration (`config.json`): platform, run-time defaults, the
+ * diffIDs of its layers and its history. Unknown members are kept as they are.
+ */
+export interface ImageConfig {
+  /** RFC 3339 time. */
+  created?: string;
+  author?: string;
+  architecture: string;
+  os: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+  variant?: string;
+  config?: ContainerConfig;
+  rootfs: RootFS;
+  history?: History[];
+  [unknown: string]: unknown;
+}
+
+/** True for the media types of image indexes (OCI index, Docker manifest list). */
+export function isIndexMediaType(mediaType: string | undefined): boolean {
+  return mediaType === ImageMediaType.ociIndex || mediaType === ImageMediaType.dockerManifestList;
+}
+
+/** True for the media types of image manifests (OCI, Docker schema 2). */
+export function isManifestMediaType(mediaType: string | undefined): boolean {
+  return mediaType === ImageMediaType.ociManifest || mediaType === ImageMediaType.dockerManifest;
+}
