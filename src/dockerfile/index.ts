@@ -11,5 +11,6 @@
  */
 export * from './syntax/index.js';
 export { dumpAst, dumpNode } from './dump.js';
+export { printDockerfile, printInstruction } from './print.js';
 export { DockerfileSyntaxError, type DockerfileSyntaxErrorData, type SourceLocation } from './errors.js';
 export { suggest, type SuggestOptions } from './suggest.js';

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/**
+ * The `layerkit` command line: argument handling and printing only; every
+ * command calls the public API.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { commands } from './commands/index.js';
+import { processIo, UsageError, type CliIo } from './io.js';
+
+function version(): string {
+  // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
+  const path = fileURLToPath(new URL('../../package.json', import.meta.url));
+  return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
+}
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return `Usage: layerkit COMMAND [OPTIONS] [ARGS]
+
+Layered filesystems and container image builds.
+
+Commands:
+${lines.join('\n')}
+
+Options:
+  --help     show this help, or a command's with layerkit COMMAND --help
+  --version  print the version
+
+Exit status: 0 success, 1 invalid input (e.g. a Dockerfile syntax error), 2 bad usage.
+`;
+}
+
+/**
+ * Runs `layerkit` with `argv` (the arguments after the program name) and
+ * resolves to the exit status.
+ *
+ * @example
+ * ```ts
+ * const status = await main(['parse', 'Dockerfile']);
+ * ```
+ */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? io.stderr : io.stdout)(help());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout(`layerkit ${version()}\n`);
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    io.stderr(`layerkit: unknown command ${JSON.stringify(name)}\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout(command.usage);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`layerkit ${command.name}: ${err.message}\n\n${command.usage}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+const invokedPath = process.argv[1];
+if (invokedPath !== undefined && fileURLToPath(import.meta.url) === (await realpathOf(invokedPath))) {
+  process.exitCode = await main(process.argv.slice(2));
+}
+
+async function realpathOf(path: string): Promise<string> {
+  const { realpath } = await import('node:fs/promises');
+  try {
+    return await realpath(path);
+  } catch {
+    return path;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * Syntax tree → Dockerfile text.
+ *
+ * For an instruction whose `original` still says what its fields say (every
+ * instruction `parseDockerfile` returns, until someone edits it), the printer
+ * writes that text back on its original lines: the segments tell where the
+ * line continuations were. For an edited or hand-built instruction it writes
+ * a canonical form from keyword, flags and arguments. Either way the output
+ * parses back to the same BuildKit dump.
+ * @module
+ */
+import { goToLower, isGoSpace } from './syntax/chars.js';
+import { heredocsOnLine } from './syntax/heredoc-words.js';
+import { argumentStyle, canHaveHeredocs } from './syntax/keywords.js';
+import { parseLine, type ParsedLine } from './syntax/line-parsers.js';
+import type { DockerfileAst, InstructionNode } from './syntax/node.js';
+
+const DIRECTIVE_LIKE = /^[\t\n\f\r ]*[a-zA-Z][a-zA-Z0-9]*[\t\n\f\r ]*=/;
+
+/**
+ * Formats a syntax tree back into Dockerfile text, so that
+ * `dumpAst(parseDockerfile(printDockerfile(ast)))` equals `dumpAst(ast)`.
+ *
+ * Kept: directives (the escape directive follows `ast.escapeToken`), comments
+ * above instructions, continuation line breaks, heredoc bodies and
+ * delimiters, one blank line where the source had blank lines between
+ * instructions. Normalized: indentation of instruction lines, comments and
+ * empty lines inside continuations (dropped), spaces after a continuation
+ * token, runs of blank lines, `\r\n` line ends of instruction lines (bodies of
+ * heredocs keep theirs). The text always ends with a newline.
+ *
+ * @example
+ * ```ts
+ * const ast = parseDockerfile('from alpine\n\n\n  RUN echo a \\\n   b\n');
+ * printDockerfile(ast); // 'from alpine\n\nRUN echo a \\\n   b\n'
+ * ```
+ */
+export function printDockerfile(ast: DockerfileAst): string {
+  const escape = ast.escapeToken === '`' ? '`' : '\\';
+  let out = '';
+  let hasEscape = false;
+  const seen = new Set<string>();
+  for (const directive of ast.directives) {
+    if (seen.has(directive.name)) continue;
+    seen.add(directive.name);
+    const value = directive.name === 'escape' ? escape : directive.value;
+    hasEscape ||= directive.name === 'escape';
+    out += `# ${directive.name}=${value}\n`;
+  }
+  if (!hasEscape && escape === '`') out += '# escape=`\n';
+  const hasDirectives = out !== '';
+
+  let previousEnd: number | undefined;
+  ast.children.forEach((node, index) => {
+    const comments = node.comments.flatMap((c) => c.split(/\r?\n/)).filter((c) => c.trim() !== '');
+    if (index === 0) {
+      // A comment right below the directives (or first in the file) could be read as one.
+      if (comments.length > 0 && (hasDirectives || DIRECTIVE_LIKE.test(comments[0]!))) out += '\n';
+    } else if (previousEnd !== undefined && node.startLine - previousEnd - 1 > node.comments.length) {
+      out += '\n';
+    }
+    for (const comment of comments) out += `# ${comment}\n`;
+    out += printInstruction(node, escape);
+    previousEnd = node.endLine;
+  });
+  return out;
+}
+
+/**
+ * One instruction, heredoc bodies included, ending with a newline.
+ *
+ * @example
+ * ```ts
+ * printInstruction(parseDockerfile('RUN <<EOF\nhi\nEOF').children[0], '\\'); // 'RUN <<EOF\nhi\nEOF\n'
+ * ```
+ */
+export function printInstruction(node: InstructionNode, escape: '\\' | '`'): string {
+  let out = (matchesOriginal(node, escape) && originalLines(node, escape)) || canonicalLine(node, escape) + '\n';
+  for (const heredoc of node.heredocs) {
+    out += heredoc.content;
+    if (heredoc.content !== '' && !heredoc.content.endsWith('\n')) out += '\n';
+    out += heredoc.name + '\n';
+  }
+  return out;
+}
+
+/** Whether re-reading `node.original` gives back the node's own fields and heredocs. */
+function matchesOriginal(node: InstructionNode, escape: string): boolean {
+  if (node.original === '' || node.original.includes('\n')) return false;
+  let parsed: ParsedLine;
+  try {
+    parsed = parseLine(node.original, escape.charCodeAt(0));
+    if (!sameFields(parsed, node)) return false;
+    const target = parsed.keyword === 'onbuild' && parsed.child ? parsed.child : parsed;
+    const found =
+      canHaveHeredocs(target.keyword) && !target.json && node.original.includes('<<') ? heredocsOnLine(node.original) : [];
+    return (
+      found.length === node.heredocs.length &&
+      found.every((h, i) => {
+        const mine = node.heredocs[i]!;
+        return h.name === mine.name && h.chomp === mine.chomp && h.expand === mine.expand;
+      })
+    );
+  } catch {
+    return false;
+  }
+}
+
+function sameFields(parsed: ParsedLine, node: InstructionNode): boolean {
+  if (parsed.keyword !== node.keyword || parsed.json !== node.json) return false;
+  if (!sameStrings(parsed.flags, node.flags)) return false;
+  if (parsed.child || node.child) {
+    return parsed.child !== undefined && node.child !== undefined && sameFields(parsed.child, node.child);
+  }
+  return sameStrings(parsed.args, node.args);
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
+}
+
+/**
+ * `original` split back at its segments, each line but the last ending in the
+ * escape token; undefined when some piece would not read back the same way.
+ */
+function originalLines(node: InstructionNode, escape: string): string | undefined {
+  const { original } = node;
+  const offsets = node.segments.map((s) => s.offset).filter((o, i, all) => o >= 0 && o <= original.length && (i === 0 || o >= all[i - 1]!));
+  if (offsets[0] !== 0) offsets.unshift(0);
+  const pieces = offsets.map((o, i) => original.slice(o, offsets[i + 1] ?? original.length));
+  if (pieces.length > 1 && !pieces.every((p, i) => pieceIsSafe(p, i, i === pieces.length - 1, escape))) {
+    return pieceIsSafe(original, 0, true, escape) ? original + '\n' : undefined;
+  }
+  if (pieces.length === 1 && !pieceIsSafe(original, 0, true, escape)) return undefined;
+  return pieces.map((p, i) => (i === pieces.length - 1 ? p : p + escape)).join('\n') + '\n';
+}
+
+function pieceIsSafe(piece: string, index: number, last: boolean, escape: string): boolean {
+  if (piece.includes('\n') || piece.endsWith('\r')) return false;
+  let first = 0;
+  while (first < piece.length && isGoSpace(piece.charCodeAt(first))) first++;
+  if (piece.charCodeAt(first) === 0x23 /* # */) return false;
+  if (index === 0 && first > 0) return false;
+  if (!last) return piece === '' || !piece.endsWith(escape);
+  if (first === piece.length) return false;
+  return !endsWithContinuation(piece, escape);
+}
+
+function endsWithContinuation(piece: string, escape: string): boolean {
+  let k = piece.length - 1;
+  while (k >= 0 && (piece[k] === ' ' || piece[k] === '\t')) k--;
+  return k >= 0 && piece[k] === escape && (k === 0 || piece[k - 1] !== escape);
+}
+
+/** The canonical one-line form of an instruction, written from its fields. */
+function canonicalLine(node: InstructionNode, escape: string): string {
+  const keyword = goToLower(node.rawKeyword) === node.keyword && node.rawKeyword !== '' ? node.rawKeyword : node.keyword.toUpperCase();
+  let line = keyword;
+  for (const flag of node.flags) line += ' ' + printFlag(flag, escape);
+  if (node.child) return line + ' ' + canonicalLine(node.child, escape);
+  const text = canonicalArguments(node);
+  if (text === '') return line;
+  // Arguments that start with `--` would be read as flags: end the flags first.
+  return line + (text.startsWith('--') ? ' -- ' : ' ') + text;
+}
+
+function canonicalArguments(node: InstructionNode): string {
+  const { args } = node;
+  const style = argumentStyle(node.keyword);
+  if (style === undefined) return '';
+  if (node.json) {
+    const list = JSON.stringify(style === 'health' ? args.slice(1) : args);
+    return style === 'health' ? `${args[0] ?? 'CMD'} ${list}` : list;
+  }
+  switch (style) {
+    case 'name-val': {
+      if (args.length === 3 && args[2] === '') return `${args[0]} ${args[1]}`;
+      const pairs: string[] = [];
+      for (let i = 0; i + 1 < args.length; i += 3) pairs.push(`${args[i]}=${args[i + 1]}`);
+      return pairs.join(' ');
+    }
+    default:
+      return args.join(' ');
+  }
+}
+
+const PLAIN_FLAG = /^--[^\s"'`\\]*$/;
+
+const LATIN1_HIGH = /[\x80-\xff]/;
+const NOT_LATIN1 = /[^\x00-\xff]/;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A flag as text that `extractBuilderFlags` reads back as the same flag.
+ * That reader works on bytes, so a flag it produced from UTF-8 text holds one
+ * Latin-1 character per byte; such a flag is written as the UTF-8 text again.
+ */
+function printFlag(rawFlag: string, escape: string): string {
+  let flag = rawFlag;
+  if (LATIN1_HIGH.test(flag) && !NOT_LATIN1.test(flag)) {
+    try {
+      flag = strictUtf8.decode(Uint8Array.from(flag, (ch) => ch.charCodeAt(0)));
+    } catch {
+      // Not the image of UTF-8 text: write it as it is.
+    }
+  }
+  if (PLAIN_FLAG.test(flag) && !flag.includes(escape)) return flag;
+  let body = '';
+  for (const ch of flag.slice(2)) body += ch === '"' || ch === escape ? escape + ch : ch;
+  return `--"${body}"`;
+}
