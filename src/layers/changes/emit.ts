@@ -1,0 +1,90 @@
+/**
+ * Changes → the entries of a layer changeset (OCI layer.md "Representing
+ * Changes"): added and modified paths in full, deletions as whiteouts.
+ * @module
+ */
+import type { Entry } from '../entry.js';
+import { comparePaths } from '../entry.js';
+import { ancestorPaths } from '../path.js';
+import type { Tree } from '../tree.js';
+import type { Change } from './diff.js';
+import { InvalidEntryError } from '../errors.js';
+import { LayerFormatError } from './errors.js';
+import { opaquePath, whiteoutPath } from './whiteout.js';
+
+/** Options for {@link changesToEntries}. */
+export interface ChangesToEntriesOptions {
+  /**
+   * The mtime of whiteout and opaque markers (seconds). Default: 0, or
+   * `sourceDateEpoch` when given. Never the wall clock: moby stamps whiteouts
+   * with the time of export, which makes layers irreproducible (notes §2).
+   */
+  whiteoutMtime?: number;
+  /** SOURCE_DATE_EPOCH; used as the whiteout mtime when `whiteoutMtime` is not given. */
+  sourceDateEpoch?: number;
+}
+
+/**
+ * The entries of the layer that turns the lower tree into `upper`, sorted in
+ * walk order (parents first).
+ *
+ * - `add`/`modify`: the upper entry in full. For a path hardlinked with
+ *   others in `upper`: if some member of its group is not among the changes
+ *   (it survives in the lower tree), every changed member becomes a
+ *   `hardlink` to the first such survivor; otherwise the first changed member
+ *   is written in full and the rest link to it.
+ * - `delete`: an empty regular file `<dir>/.wh.<name>`, mode 0600, owner 0:0.
+ * - opaque `modify` of a directory: the directory plus `<dir>/.wh..wh..opq`.
+ * - **parent policy**: every ancestor directory of a written entry is written
+ *   too, with its metadata from `upper`, so the layer extracts on its own with
+ *   the right directory modes and owners. (A diff already reports them as
+ *   modified; changes from elsewhere may not.) The root `/` is written only
+ *   when a change names it.
+ *
+ * @throws {@link LayerFormatError} when an added or modified path is missing from `upper`.
+ * @example
+ * ```ts
+ * const entries = changesToEntries(diff(before, after), after);
+ * const next = applyEntries(before, entries); // ≡ after
+ * ```
+ */
+export function changesToEntries(changes: Iterable<Change>, upper: Tree, options: ChangesToEntriesOptions = {}): Entry[] {
+  const markerMtime = options.whiteoutMtime ?? options.sourceDateEpoch ?? 0;
+  const marker = (path: string): Entry => ({ path, type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: markerMtime, size: 0 });
+  const out = new Map<string, Entry>();
+  const changed = new Set<string>();
+  const withParents = (path: string): void => {
+    for (const dir of ancestorPaths(path)) {
+      if (out.has(dir)) continue;
+      const entry = upper.get(dir);
+      if (!entry || entry.type !== 'dir') {
+        throw new LayerFormatError('NOT_A_DIRECTORY', path, `parent ${dir} is not a directory in the upper tree`);
+      }
+      out.set(dir, entry);
+    }
+  };
+  for (const change of changes) {
+    if (change.kind === 'delete') {
+      const path = whiteoutPath(change.path);
+      withParents(path);
+      out.set(path, marker(path));
+      continue;
+    }
+    const entry = upper.get(change.path);
+    if (!entry) throw new InvalidEntryError(change.path, `${change.kind} of a path missing from the upper tree`);
+    withParents(change.path);
+    out.set(change.path, entry);
+    changed.add(change.path);
+    if (change.opaque && entry.type === 'dir') out.set(opaquePath(change.path), marker(opaquePath(change.path)));
+  }
+  for (const path of changed) {
+    const group = upper.hardlinks(path);
+    if (group.length < 2) continue;
+    const survivor = group.find((p) => !changed.has(p));
+    const target = survivor ?? group[0]!;
+    if (target === path) continue;
+    const { content: _content, ...rest } = out.get(path)!;
+    out.set(path, { ...rest, type: 'hardlink', size: 0, linkname: target });
+  }
+  return [...out.values()].sort((a, b) => comparePaths(a.path, b.path));
+}
