@@ -1,0 +1,136 @@
+/**
+ * The per-layer index: one layer's entries by path, its whiteouts and opaque
+ * directories, and the frozen inodes its files become in every stack that
+ * includes it. Built once per layer and shared by every view over it.
+ * @module
+ */
+import { comparePaths, type Entry } from '../layers/entry.js';
+import { InvalidLayerError } from './errors.js';
+import { allocIno, FileContent, type LeafInode, type Meta } from './inode.js';
+import { baseName, joinPath, normalizeEntryPath, OPAQUE_MARKER, parentPath, WHITEOUT_PREFIX } from './paths.js';
+
+/** Options of {@link LayerIndex.fromEntries}. */
+export interface LayerIndexOptions {
+  /** Position of the layer in a stack, for error messages. */
+  position?: number;
+}
+
+/**
+ * One layer, indexed for stacking: its entries by normalized path (whiteouts
+ * and opaque markers taken out), the paths it deletes, and the directories it
+ * makes opaque. Immutable.
+ *
+ * @example
+ * ```ts
+ * const index = LayerIndex.fromEntries([
+ *   { path: '/etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 },
+ *   { path: '/etc/.wh.motd', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 },
+ * ]);
+ * index.whiteouts; // ['/etc/motd']
+ * ```
+ */
+export class LayerIndex {
+  /** Entries by normalized path, sorted parents-first (byte order). Hardlinks keep their `linkname`, normalized. */
+  readonly entries: ReadonlyMap<string, Entry>;
+  /** Paths this layer deletes from the layers below it. */
+  readonly whiteouts: readonly string[];
+  /** Directories whose lower content this layer hides. */
+  readonly opaqueDirs: readonly string[];
+  readonly #leaves = new Map<string, LeafInode>();
+
+  private constructor(entries: Map<string, Entry>, whiteouts: string[], opaqueDirs: string[]) {
+    this.entries = entries;
+    this.whiteouts = whiteouts;
+    this.opaqueDirs = opaqueDirs;
+  }
+
+  /**
+   * Indexes a layer given as entries (in any order). `.wh.<name>` entries
+   * become whiteouts, `.wh..wh..opq` makes its directory opaque, other
+   * `.wh..wh.*` names (AUFS metadata) are dropped. A path listed twice keeps
+   * its last entry, as tar extraction would.
+   *
+   * @throws {@link InvalidLayerError} for `.wh.`, `.wh..`, `.wh...`, paths that climb above the root, NUL bytes.
+   */
+  static fromEntries(entries: Iterable<Entry>, options: LayerIndexOptions = {}): LayerIndex {
+    const layer = options.position;
+    const byPath = new Map<string, Entry>();
+    const whiteouts = new Set<string>();
+    const opaque = new Set<string>();
+    for (const raw of entries) {
+      const path = normalizeEntryPath(raw.path, layer);
+      const name = baseName(path);
+      // Below an AUFS metadata directory (`.wh..wh.plnk/…`): not part of the file system.
+      if (path.slice(0, path.length - name.length).includes('/' + WHITEOUT_PREFIX)) continue;
+      if (name.startsWith(WHITEOUT_PREFIX)) {
+        const dir = parentPath(path);
+        if (name === OPAQUE_MARKER) opaque.add(dir);
+        else if (name.startsWith(WHITEOUT_PREFIX + WHITEOUT_PREFIX)) continue;
+        else {
+          const target = name.slice(WHITEOUT_PREFIX.length);
+          if (target === '' || target === '.' || target === '..') {
+            throw new InvalidLayerError(`invalid whiteout name ${JSON.stringify(name)}`, withLayer({ path }, layer));
+          }
+          whiteouts.add(joinPath(dir, target));
+        }
+        continue;
+      }
+      const entry: Entry = { ...raw, path };
+      if (raw.type === 'hardlink') {
+        if (raw.linkname === undefined) throw new InvalidLayerError('hardlink without a target', withLayer({ path }, layer));
+        entry.linkname = normalizeEntryPath(raw.linkname, layer);
+      }
+      byPath.delete(path);
+      byPath.set(path, entry);
+    }
+    const sorted = new Map([...byPath].sort((a, b) => comparePaths(a[0], b[0])));
+    return new LayerIndex(sorted, [...whiteouts].sort(comparePaths), [...opaque].sort(comparePaths));
+  }
+
+  /** Number of entries (whiteouts and markers not counted). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * The frozen inode for a non-directory, non-hardlink entry of this layer:
+   * the same object in every stack, so stacks share their files.
+   * @internal
+   */
+  leafFor(entry: Entry): LeafInode {
+    let leaf = this.#leaves.get(entry.path);
+    if (!leaf) {
+      leaf = leafFromEntry(entry);
+      this.#leaves.set(entry.path, leaf);
+    }
+    return leaf;
+  }
+}
+
+function withLayer(data: { path: string }, layer: number | undefined): { path: string; layer?: number } {
+  return layer === undefined ? data : { ...data, layer };
+}
+
+/** Metadata of an entry, with the tar's whole-second mtime as all three times. */
+export function metaFromEntry(entry: Entry): Meta {
+  const ms = entry.mtime * 1000;
+  const meta: Meta = { mode: entry.mode & 0o7777, uid: entry.uid, gid: entry.gid, atimeMs: ms, mtimeMs: ms, ctimeMs: ms };
+  if (entry.xattrs && Object.keys(entry.xattrs).length > 0) meta.xattrs = entry.xattrs;
+  return meta;
+}
+
+function leafFromEntry(entry: Entry): LeafInode {
+  const base = { ino: allocIno(), meta: metaFromEntry(entry), upper: false, nlink: 1 };
+  switch (entry.type) {
+    case 'file':
+      return { ...base, type: 'file', content: FileContent.fromSource(entry.content) };
+    case 'symlink':
+      return { ...base, type: 'symlink', target: entry.linkname ?? '' };
+    case 'char':
+    case 'block':
+    case 'fifo':
+      return { ...base, type: entry.type, devmajor: entry.devmajor ?? 0, devminor: entry.devminor ?? 0 };
+    default:
+      throw new InvalidLayerError(`entry of type ${entry.type} has no inode of its own`, { path: entry.path });
+  }
+}
