@@ -1,0 +1,51 @@
+/**
+ * File contents of the context, opened from disk only when read.
+ * @module
+ */
+import type { BigIntStats } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { ContentSource } from '../../layers/entry.js';
+import { ContextError } from './errors.js';
+
+const CHUNK = 256 * 1024;
+
+/**
+ * A {@link ContentSource} over a file in the context. Each `open()` opens the
+ * file afresh and yields exactly `stats.size` bytes; if the file on disk is no
+ * longer the one that was listed (another inode, another size, or more or
+ * fewer bytes than listed), the stream fails with `CONTEXT_CHANGED` instead of
+ * handing out bytes that disagree with the entry.
+ *
+ * @param path the context path, for errors.
+ */
+export function fileSource(hostPath: string, path: string, stats: BigIntStats): ContentSource {
+  const size = Number(stats.size);
+  return {
+    size,
+    async *open() {
+      const changed = (reason: string) =>
+        new ContextError('CONTEXT_CHANGED', `${path} changed while the context was being read: ${reason}`, {
+          path,
+          reason,
+        });
+      const handle = await open(hostPath, 'r');
+      try {
+        const now = await handle.stat({ bigint: true });
+        if (now.ino !== stats.ino || now.dev !== stats.dev) throw changed('replaced by another file');
+        if (now.size !== stats.size) throw changed(`size ${stats.size} became ${now.size}`);
+        let remaining = size;
+        while (remaining > 0) {
+          const buffer = Buffer.allocUnsafe(Math.min(CHUNK, remaining));
+          const { bytesRead } = await handle.read(buffer, 0, buffer.length, size - remaining);
+          if (bytesRead === 0) throw changed('shorter than listed');
+          remaining -= bytesRead;
+          yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+        }
+        const probe = Buffer.allocUnsafe(1);
+        if ((await handle.read(probe, 0, 1, size)).bytesRead !== 0) throw changed('longer than listed');
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
