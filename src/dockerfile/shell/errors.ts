@@ -48,6 +48,9 @@ export interface ShellExpansionErrorData {
   detail: string;
   /** The variable named by the failing `${…}`, when there is one. */
   variable?: string;
+  /** 1-based line and column of the instruction, when the word came from one. */
+  line?: number;
+  column?: number;
 }
 
 /**
@@ -67,7 +70,7 @@ export interface ShellExpansionErrorData {
  * ```
  */
 export class ShellExpansionError extends LayerkitError<'SHELL_EXPANSION', ShellExpansionErrorData> {
-  constructor(message: string, data: ShellExpansionErrorData) {
-    super('SHELL_EXPANSION', message, data);
+  constructor(message: string, data: ShellExpansionErrorData, options?: { cause?: unknown }) {
+    super('SHELL_EXPANSION', message, data, options);
   }
 }

@@ -1,0 +1,150 @@
+/**
+ * What an instruction parser knows about the node it reads, and how it turns
+ * a problem into a {@link DockerfileSyntaxError} at the right place.
+ * @module
+ */
+import { DockerfileSyntaxError, type DockerfileSyntaxErrorData } from '../errors.js';
+import { goTrimSpace } from '../syntax/chars.js';
+import { positionInSegments } from '../syntax/index.js';
+import type { InstructionNode, Position } from '../syntax/node.js';
+import { FlagError, FlagSet } from './flags.js';
+import type { InstructionBase, InstructionKind } from './types.js';
+
+/** Options of {@link parseInstruction} and {@link parseInstructions}. */
+export interface ParseInstructionOptions {
+  /**
+   * The Dockerfile text the nodes came from. Errors then show the exact
+   * source line; without it they show the instruction's own text.
+   */
+  source?: string;
+  /**
+   * The escape token in force (`# escape=`), `\` by default;
+   * {@link parseInstructions} takes it from the tree.
+   */
+  escapeToken?: '\\' | '`';
+}
+
+/** The node being read, with helpers shared by every instruction parser. */
+export class InstructionContext {
+  readonly flags: FlagSet;
+  readonly escapeToken: '\\' | '`';
+
+  constructor(
+    readonly node: InstructionNode,
+    readonly options: ParseInstructionOptions = {},
+  ) {
+    this.flags = new FlagSet(node.flags);
+    this.escapeToken = options.escapeToken ?? '\\';
+  }
+
+  get args(): readonly string[] {
+    return this.node.args;
+  }
+
+  /** The fields every instruction carries. */
+  base<Kind extends InstructionKind>(kind: Kind): InstructionBase<Kind> {
+    const { node } = this;
+    return {
+      kind,
+      keyword: node.rawKeyword,
+      original: goTrimSpace(node.original),
+      range: node.range,
+      startLine: node.startLine,
+      endLine: node.endLine,
+      comments: node.comments,
+      flags: node.flags,
+    };
+  }
+
+  /** Reads the declared flags, turning a bad flag word into a positioned error. */
+  parseFlags(): void {
+    try {
+      this.flags.parse();
+    } catch (err) {
+      if (err instanceof FlagError) throw this.flagError(err);
+      throw err;
+    }
+  }
+
+  /** An error about the whole instruction, placed at its keyword. */
+  error(message: string, suggestion?: string): DockerfileSyntaxError {
+    return this.errorAt(this.node.range.start, message, suggestion);
+  }
+
+  /** An error about one flag word, placed at that flag when it can be found. */
+  flagError(err: FlagError): DockerfileSyntaxError {
+    return this.errorAt(this.flagPosition(err.flag), err.message, err.suggestion);
+  }
+
+  /** An error about a flag by name (`mount`, `network`), placed at its first use. */
+  errorAtFlag(name: string, message: string, suggestion?: string): DockerfileSyntaxError {
+    const word = this.node.flags.find((f) => f === `--${name}` || f.startsWith(`--${name}=`));
+    return this.errorAt(word === undefined ? this.node.range.start : this.flagPosition(word), message, suggestion);
+  }
+
+  /** An error about an argument, placed at its first occurrence after the flags. */
+  errorAtArg(arg: string, message: string): DockerfileSyntaxError {
+    const { node } = this;
+    const afterKeyword = node.rawKeyword.length;
+    const offset = arg === '' ? -1 : node.original.indexOf(arg, afterKeyword);
+    const at = offset < 0 ? node.range.start : positionInSegments(node.segments, offset);
+    return this.errorAt(at, message);
+  }
+
+  private flagPosition(word: string): Position {
+    const { node } = this;
+    const eq = word.indexOf('=');
+    const name = eq < 0 ? word : word.slice(0, eq);
+    // The n-th flag word with this name is the n-th `--name` in the text.
+    const index = node.flags.indexOf(word);
+    let occurrence = 0;
+    for (let i = 0; i < index; i++) {
+      const other = node.flags[i]!;
+      if (other === name || other.startsWith(name + '=')) occurrence++;
+    }
+    let offset = node.rawKeyword.length - 1;
+    for (let n = 0; n <= occurrence; n++) {
+      offset = node.original.indexOf(name, offset + 1);
+      if (offset < 0) return node.range.start;
+    }
+    return positionInSegments(node.segments, offset);
+  }
+
+  private errorAt(at: Position, message: string, suggestion?: string): DockerfileSyntaxError {
+    const data: DockerfileSyntaxErrorData = {
+      line: at.line,
+      column: at.column,
+      sourceLine: this.sourceLine(at.line),
+    };
+    if (this.node.endLine > at.line) data.endLine = this.node.endLine;
+    if (suggestion !== undefined) data.suggestion = suggestion;
+    return new DockerfileSyntaxError(message, data);
+  }
+
+  private sourceLine(line: number): string {
+    const { source } = this.options;
+    if (source !== undefined) return lineOf(source, line);
+    // Without the text, rebuild the line from the instruction's own pieces.
+    const { segments, original } = this.node;
+    const index = segments.findIndex((s) => s.line === line);
+    if (index < 0) return original.split('\n', 1)[0] ?? '';
+    const segment = segments[index]!;
+    const end = segments[index + 1]?.offset ?? original.length;
+    return ' '.repeat(segment.column - 1) + original.slice(segment.offset, end);
+  }
+}
+
+/** Line `line` (1-based) of `text`, without its line break or a leading BOM. */
+function lineOf(text: string, line: number): string {
+  let start = 0;
+  for (let i = 1; i < line; i++) {
+    const nl = text.indexOf('\n', start);
+    if (nl < 0) return '';
+    start = nl + 1;
+  }
+  const nl = text.indexOf('\n', start);
+  let end = nl < 0 ? text.length : nl;
+  while (end > start && text.charCodeAt(end - 1) === 0x0d) end--;
+  if (start === 0 && text.charCodeAt(0) === 0xfeff) start = 1;
+  return text.slice(start, end);
+}

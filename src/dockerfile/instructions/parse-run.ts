@@ -1,0 +1,148 @@
+/**
+ * Instructions that carry a command line: RUN (with its mount, network,
+ * security and device flags), CMD, ENTRYPOINT and SHELL.
+ * @module
+ */
+import { goQuote } from '../shell/runes.js';
+import { suggest } from '../suggest.js';
+import { goToLower } from '../syntax/chars.js';
+import type { InstructionContext } from './context.js';
+import { csvFields, GoValueError, parseGoBool } from './go-values.js';
+import { checkMountSyntax, MountError, readMount } from './mount.js';
+import type {
+  CmdInstruction,
+  CommandLine,
+  Device,
+  EntrypointInstruction,
+  Mount,
+  RunInstruction,
+  ShellInstruction,
+} from './types.js';
+
+/** Shell form joins its arguments into one string; exec form keeps the JSON array. */
+export function commandLine(args: readonly string[], json: boolean): CommandLine {
+  if (json) return { exec: [...args] };
+  return { shell: args.join(' ') };
+}
+
+/** True when expanding `value` with this escape token could change it. */
+export function needsExpansion(value: string, escapeToken: string): boolean {
+  return value.includes('$') || value.includes("'") || value.includes('"') || value.includes(escapeToken);
+}
+
+const NETWORK_MODES = ['default', 'none', 'host'] as const;
+const SECURITY_MODES = ['sandbox', 'insecure'] as const;
+
+/** `RUN [--mount=…]… [--network=…] [--security=…] [--device=…]… command`. */
+export function parseRun(ctx: InstructionContext): RunInstruction {
+  // Declared in the order BuildKit's hooks register them.
+  const device = ctx.flags.addStrings('device');
+  const mount = ctx.flags.addStrings('mount');
+  const network = ctx.flags.addString('network', 'default');
+  const security = ctx.flags.addString('security', 'sandbox');
+  ctx.parseFlags();
+  const flagsUsed = ctx.flags.used();
+  const command = commandLine(ctx.args, ctx.node.json);
+  const heredocs = ctx.node.heredocs.map((h) => ({ name: h.name, content: h.content, chomp: h.chomp }));
+
+  const devices = device.values.map((spec) => {
+    try {
+      return parseDevice(spec);
+    } catch (err) {
+      if (err instanceof MountError) throw ctx.errorAtFlag('device', err.message, err.suggestion);
+      throw err;
+    }
+  });
+
+  const mounts = mount.values.map((spec) => {
+    try {
+      checkMountSyntax(spec);
+      return readMount(spec, { needsExpansion: (value) => needsExpansion(value, ctx.escapeToken) });
+    } catch (err) {
+      if (err instanceof MountError) throw ctx.errorAtFlag('mount', err.message, err.suggestion);
+      throw err;
+    }
+  });
+
+  if (!(NETWORK_MODES as readonly string[]).includes(network.value)) {
+    throw ctx.errorAtFlag('network', `invalid network mode ${goQuote(network.value)}`);
+  }
+  if (!(SECURITY_MODES as readonly string[]).includes(security.value)) {
+    throw ctx.errorAtFlag('security', `security ${goQuote(security.value)} is not valid`);
+  }
+
+  return {
+    ...ctx.base('run'),
+    command,
+    heredocs,
+    mounts,
+    mountSpecs: [...mount.values],
+    network: network.value as RunInstruction['network'],
+    security: security.value as RunInstruction['security'],
+    devices,
+    flagsUsed,
+  };
+}
+
+/** Re-reads a RUN's mounts with each value expanded (BuildKit's build-time pass). */
+export function expandMounts(specs: readonly string[], expand: (word: string) => string): Mount[] {
+  return specs.map((spec) => readMount(spec, { expand }));
+}
+
+/** One `--device` value: a CDI device name, optionally `required`. */
+export function parseDevice(spec: string): Device {
+  let parts: string[];
+  try {
+    parts = csvFields(spec);
+  } catch (err) {
+    if (err instanceof GoValueError) throw new MountError(`failed to parse csv devices: ${err.message}`);
+    throw err;
+  }
+  const device: Device = { name: '', required: false };
+  for (const field of parts) {
+    const eq = field.indexOf('=');
+    const key = goToLower(eq < 0 ? field : field.slice(0, eq));
+    const value = eq < 0 ? '' : field.slice(eq + 1);
+    if (eq < 0) {
+      if (key === 'required') device.required = true;
+      else if (device.name === '') device.name = field;
+      else throw new MountError(`invalid field '${field}' must be a key=value pair`);
+      continue;
+    }
+    if (key === 'name') {
+      if (device.name !== '') throw new MountError(`device name already set to ${device.name}`);
+      device.name = value;
+    } else if (key === 'required') {
+      const flag = parseGoBool(value);
+      if (flag === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
+      device.required = flag;
+    } else if (device.name === '') {
+      device.name = field;
+    } else {
+      const match = suggest(key, ['name', 'required'], { caseSensitive: true });
+      const message = `unexpected key '${key}' in '${field}'`;
+      throw new MountError(match === undefined ? message : `${message} (did you mean ${match}?)`, match);
+    }
+  }
+  return device;
+}
+
+/** `CMD command`. */
+export function parseCmd(ctx: InstructionContext): CmdInstruction {
+  ctx.parseFlags();
+  return { ...ctx.base('cmd'), command: commandLine(ctx.args, ctx.node.json) };
+}
+
+/** `ENTRYPOINT command`. */
+export function parseEntrypoint(ctx: InstructionContext): EntrypointInstruction {
+  ctx.parseFlags();
+  return { ...ctx.base('entrypoint'), command: commandLine(ctx.args, ctx.node.json) };
+}
+
+/** `SHELL ["executable", "parameters"…]`: JSON form only. */
+export function parseShell(ctx: InstructionContext): ShellInstruction {
+  ctx.parseFlags();
+  if (ctx.args.length === 0) throw ctx.error('SHELL requires at least one argument');
+  if (!ctx.node.json) throw ctx.error('SHELL requires the arguments to be in JSON form');
+  return { ...ctx.base('shell'), shell: [...ctx.args] };
+}
