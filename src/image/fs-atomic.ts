@@ -4,13 +4,26 @@
  * file or the new one, never half of one.
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 
-/** A unique temporary name in `dir`, tagged with our pid (so cleanup can tell live from stale). */
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/**
+ * A unique temporary name in `dir`: `.<hint>-<pid>-<host tag>-<random>`, so
+ * cleanup can tell a live writer's file from a dead one's.
+ */
 export function temporaryPath(dir: string, hint = 'tmp'): string {
-  return join(dir, `.${hint}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  return join(dir, `.${hint}-${process.pid}-${HOST_TAG}-${randomBytes(6).toString('hex')}`);
+}
+
+/** The writer of a temporary file named by {@link temporaryPath}, if the name is one. */
+export function temporaryWriter(name: string): { pid: number; thisHost: boolean } | undefined {
+  const match = /^\.[a-z]+-(\d+)-([0-9a-f]{8})-[0-9a-f]+$/.exec(name);
+  if (!match) return undefined;
+  return { pid: Number(match[1]), thisHost: match[2] === HOST_TAG };
 }
 
 /** Fsyncs a directory so a rename in it survives a crash (a no-op where directories cannot be opened). */

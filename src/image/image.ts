@@ -206,20 +206,40 @@ export async function assemble(
     );
   }
   checkHistoryMatchesLayers(config);
-  const layerDescriptors: Descriptor[] = [];
   for (const [i, layer] of layers.entries()) {
     const diffId = await layer.diffId();
     if (diffId !== config.rootfs.diff_ids[i]) {
       throw new InvalidImageError('image config', `rootfs.diff_ids[${i}] is ${config.rootfs.diff_ids[i]} but layer ${i} has diffID ${diffId}`);
     }
+  }
+  return assembleWithRawConfig(mediaType, canonicalJson('config', config), layers, annotations);
+}
+
+/**
+ * Builds the canonical manifest for config bytes kept as they are (so the
+ * image ID stays the source's) and layers whose diffIDs the config lists.
+ */
+export async function assembleWithRawConfig(
+  mediaType: string,
+  rawConfig: Uint8Array,
+  layers: readonly Layer[],
+  annotations?: Record<string, string>,
+): Promise<ImageParts> {
+  const config = parseImageConfig(rawConfig);
+  if (config.rootfs.diff_ids.length !== layers.length) {
+    throw new InvalidImageError(
+      'image config',
+      `rootfs has ${config.rootfs.diff_ids.length} diff_ids but the image has ${layers.length} layers`,
+    );
+  }
+  const layerDescriptors: Descriptor[] = [];
+  for (const layer of layers) {
     layerDescriptors.push({
       mediaType: layerMediaTypeFor(mediaType, layer.mediaType),
       digest: await layer.digest(),
       size: await layer.size(),
     });
   }
-  const rawConfig = canonicalJson('config', config);
-  const parsedConfig = parseImageConfig(rawConfig);
   const configDigest = sha256(rawConfig);
   const manifest: Manifest = {
     schemaVersion: 2,
@@ -234,7 +254,7 @@ export async function assemble(
     manifest: parseManifest(rawManifest),
     digest: sha256(rawManifest),
     rawConfig,
-    config: parsedConfig,
+    config,
     configDigest,
     layers,
   };

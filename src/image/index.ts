@@ -36,3 +36,22 @@ export {
   type WriteOciLayoutOptions,
 } from './layout.js';
 export type { LayoutEntry } from './layout-source.js';
+export {
+  listDockerArchive,
+  readDockerArchive,
+  writeDockerArchive,
+  type DockerArchiveEntry,
+  type ImageWithTags,
+} from './docker-archive.js';
+export { parseOutputSpec, writeImageOutput, type OutputSpec } from './output-spec.js';
+export {
+  defaultStoreRoot,
+  ImageStore,
+  type GcOptions,
+  type GcResult,
+  type ImageStoreOptions,
+  type PutImageResult,
+  type RemoveResult,
+} from './store/store.js';
+export type { LockOptions } from './store/lock.js';
+export type { ImageHistoryEntry, ImageInspect, ImageSummary } from './store/views.js';

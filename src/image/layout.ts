@@ -125,7 +125,7 @@ export interface PlannedBlob {
 }
 
 /** The blobs of an image as its manifest names them (layer streams verified against the manifest). */
-export async function planImageBlobs(image: Image): Promise<{ descriptor: Descriptor; blobs: PlannedBlob[] }> {
+export async function planImageBlobs(image: Image): Promise<{ descriptor: Descriptor; configDigest: Digest; blobs: PlannedBlob[] }> {
   const parts = await imageParts(image);
   const blobs: PlannedBlob[] = [];
   parts.manifest.layers.forEach((d, i) => {
@@ -136,7 +136,11 @@ export async function planImageBlobs(image: Image): Promise<{ descriptor: Descri
   });
   blobs.push({ digest: parts.configDigest, size: parts.rawConfig.byteLength, content: parts.rawConfig });
   blobs.push({ digest: parts.digest, size: parts.rawManifest.byteLength, content: parts.rawManifest });
-  return { descriptor: { mediaType: image.mediaType, digest: parts.digest, size: parts.rawManifest.byteLength }, blobs };
+  return {
+    descriptor: { mediaType: image.mediaType, digest: parts.digest, size: parts.rawManifest.byteLength },
+    configDigest: parts.configDigest,
+    blobs,
+  };
 }
 
 function dedupe(blobs: PlannedBlob[]): PlannedBlob[] {

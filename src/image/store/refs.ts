@@ -1,0 +1,79 @@
+/**
+ * The store's reference index: `<root>/index.json`, an OCI image index whose
+ * descriptors carry the full normalized reference in
+ * `org.opencontainers.image.ref.name` (`docker.io/library/busybox:latest`).
+ * An image without tags keeps one descriptor without annotations, so it is
+ * still referenced (Docker's `<none>` images). The store directory is thus
+ * itself an OCI image layout.
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../../digest.js';
+import { writeFileAtomic } from '../fs-atomic.js';
+import { canonicalJson, parseIndex } from '../json.js';
+import { Annotation, ImageMediaType, type Descriptor, type ImageIndex } from '../types.js';
+
+/** One stored image: its manifest descriptor and the references naming it. */
+export interface StoredEntry {
+  descriptor: Descriptor;
+  /** Canonical references, sorted. */
+  refs: string[];
+}
+
+/** Reads `<root>/index.json`; an absent file is an empty store. */
+export async function readRefs(root: string): Promise<StoredEntry[]> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(join(root, 'index.json'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const index = parseIndex(bytes);
+  const byDigest = new Map<string, StoredEntry>();
+  for (const d of index.manifests) {
+    const entry = byDigest.get(d.digest) ?? { descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, refs: [] };
+    const ref = d.annotations?.[Annotation.refName];
+    if (ref !== undefined && !entry.refs.includes(ref)) entry.refs.push(ref);
+    byDigest.set(d.digest, entry);
+  }
+  for (const e of byDigest.values()) e.refs.sort();
+  return [...byDigest.values()];
+}
+
+/** Writes `<root>/index.json` atomically, entries sorted for a stable file. */
+export async function writeRefs(root: string, entries: StoredEntry[]): Promise<void> {
+  const manifests: Descriptor[] = [];
+  for (const entry of [...entries].sort((a, b) => (a.descriptor.digest < b.descriptor.digest ? -1 : 1))) {
+    const base = { mediaType: entry.descriptor.mediaType, digest: entry.descriptor.digest, size: entry.descriptor.size };
+    if (entry.refs.length === 0) manifests.push(base);
+    for (const ref of [...entry.refs].sort()) manifests.push({ ...base, annotations: { [Annotation.refName]: ref } });
+  }
+  const index: ImageIndex = { schemaVersion: 2, mediaType: ImageMediaType.ociIndex, manifests };
+  await writeFileAtomic(join(root, 'index.json'), canonicalJson('index', index), { tmpDir: join(root, 'tmp') });
+}
+
+/** Moves `ref` to the image `digest` (taking it from any other image). */
+export function assignRef(entries: StoredEntry[], descriptor: Descriptor, ref: string): StoredEntry[] {
+  const next = entries.map((e) => ({ descriptor: e.descriptor, refs: e.refs.filter((r) => r !== ref) }));
+  let target = next.find((e) => e.descriptor.digest === descriptor.digest);
+  if (!target) {
+    target = { descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, refs: [] };
+    next.push(target);
+  }
+  target.refs.push(ref);
+  target.refs.sort();
+  return next;
+}
+
+/** Ensures an image is present (untagged if it has no refs). */
+export function ensureEntry(entries: StoredEntry[], descriptor: Descriptor): StoredEntry[] {
+  if (entries.some((e) => e.descriptor.digest === descriptor.digest)) return entries;
+  return [...entries, { descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, refs: [] }];
+}
+
+/** The entry for a manifest digest. */
+export function entryByDigest(entries: StoredEntry[], digest: Digest | string): StoredEntry | undefined {
+  return entries.find((e) => e.descriptor.digest === digest);
+}

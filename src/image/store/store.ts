@@ -1,0 +1,458 @@
+/**
+ * The local image store: content-addressed blobs on disk plus a reference
+ * index, safe for several processes at once.
+ * @module
+ */
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { digestHex, parseDigest, type Digest } from '../../digest.js';
+import { blobPath, directoryBlobSource, readBlob } from '../blob-source.js';
+import { AmbiguousReferenceError, ImageConflictError, ImageNotFoundError, InvalidReferenceError } from '../errors.js';
+import { pathExists, temporaryWriter, writeFileAtomic } from '../fs-atomic.js';
+import type { Image } from '../image.js';
+import { parseImageConfig, parseIndex, parseManifest } from '../json.js';
+import { planImageBlobs, type PlannedBlob } from '../layout.js';
+import { parseReference, parseTagReference } from '../reference.js';
+import { imageFromManifestDescriptor } from '../stored-image.js';
+import { verified } from '../streams.js';
+import { isIndexMediaType, type Descriptor, type ImageConfig, type Manifest } from '../types.js';
+import { withLock, type LockOptions } from './lock.js';
+import { assignRef, ensureEntry, readRefs, writeRefs, type StoredEntry } from './refs.js';
+import { historyOf, inspectOf, summaryOf, type ImageHistoryEntry, type ImageInspect, type ImageSummary } from './views.js';
+
+/** Options of {@link ImageStore}. */
+export interface ImageStoreOptions extends LockOptions {}
+
+/** What {@link ImageStore.putImage} stored. */
+export interface PutImageResult {
+  /** Manifest digest. */
+  digest: Digest;
+  /** Config digest: the image ID. */
+  id: Digest;
+  /** Canonical references now pointing at the image. */
+  tags: string[];
+}
+
+/** What {@link ImageStore.remove} did. */
+export interface RemoveResult {
+  /** References removed. */
+  untagged: string[];
+  /** Manifest digests of images no longer in the store. */
+  deleted: Digest[];
+}
+
+/** Options of {@link ImageStore.gc}. */
+export interface GcOptions {
+  /** Also drop images that have no tag (Docker's dangling `<none>` images). */
+  dangling?: boolean;
+}
+
+/** What {@link ImageStore.gc} removed. */
+export interface GcResult {
+  removedBlobs: Digest[];
+  freedBytes: number;
+  /** Manifest digests of dangling images dropped (with `dangling: true`). */
+  removedImages: Digest[];
+  /** Leftover temporary files of dead writers removed. */
+  removedTemporaryFiles: number;
+}
+
+interface ImageFacts {
+  entry: StoredEntry;
+  manifest: Manifest;
+  config: ImageConfig;
+  configDigest: Digest;
+}
+
+const TEMP_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The directory a store uses when none is given: `$LAYERKIT_HOME`, else
+ * `./.layerkit` (resolved against the working directory).
+ *
+ * @example
+ * ```ts
+ * defaultStoreRoot(); // '/home/me/project/.layerkit'
+ * ```
+ */
+export function defaultStoreRoot(): string {
+  const home = process.env.LAYERKIT_HOME;
+  return resolve(home && home !== '' ? home : '.layerkit');
+}
+
+/**
+ * A content-addressed image store in a directory, laid out as an OCI image
+ * layout: `blobs/sha256/<hex>`, `index.json` (references), `oci-layout`,
+ * plus `tmp/` and the `lock` file.
+ *
+ * - Writes are atomic: each blob is written to `tmp/`, verified against its
+ *   digest while written, fsynced and renamed into place; `index.json` is
+ *   replaced the same way. A failed {@link putImage} removes the blobs it
+ *   created and leaves the index as it was.
+ * - Reads are verified: manifests and configs when an image is opened,
+ *   layers at the end of each stream ({@link DigestMismatchError}).
+ * - Several processes may use one store: every change to `index.json` and
+ *   every {@link gc} runs under an exclusive lock file (see `lock.ts`). Blobs
+ *   are written outside the lock; before a writer commits a reference it
+ *   checks, under the lock, that every blob of its image is still on disk and
+ *   rewrites any a concurrent {@link gc} removed — so gc never leaves a
+ *   reference to a missing blob, and needs no grace period.
+ *
+ * @example
+ * ```ts
+ * const store = new ImageStore();                // ./.layerkit or $LAYERKIT_HOME
+ * await store.putImage(image, ['me/app:1', 'me/app:latest']);
+ * const again = await store.getImage('me/app:1');
+ * ```
+ */
+export class ImageStore {
+  /** Absolute path of the store directory. */
+  readonly root: string;
+  readonly #options: ImageStoreOptions;
+
+  constructor(root: string = defaultStoreRoot(), options: ImageStoreOptions = {}) {
+    this.root = resolve(root);
+    this.#options = options;
+  }
+
+  get #tmp(): string {
+    return join(this.root, 'tmp');
+  }
+
+  #lock<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(join(this.root, 'lock'), fn, this.#options);
+  }
+
+  async #init(): Promise<void> {
+    const marker = join(this.root, 'oci-layout');
+    if (!(await pathExists(marker))) {
+      await writeFileAtomic(marker, new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}'), { tmpDir: this.#tmp });
+    }
+  }
+
+  /** Writes a blob unless present with the right size. Returns true when it created it. */
+  async #putBlob(blob: PlannedBlob): Promise<boolean> {
+    const target = join(this.root, blobPath(blob.digest));
+    try {
+      if ((await stat(target)).size === blob.size) return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const content = blob.content instanceof Uint8Array ? [blob.content] : blob.content();
+    await writeFileAtomic(target, verified(content, { digest: blob.digest, size: blob.size }, `blob ${blob.digest}`), {
+      tmpDir: this.#tmp,
+    });
+    return true;
+  }
+
+  /** Every blob digest reachable from the index (manifests, configs, layers, nested indexes). */
+  async #referenced(entries: StoredEntry[]): Promise<Set<string>> {
+    const source = directoryBlobSource(this.root);
+    const seen = new Set<string>();
+    const walk = async (d: Descriptor): Promise<void> => {
+      if (seen.has(d.digest)) return;
+      seen.add(d.digest);
+      const bytes = await readBlob(source, parseDigest(d.digest), d.size);
+      if (isIndexMediaType(d.mediaType)) {
+        for (const child of parseIndex(bytes).manifests) await walk(child);
+        return;
+      }
+      const manifest = parseManifest(bytes);
+      seen.add(manifest.config.digest);
+      for (const layer of manifest.layers) seen.add(layer.digest);
+    };
+    for (const e of entries) await walk(e.descriptor);
+    return seen;
+  }
+
+  /**
+   * Stores an image under zero or more tags (`busybox` is stored as
+   * `docker.io/library/busybox:latest`). A tag already on another image moves
+   * to this one; an image left without tags stays, untagged.
+   *
+   * @throws {@link InvalidReferenceError} for a bad or digest tag (before anything is written);
+   * {@link DigestMismatchError} when a layer's bytes disagree with its digest (the store is left unchanged).
+   * @example
+   * ```ts
+   * const { id, digest } = await store.putImage(image, 'me/app:1');
+   * ```
+   */
+  async putImage(image: Image, tags: string | string[] = []): Promise<PutImageResult> {
+    const refs = [...new Set((Array.isArray(tags) ? tags : [tags]).map((t) => parseTagReference(t).canonical))];
+    const plan = await planImageBlobs(image);
+    await this.#init();
+    const created: Digest[] = [];
+    try {
+      for (const blob of plan.blobs) if (await this.#putBlob(blob)) created.push(blob.digest);
+      await this.#lock(async () => {
+        // A gc between our writes and this lock may have removed blobs nothing referenced yet.
+        for (const blob of plan.blobs) await this.#putBlob(blob);
+        let entries = ensureEntry(await readRefs(this.root), plan.descriptor);
+        for (const ref of refs) entries = assignRef(entries, plan.descriptor, ref);
+        await writeRefs(this.root, entries);
+      });
+    } catch (err) {
+      await this.#discard(created).catch(() => {});
+      throw err;
+    }
+    return { digest: plan.descriptor.digest as Digest, id: plan.configDigest, tags: refs };
+  }
+
+  /** Removes blobs a failed put created, unless something references them by now. */
+  async #discard(created: Digest[]): Promise<void> {
+    if (created.length === 0) return;
+    await this.#lock(async () => {
+      const referenced = await this.#referenced(await readRefs(this.root));
+      for (const digest of created) if (!referenced.has(digest)) await rm(join(this.root, blobPath(digest)), { force: true });
+    });
+  }
+
+  async #facts(entry: StoredEntry): Promise<ImageFacts> {
+    const source = directoryBlobSource(this.root);
+    const manifest = parseManifest(await readBlob(source, parseDigest(entry.descriptor.digest), entry.descriptor.size));
+    const configDigest = parseDigest(manifest.config.digest);
+    const config = parseImageConfig(await readBlob(source, configDigest, manifest.config.size));
+    return { entry, manifest, config, configDigest };
+  }
+
+  /**
+   * Finds the stored image a reference names, as Docker does: `repo:tag`
+   * (normalized), `repo@sha256:…` or `sha256:…` (manifest digest), the image
+   * ID (config digest) in full or as a unique hex prefix (`3f57d9401f8d`).
+   */
+  async #resolve(ref: string): Promise<ImageFacts> {
+    const entries = await readRefs(this.root);
+    const input = ref.trim();
+    const hex = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(input)?.[1];
+    const byDigest = (digest: string) => entries.find((e) => e.descriptor.digest === digest);
+    if (hex?.length === 64) {
+      const manifestMatch = byDigest(`sha256:${hex}`);
+      if (manifestMatch) return this.#facts(manifestMatch);
+    }
+    let parseError: unknown;
+    if (!input.startsWith('sha256:')) {
+      try {
+        const parsed = parseReference(input);
+        const found = parsed.digest !== undefined ? byDigest(parsed.digest) : entries.find((e) => e.refs.includes(parsed.canonical));
+        if (found) return this.#facts(found);
+      } catch (err) {
+        parseError = err;
+      }
+    }
+    if (hex !== undefined) {
+      const facts = await Promise.all(entries.map((e) => this.#facts(e)));
+      const matches = facts.filter((f) => digestHex(f.configDigest).startsWith(hex));
+      const ids = [...new Set(matches.map((m) => m.configDigest))];
+      if (ids.length > 1 || (ids.length === 1 && matches.length > 1 && hex.length < 64)) {
+        throw new AmbiguousReferenceError(input, matches.map((m) => `${m.configDigest} (${m.entry.descriptor.digest})`));
+      }
+      if (matches.length >= 1) return matches[0] as ImageFacts;
+    }
+    if (parseError !== undefined && hex === undefined) throw parseError;
+    throw new ImageNotFoundError(input, this.root, entries.flatMap((e) => e.refs));
+  }
+
+  /**
+   * Opens a stored image (manifest and config verified now, layers when streamed).
+   *
+   * @throws {@link ImageNotFoundError}, {@link AmbiguousReferenceError}, {@link InvalidReferenceError},
+   * {@link DigestMismatchError} for a corrupt manifest or config.
+   * @example
+   * ```ts
+   * const image = await store.getImage('busybox');           // docker.io/library/busybox:latest
+   * const byId = await store.getImage('3f57d9401f8d');       // image ID prefix
+   * ```
+   */
+  async getImage(ref: string): Promise<Image> {
+    const facts = await this.#resolve(ref);
+    return imageFromManifestDescriptor(directoryBlobSource(this.root), facts.entry.descriptor);
+  }
+
+  /**
+   * Lists stored images, newest first (like `docker images`).
+   *
+   * @example
+   * ```ts
+   * for (const i of await store.list()) console.log(i.repoTags, i.id.slice(7, 19));
+   * ```
+   */
+  async list(): Promise<ImageSummary[]> {
+    const facts = await Promise.all((await readRefs(this.root)).map((e) => this.#facts(e)));
+    return facts
+      .map((f) => summaryOf(f.entry, f.manifest, f.config, f.configDigest))
+      .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.digest.localeCompare(b.digest));
+  }
+
+  /**
+   * A `docker image inspect`-like description of a stored image.
+   *
+   * @example
+   * ```ts
+   * const { Id, RepoTags, Config } = await store.inspect('me/app:1');
+   * ```
+   */
+  async inspect(ref: string): Promise<ImageInspect> {
+    const f = await this.#resolve(ref);
+    return inspectOf(f.entry, f.manifest, f.config, f.configDigest);
+  }
+
+  /**
+   * The history of a stored image, newest step first (like `docker history`).
+   *
+   * @example
+   * ```ts
+   * for (const h of await store.history('me/app:1')) console.log(h.createdBy, h.size);
+   * ```
+   */
+  async history(ref: string): Promise<ImageHistoryEntry[]> {
+    const f = await this.#resolve(ref);
+    return historyOf(f.manifest, f.config);
+  }
+
+  /**
+   * Adds a tag to a stored image (moving it from any other image).
+   *
+   * @throws {@link ImageNotFoundError} when `ref` names nothing; {@link InvalidReferenceError} for a bad `newRef`.
+   * @example
+   * ```ts
+   * await store.tag('me/app:1', 'registry.example.com/app:1');
+   * ```
+   */
+  async tag(ref: string, newRef: string): Promise<void> {
+    const target = parseTagReference(newRef).canonical;
+    const f = await this.#resolve(ref);
+    await this.#lock(async () => {
+      const entries = await readRefs(this.root);
+      if (!entries.some((e) => e.descriptor.digest === f.entry.descriptor.digest)) {
+        throw new ImageNotFoundError(ref, this.root, entries.flatMap((e) => e.refs));
+      }
+      await writeRefs(this.root, assignRef(entries, f.entry.descriptor, target));
+    });
+  }
+
+  /**
+   * Removes a tag. The image stays in the store (untagged when it was its
+   * last tag) until {@link remove} or `gc({ dangling: true })`.
+   *
+   * @throws {@link ImageNotFoundError} when no image has that tag.
+   * @example
+   * ```ts
+   * await store.untag('me/app:old');
+   * ```
+   */
+  async untag(ref: string): Promise<void> {
+    const canonical = parseTagReference(ref).canonical;
+    await this.#lock(async () => {
+      const entries = await readRefs(this.root);
+      const owner = entries.find((e) => e.refs.includes(canonical));
+      if (!owner) throw new ImageNotFoundError(ref, this.root, entries.flatMap((e) => e.refs));
+      owner.refs = owner.refs.filter((r) => r !== canonical);
+      await writeRefs(this.root, entries);
+    });
+  }
+
+  /**
+   * Removes an image, as `docker rmi` does: by tag, only that tag goes
+   * while the image has others; by ID or digest, the image and all its tags
+   * go — refused when it has several tags, unless `force`. Blobs are freed
+   * by {@link gc}.
+   *
+   * @throws {@link ImageConflictError} for an ID of an image with several tags, without `force`.
+   * @example
+   * ```ts
+   * await store.remove('me/app:1');
+   * await store.remove('3f57d9401f8d', { force: true });
+   * ```
+   */
+  async remove(ref: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
+    const f = await this.#resolve(ref);
+    let byTag: string | undefined;
+    try {
+      const parsed = parseReference(ref.trim());
+      if (parsed.digest === undefined && f.entry.refs.includes(parsed.canonical)) byTag = parsed.canonical;
+    } catch (err) {
+      if (!(err instanceof InvalidReferenceError)) throw err;
+    }
+    return this.#lock(async () => {
+      const entries = await readRefs(this.root);
+      const entry = entries.find((e) => e.descriptor.digest === f.entry.descriptor.digest);
+      if (!entry) throw new ImageNotFoundError(ref, this.root, entries.flatMap((e) => e.refs));
+      if (byTag !== undefined && entry.refs.length > 1) {
+        entry.refs = entry.refs.filter((r) => r !== byTag);
+        await writeRefs(this.root, entries);
+        return { untagged: [byTag], deleted: [] };
+      }
+      if (byTag === undefined && entry.refs.length > 1 && !options.force) {
+        throw new ImageConflictError(ref, entry.refs, `image is referenced by ${entry.refs.length} tags (use force)`);
+      }
+      await writeRefs(this.root, entries.filter((e) => e !== entry));
+      return { untagged: entry.refs, deleted: [entry.descriptor.digest as Digest] };
+    });
+  }
+
+  /**
+   * Deletes every blob no stored image references, and temporary files left
+   * by writers that died (a pid no longer alive on this host, or older than a
+   * day). Runs under the store lock; see the class notes for why a
+   * concurrent {@link putImage} is still safe.
+   *
+   * @example
+   * ```ts
+   * const { removedBlobs, freedBytes } = await store.gc();
+   * ```
+   */
+  async gc(options: GcOptions = {}): Promise<GcResult> {
+    if (!(await pathExists(this.root))) return { removedBlobs: [], freedBytes: 0, removedImages: [], removedTemporaryFiles: 0 };
+    return this.#lock(async () => {
+      let entries = await readRefs(this.root);
+      const removedImages: Digest[] = [];
+      if (options.dangling) {
+        const kept = entries.filter((e) => e.refs.length > 0);
+        removedImages.push(...entries.filter((e) => e.refs.length === 0).map((e) => e.descriptor.digest as Digest));
+        if (removedImages.length > 0) await writeRefs(this.root, kept);
+        entries = kept;
+      }
+      const referenced = await this.#referenced(entries);
+      const removedBlobs: Digest[] = [];
+      let freedBytes = 0;
+      const blobsRoot = join(this.root, 'blobs');
+      for (const algorithm of await readdir(blobsRoot).catch(() => [] as string[])) {
+        for (const hex of await readdir(join(blobsRoot, algorithm)).catch(() => [] as string[])) {
+          const digest = `${algorithm}:${hex}`;
+          if (referenced.has(digest)) continue;
+          const path = join(blobsRoot, algorithm, hex);
+          const info = await stat(path).catch(() => undefined);
+          await rm(path, { force: true });
+          freedBytes += info?.size ?? 0;
+          removedBlobs.push(digest as Digest);
+        }
+      }
+      return { removedBlobs, freedBytes, removedImages, removedTemporaryFiles: await this.#sweepTemporary() };
+    });
+  }
+
+  async #sweepTemporary(): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.#tmp).catch(() => [] as string[])) {
+      const path = join(this.#tmp, name);
+      const writer = temporaryWriter(name);
+      const info = await stat(path).catch(() => undefined);
+      if (!info) continue;
+      const dead = writer?.thisHost === true && !isAlive(writer.pid);
+      if (dead || Date.now() - info.mtimeMs > TEMP_MAX_AGE_MS) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Read-only views of stored images, shaped like the Docker CLI's
+ * `docker images`, `docker image inspect` and `docker history`.
+ * @module
+ */
+import type { Digest } from '../../digest.js';
+import { parseReference } from '../reference.js';
+import type { ContainerConfig, Descriptor, ImageConfig, Manifest } from '../types.js';
+import type { StoredEntry } from './refs.js';
+
+/** One line of {@link ImageStore.list}. */
+export interface ImageSummary {
+  /** Image ID (config digest). */
+  id: Digest;
+  /** Manifest digest. */
+  digest: Digest;
+  /** Tags in Docker's short form (`busybox:latest`); empty for an untagged image. */
+  repoTags: string[];
+  created?: string;
+  /** Sum of the stored layer blob sizes. */
+  size: number;
+  mediaType: string;
+}
+
+/** What {@link ImageStore.inspect} returns (the main fields of `docker image inspect`). */
+export interface ImageInspect {
+  Id: Digest;
+  RepoTags: string[];
+  /** `repo@<manifest digest>` for every repository the image is tagged in. */
+  RepoDigests: string[];
+  Created?: string;
+  Author?: string;
+  Architecture: string;
+  Variant?: string;
+  Os: string;
+  OsVersion?: string;
+  /** Sum of the stored layer blob sizes. */
+  Size: number;
+  Config: ContainerConfig;
+  RootFS: { Type: 'layers'; Layers: string[] };
+  Descriptor: Descriptor;
+}
+
+/** One step of {@link ImageStore.history}. */
+export interface ImageHistoryEntry {
+  created?: string;
+  createdBy: string;
+  author?: string;
+  comment?: string;
+  emptyLayer: boolean;
+  /** Stored size of the step's layer (0 for an empty layer). */
+  size: number;
+  /** The layer, for steps that made one. */
+  layer?: { digest: string; diffId: string };
+}
+
+function familiar(ref: string): string {
+  try {
+    return parseReference(ref).familiar;
+  } catch {
+    return ref;
+  }
+}
+
+function layersSize(manifest: Manifest): number {
+  return manifest.layers.reduce((sum, l) => sum + l.size, 0);
+}
+
+export function summaryOf(entry: StoredEntry, manifest: Manifest, config: ImageConfig, id: Digest): ImageSummary {
+  return {
+    id,
+    digest: entry.descriptor.digest as Digest,
+    repoTags: entry.refs.map(familiar),
+    ...(config.created !== undefined ? { created: config.created } : {}),
+    size: layersSize(manifest),
+    mediaType: entry.descriptor.mediaType,
+  };
+}
+
+export function inspectOf(entry: StoredEntry, manifest: Manifest, config: ImageConfig, id: Digest): ImageInspect {
+  const repos = new Set<string>();
+  for (const ref of entry.refs) {
+    try {
+      const parsed = parseReference(ref);
+      repos.add(parsed.familiar.slice(0, parsed.familiar.length - (parsed.tag ? parsed.tag.length + 1 : 0)));
+    } catch {
+      // refs in the index are written canonical; a hand-edited odd one is just skipped
+    }
+  }
+  return {
+    Id: id,
+    RepoTags: entry.refs.map(familiar),
+    RepoDigests: [...repos].sort().map((r) => `${r}@${entry.descriptor.digest}`),
+    ...(config.created !== undefined ? { Created: config.created } : {}),
+    ...(config.author !== undefined ? { Author: config.author } : {}),
+    Architecture: config.architecture,
+    ...(config.variant !== undefined ? { Variant: config.variant } : {}),
+    Os: config.os,
+    ...(config['os.version'] !== undefined ? { OsVersion: config['os.version'] } : {}),
+    Size: layersSize(manifest),
+    Config: structuredClone(config.config ?? {}),
+    RootFS: { Type: 'layers', Layers: [...config.rootfs.diff_ids] },
+    Descriptor: { ...entry.descriptor },
+  };
+}
+
+export function historyOf(manifest: Manifest, config: ImageConfig): ImageHistoryEntry[] {
+  const out: ImageHistoryEntry[] = [];
+  let layerIndex = 0;
+  for (const h of config.history ?? []) {
+    const empty = h.empty_layer === true;
+    const layer = empty ? undefined : manifest.layers[layerIndex];
+    const diffId = empty ? undefined : config.rootfs.diff_ids[layerIndex];
+    if (!empty) layerIndex++;
+    out.push({
+      ...(h.created !== undefined ? { created: h.created } : {}),
+      createdBy: h.created_by ?? '',
+      ...(h.author !== undefined ? { author: h.author } : {}),
+      ...(h.comment !== undefined ? { comment: h.comment } : {}),
+      emptyLayer: empty,
+      size: layer?.size ?? 0,
+      ...(layer && diffId ? { layer: { digest: layer.digest, diffId } } : {}),
+    });
+  }
+  return out.reverse();
+}
