@@ -83,14 +83,15 @@ export function treeEditsArbitrary(options: FileTreeArbitraryOptions = {}): fc.A
   const edits: Array<fc.Arbitrary<TreeEdit>> = [
     fc.record({ op: fc.constant('add' as const), at: index, name, kind: fc.constantFrom(...kinds), meta, bytes, link: linkTarget }),
     fc.record({ op: fc.constant('add' as const), at: index, name, kind: fc.constantFrom(...kinds), meta, bytes, link: linkTarget }),
-    fc.record({ op: fc.constant('deep' as const), at: index, names: fc.array(name, { minLength: 3, maxLength: 14 }), meta }),
+    fc.record({ op: fc.constant('add' as const), at: index, name, kind: fc.constant('file' as const), meta, bytes, link: linkTarget }),
     fc.record({ op: fc.constant('remove' as const), target: index }),
     fc.record({ op: fc.constant('replace' as const), target: index, kind: fc.constantFrom('file' as const, 'dir' as const, 'symlink' as const), meta, bytes, link: linkTarget }),
     fc.record({ op: fc.constant('rewrite' as const), target: index, seed: fc.nat() }),
     fc.record({ op: fc.constant('metadata' as const), target: index, field: fc.constantFrom('mode' as const, 'uid' as const, 'gid' as const, 'mtime' as const, 'xattrs' as const), meta }),
   ];
   if (options.hardlinks !== false) edits.push(fc.record({ op: fc.constant('link' as const), at: index, name, target: index }));
-  return fc.array(fc.oneof(...edits), { maxLength: options.maxOps ?? 16 });
+  const deep = fc.record({ op: fc.constant('deep' as const), at: index, names: fc.array(name, { minLength: 2, maxLength: 12 }), meta });
+  return fc.array(fc.oneof({ weight: 12, arbitrary: fc.oneof(...edits) }, { weight: 1, arbitrary: deep }), { maxLength: options.maxOps ?? 16 });
 }
 
 /**
@@ -222,6 +223,8 @@ export function treeEvolutionArbitrary(count: number, options: FileTreeArbitrary
       tree = applyTreeEdits(tree.clone(), edits, options);
       trees.push(tree);
     }
+    // Counterexamples print as the trees' entries rather than as `{}`.
+    Object.defineProperty(trees, fc.toStringMethod, { value: () => describeTrees(trees) });
     return trees;
   });
 }
@@ -274,4 +277,12 @@ export async function snapshotTree(tree: Tree): Promise<TreeSnapshotRow[]> {
     rows.push(row);
   }
   return rows;
+}
+
+function describeTrees(trees: Tree[]): string {
+  const show = (e: Entry) => {
+    const extra = e.type === 'file' ? ` ${e.size}B` : e.linkname !== undefined ? ` -> ${e.linkname}` : '';
+    return `${e.type} ${e.path} ${e.mode.toString(8)} ${e.uid}:${e.gid} t${e.mtime}${extra}${e.xattrs ? ' x' + Object.keys(e.xattrs).join(',') : ''}`;
+  };
+  return trees.map((t, i) => `tree ${i}:\n  ${[...t.entries()].map(show).join('\n  ')}`).join('\n');
 }

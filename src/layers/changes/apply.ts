@@ -115,7 +115,8 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 /** @internal Applies a finished plan to a copy of `lower`. */
 export function applyPlan(lower: Tree, plan: LayerPlan): Tree {
   const tree = lower.clone();
-  const sources = resolveHardlinks(lower, plan);
+  // Resolved before anything changes: the copy still equals the lower tree.
+  const sources = resolveHardlinks(tree, plan);
   // 1. hide lower paths
   for (const dir of plan.opaques) {
     const node = lowerNode(tree, `${dir === '/' ? '' : dir}/.wh..wh..opq`, plan);

@@ -4,6 +4,8 @@
  * @module
  */
 import type { Entry } from '../entry.js';
+import { layerFromEntries, type LayerFromEntriesOptions } from '../from-entries.js';
+import type { Layer } from '../layer.js';
 import { comparePaths } from '../entry.js';
 import { ancestorPaths } from '../path.js';
 import type { Tree } from '../tree.js';
@@ -87,4 +89,22 @@ export function changesToEntries(changes: Iterable<Change>, upper: Tree, options
     out.set(path, { ...rest, type: 'hardlink', size: 0, linkname: target });
   }
   return [...out.values()].sort((a, b) => comparePaths(a.path, b.path));
+}
+
+/** Options for {@link toLayer}: whiteout stamping plus the layer's compression and epoch. */
+export interface ToLayerOptions extends ChangesToEntriesOptions, LayerFromEntriesOptions {}
+
+/**
+ * The layer of a changeset: {@link changesToEntries} written by the
+ * deterministic tar writer (`layerFromEntries`). With `sourceDateEpoch`,
+ * every mtime is clamped to it and whiteouts are stamped with it.
+ *
+ * @example
+ * ```ts
+ * const layer = toLayer(diff(before, after), after, { sourceDateEpoch: 0 });
+ * console.log(await layer.diffId());
+ * ```
+ */
+export function toLayer(changes: Iterable<Change>, upper: Tree, options: ToLayerOptions = {}): Layer {
+  return layerFromEntries(changesToEntries(changes, upper, options), options);
 }
