@@ -16,7 +16,7 @@ export const whiteout = (path: string): Entry => file(path);
 export async function* membersOf(entries: readonly Entry[]): AsyncIterable<TarMember> {
   for (const e of entries) {
     const { content, ...entry } = e;
-    const name = e.path === '/' ? './' : e.path.slice(1) + (e.type === 'dir' ? '/' : '');
+    const name = e.path === '/' ? './' : e.path.startsWith('/') ? e.path.slice(1) + (e.type === 'dir' ? '/' : '') : e.path;
     yield { entry, name, body: content ? content.open() : (async function* () {})() };
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { Entry } from '../entry.js';
 import { ancestorPaths, normalizePath, type NormalizePathOptions } from '../path.js';
-import { DuplicatePathError, InvalidEntryError } from '../errors.js';
+import { DuplicatePathError, InvalidEntryError, UnsafePathError } from '../errors.js';
 import { LayerFormatError } from './errors.js';
 import { classifyPath } from './whiteout.js';
 
@@ -85,6 +85,7 @@ export class PlanBuilder {
     for (const path of below) {
       for (const dir of ancestorPaths(path)) {
         const parent = plan.written.get(dir);
+        if (parent?.type === 'symlink') throw new UnsafePathError(path, `ancestor ${dir} is a symlink in the same layer`);
         if (parent && parent.type !== 'dir') {
           throw new LayerFormatError('NOT_A_DIRECTORY', path, `${dir} is a ${parent.type} in the same layer`);
         }
