@@ -19,7 +19,7 @@
  * the files are not read.
  * @module
  */
-import { createSha256, sha256Stream, type Digest } from '../../digest.js';
+import { createSha256, sha256, sha256Stream, type Digest } from '../../digest.js';
 import { fileSource } from './content.js';
 import type { RootIndex, StatCache, StatRecord } from './stat-cache.js';
 import { internalsOf, type CopySource, type SourceInternals } from './sources.js';
@@ -29,6 +29,7 @@ import { deviceNumbers } from './walk.js';
 const VERSION_LINE = 'layerkit.context.checksum/v1\n';
 const BATCH = 256;
 const PARALLEL_READS = 4;
+const EMPTY_DIGEST = sha256(new Uint8Array(0));
 
 /** Options of {@link BuildContext.checksum}. */
 export interface ChecksumOptions {
@@ -110,7 +111,9 @@ async function describe(
       const k = misses[next++]!;
       const { node } = batch[k]!;
       let digest: Digest | undefined;
-      if (node.type === 'file') {
+      if (node.stats.isSocket()) {
+        digest = EMPTY_DIGEST;
+      } else if (node.type === 'file') {
         digest = (await sha256Stream(fileSource(tree.hostPath(node.path), node.path, node.stats).open())).digest;
         if (cache) cache.stats.misses++;
       }
@@ -142,7 +145,7 @@ function record(walked: WalkedNode, inner: SourceInternals, known: Known, firstR
       link = first;
     } else {
       if (stats.nlink > 1n) firstRel.set(key, rel);
-      size = stats.size;
+      size = stats.isSocket() ? 0n : stats.size;
       digest = known.digest ?? '';
     }
   }

@@ -12,8 +12,8 @@
  *   `*?[]^\` except a trailing `/*` or `/**`), a matched directory is skipped
  *   unless an exception lies below it; otherwise every matched directory is
  *   walked (as Docker does, at the same cost);
- * - symlinks are entries, never followed; sockets are left out (a layer
- *   cannot hold them).
+ * - symlinks are entries, never followed; a socket is an empty regular
+ *   file (BuildKit's transfer clears the socket bit).
  *
  * Listings are memoized: once a directory has been listed the view does not
  * change, so everything computed from one context (sources, checksums,
@@ -161,9 +161,12 @@ function withoutTrailingGlob(pattern: string): string {
   return p;
 }
 
-/** The entry type of an lstat result; undefined for sockets. */
+/**
+ * The entry type of an lstat result. A socket becomes an empty `file`, as
+ * BuildKit's context transfer sends it (tar has no socket type).
+ */
 export function entryType(stats: BigIntStats): EntryType | undefined {
-  if (stats.isFile()) return 'file';
+  if (stats.isFile() || stats.isSocket()) return 'file';
   if (stats.isDirectory()) return 'dir';
   if (stats.isSymbolicLink()) return 'symlink';
   if (stats.isCharacterDevice()) return 'char';

@@ -2,7 +2,7 @@
  * Walking the context view and turning its nodes into {@link Entry} objects.
  * @module
  */
-import type { Entry } from '../../layers/entry.js';
+import { bytesSource, type Entry } from '../../layers/entry.js';
 import { fileSource } from './content.js';
 import { NO_PARENT_INFO, type MatchInfo, type PatternMatcher } from './patternmatcher.js';
 import type { Resolver } from './resolve.js';
@@ -128,6 +128,8 @@ export async function nodeEntry(
   };
   if (hardlinkTo !== undefined) {
     entry.linkname = hardlinkTo;
+  } else if (stats.isSocket()) {
+    entry.content = bytesSource(new Uint8Array(0));
   } else if (node.type === 'file') {
     entry.size = Number(stats.size);
     entry.content = fileSource(options.resolver.tree.hostPath(node.path), node.path, stats);
