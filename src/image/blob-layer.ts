@@ -6,7 +6,9 @@
  * @module
  */
 import { sha256Stream, type Digest } from '../digest.js';
+import { DigestMismatchError, LayerkitError } from '../errors.js';
 import type { Layer } from '../layers/layer.js';
+import { InvalidImageError } from './errors.js';
 import { decompressed, verified } from './streams.js';
 
 /** What a stored layer is known by before it is read. */
@@ -60,7 +62,18 @@ class StoredLayer implements Layer {
       yield* this.compressed();
       return;
     }
-    yield* verified(decompressed(this.compressed(), this.mediaType), { digest: this.#info.diffId }, `${this.#info.what} diffID`);
+    try {
+      yield* verified(decompressed(this.compressed(), this.mediaType), { digest: this.#info.diffId }, `${this.#info.what} diffID`);
+    } catch (err) {
+      if (err instanceof LayerkitError) throw err;
+      // The decompressor gave up (corrupt or truncated data). Say why in our terms:
+      // a blob that is not what its digest names, or a blob that is but does not decompress.
+      const actual = await sha256Stream(this.#info.open()).catch(() => undefined);
+      if (actual && actual.digest !== digest) {
+        throw new DigestMismatchError(`${this.#info.what} blob`, digest, actual.digest);
+      }
+      throw new InvalidImageError(this.#info.what, `blob does not decompress: ${(err as Error).message}`, { cause: err });
+    }
   }
 }
 

@@ -13,7 +13,8 @@
  *   or `{}` (Go's `omitempty`);
  * - map members (labels, annotations, exposed ports, volumes) and members
  *   unknown to the model sorted by the UTF-8 bytes of their names; unknown
- *   members keep their values, with object keys sorted recursively;
+ *   members keep their values (object keys sorted recursively), except
+ *   `null`, which the specification reads as absent;
  * - strings escaped as Go does: `<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes,
  *   lone surrogates replaced by U+FFFD.
  * @module
@@ -155,8 +156,9 @@ function encodeShaped(value: unknown, shape: Shape, what: string): string {
     if (known.has(k) && !required.has(k)) return !isEmpty(v);
     return true;
   };
+  // An unknown member that is null reads as absent (config.md), so it is written as absent.
   const unknown = Object.keys(record)
-    .filter((k) => !known.has(k) && record[k] !== undefined)
+    .filter((k) => !known.has(k) && record[k] !== undefined && record[k] !== null)
     .sort(compareUtf8);
   const keys = shape.sorted
     ? [...shape.order.filter(present), ...unknown].sort(compareUtf8)

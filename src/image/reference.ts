@@ -46,11 +46,15 @@ const OCI_REF_NAME = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0
  * when parsed without the default tag — neither.
  */
 export interface ImageReference {
-  /** Registry host (and port): `docker.io`, `localhost:5000`, `[::1]:5000`. */
+  /**
+   * Registry host (and port): `docker.io`, `localhost:5000`, `[::1]:5000`. Empty
+   * only in the corner Docker's grammar allows, a first component that looks
+   * like a host but is not one (`a.b_c/d`).
+   */
   readonly domain: string;
   /** Repository path inside the registry: `library/busybox`. */
   readonly path: string;
-  /** `domain/path`: `docker.io/library/busybox`. */
+  /** `domain/path`: `docker.io/library/busybox` (just `path` when `domain` is empty). */
   readonly name: string;
   readonly tag?: string;
   readonly digest?: Digest;
@@ -89,6 +93,7 @@ function splitDockerDomain(name: string): { domain: string; remainder: string } 
 }
 
 function familiarPath(domain: string, path: string): string {
+  if (domain === '') return path;
   if (domain !== DEFAULT_DOMAIN) return `${domain}/${path}`;
   if (path.startsWith(OFFICIAL_PREFIX) && !path.slice(OFFICIAL_PREFIX.length).includes('/')) {
     return path.slice(OFFICIAL_PREFIX.length);
@@ -98,13 +103,16 @@ function familiarPath(domain: string, path: string): string {
 
 function build(domain: string, path: string, tag: string | undefined, digest: Digest | undefined): ImageReference {
   const suffix = `${tag === undefined ? '' : `:${tag}`}${digest === undefined ? '' : `@${digest}`}`;
+  // Docker's grammar lets a name whose first component looks like a host but
+  // is not a valid one (`a.b_c/d`) parse as a path with no domain.
+  const name = domain === '' ? path : `${domain}/${path}`;
   const ref: ImageReference = {
     domain,
     path,
-    name: `${domain}/${path}`,
+    name,
     ...(tag === undefined ? {} : { tag }),
     ...(digest === undefined ? {} : { digest }),
-    canonical: `${domain}/${path}${suffix}`,
+    canonical: `${name}${suffix}`,
     familiar: `${familiarPath(domain, path)}${suffix}`,
   };
   return Object.freeze(ref);
