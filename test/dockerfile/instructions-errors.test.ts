@@ -168,6 +168,12 @@ describe('RUN --mount errors', () => {
     expect(err.column).toBe(5);
   });
 
+  it('points at the offending one of several --mount flags', () => {
+    const err = lineFailure('RUN --mount=type=cache,target=/a --mount=type=cahce,target=/b true');
+    expect(err.message).toBe('unsupported mount type "cahce" (did you mean cache?)');
+    expect(err.data).toMatchObject({ column: 34, suggestion: 'cache' });
+  });
+
   it('an empty --mount is a CSV error', () => {
     expect(message('RUN --mount= true')).toBe('failed to parse csv mounts: EOF');
   });

@@ -10,7 +10,14 @@ import type { InstructionNode, Position } from '../syntax/node.js';
 import { FlagError, FlagSet } from './flags.js';
 import type { InstructionBase, InstructionKind } from './types.js';
 
-/** Options of {@link parseInstruction} and {@link parseInstructions}. */
+/**
+ * Options of {@link parseInstruction} and {@link parseInstructions}.
+ * @example
+ * ```ts
+ * const text = await readFile('Dockerfile', 'utf8');
+ * parseInstructions(parseDockerfile(text), { source: text }); // errors quote the exact line
+ * ```
+ */
 export interface ParseInstructionOptions {
   /**
    * The Dockerfile text the nodes came from. Errors then show the exact
@@ -76,10 +83,14 @@ export class InstructionContext {
     return this.errorAt(this.flagPosition(err.flag), err.message, err.suggestion);
   }
 
-  /** An error about a flag by name (`mount`, `network`), placed at its first use. */
-  errorAtFlag(name: string, message: string, suggestion?: string): DockerfileSyntaxError {
-    const word = this.node.flags.find((f) => f === `--${name}` || f.startsWith(`--${name}=`));
-    return this.errorAt(word === undefined ? this.node.range.start : this.flagPosition(word), message, suggestion);
+  /**
+   * An error about a flag by name (`mount`, `network`), placed at its
+   * `occurrence`-th use (0-based; for repeatable flags).
+   */
+  errorAtFlag(name: string, message: string, suggestion?: string, occurrence = 0): DockerfileSyntaxError {
+    const uses = this.node.flags.filter((f) => f === `--${name}` || f.startsWith(`--${name}=`));
+    const word = uses[occurrence] ?? uses[0];
+    return this.errorAt(word === undefined ? this.node.range.start : this.flagPosition(word, occurrence), message, suggestion);
   }
 
   /** An error about an argument, placed at its first occurrence after the flags. */
@@ -91,16 +102,22 @@ export class InstructionContext {
     return this.errorAt(at, message);
   }
 
-  private flagPosition(word: string): Position {
+  /**
+   * Where a flag word is in the source. The n-th flag word with this name is
+   * the n-th `--name` in the text; without `occurrence` the word's first
+   * appearance decides n.
+   */
+  private flagPosition(word: string, occurrence?: number): Position {
     const { node } = this;
     const eq = word.indexOf('=');
     const name = eq < 0 ? word : word.slice(0, eq);
-    // The n-th flag word with this name is the n-th `--name` in the text.
-    const index = node.flags.indexOf(word);
-    let occurrence = 0;
-    for (let i = 0; i < index; i++) {
-      const other = node.flags[i]!;
-      if (other === name || other.startsWith(name + '=')) occurrence++;
+    if (occurrence === undefined) {
+      const index = node.flags.indexOf(word);
+      occurrence = 0;
+      for (let i = 0; i < index; i++) {
+        const other = node.flags[i]!;
+        if (other === name || other.startsWith(name + '=')) occurrence++;
+      }
     }
     let offset = node.rawKeyword.length - 1;
     for (let n = 0; n <= occurrence; n++) {

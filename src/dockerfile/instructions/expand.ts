@@ -13,7 +13,15 @@ import { MountError } from './mount.js';
 import { expandMounts } from './parse-run.js';
 import type { Instruction, KeyValue, SourceContent } from './types.js';
 
-/** Options of {@link expandInstruction}. */
+/**
+ * Options of {@link expandInstruction}.
+ * @example
+ * ```ts
+ * const unmatched = new Set<string>();
+ * expandInstruction(instruction, lex, env, { unmatched });
+ * for (const name of unmatched) console.warn(`${name} is not set`);
+ * ```
+ */
 export interface ExpandOptions {
   /** Collects the names that were looked up and set. */
   matched?: Set<string>;

@@ -10,7 +10,7 @@ import { goToLower } from '../syntax/chars.js';
 import { csvFields, GoValueError, parseGoBool, parseGoUint32, ramInBytes } from './go-values.js';
 import type { Mount, MountSharing, MountType } from './types.js';
 
-/** A mount value BuildKit rejects; `message` is BuildKit's text. */
+/** A `--mount` (or `--device`) value BuildKit rejects; `message` is BuildKit's text. */
 export class MountError {
   constructor(
     readonly message: string,

@@ -45,21 +45,21 @@ export function parseRun(ctx: InstructionContext): RunInstruction {
   const command = commandLine(ctx.args, ctx.node.json);
   const heredocs = ctx.node.heredocs.map((h) => ({ name: h.name, content: h.content, chomp: h.chomp }));
 
-  const devices = device.values.map((spec) => {
+  const devices = device.values.map((spec, i) => {
     try {
       return parseDevice(spec);
     } catch (err) {
-      if (err instanceof MountError) throw ctx.errorAtFlag('device', err.message, err.suggestion);
+      if (err instanceof MountError) throw ctx.errorAtFlag('device', err.message, err.suggestion, i);
       throw err;
     }
   });
 
-  const mounts = mount.values.map((spec) => {
+  const mounts = mount.values.map((spec, i) => {
     try {
       checkMountSyntax(spec);
       return readMount(spec, { needsExpansion: (value) => needsExpansion(value, ctx.escapeToken) });
     } catch (err) {
-      if (err instanceof MountError) throw ctx.errorAtFlag('mount', err.message, err.suggestion);
+      if (err instanceof MountError) throw ctx.errorAtFlag('mount', err.message, err.suggestion, i);
       throw err;
     }
   });

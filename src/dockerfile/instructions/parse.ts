@@ -74,7 +74,14 @@ export function parseInstruction(node: InstructionNode, options: ParseInstructio
   return PARSERS[kind](ctx);
 }
 
-/** The stages of a Dockerfile and the ARGs before its first FROM. */
+/**
+ * The stages of a Dockerfile and the ARGs before its first FROM.
+ * @example
+ * ```ts
+ * const { stages } = parseInstructions(parseDockerfile('FROM a AS one\nFROM one'));
+ * stages.map((s) => s.baseImage); // ['a', 'one']
+ * ```
+ */
 export interface ParsedDockerfile {
   stages: Stage[];
   /** ARGs before the first FROM: visible only to FROM lines (and to ARGs that redeclare them). */

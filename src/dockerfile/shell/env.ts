@@ -3,7 +3,14 @@
  * @module
  */
 
-/** Anything with a `get` that answers `undefined` for an unset name — a `Map` fits. */
+/**
+ * Anything with a `get` that answers `undefined` for an unset name — a `Map` fits.
+ * @example
+ * ```ts
+ * const fromProcess: EnvLookup = { get: (name) => process.env[name] };
+ * new ShellLex().processWord('$HOME', fromProcess);
+ * ```
+ */
 export interface EnvLookup {
   get(name: string): string | undefined;
 }
@@ -20,12 +27,25 @@ export interface EnvLookup {
  *
  * A name set to `""` is *set*: `${NULL-x}` gives `""`, `${NULL:-x}` gives `x`.
  * Names are case-sensitive, as on Linux.
+ * @example
+ * ```ts
+ * const lex = new ShellLex();
+ * lex.processWord('$A', new Map([['A', '1']])); // '1'
+ * lex.processWord('$A', { A: '1' });            // '1'
+ * lex.processWord('$A', ['A=0', 'A=1']);        // '1' (the last one wins)
+ * ```
  */
 export type ShellEnv = EnvLookup | Readonly<Record<string, string>> | readonly string[];
 
 const listCache = new WeakMap<readonly string[], Map<string, string>>();
 
-/** Parses a `K=V` list; later entries win. */
+/**
+ * Parses a `K=V` list; later entries win, an entry without `=` sets `""`.
+ * @example
+ * ```ts
+ * envFromList(['PATH=/bin', 'DEBUG', 'PATH=/usr/bin']); // Map { 'PATH' => '/usr/bin', 'DEBUG' => '' }
+ * ```
+ */
 export function envFromList(list: readonly string[]): Map<string, string> {
   const env = new Map<string, string>();
   for (const entry of list) {

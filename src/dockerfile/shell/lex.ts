@@ -10,7 +10,14 @@ import { ShellExpansionError, type ShellExpansionReason } from './errors.js';
 import { PatternError, replacePattern, trimPrefix, trimSuffix } from './pattern.js';
 import { decodeRunes, EOF, goQuote, isDigit, isLetter, isSpace, runeString } from './runes.js';
 
-/** How a {@link ShellLex} reads words. */
+/**
+ * How a {@link ShellLex} reads words.
+ * @example
+ * ```ts
+ * // A Dockerfile with `# escape=\``:
+ * new ShellLex({ escapeToken: '`' }).processWord('C:\\dir\\`$X', {}); // 'C:\\dir\\$X'
+ * ```
+ */
 export interface ShellLexOptions {
   /** The escape character: `\` (default) or `` ` `` (from `# escape=`). */
   escapeToken?: '\\' | '`';
@@ -24,7 +31,14 @@ export interface ShellLexOptions {
   skipUnsetEnv?: boolean;
 }
 
-/** The result of {@link ShellLex.processWordWithMatches}. */
+/**
+ * The result of {@link ShellLex.processWordWithMatches}.
+ * @example
+ * ```ts
+ * const { word, matched, unmatched } = new ShellLex().processWordWithMatches('${A}${B:-x}', { A: '1' });
+ * // word '1x', matched {'A'}, unmatched {'B'}
+ * ```
+ */
 export interface WordExpansion {
   /** The expanded word. */
   word: string;
