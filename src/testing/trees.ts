@@ -267,7 +267,7 @@ export async function snapshotTree(tree: Tree): Promise<TreeSnapshotRow[]> {
     if (e.xattrs && Object.keys(e.xattrs).length > 0) {
       row.xattrs = Object.fromEntries(Object.entries(e.xattrs).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, Buffer.from(v).toString('hex')]));
     }
-    if (e.type === 'file' && e.content) {
+    if (e.type === 'file' && e.content && e.size > 0) {
       const chunks: Uint8Array[] = [];
       for await (const chunk of e.content.open()) chunks.push(chunk);
       row.content = Buffer.concat(chunks).toString('hex');

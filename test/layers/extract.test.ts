@@ -1,0 +1,147 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, symlink as fsSymlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { apply } from '../../src/layers/changes/apply.js';
+import { diff } from '../../src/layers/changes/diff.js';
+import { toLayer } from '../../src/layers/changes/emit.js';
+import { extractLayer } from '../../src/layers/extract.js';
+import { layerFromEntries } from '../../src/layers/from-entries.js';
+import { Tree } from '../../src/layers/tree.js';
+import { treeEvolutionArbitrary } from '../../src/testing/trees.js';
+import { dir, file, hardlink, membersOf, symlink, whiteout } from './changes-helpers.js';
+import { snapshotDir, snapshotWithoutRoot, tempDir } from './extract-helpers.js';
+
+const RUNS = Number(process.env.LAYERKIT_PROPERTY_RUNS ?? 0);
+const isRoot = process.getuid?.() === 0;
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+async function temp(): Promise<string> {
+  const t = await tempDir();
+  cleanups.push(t.cleanup);
+  return t.path;
+}
+
+describe('extractLayer', () => {
+  it('extracts into a missing directory in one rename, with modes, owners, mtimes and hardlinks', async () => {
+    const root = await temp();
+    const target = join(root, 'rootfs');
+    const layer = layerFromEntries([
+      dir('/etc', 0o750, 1000),
+      file('/etc/motd', 'hello', 0o640, 2000),
+      { ...file('/bin/tool', '#!/bin/sh', 0o4755, 3000), uid: 1, gid: 2 },
+      hardlink('/bin/alias', '/bin/tool'),
+      symlink('/bin/sh', 'busybox'),
+      { ...dir('/tmp', 0o1777), mtime: 5 },
+      { path: '/run/fifo', type: 'fifo', mode: 0o600, uid: 0, gid: 0, mtime: 7, size: 0 },
+    ]);
+    const result = await extractLayer(layer, target);
+    expect(result).toEqual({ mode: 'fresh', entries: 7, skipped: [] });
+    expect(await readFile(join(target, 'etc/motd'), 'utf8')).toBe('hello');
+    const motd = await lstat(join(target, 'etc/motd'));
+    expect([motd.mode & 0o7777, motd.mtimeMs / 1000]).toEqual([0o640, 2000]);
+    const etc = await lstat(join(target, 'etc'));
+    expect([etc.mode & 0o7777, etc.mtimeMs / 1000]).toEqual([0o750, 1000]);
+    const tool = await lstat(join(target, 'bin/tool'));
+    expect(tool.mode & 0o7777).toBe(0o4755);
+    if (isRoot) expect([tool.uid, tool.gid]).toEqual([1, 2]);
+    expect((await lstat(join(target, 'bin/alias'))).ino).toBe(tool.ino);
+    expect((await lstat(join(target, 'tmp'))).mode & 0o7777).toBe(0o1777);
+    expect((await lstat(join(target, 'run/fifo'))).isFIFO()).toBe(true);
+    expect((await lstat(join(target, 'run'))).mode & 0o7777).toBe(0o755); // implicit parent
+    expect((await readdir(root)).sort()).toEqual(['rootfs']); // no staging left behind
+  });
+
+  it('equals the in-memory apply, layer after layer, for generated trees', async () => {
+    await fc.assert(
+      fc.asyncProperty(treeEvolutionArbitrary(2, { xattrs: false, linuxSymlinks: true, ...(isRoot ? {} : { specialFiles: false, owners: [process.getuid!()], modeMask: 0o777 }) }), async ([a, b]) => {
+        const target = join(await temp(), 'rootfs');
+        const first = toLayer(diff(Tree.empty(), a!), a!, { compression: 'none' });
+        const second = toLayer(diff(a!, b!), b!, { compression: 'none' });
+        expect((await extractLayer(first, target)).mode).toBe('fresh');
+        expect(await snapshotDir(target)).toEqual(await snapshotWithoutRoot(await apply(Tree.empty(), first)));
+        const result = await extractLayer(second, target);
+        expect(result.skipped).toEqual([]);
+        expect(await snapshotDir(target)).toEqual(await snapshotWithoutRoot(b!));
+      }),
+      { numRuns: RUNS || 25 },
+    );
+  });
+
+  it('applies whiteouts and opaque markers onto an existing tree, keeping same-layer entries', async () => {
+    const target = await temp();
+    await mkdir(join(target, 'a/b/c'), { recursive: true });
+    await writeFile(join(target, 'a/b/c/bar'), 'bar');
+    await writeFile(join(target, 'a/keep'), 'keep');
+    await writeFile(join(target, 'gone'), 'gone');
+    const members = membersOf([file('/a/b/.wh..wh..opq'), whiteout('/.wh.gone'), dir('/a/b/c'), file('/a/b/c/foo', 'foo'), file('/gone', 'back'), whiteout('/.wh.gone-too')]);
+    const result = await extractLayer(members, target);
+    expect(result.mode).toBe('merge');
+    expect(await readdir(join(target, 'a/b/c'))).toEqual(['foo']);
+    expect(await readFile(join(target, 'a/keep'), 'utf8')).toBe('keep');
+    expect(await readFile(join(target, 'gone'), 'utf8')).toBe('back');
+    expect((await readdir(join(target, '..'))).filter((n) => n.includes('.layerkit-'))).toEqual([]);
+  });
+
+  it('replaces a directory by a file and a file by a directory; merges directory attributes', async () => {
+    const target = await temp();
+    await mkdir(join(target, 'd/sub'), { recursive: true });
+    await writeFile(join(target, 'd/sub/x'), 'x');
+    await writeFile(join(target, 'f'), 'f');
+    await mkdir(join(target, 'm'), { mode: 0o700 });
+    await writeFile(join(target, 'm/old'), 'old');
+    await extractLayer(layerFromEntries([file('/d', 'now a file'), dir('/f', 0o711), file('/f/inside', 'i'), dir('/m', 0o751, 42), file('/m/new', 'n')]), target);
+    expect(await readFile(join(target, 'd'), 'utf8')).toBe('now a file');
+    expect(await readdir(join(target, 'f'))).toEqual(['inside']);
+    expect((await readdir(join(target, 'm'))).sort()).toEqual(['new', 'old']);
+    const m = await lstat(join(target, 'm'));
+    expect([m.mode & 0o7777, m.mtimeMs / 1000]).toEqual([0o751, 42]);
+  });
+
+  it('links a hardlink to a lower file that the same layer whites out', async () => {
+    const target = await temp();
+    await writeFile(join(target, 'old'), 'payload');
+    await extractLayer(membersOf([hardlink('/new', '/old'), whiteout('/.wh.old')]), target);
+    expect(existsSync(join(target, 'old'))).toBe(false);
+    expect(await readFile(join(target, 'new'), 'utf8')).toBe('payload');
+  });
+
+  it('skips device nodes when told to (or when not root) and lists them', async () => {
+    const target = join(await temp(), 'r');
+    const dev = { path: '/dev/null', type: 'char' as const, mode: 0o666, uid: 0, gid: 0, mtime: 0, size: 0, devmajor: 1, devminor: 3 };
+    const result = await extractLayer(layerFromEntries([dev, file('/x', 'x')]), target, { devices: 'skip' });
+    expect(result.skipped).toEqual([{ path: '/dev/null', reason: 'device nodes need root' }]);
+    expect(existsSync(join(target, 'dev/null'))).toBe(false);
+    expect(await readFile(join(target, 'x'), 'utf8')).toBe('x');
+    if (isRoot) {
+      const made = join(await temp(), 'r');
+      await extractLayer(layerFromEntries([dev]), made);
+      const st = await lstat(join(made, 'dev/null'));
+      expect(st.isCharacterDevice()).toBe(true);
+    }
+  });
+
+  it('sets xattrs where permitted and lists the rest', async () => {
+    const target = join(await temp(), 'r');
+    const user = { 'user.note': new TextEncoder().encode('hi') };
+    const result = await extractLayer(layerFromEntries([{ ...file('/f', 'f'), xattrs: user }, { ...symlink('/l', 'f'), xattrs: user }]), target);
+    expect(result.skipped.map((s) => s.path)).toEqual(['/l']);
+    const dump = execFileSync('getfattr', ['-d', '-e', 'text', '--absolute-names', join(target, 'f')], { encoding: 'utf8' });
+    expect(dump).toContain('user.note="hi"');
+  });
+
+  it('reads a symlink target dir as the target (realpath) and refuses a file as target', async () => {
+    const root = await temp();
+    await mkdir(join(root, 'real'));
+    await fsSymlink('real', join(root, 'via'));
+    await extractLayer(layerFromEntries([file('/x', 'x')]), join(root, 'via'));
+    expect(await readFile(join(root, 'real/x'), 'utf8')).toBe('x');
+    expect((await lstat(join(root, 'via'))).isSymbolicLink()).toBe(true);
+    await writeFile(join(root, 'file'), '');
+    await expect(extractLayer(layerFromEntries([file('/x')]), join(root, 'file'))).rejects.toMatchObject({ code: 'TARGET_NOT_DIRECTORY' });
+  });
+});
