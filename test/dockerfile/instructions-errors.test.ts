@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { DockerfileSyntaxError } from '../../src/dockerfile/errors.js';
+import { ShellExpansionError, ShellLex } from '../../src/dockerfile/shell/index.js';
 import { parseDockerfile } from '../../src/dockerfile/syntax/index.js';
 import type { InstructionNode } from '../../src/dockerfile/syntax/node.js';
-import { parseInstruction, parseInstructions } from '../../src/dockerfile/instructions/index.js';
+import { expandInstruction, parseInstruction, parseInstructions } from '../../src/dockerfile/instructions/index.js';
 import { LayerkitError } from '../../src/errors.js';
 
 /** The error parsing `text` gives (parsed non-strictly, so the instruction layer sees everything). */
@@ -220,5 +222,51 @@ describe('stages', () => {
     expect(failure('FROM a\nONBUILD ONBUILD RUN x\n').message).toBe("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
     expect(failure('FROM a\nONBUILD FROM b\n').message).toBe("FROM isn't allowed as an ONBUILD trigger");
     expect(failure('FROM a\nonbuild maintainer me\n').message).toBe("MAINTAINER isn't allowed as an ONBUILD trigger");
+  });
+});
+
+describe('hostile input', () => {
+  const keyword = fc.constantFrom(
+    'FROM', 'RUN', 'CMD', 'LABEL', 'MAINTAINER', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER',
+    'WORKDIR', 'ARG', 'ONBUILD', 'ONBUILD RUN', 'STOPSIGNAL', 'HEALTHCHECK', 'HEALTHCHECK CMD', 'SHELL', 'FORM',
+  );
+  const flag = fc.constantFrom(
+    '--mount=', '--mount=type=cache,', '--network=', '--security=', '--device=', '--from=', '--chown=', '--link',
+    '--link=', '--parents', '--exclude=', '--checksum=', '--keep-git-dir', '--unpack=', '--interval=', '--retries=',
+    '--platform=', '--bogus', '--',
+  );
+  const bit = fc.constantFrom(
+    'a', '$X', '${X:-y}', '${X', '"q"', "'s'", '[', ']', '"', ',', '=', 'target=/x', 'id=$I', 'uid=1', 'mode=0755',
+    'ro', 'required', 'secret', 'tmpfs', 'size=1m', '1s', '-1', 'AS', '\\', 'é', 'from=z', 'sharing=locked',
+  );
+  const word = fc.array(bit, { minLength: 1, maxLength: 3 }).map((b) => b.join(''));
+  const line = fc
+    .tuple(keyword, fc.array(fc.tuple(flag, fc.array(bit, { maxLength: 2 })), { maxLength: 2 }), fc.array(word, { maxLength: 3 }))
+    .map(([k, flags, args]) => [k, ...flags.map(([f, v]) => f + v.join('')), ...args].join(' '));
+
+  it('only ever fails with a typed, positioned error', () => {
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(line, { minLength: 1, maxLength: 4 }), (withFrom, lines) => {
+        const text = (withFrom ? 'FROM x\n' : '') + lines.join('\n') + '\n';
+        let parsed;
+        try {
+          parsed = parseInstructions(parseDockerfile(text, { strict: false }), { source: text });
+        } catch (err) {
+          expect(err).toBeInstanceOf(DockerfileSyntaxError);
+          expect((err as DockerfileSyntaxError).line).toBeGreaterThanOrEqual(1);
+          return;
+        }
+        for (const stage of parsed.stages) {
+          for (const instruction of stage.instructions) {
+            try {
+              expandInstruction(instruction, new ShellLex(), { X: 'v', I: 'id' });
+            } catch (err) {
+              expect(err instanceof ShellExpansionError || err instanceof DockerfileSyntaxError).toBe(true);
+            }
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
