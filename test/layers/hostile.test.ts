@@ -75,7 +75,7 @@ async function hostile(a: Arena, bytes: Uint8Array, options: ExtractOptions = {}
   return error;
 }
 
-function expectError(err: unknown, type: new (...args: never[]) => LayerkitError, code: string): void {
+function expectError(err: unknown, type: abstract new (...args: never[]) => Error, code: string): void {
   expect(err).toBeInstanceOf(type);
   expect((err as LayerkitError).code).toBe(code);
 }
