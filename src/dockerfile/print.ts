@@ -51,6 +51,7 @@ export function printDockerfile(ast: DockerfileAst): string {
   const hasDirectives = out !== '';
 
   let previousEnd: number | undefined;
+  const last = ast.children.length - 1;
   ast.children.forEach((node, index) => {
     const comments = node.comments.flatMap((c) => c.split(/\r?\n/)).filter((c) => c.trim() !== '');
     if (index === 0) {
@@ -60,7 +61,7 @@ export function printDockerfile(ast: DockerfileAst): string {
       out += '\n';
     }
     for (const comment of comments) out += `# ${comment}\n`;
-    out += printInstruction(node, escape);
+    out += printInstruction(node, escape, index === last);
     previousEnd = node.endLine;
   });
   return out;
@@ -69,13 +70,23 @@ export function printDockerfile(ast: DockerfileAst): string {
 /**
  * One instruction, heredoc bodies included, ending with a newline.
  *
+ * `atEnd` says nothing follows it. BuildKit lets the last instruction of a
+ * file end in a line continuation (even be nothing but one); such an
+ * instruction only prints faithfully at the end.
+ *
  * @example
  * ```ts
  * printInstruction(parseDockerfile('RUN <<EOF\nhi\nEOF').children[0], '\\'); // 'RUN <<EOF\nhi\nEOF\n'
  * ```
  */
-export function printInstruction(node: InstructionNode, escape: '\\' | '`'): string {
-  let out = (matchesOriginal(node, escape) && originalLines(node, escape)) || canonicalLine(node, escape) + '\n';
+export function printInstruction(node: InstructionNode, escape: '\\' | '`', atEnd = false): string {
+  const open = atEnd && node.heredocs.length === 0;
+  let out = matchesOriginal(node, escape) ? originalLines(node, escape, open) : undefined;
+  if (out === undefined) {
+    const line = canonicalLine(node, escape);
+    out = (linesOf([line], escape, open) ?? [line]).join('\n') + '\n';
+  }
+  if (out.trim() === '') out = escape + '\n';
   for (const heredoc of node.heredocs) {
     out += heredoc.content;
     if (heredoc.content !== '' && !heredoc.content.endsWith('\n')) out += '\n';
@@ -122,28 +133,43 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
 /**
  * `original` split back at its segments, each line but the last ending in the
  * escape token; undefined when some piece would not read back the same way.
+ * With `open` (nothing follows), the last line may itself end in a
+ * continuation: it gets one more escape token, which the parser removes again.
  */
-function originalLines(node: InstructionNode, escape: string): string | undefined {
+function originalLines(node: InstructionNode, escape: string, open: boolean): string | undefined {
   const { original } = node;
-  const offsets = node.segments.map((s) => s.offset).filter((o, i, all) => o >= 0 && o <= original.length && (i === 0 || o >= all[i - 1]!));
-  if (offsets[0] !== 0) offsets.unshift(0);
+  const offsets = node.segments
+    .map((s) => s.offset)
+    .filter((o, i, all) => o > 0 && o <= original.length && (i === 0 || o >= all[i - 1]!));
+  offsets.unshift(0);
   const pieces = offsets.map((o, i) => original.slice(o, offsets[i + 1] ?? original.length));
-  if (pieces.length > 1 && !pieces.every((p, i) => pieceIsSafe(p, i, i === pieces.length - 1, escape))) {
-    return pieceIsSafe(original, 0, true, escape) ? original + '\n' : undefined;
-  }
-  if (pieces.length === 1 && !pieceIsSafe(original, 0, true, escape)) return undefined;
-  return pieces.map((p, i) => (i === pieces.length - 1 ? p : p + escape)).join('\n') + '\n';
+  const lines = linesOf(pieces, escape, open) ?? linesOf([original], escape, open);
+  return lines === undefined ? undefined : lines.join('\n') + '\n';
 }
 
-function pieceIsSafe(piece: string, index: number, last: boolean, escape: string): boolean {
-  if (piece.includes('\n') || piece.endsWith('\r')) return false;
-  let first = 0;
-  while (first < piece.length && isGoSpace(piece.charCodeAt(first))) first++;
-  if (piece.charCodeAt(first) === 0x23 /* # */) return false;
-  if (index === 0 && first > 0) return false;
-  if (!last) return piece === '' || !piece.endsWith(escape);
-  if (first === piece.length) return false;
-  return !endsWithContinuation(piece, escape);
+function linesOf(pieces: string[], escape: string, open: boolean): string[] | undefined {
+  const lines: string[] = [];
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]!;
+    if (piece.includes('\n') || piece.endsWith('\r')) return undefined;
+    let first = 0;
+    while (first < piece.length && isGoSpace(piece.charCodeAt(first))) first++;
+    // A line starting with `#` is a comment; the first line loses its indentation.
+    if (piece.charCodeAt(first) === 0x23 || (i === 0 && first > 0)) return undefined;
+    if (i < pieces.length - 1) {
+      if (piece !== '' && piece.endsWith(escape)) return undefined;
+      lines.push(piece + escape);
+    } else if (endsWithContinuation(piece, escape)) {
+      if (!open) return undefined;
+      // `x\ ` + `\` reads back as `x\ `; `x\` needs a blank between, or the two would escape each other.
+      lines.push(piece + (piece.endsWith(escape) ? ' ' : '') + escape);
+    } else {
+      // A blank last line would be skipped as an empty continuation line.
+      if (!open && i > 0 && first === piece.length) return undefined;
+      lines.push(piece);
+    }
+  }
+  return lines;
 }
 
 function endsWithContinuation(piece: string, escape: string): boolean {

@@ -57,9 +57,11 @@ export const INSTRUCTION_STYLES: Readonly<Record<string, ArgumentStyle>> = Objec
  */
 export const INSTRUCTION_KEYWORDS: readonly string[] = Object.freeze(Object.keys(INSTRUCTION_STYLES).sort());
 
+const STYLES = new Map<string, ArgumentStyle>(Object.entries(INSTRUCTION_STYLES));
+
 /** The argument style of a lowercased keyword, or undefined for an unknown one. */
 export function argumentStyle(keyword: string): ArgumentStyle | undefined {
-  return Object.prototype.hasOwnProperty.call(INSTRUCTION_STYLES, keyword) ? INSTRUCTION_STYLES[keyword] : undefined;
+  return STYLES.get(keyword);
 }
 
 /** Instructions whose shell form may carry heredocs (`RUN <<EOF`). */

@@ -58,7 +58,7 @@ export function parseLine(line: string, escape: number): ParsedLine {
   let cmdEnd = start;
   while (cmdEnd < end && !isAsciiBlank(line.charCodeAt(cmdEnd))) cmdEnd++;
   const rawKeyword = line.slice(start, cmdEnd);
-  const keyword = goToLower(rawKeyword);
+  const keyword = lowerKeyword(rawKeyword);
   let flags: string[] = [];
   let rest = '';
   let argsOffset = end;
@@ -85,6 +85,18 @@ export function parseLine(line: string, escape: number): ParsedLine {
     throw err;
   }
   return parsed;
+}
+
+/** Lowercased keywords by spelling: a file spells its few keywords over and over. */
+const lowered = new Map<string, string>();
+
+function lowerKeyword(raw: string): string {
+  let lower = lowered.get(raw);
+  if (lower === undefined) {
+    lower = goToLower(raw);
+    if (lowered.size < 512) lowered.set(raw, lower);
+  }
+  return lower;
 }
 
 function readArguments(parsed: ParsedLine, style: ArgumentStyle, rest: string, escape: number): void {

@@ -10,7 +10,7 @@ import { suggest } from '../suggest.js';
 import { goToUpper, goTrimSpace, isGoSpace, utf8Length } from './chars.js';
 import { DirectiveError, DirectiveReader, escapeTokenFrom } from './directives.js';
 import { heredocsOnLine } from './heredoc-words.js';
-import { canHaveHeredocs, INSTRUCTION_KEYWORDS } from './keywords.js';
+import { argumentStyle, canHaveHeredocs, INSTRUCTION_KEYWORDS } from './keywords.js';
 import { LineParseError, parseLine, type ParsedLine } from './line-parsers.js';
 import type { DockerfileAst, Heredoc, InstructionNode, ParseWarning, Position, SourceSegment } from './node.js';
 
@@ -167,7 +167,11 @@ class Parser {
           short: 'Empty continuation line found in: ' + original,
           detail: ['Empty continuation lines will become errors in a future release'],
           url: EMPTY_CONTINUATION_URL,
-          range: this.lineRange(this.currentLine),
+          // BuildKit places it on the instruction's last line.
+          range: {
+            start: { line: this.currentLine, column: 1 },
+            end: { line: this.currentLine, column: Math.max(1, lines.end - lines.start) },
+          },
         });
       }
 
@@ -291,11 +295,6 @@ class Parser {
     return positionInSegments(segments, offset);
   }
 
-  private lineRange(line: number) {
-    const source = sourceLineOf(this.text, line);
-    return { start: { line, column: 1 }, end: { line, column: Math.max(1, source.length) } };
-  }
-
   private errorAt(message: string, segments: SourceSegment[], offset: number, startLine: number): DockerfileSyntaxError {
     const at = positionInSegments(segments, Math.max(0, offset));
     const column = at.line === startLine ? at.column : segments[0]!.column;
@@ -379,7 +378,7 @@ function syntaxError(
 function checkStrict(ast: DockerfileAst, text: string): void {
   for (const node of ast.children) {
     const { line, column } = node.range.start;
-    if (!Object.prototype.hasOwnProperty.call(KEYWORD_SET, node.keyword)) {
+    if (argumentStyle(node.keyword) === undefined) {
       const match = suggest(node.rawKeyword, UPPERCASE_KEYWORDS);
       throw syntaxError(
         text,
@@ -403,5 +402,4 @@ function checkStrict(ast: DockerfileAst, text: string): void {
   }
 }
 
-const KEYWORD_SET: Record<string, true> = Object.fromEntries(INSTRUCTION_KEYWORDS.map((k) => [k, true as const]));
 const UPPERCASE_KEYWORDS = INSTRUCTION_KEYWORDS.map((k) => k.toUpperCase());
