@@ -193,7 +193,7 @@ describe('readTar on bad input', () => {
       { path: '/first', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 },
       { path: '/second', type: 'fifo', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 },
     ]));
-    tar[512 + 110] ^= 1; // a mode digit of the second header
+    tar[512 + 110] = tar[512 + 110]! ^ 1; // a mode digit of the second header
     const err = await readError(tar);
     expect(err).toBeInstanceOf(TarFormatError);
     expect((err as TarFormatError).data).toMatchObject({ offset: 512, name: 'second' });
@@ -233,7 +233,7 @@ describe('readTar on bad input', () => {
   it('reports corrupt and truncated gzip as CompressionError', async () => {
     const gz = gzipSync(await collect(writeTar([{ path: '/a', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 }])));
     const corrupt = Buffer.from(gz);
-    corrupt[gz.length - 6] ^= 0xff; // CRC
+    corrupt[gz.length - 6] = corrupt[gz.length - 6]! ^ 0xff; // CRC
     expect(await readError(corrupt)).toBeInstanceOf(CompressionError);
     expect(await readError(gz.subarray(0, gz.length - 3))).toBeInstanceOf(CompressionError);
   });
