@@ -96,7 +96,7 @@ export function gunzipStream(source: AsyncIterable<Uint8Array>, options: Pick<Gz
  */
 async function* fflateGunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   const out: Uint8Array[] = [];
-  let members = 0;
+  let extraMembers = 0;
   let crc = 0;
   let length = 0;
   const tail = new Uint8Array(8);
@@ -105,8 +105,9 @@ async function* fflateGunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<
   const gz = new FflateGunzip((chunk) => {
     out.push(chunk);
   });
+  // Called when a member after the first begins.
   gz.onmember = () => {
-    members++;
+    extraMembers++;
   };
   const corrupt = (reason: string, cause?: unknown) =>
     new CompressionError('COMPRESSION_FORMAT', 'gzip', reason, cause === undefined ? undefined : { cause });
@@ -142,7 +143,7 @@ async function* fflateGunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<
     crc = crc32(c, crc);
     length += c.byteLength;
   }
-  if (members <= 1) {
+  if (extraMembers === 0) {
     if (tailLength < 8) throw corrupt('unexpected end of file');
     const view = new DataView(tail.buffer, tail.byteOffset, 8);
     if (view.getUint32(0, true) !== crc) throw corrupt('CRC-32 mismatch');
