@@ -19,6 +19,9 @@ import { deviceNumbers } from '../../src/build/context/walk.js';
 import { getfattrReader } from '../../src/build/context/xattrs.js';
 
 type Spec = Record<string, string | { symlink: string } | null>;
+/** Property runs; LAYERKIT_PROPERTY_RUNS raises them for longer runs. */
+const runs = (n: number) => ({ numRuns: Number(process.env.LAYERKIT_PROPERTY_RUNS ?? 0) || n });
+
 const made: string[] = [];
 
 async function fixture(spec: Spec): Promise<string> {
@@ -389,7 +392,7 @@ describe('resolveSources (COPY/ADD selection)', () => {
           }
         }
       }),
-      { numRuns: 25 },
+      runs(25),
     );
   });
 });

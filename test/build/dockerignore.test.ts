@@ -21,6 +21,9 @@ import { dirname, join } from 'node:path';
 import { ContextError, openContext, parseDockerignore, PatternMatcher } from '../../src/build/context/index.js';
 import { compileGoRegexp } from '../../src/build/context/go-regexp.js';
 
+/** Property runs; LAYERKIT_PROPERTY_RUNS raises them for longer runs. */
+const runs = (n: number) => ({ numRuns: Number(process.env.LAYERKIT_PROPERTY_RUNS ?? 0) || n });
+
 type Spec = Record<string, string | { symlink: string } | null>;
 const made: string[] = [];
 
@@ -222,6 +225,7 @@ describe('PatternMatcher (moby/patternmatcher semantics)', () => {
         expect(matcher.matches(below)).toBe(true);
         expect(matchByWalk(matcher, below)).toBe(true);
       }),
+      runs(100),
     );
   });
 
@@ -236,6 +240,7 @@ describe('PatternMatcher (moby/patternmatcher semantics)', () => {
         for (const [neg, p] of patterns) if (covers(p)) expected = !neg;
         expect(matcher.matches(path)).toBe(expected);
       }),
+      runs(300),
     );
   });
 

@@ -63,7 +63,8 @@ export async function checksumSelection(
   hasher.update(encoder.encode(VERSION_LINE));
   for (const [i, source] of selection.entries()) {
     const inner = internals[i]!;
-    line(['source', source.name, source.type]);
+    // A directory is copied as its contents: its own name does not reach the destination.
+    line(['source', source.type === 'dir' ? '' : source.name, source.type]);
     const firstRel = new Map<string, string>();
     const seen = new Set<string>();
     let batch: WalkedNode[] = [];

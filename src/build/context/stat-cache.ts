@@ -15,11 +15,12 @@
  * Timestamps have a granularity (the kernel's coarse clock tick, 1 s or 2 s on
  * some filesystems), so two changes within one tick can leave identical stat
  * data. Like git's "racily clean" rule, an entry is only recorded if the file's
- * mtime and ctime are strictly older than a fence taken (from the filesystem's
- * own clock, by writing a file in the cache directory) before any content was
- * read; a file changed in the same tick as the hashing is simply hashed again
- * next time. Files whose times have no sub-second part are treated as living
- * on a coarse filesystem and need to be two seconds older than the fence.
+ * ctime is strictly older than a fence taken (from the filesystem's own clock,
+ * by writing a file in the cache directory) before any content was read; a
+ * file changed in the same tick as the hashing is simply hashed again next
+ * time. A ctime with no sub-second part hints at a coarse filesystem and must
+ * be two seconds older than the fence. (mtime plays no part here: it can be
+ * set to anything, including the future.)
  * @module
  */
 import type { BigIntStats } from 'node:fs';
@@ -153,9 +154,9 @@ export class RootIndex {
    * (relative to `fence`) for its stat data to identify this content.
    */
   store(rel: string, stats: BigIntStats, fence: bigint, digest: Digest | undefined, xattrs: StatRecord['xattrs']): void {
-    const newest = stats.mtimeNs > stats.ctimeNs ? stats.mtimeNs : stats.ctimeNs;
-    const coarse = stats.mtimeNs % SECOND_NS === 0n && stats.ctimeNs % SECOND_NS === 0n;
-    if (newest + (coarse ? COARSE_MARGIN_NS : 0n) >= fence) {
+    // ctime is when the inode last changed, and no one can set it; mtime can be anything.
+    const coarse = stats.ctimeNs % SECOND_NS === 0n;
+    if (stats.ctimeNs + (coarse ? COARSE_MARGIN_NS : 0n) >= fence) {
       if (this.#records.delete(rel)) this.#dirty = true;
       return;
     }
