@@ -42,7 +42,7 @@ async function tarMember(file: string, name: string): Promise<string> {
 /** Builds a tar in memory from [name, bytes | symlink target] pairs. */
 async function makeTar(members: Array<[string, Uint8Array | { symlink: string }]>): Promise<Buffer> {
   const pack = tarStream.pack();
-  const done = bytesOf(pack);
+  const done = bytesOf(pack as unknown as AsyncIterable<Uint8Array>);
   for (const [name, content] of members) {
     if (content instanceof Uint8Array) {
       await new Promise<void>((resolve, reject) => pack.entry({ name, size: content.byteLength }, Buffer.from(content), (e) => (e ? reject(e) : resolve())));
@@ -145,7 +145,7 @@ describe('docker-archive', () => {
     expect((missing as ImageNotFoundError).data.available).toEqual(['a:latest', 'example.com/b:2']);
   });
 
-  it.each([
+  it.each<[string, { gzipLayers?: boolean; symlinks?: boolean }]>([
     ['plain layer.tar members', {}],
     ['gzip layer.tar members', { gzipLayers: true }],
     ['layer.tar symlinks to <digest>.tar (skopeo style)', { symlinks: true }],

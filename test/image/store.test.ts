@@ -155,8 +155,8 @@ describe('ImageStore', () => {
     await expect(store.getImage('app:1')).rejects.toBeInstanceOf(ImageNotFoundError);
     await expect(store.untag('app:1')).rejects.toBeInstanceOf(ImageNotFoundError);
     await store.untag('registry.example.com/app:1');
-    const untagged = (await store.list()).find((l) => l.id === a.configDigest() || l.repoTags.length === 0);
-    expect(untagged?.repoTags).toEqual([]);
+    const aId = await a.configDigest();
+    expect((await store.list()).find((l) => l.id === aId)?.repoTags).toEqual([]);
     expect(await (await store.getImage(digestHex(await a.configDigest()))).digest()).toBe(await a.digest());
 
     // By tag while other tags remain: only the tag goes.
@@ -258,7 +258,7 @@ describe('ImageStore', () => {
 
     const configPath = join(root, 'blobs/sha256', digestHex(await image.configDigest()));
     const config = await readFile(configPath);
-    config[config.length - 2] ^= 1;
+    config[config.length - 2] = config[config.length - 2]! ^ 1;
     await writeFile(configPath, config);
     await expect(store.getImage('a')).rejects.toBeInstanceOf(DigestMismatchError);
   });

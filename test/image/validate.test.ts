@@ -56,7 +56,7 @@ describe('validateImage', () => {
     manifest.config.size += 1;
     config.rootfs.diff_ids[1] = `sha256:${'0'.repeat(64)}`;
     config.history = [{}, {}, {}];
-    const bad = fakeImage({ manifest, config, layers, digest: `sha256:${'9'.repeat(64)}` });
+    const bad = fakeImage({ manifest, config, layers, digest: `sha256:${'9'.repeat(64)}` as Digest });
     const report = await validateImage(bad);
     expect(report.ok).toBe(false);
     expect(codes(report.problems)).toEqual(
