@@ -64,6 +64,7 @@ export function rename(view: View, oldPath: PathLike, newPath: PathLike): void {
 
 /** A private upper copy of a merged directory: upper parts moved as they are, lower parts copied. */
 function copyTree(view: View, ref: DirRef): UpperDir {
+  view.peekUpper(ref); // links may have been promoted into the upper since the lookup
   const top = ref.upper ?? ref.lower!;
   const dir = newUpperDir(copyMeta(top.meta), false, top.ino);
   for (const name of view.names(ref)) {

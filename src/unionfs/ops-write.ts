@@ -4,10 +4,10 @@
  * in the order Linux checks them.
  * @module
  */
-import { fsError, UnionFsIsDirError } from './errors.js';
+import { fsError, UnionFsIsDirError, type FsErrorCode } from './errors.js';
 import { FileContent, WHITEOUT, type AnyNode, type FileInode, type LeafInode, type Meta, type UpperNode } from './inode.js';
 import { isReservedName, parseUserPath, type PathLike, type UserPath } from './paths.js';
-import type { Located, View } from './view.js';
+import type { DirRef, Located, View } from './view.js';
 
 /** The parts of `open(2)` flags a write needs. */
 export interface OpenFlags {
@@ -69,9 +69,23 @@ export function mutableNode(view: View, loc: Located): AnyNode {
   return view.copyUpLeaf(loc);
 }
 
-function newMeta(view: View, mode: number): Meta {
+/**
+ * Metadata of an object created in `parent`: owned by the view's uid, and by
+ * its gid unless the parent is setgid, in which case the group is the
+ * parent's (and a new directory is setgid too), as Linux does it.
+ */
+function newMeta(view: View, parent: DirRef, mode: number, isDir = false): Meta {
   const now = view.policy.now();
-  return { mode, uid: view.policy.uid, gid: view.policy.gid, atimeMs: now, mtimeMs: now, ctimeMs: now };
+  const dir = parent.upper ?? parent.lower!;
+  const inherit = (dir.meta.mode & 0o2000) !== 0;
+  return {
+    mode: inherit && isDir ? mode | 0o2000 : mode,
+    uid: view.policy.uid,
+    gid: inherit ? dir.meta.gid : view.policy.gid,
+    atimeMs: now,
+    mtimeMs: now,
+    ctimeMs: now,
+  };
 }
 
 /**
@@ -87,6 +101,13 @@ export async function openForWrite(
   syscall = 'open',
 ): Promise<FileInode | undefined> {
   const p = userPath(path, syscall);
+  if (flags.create && p.trailingSlash) {
+    // open(O_CREAT) refuses a trailing slash once the directories before it are found.
+    const dir = view.resolve({ ...p, parts: p.parts.slice(0, -1), trailingSlash: false }, { follow: true, syscall });
+    if (!dir.node) throw fsError('ENOENT', syscall, p.display);
+    if (dir.node.type !== 'dir') throw fsError('ENOTDIR', syscall, p.display);
+    throw fsError('EISDIR', syscall, p.display);
+  }
   const loc = view.resolve(p, { follow: !(flags.create && flags.exclusive), syscall });
   if (loc.node) {
     if (flags.create && flags.exclusive) throw fsError('EEXIST', syscall, p.display);
@@ -101,14 +122,14 @@ export async function openForWrite(
     return file;
   }
   if (!flags.create) throw fsError('ENOENT', syscall, p.display);
-  if (p.trailingSlash || loc.dotted) throw fsError('EISDIR', syscall, p.display);
+  if (loc.dotted) throw fsError('EISDIR', syscall, p.display);
   if (isReservedName(loc.name)) throw fsError('EINVAL', syscall, p.display);
   const file: FileInode = {
     type: 'file',
     ino: view.newIno(),
     upper: true,
     nlink: 1,
-    meta: newMeta(view, mode & 0o7777 & ~view.policy.umask),
+    meta: newMeta(view, loc.parent!, mode & 0o7777 & ~view.policy.umask),
     content: FileContent.empty(),
   };
   view.place(loc.parent!, loc.name, file);
@@ -167,49 +188,58 @@ export function mkdir(view: View, path: PathLike, mode: number): void {
     upper: true as const,
     opaque: overWhiteout,
     children: new Map(),
-    meta: newMeta(view, mode & 0o1777 & ~view.policy.umask),
+    meta: newMeta(view, parent, mode & 0o1777 & ~view.policy.umask, true),
   };
   upperParent.children.set(loc.name, dir);
   view.touchDir(parent);
 }
 
 /**
- * `mkdir -p` the way Node does it: try the path, on ENOENT create the parent
- * first, accept an existing directory; returns the first directory created.
+ * `mkdir -p` the way Node's `MKDirp` does it: try the path; on ENOENT try its
+ * dirname (the text before the last `/`) first; on EEXIST of a directory on
+ * the way accept it, of anything else fail with ENOTDIR; at the end accept an
+ * existing directory. Returns the first directory created.
  */
 export function mkdirRecursive(view: View, path: PathLike, mode: number): string | undefined {
   const display = userPath(path, 'mkdir').display;
+  const fail = (code: FsErrorCode) => fsError(code, 'mkdir', display);
   const pending = [display];
   let first: string | undefined;
   while (pending.length > 0) {
-    const next = pending[pending.length - 1]!;
+    const next = pending.pop()!;
+    let code: string | undefined;
     try {
       mkdir(view, next, mode);
-      pending.pop();
       first ??= next;
       continue;
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'ENOENT') {
-        const trimmed = next.replace(/\/+$/, '');
-        const slash = trimmed.lastIndexOf('/');
-        const parent = slash > 0 ? trimmed.slice(0, slash) : slash === 0 ? '/' : '';
-        if (parent === '' || parent === next) throw err;
-        pending.push(parent);
-        continue;
-      }
-      let isDir: boolean;
-      try {
-        const loc = view.resolve(userPath(next, 'stat'), { follow: true, syscall: 'stat' });
-        if (!loc.node) throw fsError('ENOENT', 'mkdir', next);
-        isDir = loc.node.type === 'dir';
-      } catch (statErr) {
-        const statCode = (statErr as { code?: string }).code;
-        throw statCode ? fsError(statCode as 'ENOENT', 'mkdir', next) : statErr;
-      }
-      if (!isDir) throw fsError(code === 'EEXIST' && pending.length > 1 ? 'ENOTDIR' : 'EEXIST', 'mkdir', next);
-      pending.pop();
+      code = (err as { code?: string }).code;
+      if (code === undefined) throw err;
     }
+    if (code === 'ENOENT') {
+      const slash = next.lastIndexOf('/');
+      const dirname = slash < 0 ? next : next.slice(0, slash);
+      if (dirname === next || dirname === '') throw fail('ENOENT');
+      pending.push(next, dirname);
+      continue;
+    }
+    let isDir: boolean | undefined;
+    let statCode: string | undefined;
+    try {
+      const loc = view.resolve(userPath(next, 'stat'), { follow: true, syscall: 'stat' });
+      if (loc.node) isDir = loc.node.type === 'dir';
+      else statCode = 'ENOENT';
+    } catch (err) {
+      statCode = (err as { code?: string }).code;
+      if (statCode === undefined) throw err;
+    }
+    if (code === 'EEXIST' && pending.length > 0) {
+      if (isDir) continue;
+      throw fail('ENOTDIR');
+    }
+    if (statCode !== undefined) throw fail(statCode as FsErrorCode);
+    if (!isDir) throw fail('EEXIST');
+    return first;
   }
   return first;
 }
@@ -265,6 +295,10 @@ export function rm(view: View, path: PathLike, options: { recursive?: boolean; f
     return;
   }
   if (!options.recursive) throw new UnionFsIsDirError(p.display);
+  // `rm -r link/`: lstat follows the link, but removing goes by the name, which is no directory.
+  if (p.trailingSlash && view.resolve({ ...p, trailingSlash: false }, { follow: false, syscall: 'rmdir' }).node?.type === 'symlink') {
+    throw fsError('ENOTDIR', 'rmdir', p.display);
+  }
   if (!loc.parent) {
     // `rm -r /`: everything below goes, the root itself cannot.
     for (const name of view.names(loc.dir!)) rm(view, `${loc.path === '/' ? '' : loc.path}/${name}`, options);
@@ -288,7 +322,7 @@ export function symlink(view: View, target: string, path: PathLike): void {
     upper: true,
     nlink: 1,
     target,
-    meta: newMeta(view, 0o777),
+    meta: newMeta(view, loc.parent!, 0o777),
   });
   view.touchDir(loc.parent!);
 }
@@ -371,35 +405,43 @@ export function utimes(view: View, path: PathLike, atime: TimeLike, mtime: TimeL
   node.meta.ctimeMs = now;
 }
 
-/** `copyFile`: content and permission bits of `src` (symlinks followed) into `dest`. */
+/**
+ * `copyFile` as libuv does it: open the source (symlinks followed), open or
+ * create the destination (symlinks followed unless exclusive), same file →
+ * done, truncate, set the source's mode, copy the bytes; when copying fails
+ * (the source is a directory) the destination name is removed.
+ */
 export async function copyFile(view: View, src: PathLike, dest: PathLike, exclusive: boolean): Promise<void> {
   const from = userPath(src, 'copyfile');
   const to = userPath(dest, 'copyfile');
+  const fail = (code: Parameters<typeof fsError>[0]) => fsError(code, 'copyfile', from.display, to.display);
   let source: Located;
-  try {
-    source = view.resolve(from, { follow: true, syscall: 'copyfile' });
-  } catch (err) {
-    throw retag(err, 'copyfile', from.display, to.display);
-  }
-  if (!source.node) throw fsError('ENOENT', 'copyfile', from.display, to.display);
-  if (source.node.type === 'dir') throw fsError('EISDIR', 'copyfile', from.display, to.display);
-  const srcNode = source.node;
   let target: FileInode | undefined;
   try {
-    const existing = view.resolve(to, { follow: !exclusive, syscall: 'copyfile' });
-    if (existing.node === srcNode) return;
+    source = view.resolve(from, { follow: true, syscall: 'copyfile' });
+    if (!source.node) throw fail('ENOENT');
+    if (!exclusive && !to.trailingSlash) {
+      const existing = view.resolve(to, { follow: true, syscall: 'copyfile' });
+      if (existing.node === source.node && existing.node.type !== 'dir') return;
+    }
     target = await openForWrite(
       view,
       dest,
-      { write: true, create: true, exclusive, truncate: false, append: false },
-      srcNode.meta.mode,
+      { write: true, create: true, exclusive, truncate: true, append: false },
+      source.node.meta.mode,
       'copyfile',
     );
   } catch (err) {
     throw retag(err, 'copyfile', from.display, to.display);
   }
+  const srcNode = source.node;
+  if (target) target.meta.mode = srcNode.meta.mode & 0o7777;
+  if (srcNode.type === 'dir') {
+    const left = view.resolve(withoutSlash(to), { follow: false, syscall: 'unlink' });
+    if (left.node && left.node.type !== 'dir') removeLeaf(view, left);
+    throw fail('EISDIR');
+  }
   if (!target) return;
   target.content = srcNode.type === 'file' ? srcNode.content.clone() : FileContent.empty();
-  target.meta.mode = srcNode.meta.mode & 0o7777;
   touchFile(view, target);
 }
