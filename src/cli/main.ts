@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { LayerkitError } from '../errors.js';
 import { commands } from './commands/index.js';
 import { processIo, UsageError, type CliIo } from './io.js';
 
@@ -67,6 +68,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     if (err instanceof UsageError) {
       io.stderr(`layerkit ${command.name}: ${err.message}\n\n${command.usage}`);
       return 2;
+    }
+    if (err instanceof LayerkitError) {
+      io.stderr(`layerkit ${command.name}: ${err.message}\n`);
+      return 1;
     }
     throw err;
   }

@@ -2,18 +2,24 @@
  * `layerkit parse`: print a Dockerfile's syntax tree.
  * @module
  */
-import { DockerfileSyntaxError, dumpAst, parseDockerfile } from '../../dockerfile/index.js';
+import { DockerfileSyntaxError, dumpAst, parseDockerfile, parseInstructions } from '../../dockerfile/index.js';
 import type { DockerfileAst, InstructionNode } from '../../dockerfile/index.js';
 import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
 
-const usage = `Usage: layerkit parse [--format=buildkit|json] [--no-strict] FILE
+const FORMATS = ['buildkit', 'json', 'tree'] as const;
+type Format = (typeof FORMATS)[number];
 
-Parses FILE (- for standard input) as a Dockerfile and prints its syntax tree.
+const usage = `Usage: layerkit parse [--format=buildkit|json|tree] [--no-strict] FILE
 
-  --format=buildkit  BuildKit's dump, one (instruction ...) per line (default)
-  --format=json      the tree as JSON, schema in docs/dockerfile-syntax.md
-  --no-strict        keep unknown instructions and any ONBUILD trigger, as
-                     BuildKit's parser package does, instead of failing
+Parses FILE (- for standard input) as a Dockerfile and prints it.
+
+  --format=buildkit  BuildKit's dump of the syntax tree, one (instruction ...)
+                     per line (default)
+  --format=json      the typed instructions, grouped into stages, with
+                     positions (JSON, schema in docs/dockerfile-syntax.md)
+  --format=tree      the raw syntax tree as JSON (same document)
+  --no-strict        with buildkit or tree: keep unknown instructions and any
+                     ONBUILD trigger, as BuildKit's parser package does
 
 Exit status: 0 parsed, 1 the Dockerfile is invalid, 2 bad usage or unreadable file.
 `;
@@ -21,13 +27,13 @@ Exit status: 0 parsed, 1 the Dockerfile is invalid, 2 bad usage or unreadable fi
 /** The `parse` command. */
 export const parseCommand: Command = {
   name: 'parse',
-  summary: 'print the syntax tree of a Dockerfile (BuildKit dump or JSON)',
+  summary: 'parse a Dockerfile; print its BuildKit dump or its instructions as JSON',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
     const { options, positional } = parseOptions(args, { values: ['format'], booleans: ['no-strict'] });
     const format = options.get('format') ?? 'buildkit';
-    if (format !== 'buildkit' && format !== 'json') {
-      throw new UsageError(`unknown format ${JSON.stringify(format)} (expected buildkit or json)`);
+    if (typeof format !== 'string' || !(FORMATS as readonly string[]).includes(format)) {
+      throw new UsageError(`unknown format ${JSON.stringify(format)} (expected ${FORMATS.join(', ')})`);
     }
     if (positional.length !== 1) throw new UsageError('expected exactly one FILE');
     const file = positional[0]!;
@@ -38,9 +44,11 @@ export const parseCommand: Command = {
       io.stderr(`layerkit parse: cannot read ${file}: ${(err as Error).message}\n`);
       return 2;
     }
+    let output: string;
     let ast: DockerfileAst;
     try {
       ast = parseDockerfile(text, { strict: !options.has('no-strict') });
+      output = render(ast, format as Format, file);
     } catch (err) {
       if (err instanceof DockerfileSyntaxError) {
         io.stderr(err.format(file === '-' ? '<stdin>' : file) + '\n');
@@ -51,31 +59,64 @@ export const parseCommand: Command = {
     for (const warning of ast.warnings) {
       io.stderr(`${file}:${warning.range.start.line}: warning: ${warning.short}\n`);
     }
-    io.stdout(format === 'json' ? JSON.stringify(treeJson(ast, file), null, 2) + '\n' : dumpAst(ast) + '\n');
+    io.stdout(output);
     return 0;
   },
 };
 
-/** The JSON document of `--format=json` (schema version 1). */
-export function treeJson(ast: DockerfileAst, file: string): object {
+function render(ast: DockerfileAst, format: Format, file: string): string {
+  switch (format) {
+    case 'buildkit':
+      return dumpAst(ast) + '\n';
+    case 'json':
+      return JSON.stringify(instructionsJson(ast, file), null, 2) + '\n';
+    case 'tree':
+      return JSON.stringify(treeJson(ast, file), null, 2) + '\n';
+  }
+}
+
+function header(ast: DockerfileAst, file: string, format: 'instructions' | 'tree') {
   return {
     version: 1,
+    format,
     file,
     escapeToken: ast.escapeToken,
     directives: ast.directives.map((d) => ({ name: d.name, value: d.value, line: d.line })),
-    instructions: ast.children.map(instructionJson),
-    warnings: ast.warnings.map((w) => ({ message: w.short, detail: w.detail, url: w.url ?? null, range: w.range })),
   };
 }
 
-function instructionJson(node: InstructionNode): object {
+function warningsJson(ast: DockerfileAst) {
+  return ast.warnings.map((w) => ({ message: w.short, detail: w.detail, url: w.url ?? null, range: w.range }));
+}
+
+/** The document of `--format=json`: typed instructions by stage (schema version 1). */
+export function instructionsJson(ast: DockerfileAst, file: string): object {
+  const { stages, metaArgs } = parseInstructions(ast);
+  return {
+    ...header(ast, file, 'instructions'),
+    metaArgs,
+    stages,
+    warnings: warningsJson(ast),
+  };
+}
+
+/** The document of `--format=tree`: the raw syntax tree (schema version 1). */
+export function treeJson(ast: DockerfileAst, file: string): object {
+  return {
+    ...header(ast, file, 'tree'),
+    instructions: ast.children.map(nodeJson),
+    warnings: warningsJson(ast),
+  };
+}
+
+function nodeJson(node: InstructionNode): object {
   return {
     keyword: node.keyword,
     rawKeyword: node.rawKeyword,
     flags: node.flags,
     args: node.args,
     json: node.json,
-    child: node.child ? instructionJson(node.child) : null,
+    child: node.child ? nodeJson(node.child) : null,
     heredocs: node.heredocs.map((h) => ({ name: h.name, content: h.content, expand: h.expand, chomp: h.chomp })),
     comments: node.comments,
     original: node.original,
