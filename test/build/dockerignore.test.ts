@@ -7,7 +7,7 @@
  *   TestMatch, TestCompile, the "[Local-Only]/" regression) and
  *   `ignorefile/ignorefile_test.go` (TestReadAll);
  * - [docs] Docker documentation, "Build context › .dockerignore files"
- *   (the `*∕temp*` / `temp?` / `**∕*.go` / README examples);
+ *   (its temp, `**`, README and Dockerfile examples);
  * - [bk] moby/buildkit@73ed682 `frontend/dockerfile/dockerfile_dockerignore_test.go`
  *   (testDockerignore, testDockerignoreInvalid, testDockerignoreOverride);
  * - [fsutil] tonistiigi/fsutil@6d9dc2e `filter.go` (directories matched by a
