@@ -45,8 +45,11 @@ function sampleImage(): Image {
     { name: 'etc/.wh.old', type: 'file' },
     { name: 'etc/new', type: 'file', data: enc.encode('new\n') },
   ]);
-  const l1 = layerFromTar(() => [base]);
-  const l2 = layerFromTar(() => [top]);
+  const once = (bytes: Uint8Array) => async function* () {
+    yield bytes;
+  };
+  const l1 = layerFromTar(once(base));
+  const l2 = layerFromTar(once(top));
   const image = appendLayers(
     emptyImage({ os: 'linux', architecture: 'amd64' }),
     { layer: l1, history: { created_by: 'ADD rootfs /' } },

@@ -3,21 +3,20 @@
  * index, safe for several processes at once.
  * @module
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { digestHex, parseDigest, type Digest } from '../../digest.js';
-import { blobPath, directoryBlobSource, readBlob } from '../blob-source.js';
-import { AmbiguousReferenceError, ImageConflictError, ImageNotFoundError, InvalidReferenceError } from '../errors.js';
-import { pathExists, temporaryWriter, writeFileAtomic } from '../fs-atomic.js';
+import type { Digest } from '../../digest.js';
+import { blobPath, directoryBlobSource } from '../blob-source.js';
+import { ImageConflictError, ImageNotFoundError, InvalidReferenceError } from '../errors.js';
+import { pathExists, writeFileAtomic } from '../fs-atomic.js';
 import type { Image } from '../image.js';
-import { parseImageConfig, parseIndex, parseManifest } from '../json.js';
-import { planImageBlobs, type PlannedBlob } from '../layout.js';
+import { planImageBlobs } from '../layout.js';
 import { parseReference, parseTagReference } from '../reference.js';
 import { imageFromManifestDescriptor } from '../stored-image.js';
-import { verified } from '../streams.js';
-import { isIndexMediaType, type Descriptor, type ImageConfig, type Manifest } from '../types.js';
+import { listBlobs, putBlob, referencedBlobs, sweepTemporaryFiles } from './blobs.js';
 import { withLock, type LockOptions } from './lock.js';
-import { assignRef, ensureEntry, readRefs, writeRefs, type StoredEntry } from './refs.js';
+import { assignRef, ensureEntry, readRefs, writeRefs } from './refs.js';
+import { loadFacts, resolveStored } from './resolve.js';
 import { historyOf, inspectOf, summaryOf, type ImageHistoryEntry, type ImageInspect, type ImageSummary } from './views.js';
 
 /** Options of {@link ImageStore}. */
@@ -57,14 +56,6 @@ export interface GcResult {
   removedTemporaryFiles: number;
 }
 
-interface ImageFacts {
-  entry: StoredEntry;
-  manifest: Manifest;
-  config: ImageConfig;
-  configDigest: Digest;
-}
-
-const TEMP_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The directory a store uses when none is given: `$LAYERKIT_HOME`, else
@@ -130,41 +121,6 @@ export class ImageStore {
     }
   }
 
-  /** Writes a blob unless present with the right size. Returns true when it created it. */
-  async #putBlob(blob: PlannedBlob): Promise<boolean> {
-    const target = join(this.root, blobPath(blob.digest));
-    try {
-      if ((await stat(target)).size === blob.size) return false;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const content = blob.content instanceof Uint8Array ? [blob.content] : blob.content();
-    await writeFileAtomic(target, verified(content, { digest: blob.digest, size: blob.size }, `blob ${blob.digest}`), {
-      tmpDir: this.#tmp,
-    });
-    return true;
-  }
-
-  /** Every blob digest reachable from the index (manifests, configs, layers, nested indexes). */
-  async #referenced(entries: StoredEntry[]): Promise<Set<string>> {
-    const source = directoryBlobSource(this.root);
-    const seen = new Set<string>();
-    const walk = async (d: Descriptor): Promise<void> => {
-      if (seen.has(d.digest)) return;
-      seen.add(d.digest);
-      const bytes = await readBlob(source, parseDigest(d.digest), d.size);
-      if (isIndexMediaType(d.mediaType)) {
-        for (const child of parseIndex(bytes).manifests) await walk(child);
-        return;
-      }
-      const manifest = parseManifest(bytes);
-      seen.add(manifest.config.digest);
-      for (const layer of manifest.layers) seen.add(layer.digest);
-    };
-    for (const e of entries) await walk(e.descriptor);
-    return seen;
-  }
-
   /**
    * Stores an image under zero or more tags (`busybox` is stored as
    * `docker.io/library/busybox:latest`). A tag already on another image moves
@@ -183,10 +139,10 @@ export class ImageStore {
     await this.#init();
     const created: Digest[] = [];
     try {
-      for (const blob of plan.blobs) if (await this.#putBlob(blob)) created.push(blob.digest);
+      for (const blob of plan.blobs) if (await putBlob(this.root, this.#tmp, blob)) created.push(blob.digest);
       await this.#lock(async () => {
         // A gc between our writes and this lock may have removed blobs nothing referenced yet.
-        for (const blob of plan.blobs) await this.#putBlob(blob);
+        for (const blob of plan.blobs) await putBlob(this.root, this.#tmp, blob);
         let entries = ensureEntry(await readRefs(this.root), plan.descriptor);
         for (const ref of refs) entries = assignRef(entries, plan.descriptor, ref);
         await writeRefs(this.root, entries);
@@ -202,54 +158,9 @@ export class ImageStore {
   async #discard(created: Digest[]): Promise<void> {
     if (created.length === 0) return;
     await this.#lock(async () => {
-      const referenced = await this.#referenced(await readRefs(this.root));
+      const referenced = await referencedBlobs(this.root, await readRefs(this.root));
       for (const digest of created) if (!referenced.has(digest)) await rm(join(this.root, blobPath(digest)), { force: true });
     });
-  }
-
-  async #facts(entry: StoredEntry): Promise<ImageFacts> {
-    const source = directoryBlobSource(this.root);
-    const manifest = parseManifest(await readBlob(source, parseDigest(entry.descriptor.digest), entry.descriptor.size));
-    const configDigest = parseDigest(manifest.config.digest);
-    const config = parseImageConfig(await readBlob(source, configDigest, manifest.config.size));
-    return { entry, manifest, config, configDigest };
-  }
-
-  /**
-   * Finds the stored image a reference names, as Docker does: `repo:tag`
-   * (normalized), `repo@sha256:…` or `sha256:…` (manifest digest), the image
-   * ID (config digest) in full or as a unique hex prefix (`3f57d9401f8d`).
-   */
-  async #resolve(ref: string): Promise<ImageFacts> {
-    const entries = await readRefs(this.root);
-    const input = ref.trim();
-    const hex = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(input)?.[1];
-    const byDigest = (digest: string) => entries.find((e) => e.descriptor.digest === digest);
-    if (hex?.length === 64) {
-      const manifestMatch = byDigest(`sha256:${hex}`);
-      if (manifestMatch) return this.#facts(manifestMatch);
-    }
-    let parseError: unknown;
-    if (!input.startsWith('sha256:')) {
-      try {
-        const parsed = parseReference(input);
-        const found = parsed.digest !== undefined ? byDigest(parsed.digest) : entries.find((e) => e.refs.includes(parsed.canonical));
-        if (found) return this.#facts(found);
-      } catch (err) {
-        parseError = err;
-      }
-    }
-    if (hex !== undefined) {
-      const facts = await Promise.all(entries.map((e) => this.#facts(e)));
-      const matches = facts.filter((f) => digestHex(f.configDigest).startsWith(hex));
-      const ids = [...new Set(matches.map((m) => m.configDigest))];
-      if (ids.length > 1 || (ids.length === 1 && matches.length > 1 && hex.length < 64)) {
-        throw new AmbiguousReferenceError(input, matches.map((m) => `${m.configDigest} (${m.entry.descriptor.digest})`));
-      }
-      if (matches.length >= 1) return matches[0] as ImageFacts;
-    }
-    if (parseError !== undefined && hex === undefined) throw parseError;
-    throw new ImageNotFoundError(input, this.root, entries.flatMap((e) => e.refs));
   }
 
   /**
@@ -264,7 +175,7 @@ export class ImageStore {
    * ```
    */
   async getImage(ref: string): Promise<Image> {
-    const facts = await this.#resolve(ref);
+    const facts = await resolveStored(this.root, await readRefs(this.root), ref);
     return imageFromManifestDescriptor(directoryBlobSource(this.root), facts.entry.descriptor);
   }
 
@@ -277,7 +188,7 @@ export class ImageStore {
    * ```
    */
   async list(): Promise<ImageSummary[]> {
-    const facts = await Promise.all((await readRefs(this.root)).map((e) => this.#facts(e)));
+    const facts = await Promise.all((await readRefs(this.root)).map((e) => loadFacts(this.root, e)));
     return facts
       .map((f) => summaryOf(f.entry, f.manifest, f.config, f.configDigest))
       .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.digest.localeCompare(b.digest));
@@ -292,7 +203,7 @@ export class ImageStore {
    * ```
    */
   async inspect(ref: string): Promise<ImageInspect> {
-    const f = await this.#resolve(ref);
+    const f = await resolveStored(this.root, await readRefs(this.root), ref);
     return inspectOf(f.entry, f.manifest, f.config, f.configDigest);
   }
 
@@ -305,7 +216,7 @@ export class ImageStore {
    * ```
    */
   async history(ref: string): Promise<ImageHistoryEntry[]> {
-    const f = await this.#resolve(ref);
+    const f = await resolveStored(this.root, await readRefs(this.root), ref);
     return historyOf(f.manifest, f.config);
   }
 
@@ -320,7 +231,7 @@ export class ImageStore {
    */
   async tag(ref: string, newRef: string): Promise<void> {
     const target = parseTagReference(newRef).canonical;
-    const f = await this.#resolve(ref);
+    const f = await resolveStored(this.root, await readRefs(this.root), ref);
     await this.#lock(async () => {
       const entries = await readRefs(this.root);
       if (!entries.some((e) => e.descriptor.digest === f.entry.descriptor.digest)) {
@@ -365,7 +276,7 @@ export class ImageStore {
    * ```
    */
   async remove(ref: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
-    const f = await this.#resolve(ref);
+    const f = await resolveStored(this.root, await readRefs(this.root), ref);
     let byTag: string | undefined;
     try {
       const parsed = parseReference(ref.trim());
@@ -412,47 +323,18 @@ export class ImageStore {
         if (removedImages.length > 0) await writeRefs(this.root, kept);
         entries = kept;
       }
-      const referenced = await this.#referenced(entries);
+      const referenced = await referencedBlobs(this.root, entries);
       const removedBlobs: Digest[] = [];
       let freedBytes = 0;
-      const blobsRoot = join(this.root, 'blobs');
-      for (const algorithm of await readdir(blobsRoot).catch(() => [] as string[])) {
-        for (const hex of await readdir(join(blobsRoot, algorithm)).catch(() => [] as string[])) {
-          const digest = `${algorithm}:${hex}`;
-          if (referenced.has(digest)) continue;
-          const path = join(blobsRoot, algorithm, hex);
-          const info = await stat(path).catch(() => undefined);
-          await rm(path, { force: true });
-          freedBytes += info?.size ?? 0;
-          removedBlobs.push(digest as Digest);
-        }
+      for (const { digest, path } of await listBlobs(this.root)) {
+        if (referenced.has(digest)) continue;
+        const info = await stat(path).catch(() => undefined);
+        await rm(path, { force: true });
+        freedBytes += info?.size ?? 0;
+        removedBlobs.push(digest as Digest);
       }
-      return { removedBlobs, freedBytes, removedImages, removedTemporaryFiles: await this.#sweepTemporary() };
+      return { removedBlobs, freedBytes, removedImages, removedTemporaryFiles: await sweepTemporaryFiles(this.#tmp) };
     });
   }
 
-  async #sweepTemporary(): Promise<number> {
-    let removed = 0;
-    for (const name of await readdir(this.#tmp).catch(() => [] as string[])) {
-      const path = join(this.#tmp, name);
-      const writer = temporaryWriter(name);
-      const info = await stat(path).catch(() => undefined);
-      if (!info) continue;
-      const dead = writer?.thisHost === true && !isAlive(writer.pid);
-      if (dead || Date.now() - info.mtimeMs > TEMP_MAX_AGE_MS) {
-        await rm(path, { force: true });
-        removed++;
-      }
-    }
-    return removed;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
