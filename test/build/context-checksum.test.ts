@@ -165,8 +165,14 @@ describe('checksum', () => {
     }
     const root = await tempDir();
     await writeFile(join(root, 'f'), 'x');
+    execFileSync('setfattr', ['-n', 'user.first', '-v', '1', join(root, 'f')]);
     const cache = new StatCache(await tempDir('lk-cache-'));
+    await sleep(30);
+    // A record made without xattrs must not stand in for one with them, nor the other way.
+    expect(await checksumOf(root, { xattrs: false, cache })).toBe(await checksumOf(root, { xattrs: false }));
     const before = await checksumOf(root, { xattrs: true, cache });
+    expect(before).toBe(await checksumOf(root, { xattrs: true }));
+    expect(await checksumOf(root, { xattrs: false, cache })).toBe(await checksumOf(root, { xattrs: false }));
     execFileSync('setfattr', ['-n', 'user.mark', '-v', 'on', join(root, 'f')]);
     const full = await checksumOf(root, { xattrs: true });
     expect(full).not.toBe(before);

@@ -97,14 +97,16 @@ async function describe(
   cache: StatCache | undefined,
 ): Promise<Known[]> {
   const tree = inner.options.resolver.tree;
+  const reader = inner.options.xattrs;
   const known: (Known | undefined)[] = batch.map(({ node }) => {
     const hit: StatRecord | undefined = index?.lookup(node.rel, node.stats);
     if (!hit || (node.type === 'file' && hit.digest === undefined)) return undefined;
+    // A record made without reading xattrs cannot answer for a context that reads them.
+    if (reader && hit.xattrs === undefined) return undefined;
     if (node.type === 'file' && cache) cache.stats.hits++;
-    return { digest: hit.digest, xattrs: hit.xattrs };
+    return { digest: hit.digest, xattrs: reader ? hit.xattrs : undefined };
   });
   const misses = batch.map((_, k) => k).filter((k) => known[k] === undefined);
-  const reader = inner.options.xattrs;
   const attrs = reader && misses.length > 0 ? await reader.read(misses.map((k) => tree.hostPath(batch[k]!.node.path))) : undefined;
   let next = 0;
   const work = async () => {
@@ -120,7 +122,8 @@ async function describe(
       }
       const xattrs = attrs?.get(tree.hostPath(node.path));
       known[k] = { digest, xattrs };
-      index?.store(node.rel, node.stats, fence, digest, xattrs);
+      // `{}` records "read, none"; undefined "not read".
+      index?.store(node.rel, node.stats, fence, digest, reader ? (xattrs ?? {}) : undefined);
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, misses.length) }, work));

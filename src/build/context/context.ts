@@ -151,6 +151,7 @@ export class BuildContext {
   readonly #resolver: Resolver;
   readonly #settings: ContextSettings;
   readonly #entryOptions: EntryOptions;
+  readonly #xattrs = new Map<string, Promise<Map<string, Record<string, Uint8Array>>>>();
 
   /** Use {@link openContext}. */
   constructor(root: string, tree: ContextTree, settings: ContextSettings) {
@@ -295,10 +296,27 @@ export class BuildContext {
 
   async #entry(node: ContextNode): Promise<Entry> {
     const entry = await nodeEntry(node, this.#entryOptions);
-    const attrs = await this.#settings.xattrs?.read([this.#tree.hostPath(node.path)]);
-    const xattrs = attrs?.get(this.#tree.hostPath(node.path));
+    const xattrs = (await this.#siblingXattrs(node))?.get(this.#tree.hostPath(node.path));
     if (xattrs) entry.xattrs = xattrs;
     return entry;
+  }
+
+  /** Xattrs of a node and its siblings, read in one batch and remembered like the listings. */
+  #siblingXattrs(node: ContextNode): Promise<Map<string, Record<string, Uint8Array>>> | undefined {
+    const reader = this.#settings.xattrs;
+    if (!reader) return undefined;
+    const parent = node.path === '/' ? '' : node.path.slice(0, node.path.lastIndexOf('/')) || '/';
+    let batch = this.#xattrs.get(parent);
+    if (!batch) {
+      batch = (async () => {
+        if (parent === '') return reader.read([this.#tree.hostPath('/')]);
+        const { node: dir } = await this.#resolver.resolve(parent, { followFinal: true, escape: 'confine' });
+        const siblings = dir ? await this.#tree.list(dir) : [node];
+        return reader.read(siblings.map((sibling) => this.#tree.hostPath(sibling.path)));
+      })();
+      this.#xattrs.set(parent, batch);
+    }
+    return batch;
   }
 }
 

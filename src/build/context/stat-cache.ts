@@ -36,7 +36,10 @@ export interface StatCacheStats {
   misses: number;
 }
 
-/** The remembered state of one path (`digest` only for regular files). */
+/**
+ * The remembered state of one path: `digest` only for regular files; `xattrs`
+ * undefined when they were not read, `{}` when there were none.
+ */
 export interface StatRecord {
   dev: bigint;
   ino: bigint;
