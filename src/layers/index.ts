@@ -29,3 +29,7 @@ export {
   type LayerFromDirectoryOptions,
   type XattrReader,
 } from './from-directory.js';
+export * from './tree.js';
+export * from './changes/index.js';
+export * from './extract.js';
+export * from './overlay.js';
