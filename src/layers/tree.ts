@@ -18,6 +18,8 @@ import { baseName, compareNames, normalizePath } from './path.js';
 
 /** @internal One path in a tree. */
 export interface TreeNode {
+  /** The last component of the path (`''` for the root). */
+  name: string;
   /** The entry as stored: its own path, never of type `hardlink`. Replaced, never mutated. */
   entry: Entry;
   /** Children by name, for directories; `null` otherwise. */
@@ -26,6 +28,8 @@ export interface TreeNode {
   sorted: TreeNode[] | null;
   /** Shared by all paths that are hardlinks of one another; `null` for a path with no links. */
   inode: Inode | null;
+  /** sha256 of the content, once known (a cache of {@link contentDigest} kept where diff reads it). */
+  digest: Digest | undefined;
 }
 
 /** @internal The link group of hardlinked paths. */
@@ -51,7 +55,8 @@ function implicitDirectory(path: string): Entry {
 }
 
 function newNode(entry: Entry): TreeNode {
-  return { entry, children: entry.type === 'dir' ? new Map() : null, sorted: null, inode: null };
+  const digest = entry.content ? knownDigests.get(entry.content) : undefined;
+  return { name: baseName(entry.path), entry, children: entry.type === 'dir' ? new Map() : null, sorted: null, inode: null, digest };
 }
 
 /**
@@ -228,7 +233,7 @@ export class Tree {
     const inodes = new Map<Inode, Inode>();
     const copyChildren = (from: TreeNode, to: TreeNode): void => {
       for (const [name, child] of from.children!) {
-        const node: TreeNode = { entry: child.entry, children: child.children ? new Map() : null, sorted: null, inode: null };
+        const node: TreeNode = { name, entry: child.entry, children: child.children ? new Map() : null, sorted: null, inode: null, digest: child.digest };
         if (child.inode) {
           let inode = inodes.get(child.inode);
           if (!inode) inodes.set(child.inode, (inode = { links: new Set() }));
@@ -278,6 +283,7 @@ export class Tree {
       return;
     }
     if (existing) this.#detach(parent, existing);
+
     this.#attach(parent, name, newNode(entry));
   }
 
@@ -312,7 +318,7 @@ export class Tree {
     const name = baseName(path);
     const existing = parent.children!.get(name);
     if (existing) this.#detach(parent, existing);
-    const node: TreeNode = { entry: { ...source.entry, path }, children: null, sorted: null, inode };
+    const node: TreeNode = { name, entry: { ...source.entry, path }, children: null, sorted: null, inode, digest: source.digest };
     inode.links.add(node);
     this.#attach(parent, name, node);
   }
@@ -348,7 +354,7 @@ export class Tree {
   async hashContents(): Promise<void> {
     for (const node of this.#index.values()) {
       const content = node.entry.content;
-      if (node.entry.type === 'file' && content && content.size > 0) await contentDigest(content);
+      if (node.entry.type === 'file' && content && content.size > 0) node.digest ??= await contentDigest(content);
     }
   }
 

@@ -32,7 +32,7 @@
  * @module
  */
 import type { Entry } from '../entry.js';
-import { codePointRank } from '../path.js';
+import { compareNames } from '../path.js';
 import { knownContentDigest, sortedChildren, type Tree, type TreeNode } from '../tree.js';
 
 /** `add`, `modify` or `delete`, as `docker diff` prints `A`, `C` and `D`. */
@@ -101,7 +101,7 @@ class DiffWalk {
     while (i < left.length || j < right.length) {
       const x = left[i];
       const y = right[j];
-      const order = x === undefined ? 1 : y === undefined ? -1 : compareChildNames(x, y);
+      const order = x === undefined ? 1 : y === undefined ? -1 : x.name === y.name ? 0 : compareNames(x.name, y.name);
       if (order < 0) {
         out.push({ kind: 'delete', path: x!.entry.path });
         changed = true;
@@ -135,7 +135,7 @@ class DiffWalk {
           out[at] = opaque ? { kind: 'modify', path: ye.path, entry: ye, opaque: true } : { kind: 'modify', path: ye.path, entry: ye };
           changed = true;
         }
-      } else if (xe.type !== ye.type || !sameEntry(xe, ye) || !sameLinks(x!, y!, this.lower, this.upper)) {
+      } else if (xe.type !== ye.type || !sameNode(x!, y!) || !sameLinks(x!, y!, this.lower, this.upper)) {
         out.push({ kind: 'modify', path: ye.path, entry: ye });
         changed = true;
         if (ye.type === 'dir') for (const child of sortedChildren(y!)) this.added(child);
@@ -150,24 +150,23 @@ class DiffWalk {
   }
 }
 
-function compareChildNames(x: TreeNode, y: TreeNode): number {
-  const a = x.entry.path;
-  const b = y.entry.path;
-  if (a === b) return 0;
-  // Siblings share the parent prefix; compare from there.
-  const start = a.lastIndexOf('/') + 1;
-  const n = Math.min(a.length, b.length);
-  for (let k = start; k < n; k++) {
-    const p = a.charCodeAt(k);
-    const q = b.charCodeAt(k);
-    if (p !== q) return codePointRank(p) - codePointRank(q);
-  }
-  return a.length - b.length;
-}
-
 function noneSurvive(a: TreeNode, b: TreeNode): boolean {
   for (const name of a.children!.keys()) if (b.children!.has(name)) return false;
   return true;
+}
+
+/** {@link sameEntry} for tree nodes, comparing contents by the digests the nodes carry. */
+function sameNode(x: TreeNode, y: TreeNode): boolean {
+  const a = x.entry;
+  const b = y.entry;
+  if (a === b) return true;
+  if (a.type === 'file' && a.content !== b.content && a.size === b.size && a.size > 0) {
+    const da = x.digest ?? (a.content && knownContentDigest(a.content));
+    const db = y.digest ?? (b.content && knownContentDigest(b.content));
+    if (da === undefined || da !== db) return false;
+    return sameMetadata(a, b, true);
+  }
+  return sameEntry(a, b);
 }
 
 /**
@@ -182,10 +181,14 @@ function noneSurvive(a: TreeNode, b: TreeNode): boolean {
  */
 export function sameEntry(x: Entry, y: Entry): boolean {
   if (x === y) return true;
+  return sameMetadata(x, y, false);
+}
+
+function sameMetadata(x: Entry, y: Entry, contentChecked: boolean): boolean {
   if (x.type !== y.type || x.mode !== y.mode || x.uid !== y.uid || x.gid !== y.gid || x.mtime !== y.mtime) return false;
   switch (x.type) {
     case 'file':
-      if (x.size !== y.size || !sameContent(x, y)) return false;
+      if (x.size !== y.size || (!contentChecked && !sameContent(x, y))) return false;
       break;
     case 'symlink':
     case 'hardlink':
