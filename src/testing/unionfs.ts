@@ -407,10 +407,10 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
       if (it.kind === 'opaque' && !markers.some((m) => m.path === `${it.path}/.wh..wh..opq`)) markers.push({ path: `${it.path}/.wh..wh..opq`, type: 'file', mode: 0o600, uid: 0, gid: 0, mtime, size: 0 });
     }
   }
+  // Hardlinks first: their parents must exist before whiteouts check what this layer holds.
+  deferred.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'hardlink' ? -1 : 1));
   for (const it of deferred) {
-    if (byPath.has(it.path)) {
-      if (it.kind === 'whiteout' && options.sameLayerWhiteouts === false) continue;
-    }
+    if (it.kind === 'whiteout' && options.sameLayerWhiteouts === false && byPath.has(it.path)) continue;
     if (it.kind === 'hardlink') {
       const files = [...byPath.values()].filter((e) => e.type === 'file' && !e.path.includes('/.wh.'));
       const target = files[it.pick % Math.max(files.length, 1)];

@@ -20,6 +20,19 @@ export function flattenLayers(layers: readonly (readonly Entry[])[]): Tree {
   return tree;
 }
 
+/** Drops whiteouts of paths that the layers below do not have (they hide nothing). */
+export function dropUselessWhiteouts(layers: Entry[][]): Entry[][] {
+  return layers.map((layer, i) => {
+    const below = flattenLayers(layers.slice(0, i));
+    return layer.filter((entry) => {
+      const slash = entry.path.lastIndexOf('/');
+      const name = entry.path.slice(slash + 1);
+      if (!name.startsWith('.wh.') || name === '.wh..wh..opq') return true;
+      return below.has(`${entry.path.slice(0, slash)}/${name.slice(4)}`);
+    });
+  });
+}
+
 export const isRoot = process.getuid?.() === 0;
 
 async function readAll(entry: Entry): Promise<Uint8Array> {

@@ -27,7 +27,7 @@ import {
 import { UnionFS } from '../../src/unionfs/index.js';
 import { flattenLayers, hostView, isRoot, removeDir, tempDir, writeEntries } from './helpers.js';
 
-const RUNS = Number(process.env.UNIONFS_RUNS ?? 60);
+const RUNS = Number(process.env.UNIONFS_RUNS ?? 25);
 const uid = process.getuid?.() ?? 0;
 const gid = process.getgid?.() ?? 0;
 const umask = process.umask();
