@@ -33,6 +33,20 @@ export function fileSource(hostPath: string, path: string, stats: BigIntStats): 
         const now = await handle.stat({ bigint: true });
         if (now.ino !== stats.ino || now.dev !== stats.dev) throw changed('replaced by another file');
         if (now.size !== stats.size) throw changed(`size ${stats.size} became ${now.size}`);
+        if (size < CHUNK) {
+          // One read of size + 1 bytes: a regular file returns exactly `size` when nothing changed.
+          const buffer = Buffer.allocUnsafe(size + 1);
+          let got = 0;
+          for (;;) {
+            const { bytesRead } = await handle.read(buffer, got, buffer.length - got, got);
+            got += bytesRead;
+            if (bytesRead === 0 || got > size || (got === size && bytesRead > 0)) break;
+          }
+          if (got > size) throw changed('longer than listed');
+          if (got < size) throw changed('shorter than listed');
+          if (size > 0) yield buffer.subarray(0, size);
+          return;
+        }
         let remaining = size;
         while (remaining > 0) {
           const buffer = Buffer.allocUnsafe(Math.min(CHUNK, remaining));
