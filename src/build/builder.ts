@@ -1,0 +1,298 @@
+/**
+ * The build session: normalized options, the stage graph, the stages built
+ * so far, base images and named contexts, events — what every step needs.
+ * @module
+ */
+import { resolve as resolveHost } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { LayerkitError } from '../errors.js';
+import type { ArgInstruction, Instruction, Stage } from '../dockerfile/instructions/types.js';
+import type { ShellLex } from '../dockerfile/shell/lex.js';
+import type { Image } from '../image/image.js';
+import type { ImageStore } from '../image/store/store.js';
+import type { ImageConfig, Platform } from '../image/types.js';
+import { layerFromEntries } from '../layers/from-entries.js';
+import type { Layer } from '../layers/layer.js';
+import { LowerStack } from '../unionfs/lower-stack.js';
+import { indexLayer } from '../unionfs/layer-source.js';
+import { loadBaseImage, parseBaseReference } from './base-image.js';
+import { openContext, type BuildContext } from './context/context.js';
+import { contextSourceFs, rootfsSourceFs, type SourceFs } from './copy/sources.js';
+import { BuildError, positionOf } from './errors.js';
+import type { BuildEvent, BuildWarningCode, StepRef } from './events.js';
+import type { RunExecutor } from './executor.js';
+import type { BuildOptions, BuildStep, Fetcher, SecretSource } from './options.js';
+import { DEFAULT_PATH, VarList } from './scope.js';
+import type { LayerSpool } from './spool.js';
+import { StageState } from './stage-state.js';
+import type { SourceRef, StageGraph, StagePlan } from './stages.js';
+
+/** Everything a step may need from the build. */
+export interface BuildSession {
+  readonly options: BuildOptions;
+  readonly store: ImageStore;
+  readonly context: BuildContext;
+  readonly lex: ShellLex;
+  readonly graph: StageGraph;
+  readonly global: VarList;
+  readonly buildArgs: ReadonlyMap<string, string>;
+  readonly targetPlatform: Platform;
+  readonly buildPlatform: Platform;
+  /** Seconds; undefined = build time. */
+  readonly epoch: number | undefined;
+  /** The time history entries and the config get (RFC 3339). */
+  readonly created: string;
+  readonly spool: LayerSpool;
+  readonly executor: RunExecutor | undefined;
+  readonly fetcher: Fetcher | undefined;
+  readonly secrets: Readonly<Record<string, SecretSource>>;
+  readonly steps: BuildStep[];
+  /** Names of ARGs declared in built stages (for the unused-build-arg warning). */
+  readonly declaredArgs: Set<string>;
+  emit(event: BuildEvent): void;
+  warn(code: BuildWarningCode, message: string, at?: { line: number; column: number }): void;
+  checkAborted(): void;
+  /** Builds (once) the stage with this index and returns its final state. */
+  stage(index: number): Promise<StageState>;
+  /** A COPY --from / mount source as a file system. */
+  sourceFs(ref: SourceRef, at: Instruction, stageLabel: string): Promise<SourceFs>;
+  /** The layers and config of an image named in FROM or `--from`. */
+  image(reference: string, at: Instruction | Stage['from'], stageLabel: string): Promise<{ config: ImageConfig; layers: Layer[] }>;
+  /** The named context `name` as a directory context, when it is one. */
+  namedDirectory(name: string): Promise<BuildContext | undefined>;
+  /** Stages the build is building right now (for cycle detection of ONBUILD-added dependencies). */
+  readonly inProgress: Set<number>;
+  /** Runs one stage's instructions (set by the build driver). */
+  runStage: (plan: StagePlan) => Promise<StageState>;
+  layerOptions(): Parameters<typeof layerFromEntries>[1];
+  stepRef(plan: StagePlan, index: number, instruction: { original: string; range: { start: { line: number } } }): StepRef;
+}
+
+/** Creates the session object over the normalized pieces. */
+export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkAborted' | 'stage' | 'sourceFs' | 'image' | 'namedDirectory' | 'inProgress' | 'runStage' | 'layerOptions' | 'stepRef' | 'steps' | 'declaredArgs'>): BuildSession {
+  const built = new Map<number, Promise<StageState>>();
+  const images = new Map<string, Promise<{ config: ImageConfig; layers: Layer[] }>>();
+  const directories = new Map<string, Promise<BuildContext | undefined>>();
+  const stacks = new WeakMap<Layer[], Promise<LowerStack>>();
+  const session: BuildSession = {
+    ...init,
+    steps: [],
+    declaredArgs: new Set(),
+    inProgress: new Set(),
+    runStage: async () => {
+      throw new Error('runStage not set');
+    },
+    emit(event) {
+      init.options.onEvent?.(event);
+    },
+    warn(code, message, at) {
+      init.options.onEvent?.({ type: 'warning', code, message, ...(at ? { line: at.line, column: at.column } : {}) });
+    },
+    checkAborted() {
+      const signal = init.options.signal;
+      if (signal?.aborted) {
+        throw new BuildError('BUILD_ABORTED', 'the build was aborted', { reason: String(signal.reason ?? 'aborted') }, { cause: signal.reason });
+      }
+    },
+    stage(index) {
+      let pending = built.get(index);
+      if (!pending) {
+        const plan = session.graph.plans[index]!;
+        if (session.inProgress.has(index)) {
+          throw new BuildError('STAGE_CYCLE', `circular dependency detected on stage: ${plan.label}`, {
+            ...positionOf(plan.stage.from, plan.label),
+            cycle: [plan.label],
+          });
+        }
+        pending = session.runStage(plan);
+        built.set(index, pending);
+      }
+      return pending;
+    },
+    async sourceFs(ref, at, stageLabel) {
+      switch (ref.kind) {
+        case 'stage': {
+          const state = await session.stage(ref.index);
+          return rootfsSourceFs(await state.stack(), `stage ${session.graph.plans[ref.index]!.label}`);
+        }
+        case 'context': {
+          const dir = await session.namedDirectory(ref.name);
+          if (dir) return contextSourceFs(dir, `context ${ref.name}`);
+          const value = init.options.buildContexts?.[ref.name] ?? ref.name;
+          const image = await session.image(value, at, stageLabel);
+          return rootfsSourceFs(await stackOf(stacks, image.layers), `context ${ref.name}`);
+        }
+        case 'scratch':
+          return rootfsSourceFs(LowerStack.empty(), 'scratch');
+        case 'image': {
+          const image = await session.image(ref.ref, at, stageLabel);
+          return rootfsSourceFs(await stackOf(stacks, image.layers), `image ${ref.ref}`);
+        }
+      }
+    },
+    image(reference, at, stageLabel) {
+      let pending = images.get(reference);
+      if (!pending) {
+        pending = (async () => {
+          const position = positionOf(at, stageLabel);
+          const parsed = await parseBaseReference(reference, position);
+          const image: Image = await loadBaseImage(parsed, init.store, init.targetPlatform, position);
+          const [config, layers] = await Promise.all([image.config(), image.layers()]);
+          return { config, layers };
+        })();
+        images.set(reference, pending);
+      }
+      return pending;
+    },
+    namedDirectory(name) {
+      let pending = directories.get(name);
+      if (!pending) {
+        const value = init.options.buildContexts?.[name];
+        pending = (async () => {
+          if (value === undefined || /^[a-z-]+:\/\//.test(value)) return undefined;
+          const dir = resolveHost(value);
+          if (!(await stat(dir).catch(() => undefined))?.isDirectory()) {
+            throw new BuildError('INVALID_OPTION', `build context ${name}: ${value} is not a directory`, { reference: name, path: value });
+          }
+          return openContext(dir);
+        })();
+        directories.set(name, pending);
+      }
+      return pending;
+    },
+    layerOptions() {
+      const options = { ...(init.options.compression ?? {}) };
+      return init.epoch === undefined ? options : { ...options, sourceDateEpoch: init.epoch };
+    },
+    stepRef(plan, index, instruction) {
+      return {
+        stage: plan.label,
+        index,
+        total: plan.stage.instructions.length,
+        instruction: instruction.original,
+        line: instruction.range.start.line,
+      };
+    },
+  };
+  return session;
+}
+
+async function stackOf(cache: WeakMap<Layer[], Promise<LowerStack>>, layers: Layer[]): Promise<LowerStack> {
+  let pending = cache.get(layers);
+  if (!pending) {
+    pending = (async () => {
+      let stack = LowerStack.empty();
+      for (const layer of layers) stack = stack.withLayer(await indexLayer(layer));
+      return stack;
+    })();
+    cache.set(layers, pending);
+  }
+  return pending;
+}
+
+/**
+ * The initial state of a stage from its FROM: scratch, an earlier stage, a
+ * named context or an image. `PATH` is added to `Env` when missing, as
+ * BuildKit does; the base's `created` is dropped and its `OnBuild` cleared
+ * (the triggers are returned instead).
+ */
+export async function initialState(
+  session: BuildSession,
+  plan: StagePlan,
+): Promise<{ state: StageState; triggers: string[] }> {
+  const platform = plan.platform !== undefined ? parsePlatformOption(plan.platform, plan) : session.targetPlatform;
+  let state: StageState;
+  let triggers: string[] = [];
+  const base = plan.replacedBy !== undefined ? ({ kind: 'context', name: plan.replacedBy } as const) : plan.base;
+  switch (base.kind) {
+    case 'scratch':
+      state = new StageState(scratchConfig(platform), [], platform, session.options.tmpDir);
+      break;
+    case 'stage': {
+      const parent = await session.stage(base.index);
+      const config = structuredClone(parent.config);
+      state = new StageState(config, parent.layers, parent.platform, session.options.tmpDir);
+      state.vars = parent.vars.clone();
+      state.args.push(...parent.args);
+      triggers = session.graph.plans[base.index]!.stage.instructions.flatMap((i) => (i.kind === 'onbuild' ? [i.expression] : []));
+      const parentStack = await parent.stack();
+      state.setStack(parentStack);
+      break;
+    }
+    case 'context': {
+      const dir = await session.namedDirectory(base.name);
+      if (dir) {
+        const entries = [];
+        for await (const entry of dir.walk()) if (entry.path !== '/') entries.push(entry);
+        const layer = layerFromEntries(entries, session.layerOptions());
+        state = new StageState(scratchConfig(platform), [], platform, session.options.tmpDir);
+        if (entries.length > 0) {
+          const staged = await session.spool.stage(layer, session.options.signal);
+          state.addLayerFromEntries(staged, entries);
+          state.history.push({ created_by: `FROM ${base.name}`, comment: 'buildkit.dockerfile.v0' });
+        }
+        break;
+      }
+      const value = session.options.buildContexts?.[base.name] ?? base.name;
+      const image = await session.image(value, plan.stage.from, plan.label);
+      state = imageState(session, image, platform);
+      triggers = image.config.config?.OnBuild ?? [];
+      break;
+    }
+    case 'image': {
+      const image = await session.image(base.ref, plan.stage.from, plan.label);
+      state = imageState(session, image, platform);
+      triggers = image.config.config?.OnBuild ?? [];
+      break;
+    }
+  }
+  if (state.config.config?.OnBuild !== undefined) delete state.config.config.OnBuild;
+  const env = state.container.Env ?? [];
+  if (!env.some((e) => e.startsWith('PATH='))) {
+    state.container.Env = [...env, `PATH=${DEFAULT_PATH}`];
+    if (!state.vars.has('PATH')) state.vars.set('PATH', DEFAULT_PATH);
+  }
+  return { state, triggers };
+}
+
+function imageState(session: BuildSession, image: { config: ImageConfig; layers: Layer[] }, platform: Platform): StageState {
+  const config = structuredClone(image.config);
+  delete config.created;
+  const imagePlatform: Platform = { os: config.os, architecture: config.architecture };
+  if (config.variant) imagePlatform.variant = config.variant;
+  return new StageState(config, image.layers, config.os && config.architecture ? imagePlatform : platform, session.options.tmpDir);
+}
+
+function scratchConfig(platform: Platform): ImageConfig {
+  const config: ImageConfig = {
+    architecture: platform.architecture,
+    os: platform.os,
+    config: {},
+    rootfs: { type: 'layers', diff_ids: [] },
+  };
+  if (platform.variant) config.variant = platform.variant;
+  return config;
+}
+
+function parsePlatformOption(value: string, plan: StagePlan): Platform {
+  const parts = value.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) {
+    throw new BuildError('INVALID_INSTRUCTION', `failed to parse platform ${value}`, positionOf(plan.stage.from, plan.label));
+  }
+  const [os, architecture, variant] = parts as [string, string, string?];
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+
+/** Wraps an error of a lower module into a positioned BuildError where it is one of ours to explain. */
+export function locate(err: unknown, instruction: { original: string; range: { start: { line: number; column: number } } }, stage: string): unknown {
+  if (err instanceof BuildError && err.data.line === undefined) {
+    return new BuildError(err.code, err.message, { ...err.data, ...positionOf(instruction, stage) }, { cause: err.cause ?? err });
+  }
+  if (err instanceof LayerkitError && err.code === 'BUILD_ABORTED') return err;
+  return err;
+}
+
+/** The meta ARGs' declared names. */
+export function metaArgNames(metaArgs: readonly ArgInstruction[]): string[] {
+  return metaArgs.flatMap((m) => m.args.map((a) => a.key));
+}

@@ -1,0 +1,153 @@
+/**
+ * The destination side of one COPY/ADD: the stage's file system (read-only,
+ * as a lower stack) under the objects the instruction writes. It resolves
+ * destination paths the way BuildKit's copier does (symlinks followed inside
+ * the root), creates missing directories, and turns what was written into
+ * the entries of the instruction's layer.
+ * @module
+ */
+import { comparePaths, type Entry } from '../../layers/entry.js';
+import { ancestorPaths, baseName, childPath } from '../../layers/path.js';
+import type { LowerNode } from '../../unionfs/inode.js';
+import type { LowerStack } from '../../unionfs/lower-stack.js';
+
+/** Linux follows at most 40 symlinks per lookup; BuildKit's continuity allows 255. */
+const MAX_LINKS = 255;
+
+/** How created directories look. */
+export interface CreatedDirAttrs {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+}
+
+/** The file system a COPY writes into: a lower stack plus the objects written so far. */
+export class CopyTarget {
+  readonly #lower: LowerStack;
+  readonly #upper = new Map<string, Entry>();
+
+  constructor(lower: LowerStack) {
+    this.#lower = lower;
+  }
+
+  /** The object at a resolved path, without following a final symlink. */
+  lstat(path: string): Entry | undefined {
+    const written = this.#upper.get(path);
+    if (written) return written;
+    // Something written higher up (a file where a lower dir was) hides the lower below it.
+    for (const ancestor of ancestorPaths(path)) {
+      const up = this.#upper.get(ancestor);
+      if (up && up.type !== 'dir') return undefined;
+    }
+    const node = this.#lower.lookup(path);
+    return node ? entryOfLower(path, node) : undefined;
+  }
+
+  /**
+   * Resolves `path` inside the root, following every symlink met (the last
+   * component too when `followFinal`), `..` stopping at the root — what
+   * continuity's `RootPath` does. Missing components are kept as written.
+   */
+  resolve(path: string, followFinal = true): string {
+    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+    let current = '/';
+    let hops = 0;
+    while (parts.length > 0) {
+      const name = parts.shift()!;
+      if (name === '..') {
+        current = current === '/' ? '/' : current.slice(0, current.lastIndexOf('/')) || '/';
+        continue;
+      }
+      const next = childPath(current, name);
+      const entry = this.lstat(next);
+      if (entry?.type === 'symlink' && (parts.length > 0 || followFinal)) {
+        if (++hops > MAX_LINKS) return next;
+        const target = entry.linkname ?? '';
+        if (target.startsWith('/')) current = '/';
+        parts.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+        continue;
+      }
+      current = next;
+    }
+    return current;
+  }
+
+  /** The object at `path` with a final symlink followed. */
+  stat(path: string): Entry | undefined {
+    return this.lstat(this.resolve(path, true));
+  }
+
+  /**
+   * Creates `dir` and its missing parents (each resolved through symlinks
+   * that already exist). Returns false when a non-directory is in the way.
+   */
+  mkdirAll(dir: string, attrs: CreatedDirAttrs): boolean {
+    const resolved = this.resolve(dir, true);
+    const existing = this.lstat(resolved);
+    if (existing) return existing.type === 'dir';
+    if (resolved !== '/') {
+      const parent = resolved.slice(0, resolved.lastIndexOf('/')) || '/';
+      if (!this.mkdirAll(parent, attrs)) return false;
+    }
+    this.put({ path: resolved, type: 'dir', mode: attrs.mode, uid: attrs.uid, gid: attrs.gid, mtime: attrs.mtime, size: 0 });
+    return true;
+  }
+
+  /** Writes an object (replacing whatever the path held). */
+  put(entry: Entry): void {
+    this.#upper.set(entry.path, entry);
+  }
+
+  /** Number of objects written. */
+  get size(): number {
+    return this.#upper.size;
+  }
+
+  /**
+   * The layer's entries: every object written, plus each directory above
+   * them as it stands (copied up from the lower stack with its metadata),
+   * the root excluded — the way an overlay upper records a change.
+   */
+  entries(): Entry[] {
+    const out = new Map<string, Entry>();
+    for (const [path, entry] of this.#upper) {
+      if (path === '/') continue;
+      out.set(path, entry);
+      for (const ancestor of ancestorPaths(path)) {
+        if (out.has(ancestor)) continue;
+        const up = this.#upper.get(ancestor) ?? this.lstat(ancestor);
+        if (up) out.set(ancestor, up);
+      }
+    }
+    return [...out.values()].sort((a, b) => comparePaths(a.path, b.path));
+  }
+}
+
+function entryOfLower(path: string, node: LowerNode): Entry {
+  const entry: Entry = {
+    path,
+    type: node.type,
+    mode: node.meta.mode,
+    uid: node.meta.uid,
+    gid: node.meta.gid,
+    mtime: Math.floor(node.meta.mtimeMs / 1000),
+    size: 0,
+  };
+  if (node.meta.xattrs) entry.xattrs = node.meta.xattrs;
+  if (node.type === 'symlink') entry.linkname = node.target;
+  if (node.type === 'char' || node.type === 'block') {
+    entry.devmajor = node.devmajor;
+    entry.devminor = node.devminor;
+  }
+  if (node.type === 'file') entry.size = node.content.size;
+  return entry;
+}
+
+/** The directory part of a clean path. */
+export function dirOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash <= 0 ? '/' : path.slice(0, slash);
+}
+
+export { baseName, childPath };

@@ -1,0 +1,159 @@
+/**
+ * Typed errors of the image builder. Every error about a Dockerfile
+ * instruction carries its position (`line`, `column`) and text, so a caller
+ * can point at the offending line; errors from lower modules (the build
+ * context, the store, the parser) are kept as `cause`.
+ * @module
+ */
+import { LayerkitError } from '../errors.js';
+
+/** The codes a {@link BuildError} can carry. */
+export type BuildErrorCode =
+  /** A COPY/ADD source names nothing (in the context, a stage or an image). */
+  | 'COPY_SOURCE_NOT_FOUND'
+  /** A COPY/ADD source, or a symlink it goes through, leads outside the context. */
+  | 'COPY_SOURCE_OUTSIDE_CONTEXT'
+  /** Several sources (or wildcard matches) but a destination that is not a directory. */
+  | 'COPY_DEST_NOT_DIRECTORY'
+  /** A copy would put a directory over a file or a file over a directory. */
+  | 'COPY_CONFLICT'
+  /** A bad `--chmod`, `--checksum` or other COPY/ADD parameter. */
+  | 'COPY_INVALID_OPTION'
+  /** An ADD archive entry that cannot be extracted safely. */
+  | 'ADD_INVALID_ARCHIVE'
+  /** ADD of a URL with no `fetcher` option. */
+  | 'ADD_URL_NO_FETCHER'
+  /** ADD of a URL whose content does not match `--checksum`. */
+  | 'ADD_CHECKSUM_MISMATCH'
+  /** ADD of a git repository (not supported). */
+  | 'ADD_GIT_UNSUPPORTED'
+  /** `--from`, `FROM` or `--mount from=` names a stage that does not exist. */
+  | 'UNKNOWN_STAGE'
+  /** Stages refer to each other in a cycle. */
+  | 'STAGE_CYCLE'
+  /** The `target` option names no stage. */
+  | 'UNKNOWN_TARGET'
+  /** A base image is not in the store, layout or archive it was looked up in. */
+  | 'BASE_IMAGE_NOT_FOUND'
+  /** A base image reference that cannot be read (`oci-layout://` without a path, …). */
+  | 'INVALID_BASE_REFERENCE'
+  /** A `--chown`, `USER` or mount owner that is not in the stage's /etc/passwd or /etc/group. */
+  | 'UNKNOWN_USER'
+  /** A RUN with neither an `executor` nor a `run` handler. */
+  | 'RUN_EXECUTOR_MISSING'
+  /** A metadata instruction with a value the image cannot hold (bad STOPSIGNAL, empty FROM …). */
+  | 'INVALID_INSTRUCTION'
+  /** A build option that cannot be used (bad platform, tag, output spec …). */
+  | 'INVALID_OPTION'
+  /** The Dockerfile has no stages. */
+  | 'NO_STAGES'
+  /** The build was aborted through its `signal`. */
+  | 'BUILD_ABORTED';
+
+/** Where an instruction is and what it says. */
+export interface InstructionPosition {
+  /** 1-based line of the instruction's keyword. */
+  line: number;
+  /** 1-based column of the keyword. */
+  column: number;
+  /** The instruction as written (continuations joined). */
+  instruction: string;
+  /** The stage's name, or its index as a string. */
+  stage?: string;
+}
+
+/** Facts carried by a {@link BuildError}; `line`/`column` are set for instruction errors. */
+export interface BuildErrorData extends Partial<InstructionPosition> {
+  /** A path involved (a COPY source, a destination, an archive member). */
+  path?: string;
+  /** A stage or image reference involved. */
+  reference?: string;
+  /** The names that would have been accepted (stages, users). */
+  candidates?: string[];
+  /** For cycles: the stages in order. */
+  cycle?: string[];
+  expected?: string;
+  actual?: string;
+  /** Why, in a few words. */
+  reason?: string;
+}
+
+/**
+ * An error of the builder, with a string `code` to switch on and, for
+ * problems of one instruction, its position.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await build({ context: '.', dockerfile: 'FROM scratch\nCOPY missing.txt /' });
+ * } catch (err) {
+ *   if (err instanceof BuildError && err.code === 'COPY_SOURCE_NOT_FOUND') {
+ *     console.error(`Dockerfile:${err.data.line}: ${err.message}`);
+ *   }
+ * }
+ * ```
+ */
+export class BuildError extends LayerkitError<BuildErrorCode, BuildErrorData> {
+  constructor(code: BuildErrorCode, message: string, data: BuildErrorData = {}, options?: { cause?: unknown }) {
+    super(code, message, data, options);
+  }
+
+  /** `FILE:LINE:COL: message` when the error has a position, else the message. */
+  format(file = 'Dockerfile'): string {
+    if (this.data.line === undefined) return this.message;
+    return `${file}:${this.data.line}:${this.data.column ?? 1}: ${this.message}`;
+  }
+}
+
+/** Facts carried by a {@link RunFailedError}. */
+export interface RunFailedErrorData extends InstructionPosition {
+  /** The argv that ran. */
+  command: string[];
+  /** The exit code (or 128 + signal number when killed by a signal). */
+  exitCode: number;
+  /** The last few KiB of the command's combined output, decoded as UTF-8. */
+  outputTail: string;
+}
+
+/**
+ * A RUN whose command exited with a non-zero status. Executors throw it;
+ * the builder fills in the position when the executor did not.
+ *
+ * @example
+ * ```ts
+ * throw new RunFailedError({
+ *   command: ['/bin/sh', '-c', 'make'], exitCode: 2, outputTail: 'make: *** No rule',
+ *   line: 4, column: 1, instruction: 'RUN make',
+ * });
+ * ```
+ */
+export class RunFailedError extends LayerkitError<'RUN_FAILED', RunFailedErrorData> {
+  constructor(data: RunFailedErrorData, options?: { cause?: unknown }) {
+    super(
+      'RUN_FAILED',
+      `process ${JSON.stringify(data.command)} did not complete successfully: exit code: ${data.exitCode}`,
+      data,
+      options,
+    );
+  }
+
+  /** `FILE:LINE:COL: message`, then the tail of the output. */
+  format(file = 'Dockerfile'): string {
+    const tail = this.data.outputTail === '' ? '' : `\n${this.data.outputTail.replace(/\n$/, '')}`;
+    return `${file}:${this.data.line}:${this.data.column}: ${this.message}${tail}`;
+  }
+}
+
+/** The position data of an instruction, for error constructors. */
+export function positionOf(
+  instruction: { original: string; range: { start: { line: number; column: number } } },
+  stage?: string,
+): InstructionPosition {
+  const position: InstructionPosition = {
+    line: instruction.range.start.line,
+    column: instruction.range.start.column,
+    instruction: instruction.original,
+  };
+  if (stage !== undefined) position.stage = stage;
+  return position;
+}

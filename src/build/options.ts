@@ -1,0 +1,134 @@
+/**
+ * The options of {@link build} and what it returns.
+ * @module
+ */
+import type { Image } from '../image/image.js';
+import type { OutputSpec } from '../image/output-spec.js';
+import type { ImageStore } from '../image/store/store.js';
+import type { Platform } from '../image/types.js';
+import type { LayerCompressionOptions } from '../layers/from-uncompressed.js';
+import type { BuildEventListener } from './events.js';
+import type { RunExecutor, RunHandler } from './executor.js';
+
+/**
+ * What an ADD of a URL is fetched with: given the URL, return the bytes and,
+ * when known, the Last-Modified time (seconds), which becomes the file's
+ * mtime as in BuildKit. layerkit itself never opens a network connection.
+ *
+ * @example
+ * ```ts
+ * const fetcher: Fetcher = async (url, { signal }) => {
+ *   const res = await fetch(url, { signal });
+ *   if (!res.ok) throw new Error(`${url}: ${res.status}`);
+ *   const modified = res.headers.get('last-modified');
+ *   return { data: new Uint8Array(await res.arrayBuffer()), mtime: modified ? Date.parse(modified) / 1000 : undefined };
+ * };
+ * ```
+ */
+export type Fetcher = (
+  url: string,
+  options: { signal?: AbortSignal },
+) => Promise<{ data: Uint8Array; mtime?: number | undefined }>;
+
+/** A secret for `RUN --mount=type=secret`: its bytes, a file to read, or an environment variable of this process. */
+export type SecretSource = Uint8Array | { file: string } | { env: string };
+
+/**
+ * Options of {@link build}. Only `context` is usually needed.
+ *
+ * @example
+ * ```ts
+ * const result = await build({
+ *   context: 'examples/hello',
+ *   tags: ['hello:1'],
+ *   buildArgs: { VERSION: '1.2.3' },
+ *   sourceDateEpoch: 1700000000,
+ *   output: 'type=oci,dest=out/hello,tar=false',
+ * });
+ * ```
+ */
+export interface BuildOptions {
+  /** The build context directory (default `.`). */
+  context?: string;
+  /**
+   * The Dockerfile: a path relative to the context (or absolute), default
+   * `Dockerfile` in the context (falling back to `dockerfile`).
+   */
+  dockerfile?: string;
+  /** The Dockerfile's text, instead of reading a file (`docker build -f -`). */
+  dockerfileText?: string;
+  /** Names to tag the image with in the store (`app`, `me/app:1`); none by default, like `docker build` without `-t`. */
+  tags?: string | readonly string[];
+  /** `--build-arg` values. */
+  buildArgs?: Readonly<Record<string, string>>;
+  /** The stage to build (default the last one). */
+  target?: string;
+  /** The platform to build for (`linux/arm64`); default the host's Linux platform. */
+  platform?: string | Platform;
+  /** Labels added to the image config (`--label`). */
+  labels?: Readonly<Record<string, string>>;
+  /** Do not use the build cache. (Every step runs; accepted for symmetry with `docker build --no-cache`.) */
+  noCache?: boolean;
+  /** The image store, or its directory (default `$LAYERKIT_HOME` or `./.layerkit`). */
+  store?: ImageStore | string;
+  /** Runs RUN instructions. */
+  executor?: RunExecutor;
+  /** Runs RUN instructions as a function over the union file system (see {@link handlerExecutor}). */
+  run?: RunHandler;
+  /** Aborts the build (a `BUILD_ABORTED` error; the store is left unchanged). */
+  signal?: AbortSignal;
+  /** Progress events. */
+  onEvent?: BuildEventListener;
+  /**
+   * `SOURCE_DATE_EPOCH` in seconds: the config's `created`, every history
+   * time and the clamp for layer mtimes. Default: the `SOURCE_DATE_EPOCH`
+   * build arg, else the environment variable of that name, else unset
+   * (build time).
+   */
+  sourceDateEpoch?: number;
+  /**
+   * Named contexts (`--build-context name=value`): a directory path,
+   * `docker-image://ref` (the store), `oci-layout://DIR[:tag]` or
+   * `docker-archive://FILE[:ref]`. Usable in FROM and COPY --from by name.
+   */
+  buildContexts?: Readonly<Record<string, string>>;
+  /** Exports besides the store, in buildx spelling (`type=oci,dest=out.tar`). */
+  output?: string | OutputSpec | ReadonlyArray<string | OutputSpec>;
+  /** Fetches ADD URLs; without it an ADD of a URL fails with `ADD_URL_NO_FETCHER`. */
+  fetcher?: Fetcher;
+  /** Secrets for `RUN --mount=type=secret`, by id. */
+  secrets?: Readonly<Record<string, SecretSource>>;
+  /** SSH agent sockets for `RUN --mount=type=ssh`, by id (`default`). */
+  ssh?: Readonly<Record<string, string>>;
+  /** Compression of new layers (default gzip level 6, block-parallel). */
+  compression?: LayerCompressionOptions;
+  /** Where new layers are staged while building (default the OS temp directory). */
+  tmpDir?: string;
+}
+
+/** One instruction as it ran. */
+export interface BuildStep {
+  /** The stage's name (`AS` name or `stage-N`). */
+  stage: string;
+  /** The instruction's text as written. */
+  instruction: string;
+  /** True when the result came from the build cache. */
+  cached: boolean;
+  /** The digest of the layer the step made, or null. */
+  layer: string | null;
+  durationMs: number;
+}
+
+/** What {@link build} returns. */
+export interface BuildResult {
+  image: Image;
+  /** The manifest digest (what `docker buildx --push` prints, an OCI layout names). */
+  digest: string;
+  /** The config digest: the image ID. */
+  imageId: string;
+  /** The tags given, normalized (`docker.io/library/app:latest`). */
+  tags: string[];
+  steps: BuildStep[];
+  /** The exports written, parsed. */
+  outputs: OutputSpec[];
+}

@@ -1,0 +1,99 @@
+/**
+ * The state of a stage while its instructions run: the image config being
+ * built, its layers, the variables in scope, and a lazily built union view
+ * of its file system.
+ * @module
+ */
+import type { ArgDefinition } from '../dockerfile/instructions/types.js';
+import type { Entry } from '../layers/entry.js';
+import type { Layer } from '../layers/layer.js';
+import type { History, ImageConfig, Platform } from '../image/types.js';
+import { LayerIndex } from '../unionfs/layer-index.js';
+import { indexLayer, rememberIndex } from '../unionfs/layer-source.js';
+import { LowerStack } from '../unionfs/lower-stack.js';
+import { UnionFS } from '../unionfs/union.js';
+import { VarList } from './scope.js';
+
+/** A stage being built (or built). */
+export class StageState {
+  /** The config as it will be written (no `created` until export). */
+  config: ImageConfig;
+  readonly layers: Layer[];
+  /** Variables for expansion and RUN: the image's ENV, then ARGs and ENVs as met. */
+  vars: VarList;
+  /** ARGs declared in the stage so far, with their values (for RUN's history text). */
+  readonly args: Array<{ key: string; value: string | undefined }> = [];
+  readonly platform: Platform;
+  /** Set once the stage's last instruction ran. */
+  done = false;
+  #stack: Promise<LowerStack> | undefined;
+  /** Layers whose indexes were pushed onto the stack, in order (for the lazy build). */
+  readonly #indexed: LayerIndex[] = [];
+  readonly #spoolDir: string | undefined;
+
+  constructor(config: ImageConfig, layers: readonly Layer[], platform: Platform, spoolDir?: string) {
+    this.config = config;
+    this.layers = [...layers];
+    this.vars = VarList.fromList(config.config?.Env ?? []);
+    this.platform = platform;
+    this.#spoolDir = spoolDir;
+  }
+
+  /** The container config, created on first use. */
+  get container(): NonNullable<ImageConfig['config']> {
+    this.config.config ??= {};
+    return this.config.config;
+  }
+
+  get history(): History[] {
+    this.config.history ??= [];
+    return this.config.history;
+  }
+
+  /** The stage's file system as a stack of layer indexes (base layers read once, on first use). */
+  stack(): Promise<LowerStack> {
+    this.#stack ??= (async () => {
+      let stack = LowerStack.empty();
+      for (const layer of this.layers) {
+        stack = stack.withLayer(await indexLayer(layer, this.#spoolDir === undefined ? {} : { spoolDir: this.#spoolDir }));
+      }
+      return stack;
+    })();
+    return this.#stack;
+  }
+
+  /** A read-only view of the file system as it stands (writes go to a throwaway upper). */
+  async view(): Promise<UnionFS> {
+    return new UnionFS(await this.stack());
+  }
+
+  /**
+   * Adds a layer made from `entries`: the layer goes on the image, and its
+   * index (from the same entries, no re-reading) on the stack.
+   */
+  addLayerFromEntries(layer: Layer, entries: readonly Entry[]): void {
+    const index = LayerIndex.fromEntries(entries, { position: this.layers.length });
+    rememberIndex(layer, index);
+    this.layers.push(layer);
+    const previous = this.#stack;
+    if (previous) this.#stack = previous.then((stack) => stack.withLayer(index));
+  }
+
+  /** Adds a layer whose index is already known (a committed union view) or read on demand. */
+  addLayer(layer: Layer, index?: LayerIndex): void {
+    if (index) rememberIndex(layer, index);
+    this.layers.push(layer);
+    const previous = this.#stack;
+    if (previous) this.#stack = previous.then(async (stack) => stack.withLayer(index ?? (await indexLayer(layer))));
+  }
+
+  /** Replaces the stack after a union view committed a layer on top of it. */
+  setStack(stack: LowerStack): void {
+    this.#stack = Promise.resolve(stack);
+  }
+
+  /** The `|N K=V …` prefix of RUN history entries: ARGs of the stage with their current values. */
+  argsForHistory(): ArgDefinition[] {
+    return this.args.map((a) => (a.value === undefined ? { key: a.key } : { key: a.key, value: a.value }));
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * What a step function gets: the session, the stage's plan and state, and
+ * per-stage bookkeeping.
+ * @module
+ */
+import type { Instruction } from '../../dockerfile/instructions/types.js';
+import type { BuildSession } from '../builder.js';
+import { BuildError, positionOf } from '../errors.js';
+import type { StageState } from '../stage-state.js';
+import type { StagePlan } from '../stages.js';
+import { UnknownNameError, UserDb } from '../users.js';
+
+/** One stage being run. */
+export interface StageRun {
+  session: BuildSession;
+  plan: StagePlan;
+  state: StageState;
+  users: UserDb;
+  /** CMD was set in this stage (then ENTRYPOINT keeps it). */
+  cmdSet: boolean;
+}
+
+/** What a step did: its history text, and its layer when it made one. */
+export interface StepOutcome {
+  /** `created_by` of the history entry; null for instructions BuildKit records none for (ONBUILD). */
+  createdBy: string | null;
+  /** The layer's digest when the step made one. */
+  layer?: { digest: string } | null;
+}
+
+/** A StageRun for a state. */
+export function stageRun(session: BuildSession, plan: StagePlan, state: StageState): StageRun {
+  return { session, plan, state, users: new UserDb(() => state.view()), cmdSet: false };
+}
+
+/** Turns an unknown user/group into a positioned `UNKNOWN_USER` error. */
+export function userError(err: unknown, instruction: Instruction, run: StageRun): unknown {
+  if (err instanceof UnknownNameError) {
+    return new BuildError('UNKNOWN_USER', err.message, { ...positionOf(instruction, run.plan.label), reference: err.value });
+  }
+  return err;
+}
