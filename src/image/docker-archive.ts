@@ -25,13 +25,28 @@ import { TarArchive } from './tar-archive.js';
 import { writeArchive } from './tar-writer.js';
 import { Annotation, ImageMediaType, isManifestMediaType, type Descriptor, type ImageIndex, type Manifest } from './types.js';
 
-/** An image to save and its tags (`busybox`, `me/app:1`; normalized like Docker). */
+/**
+ * An image to save and its tags (`busybox`, `me/app:1`; normalized like Docker).
+ *
+ * @example
+ * ```ts
+ * await writeDockerArchive('out.tar', [{ image: a, repoTags: ['me/a:1'] }, { image: b, repoTags: ['me/b:1'] }]);
+ * ```
+ */
 export interface ImageWithTags {
   image: Image;
   repoTags?: string[];
 }
 
-/** One entry of a docker-archive's `manifest.json`. */
+/**
+ * One entry of a docker-archive's `manifest.json`.
+ *
+ * @example
+ * ```ts
+ * const [first] = await listDockerArchive('busybox.tar');
+ * console.log(first?.Config, first?.Layers.length);
+ * ```
+ */
 export interface DockerArchiveEntry {
   Config: string;
   RepoTags: string[] | null;

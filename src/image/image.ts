@@ -24,6 +24,12 @@ import {
  * the layer) and is memoized afterwards, value or error. Objects handed out
  * are copies: changing them changes nothing. Mutations
  * ({@link appendLayers}, {@link withConfig}, …) return new images.
+ *
+ * @example
+ * ```ts
+ * const image: Image = appendLayers(emptyImage(), layer);
+ * console.log(await image.digest(), await image.configDigest());
+ * ```
  */
 export interface Image {
   /** Media type of the manifest (OCI unless the image came from a Docker manifest). */
@@ -155,7 +161,14 @@ export function checkHistoryMatchesLayers(config: ImageConfig, what = 'image con
   }
 }
 
-/** Options of {@link imageFromConfig}. */
+/**
+ * Options of {@link imageFromConfig}.
+ *
+ * @example
+ * ```ts
+ * imageFromConfig(config, layers, { mediaType: ImageMediaType.dockerManifest });
+ * ```
+ */
 export interface ImageFromConfigOptions {
   /** Manifest media type: OCI (default) or Docker schema 2. */
   mediaType?: string;

@@ -170,7 +170,14 @@ function encodeShaped(value: unknown, shape: Shape, what: string): string {
   return `{${members.join(',')}}`;
 }
 
-/** Which document {@link canonicalJson} encodes; it decides member order. */
+/**
+ * Which document {@link canonicalJson} encodes; it decides member order.
+ *
+ * @example
+ * ```ts
+ * canonicalJson('descriptor', { size: 2, digest, mediaType }); // members in OCI order
+ * ```
+ */
 export type DocumentKind = 'config' | 'manifest' | 'index' | 'descriptor' | 'history' | 'generic';
 
 const shapes: Record<Exclude<DocumentKind, 'generic'>, Shape> = {

@@ -62,7 +62,15 @@ export async function readLayoutIndex(source: LayoutSource): Promise<ImageIndex>
   return parseIndex(index);
 }
 
-/** One image (or index) a layout's `index.json` lists. */
+/**
+ * One image (or index) a layout's `index.json` lists.
+ *
+ * @example
+ * ```ts
+ * const [entry] = await listOciLayout('out/');
+ * console.log(entry?.refName, entry?.descriptor.digest);
+ * ```
+ */
 export interface LayoutEntry {
   /** `org.opencontainers.image.ref.name`, when set. */
   refName?: string;

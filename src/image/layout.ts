@@ -27,7 +27,14 @@ import { verified } from './streams.js';
 import { writeArchive, type ArchiveMember } from './tar-writer.js';
 import { Annotation, ImageMediaType, type Descriptor, type ImageIndex, type Platform } from './types.js';
 
-/** Options of {@link readOciLayout}. */
+/**
+ * Options of {@link readOciLayout}.
+ *
+ * @example
+ * ```ts
+ * await readOciLayout('out/', 'v1', { platform: 'linux/arm64' });
+ * ```
+ */
 export interface ReadOciLayoutOptions {
   /** Platform to pick from a multi-platform index (`linux/arm64` or an object). Default: the only one, else the host's. */
   platform?: Platform | string;
@@ -79,6 +86,11 @@ export async function listOciLayout(path: string): Promise<LayoutEntry[]> {
  * `skopeo … oci:DIR:REF` and `umoci --image DIR:REF` look up). `names` are
  * Docker references, written the way BuildKit and Docker do: the full name as
  * `io.containerd.image.name` and its tag as `org.opencontainers.image.ref.name`.
+ *
+ * @example
+ * ```ts
+ * await writeOciLayout('out/', { image, refs: ['v1'], names: ['me/app:1'] });
+ * ```
  */
 export interface ImageWithRefs {
   image: Image;
@@ -86,7 +98,14 @@ export interface ImageWithRefs {
   names?: string[];
 }
 
-/** Options of {@link writeOciLayout}. */
+/**
+ * Options of {@link writeOciLayout}.
+ *
+ * @example
+ * ```ts
+ * await writeOciLayout('out', image, { tar: true });
+ * ```
+ */
 export interface WriteOciLayoutOptions {
   /** Write a tar file instead of a directory. Default: true when `dest` ends with `.tar`. */
   tar?: boolean;

@@ -9,7 +9,14 @@ import { assemble, imageParts, LazyImage, type Image } from './image.js';
 import { formatTimestamp } from './json.js';
 import type { ContainerConfig, History, ImageConfig } from './types.js';
 
-/** A layer to append, with the history entry that explains it. */
+/**
+ * A layer to append, with the history entry that explains it.
+ *
+ * @example
+ * ```ts
+ * appendLayers(base, { layer, history: { created_by: 'RUN make', created: '2024-01-01T00:00:00Z' } });
+ * ```
+ */
 export interface LayerAddendum {
   layer: Layer;
   /** History entry for the layer (`empty_layer` must not be true). Default `{}`. */
@@ -90,7 +97,15 @@ export function appendHistory(base: Image, ...entries: History[]): Image {
   });
 }
 
-/** What {@link withConfig} merges: top-level members, and `config` member by member. */
+/**
+ * What {@link withConfig} merges: top-level members, and `config` member by member.
+ *
+ * @example
+ * ```ts
+ * const update: ConfigUpdate = { author: 'me', config: { WorkingDir: '/app' } };
+ * withConfig(base, update);
+ * ```
+ */
 export type ConfigUpdate = Omit<Partial<ImageConfig>, 'config' | 'rootfs'> & { config?: Partial<ContainerConfig> };
 
 function applyUpdate(config: ImageConfig, update: ConfigUpdate): ImageConfig {

@@ -9,7 +9,15 @@ import type { Image } from './image.js';
 import { writeOciLayout } from './layout.js';
 import { parseTagReference } from './reference.js';
 
-/** A parsed export spec. */
+/**
+ * A parsed export spec.
+ *
+ * @example
+ * ```ts
+ * const spec: OutputSpec = { type: 'oci', dest: 'out.tar', tar: true, names: ['me/app:1'] };
+ * await writeImageOutput(image, spec);
+ * ```
+ */
 export interface OutputSpec {
   /** `oci`: an OCI layout; `docker`: a docker-archive (always a tar). */
   type: 'oci' | 'docker';

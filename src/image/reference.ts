@@ -44,6 +44,13 @@ const OCI_REF_NAME = /^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0
  * A parsed, normalized image reference. `domain` and `path` are always set
  * (`docker.io`, `library/busybox`); a reference has a tag, a digest, or —
  * when parsed without the default tag — neither.
+ *
+ * @example
+ * ```ts
+ * const ref: ImageReference = parseReference('me/app:1');
+ * ref.domain; // 'docker.io'
+ * ref.path;   // 'me/app'
+ * ```
  */
 export interface ImageReference {
   /**
@@ -64,7 +71,14 @@ export interface ImageReference {
   readonly familiar: string;
 }
 
-/** Options of {@link parseReference}. */
+/**
+ * Options of {@link parseReference}.
+ *
+ * @example
+ * ```ts
+ * parseReference('busybox', { defaultTag: false }).canonical; // 'docker.io/library/busybox'
+ * ```
+ */
 export interface ParseReferenceOptions {
   /** Add `:latest` to a reference with neither tag nor digest (default true, like Docker). */
   defaultTag?: boolean;

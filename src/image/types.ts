@@ -8,7 +8,14 @@
  * @module
  */
 
-/** Media types of manifests, indexes, configs and layers (OCI and Docker). */
+/**
+ * Media types of manifests, indexes, configs and layers (OCI and Docker).
+ *
+ * @example
+ * ```ts
+ * if (manifest.mediaType === ImageMediaType.dockerManifest) console.log("Docker schema 2");
+ * ```
+ */
 export const ImageMediaType = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -27,7 +34,14 @@ export const ImageMediaType = {
   dockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 } as const;
 
-/** Well-known annotation keys. */
+/**
+ * Well-known annotation keys.
+ *
+ * @example
+ * ```ts
+ * const tag = descriptor.annotations?.[Annotation.refName]; // 'v1'
+ * ```
+ */
 export const Annotation = {
   /** Tag of a descriptor in an OCI layout's `index.json` (image-layout.md). */
   refName: 'org.opencontainers.image.ref.name',
@@ -38,7 +52,14 @@ export const Annotation = {
   baseDigest: 'org.opencontainers.image.base.digest',
 } as const;
 
-/** The platform an image runs on (GOOS/GOARCH names). */
+/**
+ * The platform an image runs on (GOOS/GOARCH names).
+ *
+ * @example
+ * ```ts
+ * const platform: Platform = { os: 'linux', architecture: 'arm', variant: 'v7' };
+ * ```
+ */
 export interface Platform {
   architecture: string;
   os: string;
@@ -47,7 +68,14 @@ export interface Platform {
   variant?: string;
 }
 
-/** A pointer to a blob: what it is, its digest and its exact size. */
+/**
+ * A pointer to a blob: what it is, its digest and its exact size.
+ *
+ * @example
+ * ```ts
+ * const d: Descriptor = { mediaType: ImageMediaType.ociLayerGzip, digest: await layer.digest(), size: await layer.size() };
+ * ```
+ */
 export interface Descriptor {
   mediaType: string;
   digest: string;
@@ -60,7 +88,15 @@ export interface Descriptor {
   artifactType?: string;
 }
 
-/** An image manifest (OCI `manifest.md`; Docker schema 2 has the same shape). */
+/**
+ * An image manifest (OCI `manifest.md`; Docker schema 2 has the same shape).
+ *
+ * @example
+ * ```ts
+ * const manifest: Manifest = await image.manifest();
+ * manifest.layers.map((l) => l.digest);
+ * ```
+ */
 export interface Manifest {
   schemaVersion: 2;
   mediaType?: string;
@@ -71,7 +107,14 @@ export interface Manifest {
   annotations?: Record<string, string>;
 }
 
-/** An image index / manifest list: descriptors of manifests (or nested indexes). */
+/**
+ * An image index / manifest list: descriptors of manifests (or nested indexes).
+ *
+ * @example
+ * ```ts
+ * const index: ImageIndex = parseIndex(await readFile('layout/index.json'));
+ * ```
+ */
 export interface ImageIndex {
   schemaVersion: 2;
   mediaType?: string;
@@ -81,7 +124,14 @@ export interface ImageIndex {
   annotations?: Record<string, string>;
 }
 
-/** Docker's HEALTHCHECK settings. Durations are in nanoseconds. */
+/**
+ * Docker's HEALTHCHECK settings. Durations are in nanoseconds.
+ *
+ * @example
+ * ```ts
+ * const hc: HealthConfig = { Test: ['CMD-SHELL', 'curl -f http://localhost/'], Interval: 30e9, Retries: 3 };
+ * ```
+ */
 export interface HealthConfig {
   /** `[]` inherit, `['NONE']` disable, `['CMD', …]` exec, `['CMD-SHELL', cmd]` shell. */
   Test?: string[];
@@ -92,7 +142,14 @@ export interface HealthConfig {
   Retries?: number;
 }
 
-/** The run-time defaults of a container (the `config` member of an image config). */
+/**
+ * The run-time defaults of a container (the `config` member of an image config).
+ *
+ * @example
+ * ```ts
+ * const image = withConfig(base, { config: { Cmd: ['node', 'server.js'], ExposedPorts: { '8080/tcp': {} } } });
+ * ```
+ */
 export interface ContainerConfig {
   User?: string;
   /** `{"8080/tcp": {}}`. */
@@ -113,7 +170,14 @@ export interface ContainerConfig {
   [unknown: string]: unknown;
 }
 
-/** One step of an image's history. Steps with `empty_layer` made no layer. */
+/**
+ * One step of an image's history. Steps with `empty_layer` made no layer.
+ *
+ * @example
+ * ```ts
+ * const image = appendLayers(base, { layer, history: { created_by: 'COPY . /app', comment: 'buildkit.dockerfile.v0' } });
+ * ```
+ */
 export interface History {
   /** RFC 3339 time. */
   created?: string;
@@ -124,7 +188,14 @@ export interface History {
   [unknown: string]: unknown;
 }
 
-/** The layers an image is made of, by diffID, base first. */
+/**
+ * The layers an image is made of, by diffID, base first.
+ *
+ * @example
+ * ```ts
+ * (await image.config()).rootfs.diff_ids.length === (await image.layers()).length; // true
+ * ```
+ */
 export interface RootFS {
   type: 'layers';
   diff_ids: string[];
@@ -133,6 +204,12 @@ export interface RootFS {
 /**
  * An image configuration (`config.json`): platform, run-time defaults, the
  * diffIDs of its layers and its history. Unknown members are kept as they are.
+ *
+ * @example
+ * ```ts
+ * const config: ImageConfig = await image.config();
+ * console.log(config.architecture, config.config?.Cmd);
+ * ```
  */
 export interface ImageConfig {
   /** RFC 3339 time. */
@@ -149,12 +226,26 @@ export interface ImageConfig {
   [unknown: string]: unknown;
 }
 
-/** True for the media types of image indexes (OCI index, Docker manifest list). */
+/**
+ * True for the media types of image indexes (OCI index, Docker manifest list).
+ *
+ * @example
+ * ```ts
+ * isIndexMediaType('application/vnd.oci.image.index.v1+json'); // true
+ * ```
+ */
 export function isIndexMediaType(mediaType: string | undefined): boolean {
   return mediaType === ImageMediaType.ociIndex || mediaType === ImageMediaType.dockerManifestList;
 }
 
-/** True for the media types of image manifests (OCI, Docker schema 2). */
+/**
+ * True for the media types of image manifests (OCI, Docker schema 2).
+ *
+ * @example
+ * ```ts
+ * isManifestMediaType('application/vnd.docker.distribution.manifest.v2+json'); // true
+ * ```
+ */
 export function isManifestMediaType(mediaType: string | undefined): boolean {
   return mediaType === ImageMediaType.ociManifest || mediaType === ImageMediaType.dockerManifest;
 }

@@ -11,7 +11,14 @@ import { parseImageConfig, parseManifest } from '../image/json.js';
 import type { ImageConfig, Manifest } from '../image/types.js';
 import { validateLayer, type LayerValidationReport } from './layers.js';
 
-/** What {@link validateImage} can find wrong. */
+/**
+ * What {@link validateImage} can find wrong.
+ *
+ * @example
+ * ```ts
+ * const codes: ImageProblemCode[] = (await validateImage(image)).problems.map((p) => p.code);
+ * ```
+ */
 export type ImageProblemCode =
   | 'GETTER_FAILED'
   | 'MANIFEST_INVALID'
@@ -31,7 +38,14 @@ export type ImageProblemCode =
   | 'LAYER_INVALID'
   | 'NOT_IMMUTABLE';
 
-/** One disagreement found by {@link validateImage}. */
+/**
+ * One disagreement found by {@link validateImage}.
+ *
+ * @example
+ * ```ts
+ * for (const p of (await validateImage(image)).problems) console.error(p.code, p.layer, p.message);
+ * ```
+ */
 export interface ImageProblem {
   code: ImageProblemCode;
   message: string;
@@ -41,7 +55,15 @@ export interface ImageProblem {
   actual?: string;
 }
 
-/** The result of {@link validateImage}: `ok` when `problems` is empty. */
+/**
+ * The result of {@link validateImage}: `ok` when `problems` is empty.
+ *
+ * @example
+ * ```ts
+ * const report = await validateImage(image);
+ * if (!report.ok) console.table(report.problems);
+ * ```
+ */
 export interface ImageValidationReport {
   ok: boolean;
   problems: ImageProblem[];
@@ -51,7 +73,14 @@ export interface ImageValidationReport {
   layers: LayerValidationReport[];
 }
 
-/** Options of {@link validateImage}. */
+/**
+ * Options of {@link validateImage}.
+ *
+ * @example
+ * ```ts
+ * await validateImage(image, { layers: false }); // manifest/config only, no layer streaming
+ * ```
+ */
 export interface ValidateImageOptions {
   /** Stream and validate every layer too (default true). */
   layers?: boolean;

@@ -14,7 +14,14 @@ import { open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { StoreLockedError } from '../errors.js';
 
-/** Options of {@link withLock}. */
+/**
+ * Options of {@link withLock}.
+ *
+ * @example
+ * ```ts
+ * new ImageStore(root, { timeoutMs: 10_000, staleMs: 30_000 });
+ * ```
+ */
 export interface LockOptions {
   /** Give up after waiting this long (default 60 s). */
   timeoutMs?: number;

@@ -19,10 +19,25 @@ import { assignRef, ensureEntry, readRefs, writeRefs } from './refs.js';
 import { loadFacts, resolveStored } from './resolve.js';
 import { historyOf, inspectOf, summaryOf, type ImageHistoryEntry, type ImageInspect, type ImageSummary } from './views.js';
 
-/** Options of {@link ImageStore}. */
+/**
+ * Options of {@link ImageStore}.
+ *
+ * @example
+ * ```ts
+ * const store = new ImageStore('/var/lib/layerkit', { timeoutMs: 5_000 });
+ * ```
+ */
 export interface ImageStoreOptions extends LockOptions {}
 
-/** What {@link ImageStore.putImage} stored. */
+/**
+ * What {@link ImageStore.putImage} stored.
+ *
+ * @example
+ * ```ts
+ * const { id } = await store.putImage(image, 'me/app:1');
+ * console.log(id.slice(7, 19)); // short ID, as docker prints it
+ * ```
+ */
 export interface PutImageResult {
   /** Manifest digest. */
   digest: Digest;
@@ -32,7 +47,14 @@ export interface PutImageResult {
   tags: string[];
 }
 
-/** What {@link ImageStore.remove} did. */
+/**
+ * What {@link ImageStore.remove} did.
+ *
+ * @example
+ * ```ts
+ * const { untagged, deleted } = await store.remove('me/app:1');
+ * ```
+ */
 export interface RemoveResult {
   /** References removed. */
   untagged: string[];
@@ -40,13 +62,28 @@ export interface RemoveResult {
   deleted: Digest[];
 }
 
-/** Options of {@link ImageStore.gc}. */
+/**
+ * Options of {@link ImageStore.gc}.
+ *
+ * @example
+ * ```ts
+ * await store.gc({ dangling: true }); // like docker image prune, then reclaim blobs
+ * ```
+ */
 export interface GcOptions {
   /** Also drop images that have no tag (Docker's dangling `<none>` images). */
   dangling?: boolean;
 }
 
-/** What {@link ImageStore.gc} removed. */
+/**
+ * What {@link ImageStore.gc} removed.
+ *
+ * @example
+ * ```ts
+ * const { freedBytes } = await store.gc();
+ * console.log(`${freedBytes} bytes freed`);
+ * ```
+ */
 export interface GcResult {
   removedBlobs: Digest[];
   freedBytes: number;

@@ -8,7 +8,14 @@ import { parseReference } from '../reference.js';
 import type { ContainerConfig, Descriptor, ImageConfig, Manifest } from '../types.js';
 import type { StoredEntry } from './refs.js';
 
-/** One line of {@link ImageStore.list}. */
+/**
+ * One line of {@link ImageStore.list}.
+ *
+ * @example
+ * ```ts
+ * for (const { repoTags, id, size } of await store.list()) console.log(repoTags.join(','), id, size);
+ * ```
+ */
 export interface ImageSummary {
   /** Image ID (config digest). */
   id: Digest;
@@ -22,7 +29,14 @@ export interface ImageSummary {
   mediaType: string;
 }
 
-/** What {@link ImageStore.inspect} returns (the main fields of `docker image inspect`). */
+/**
+ * What {@link ImageStore.inspect} returns (the main fields of `docker image inspect`).
+ *
+ * @example
+ * ```ts
+ * const { Config, RootFS } = await store.inspect('me/app:1');
+ * ```
+ */
 export interface ImageInspect {
   Id: Digest;
   RepoTags: string[];
@@ -41,7 +55,15 @@ export interface ImageInspect {
   Descriptor: Descriptor;
 }
 
-/** One step of {@link ImageStore.history}. */
+/**
+ * One step of {@link ImageStore.history}.
+ *
+ * @example
+ * ```ts
+ * const [top] = await store.history('me/app:1');
+ * console.log(top?.createdBy, top?.emptyLayer);
+ * ```
+ */
 export interface ImageHistoryEntry {
   created?: string;
   createdBy: string;
