@@ -5,7 +5,9 @@
  * (moby/buildkit@73ed682 `frontend/dockerfile/dockerfile_copy_test.go`:
  * testCopyWildcards, testEmptyWildcard, testCopySymlinks,
  * testCopyFollowAllSymlinks, testCopyThroughSymlinkContext, testCopySocket;
- * `exclude_patterns_test.go`: testExcludedFilesOnCopy) — marked [bk].
+ * `exclude_patterns_test.go`: testExcludedFilesOnCopy) — marked [bk]; the
+ * wildcard syntax cases are Go's own (golang/go `src/path/filepath/match_test.go`)
+ * — marked [go].
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -15,6 +17,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ContextError, ContextFsError, openContext, type CopySource } from '../../src/build/context/index.js';
+import { BadPatternError, goClean, goMatch } from '../../src/build/context/go-path.js';
 import { deviceNumbers } from '../../src/build/context/walk.js';
 import { getfattrReader } from '../../src/build/context/xattrs.js';
 
@@ -394,5 +397,43 @@ describe('resolveSources (COPY/ADD selection)', () => {
       }),
       runs(25),
     );
+  });
+});
+
+describe('COPY wildcard syntax: Go filepath.Match on a POSIX host [go]', () => {
+  const GO: [string, string, boolean | 'bad'][] = [
+    ['abc', 'abc', true], ['*', 'abc', true], ['*c', 'abc', true], ['a*', 'a', true], ['a*', 'abc', true],
+    ['a*', 'ab/c', false], ['a*/b', 'abc/b', true], ['a*/b', 'a/c/b', false], ['a*b*c*d*e*/f', 'axbxcxdxe/f', true],
+    ['a*b*c*d*e*/f', 'axbxcxdxexxx/f', true], ['a*b*c*d*e*/f', 'axbxcxdxe/xxx/f', false],
+    ['a*b*c*d*e*/f', 'axbxcxdxexxx/fff', false], ['a*b?c*x', 'abxbbxdbxebxczzx', true], ['a*b?c*x', 'abxbbxdbxebxczzy', false],
+    ['ab[c]', 'abc', true], ['ab[b-d]', 'abc', true], ['ab[e-g]', 'abc', false], ['ab[^c]', 'abc', false],
+    ['ab[^b-d]', 'abc', false], ['ab[^e-g]', 'abc', true], ['a\\*b', 'a*b', true], ['a\\*b', 'ab', false],
+    ['a?b', 'a☺b', true], ['a[^a]b', 'a☺b', true], ['a???b', 'a☺b', false], ['a[^a][^a][^a]b', 'a☺b', false],
+    ['[a-ζ]*', 'α', true], ['*[a-ζ]', 'A', false], ['a?b', 'a/b', false], ['a*b', 'a/b', false],
+    ['[\\]a]', ']', true], ['[\\-]', '-', true], ['[x\\-]', 'x', true], ['[x\\-]', '-', true], ['[x\\-]', 'z', false],
+    ['[\\-x]', 'x', true], ['[\\-x]', '-', true], ['[\\-x]', 'a', false], ['[]a]', ']', 'bad'], ['[-]', '-', 'bad'],
+    ['[x-]', 'x', 'bad'], ['[x-]', '-', 'bad'], ['[x-]', 'z', 'bad'], ['[-x]', 'x', 'bad'], ['[-x]', '-', 'bad'],
+    ['[-x]', 'a', 'bad'], ['\\', 'a', 'bad'], ['[a-b-c]', 'a', 'bad'], ['[', 'a', 'bad'], ['[^', 'a', 'bad'],
+    ['[^bc', 'a', 'bad'], ['a[', 'a', 'bad'], ['a[', 'ab', 'bad'], ['a[', 'x', 'bad'], ['a/b[', 'x', 'bad'], ['*x', 'xxx', true],
+    // Not in Go's table, but what its byte-wise star does: it may stop inside a multi-byte
+    // character, where `?` then takes one invalid byte.
+    ['*??', '☺', true], ['[^a]/', '/', false], ['a[^b]c', 'a/c', true],
+  ];
+  it.each(GO)('Match(%j, %j) → %s', (pattern, name, expected) => {
+    if (expected === 'bad') expect(() => goMatch(pattern, name)).toThrow(BadPatternError);
+    else expect(goMatch(pattern, name)).toBe(expected);
+  });
+
+  it.each([
+    ['', '.'], ['abc', 'abc'], ['a//b/./c/', 'a/b/c'], ['a/../..', '..'], ['../a/../../b', '../../b'],
+    ['/../a', '/a'], ['/a/b/../../..', '/'], ['./', '.'], ['a/b/c/../../d', 'a/d'],
+  ])('Clean(%j) = %j [go path/filepath Clean]', (path, cleaned) => {
+    expect(goClean(path)).toBe(cleaned);
+  });
+
+  it('a class can match "/" in a COPY wildcard, so deeper paths are searched', async () => {
+    const ctx = await openContext(await fixture({ 'a/c': 'deep', 'abc': 'flat' }), { xattrs: false });
+    expect(await describeSources(await ctx.resolveSources(['a[^b]c']))).toEqual(['c|file|/a/c']);
+    expect(await describeSources(await ctx.resolveSources(['a?c']))).toEqual(['abc|file|/abc']);
   });
 });
