@@ -431,6 +431,12 @@ describe('COPY wildcard syntax: Go filepath.Match on a POSIX host [go]', () => {
     expect(goClean(path)).toBe(cleaned);
   });
 
+  it('keeps a backslash literally in a source without wildcards, as BuildKit does', async () => {
+    const ctx = await openContext(await fixture({ 'a\\*b': 'backslash', 'a*b': 'star' }), { xattrs: false });
+    expect(await describeSources(await ctx.resolveSources(['a\\*b']))).toEqual(['a\\*b|file|/a\\*b']);
+    expect(await describeSources(await ctx.resolveSources(['a[*]b']))).toEqual(['a*b|file|/a*b']);
+  });
+
   it('a class can match "/" in a COPY wildcard, so deeper paths are searched', async () => {
     const ctx = await openContext(await fixture({ 'a/c': 'deep', 'abc': 'flat' }), { xattrs: false });
     expect(await describeSources(await ctx.resolveSources(['a[^b]c']))).toEqual(['c|file|/a/c']);
