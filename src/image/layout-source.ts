@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest } from '../digest.js';
-import { archiveBlobSource, directoryBlobSource, readBlob, type BlobSource } from './blob-source.js';
+import { archiveBlobSource, directoryBlobSource, MAX_JSON_BLOB, readBlob, type BlobSource } from './blob-source.js';
 import { AmbiguousReferenceError, ImageNotFoundError, InvalidLayoutError } from './errors.js';
 import { parseIndex } from './json.js';
 import { formatPlatform, hostPlatform, platformMatches } from './platform.js';
@@ -32,7 +32,9 @@ export async function openLayoutSource(path: string): Promise<LayoutSource> {
       blobs: directoryBlobSource(path),
       async readFile(name) {
         try {
-          return await readFile(join(path, name));
+          const file = join(path, name);
+          if ((await stat(file)).size > MAX_JSON_BLOB) throw new InvalidLayoutError(path, `${name} is larger than ${MAX_JSON_BLOB} bytes`);
+          return await readFile(file);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
           throw err;
@@ -41,7 +43,7 @@ export async function openLayoutSource(path: string): Promise<LayoutSource> {
     };
   }
   const archive = await TarArchive.open(path);
-  return { path, blobs: archiveBlobSource(archive), readFile: (name) => archive.read(name) };
+  return { path, blobs: archiveBlobSource(archive), readFile: (name) => archive.read(name, MAX_JSON_BLOB) };
 }
 
 /** Reads and checks `oci-layout` and `index.json`. */

@@ -8,7 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
 import { blobPath } from './blob-source.js';
-import { InvalidLayoutError, InvalidReferenceError } from './errors.js';
+import { ImageNotFoundError, InvalidLayoutError, InvalidReferenceError } from './errors.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import { imageParts, type Image } from './image.js';
 import { canonicalJson, parseIndex } from './json.js';
@@ -20,7 +20,7 @@ import {
   selectEntry,
   type LayoutEntry,
 } from './layout-source.js';
-import { parsePlatform } from './platform.js';
+import { formatPlatform, parsePlatform, platformMatches } from './platform.js';
 import { isValidRefName, parseTagReference } from './reference.js';
 import { imageFromManifestDescriptor } from './stored-image.js';
 import { verified } from './streams.js';
@@ -64,7 +64,16 @@ export async function readOciLayout(path: string, ref?: string, options: ReadOci
   const entry = selectEntry(layoutEntries(index), ref, path);
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform;
   const manifest = await resolveManifest(source, entry.descriptor, platform);
-  return imageFromManifestDescriptor(source.blobs, manifest);
+  const image = await imageFromManifestDescriptor(source.blobs, manifest);
+  if (platform) {
+    // A single-platform entry carries no platform in index.json: check the config.
+    const config = await image.config();
+    const actual = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+    if (!platformMatches(platform, actual)) {
+      throw new ImageNotFoundError(formatPlatform(platform), `${path} (the image is ${formatPlatform(actual)})`, [formatPlatform(actual)]);
+    }
+  }
+  return image;
 }
 
 /**

@@ -285,9 +285,15 @@ export class TarArchive {
     }
   }
 
-  /** A whole (small) member, or undefined when there is no such file. */
-  async read(name: string): Promise<Uint8Array | undefined> {
+  /**
+   * A whole (small) member, or undefined when there is no such file.
+   *
+   * @throws {@link InvalidArchiveError} when the member is larger than `maxSize`.
+   */
+  async read(name: string, maxSize = 32 << 20): Promise<Uint8Array | undefined> {
     const member = this.file(name);
-    return member ? collect(this.open(member)) : undefined;
+    if (!member) return undefined;
+    if (member.size > maxSize) throw new InvalidArchiveError(this.path, `member is larger than ${maxSize} bytes`, member.name);
+    return collect(this.open(member));
   }
 }

@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -174,6 +174,20 @@ describe('OCI layout', () => {
     const amd = await readOciLayout(dir, 'multi', { platform: { os: 'linux', architecture: 'amd64' } });
     expect(await amd.digest()).toBe(await amdImage.digest());
     await expect(readOciLayout(dir, 'multi', { platform: 'linux/s390x' })).rejects.toBeInstanceOf(ImageNotFoundError);
+  });
+
+  it('checks the wanted platform against the config of a single-platform image', async () => {
+    const dir = join(await tempDir(), 'layout');
+    await writeOciLayout(dir, { image: sample('a'), refs: ['v1'] });
+    expect((await (await readOciLayout(dir, 'v1', { platform: 'linux/amd64' })).config()).architecture).toBe('amd64');
+    await expect(readOciLayout(dir, 'v1', { platform: 'linux/arm64' })).rejects.toThrow(/the image is linux\/amd64/);
+  });
+
+  it('refuses an oversized index.json instead of reading it into memory', async () => {
+    const dir = join(await tempDir(), 'layout');
+    await writeOciLayout(dir, { image: sample('a'), refs: ['v1'] });
+    await truncate(join(dir, 'index.json'), 33 << 20);
+    await expect(readOciLayout(dir, 'v1')).rejects.toBeInstanceOf(InvalidLayoutError);
   });
 
   it('verifies blobs: a corrupt config fails at read, a corrupt layer when streamed', async () => {
