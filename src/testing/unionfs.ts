@@ -286,6 +286,11 @@ export interface UnionArbitraryOptions {
   hardlinks?: boolean;
   /** Allow a layer to hold `X` and `.wh.X` together (default true; a kernel lowerdir cannot). */
   sameLayerWhiteouts?: boolean;
+  /**
+   * Setuid/setgid bits on files (default true). Leave them out where the
+   * writer lacks CAP_FSETID (a user namespace's root), whose writes clear them.
+   */
+  setidModes?: boolean;
   /** Operations to leave out. */
   excludeOps?: readonly UnionOp['op'][];
 }
@@ -321,6 +326,11 @@ function opPathArbitrary(o: UnionArbitraryOptions): fc.Arbitrary<string> {
 
 const FILE_MODES = [0o644, 0o755, 0o600, 0o4755, 0o2755, 0o2745, 0o400];
 const DIR_MODES = [0o755, 0o700, 0o2775, 0o1777, 0o555];
+const PLAIN_FILE_MODES = [0o644, 0o755, 0o600, 0o700, 0o444, 0o400];
+
+function fileModes(o: UnionArbitraryOptions): readonly number[] {
+  return o.setidModes === false ? PLAIN_FILE_MODES : FILE_MODES;
+}
 
 function textSource(text: string): ContentSource {
   const bytes = Buffer.from(text, 'latin1');
@@ -400,7 +410,7 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
     if (!parentsOk(it.path)) continue;
     if (it.kind === 'file') {
       const content = textSource(it.text);
-      byPath.set(it.path, { ...meta(it, FILE_MODES), path: it.path, type: 'file', size: content.size, content });
+      byPath.set(it.path, { ...meta(it, fileModes(options)), path: it.path, type: 'file', size: content.size, content });
     } else if (it.kind === 'symlink') byPath.set(it.path, { ...meta(it, [0o777]), path: it.path, type: 'symlink', linkname: it.target });
     else {
       byPath.set(it.path, { ...meta(it, DIR_MODES), path: it.path, type: 'dir' });
@@ -437,7 +447,7 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
 export function unionOpArbitrary(options: UnionArbitraryOptions = {}): fc.Arbitrary<UnionOp> {
   const p = opPathArbitrary(options);
   const owner = fc.constantFrom(...(options.owners ?? [0, 1, 1000]));
-  const mode = fc.constantFrom(...FILE_MODES, ...DIR_MODES, 0o777);
+  const mode = fc.constantFrom(...fileModes(options), ...(options.setidModes === false ? [0o755, 0o700, 0o1777, 0o555] : DIR_MODES), 0o777);
   const data = fc.string({ maxLength: 6 });
   const all: [UnionOp['op'], fc.Arbitrary<UnionOp>][] = [
     ['stat', p.map((path) => ({ op: 'stat' as const, path }))],

@@ -15,3 +15,6 @@ export type { PathLike } from './paths.js';
 export type { WriteData } from './data.js';
 export type { ReadStreamOptions, WriteStreamOptions } from './streams.js';
 export type { TimeLike } from './ops-write.js';
+export { snapshotDirectory, type MaterializeOptions, type SnapshotOptions, type SyncOptions } from './host.js';
+export type { SpecialFile } from './ops-write.js';
+export { Container, type ContainerCommit, type CopyOptions } from './container.js';

@@ -445,3 +445,30 @@ export async function copyFile(view: View, src: PathLike, dest: PathLike, exclus
   target.content = srcNode.type === 'file' ? srcNode.content.clone() : FileContent.empty();
   touchFile(view, target);
 }
+
+/** What {@link mknod} creates. */
+export interface SpecialFile {
+  type: 'fifo' | 'char' | 'block';
+  mode: number;
+  devmajor?: number;
+  devminor?: number;
+}
+
+/** `mknod(2)` for FIFOs and device nodes (Node's fs has no such call; the view acts as root). */
+export function mknod(view: View, path: PathLike, special: SpecialFile): void {
+  const p = userPath(path, 'mknod');
+  const loc = view.resolve(withoutSlash(p), { follow: false, syscall: 'mknod' });
+  if (loc.node) throw fsError('EEXIST', 'mknod', p.display);
+  if (p.trailingSlash) throw fsError('ENOENT', 'mknod', p.display);
+  if (isReservedName(loc.name)) throw fsError('EINVAL', 'mknod', p.display);
+  view.place(loc.parent!, loc.name, {
+    type: special.type,
+    ino: view.newIno(),
+    upper: true,
+    nlink: 1,
+    devmajor: special.devmajor ?? 0,
+    devminor: special.devminor ?? 0,
+    meta: newMeta(view, loc.parent!, special.mode & 0o7777 & ~view.policy.umask),
+  });
+  view.touchDir(loc.parent!);
+}

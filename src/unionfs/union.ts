@@ -7,8 +7,10 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Entry } from '../layers/entry.js';
 import { layerFromEntries, type LayerFromEntriesOptions } from '../layers/from-entries.js';
+import type { ExtractResult } from '../layers/extract.js';
 import type { Layer } from '../layers/layer.js';
 import { changes, commitEntries, entryOf, type UnionChange } from './commit.js';
+import { materialize, snapshotDirectory, syncFromDirectory, type MaterializeOptions, type SnapshotOptions, type SyncOptions } from './host.js';
 import { dataChunks, encodingOf, parseMode, type EncodingOption, type WriteData } from './data.js';
 import { LayerIndex } from './layer-index.js';
 import { indexLayer, rememberIndex, type IndexLayerOptions } from './layer-source.js';
@@ -256,6 +258,67 @@ export class UnionFS {
   /** A writable stream into a file; the file is opened (created, truncated) before the first write. */
   createWriteStream(path: PathLike, options?: WriteStreamOptions | BufferEncoding): Writable & { bytesWritten: number; path: string } {
     return createWriteStream(this.#view, path, typeof options === 'string' ? { encoding: options } : options);
+  }
+
+  /**
+   * Creates a FIFO or a device node (a layerkit extension: `fs.promises` has
+   * no `mknod`). The mode is masked by the umask, as `mknod(2)` does.
+   *
+   * @example
+   * ```ts
+   * await view.mknod('/dev/null', { type: 'char', mode: 0o666, devmajor: 1, devminor: 3 });
+   * ```
+   */
+  async mknod(path: PathLike, special: write.SpecialFile): Promise<void> {
+    write.mknod(this.#view, path, special);
+  }
+
+  /**
+   * Writes the merged view to a real directory with the layers module's
+   * `extractLayer` (staged, then renamed into place: `dir` ends up complete or
+   * untouched). Owners are set when running as root; device nodes are
+   * created where permitted and listed in `skipped` otherwise.
+   *
+   * @example
+   * ```ts
+   * await view.materialize('/tmp/rootfs');
+   * ```
+   */
+  materialize(dir: string, options?: MaterializeOptions): Promise<ExtractResult> {
+    return materialize(this.#view, dir, options);
+  }
+
+  /**
+   * Makes the view equal to `dir` with the fewest changes: the way back after
+   * a process ran on a {@link UnionFS.materialize}d copy. Paths missing from
+   * `dir` are removed, changed ones rewritten (contents compared, not just
+   * times), the rest left alone, so {@link UnionFS.changes} lists exactly
+   * what the process changed.
+   *
+   * @example
+   * ```ts
+   * await view.materialize(root);
+   * await run('sh', ['-c', 'apk add curl'], { chroot: root });
+   * await view.syncFromDirectory(root);
+   * const layer = await view.commit();
+   * ```
+   */
+  syncFromDirectory(dir: string, options?: SyncOptions): Promise<void> {
+    return syncFromDirectory(this, dir, options);
+  }
+
+  /**
+   * A view whose only lower layer is a snapshot of `dir` (see
+   * {@link snapshotDirectory}): contents are read from disk when needed, so
+   * the directory must stay as it is while the view lives.
+   *
+   * @example
+   * ```ts
+   * const view = await UnionFS.fromDirectory('./rootfs', { owner: { uid: 0, gid: 0 } });
+   * ```
+   */
+  static async fromDirectory(dir: string, options: UnionFSOptions & SnapshotOptions = {}): Promise<UnionFS> {
+    return new UnionFS(LowerStack.of([await snapshotDirectory(dir, options)]), options);
   }
 
   /** What `docker diff` prints for this view: changes of the upper against the lowers, by path. */
