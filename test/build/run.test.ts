@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { BuildError, RunFailedError } from '../../src/build/errors.js';
+import type { BuildEvent } from '../../src/build/events.js';
+import type { RunExecutor, RunStep } from '../../src/build/executor.js';
+import { buildText, layerMembers, readText, rootfs, treeSummary } from './helpers.js';
+
+const files = { 'etc/passwd': 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n', 'etc/group': 'root:x:0:\napp:x:1000:\nwheel:x:10:app\n', 'data/old.txt': 'old', 'data/keep.txt': 'keep' };
+
+describe('RUN through the programmatic handler', () => {
+  it('creates, modifies and deletes: whiteouts for deletions, an opaque marker for a directory made again', async () => {
+    const result = await buildText(
+      'FROM scratch\nCOPY . /\nRUN change things\n',
+      files,
+      {
+        async run(_step, fs) {
+          await fs.writeFile('/new.txt', 'new');
+          await fs.appendFile('/data/keep.txt', '+more');
+          await fs.rm('/data/old.txt');
+          await fs.rm('/etc', { recursive: true });
+          await fs.mkdir('/etc');
+          await fs.writeFile('/etc/hostname', 'box');
+        },
+      },
+    );
+    const layers = await result.image.layers();
+    expect(layers).toHaveLength(2);
+    const members = await layerMembers(layers[1]!);
+    // The root is in the layer too: the union view stamps its mtime when a name is added to it.
+    expect(members.map((m) => m.path)).toEqual(['/', '/data', '/data/.wh.old.txt', '/data/keep.txt', '/etc', '/etc/.wh..wh..opq', '/etc/hostname', '/new.txt']);
+    const tree = await rootfs(result.image);
+    expect(Object.keys(treeSummary(tree))).toEqual(['/data', '/data/keep.txt', '/etc', '/etc/hostname', '/new.txt']);
+    expect(await readText(tree, '/data/keep.txt')).toBe('keep+more');
+    const history = (await result.image.config()).history!;
+    expect(history.at(-1)).toEqual({ created: '2023-11-14T22:13:20Z', created_by: 'RUN /bin/sh -c change things # buildkit', comment: 'buildkit.dockerfile.v0' });
+  });
+
+  it('hands the executor the argv, env, workdir, user and mounts BuildKit would', async () => {
+    const steps: RunStep[] = [];
+    await buildText(
+      [
+        'FROM scratch',
+        'COPY etc /etc',
+        'ENV GREETING=hi',
+        'ARG MODE=fast',
+        'WORKDIR /work',
+        'USER app',
+        'SHELL ["/bin/bash", "-c"]',
+        'RUN --mount=type=cache,target=/cache --network=none echo "$GREETING"',
+        'RUN ["/bin/true", "x"]',
+        'USER 42:wheel',
+        'RUN <<EOF',
+        'echo one',
+        'EOF',
+        'RUN <<EOF',
+        '#!/usr/bin/env python3',
+        'print(1)',
+        'EOF',
+      ].join('\n'),
+      files,
+      { run: (step) => void steps.push(step) },
+    );
+    expect(steps[0]).toMatchObject({
+      argv: ['/bin/bash', '-c', 'echo "$GREETING"'],
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hi', 'MODE=fast'],
+      workdir: '/work',
+      user: { uid: 1000, gid: 1000, additionalGids: [10] },
+      network: 'none',
+      security: 'sandbox',
+      location: { line: 8, column: 1 },
+    });
+    expect(steps[0]!.mounts).toMatchObject([{ type: 'cache', target: '/cache', readOnly: false }]);
+    expect(steps[1]!.argv).toEqual(['/bin/true', 'x']);
+    expect(steps[2]!.argv).toEqual(['/bin/bash', '-c', 'echo one\n']);
+    expect(steps[2]!.user).toEqual({ uid: 42, gid: 10, additionalGids: [] });
+    expect(steps[3]!.argv).toEqual(['/bin/bash', '-c', '/dev/pipes/EOF']);
+    expect((steps[3] as RunStep & { files?: unknown[] }).files).toEqual([{ path: '/dev/pipes/EOF', content: '#!/usr/bin/env python3\nprint(1)\n', mode: 0o755 }]);
+  });
+
+  it('a handler that changes nothing makes no layer; its output reaches onEvent', async () => {
+    const events: BuildEvent[] = [];
+    const executor: RunExecutor = {
+      async run(_step, ctx) {
+        ctx.onOutput('stdout', new TextEncoder().encode('hello\n'));
+        return { layer: null };
+      },
+    };
+    const result = await buildText('FROM scratch\nRUN true\n', {}, { executor, onEvent: (e) => events.push(e) });
+    expect(await result.image.layers()).toHaveLength(0);
+    expect((await result.image.config()).history?.[0]?.empty_layer).toBe(true);
+    const output = events.find((e) => e.type === 'output');
+    expect(output && output.type === 'output' && new TextDecoder().decode(output.chunk)).toBe('hello\n');
+  });
+
+  it('without executor or run, RUN fails with a typed error naming both options; the store stays empty', async () => {
+    const err = await buildText('FROM scratch\nCOPY a /a\nRUN make\n', { a: 'x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildError);
+    expect((err as BuildError).code).toBe('RUN_EXECUTOR_MISSING');
+    expect((err as BuildError).message).toContain('`executor`');
+    expect((err as BuildError).message).toContain('`run`');
+    expect((err as BuildError).data.line).toBe(3);
+  });
+
+  it('a non-zero status is a RunFailedError with the command and position', async () => {
+    const err = await buildText('FROM scratch\n\nRUN exit 3\n', {}, { run: () => 3 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunFailedError);
+    expect((err as RunFailedError).data).toMatchObject({ command: ['/bin/sh', '-c', 'exit 3'], exitCode: 3, line: 3, instruction: 'RUN exit 3' });
+    expect((err as RunFailedError).message).toContain('exit code: 3');
+  });
+
+  it('RUN layers are clamped to SOURCE_DATE_EPOCH and reproducible', async () => {
+    const run = async (_s: RunStep, fs: import('../../src/unionfs/union.js').UnionFS) => {
+      await fs.mkdir('/out/deep', { recursive: true });
+      await fs.writeFile('/out/deep/file', 'same');
+    };
+    const a = await buildText('FROM scratch\nRUN build\n', {}, { run, sourceDateEpoch: 5000 });
+    const b = await buildText('FROM scratch\nRUN build\n', {}, { run, sourceDateEpoch: 5000 });
+    expect(a.digest).toBe(b.digest);
+    const members = await layerMembers((await a.image.layers())[0]!);
+    expect(members.every((m) => m.mtime <= 5000)).toBe(true);
+  });
+});
