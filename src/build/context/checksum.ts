@@ -23,8 +23,7 @@ import { createSha256, sha256, sha256Stream, type Digest } from '../../digest.js
 import { fileSource } from './content.js';
 import type { RootIndex, StatCache, StatRecord } from './stat-cache.js';
 import { internalsOf, type CopySource, type SourceInternals } from './sources.js';
-import type { WalkedNode } from './walk.js';
-import { deviceNumbers } from './walk.js';
+import { deviceNumbers, type WalkedNode } from './walk.js';
 
 const VERSION_LINE = 'layerkit.context.checksum/v1\n';
 const BATCH = 256;
@@ -45,16 +44,16 @@ interface Known {
 }
 
 /**
- * The checksum of a selection made by `owner` (see module docs).
+ * The checksum of a selection made by `context` (see module docs).
  * @internal
  */
 export async function checksumSelection(
-  owner: object,
+  context: object,
   hostRoot: string,
   selection: readonly CopySource[],
   options: ChecksumOptions,
 ): Promise<Digest> {
-  const internals = selection.map((source) => internalsOf(source, owner));
+  const internals = selection.map((source) => internalsOf(source, context));
   const index = options.cache ? await options.cache.index(hostRoot) : undefined;
   const fence = options.cache ? await options.cache.fence() : 0n;
   const hasher = createSha256();

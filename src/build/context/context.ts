@@ -137,6 +137,12 @@ interface ContextSettings {
  * The fs-shaped methods resolve symlinks the way a process chrooted into the
  * context would (`..` stops at the root, absolute targets start at it), so
  * they never reach outside; a path hidden by `.dockerignore` is `ENOENT`.
+ *
+ * @example
+ * ```ts
+ * const ctx = await openContext('.');
+ * if (await ctx.exists('/package.json')) console.log(JSON.parse(new TextDecoder().decode(await ctx.readFile('/package.json'))));
+ * ```
  */
 export class BuildContext {
   /** The context directory on the host (symlinks resolved). */

@@ -231,7 +231,7 @@ function classChar(p: Uint8Array, from: number, end: number): { rune: number; ne
 }
 
 /** utf8.DecodeRune: the rune at `i` and its width; (U+FFFD, 1) for an invalid sequence. */
-export function decodeRune(b: Uint8Array, i: number, end: number): [number, number] {
+function decodeRune(b: Uint8Array, i: number, end: number): [number, number] {
   if (i >= end) return [RUNE_ERROR, 0];
   const b0 = b[i]!;
   if (b0 < 0x80) return [b0, 1];

@@ -33,7 +33,17 @@ export interface PatternOrigin {
 
 type MatchKind = 'exact' | 'prefix' | 'suffix' | 'regexp';
 
-/** One cleaned pattern of a {@link PatternMatcher}. */
+/**
+ * One cleaned pattern of a {@link PatternMatcher}.
+ *
+ * @example
+ * ```ts
+ * const [p] = new PatternMatcher(['./docs/*.md']).patterns;
+ * p.cleaned; // 'docs/*.md'
+ * p.compiled(); // { kind: 'regexp', goRegexp: '^docs/[^/]*\\.md$' }
+ * p.matches('docs/a.md'); // true
+ * ```
+ */
 export class Pattern {
   /** The pattern after cleaning, without its `!`. */
   readonly cleaned: string;

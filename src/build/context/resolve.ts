@@ -5,10 +5,10 @@
  * syntax).
  * @module
  */
+import { readlink } from 'node:fs/promises';
 import { ContextError, ContextFsError } from './errors.js';
 import { BadPatternError, goClean, goMatch, splitWildcards } from './go-path.js';
 import type { ContextNode, ContextTree } from './tree.js';
-import { readlink } from 'node:fs/promises';
 
 /**
  * What to do when a source, or a symlink met while resolving it, points

@@ -66,7 +66,8 @@ export interface SourceEntry {
 
 /** What checksums need to reach behind a CopySource. */
 export interface SourceInternals {
-  owner: object;
+  /** The context that made the source. */
+  context: object;
   root: ContextNode;
   excludes: PatternMatcher | undefined;
   options: EntryOptions;
@@ -81,7 +82,7 @@ export const sourceInternals = new WeakMap<CopySource, SourceInternals>();
  * @internal
  */
 export async function resolveCopySources(
-  owner: object,
+  context: object,
   resolver: Resolver,
   entryOptions: EntryOptions,
   sources: readonly string[],
@@ -103,14 +104,14 @@ export async function resolveCopySources(
     for (const match of matches) {
       const { node } = await resolver.resolve(match, { followFinal: followFinalSymlink, escape, source });
       if (!node) throw notFound(source, match);
-      out.push(makeSource(owner, resolver, entryOptions, source, match, node, excludes));
+      out.push(makeSource(context, resolver, entryOptions, source, match, node, excludes));
     }
   }
   return out;
 }
 
 function makeSource(
-  owner: object,
+  context: object,
   resolver: Resolver,
   entryOptions: EntryOptions,
   source: string,
@@ -129,14 +130,14 @@ function makeSource(
       for await (const { rel, entry } of nodeEntries(walk(), entryOptions)) yield { rel, entry };
     },
   };
-  sourceInternals.set(copySource, { owner, root, excludes, options: entryOptions, walk });
+  sourceInternals.set(copySource, { context, root, excludes, options: entryOptions, walk });
   return copySource;
 }
 
-/** The internals of a source, checked to belong to `owner`. */
-export function internalsOf(source: CopySource, owner: object): SourceInternals {
+/** The internals of a source, checked to belong to `context`. */
+export function internalsOf(source: CopySource, context: object): SourceInternals {
   const internals = sourceInternals.get(source);
-  if (!internals || internals.owner !== owner) {
+  if (!internals || internals.context !== context) {
     throw new ContextError('CONTEXT_NOT_FOUND', `source ${JSON.stringify(source.source)} does not belong to this context`, {
       source: source.source,
       reason: 'selection from another context',

@@ -176,7 +176,7 @@ export function entryType(stats: BigIntStats): EntryType | undefined {
 }
 
 /** `/a` + `b` → `/a/b`; `/` + `b` → `/b`. */
-export function joinPath(dir: string, name: string): string {
+function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
