@@ -27,13 +27,13 @@
  * staging directory is then left beside the target).
  * @module
  */
-import { constants } from 'node:fs';
-import { link, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { LayerkitError } from '../errors.js';
 import { isLayer } from './changes/apply.js';
 import { hostPath, lookup, makeSpecial, setMetadata, writeXattrs, type MetadataPolicy } from './changes/disk.js';
 import { LayerFormatError } from './changes/errors.js';
+import { FileWriter } from './changes/file-writer.js';
 import { mergeIntoTarget, type StagedTree } from './changes/merge.js';
 import { PlanBuilder } from './changes/plan.js';
 import type { Entry } from './entry.js';
@@ -183,49 +183,55 @@ async function stageLayer(
     }
   };
 
-  for await (const member of isLayer(layer) ? readTar(layer.uncompressed()) : layer) {
-    const { kind, entry } = builder.add(member.entry, member.name);
-    if (kind !== 'entry') {
-      for await (const _ of member.body) void _;
-      // A hardlink needs its parents; an opaque marker needs its directory.
-      if (kind === 'hardlink' || kind === 'opaque') await parents(entry.path, member.name);
-      continue;
-    }
-    await parents(entry.path, member.name);
-    if (entry.type !== 'dir' && types.has(entry.path)) {
-      throw new LayerFormatError('NOT_A_DIRECTORY', member.name, `a ${entry.type}, but this layer has entries below it`);
-    }
-    const host = hostPath(stage, entry.path);
-    count++;
-    if (entry.type === 'dir') {
-      if (entry.path !== '/' && !implicit.delete(entry.path)) await mkdir(host, { mode: 0o700 });
-      types.set(entry.path, 'dir');
-      for await (const _ of member.body) void _;
-    } else {
-      types.set(entry.path, entry.type);
-      if (entry.type === 'file') {
-        await writeFileFrom(host, member.body, entry, policy);
-      } else {
+  const writer = new FileWriter(policy);
+  try {
+    for await (const member of isLayer(layer) ? readTar(layer.uncompressed()) : layer) {
+      const { kind, entry } = builder.add(member.entry, member.name);
+      if (kind !== 'entry') {
         for await (const _ of member.body) void _;
-        if (entry.type === 'symlink') {
-          await symlink(entry.linkname ?? '', host);
-          await setMetadata(host, entry, policy);
+        // A hardlink needs its parents; an opaque marker needs its directory.
+        if (kind === 'hardlink' || kind === 'opaque') await parents(entry.path, member.name);
+        continue;
+      }
+      await parents(entry.path, member.name);
+      if (entry.type !== 'dir' && types.has(entry.path)) {
+        throw new LayerFormatError('NOT_A_DIRECTORY', member.name, `a ${entry.type}, but this layer has entries below it`);
+      }
+      const host = hostPath(stage, entry.path);
+      count++;
+      if (entry.type === 'dir') {
+        if (entry.path !== '/' && !implicit.delete(entry.path)) await mkdir(host, { mode: 0o700 });
+        types.set(entry.path, 'dir');
+        for await (const _ of member.body) void _;
+      } else {
+        types.set(entry.path, entry.type);
+        if (entry.type === 'file') {
+          await writer.write(host, member.body, entry);
         } else {
-          const isDevice = entry.type === 'char' || entry.type === 'block';
-          const reason = isDevice && (devices === 'skip' || (devices === 'auto' && !root)) ? 'device nodes need root' : await makeSpecial(host, entry);
-          if (reason !== null) {
-            if (isDevice && devices === 'error') throw new ExtractError('DEVICE_NOT_CREATED', entry.path, reason);
-            if (!isDevice) throw new ExtractError('DEVICE_NOT_CREATED', entry.path, reason);
-            skipped.push({ path: entry.path, reason });
-            types.set(entry.path, 'fifo');
-            count--;
-            continue;
+          for await (const _ of member.body) void _;
+          if (entry.type === 'symlink') {
+            await symlink(entry.linkname ?? '', host);
+            await setMetadata(host, entry, policy);
+          } else {
+            const isDevice = entry.type === 'char' || entry.type === 'block';
+            const reason = isDevice && (devices === 'skip' || (devices === 'auto' && !root)) ? 'device nodes need root' : await makeSpecial(host, entry);
+            if (reason !== null) {
+              if (isDevice && devices === 'error') throw new ExtractError('DEVICE_NOT_CREATED', entry.path, reason);
+              if (!isDevice) throw new ExtractError('DEVICE_NOT_CREATED', entry.path, reason);
+              skipped.push({ path: entry.path, reason });
+              types.set(entry.path, 'fifo');
+              count--;
+              continue;
+            }
+            await setMetadata(host, entry, policy);
           }
-          await setMetadata(host, entry, policy);
         }
       }
+      if (entry.xattrs && Object.keys(entry.xattrs).length > 0 && options.xattrs !== false) xattrs.push({ host, path: entry.path, xattrs: entry.xattrs });
     }
-    if (entry.xattrs && Object.keys(entry.xattrs).length > 0 && options.xattrs !== false) xattrs.push({ host, path: entry.path, xattrs: entry.xattrs });
+    await writer.drain();
+  } finally {
+    await writer.settle();
   }
   const plan = builder.finish();
 
@@ -262,21 +268,6 @@ async function stageLayer(
     skipped.push({ path: xattrs.find((x) => x.host === failure.host)?.path ?? failure.host, reason: `xattrs: ${failure.reason}` });
   }
   return new StagedTreeImpl(stage, plan, types, implicit, skipped, count, policy);
-}
-
-async function writeFileFrom(host: string, body: AsyncIterable<Uint8Array>, entry: Entry, policy: MetadataPolicy): Promise<void> {
-  const handle = await open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    for await (const chunk of body) {
-      let offset = 0;
-      while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
-    }
-    if (policy.owners) await handle.chown(entry.uid, entry.gid);
-    await handle.chmod(entry.mode & 0o7777);
-    await handle.utimes(entry.mtime, entry.mtime);
-  } finally {
-    await handle.close();
-  }
 }
 
 class StagedTreeImpl implements StagedTree {

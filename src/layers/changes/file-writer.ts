@@ -1,0 +1,100 @@
+/**
+ * Writing extracted files: small files are gathered in memory and written by
+ * a bounded number of concurrent jobs on the thread pool, so file creation
+ * (the costly system call) overlaps with decompression and with each other;
+ * large files are streamed in place.
+ * @module
+ */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { Entry } from '../entry.js';
+import { InvalidEntryError } from '../errors.js';
+import type { MetadataPolicy } from './disk.js';
+
+const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+// Read once: the mode a new file gets is the requested one less these bits.
+const UMASK = process.umask();
+/** Files up to this size are gathered and written by a background job. */
+const SMALL = 1 << 20;
+const MAX_JOBS = 16;
+const MAX_BYTES = 32 << 20;
+
+/** Writes new files (never existing ones: `O_EXCL|O_NOFOLLOW`) with their owner, mode and mtime. */
+export class FileWriter {
+  readonly #jobs = new Set<Promise<void>>();
+  #bytes = 0;
+  #error: unknown;
+
+  constructor(readonly policy: MetadataPolicy) {}
+
+  /** Writes `entry`'s content from `body` to `host`; may return before the write is done (see {@link FileWriter.drain}). */
+  async write(host: string, body: AsyncIterable<Uint8Array>, entry: Entry): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (entry.size > SMALL) {
+      await this.#stream(host, body, entry);
+      return;
+    }
+    const data = new Uint8Array(entry.size);
+    let filled = 0;
+    for await (const chunk of body) {
+      if (filled + chunk.byteLength > data.byteLength) throw new InvalidEntryError(entry.path, `more than ${entry.size} bytes of content`, 'CONTENT_SIZE_MISMATCH');
+      data.set(chunk, filled);
+      filled += chunk.byteLength;
+    }
+    while (this.#jobs.size >= MAX_JOBS || (this.#bytes > MAX_BYTES && this.#jobs.size > 0)) await Promise.race(this.#jobs);
+    if (this.#error) throw this.#error;
+    this.#bytes += data.byteLength;
+    const job: Promise<void> = this.#small(host, data.subarray(0, filled), entry)
+      .catch((err: unknown) => {
+        this.#error ??= err;
+      })
+      .finally(() => {
+        this.#jobs.delete(job);
+        this.#bytes -= data.byteLength;
+      });
+    this.#jobs.add(job);
+  }
+
+  /** Waits for every pending write; throws the first failure. */
+  async drain(): Promise<void> {
+    while (this.#jobs.size > 0) await Promise.all(this.#jobs);
+    if (this.#error) throw this.#error;
+  }
+
+  /** Waits for every pending write, ignoring failures (before cleaning up after another error). */
+  async settle(): Promise<void> {
+    while (this.#jobs.size > 0) await Promise.allSettled(this.#jobs);
+  }
+
+  async #small(host: string, data: Uint8Array, entry: Entry): Promise<void> {
+    const handle = await open(host, CREATE, entry.mode & 0o777);
+    try {
+      let offset = 0;
+      while (offset < data.byteLength) offset += (await handle.write(data, offset, data.byteLength - offset)).bytesWritten;
+      await this.#finish(handle, entry);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #stream(host: string, body: AsyncIterable<Uint8Array>, entry: Entry): Promise<void> {
+    const handle = await open(host, CREATE, entry.mode & 0o777);
+    try {
+      for await (const chunk of body) {
+        let offset = 0;
+        while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+      }
+      await this.#finish(handle, entry);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Owner first (chown clears set-id bits), then the mode if creation did not give it, then the mtime. */
+  async #finish(handle: Awaited<ReturnType<typeof open>>, entry: Entry): Promise<void> {
+    if (this.policy.owners && (entry.uid !== process.getuid?.() || entry.gid !== process.getgid?.())) await handle.chown(entry.uid, entry.gid);
+    const mode = entry.mode & 0o7777;
+    if (mode !== (mode & 0o777 & ~UMASK)) await handle.chmod(mode);
+    await handle.utimes(entry.mtime, entry.mtime);
+  }
+}
