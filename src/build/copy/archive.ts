@@ -166,6 +166,7 @@ export async function extractArchive(
   const parents = { mode: 0o755, uid: 0, gid: 0, mtime: attrs.createdMtime };
   const bad = (member: string, reason: string) =>
     new BuildError('ADD_INVALID_ARCHIVE', `cannot extract ${name}: ${member}: ${reason}`, { path: name, reason });
+  const links: Array<{ member: string; entry: Entry }> = [];
   try {
     for await (const { entry, name: memberName, body } of readTar(source.open())) {
       if (entry.path === '/') {
@@ -193,15 +194,20 @@ export async function extractArchive(
         continue;
       }
       if (entry.type === 'hardlink') {
-        const linked = root === '/' ? cleanPath(entry.linkname ?? '') : root + cleanPath(entry.linkname ?? '');
-        const to = target.lstat(linked);
-        if (!to || to.type === 'dir') throw bad(memberName, `hardlink target ${entry.linkname} is missing`);
-        out.linkname = linked;
+        // Linked once every member is in place: some writers put a link before its target.
+        out.linkname = root === '/' ? cleanPath(entry.linkname ?? '') : root + cleanPath(entry.linkname ?? '');
+        links.push({ member: memberName, entry: out });
+        continue;
       }
       if (entry.type === 'file') {
         out.content = await bodies.keep(body, entry.size);
       }
       target.put(out);
+    }
+    for (const { member, entry } of links) {
+      const to = target.lstat(entry.linkname!);
+      if (!to || to.type === 'dir' || to.type === 'hardlink') throw bad(member, `hardlink target ${entry.linkname} is missing`);
+      target.put(entry);
     }
   } catch (err) {
     if (err instanceof BuildError) throw err;
