@@ -91,6 +91,7 @@ describe('fs-shaped view', () => {
     await expect(ctx.stat('/loop1')).rejects.toMatchObject({ code: 'ELOOP' });
     await expect(ctx.stat('/loop1')).rejects.toBeInstanceOf(ContextFsError);
     await expect(openContext(join(root, 'nope'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(ctx.readDockerfile()).rejects.toMatchObject({ code: 'ENOENT', path: join(root, 'Dockerfile') });
     await expect(openContext(join(root, 'dir/file'))).rejects.toMatchObject({ code: 'ENOTDIR' });
   });
 

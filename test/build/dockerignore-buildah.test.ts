@@ -23,27 +23,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { openContext, type BuildContext } from '../../src/build/context/index.js';
+import { requireTool } from './helpers.js';
 
 const run = promisify(execFile);
 
-async function which(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const candidate = join(dir, name);
-    if (await access(candidate, 1).then(() => true, () => false)) return candidate;
-  }
-  return undefined;
-}
-
-const buildah = await which('buildah');
-if (!buildah) {
-  if (process.env.CI) throw new Error('buildah missing (Debian package buildah)');
-  console.warn('skipping buildah differential test: buildah is not installed');
-}
+const buildah = (await requireTool('buildah')) ? 'buildah' : undefined;
 
 // The rules under test, one group per top-level subtree so the groups do not interfere.
 const IGNORE = [

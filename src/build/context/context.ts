@@ -88,6 +88,7 @@ export async function openContext(dir: string, options: OpenContextOptions = {})
   else if (options.xattrs !== false) xattrs = options.xattrs;
   return new BuildContext(hostRoot, new ContextTree(hostRoot, matcher), {
     dockerfile,
+    dockerfileWanted: given,
     ignore: { file: ignore.file, patterns: ignore.patterns },
     owner: options.owner ?? 'root',
     escape: options.escape ?? 'reject',
@@ -121,6 +122,8 @@ async function readIgnore(
 
 interface ContextSettings {
   dockerfile: string | undefined;
+  /** Where the Dockerfile was looked for, for the error when it is missing. */
+  dockerfileWanted: string;
   ignore: IgnoreInfo;
   owner: 'root' | 'host';
   escape: EscapePolicy;
@@ -175,7 +178,7 @@ export class BuildContext {
    * @throws {@link ContextFsError} `ENOENT` when there is no Dockerfile.
    */
   async readDockerfile(): Promise<Uint8Array> {
-    if (!this.dockerfile) throw new ContextFsError('ENOENT', 'open', 'Dockerfile');
+    if (!this.dockerfile) throw new ContextFsError('ENOENT', 'open', this.#settings.dockerfileWanted);
     return readFile(this.dockerfile);
   }
 
