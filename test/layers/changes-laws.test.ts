@@ -85,6 +85,31 @@ describe('diff/apply round trip', () => {
   });
 });
 
+describe('type changes, one by one', () => {
+  const lower = () =>
+    Tree.fromEntries([dir('/d2f'), file('/d2f/x', 'x'), dir('/d2s'), dir('/d2s/sub'), file('/d2s/sub/y', 'y'), file('/f2d', 'f'), symlink('/s2d', 'd2f'), file('/same', 's')]);
+  it('file → dir, dir → file, dir → symlink, symlink → dir round-trip through a tar', async () => {
+    const a = lower();
+    const b = a.clone();
+    b.put(file('/d2f', 'was a dir'));
+    b.put(symlink('/d2s', '/elsewhere'));
+    b.put(dir('/f2d', 0o700));
+    b.put(file('/f2d/inner', 'in'));
+    b.put(dir('/s2d'));
+    b.put(file('/s2d/z', 'z'));
+    const changes = diff(a, b);
+    expect(changes.map((c) => `${c.kind} ${c.path}`)).toEqual([
+      'modify /d2f',
+      'modify /d2s',
+      'modify /f2d',
+      'add /f2d/inner',
+      'modify /s2d',
+      'add /s2d/z',
+    ]);
+    await same(await apply(a, toLayer(changes, b, noGzip)), b);
+  });
+});
+
 /** A lower tree to hide things in, and a name that is in it. */
 function lowerWith(x: 'file' | 'dir'): Tree {
   const t = Tree.fromEntries([dir('/d', 0o700), file('/d/keep', 'k'), file('/top', 't')]);
