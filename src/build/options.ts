@@ -102,6 +102,12 @@ export interface BuildOptions {
   ssh?: Readonly<Record<string, string>>;
   /** Compression of new layers (default gzip level 6, block-parallel). */
   compression?: LayerCompressionOptions;
+  /**
+   * Read extended attributes of context files (default true, as BuildKit
+   * sends them; needs `getfattr`, see the build context docs). False skips
+   * the `getfattr` runs, which cost a process start per few hundred files.
+   */
+  xattrs?: boolean;
   /** Where new layers are staged while building (default the OS temp directory). */
   tmpDir?: string;
 }

@@ -75,7 +75,7 @@ export async function buildText(
 ): Promise<BuildResult & { store: ImageStore; context: string }> {
   const context = options.context ?? (await writeContext(files));
   const store = options.store instanceof ImageStore ? options.store : await freshStore();
-  const result = await build({ sourceDateEpoch: 1700000000, ...options, context, store, ...(dockerfile === undefined ? {} : { dockerfileText: dockerfile }) });
+  const result = await build({ sourceDateEpoch: 1700000000, xattrs: false, ...options, context, store, ...(dockerfile === undefined ? {} : { dockerfileText: dockerfile }) });
   await expectValid(result.image);
   return { ...result, store, context };
 }
