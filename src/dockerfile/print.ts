@@ -9,7 +9,7 @@
  * parses back to the same BuildKit dump.
  * @module
  */
-import { goToLower, isGoSpace } from './syntax/chars.js';
+import { goToLower, goTrimSpace, isGoSpace } from './syntax/chars.js';
 import { heredocsOnLine } from './syntax/heredoc-words.js';
 import { argumentStyle, canHaveHeredocs } from './syntax/keywords.js';
 import { parseLine, type ParsedLine } from './syntax/line-parsers.js';
@@ -64,7 +64,8 @@ export function printDockerfile(ast: DockerfileAst): string {
     out += printInstruction(node, escape, index === last);
     previousEnd = node.endLine;
   });
-  return out;
+  // The parser drops a byte-order mark at the very start: keep a leading U+FEFF that is text.
+  return out.charCodeAt(0) === 0xfeff ? '\ufeff' + out : out;
 }
 
 /**
@@ -86,7 +87,8 @@ export function printInstruction(node: InstructionNode, escape: '\\' | '`', atEn
     const line = canonicalLine(node, escape);
     out = (linesOf([line], escape, open) ?? [line]).join('\n') + '\n';
   }
-  if (out.trim() === '') out = escape + '\n';
+  // An instruction with no text at all (BuildKit keeps one for a lone continuation at the end).
+  if (goTrimSpace(out) === '') out = escape + '\n';
   for (const heredoc of node.heredocs) {
     out += heredoc.content;
     if (heredoc.content !== '' && !heredoc.content.endsWith('\n')) out += '\n';
@@ -138,11 +140,16 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
  */
 function originalLines(node: InstructionNode, escape: string, open: boolean): string | undefined {
   const { original } = node;
-  const offsets = node.segments
-    .map((s) => s.offset)
-    .filter((o, i, all) => o > 0 && o <= original.length && (i === 0 || o >= all[i - 1]!));
-  offsets.unshift(0);
+  const offsets = [0];
+  for (const { offset } of node.segments.slice(1)) {
+    if (offset >= offsets[offsets.length - 1]! && offset <= original.length) offsets.push(offset);
+  }
   const pieces = offsets.map((o, i) => original.slice(o, offsets[i + 1] ?? original.length));
+  // Blank pieces at the end (a continuation into the end of the file) leave no trace when read back.
+  while (pieces.length > 1 && goTrimSpace(pieces[pieces.length - 1]!) === '') {
+    const blank = pieces.pop()!;
+    pieces[pieces.length - 1] += blank;
+  }
   const lines = linesOf(pieces, escape, open) ?? linesOf([original], escape, open);
   return lines === undefined ? undefined : lines.join('\n') + '\n';
 }
@@ -205,8 +212,27 @@ function canonicalArguments(node: InstructionNode): string {
       for (let i = 0; i + 1 < args.length; i += 3) pairs.push(`${args[i]}=${args[i + 1]}`);
       return pairs.join(' ');
     }
+    case 'maybe-json-list':
+    case 'words': {
+      // Words with blanks in them only survive as JSON (same dump, but no heredocs).
+      if (style === 'maybe-json-list' && node.heredocs.length === 0 && args.some((a) => a === '' || /[\t\v\f\r ]/.test(a))) {
+        return JSON.stringify(args);
+      }
+      const text = args.join(' ');
+      // Joined words that happen to form a JSON array are kept apart by a blank JSON does not allow.
+      return style === 'maybe-json-list' && looksLikeJsonArray(text) ? args.join('\v') : text;
+    }
     default:
       return args.join(' ');
+  }
+}
+
+function looksLikeJsonArray(text: string): boolean {
+  if (!text.startsWith('[')) return false;
+  try {
+    return Array.isArray(JSON.parse(text));
+  } catch {
+    return false;
   }
 }
 

@@ -258,12 +258,17 @@ class WordLexer {
   }
 }
 
-/** Shell words of `text`, or undefined when the lexer fails. */
+/**
+ * Shell words of `text`, or undefined when the lexer fails. `${…}` nests by
+ * recursion; nesting deep enough to exhaust the stack counts as a failure
+ * (BuildKit's goroutine stacks grow further, so it may still find heredocs
+ * in such a line: thousands of levels deep).
+ */
 function lexWords(text: string, rawQuotes: boolean, rawEscapes: boolean): string[] | undefined {
   try {
     return new WordLexer(text, rawQuotes, rawEscapes).words();
   } catch (err) {
-    if (err instanceof LexError) return undefined;
+    if (err instanceof LexError || err instanceof RangeError) return undefined;
     throw err;
   }
 }
@@ -301,6 +306,7 @@ export function parseHeredocWord(word: string): HeredocStart | undefined {
     rawWords = new WordLexer(rest, true, false).words();
   } catch (err) {
     if (err instanceof LexError) throw new LineParseError(`failed to process ${goQuote(rest)}: ${err.message}`, 0);
+    if (err instanceof RangeError) return undefined;
     throw err;
   }
   if (rawWords.length !== words.length) {

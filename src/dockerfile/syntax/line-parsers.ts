@@ -153,9 +153,9 @@ function parseJsonInto(parsed: ParsedLine, rest: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const item: unknown = value[i];
     if (typeof item !== 'string') {
-      // Go's decoder reports an out-of-range number as a decoding error, which
-      // BuildKit treats as "not JSON" rather than "not strings".
-      if (hasNonFiniteNumber(value)) return false;
+      // Go's decoder fails on an out-of-range number and on nesting deeper than
+      // 10000, which BuildKit treats as "not JSON" rather than "not strings".
+      if (hasNonFiniteNumber(value) || nestingDepth(rest) > GO_JSON_MAX_DEPTH) return false;
       throw new LineParseError('when using JSON array syntax, arrays must be comprised of strings only', begin);
     }
     // Go decodes an unpaired surrogate escape as U+FFFD.
@@ -166,11 +166,37 @@ function parseJsonInto(parsed: ParsedLine, rest: string): boolean {
   return true;
 }
 
+const GO_JSON_MAX_DEPTH = 10000;
+
 function hasNonFiniteNumber(value: unknown): boolean {
-  if (typeof value === 'number') return !Number.isFinite(value);
-  if (Array.isArray(value)) return value.some(hasNonFiniteNumber);
-  if (value !== null && typeof value === 'object') return Object.values(value).some(hasNonFiniteNumber);
+  // Iterative: the value may nest tens of thousands deep.
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (typeof item === 'number') {
+      if (!Number.isFinite(item)) return true;
+    } else if (item !== null && typeof item === 'object') {
+      for (const child of Object.values(item)) stack.push(child);
+    }
+  }
   return false;
+}
+
+/** How deeply arrays and objects nest in valid JSON text (`[]` is 1), as Go's scanner counts. */
+function nestingDepth(json: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < json.length && json.charCodeAt(i) !== 0x22; i++) if (json.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return max;
 }
 
 /** BuildKit's `parseStringsWhitespaceDelimited`: split at runs of `[\t\v\f\r ]`. */
