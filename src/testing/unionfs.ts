@@ -186,6 +186,12 @@ export interface ObserveOptions {
   exclude?: (path: string) => boolean;
   /** Record uid/gid (default true). */
   owners?: boolean;
+  /**
+   * Group paths by inode number into {@link Observation.links} (default
+   * true). overlayfs reports different inode numbers for the names of a
+   * copied-up hardlink, so compare a kernel mount by `nlink` alone.
+   */
+  linkGroups?: boolean;
 }
 
 /**
@@ -212,7 +218,7 @@ export async function observeFs(fs: FsLike, options: ObserveOptions = {}): Promi
       if (type !== 'dir') {
         node.size = st.size;
         node.nlink = st.nlink;
-        if (st.nlink > 1) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), path]);
+        if (st.nlink > 1 && options.linkGroups !== false) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), path]);
       }
       if (type === 'file') node.content = Buffer.from(await fs.readFile(path)).toString('latin1');
       if (type === 'symlink') node.target = await fs.readlink(path);

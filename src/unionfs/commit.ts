@@ -73,7 +73,8 @@ export interface CommitEntriesOptions {
  * full (files keep their content lazily), a second name of an upper inode
  * as a `hardlink` to its first, `.wh.<name>` for each whiteout and
  * `<dir>/.wh..wh..opq` for each opaque directory. The root is written only
- * when its metadata differs from the lower root's.
+ * when its mode, owner or xattrs differ from the lower root's (OCI leaves
+ * root attributes unspecified; its mtime alone is not worth an entry).
  */
 export function commitEntries(view: View, options: CommitEntriesOptions = {}): Entry[] {
   const upper = view.upper;
@@ -105,8 +106,9 @@ export function commitEntries(view: View, options: CommitEntriesOptions = {}): E
   return out;
 }
 
+/** Root attributes worth a `/` entry: the root's mtime moves with every top-level change and is left out. */
 function sameMeta(a: AnyNode, b: AnyNode): boolean {
-  return a.meta.mode === b.meta.mode && a.meta.uid === b.meta.uid && a.meta.gid === b.meta.gid && Math.floor(a.meta.mtimeMs / 1000) === Math.floor(b.meta.mtimeMs / 1000);
+  return a.meta.mode === b.meta.mode && a.meta.uid === b.meta.uid && a.meta.gid === b.meta.gid && a.meta.xattrs === b.meta.xattrs;
 }
 
 /** The entry describing a view object at `path` (content lazy: the file's current source). */

@@ -46,7 +46,7 @@ process.umask(0o022);
 const { ops, exclude } = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const skip = new Set(exclude);
 const fs = hostFs('/', fsp);
-const observe = { exclude: (p) => skip.has(p) };
+const observe = { exclude: (p) => skip.has(p), linkGroups: false };
 const initial = await observeFs(fs, observe);
 const steps = [];
 for (const op of ops) {

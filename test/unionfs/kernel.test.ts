@@ -5,7 +5,9 @@
  * Docker-like settings. The kernel is the reference: every outcome (value or
  * error code) and the whole tree after every step must match.
  *
- * Allowed differences, not compared: timestamps, inode numbers, directory
+ * Allowed differences, not compared: timestamps, inode numbers (the names
+ * of a hardlink made in the upper report different ones on overlayfs, so
+ * hardlinks are compared by link count), directory
  * link counts (overlayfs reports 1 for merged directories, as we do for all),
  * readdir order (we sort). One kernel quirk is kept out of the generated
  * layers: a whiteout of a name that does not exist below it, in a directory
@@ -50,7 +52,7 @@ describe.runIf(available)('UnionFS against kernel overlayfs', () => {
   it('gives the same outcome and tree as the kernel after every operation', async () => {
     const kernel = harness as KernelHarness;
     const exclude = new Set(harnessNames().map((n) => '/' + n));
-    const observe = { exclude: (p: string) => exclude.has(p) };
+    const observe = { exclude: (p: string) => exclude.has(p), linkGroups: false };
     await fc.assert(
       fc.asyncProperty(lowerLayersArbitrary(options).map(dropUselessWhiteouts), unionOpsArbitrary({ ...options, maxOps: 15 }), async (layers, ops) => {
         const reference = await kernel.run(layers, ops);
