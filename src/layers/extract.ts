@@ -150,7 +150,7 @@ async function copyRootAttributes(target: Target, stage: string, policy: Metadat
   const entry: Entry = root
     ? { path: '/', type: 'dir', mode: root.mode & 0o7777, uid: root.uid, gid: root.gid, mtime: Math.floor(root.mtimeMs / 1000), size: 0 }
     : { ...IMPLICIT_DIRECTORY, path: '/' };
-  await setMetadata(stage, entry, { owners: policy.owners && root === undefined ? true : policy.owners });
+  await setMetadata(stage, entry, policy);
 }
 
 /** Streams the layer into the staging directory (step 1). */

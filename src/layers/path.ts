@@ -36,24 +36,54 @@ export function normalizePath(name: string, options: NormalizePathOptions = {}):
   return isCleanPath(name) ? name : cleanPath(name);
 }
 
-/** The last component of a clean path (`''` for the root). */
+/**
+ * The last component of a clean path (`''` for the root).
+ *
+ * @example
+ * ```ts
+ * baseName('/usr/bin/env'); // 'env'
+ * ```
+ */
 export function baseName(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }
 
-/** Joins a clean directory path and one child name. */
+/**
+ * Joins a clean directory path and one child name.
+ *
+ * @example
+ * ```ts
+ * childPath('/', 'etc'); // '/etc'
+ * childPath('/etc', 'hosts'); // '/etc/hosts'
+ * ```
+ */
 export function childPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
-/** The proper ancestors of a clean path, outermost first, without the root (`/a/b/c` → `/a`, `/a/b`). */
+/**
+ * The proper ancestors of a clean path, outermost first, without the root.
+ *
+ * @example
+ * ```ts
+ * ancestorPaths('/a/b/c'); // ['/a', '/a/b']
+ * ```
+ */
 export function ancestorPaths(path: string): string[] {
   const out: string[] = [];
   for (let i = path.indexOf('/', 1); i > 0; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
   return out;
 }
 
-/** A clean path relative to the root, for joining onto a directory on disk (`/a/b` → `a/b`, `/` → `.`). */
+/**
+ * A clean path relative to the root, for joining onto a directory on disk.
+ *
+ * @example
+ * ```ts
+ * join(rootDir, relativePath('/a/b')); // rootDir + '/a/b'
+ * relativePath('/'); // '.'
+ * ```
+ */
 export function relativePath(path: string): string {
   return path === '/' ? '.' : path.slice(1);
 }
@@ -79,9 +109,15 @@ export function compareNames(a: string, b: string): number {
 }
 
 /**
- * UTF-16 code units order differently from code points (and so from UTF-8
- * bytes) only when a surrogate meets a unit in U+E000..U+FFFF; shifting those
- * two ranges past each other restores code-point order.
+ * A UTF-16 code unit's rank in code-point order. UTF-16 units order
+ * differently from code points (and so from UTF-8 bytes) only when a surrogate
+ * meets a unit in U+E000..U+FFFF; shifting those two ranges past each other
+ * restores code-point order.
+ *
+ * @example
+ * ```ts
+ * codePointRank(0xd83d) > codePointRank(0xff5e); // true: U+1F600 sorts after U+FF5E
+ * ```
  */
 export function codePointRank(unit: number): number {
   if (unit < 0xd800) return unit;

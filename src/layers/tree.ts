@@ -10,9 +10,10 @@
  * a layer tar stores them.
  * @module
  */
-import { sha256Stream, type Digest } from '../digest.js';
+import type { Digest } from '../digest.js';
+import { contentDigest, knownContentDigest } from './changes/content-digest.js';
 import { LayerFormatError } from './changes/errors.js';
-import { comparePaths, isCleanPath, parentPath, type ContentSource, type Entry } from './entry.js';
+import { comparePaths, isCleanPath, parentPath, type Entry } from './entry.js';
 import { DuplicatePathError, InvalidEntryError, UnsafePathError } from './errors.js';
 import { baseName, compareNames, normalizePath } from './path.js';
 
@@ -40,6 +41,11 @@ export interface Inode {
 /**
  * The metadata of a directory a tree creates because an entry below it needs
  * a parent that no entry described: mode 0755, owner 0:0, mtime 0.
+ *
+ * @example
+ * ```ts
+ * Tree.fromEntries([{ ...IMPLICIT_DIRECTORY, path: '/a/b', mode: 0o700 }]).get('/a')?.mode; // 0o755
+ * ```
  */
 export const IMPLICIT_DIRECTORY: Readonly<Omit<Entry, 'path'>> = Object.freeze({
   type: 'dir',
@@ -55,7 +61,7 @@ function implicitDirectory(path: string): Entry {
 }
 
 function newNode(entry: Entry): TreeNode {
-  const digest = entry.content ? knownDigests.get(entry.content) : undefined;
+  const digest = entry.content ? knownContentDigest(entry.content) : undefined;
   return { name: baseName(entry.path), entry, children: entry.type === 'dir' ? new Map() : null, sorted: null, inode: null, digest };
 }
 
@@ -141,7 +147,7 @@ export class Tree {
    * ```
    */
   get(path: string): Entry | undefined {
-    return this.#index.get(path)?.entry ?? this.#index.get(cleanLookup(path))?.entry;
+    return this.#index.get(cleanLookup(path))?.entry;
   }
 
   /** True when `path` exists (symlinks are not followed). */
@@ -436,37 +442,4 @@ function checkEntry(entry: Entry): void {
   }
 }
 
-const digests = new WeakMap<ContentSource, Promise<Digest>>();
-const knownDigests = new WeakMap<ContentSource, Digest>();
-
-/**
- * The sha256 of a content source, read once and remembered for the source's
- * lifetime (sources are immutable openers).
- *
- * @example
- * ```ts
- * await contentDigest(bytesSource(new Uint8Array([1, 2, 3])));
- * ```
- */
-export function contentDigest(source: ContentSource): Promise<Digest> {
-  let pending = digests.get(source);
-  if (!pending) {
-    pending = sha256Stream(source.open()).then(({ digest }) => {
-      knownDigests.set(source, digest);
-      return digest;
-    });
-    digests.set(source, pending);
-  }
-  return pending;
-}
-
-/** @internal The digest of a source if it has already been computed. */
-export function knownContentDigest(source: ContentSource): Digest | undefined {
-  return knownDigests.get(source);
-}
-
-/** @internal Records a digest computed elsewhere (while the bytes streamed past). */
-export function rememberContentDigest(source: ContentSource, digest: Digest): void {
-  knownDigests.set(source, digest);
-  digests.set(source, Promise.resolve(digest));
-}
+export { contentDigest, knownContentDigest, rememberContentDigest } from './changes/content-digest.js';

@@ -73,7 +73,19 @@ function metaArbitrary(options: FileTreeArbitraryOptions): fc.Arbitrary<Meta> {
 
 const linkTarget = fc.constantFrom('a', '../a', '/etc/passwd', 'b/c', '.', 'ünï', 'x'.repeat(120));
 
-/** Edits of a tree (see {@link TreeEdit}). */
+/**
+ * Edits of a tree (see {@link TreeEdit}): adds of every type, deep chains of
+ * directories, hardlinks, removals, type-changing replacements, same-size
+ * rewrites and metadata-only changes.
+ *
+ * @example
+ * ```ts
+ * fc.assert(fc.property(fileTreeArbitrary(), treeEditsArbitrary(), (tree, edits) => {
+ *   const next = applyTreeEdits(tree.clone(), edits);
+ *   expect(await snapshotTree(applyEntries(tree, changesToEntries(diff(tree, next), next)))).toEqual(await snapshotTree(next));
+ * }));
+ * ```
+ */
 export function treeEditsArbitrary(options: FileTreeArbitraryOptions = {}): fc.Arbitrary<TreeEdit[]> {
   const meta = metaArbitrary(options);
   const name = nameArbitrary();
