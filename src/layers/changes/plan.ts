@@ -67,6 +67,7 @@ export class PlanBuilder {
       return { kind: 'hardlink', entry };
     }
     if (path === '/' && entry.type !== 'dir') throw new InvalidEntryError(name, 'the root must be a directory');
+    if (entry.type === 'symlink' && !entry.linkname) throw new InvalidEntryError(name, 'symlink without a target');
     this.#plan.entries.push(entry);
     this.#plan.written.set(path, entry);
     return { kind: 'entry', entry };
