@@ -24,7 +24,9 @@
  *
  * Not defended: another process changing the target while it is extracted
  * (the TOCTOU class of CVE-2018-15664), and a crash between steps (the
- * staging directory is then left beside the target).
+ * staging directory is then left beside the target). Not supported: a target
+ * that is a mount point, or has mount points below it (renames across file
+ * systems fail with `EXDEV`, and are rolled back).
  * @module
  */
 import { link, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
