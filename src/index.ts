@@ -10,3 +10,5 @@ export * from './digest.js';
 export * from './dockerfile/index.js';
 export * from './layers/index.js';
 export * from './unionfs/index.js';
+export * from './image/index.js';
+export * from './build/index.js';

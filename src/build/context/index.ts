@@ -12,4 +12,4 @@ export { StatCache, type StatCacheStats } from './stat-cache.js';
 export { ContextError, ContextFsError, type ContextErrorCode, type ContextErrorData, type ContextFsErrorCode } from './errors.js';
 export { parseDockerignore, dockerfileIgnoreName, type IgnorePatterns } from './dockerignore.js';
 export { PatternMatcher, Pattern, type MatchInfo, type PatternOrigin } from './patternmatcher.js';
-export { getfattrReader, type XattrReader } from './xattrs.js';
+export { getfattrReader, type XattrReader as BatchXattrReader } from './xattrs.js';
