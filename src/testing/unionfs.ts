@@ -343,6 +343,14 @@ function textSource(text: string): ContentSource {
   return { size: bytes.byteLength, open: async function* () { if (bytes.byteLength > 0) yield bytes; } };
 }
 
+/** Component-wise order of paths (the order of layer tars): `/a` < `/a/z` < `/a-b`. */
+function pathBefore(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! < y[i]!;
+  return x.length < y.length;
+}
+
 interface RawItem {
   kind: 'file' | 'dir' | 'symlink' | 'hardlink' | 'whiteout' | 'opaque';
   path: string;
@@ -428,7 +436,8 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
   for (const it of deferred) {
     if (it.kind === 'whiteout' && options.sameLayerWhiteouts === false && byPath.has(it.path)) continue;
     if (it.kind === 'hardlink') {
-      const files = [...byPath.values()].filter((e) => e.type === 'file' && !e.path.includes('/.wh.'));
+      // The target sorts first, as in any tar a real extractor can read (the file before its links).
+      const files = [...byPath.values()].filter((e) => e.type === 'file' && !e.path.includes('/.wh.') && pathBefore(e.path, it.path));
       const target = files[it.pick % Math.max(files.length, 1)];
       if (!target || byPath.has(it.path) || target.path === it.path || !parentsOk(it.path)) continue;
       byPath.set(it.path, { path: it.path, type: 'hardlink', linkname: target.path, mode: target.mode, uid: target.uid, gid: target.gid, mtime, size: 0 });
@@ -439,7 +448,13 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
     if (byPath.has(wh) || !parentsOk(wh)) continue;
     byPath.set(wh, { path: wh, type: 'file', mode: 0o600, uid: 0, gid: 0, mtime, size: 0 });
   }
-  return [...byPath.values(), ...markers.filter((m) => byPath.get(m.path.slice(0, -'/.wh..wh..opq'.length))?.type === 'dir')];
+  const entries = [...byPath.values()].filter((e) => {
+    if (options.sameLayerWhiteouts !== false) return true;
+    const slash = e.path.lastIndexOf('/');
+    const name = e.path.slice(slash + 1);
+    return !name.startsWith('.wh.') || !byPath.has(`${e.path.slice(0, slash)}/${name.slice(4)}`);
+  });
+  return [...entries, ...markers.filter((m) => byPath.get(m.path.slice(0, -'/.wh..wh..opq'.length))?.type === 'dir')];
 }
 
 /**
