@@ -6,11 +6,14 @@
  * copied as its contents, `--exclude` below it.
  * @module
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BuildContext } from '../context/context.js';
+import { ContextError } from '../context/errors.js';
 import { goClean, goMatch, splitWildcards } from '../context/go-path.js';
 import { PatternMatcher } from '../context/patternmatcher.js';
 import type { CopySource } from '../context/sources.js';
-import type { Entry, EntryType } from '../../layers/entry.js';
+import type { ContentSource, Entry, EntryType } from '../../layers/entry.js';
 import type { LowerNode } from '../../unionfs/inode.js';
 import type { LowerStack } from '../../unionfs/lower-stack.js';
 import { CopyTarget } from './target.js';
@@ -42,8 +45,48 @@ export function contextSourceFs(context: BuildContext, label = 'context'): Sourc
   return {
     kind: 'context',
     label,
-    select: (sources, options = {}) =>
-      context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {}),
+    async select(sources, options = {}) {
+      const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
+      return selected.map((item) => ({
+        source: item.source,
+        path: item.path,
+        name: item.name,
+        type: item.type,
+        async *entries() {
+          for await (const found of item.entries()) {
+            const { entry } = found;
+            if (entry.type === 'file' && entry.size > 0 && entry.size <= SMALL_FILE) {
+              yield { rel: found.rel, entry: { ...entry, content: smallFileSource(join(context.root, entry.path), entry.path, entry.size) } };
+            } else yield found;
+          }
+        },
+      }));
+    },
+  };
+}
+
+/** Files up to this size are read in one `readFile` call. */
+const SMALL_FILE = 1 << 20;
+
+/**
+ * The content of a small context file, read with one `readFile` (several
+ * times faster than a handle-based read per file on contexts of many small
+ * files). A file whose size is no longer the listed one fails with
+ * `CONTEXT_CHANGED`, as the context's own sources do.
+ */
+function smallFileSource(hostPath: string, path: string, size: number): ContentSource {
+  return {
+    size,
+    async *open() {
+      const bytes = await readFile(hostPath);
+      if (bytes.byteLength !== size) {
+        throw new ContextError('CONTEXT_CHANGED', `${path} changed while the context was being read: size ${size} became ${bytes.byteLength}`, {
+          path,
+          reason: 'size changed',
+        });
+      }
+      yield bytes;
+    },
   };
 }
 
