@@ -4,7 +4,7 @@
  */
 import { fsError } from './errors.js';
 import { nodeSize, type AnyNode, type FileInode } from './inode.js';
-import { compareBytes, joinPath, parseUserPath, type PathLike } from './paths.js';
+import { joinPath, parseUserPath, type PathLike } from './paths.js';
 import { UnionDirent, UnionStats } from './stats.js';
 import type { DirRef, View } from './view.js';
 
@@ -74,7 +74,7 @@ export function openDir(view: View, path: PathLike): DirRef {
 
 /** Names of a directory in byte order. */
 export function readdirNames(view: View, path: PathLike): string[] {
-  return view.names(openDir(view, path)).sort(compareBytes);
+  return view.sortedNames(openDir(view, path));
 }
 
 /** Directory entries with their types, recursively when asked (Node's `recursive` lists descendants as relative paths). */
@@ -82,7 +82,7 @@ export function readdirEntries(view: View, path: PathLike, recursive: boolean): 
   const display = String(path);
   const out: { name: string; parent: string; type: AnyNode['type'] }[] = [];
   const walk = (ref: DirRef, parent: string, prefix: string): void => {
-    for (const name of view.names(ref).sort(compareBytes)) {
+    for (const name of view.sortedNames(ref)) {
       const found = view.child(ref, name)!;
       out.push({ name: prefix + name, parent, type: found.node.type });
       if (recursive && found.node.type === 'dir') {
@@ -118,7 +118,7 @@ export function realpath(view: View, path: PathLike): string {
 
 /** Every path of the view in byte order, depth first, with its node (for walks: materialize, export, tests). */
 export function* walkView(view: View, ref: DirRef = view.rootRef()): Generator<{ path: string; node: AnyNode; dir: DirRef | undefined }> {
-  for (const name of view.names(ref).sort(compareBytes)) {
+  for (const name of view.sortedNames(ref)) {
     const found = view.child(ref, name)!;
     const path = joinPath(ref.path, name);
     if (found.node.type === 'dir') {

@@ -18,7 +18,7 @@ import {
   type UpperNode,
 } from './inode.js';
 import type { LowerStack } from './lower-stack.js';
-import { isReservedName, joinPath, targetParts, type UserPath } from './paths.js';
+import { compareBytes, isReservedName, joinPath, targetParts, type UserPath } from './paths.js';
 
 /** Linux follows at most 40 symlinks in one lookup. */
 export const MAX_SYMLINK_HOPS = 40;
@@ -230,6 +230,35 @@ export class View {
     return out;
   }
 
+  /**
+   * The names of a directory in byte order: the lower directory's sorted
+   * names (computed once per lower directory, which never changes) merged
+   * with the upper's, so listing costs the same however many layers fed it.
+   */
+  sortedNames(ref: DirRef): string[] {
+    const lower = ref.lower ? sortedLowerNames(ref.lower) : [];
+    const up = this.peekUpper(ref)?.children;
+    if (!up || up.size === 0) return lower.slice();
+    const upper = [...up.keys()].sort(compareBytes);
+    const out: string[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < lower.length || j < upper.length) {
+      const l = lower[i];
+      const u = upper[j];
+      const order = l === undefined ? 1 : u === undefined ? -1 : compareBytes(l, u);
+      if (order < 0) {
+        if (!up.has(l!)) out.push(l!);
+        i++;
+        continue;
+      }
+      if (order === 0) i++;
+      if (up.get(u!)!.type !== 'whiteout') out.push(u!);
+      j++;
+    }
+    return out;
+  }
+
   /** True when a directory shows no entries. */
   isEmpty(ref: DirRef): boolean {
     const up = ref.upper?.children;
@@ -328,6 +357,18 @@ export class View {
   newIno(): number {
     return allocIno();
   }
+}
+
+const lowerSorted = new WeakMap<LowerDir, string[]>();
+
+/** A lower directory's names in byte order, computed once. */
+function sortedLowerNames(dir: LowerDir): string[] {
+  let names = lowerSorted.get(dir);
+  if (!names) {
+    names = [...dir.children.keys()].sort(compareBytes);
+    lowerSorted.set(dir, names);
+  }
+  return names;
 }
 
 /** A private upper copy of a leaf inode (content shared until written). */
