@@ -38,7 +38,7 @@ import { LayerFormatError } from './changes/errors.js';
 import { FileWriter } from './changes/file-writer.js';
 import { mergeIntoTarget, type StagedTree } from './changes/merge.js';
 import { PlanBuilder } from './changes/plan.js';
-import type { Entry } from './entry.js';
+import { comparePaths, type Entry } from './entry.js';
 import { UnsafePathError } from './errors.js';
 import type { Layer } from './layer.js';
 import { ancestorPaths, type NormalizePathOptions } from './path.js';
@@ -70,6 +70,10 @@ export interface ExtractResult {
   entries: number;
   /** Paths not (fully) reproduced, with why: device nodes when not permitted, xattrs not permitted. */
   skipped: Array<{ path: string; reason: string }>;
+  /** Paths the layer whites out (deleted from the layers below), in walk order. */
+  whiteouts: string[];
+  /** Directories the layer makes opaque (their lower children hidden), in walk order. */
+  opaques: string[];
 }
 
 /**
@@ -113,7 +117,7 @@ export async function extractLayer(layer: Layer | AsyncIterable<TarMember>, dir:
       if (!staged.plan.written.has('/')) await copyRootAttributes(target, stage, policy);
       try {
         await rename(stage, target.path);
-        return { mode: 'fresh', entries: staged.count, skipped: staged.skipped };
+        return { mode: 'fresh', ...summary(staged) };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
@@ -121,10 +125,15 @@ export async function extractLayer(layer: Layer | AsyncIterable<TarMember>, dir:
       }
     }
     await mergeIntoTarget(staged, target.path, join(container, 'trash'), policy);
-    return { mode: 'merge', entries: staged.count, skipped: staged.skipped };
+    return { mode: 'merge', ...summary(staged) };
   } finally {
     await rm(container, { recursive: true, force: true });
   }
+}
+
+function summary(staged: StagedTree): Omit<ExtractResult, 'mode'> {
+  const sorted = (list: string[]) => [...list].sort(comparePaths);
+  return { entries: staged.count, skipped: staged.skipped, whiteouts: sorted(staged.plan.whiteouts), opaques: sorted(staged.plan.opaques) };
 }
 
 interface Target {

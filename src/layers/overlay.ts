@@ -26,14 +26,22 @@
  * @module
  */
 import { LayerkitError } from '../errors.js';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LayerFormatError } from './changes/errors.js';
-import { run } from './changes/disk.js';
+import { hostPath, lookup, makeSpecial, run, writeXattrs } from './changes/disk.js';
+import { extractLayer, type ExtractOptions, type ExtractResult } from './extract.js';
+import type { TarMember } from './tar/read.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX, whiteoutPath } from './changes/whiteout.js';
 import { comparePaths, type Entry } from './entry.js';
 import { entriesFromDirectory, type XattrReader } from './from-directory.js';
 import { layerFromEntries, type LayerFromEntriesOptions } from './from-entries.js';
 import type { Layer } from './layer.js';
-import { baseName, childPath } from './path.js';
+import { ancestorPaths, baseName, childPath } from './path.js';
+
+/** Why an overlay conversion failed. */
+export type OverlayErrorCode = 'OVERLAY_UNSUPPORTED' | 'XATTRS_UNAVAILABLE' | 'TARGET_NOT_EMPTY' | 'MARKER_NOT_CREATED';
 
 /**
  * The upperdir uses an overlay feature that makes it an incomplete record of
@@ -44,8 +52,8 @@ import { baseName, childPath } from './path.js';
  * if (err instanceof OverlayError && err.code === 'OVERLAY_UNSUPPORTED') fallBackToTreeDiff();
  * ```
  */
-export class OverlayError extends LayerkitError<'OVERLAY_UNSUPPORTED' | 'XATTRS_UNAVAILABLE', { path: string; reason: string }> {
-  constructor(code: 'OVERLAY_UNSUPPORTED' | 'XATTRS_UNAVAILABLE', path: string, reason: string) {
+export class OverlayError extends LayerkitError<OverlayErrorCode, { path: string; reason: string }> {
+  constructor(code: OverlayErrorCode, path: string, reason: string) {
     super(code, `${path}: ${reason}`, { path, reason });
   }
 }
@@ -138,4 +146,82 @@ export function layerFromOverlayUpper(upperDir: string, options: OverlayUpperOpt
       yield* await walk!;
     })();
   }, options);
+}
+
+/** Options of {@link extractOverlayLayer}. */
+export interface OverlayLayerWriteOptions extends ExtractOptions {
+  /**
+   * How whiteouts are written: `'device'` (default), a character device 0/0
+   * (Linux lets any user create this one device since 5.8), valid in an
+   * upperdir and in lowerdirs; `'xattr'`, an empty file with
+   * `<ns>.overlay.whiteout` in a directory marked `<ns>.overlay.opaque=x`,
+   * which kernels 6.7 and later read in lowerdirs only.
+   */
+  whiteoutForm?: 'device' | 'xattr';
+  /** `'trusted'` (default; what a mount by root reads) or `'user'` (a mount with `userxattr`). */
+  xattrNamespace?: 'trusted' | 'user';
+}
+
+/**
+ * Writes a layer as an overlayfs layer directory — an upperdir, or one of the
+ * lowerdirs of a stack (the inverse of {@link layerFromOverlayUpper}): the
+ * layer's files as they are, whiteouts as overlay whiteouts, opaque markers as
+ * the opaque xattr. A directory that the layer both whites out and writes
+ * (`X` and `.wh.X`) becomes opaque, so the lower `X` stays hidden.
+ *
+ * The kernel filters whiteouts only in directories that a lower layer also
+ * has: a whiteout of a path whose directory is new in every layer shows up in
+ * the merged view as a stray device (as it does with Docker); layers made by
+ * diffs never hold one.
+ *
+ * `dir` must be missing or empty. The files arrive with one rename (see
+ * {@link extractLayer}); the markers are added afterwards, so if one cannot be
+ * made (an {@link OverlayError} `MARKER_NOT_CREATED`) `dir` holds the files
+ * without all their markers and should be removed.
+ *
+ * @example
+ * ```ts
+ * for (const [i, layer] of image.layers.entries()) await extractOverlayLayer(layer, `/run/ctr/l${i}`, { xattrNamespace: 'user' });
+ * // mount -t overlay overlay -o userxattr,lowerdir=/run/ctr/l2:/run/ctr/l1:/run/ctr/l0,upperdir=…,workdir=… /run/ctr/merged
+ * ```
+ */
+export async function extractOverlayLayer(layer: Layer | AsyncIterable<TarMember>, dir: string, options: OverlayLayerWriteOptions = {}): Promise<ExtractResult> {
+  const existing = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  if (existing.length > 0) throw new OverlayError('TARGET_NOT_EMPTY', dir, 'an upper directory is written into a missing or empty directory');
+  const result = await extractLayer(layer, dir, options);
+  const ns = options.xattrNamespace ?? 'trusted';
+  const xattrs = new Map<string, Record<string, Uint8Array>>();
+  const mark = (host: string, name: string, value: string) => {
+    const set = xattrs.get(host) ?? {};
+    set[`${ns}.overlay.${name}`] = new TextEncoder().encode(value);
+    xattrs.set(host, set);
+  };
+  for (const opaque of result.opaques) mark(hostPath(dir, opaque), 'opaque', 'y');
+  for (const path of result.whiteouts) {
+    const found = await lookup(dir, path);
+    if (found.kind === 'found') {
+      // Written by this layer too: it replaces the lower path; a directory must also hide the lower one's children.
+      if (found.stat.isDirectory()) mark(found.host, 'opaque', 'y');
+      continue;
+    }
+    if (found.kind !== 'missing') continue; // below a file: nothing to hide (a symlink was refused by extractLayer)
+    for (const parent of ancestorPaths(path)) await mkdir(hostPath(dir, parent), { recursive: true, mode: 0o755 });
+    const host = hostPath(dir, path);
+    if (options.whiteoutForm === 'xattr') {
+      await writeFile(host, '', { flag: 'wx', mode: 0o600 });
+      mark(host, 'whiteout', '');
+      const parent = hostPath(dir, path.slice(0, path.lastIndexOf('/')) || '/');
+      if (!xattrs.get(parent)?.[`${ns}.overlay.opaque`]) mark(parent, 'opaque', 'x');
+    } else {
+      const why = await makeSpecial(host, { path, type: 'char', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0, devmajor: 0, devminor: 0 });
+      if (why !== null) throw new OverlayError('MARKER_NOT_CREATED', path, `whiteout device: ${why}`);
+    }
+  }
+  const scratch = await mkdtemp(join(tmpdir(), 'layerkit-xattrs-'));
+  const failed = await writeXattrs([...xattrs].map(([host, set]) => ({ host, xattrs: set })), scratch).finally(() => rm(scratch, { recursive: true, force: true }));
+  if (failed.length > 0) throw new OverlayError('MARKER_NOT_CREATED', failed[0]!.host, `overlay xattr: ${failed[0]!.reason}`);
+  return result;
 }

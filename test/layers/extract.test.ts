@@ -40,7 +40,7 @@ describe('extractLayer', () => {
       { path: '/run/fifo', type: 'fifo', mode: 0o600, uid: 0, gid: 0, mtime: 7, size: 0 },
     ]);
     const result = await extractLayer(layer, target);
-    expect(result).toEqual({ mode: 'fresh', entries: 7, skipped: [] });
+    expect(result).toEqual({ mode: 'fresh', entries: 7, skipped: [], whiteouts: [], opaques: [] });
     expect(await readFile(join(target, 'etc/motd'), 'utf8')).toBe('hello');
     const motd = await lstat(join(target, 'etc/motd'));
     expect([motd.mode & 0o7777, motd.mtimeMs / 1000]).toEqual([0o640, 2000]);
@@ -80,7 +80,7 @@ describe('extractLayer', () => {
     await writeFile(join(target, 'gone'), 'gone');
     const members = membersOf([file('/a/b/.wh..wh..opq'), whiteout('/.wh.gone'), dir('/a/b/c'), file('/a/b/c/foo', 'foo'), file('/gone', 'back'), whiteout('/.wh.gone-too')]);
     const result = await extractLayer(members, target);
-    expect(result.mode).toBe('merge');
+    expect(result).toMatchObject({ mode: 'merge', whiteouts: ['/gone', '/gone-too'], opaques: ['/a/b'] });
     expect(await readdir(join(target, 'a/b/c'))).toEqual(['foo']);
     expect(await readFile(join(target, 'a/keep'), 'utf8')).toBe('keep');
     expect(await readFile(join(target, 'gone'), 'utf8')).toBe('back');

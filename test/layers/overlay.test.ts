@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { apply } from '../../src/layers/changes/apply.js';
 import { LayerFormatError } from '../../src/layers/changes/errors.js';
 import { entriesFromDirectory } from '../../src/layers/from-directory.js';
-import { layerFromOverlayUpper, OverlayError, overlayUpperEntries } from '../../src/layers/overlay.js';
+import { extractOverlayLayer, layerFromOverlayUpper, OverlayError, overlayUpperEntries } from '../../src/layers/overlay.js';
+import { layerFromEntries } from '../../src/layers/from-entries.js';
+import { dir, file, whiteout } from './changes-helpers.js';
 import { readTar } from '../../src/layers/tar/read.js';
 import { Tree } from '../../src/layers/tree.js';
 import { snapshotDir, snapshotWithoutRoot, tempDir } from './extract-helpers.js';
@@ -127,5 +129,49 @@ describe('overlay upperdirs made by hand', () => {
     const w = await upper();
     await writeFile(join(w, '.wh.sneaky'), '');
     await expect(overlayUpperEntries(w)).rejects.toBeInstanceOf(LayerFormatError);
+  });
+});
+
+const usernsWhy = probe(true);
+describe.runIf(usernsWhy === null || Boolean(process.env.CI))('writing a layer as an overlay layer directory', () => {
+  const layer = () =>
+    layerFromEntries([
+      whiteout('/.wh.a'),
+      dir('/d', 0o750),
+      file('/d/.wh..wh..opq'),
+      dir('/d/new'),
+      file('/d/new/n', 'n'),
+      dir('/keep', 0o700),
+      whiteout('/.wh.keep'),
+      file('/keep/fresh', 'fresh'),
+      file('/mod', 'new mod'),
+      file('/made/deep/f', 'f'),
+      whiteout('/.wh.never-there'),
+    ]);
+
+  for (const [form, role] of [['device', 'upper'], ['xattr', 'lower']] as const) {
+    it(`mounts (${form} whiteouts, as ${role}dir) as the layer applied onto the lower`, async () => {
+      const t = await tempDir('layerkit-overlay-write-');
+      cleanups.push(t.cleanup);
+      const lower = await lowerDir(t.path);
+      const layerDir = join(t.path, 'layer');
+      await extractOverlayLayer(layer(), layerDir, { whiteoutForm: form, xattrNamespace: 'user' });
+      for (const d of ['work', 'merged', 'view']) await mkdir(join(t.path, d));
+      const opts = role === 'upper' ? `lowerdir=${lower},upperdir=${layerDir},workdir=${t.path}/work` : `lowerdir=${layerDir}:${lower}`;
+      const script = `mount -t overlay overlay -o userxattr,${opts} ${t.path}/merged && cp -a ${t.path}/merged/. ${t.path}/view/`;
+      const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'sh', '-c', script], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      const lowerTree = Tree.fromEntries(await entriesFromDirectory(lower, { xattrs: false }));
+      const expected = await snapshotWithoutRoot(await apply(lowerTree, layer()));
+      expect(await snapshotDir(join(t.path, 'view'))).toEqual(expected);
+      expect(await snapshotWithoutRoot(await apply(lowerTree, layerFromOverlayUpper(layerDir)))).toEqual(expected);
+    });
+  }
+
+  it('refuses a non-empty directory', async () => {
+    const t = await tempDir('layerkit-overlay-write-');
+    cleanups.push(t.cleanup);
+    await writeFile(join(t.path, 'x'), '');
+    await expect(extractOverlayLayer(layer(), t.path)).rejects.toMatchObject({ code: 'TARGET_NOT_EMPTY' });
   });
 });
