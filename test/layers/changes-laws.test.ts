@@ -42,7 +42,7 @@ describe('diff/apply round trip', () => {
         await b!.hashContents();
         expect(diff(result, b!)).toEqual([]);
       }),
-      runs(80),
+      runs(50),
     );
   });
 
@@ -63,7 +63,7 @@ describe('diff/apply round trip', () => {
         const bc = toLayer(diff(b!, c!), c!, noGzip);
         await same(await apply(await apply(a!, ab), bc), c!);
       }),
-      runs(60),
+      runs(40),
     );
   });
 
@@ -80,7 +80,7 @@ describe('diff/apply round trip', () => {
         const squashed = await squash(layers.slice(1), { base, ...noGzip });
         await same(await apply(base, squashed), flat);
       }),
-      runs(40),
+      runs(25),
     );
   });
 });
