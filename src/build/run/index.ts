@@ -1,0 +1,12 @@
+/**
+ * RUN in a real Linux sandbox: {@link sandboxExecutor} runs each step as a
+ * process in its own namespaces over the stage's root file system (kernel
+ * overlayfs over the extracted layers, or a materialized copy) and returns
+ * the change as a layer. {@link canUseSandbox} / {@link probeSandbox} say
+ * whether this machine allows it. See `docs/run.md`.
+ * @module
+ */
+export { sandboxExecutor, type SandboxExecutor, type SandboxExecutorOptions } from './sandbox.js';
+export { canUseSandbox, probeSandbox, type SandboxCapabilities } from './probe.js';
+export { SandboxError, type SandboxErrorCode, type SandboxErrorData } from './errors.js';
+export { extractedLayer, extractedDir, extractionStats, type ExtractedLayer } from './extracted.js';

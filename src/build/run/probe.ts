@@ -1,0 +1,127 @@
+/**
+ * What this machine lets the sandbox do: the tools it runs (util-linux,
+ * coreutils, attr), whether namespaces can be created (as root, or
+ * unprivileged through a user namespace), and whether overlayfs can be
+ * mounted inside them. Probed once per process by actually doing it.
+ * @module
+ */
+import { execFile } from 'node:child_process';
+import { access, constants, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { shellQuote } from './script.js';
+
+/** The outcome of {@link probeSandbox}. */
+export interface SandboxCapabilities {
+  /** Sandboxed RUN steps can be executed here. */
+  available: boolean;
+  /** Why not, when not available. */
+  reason?: string;
+  /** Namespaces are made inside a user namespace (the caller is not root). */
+  rootless: boolean;
+  /** overlayfs can be mounted in the namespaces (else only the `copy` strategy works). */
+  overlay: boolean;
+  /** Absolute paths of the programs the sandbox runs. */
+  tools: Record<string, string>;
+}
+
+/** Host programs the sandbox needs, and the package that has them on Debian. */
+export const REQUIRED_TOOLS: Record<string, string> = {
+  unshare: 'util-linux',
+  setpriv: 'util-linux',
+  mount: 'mount',
+  umount: 'mount',
+  pivot_root: 'util-linux',
+  env: 'coreutils',
+  head: 'coreutils',
+  mknod: 'coreutils',
+  getfattr: 'attr',
+  setfattr: 'attr',
+  sh: 'dash',
+};
+
+/** Host directories bound (read-only) into the helper root: where the tools and their libraries live. */
+export const HOST_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+
+/** Finds a program on PATH (and the usual system directories). */
+export async function findProgram(name: string): Promise<string | undefined> {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  for (const dir of dirs) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+let probed: Promise<SandboxCapabilities> | undefined;
+
+/**
+ * Probes (once per process) whether sandboxed RUN steps work here.
+ *
+ * @example
+ * ```ts
+ * const caps = await probeSandbox();
+ * if (!caps.available) console.warn(`RUN steps need a sandbox: ${caps.reason}`);
+ * ```
+ */
+export function probeSandbox(): Promise<SandboxCapabilities> {
+  probed ??= doProbe();
+  return probed;
+}
+
+/**
+ * True when sandboxed RUN steps can be executed on this machine.
+ *
+ * @example
+ * ```ts
+ * const executor = (await canUseSandbox()) ? sandboxExecutor() : handlerExecutor(myHandler);
+ * ```
+ */
+export async function canUseSandbox(): Promise<boolean> {
+  return (await probeSandbox()).available;
+}
+
+async function doProbe(): Promise<SandboxCapabilities> {
+  const rootless = process.getuid?.() !== 0;
+  const tools: Record<string, string> = {};
+  const fail = (reason: string): SandboxCapabilities => ({ available: false, reason, rootless, overlay: false, tools });
+  if (process.platform !== 'linux') return fail(`namespaces need Linux (this is ${process.platform})`);
+  for (const [name, pkg] of Object.entries(REQUIRED_TOOLS)) {
+    const found = await findProgram(name);
+    if (!found) return fail(`${name} not found (Debian package ${pkg})`);
+    const real = await realpath(found);
+    // The tools run from the helper root, which holds only the host's system directories.
+    if (!HOST_DIRS.some((dir) => real.startsWith(dir + '/'))) return fail(`${name} is at ${real}, outside ${HOST_DIRS.join(', ')}`);
+    tools[name] = found;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'layerkit-probe-'));
+  try {
+    const script = [
+      'set -e',
+      `cd ${shellQuote(dir)}`,
+      'mount -t tmpfs tmpfs .',
+      'mkdir l u w m',
+      'echo namespaces',
+      `mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w${rootless ? ',userxattr' : ''} m`,
+      'echo overlay',
+    ].join('\n');
+    const ns = rootless ? ['--user', '--map-root-user'] : [];
+    const out = await new Promise<string>((resolve) => {
+      execFile(tools.unshare!, [...ns, '--mount', '--pid', '--ipc', '--uts', '--fork', '--propagation', 'private', tools.sh!, '-c', script], (err, stdout, stderr) => {
+        resolve(String(stdout) + (err ? `\n${String(stderr).trim()}` : ''));
+      });
+    });
+    if (!/^namespaces$/m.test(out)) {
+      return fail(`cannot create namespaces${rootless ? ' in an unprivileged user namespace' : ''}: ${out.trim().split('\n').pop() ?? ''}`);
+    }
+    return { available: true, rootless, overlay: /^overlay$/m.test(out), tools };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

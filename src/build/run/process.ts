@@ -1,0 +1,119 @@
+/**
+ * Starting the namespaces of one step and supervising them: output streamed
+ * as it comes, a bounded tail kept for error messages, the namespace's init
+ * killed (which kills every process of the step) on abort or timeout.
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+
+/** How the step's processes ended. */
+export interface SandboxExit {
+  /** Exit code (128 + signal number when killed by a signal). */
+  exitCode: number;
+  /** True once the setup script handed over to the command. */
+  started: boolean;
+  /** Setup diagnostics (fd 3), when the command never started. */
+  setupLog: string;
+  /** The last bytes of the combined output. */
+  tail: string;
+  /** Why the step was stopped, if it was. */
+  stopped?: 'abort' | 'timeout';
+}
+
+/** What {@link runSandbox} needs. */
+export interface SandboxProcess {
+  /** `unshare` and its arguments (namespaces), then `/bin/sh -c SCRIPT sh FINAL…`. */
+  argv: string[];
+  /** Bytes for the setup script's stdin (the step's private files, concatenated). */
+  input: Uint8Array;
+  onOutput(stream: 'stdout' | 'stderr', chunk: Uint8Array): void;
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number | undefined;
+  /** Bytes of output kept for the error message. */
+  tailBytes?: number;
+}
+
+const CLEAN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
+/** Runs a step's namespaces to completion. Never leaves a process behind when it resolves. */
+export function runSandbox(proc: SandboxProcess): Promise<SandboxExit> {
+  return new Promise((resolve, reject) => {
+    const [program, ...args] = proc.argv;
+    const child = spawn(program!, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: CLEAN_ENV, cwd: '/' });
+    const tailMax = proc.tailBytes ?? 4096;
+    let tail = Buffer.alloc(0);
+    let status = '';
+    let initPid = 0;
+    let started = false;
+    let stopped: SandboxExit['stopped'];
+
+    const keep = (chunk: Buffer) => {
+      tail = Buffer.concat([tail, chunk]);
+      if (tail.length > tailMax * 2) tail = tail.subarray(tail.length - tailMax);
+    };
+    child.stdout!.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      proc.onOutput('stdout', new Uint8Array(chunk));
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      proc.onOutput('stderr', new Uint8Array(chunk));
+    });
+    const statusStream = child.stdio[3] as NodeJS.ReadableStream;
+    statusStream.setEncoding('utf8');
+    statusStream.on('data', (text: string) => {
+      status += text;
+      const pid = /^pid (\d+)$/m.exec(status);
+      if (pid && initPid === 0) initPid = Number(pid[1]);
+      if (/^exec$/m.test(status)) started = true;
+      if (stopped && initPid !== 0) kill();
+    });
+    statusStream.on('error', () => {});
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(proc.input);
+
+    // Killing the namespace's init (pid 1 inside) makes the kernel kill every
+    // other process of the namespace; the parent `unshare` then exits with it.
+    const kill = () => {
+      try {
+        if (initPid !== 0) process.kill(initPid, 'SIGKILL');
+        else child.kill('SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    };
+    const stop = (why: 'abort' | 'timeout') => {
+      if (stopped) return;
+      stopped = why;
+      kill();
+    };
+    const onAbort = () => stop('abort');
+    proc.signal?.addEventListener('abort', onAbort, { once: true });
+    if (proc.signal?.aborted) stop('abort');
+    const timer = proc.timeoutMs === undefined ? undefined : setTimeout(() => stop('timeout'), proc.timeoutMs);
+
+    child.on('error', (err) => {
+      proc.signal?.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      proc.signal?.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
+      const exitCode = code ?? 128 + signalNumber(signal);
+      const exit: SandboxExit = {
+        exitCode,
+        started,
+        setupLog: status.replace(/^(pid \d+|exec)\n/gm, '').trim(),
+        tail: tail.subarray(Math.max(0, tail.length - tailMax)).toString('utf8'),
+      };
+      if (stopped) exit.stopped = stopped;
+      resolve(exit);
+    });
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal ? (constants.signals[signal] ?? 0) : 0;
+}

@@ -1,0 +1,123 @@
+/**
+ * Paths inside the step's root file system, resolved as the kernel would
+ * under chroot (symlinks followed inside the root, `..` stopping at `/`),
+ * using the builder's view of the stage: what a mount target or the workdir
+ * really names, which parts of it are missing, and the mount-point stubs
+ * that must exist for the sandbox's mounts.
+ * @module
+ */
+import { posix } from 'node:path';
+import type { UnionFS } from '../../unionfs/union.js';
+import { SandboxError } from './errors.js';
+
+/** What a path names in the root file system. */
+export interface ResolvedPath {
+  /** The path with every symlink resolved (no `.`, `..` or symlink components in the existing part). */
+  path: string;
+  /** The type of what is there, or undefined when it (or an ancestor) is missing. */
+  type: 'dir' | 'file' | 'symlink' | 'other' | undefined;
+  /** The existing ancestors (and the path itself when it exists), resolved, root first. */
+  existing: string[];
+}
+
+const MAX_LINKS = 40;
+
+/**
+ * Resolves `path` inside `fs` (final component followed too, as a mount
+ * or `chdir` does).
+ *
+ * @example
+ * ```ts
+ * // /etc/resolv.conf -> ../run/resolv.conf, /run missing
+ * await resolveInRoot(fs, '/etc/resolv.conf'); // { path: '/run/resolv.conf', type: undefined, existing: ['/'] }
+ * ```
+ */
+export async function resolveInRoot(fs: UnionFS, path: string): Promise<ResolvedPath> {
+  let parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  const done: string[] = [];
+  const existing = ['/'];
+  let links = 0;
+  while (parts.length > 0) {
+    const part = parts.shift()!;
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
+    const candidate = '/' + [...done, part].join('/');
+    const info = await fs.lstat(candidate).catch(() => undefined);
+    if (!info) {
+      const rest = posix.normalize('/' + [...done, part, ...parts].join('/'));
+      return { path: rest, type: undefined, existing };
+    }
+    if (info.isSymbolicLink()) {
+      if (++links > MAX_LINKS) throw new SandboxError('MOUNT_SOURCE_INVALID', `too many symlinks resolving ${path}`, { path, reason: 'ELOOP' });
+      const target = await fs.readlink(candidate);
+      if (target.startsWith('/')) done.length = 0;
+      parts = [...target.split('/').filter((p) => p !== '' && p !== '.'), ...parts];
+      continue;
+    }
+    done.push(part);
+    existing.push(candidate);
+    if (parts.length > 0 && !info.isDirectory()) {
+      return { path: posix.normalize('/' + [...done, ...parts].join('/')), type: undefined, existing };
+    }
+    if (parts.length === 0) {
+      const type = info.isDirectory() ? 'dir' : info.isFile() ? 'file' : 'other';
+      return { path: candidate, type, existing };
+    }
+  }
+  return { path: '/' + done.join('/'), type: 'dir', existing };
+}
+
+/** A mount point the sandbox needs: a directory or an (empty) file at a resolved path. */
+export interface MountPoint {
+  path: string;
+  kind: 'dir' | 'file';
+}
+
+/** Metadata of an existing directory, copied onto a stub of it. */
+export interface DirMetadata {
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+}
+
+/** What must be created so that every mount point exists. */
+export interface StubPlan {
+  /** Existing directories on the way (their metadata is copied onto stubs that shadow them). */
+  shadows: DirMetadata[];
+  /** Paths to create, parents first. */
+  create: MountPoint[];
+}
+
+/**
+ * The stubs needed for `points` (resolved paths): missing ancestors as
+ * directories, the points themselves as what they must be. A point that
+ * exists with the right type needs nothing.
+ */
+export async function planStubs(fs: UnionFS, points: MountPoint[]): Promise<StubPlan> {
+  const shadows = new Map<string, DirMetadata>();
+  const create = new Map<string, MountPoint>();
+  for (const point of points) {
+    const info = await fs.lstat(point.path).catch(() => undefined);
+    if (info && (point.kind === 'dir' ? info.isDirectory() : !info.isDirectory())) continue;
+    const ancestors: string[] = [];
+    for (let p = posix.dirname(point.path); ; p = posix.dirname(p)) {
+      ancestors.unshift(p);
+      if (p === '/') break;
+    }
+    for (const dir of ancestors) {
+      if (dir === '/' || shadows.has(dir) || create.has(dir)) continue;
+      const found = await fs.lstat(dir).catch(() => undefined);
+      if (found?.isDirectory()) {
+        shadows.set(dir, { path: dir, mode: found.mode & 0o7777, uid: found.uid, gid: found.gid, mtime: Math.floor(found.mtimeMs / 1000) });
+      } else {
+        create.set(dir, { path: dir, kind: 'dir' });
+      }
+    }
+    if (!create.has(point.path)) create.set(point.path, point);
+  }
+  return { shadows: [...shadows.values()], create: [...create.values()].sort((a, b) => a.path.length - b.path.length) };
+}
