@@ -20,14 +20,20 @@ export function flattenLayers(layers: readonly (readonly Entry[])[]): Tree {
   return tree;
 }
 
-/** Drops whiteouts of paths that the layers below do not have (they hide nothing). */
+/**
+ * Drops whiteouts that hide nothing: of paths the layers below do not have,
+ * or inside a directory that the same layer makes opaque.
+ */
 export function dropUselessWhiteouts(layers: Entry[][]): Entry[][] {
   return layers.map((layer, i) => {
     const below = flattenLayers(layers.slice(0, i));
+    const opaque = new Set(layer.filter((e) => e.path.endsWith('/.wh..wh..opq')).map((e) => e.path.slice(0, -'/.wh..wh..opq'.length)));
     return layer.filter((entry) => {
       const slash = entry.path.lastIndexOf('/');
       const name = entry.path.slice(slash + 1);
       if (!name.startsWith('.wh.') || name === '.wh..wh..opq') return true;
+      const parts = entry.path.split('/');
+      for (let n = 2; n < parts.length; n++) if (opaque.has(parts.slice(0, n).join('/'))) return false;
       return below.has(`${entry.path.slice(0, slash)}/${name.slice(4)}`);
     });
   });

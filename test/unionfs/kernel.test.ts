@@ -10,10 +10,11 @@
  * hardlinks are compared by link count), directory
  * link counts (overlayfs reports 1 for merged directories, as we do for all),
  * readdir order (we sort). One kernel quirk is kept out of the generated
- * layers: a whiteout of a name that does not exist below it, in a directory
- * that exists in that layer alone, is listed by the kernel's readdir (the raw
- * lowerdir listing passes through) while lookups of it fail; UnionFS never
- * shows a whiteout. Setuid/setgid files are left out: the namespace's root
+ * layers: a whiteout that hides nothing (its name does not exist below, or
+ * the same layer makes its directory opaque) in a directory that does not
+ * merge with a lower one is listed by the kernel's readdir (the raw lowerdir
+ * listing passes through) while lookups of it fail; UnionFS never shows a
+ * whiteout. Setuid/setgid files are left out: the namespace's root
  * lacks CAP_FSETID in the initial namespace, so the kernel clears those bits
  * on every write, where a container's root (and UnionFS) keeps them — the
  * plain-directory test, run as real root, covers them. Ownership is 0:0 throughout because the namespace
