@@ -9,7 +9,13 @@
  */
 import fc from 'fast-check';
 
-/** The escape token of a Dockerfile (`# escape=`). */
+/**
+ * The escape token of a Dockerfile (`# escape=`).
+ * @example
+ * ```ts
+ * const windows: DockerfileEscapeToken = '`';
+ * ```
+ */
 export type DockerfileEscapeToken = '\\' | '`';
 
 /** What a generated Dockerfile may contain, and the escape token in force. */

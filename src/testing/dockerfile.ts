@@ -20,7 +20,14 @@ import {
 export type { DockerfileEscapeToken } from './dockerfile-parts.js';
 export { shellEnvArbitrary, shellWordArbitrary, type ShellWordArbitraryOptions } from './shell-words.js';
 
-/** Options of {@link dockerfileArbitrary}. */
+/**
+ * Options of {@link dockerfileArbitrary}.
+ * @example
+ * ```ts
+ * // Only ASCII, and also Dockerfiles BuildKit rejects: for "accepts or reports" properties.
+ * dockerfileArbitrary({ unicode: false, malformed: true, maxInstructions: 4 });
+ * ```
+ */
 export interface DockerfileArbitraryOptions {
   /**
    * Also generate what BuildKit rejects: ENV/LABEL without a value or `=`,

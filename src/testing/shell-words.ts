@@ -7,13 +7,29 @@
 import fc from 'fast-check';
 import { chars, pick } from './dockerfile-parts.js';
 
-/** Variable names: plain, digit-led (`$1`), BuildKit's special parameters and Unicode letters and digits. */
+/**
+ * Variable names: plain, digit-led (`$1`), Unicode letters and digits. Only
+ * characters Unicode 13 already had: BuildKit's notion of a letter follows
+ * the Unicode tables of the Go release that built it.
+ */
 const VAR_NAMES = ['A', 'B', 'FOO', '_x', 'a1', 'HOME', 'EMPTY', 'UNSET', 'é', 'Ωmega', '٣', 'x٣'];
 const SPECIAL_PARAMS = ['@', '*', '#', '?', '-', '$', '!', '0', '1', '12'];
 
-/** Options of {@link shellWordArbitrary}. */
+/**
+ * Options of {@link shellWordArbitrary}.
+ * @example
+ * ```ts
+ * // No syntax errors, nesting at most one level deep.
+ * shellWordArbitrary({ malformed: false, maxDepth: 1 });
+ * ```
+ */
 export interface ShellWordArbitraryOptions {
-  /** Also generate words BuildKit's lexer rejects (unterminated quotes, `${}`, unsupported modifiers). Default `true`. */
+  /**
+   * Also generate words with syntax errors (unterminated quotes, `${}`,
+   * unsupported modifiers, a missing `}`). Default `true`. Even without them
+   * some words fail, as in BuildKit: `${X?}` of an unset `X`, an escape other
+   * than `\*` `\?` `\\` inside a `#`, `%` or `/` pattern.
+   */
   malformed?: boolean;
   /** Nesting depth of `${…}` words inside `${…}` words. Default 2. */
   maxDepth?: number;
@@ -47,7 +63,7 @@ export function shellWordArbitrary(options: ShellWordArbitraryOptions = {}): fc.
   const pattern = fc
     .array(pick('*', '?', 'a', 'b', '.', 'x*', '*.gz', '\\*', '\\?', '\\}', '\\/', '\\\\', '[', '(', '+', '^', '$B', 'é'), { maxLength: 3 })
     .map((p) => p.join(''));
-  const word: fc.Arbitrary<string> = fc.letrec<{ word: string; part: string; braced: string; dquoted: string }>((tie) => ({
+  return fc.letrec<{ word: string; part: string; braced: string; dquoted: string }>((tie) => ({
     word: fc.array(tie('part'), { maxLength: 5 }).map((ps) => ps.join('')),
     part: fc.oneof(
       { depthSize: 'small', maxDepth },
@@ -71,7 +87,6 @@ export function shellWordArbitrary(options: ShellWordArbitraryOptions = {}): fc.
       .array(fc.oneof(literal.filter((l) => !l.includes('"')), escape, simpleVar, tie('braced'), pick("'", '\\`', '`')), { maxLength: 4 })
       .map((ps) => `"${ps.join('')}"`),
   })).word;
-  return word;
 }
 
 /**
