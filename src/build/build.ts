@@ -18,6 +18,7 @@ import { parseTagReference } from '../image/reference.js';
 import { ImageStore } from '../image/store/store.js';
 import type { Platform } from '../image/types.js';
 import { createSession, initialState, locate, type BuildSession } from './builder.js';
+import { BuildCache } from './cache.js';
 import { openContext, type BuildContext } from './context/context.js';
 import { BuildError, positionOf } from './errors.js';
 import { handlerExecutor } from './executor.js';
@@ -114,6 +115,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       executor,
       fetcher: options.fetcher,
       secrets: options.secrets ?? {},
+      cache: new BuildCache(store),
     });
     session.runStage = (plan) => runStage(session, plan);
     for (const warning of ast.warnings) {
@@ -155,6 +157,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     }
     session.checkAborted();
     const stored = await store.putImage(image, tags);
+    await session.cache.commit();
     session.emit({ type: 'export', kind: 'store', destination: store.root, digest });
     session.emit({ type: 'build-end', digest, imageId, durationMs: Date.now() - started });
     // The staged layers go with the staging directory: hand out the stored image.
@@ -275,6 +278,7 @@ async function runInstruction(run: StageRun, raw: Instruction, index: number, fr
   }
   const durationMs = Date.now() - started;
   const layer = outcome.layer?.digest ?? null;
-  session.steps.push({ stage: plan.label, instruction: ref.instruction, cached: false, layer, durationMs });
-  session.emit({ type: 'step-end', step: ref, cached: false, layer, durationMs });
+  const cached = outcome.cached === true;
+  session.steps.push({ stage: plan.label, instruction: ref.instruction, cached, layer, durationMs });
+  session.emit({ type: 'step-end', step: ref, cached, layer, durationMs });
 }

@@ -24,7 +24,8 @@ import type { RunExecutor } from './executor.js';
 import type { BuildOptions, BuildStep, Fetcher, SecretSource } from './options.js';
 import { DEFAULT_PATH, VarList } from './scope.js';
 import type { LayerSpool } from './spool.js';
-import { StageState } from './stage-state.js';
+import { chainKey, StageState } from './stage-state.js';
+import type { BuildCache } from './cache.js';
 import type { SourceRef, StageGraph, StagePlan } from './stages.js';
 
 /** Everything a step may need from the build. */
@@ -46,6 +47,8 @@ export interface BuildSession {
   readonly executor: RunExecutor | undefined;
   readonly fetcher: Fetcher | undefined;
   readonly secrets: Readonly<Record<string, SecretSource>>;
+  /** The build cache of the store. */
+  readonly cache: BuildCache;
   readonly steps: BuildStep[];
   /** Names of ARGs declared in built stages (for the unused-build-arg warning). */
   readonly declaredArgs: Set<string>;
@@ -113,20 +116,20 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
       switch (ref.kind) {
         case 'stage': {
           const state = await session.stage(ref.index);
-          return rootfsSourceFs(await state.stack(), `stage ${session.graph.plans[ref.index]!.label}`);
+          return rootfsSourceFs(await state.stack(), `stage ${session.graph.plans[ref.index]!.label}`, await state.chainKey());
         }
         case 'context': {
           const dir = await session.namedDirectory(ref.name);
-          if (dir) return contextSourceFs(dir, `context ${ref.name}`);
+          if (dir) return contextSourceFs(dir, `context ${ref.name}`, init.cache.statCache);
           const value = init.options.buildContexts?.[ref.name] ?? ref.name;
           const image = await session.image(value, at, stageLabel);
-          return rootfsSourceFs(await stackOf(stacks, image.layers), `context ${ref.name}`);
+          return rootfsSourceFs(await stackOf(stacks, image.layers), `context ${ref.name}`, await chainKey(image.layers));
         }
         case 'scratch':
-          return rootfsSourceFs(LowerStack.empty(), 'scratch');
+          return rootfsSourceFs(LowerStack.empty(), 'scratch', 'scratch');
         case 'image': {
           const image = await session.image(ref.ref, at, stageLabel);
-          return rootfsSourceFs(await stackOf(stacks, image.layers), `image ${ref.ref}`);
+          return rootfsSourceFs(await stackOf(stacks, image.layers), `image ${ref.ref}`, await chainKey(image.layers));
         }
       }
     },

@@ -4,6 +4,7 @@
  * of its file system.
  * @module
  */
+import { sha256 } from '../digest.js';
 import type { ArgDefinition } from '../dockerfile/instructions/types.js';
 import type { Entry } from '../layers/entry.js';
 import type { Layer } from '../layers/layer.js';
@@ -13,6 +14,12 @@ import { indexLayer, rememberIndex } from '../unionfs/layer-source.js';
 import { LowerStack } from '../unionfs/lower-stack.js';
 import { UnionFS } from '../unionfs/union.js';
 import { VarList } from './scope.js';
+
+/** The digest of a layer stack's diffIDs, in order: what a file system is made of. */
+export async function chainKey(layers: readonly Layer[]): Promise<string> {
+  const ids = await Promise.all(layers.map((l) => l.diffId()));
+  return sha256(ids.join(' '));
+}
 
 /** A stage being built (or built). */
 export class StageState {
@@ -90,6 +97,11 @@ export class StageState {
   /** Replaces the stack after a union view committed a layer on top of it. */
   setStack(stack: LowerStack): void {
     this.#stack = Promise.resolve(stack);
+  }
+
+  /** An identity of the file system: the digest of the layers' diffIDs, in order. */
+  async chainKey(): Promise<string> {
+    return chainKey(this.layers);
   }
 
   /** The `|N K=V …` prefix of RUN history entries: ARGs of the stage with their current values. */

@@ -73,7 +73,7 @@ export interface FsLike {
 }
 
 /** The type of an object from its stat, as the observer names it. */
-export function typeOf(st: StatLike): string {
+export function statType(st: StatLike): string {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -84,7 +84,7 @@ export function typeOf(st: StatLike): string {
 }
 
 function statValue(st: StatLike): Record<string, unknown> {
-  const type = typeOf(st);
+  const type = statType(st);
   const out: Record<string, unknown> = { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (type !== 'dir') Object.assign(out, { size: st.size, nlink: st.nlink });
   return out;
@@ -123,7 +123,7 @@ async function perform(fs: FsLike, op: UnionOp): Promise<unknown> {
     case 'readdirTypes': {
       const names = (await fs.readdir(op.path)).sort();
       const dir = op.path.endsWith('/') ? op.path : op.path + '/';
-      return Promise.all(names.map(async (n) => `${n}:${typeOf(await fs.lstat(dir + n))}`));
+      return Promise.all(names.map(async (n) => `${n}:${statType(await fs.lstat(dir + n))}`));
     }
     case 'readlink':
       return fs.readlink(op.path);
@@ -212,7 +212,7 @@ export async function observeFs(fs: FsLike, options: ObserveOptions = {}): Promi
       const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
       if (options.exclude?.(path)) continue;
       const st = await fs.lstat(path);
-      const type = typeOf(st);
+      const type = statType(st);
       const node: ObservedNode = { type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
       if (options.owners === false) node.uid = node.gid = -1;
       if (type !== 'dir') {

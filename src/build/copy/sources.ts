@@ -10,6 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildContext } from '../context/context.js';
 import { ContextError } from '../context/errors.js';
+import type { StatCache } from '../context/stat-cache.js';
+import { sha256 } from '../../digest.js';
 import { goClean, goMatch, splitWildcards } from '../context/go-path.js';
 import { PatternMatcher } from '../context/patternmatcher.js';
 import type { CopySource } from '../context/sources.js';
@@ -38,13 +40,22 @@ export interface SourceFs {
    * positioned error).
    */
   select(sources: readonly string[], options?: SelectOptions): Promise<CopyItem[]>;
+  /**
+   * A digest of everything `sources` would copy, for the build cache:
+   * content checksums for a context, the layers' identity for a stage or image.
+   */
+  checksum(sources: readonly string[], options?: SelectOptions): Promise<string>;
 }
 
 /** A build context as a COPY source. */
-export function contextSourceFs(context: BuildContext, label = 'context'): SourceFs {
+export function contextSourceFs(context: BuildContext, label = 'context', cache?: StatCache): SourceFs {
   return {
     kind: 'context',
     label,
+    async checksum(sources, options = {}) {
+      const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
+      return context.checksum(selected, cache ? { cache } : {});
+    },
     async select(sources, options = {}) {
       const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
       return selected.map((item) => ({
@@ -101,11 +112,14 @@ export class RootfsNotFoundError extends Error {
  * The file system of a stage or image as a COPY source. Paths start at its
  * root; `..` stops there; symlinks are followed inside it.
  */
-export function rootfsSourceFs(stack: LowerStack, label: string): SourceFs {
+export function rootfsSourceFs(stack: LowerStack, label: string, identity: string): SourceFs {
   const view = new CopyTarget(stack);
   return {
     kind: 'rootfs',
     label,
+    async checksum(sources, options = {}) {
+      return sha256(JSON.stringify({ identity, sources, excludes: options.excludes ?? [] }));
+    },
     async select(sources, options = {}) {
       const excludes = options.excludes && options.excludes.length > 0 ? new PatternMatcher(options.excludes) : undefined;
       const out: CopyItem[] = [];

@@ -20,7 +20,7 @@ import { join, posix, sep } from 'node:path';
 import { Container } from '../../unionfs/container.js';
 import type { Mount, RunContext, RunStep } from '../executor.js';
 import { SandboxError } from './errors.js';
-import type { MountOp } from './script.js';
+import type { MountOp } from './prepare.js';
 
 /** A mount of the step before its target is resolved inside the root file system. */
 export interface PlannedMount {
@@ -35,8 +35,8 @@ export interface PlannedMount {
 /** What the mounts of a step need. */
 export interface MountsPlan {
   mounts: PlannedMount[];
-  /** Private files (secrets), by name. */
-  files: Map<string, Uint8Array>;
+  /** Secrets, written into the namespace's private tmpfs (`p/<name>`). */
+  secrets: Array<{ name: string; data: Uint8Array; mode: number; uid: number; gid: number }>;
   /** `K=V` added to the command's environment (secret `env=`). */
   env: string[];
   /** Releases locks and the cache directories in use. */
@@ -66,12 +66,13 @@ function absoluteTarget(target: string | undefined, workdir: string, fallback?: 
 
 /**
  * Resolves the step's mounts through the builder (`ctx.resolveMountSource`)
- * into what the setup script mounts. `scratch` is a directory of the step
- * for copies (rw binds, binds from stages).
+ * into what the setup script mounts. `stepDir` is the step's directory
+ * (copies for rw binds and binds from stages go to its `x/`).
  */
-export async function planMounts(step: RunStep, ctx: RunContext, scratch: string): Promise<MountsPlan> {
+export async function planMounts(step: RunStep, ctx: RunContext, stepDir: string): Promise<MountsPlan> {
+  const scratch = join(stepDir, 'x');
   const releases: Array<() => void> = [];
-  const plan: MountsPlan = { mounts: [], files: new Map(), env: [], release: () => releases.splice(0).forEach((r) => r()) };
+  const plan: MountsPlan = { mounts: [], secrets: [], env: [], release: () => releases.splice(0).forEach((r) => r()) };
   try {
     let n = 0;
     for (const mount of step.mounts) {
@@ -133,13 +134,9 @@ export async function planMounts(step: RunStep, ctx: RunContext, scratch: string
           if (mount.env !== undefined && mount.env !== '') plan.env.push(`${mount.env}=${Buffer.from(source.data).toString('utf8')}`);
           if (mount.env !== undefined && mount.env !== '' && (mount.target === undefined || mount.target === '')) break;
           const name = `secret-${n}`;
-          plan.files.set(name, source.data);
+          plan.secrets.push({ name, data: source.data, mode: mount.mode ?? 0o400, uid: mount.uid ?? 0, gid: mount.gid ?? 0 });
           const target = absoluteTarget(mount.target, step.workdir, `/run/secrets/${source.id}`);
-          plan.mounts.push({
-            target,
-            kind: 'file',
-            op: { kind: 'file', name, target, readOnly: true, mode: mount.mode ?? 0o400, uid: mount.uid ?? 0, gid: mount.gid ?? 0 },
-          });
+          plan.mounts.push({ target, kind: 'file', op: { kind: 'bind', source: join(stepDir, 'p', name), target, readOnly: true } });
           break;
         }
         case 'ssh':

@@ -34,6 +34,8 @@ export const REQUIRED_TOOLS: Record<string, string> = {
   pivot_root: 'util-linux',
   env: 'coreutils',
   head: 'coreutils',
+  install: 'coreutils',
+  cp: 'coreutils',
   mknod: 'coreutils',
   getfattr: 'attr',
   setfattr: 'attr',

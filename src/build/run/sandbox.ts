@@ -21,7 +21,8 @@ import { HOST_DIRS, probeSandbox, type SandboxCapabilities } from './probe.js';
 import { runSandbox } from './process.js';
 import { releasingLayer, type ReleasingLayer } from './released-layer.js';
 import { planStubs, resolveInRoot, type MountPoint } from './rootfs-paths.js';
-import { setupScript, type MountOp, type SetupPlan } from './script.js';
+import { setupScript, type ScriptPlan } from './script.js';
+import { prepareStepDir, type MountOp, type StepLayout } from './prepare.js';
 import { upperEntries } from './upper-layer.js';
 
 /** Options of {@link sandboxExecutor}. */
@@ -115,37 +116,26 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
   let handedOver = false;
   let releaseMounts = () => {};
   try {
-    for (const sub of ['u', 'w', 'l', 's', 'f', 'r', 'x']) await mkdir(join(stepDir, sub));
     let copy: CopyRun | undefined;
-    let rootfs: SetupPlan['rootfs'];
+    let rootfs: StepLayout['rootfs'];
     if (strategy === 'overlay') {
-      const lowers = [];
-      for (const layer of ctx.lowers) lowers.push(await extractedLayer(layer, ctx.storeRoot));
+      await mkdir(join(stepDir, 'l'));
       const names: string[] = [];
-      for (const [i, lower] of lowers.entries()) {
+      for (const [i, layer] of ctx.lowers.entries()) {
+        const lower = await extractedLayer(layer, ctx.storeRoot);
         await symlink(lower.root, join(stepDir, 'l', String(i)));
         names.unshift(String(i));
       }
       await symlink('../s', join(stepDir, 'l', 's'));
       rootfs = { kind: 'overlay', lowers: ['s', ...names], userxattr: caps.rootless };
-      await matchRoot(join(stepDir, 'u'), ctx, caps);
     } else {
       copy = await copyStrategy(ctx, join(stepDir, 'root'));
       rootfs = { kind: 'bind', dir: copy.dir };
     }
 
-    const mounts = await planMounts(step, ctx, join(stepDir, 'x'));
+    const mounts = await planMounts(step, ctx, stepDir);
     releaseMounts = mounts.release;
-    const files = new Map<string, Uint8Array>(mounts.files);
     const hostname = options.hostname ?? DEFAULT_HOSTNAME;
-    files.set('hosts', new TextEncoder().encode(hostsFile(hostname)));
-    files.set('resolv.conf', new TextEncoder().encode(options.resolvConf ?? (await resolvConf())));
-    const pipes: SetupPlan['pipes'] = [];
-    for (const [i, file] of (((step as { files?: Array<{ path: string; content: string }> }).files) ?? []).entries()) {
-      if (!file.path.startsWith('/dev/pipes/')) continue;
-      files.set(`pipe-${i}`, new TextEncoder().encode(file.content));
-      pipes.push({ file: `pipe-${i}`, name: file.path.slice('/dev/pipes/'.length) });
-    }
 
     // Mount points, resolved inside the root file system as the kernel will see them.
     const ops: MountOp[] = [];
@@ -157,49 +147,65 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
     for (const [name, target] of [['hosts', '/etc/hosts'], ['resolv.conf', '/etc/resolv.conf']] as const) {
       const resolved = await resolveInRoot(ctx.rootfs, target);
       points.push({ path: resolved.path, kind: 'file' });
-      ops.push({ kind: 'file', name, target: resolved.path, readOnly: false, mode: 0o644, uid: 0, gid: 0 });
+      ops.push({ kind: 'bind', source: join(stepDir, 'f', name), target: resolved.path, readOnly: false });
     }
     for (const mount of mounts.mounts) {
       const resolved = await resolveInRoot(ctx.rootfs, mount.target);
       points.push({ path: resolved.path, kind: mount.kind });
       ops.push({ ...mount.op, target: resolved.path });
     }
+    const pipes: StepLayout['pipes'] = [];
+    for (const file of (step as { files?: Array<{ path: string; content: string }> }).files ?? []) {
+      if (file.path.startsWith('/dev/pipes/') && !file.path.slice(11).includes('/')) pipes.push({ name: file.path.slice(11), content: file.content });
+    }
+
+    const rootName = randomBytes(16).toString('hex');
+    await prepareStepDir({
+      stepDir,
+      rootName,
+      rootfs,
+      mounts: ops,
+      pipes,
+      files: [
+        { name: 'hosts', content: hostsFile(hostname) },
+        { name: 'resolv.conf', content: options.resolvConf ?? (await resolvConf()) },
+      ],
+      rootless: caps.rootless,
+      confine: step.security !== 'insecure',
+      hostDirs: HOST_DIRS,
+    });
     const stubs = await planStubs(ctx.rootfs, points);
-    if (strategy === 'overlay') await writeStubs(join(stepDir, 's'), stubs.shadows, stubs.create);
-    else await copy!.addStubs(stubs.create);
+    if (strategy === 'overlay') {
+      await writeStubs(join(stepDir, 's'), stubs.shadows, stubs.create);
+      await matchRoot(join(stepDir, 'u'), ctx, caps);
+    } else {
+      await copy!.addStubs(stubs.create);
+    }
 
     // The workdir is created (owned by the step's user) when missing, as BuildKit's executor does.
     const workdir = await resolveInRoot(ctx.rootfs, step.workdir);
-    const mkdirs: SetupPlan['mkdirs'] = [];
+    const mkdirs: ScriptPlan['mkdirs'] = [];
     if (workdir.type === undefined) {
       const have = workdir.existing.at(-1)!;
-      const rest = workdir.path.slice(have === '/' ? 1 : have.length + 1).split('/').filter(Boolean);
       let at = have === '/' ? '' : have;
-      for (const part of rest) {
+      for (const part of workdir.path.slice(at.length).split('/').filter(Boolean)) {
         at += '/' + part;
         mkdirs.push({ path: at, uid: step.user.uid, gid: step.user.gid });
       }
       copy?.keep(mkdirs.map((d) => d.path));
     }
 
-    const rootName = randomBytes(16).toString('hex');
-    const plan: SetupPlan = {
+    const script = setupScript({
       stepDir,
-      rootfs,
-      rootName,
-      files: [...files].map(([name, data]) => ({ name, size: data.byteLength })),
+      root: `r/${rootName}`,
+      secrets: mounts.secrets.map(({ name, data, mode, uid, gid }) => ({ name, size: data.byteLength, mode, uid, gid })),
       mkdirs,
-      pipes,
-      mounts: ops,
       newNetwork: step.network === 'none',
       hostname,
-      confine: step.security !== 'insecure',
-      hostDirs: HOST_DIRS,
-    };
-    const argv = outerArgv(caps, step, plan, workdir.path, mounts.env);
+    });
     const exit = await runSandbox({
-      argv,
-      input: Buffer.concat([...files.values()]),
+      argv: outerArgv(caps, step, script, rootName, workdir.path, mounts.env),
+      input: Buffer.concat(mounts.secrets.map((s) => s.data)),
       onOutput: (stream, chunk) => ctx.onOutput(stream, chunk),
       signal: ctx.signal,
       timeoutMs: options.timeoutMs,
@@ -229,9 +235,8 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
 
     const epoch = ctx.sourceDateEpoch;
     const whiteoutMtime = epoch ?? 0;
-    const owners = caps.rootless
-      ? { hostIds: { uid: process.getuid!(), gid: process.getgid!() }, stepUser: { uid: step.user.uid, gid: step.user.gid } }
-      : { stepUser: { uid: step.user.uid, gid: step.user.gid } };
+    const stepUser = { uid: step.user.uid, gid: step.user.gid };
+    const owners = caps.rootless ? { hostIds: { uid: process.getuid!(), gid: process.getgid!() }, stepUser } : { stepUser };
     const entries =
       strategy === 'overlay'
         ? await upperEntries(join(stepDir, 'u'), ctx.rootfs, owners, { whiteoutMtime })
@@ -271,13 +276,14 @@ async function matchRoot(upper: string, ctx: RunContext, caps: SandboxCapabiliti
 }
 
 /** `unshare … sh -c SCRIPT sh <final command>`: the namespaces, the setup, and the step's command. */
-function outerArgv(caps: SandboxCapabilities, step: RunStep, plan: SetupPlan, workdir: string, extraEnv: string[]): string[] {
+function outerArgv(caps: SandboxCapabilities, step: RunStep, script: string, rootName: string, workdir: string, extraEnv: string[]): string[] {
   const t = caps.tools;
-  const namespaces = [...(caps.rootless ? ['--user', '--map-root-user'] : []), '--mount', '--pid', '--ipc', '--uts', ...(plan.newNetwork ? ['--net'] : [])];
+  const newNetwork = step.network === 'none';
+  const namespaces = [...(caps.rootless ? ['--user', '--map-root-user'] : []), '--mount', '--pid', '--ipc', '--uts', ...(newNetwork ? ['--net'] : [])];
   const env = [...step.env, ...extraEnv].filter((kv) => kv.indexOf('=') > 0);
   const { uid, gid, additionalGids } = step.user;
-  const chroot = [`--root=/${plan.rootName}`, `--wd=${workdir}`];
-  const bound = plan.confine ? ['--bounding-set', ['-all', ...DEFAULT_CAPS.map((c) => '+' + c)].join(',')] : [];
+  const chroot = [`--root=/${rootName}`, `--wd=${workdir}`];
+  const bound = step.security !== 'insecure' ? ['--bounding-set', ['-all', ...DEFAULT_CAPS.map((c) => '+' + c)].join(',')] : [];
   let final: string[];
   if (!caps.rootless) {
     const groups = additionalGids.length > 0 ? ['--groups', additionalGids.join(',')] : ['--clear-groups'];
@@ -288,5 +294,5 @@ function outerArgv(caps: SandboxCapabilities, step: RunStep, plan: SetupPlan, wo
     // One id maps to the caller: a nested user namespace gives the command its uid/gid.
     final = [t.unshare!, '--user', `--map-user=${uid}`, `--map-group=${gid}`, ...chroot, '--', ...step.argv];
   }
-  return [t.unshare!, ...namespaces, '--fork', '--propagation', 'private', '--', t.sh!, '-c', setupScript(plan), 'sh', t.env!, '-i', ...env, ...final];
+  return [t.unshare!, ...namespaces, '--fork', '--propagation', 'private', '--', t.sh!, '-c', script, 'sh', t.env!, '-i', ...env, ...final];
 }

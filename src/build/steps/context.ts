@@ -26,6 +26,8 @@ export interface StepOutcome {
   createdBy: string | null;
   /** The layer's digest when the step made one. */
   layer?: { digest: string } | null;
+  /** The layer came from the build cache. */
+  cached?: boolean;
 }
 
 /** A StageRun for a state. */

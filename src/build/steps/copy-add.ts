@@ -16,6 +16,7 @@ import { cleanDest, copyItem, heredocItem, prepareDestination, type CopyAttrs } 
 import { parentsItems } from '../copy/parents.js';
 import { contextSourceFs, RootfsNotFoundError, type CopyItem, type SourceFs } from '../copy/sources.js';
 import { CopyTarget } from '../copy/target.js';
+import { BuildCache } from '../cache.js';
 import { BuildError, positionOf } from '../errors.js';
 import { resolveFromRef } from '../stages.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
@@ -71,7 +72,7 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   const attrs: CopyAttrs = { createdMtime, ...(owner ? { owner } : {}), ...(chmod ? { chmod } : {}) };
 
   // Where the sources come from.
-  let sourceFs: SourceFs = contextSourceFs(session.context);
+  let sourceFs: SourceFs = contextSourceFs(session.context, 'context', session.cache.statCache);
   if (ins.kind === 'copy' && ins.from !== undefined) {
     const ref = resolveFromRef(ins.from, session.graph.plans.map((p) => p.stage), new Set(Object.keys(session.options.buildContexts ?? {})), ins, plan.label);
     if (ref.kind === 'stage' && ref.index >= plan.index) {
@@ -86,6 +87,7 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
 
   // Select what to copy.
   const items: Array<{ item: CopyItem; unpack: boolean }> = [];
+  const fetched: string[] = [];
   for (const source of ins.sources) {
     session.checkAborted();
     if (isAdd && isGit(source)) {
@@ -93,7 +95,9 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
     }
     if (isUrl(source)) {
       if (!isAdd) throw new BuildError('COPY_INVALID_OPTION', 'source can\'t be a URL for COPY', { ...position, reference: source });
-      items.push({ item: await fetchItem(run, ins as AddInstruction, source), unpack: ins.kind === 'add' && ins.unpack === true });
+      const item = await fetchItem(run, ins as AddInstruction, source);
+      items.push({ item, unpack: ins.kind === 'add' && ins.unpack === true });
+      fetched.push(item.digest);
       continue;
     }
     let selected: CopyItem[];
@@ -113,6 +117,33 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
 
   // BuildKit builds `--link` copies (without --chmod) on an empty file system, merged on top afterwards.
   const link = ins.link && ins.chmod === undefined;
+
+  // The build cache: the same inputs on the same layers give the same layer.
+  const localSources = ins.sources.filter((src) => !isUrl(src));
+  const pivots = ins.kind === 'copy' && ins.parents ? localSources.map((src) => (src.includes('/./') ? src.slice(0, src.indexOf('/./')) : '/')) : localSources;
+  const key = BuildCache.key({
+    v: 1,
+    step: ins.kind,
+    parent: link ? 'link' : await state.chainKey(),
+    dest,
+    owner: owner ?? null,
+    chmod: ins.chmod ?? null,
+    parents: ins.kind === 'copy' && ins.parents,
+    sources: ins.sources,
+    exclude: ins.exclude,
+    unpack: ins.kind === 'add' ? (ins.unpack ?? null) : false,
+    heredocs: ins.heredocs.map((h) => [h.path, h.content]),
+    epoch: session.epoch ?? null,
+    content: localSources.length === 0 ? null : await sourceFs.checksum(pivots, { excludes: ins.exclude }),
+    fetched,
+  });
+  if (!session.options.noCache) {
+    const hit = await session.cache.lookup(key);
+    if (hit !== undefined) {
+      if (hit) state.addLayer(hit);
+      return { createdBy: historyText(ins), layer: hit ? { digest: await hit.digest() } : null, cached: true };
+    }
+  }
   const target = new CopyTarget(link ? LowerStack.empty() : await state.stack());
   if (items.length > 1 && !dest.endsWith('/') && target.stat(cleanDest(dest))?.type !== 'dir') {
     throw new BuildError(
@@ -142,20 +173,28 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
     throw err;
   }
 
-  let text = isAdd ? 'ADD' : 'COPY';
+  const text = historyText(ins);
+  const entries = target.entries();
+  if (entries.length === 0) {
+    await session.cache.record(key, null);
+    return { createdBy: text, layer: null };
+  }
+  const layer = layerFromEntries(entries, session.layerOptions());
+  const staged = await session.spool.stage(layer, session.options.signal);
+  state.addLayerFromEntries(staged, entries);
+  await session.cache.record(key, staged);
+  return { createdBy: text, layer: { digest: await staged.digest() } };
+}
+
+/** BuildKit's history text of COPY/ADD. */
+function historyText(ins: CopyInstruction | AddInstruction): string {
+  let text = ins.kind === 'add' ? 'ADD' : 'COPY';
   if (ins.kind === 'copy' && ins.parents) text += ' --parents';
   if (ins.chown !== undefined) text += ` --chown=${ins.chown}`;
   if (ins.chmod !== undefined) text += ` --chmod=${ins.chmod}`;
   for (const source of ins.sources) text += ` ${source}`;
   for (const heredoc of ins.heredocs) text += ` <<${heredoc.path}`;
-  text += ` ${ins.dest} # buildkit`;
-
-  const entries = target.entries();
-  if (entries.length === 0) return { createdBy: text, layer: null };
-  const layer = layerFromEntries(entries, session.layerOptions());
-  const staged = await session.spool.stage(layer, session.options.signal);
-  state.addLayerFromEntries(staged, entries);
-  return { createdBy: text, layer: { digest: await staged.digest() } };
+  return `${text} ${ins.dest} # buildkit`;
 }
 
 function sourceError(err: unknown, source: string, fs: SourceFs, position: ReturnType<typeof positionOf>): unknown {
@@ -176,7 +215,7 @@ function sourceError(err: unknown, source: string, fs: SourceFs, position: Retur
 }
 
 /** ADD of a URL: through the `fetcher` option, checked against `--checksum`, mode 0600 as BuildKit writes it. */
-async function fetchItem(run: StageRun, ins: AddInstruction, url: string): Promise<CopyItem> {
+async function fetchItem(run: StageRun, ins: AddInstruction, url: string): Promise<CopyItem & { digest: string }> {
   const { session } = run;
   const position = positionOf(ins, run.plan.label);
   if (!session.fetcher) {
@@ -216,6 +255,7 @@ async function fetchItem(run: StageRun, ins: AddInstruction, url: string): Promi
     content: bytesSource(data),
   };
   return {
+    digest: sha256(data),
     source: url,
     path: '/' + name,
     name,

@@ -1,0 +1,394 @@
+/**
+ * The build cache on disk: records by key, layer blobs, the context stat
+ * index, leases of running builds; lookups that fall back to imported
+ * caches; LRU pruning to a size bound.
+ * @module
+ */
+import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestHex, isDigest, type Digest } from '../../digest.js';
+import { writeFileAtomic } from '../../image/fs-atomic.js';
+import { sweepTemporaryFiles } from '../../image/store/blobs.js';
+import { withLock, type LockOptions } from '../../image/store/lock.js';
+import { ImageStore } from '../../image/store/store.js';
+import type { Layer } from '../../layers/layer.js';
+import { StatCache } from '../context/stat-cache.js';
+import { adoptBlob, blobFile, blobLayer, hasBlob, writeBlob } from './blobs.js';
+import { CacheError } from './errors.js';
+import type { CacheKey } from './key.js';
+import { leasedDigests, Lease } from './leases.js';
+import { decodeRecord, encodeRecord, type CachedLayer, type CacheRecord } from './records.js';
+
+/**
+ * Options of {@link BuildCache}: how long to wait for the store's lock
+ * (which {@link BuildCache.prune} takes) and when a lock is stale.
+ *
+ * @example
+ * ```ts
+ * const cache = new BuildCache(store, { timeoutMs: 10_000 });
+ * ```
+ */
+export interface BuildCacheOptions extends LockOptions {}
+
+/**
+ * How much a cache holds.
+ *
+ * @example
+ * ```ts
+ * const { records, bytes } = await new BuildCache(store).usage();
+ * ```
+ */
+export interface CacheUsage {
+  /** Number of records. */
+  records: number;
+  /** Distinct layer blobs the records use. */
+  blobs: number;
+  /** Bytes of records and the blobs they use (each blob once). */
+  bytes: number;
+}
+
+/**
+ * Options of {@link BuildCache.prune}.
+ *
+ * @example
+ * ```ts
+ * await cache.prune({ keepStorage: 2 * 2 ** 30 }); // keep at most 2 GiB, most recently used first
+ * ```
+ */
+export interface PruneOptions {
+  /** Keep at most this many bytes (records and blobs), dropping the least recently used records first. */
+  keepStorage: number;
+}
+
+/**
+ * What {@link BuildCache.prune} removed and kept.
+ *
+ * @example
+ * ```ts
+ * const { removedRecords, freedBytes, keptBytes } = await cache.prune({ keepStorage: 0 });
+ * ```
+ */
+export interface PruneResult {
+  removedRecords: number;
+  removedBlobs: number;
+  freedBytes: number;
+  keptBytes: number;
+}
+
+/** Records and blobs brought in from elsewhere (see `importCache`). */
+export interface ImportedCache {
+  /** A directory with `blobs/sha256/<hex>` holding the layers. */
+  readonly dir: string;
+  readonly records: ReadonlyMap<string, CacheRecord>;
+}
+
+interface ListedRecord {
+  path: string;
+  key: Digest;
+  record: CacheRecord;
+  mtimeMs: number;
+  bytes: number;
+}
+
+/**
+ * The build cache of an image store, in `<store>/cache/`:
+ *
+ * - `records/<2 hex>/<key hex>.json`: what each key maps to (a step's
+ *   history text and layer, or a remembered content checksum). A record's
+ *   modification time is its last use: every hit touches it.
+ * - `blobs/sha256/<hex>`: the layers records name, verified when written
+ *   and on every read.
+ * - `context/`: the stat index of build contexts (a {@link StatCache}), so a
+ *   rebuild does not read unchanged context files again.
+ * - `leases/`: which blobs running builds use (prune keeps them).
+ * - `tmp/`: files being written.
+ *
+ * Writes are atomic (temporary file, rename), so concurrent builds can share
+ * one cache: the last writer of a key wins with an equally valid record.
+ * A damaged or missing record or blob is a miss, never an error.
+ *
+ * @example
+ * ```ts
+ * const cache = new BuildCache(new ImageStore());
+ * console.log(await cache.usage());
+ * await cache.prune({ keepStorage: 512 * 2 ** 20 });
+ * ```
+ */
+export class BuildCache {
+  /** The cache directory (`<store>/cache`). */
+  readonly root: string;
+  /** The store directory. */
+  readonly storeRoot: string;
+  readonly #options: BuildCacheOptions;
+  readonly #imports: ImportedCache[] = [];
+  #lease: Lease | undefined;
+  #statCache: StatCache | undefined;
+
+  constructor(store: ImageStore | string = new ImageStore(), options: BuildCacheOptions = {}) {
+    this.storeRoot = typeof store === 'string' ? new ImageStore(store).root : store.root;
+    this.root = join(this.storeRoot, 'cache');
+    this.#options = options;
+  }
+
+  /** The persisted stat index that makes context checksums incremental. */
+  get statCache(): StatCache {
+    this.#statCache ??= new StatCache(join(this.root, 'context'));
+    return this.#statCache;
+  }
+
+  get #tmp(): string {
+    return join(this.root, 'tmp');
+  }
+
+  #recordPath(key: string): string {
+    const hex = digestHex(key as Digest);
+    return join(this.root, 'records', hex.slice(0, 2), `${hex}.json`);
+  }
+
+  get #leaseOfThis(): Lease {
+    this.#lease ??= new Lease(join(this.root, 'leases'));
+    return this.#lease;
+  }
+
+  /** Adds an imported cache that lookups fall back to (its blobs are copied in on a hit). */
+  addImport(imported: ImportedCache): void {
+    this.#imports.push(imported);
+  }
+
+  /**
+   * The record of `key`, from this cache or else an imported one (then
+   * copied in). A record whose layer blob is missing or damaged counts as
+   * absent. A hit marks the record as just used.
+   *
+   * @example
+   * ```ts
+   * const record = await cache.get(key);
+   * if (record?.kind === 'step' && record.layer) state.addLayer(cache.layer(record.layer));
+   * ```
+   */
+  async get(key: CacheKey): Promise<CacheRecord | undefined> {
+    const path = this.#recordPath(key);
+    const local = await readRecord(path, key);
+    if (local && (await this.#usable(local))) {
+      const now = new Date();
+      await utimes(path, now, now).catch(() => undefined);
+      return local;
+    }
+    for (const imported of this.#imports) {
+      const record = imported.records.get(key);
+      if (!record) continue;
+      if (record.kind === 'step' && record.layer) {
+        await this.#leaseOfThis.hold([record.layer.digest]);
+        if (!(await adoptBlob(this.root, imported.dir, record.layer, this.#tmp))) continue;
+      }
+      await this.#writeRecord(key, record);
+      return record;
+    }
+    return undefined;
+  }
+
+  async #usable(record: CacheRecord): Promise<boolean> {
+    if (record.kind !== 'step' || !record.layer) return true;
+    // Leased before looking, so a concurrent prune either sees the lease or removed the blob already.
+    await this.#leaseOfThis.hold([record.layer.digest]);
+    return hasBlob(this.root, record.layer);
+  }
+
+  /**
+   * Records `record` under `key`; for a step with a layer, `layer` supplies
+   * the blob (written unless present, verified on the way).
+   *
+   * @example
+   * ```ts
+   * await cache.put(key, { kind: 'step', createdBy: 'COPY . /app # buildkit', layer: info }, layer);
+   * ```
+   */
+  async put(key: CacheKey, record: CacheRecord, layer?: Layer): Promise<void> {
+    if (record.kind === 'step' && record.layer) {
+      if (!layer) throw new TypeError('BuildCache.put: a record with a layer needs the layer');
+      await this.#leaseOfThis.hold([record.layer.digest]);
+      await writeBlob(this.root, layer, record.layer, this.#tmp);
+    }
+    await this.#writeRecord(key, record);
+  }
+
+  async #writeRecord(key: CacheKey, record: CacheRecord): Promise<void> {
+    await writeFileAtomic(this.#recordPath(key), new TextEncoder().encode(encodeRecord(key, record)), { tmpDir: this.#tmp });
+  }
+
+  /**
+   * A verified `Layer` over a cached blob. Reads wait briefly and retry if
+   * a concurrent prune has the blob in its trash for a moment.
+   */
+  layer(info: CachedLayer): Layer {
+    return blobLayer(this.root, info);
+  }
+
+  /** The file of a cached blob (for exports). */
+  blobPath(digest: Digest): string {
+    return blobFile(this.root, digest);
+  }
+
+  /**
+   * How many records and bytes the cache holds.
+   *
+   * @example
+   * ```ts
+   * const { bytes } = await cache.usage();
+   * ```
+   */
+  async usage(): Promise<CacheUsage> {
+    const records = await this.#list();
+    const blobs = new Map<string, number>();
+    let bytes = 0;
+    for (const r of records) {
+      bytes += r.bytes;
+      if (r.record.kind === 'step' && r.record.layer) blobs.set(r.record.layer.digest, r.record.layer.size);
+    }
+    for (const size of blobs.values()) bytes += size;
+    return { records: records.length, blobs: blobs.size, bytes };
+  }
+
+  /**
+   * Removes the least recently used records until the cache holds at most
+   * `keepStorage` bytes, then every blob no record uses. Blobs a running
+   * build holds a lease on stay (with their records). Runs under the
+   * store's lock, so two prunes do not interleave.
+   *
+   * @throws {@link CacheError} `CACHE_INVALID_OPTION` for a negative or non-integer `keepStorage`.
+   * @example
+   * ```ts
+   * const { freedBytes } = await new BuildCache(store).prune({ keepStorage: 2 ** 30 });
+   * ```
+   */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    const keep = options.keepStorage;
+    if (!Number.isSafeInteger(keep) || keep < 0) {
+      throw new CacheError('CACHE_INVALID_OPTION', `keepStorage must be a non-negative integer number of bytes, got ${keep}`, { reason: 'keepStorage' });
+    }
+    return withLock(join(this.storeRoot, 'lock'), () => this.#prune(keep), this.#options);
+  }
+
+  async #prune(keep: number): Promise<PruneResult> {
+    const records = await this.#list(true);
+    const leased = await leasedDigests(join(this.root, 'leases'));
+    const blobSizes = new Map<string, number>();
+    for (const { digest, path } of await listBlobFiles(this.root)) {
+      const info = await stat(path).catch(() => undefined);
+      if (info) blobSizes.set(digest, info.size);
+    }
+    const uses = new Map<string, number>();
+    let total = 0;
+    for (const r of records) {
+      total += r.bytes;
+      const digest = blobOf(r.record);
+      if (digest !== undefined) uses.set(digest, (uses.get(digest) ?? 0) + 1);
+    }
+    for (const [digest, size] of blobSizes) if (uses.has(digest) || leased.has(digest)) total += size;
+
+    let removedRecords = 0;
+    let freedBytes = 0;
+    // Oldest use first; the key breaks ties so the order is the same for everyone.
+    const byAge = [...records].sort((a, b) => a.mtimeMs - b.mtimeMs || (a.key < b.key ? -1 : 1));
+    for (const r of byAge) {
+      if (total <= keep) break;
+      const digest = blobOf(r.record);
+      if (digest !== undefined && leased.has(digest)) continue;
+      await rm(r.path, { force: true });
+      removedRecords++;
+      total -= r.bytes;
+      freedBytes += r.bytes;
+      if (digest !== undefined) {
+        const left = (uses.get(digest) ?? 1) - 1;
+        uses.set(digest, left);
+        if (left === 0) {
+          const size = blobSizes.get(digest) ?? 0;
+          total -= size;
+        }
+      }
+    }
+
+    // Blobs no record uses go to a trash directory first; a build that leased
+    // one in the meantime gets it back, the rest is deleted.
+    const trash = join(this.root, 'trash');
+    const trashed: Array<{ digest: string; from: string; to: string; size: number }> = [];
+    for (const [digest, size] of blobSizes) {
+      if ((uses.get(digest) ?? 0) > 0 || leased.has(digest)) continue;
+      const from = blobFile(this.root, digest as Digest);
+      const to = join(trash, digestHex(digest as Digest));
+      await rm(to, { force: true });
+      await mkdir(trash, { recursive: true });
+      try {
+        await rename(from, to);
+        trashed.push({ digest, from, to, size });
+      } catch {
+        // Gone already.
+      }
+    }
+    const leasedNow = trashed.length > 0 ? await leasedDigests(join(this.root, 'leases')) : new Set<string>();
+    let removedBlobs = 0;
+    for (const t of trashed) {
+      if (leasedNow.has(t.digest)) {
+        await rename(t.to, t.from).catch(() => undefined);
+        total += t.size;
+        continue;
+      }
+      await rm(t.to, { force: true });
+      removedBlobs++;
+      freedBytes += t.size;
+    }
+    await sweepTemporaryFiles(this.#tmp);
+    return { removedRecords, removedBlobs, freedBytes, keptBytes: total };
+  }
+
+  /** Every record on disk; with `clean`, unreadable ones are deleted. */
+  async #list(clean = false): Promise<ListedRecord[]> {
+    const out: ListedRecord[] = [];
+    const dir = join(this.root, 'records');
+    for (const shard of await readdir(dir).catch(() => [] as string[])) {
+      for (const name of await readdir(join(dir, shard)).catch(() => [] as string[])) {
+        const path = join(dir, shard, name);
+        const key = `sha256:${name.replace(/\.json$/, '')}`;
+        const [info, record] = await Promise.all([stat(path).catch(() => undefined), isDigest(key) ? readRecord(path, key) : undefined]);
+        if (!info) continue;
+        if (!record) {
+          if (clean) await rm(path, { force: true });
+          continue;
+        }
+        out.push({ path, key: key as Digest, record, mtimeMs: info.mtimeMs, bytes: info.size });
+      }
+    }
+    return out;
+  }
+
+  /** Ends this object's lease on the blobs it used (call when the build is done). */
+  async close(): Promise<void> {
+    await this.#lease?.release();
+    this.#lease = undefined;
+  }
+}
+
+function blobOf(record: CacheRecord): string | undefined {
+  return record.kind === 'step' && record.layer ? record.layer.digest : undefined;
+}
+
+async function readRecord(path: string, key: string): Promise<CacheRecord | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    return decodeRecord(JSON.parse(text), key)?.record;
+  } catch {
+    return undefined;
+  }
+}
+
+async function listBlobFiles(root: string): Promise<Array<{ digest: string; path: string }>> {
+  const dir = join(root, 'blobs', 'sha256');
+  return (await readdir(dir).catch(() => [] as string[]))
+    .filter((hex) => /^[0-9a-f]{64}$/.test(hex))
+    .map((hex) => ({ digest: `sha256:${hex}`, path: join(dir, hex) }));
+}

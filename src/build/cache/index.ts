@@ -1,0 +1,27 @@
+/**
+ * The build cache: keys derived as BuildKit derives them (parent key,
+ * expanded instruction, visible variables, content checksums of what a step
+ * reads, platform), records and layer blobs in the image store, incremental
+ * context hashing, export/import as an OCI layout (`type=local`), and LRU
+ * pruning to a size bound. `build()` uses it unless told not to; see
+ * docs/cache.md.
+ *
+ * @example
+ * ```ts
+ * import { build, BuildCache, ImageStore } from 'layerkit';
+ *
+ * const store = new ImageStore();
+ * const { cache, steps } = await build({ context: '.', store, cacheTo: 'type=local,dest=.ci/cache' });
+ * console.log(cache.hits, cache.misses, steps.filter((s) => s.cached).length);
+ * await new BuildCache(store).prune({ keepStorage: 2 ** 30 });
+ * ```
+ * @module
+ */
+export { BuildCache, type BuildCacheOptions, type CacheUsage, type ImportedCache, type PruneOptions, type PruneResult } from './cache.js';
+export { CacheSession, fetchOnce, type CacheOptions, type CacheReport, type StepLookup } from './session.js';
+export { baseKey, canonicalJson as cacheKeyJson, instructionIdentity, keyOf, stepKeys, KEY_VERSION, type BaseIdentity, type CacheKey, type KeySettings, type StepKeyInput } from './key.js';
+export { checksumItems } from './selection.js';
+export { exportCache, importCache, CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE, type ExportEntry, type ExportResult } from './layout.js';
+export { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './spec.js';
+export { decodeRecord, encodeRecord, type CachedLayer, type CacheRecord } from './records.js';
+export { CacheError, type CacheErrorCode, type CacheErrorData } from './errors.js';

@@ -1,0 +1,319 @@
+/**
+ * The build cache as one build uses it: the chain key of every stage as it
+ * is built, a key and a lookup before each instruction, the replay of a
+ * hit, the record of a miss, and the export and report at the end.
+ *
+ * The builder calls five methods: {@link CacheSession.beginStage} after a
+ * stage's initial state is set up, {@link CacheSession.lookup} before an
+ * (expanded) instruction runs, then either {@link CacheSession.replay} (a
+ * hit) or {@link CacheSession.record} (after running it), and
+ * {@link CacheSession.finish} / {@link CacheSession.close} at the end.
+ * @module
+ */
+import type { Instruction } from '../../dockerfile/instructions/types.js';
+import { formatPlatform } from '../../image/platform.js';
+import type { ImageStore } from '../../image/store/store.js';
+import type { BuildSession } from '../builder.js';
+import type { Fetcher } from '../options.js';
+import type { StageState } from '../stage-state.js';
+import type { SourceRef, StagePlan } from '../stages.js';
+import type { StageRun, StepOutcome } from '../steps/context.js';
+import { applyMetadata, METADATA_KINDS } from '../steps/metadata.js';
+import { workdirPath } from '../steps/workdir.js';
+import { BuildCache, type BuildCacheOptions } from './cache.js';
+import { baseKey, stepKeys, type BaseIdentity, type CacheKey, type KeySettings } from './key.js';
+import { exportCache, importCache, type ExportEntry, type ExportResult } from './layout.js';
+import { imageIdentity, isIndependent, stepInputs, type InputEnv } from './inputs.js';
+import type { CacheRecord } from './records.js';
+import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './spec.js';
+
+/**
+ * The cache options of `build()`.
+ *
+ * @example
+ * ```ts
+ * await build({ context: '.', cacheFrom: 'type=local,src=.ci/cache', cacheTo: 'type=local,dest=.ci/cache,mode=max' });
+ * ```
+ */
+export interface CacheOptions {
+  /** Look nothing up (every step runs); results are still recorded. `docker build --no-cache`. */
+  noCache?: boolean;
+  /** Stages (by name) whose steps are not looked up. `--no-cache-filter`. */
+  noCacheFilter?: readonly string[];
+  /** Caches to fall back to: `type=local,src=DIR`. */
+  cacheFrom?: string | CacheFromSpec | ReadonlyArray<string | CacheFromSpec>;
+  /** Where to export this build's records: `type=local,dest=DIR[,mode=min|max]`. */
+  cacheTo?: string | CacheToSpec | ReadonlyArray<string | CacheToSpec>;
+}
+
+/**
+ * What the cache did in one build.
+ *
+ * @example
+ * ```ts
+ * const { cache } = await build({ context: '.' });
+ * console.log(`${cache.hits} cached, ${cache.misses} ran`);
+ * ```
+ */
+export interface CacheReport {
+  /** Steps whose result came from the cache. */
+  hits: number;
+  /** Steps that ran. */
+  misses: number;
+  /** Context files whose content was read and hashed for cache keys. */
+  contextFilesRead: number;
+  /** Context files whose digest came from the stat index without reading. */
+  contextFilesReused: number;
+  /** Cache exports written. */
+  exports: Array<ExportResult & { dest: string }>;
+  /** Records that could not be written (the build succeeded regardless), as messages. */
+  writeErrors: string[];
+}
+
+/** A step's keys and, for a hit, what the cache holds. */
+export interface StepLookup {
+  key: CacheKey;
+  chain: CacheKey;
+  /** The record found, or undefined for a miss. */
+  hit: Extract<CacheRecord, { kind: 'step' }> | undefined;
+}
+
+interface Used {
+  stage: number;
+  key: CacheKey;
+  record: CacheRecord;
+}
+
+/** One build's use of the cache (see the module notes). */
+export class CacheSession {
+  readonly cache: BuildCache;
+  readonly #options: CacheOptions;
+  readonly #settings: KeySettings;
+  readonly #to: CacheToSpec[];
+  readonly #chains = new WeakMap<StageState, CacheKey>();
+  readonly #used: Used[] = [];
+  readonly #memos = new Map<string, CacheRecord>();
+  readonly #pending: Promise<void>[] = [];
+  readonly #report: CacheReport = { hits: 0, misses: 0, contextFilesRead: 0, contextFilesReused: 0, exports: [], writeErrors: [] };
+  readonly #filter: Set<string>;
+
+  private constructor(cache: BuildCache, options: CacheOptions, settings: KeySettings, to: CacheToSpec[]) {
+    this.cache = cache;
+    this.#options = options;
+    this.#settings = settings;
+    this.#to = to;
+    this.#filter = new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase()));
+  }
+
+  /**
+   * Opens the cache of `store` for one build: reads the specs (failing
+   * before any work on a bad one) and the records of every `cacheFrom`.
+   *
+   * @throws {@link CacheError} `CACHE_INVALID_SPEC`, `CACHE_INVALID_LAYOUT`.
+   * @example
+   * ```ts
+   * const cache = await CacheSession.open(store, { cacheFrom: 'type=local,src=ci-cache' }, { epoch: 0, compression: null });
+   * ```
+   */
+  static async open(store: ImageStore, options: CacheOptions, settings: KeySettings, cacheOptions: BuildCacheOptions = {}): Promise<CacheSession> {
+    const list = <T>(v: T | ReadonlyArray<T> | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? [...(v as T[])] : [v as T]);
+    const from = list(options.cacheFrom).map(parseCacheFrom);
+    const to = list(options.cacheTo).map(parseCacheTo);
+    const cache = new BuildCache(store, cacheOptions);
+    for (const spec of from) cache.addImport(await importCache(spec));
+    return new CacheSession(cache, options, settings, to);
+  }
+
+  /** Whether steps of this stage may be looked up. */
+  #lookups(plan: StagePlan): boolean {
+    if (this.#options.noCache) return false;
+    return !(this.#filter.has(plan.label.toLowerCase()) || (plan.stage.name !== undefined && this.#filter.has(plan.stage.name.toLowerCase())));
+  }
+
+  /** The chain key of a stage's state, if it has one (a step that could not be keyed ends the chain). */
+  chainOf(state: StageState): CacheKey | undefined {
+    return this.#chains.get(state);
+  }
+
+  /**
+   * Keys a stage's initial state from what its FROM names. Called once the
+   * state exists, before ONBUILD triggers and instructions.
+   */
+  async beginStage(session: BuildSession, plan: StagePlan, state: StageState): Promise<void> {
+    let base: BaseIdentity | undefined;
+    const named = plan.replacedBy ?? (plan.base.kind === 'context' ? plan.base.name : undefined);
+    if (named !== undefined) {
+      const dir = await session.namedDirectory(named);
+      if (dir) base = { kind: 'context', checksum: await dir.checksum(await dir.resolveSources(['.']), { cache: this.cache.statCache }) };
+      else base = { kind: 'image', digest: imageIdentity(await session.image(session.options.buildContexts?.[named] ?? named, plan.stage.from, plan.label)) };
+    } else if (plan.base.kind === 'scratch') {
+      base = { kind: 'scratch' };
+    } else if (plan.base.kind === 'image') {
+      base = { kind: 'image', digest: imageIdentity(await session.image(plan.base.ref, plan.stage.from, plan.label)) };
+    } else if (plan.base.kind === 'stage') {
+      const parent = this.#chains.get(await session.stage(plan.base.index));
+      if (parent !== undefined) base = { kind: 'stage', key: parent };
+    }
+    if (base !== undefined) this.#chains.set(state, baseKey(base, formatPlatform(state.platform)));
+  }
+
+  /**
+   * The keys of an expanded instruction about to run in `run`, and the
+   * record when there is a hit. Returns undefined when the step cannot be
+   * keyed (its inputs cannot be read: the step itself will report why) —
+   * then it and the rest of its stage run uncached.
+   */
+  async lookup(run: StageRun, instruction: Instruction): Promise<StepLookup | undefined> {
+    const parent = this.#chains.get(run.state);
+    if (parent === undefined) return undefined;
+    const lookups = this.#lookups(run.plan);
+    let inputs: unknown[];
+    try {
+      inputs = await stepInputs(run, instruction, this.#inputEnv(lookups));
+    } catch {
+      this.#chains.delete(run.state);
+      return undefined;
+    }
+    const { key, chain } = stepKeys({
+      parent,
+      instruction,
+      vars: run.state.vars.toList(),
+      platform: formatPlatform(run.state.platform),
+      settings: this.#settings,
+      inputs,
+      independent: isIndependent(instruction),
+    });
+    let hit: StepLookup['hit'];
+    if (lookups) {
+      const record = await this.cache.get(key);
+      if (record?.kind === 'step') hit = record;
+    }
+    return { key, chain, hit };
+  }
+
+  #inputEnv(lookups: boolean): InputEnv {
+    return {
+      statCache: this.cache.statCache,
+      lookups,
+      chainOf: (state) => this.#chains.get(state),
+      recall: async (key) => this.#memos.get(key) ?? (await this.cache.get(key)),
+      remember: (key, record) => {
+        this.#memos.set(key, record);
+        this.#write(this.cache.put(key, record));
+      },
+    };
+  }
+
+  /**
+   * Applies a hit to the stage: the cached layer goes on top (read only if
+   * a later step needs the files), config changes are made again from the
+   * instruction (they follow from it and the state before, which the key
+   * covers). Returns the step's outcome as if it had run.
+   */
+  async replay(run: StageRun, instruction: Instruction, step: StepLookup): Promise<StepOutcome> {
+    const record = step.hit!;
+    let outcome: StepOutcome;
+    if (METADATA_KINDS.has(instruction.kind)) {
+      outcome = applyMetadata(run, instruction);
+    } else {
+      if (instruction.kind === 'workdir') run.state.container.WorkingDir = workdirPath(run.state.container.WorkingDir, instruction.path);
+      outcome = { createdBy: record.createdBy, layer: null };
+      if (record.layer) {
+        run.state.addLayer(this.cache.layer(record.layer));
+        outcome.layer = { digest: record.layer.digest };
+      }
+    }
+    this.#chains.set(run.state, step.chain);
+    this.#used.push({ stage: run.plan.index, key: step.key, record });
+    this.#report.hits++;
+    return outcome;
+  }
+
+  /**
+   * Records what a step that ran produced (its layer is the stage's newest
+   * when `outcome.layer` is set). The blob is written in the background;
+   * {@link finish} and {@link close} wait for it.
+   */
+  record(run: StageRun, step: StepLookup | undefined, outcome: StepOutcome): void {
+    this.#report.misses++;
+    if (!step) return;
+    this.#chains.set(run.state, step.chain);
+    const layer = outcome.layer ? run.state.layers[run.state.layers.length - 1] : undefined;
+    const write = (async () => {
+      let record: CacheRecord = { kind: 'step', createdBy: outcome.createdBy, layer: null };
+      if (layer) {
+        const [digest, size, diffId] = await Promise.all([layer.digest(), layer.size(), layer.diffId()]);
+        record = { ...record, layer: { mediaType: layer.mediaType, digest, size, diffId } };
+      }
+      this.#used.push({ stage: run.plan.index, key: step.key, record });
+      await this.cache.put(step.key, record, layer);
+    })();
+    this.#write(write);
+  }
+
+  /** Keeps a background write; a failure is reported, never thrown: the cache is an optimisation. */
+  #write(promise: Promise<void>): void {
+    this.#pending.push(
+      promise.catch((err: unknown) => {
+        this.#report.writeErrors.push((err as Error).message ?? String(err));
+      }),
+    );
+  }
+
+  /**
+   * Waits for cache writes, exports this build's records to every
+   * `cacheTo` (mode `min`: the stages the final image is made of — the
+   * target and the stages it is built FROM; `max`: every stage built) and
+   * returns the report.
+   */
+  async finish(session: BuildSession): Promise<CacheReport> {
+    await Promise.all(this.#pending);
+    const stats = this.cache.statCache.stats;
+    this.#report.contextFilesRead = stats.misses;
+    this.#report.contextFilesReused = stats.hits;
+    if (this.#to.length > 0) {
+      const chain = new Set<number>();
+      for (let i: number | undefined = session.graph.target; i !== undefined && !chain.has(i); ) {
+        chain.add(i);
+        const base: SourceRef = session.graph.plans[i]!.base;
+        i = base.kind === 'stage' ? base.index : undefined;
+      }
+      for (const spec of this.#to) {
+        const entries: ExportEntry[] = this.#used.filter((u) => spec.mode === 'max' || chain.has(u.stage)).map(({ key, record }) => ({ key, record }));
+        for (const [key, record] of this.#memos) entries.push({ key, record });
+        try {
+          this.#report.exports.push({ dest: spec.dest, ...(await exportCache(this.cache, entries, spec)) });
+        } catch (err) {
+          if (!spec.ignoreError) throw err;
+          this.#report.writeErrors.push(`export to ${spec.dest}: ${(err as Error).message}`);
+        }
+      }
+    }
+    return { ...this.#report, exports: [...this.#report.exports], writeErrors: [...this.#report.writeErrors] };
+  }
+
+  /** Waits for pending writes and ends the lease on cached blobs. Call whatever happened. */
+  async close(): Promise<void> {
+    await Promise.all(this.#pending);
+    await this.cache.close();
+  }
+}
+
+/**
+ * A fetcher that fetches each URL once per build: the cache key of an ADD
+ * of a URL needs its bytes, and a miss then copies the same bytes.
+ */
+export function fetchOnce(fetcher: Fetcher | undefined): Fetcher | undefined {
+  if (!fetcher) return undefined;
+  const seen = new Map<string, ReturnType<Fetcher>>();
+  return (url, options) => {
+    let pending = seen.get(url);
+    if (!pending) {
+      pending = fetcher(url, options);
+      seen.set(url, pending);
+      pending.catch(() => seen.delete(url));
+    }
+    return pending;
+  };
+}
+

@@ -1,0 +1,163 @@
+/**
+ * The step directory, prepared before any process starts: the helper root
+ * skeleton, the `/dev` skeleton, the hosts files, and the three fstab files
+ * the setup script mounts (see `script.ts`).
+ *
+ * ```
+ * <step>/u  w         overlay upper and work directories
+ *        l/0 l/1 … l/s  short names of the lower directories (top: s, the stubs)
+ *        s/            mount-point stubs (an overlay lower of its own)
+ *        d/            /dev skeleton (device stubs, symlinks, pipes/)
+ *        f/            hosts, resolv.conf
+ *        p/            secrets (a tmpfs mounted in the namespace only)
+ *        r/            helper root; r/<name> is where the root file system is mounted
+ *        x/            copies for rw binds and binds from stages
+ * ```
+ * @module
+ */
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { mkdir, symlink, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fstab, type FstabEntry } from './script.js';
+
+/** A mount of the step, target resolved inside the root file system. */
+export type MountOp =
+  | { kind: 'bind'; source: string; target: string; readOnly: boolean }
+  | { kind: 'tmpfs'; target: string; size?: number };
+
+/** What {@link prepareStepDir} lays out. */
+export interface StepLayout {
+  stepDir: string;
+  /** The root file system's name inside the helper root. */
+  rootName: string;
+  rootfs: { kind: 'overlay'; lowers: string[]; userxattr: boolean } | { kind: 'bind'; dir: string };
+  /** The step's mounts (hosts files, `RUN --mount`), in order. */
+  mounts: MountOp[];
+  /** Heredoc scripts for `/dev/pipes`. */
+  pipes: Array<{ name: string; content: string }>;
+  /** Files for `f/` (hosts, resolv.conf). */
+  files: Array<{ name: string; content: string }>;
+  rootless: boolean;
+  /** Mask and protect `/proc` and `/sys` as Docker does (false for `--security=insecure`). */
+  confine: boolean;
+  /** Host directories bound (read-only) into the helper root. */
+  hostDirs: string[];
+}
+
+const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+const DEV_LINKS: Array<[string, string]> = [
+  ['fd', '/proc/self/fd'],
+  ['stdin', '/proc/self/fd/0'],
+  ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'],
+  ['core', '/proc/kcore'],
+  ['ptmx', 'pts/ptmx'],
+];
+/** moby's default masked and read-only paths (`oci/defaults.go`). */
+const MASKED = ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi'];
+const MASKED_SYS = ['/sys/firmware', '/sys/devices/virtual/powercap'];
+const READ_ONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/** Lays out the step directory and writes the fstab files. */
+export async function prepareStepDir(layout: StepLayout): Promise<void> {
+  const { stepDir } = layout;
+  const r = join(stepDir, 'r');
+  const root = join(r, layout.rootName);
+  for (const sub of ['u', 'w', 'l', 's', 'd', 'f', 'p', 'r', 'x']) await mkdir(join(stepDir, sub), { recursive: true });
+  await mkdir(root);
+  await mkdir(join(r, 'proc'));
+  await mkdir(join(r, '.old'));
+  await mkdir(join(r, 'etc'));
+  const hasLdCache = existsSync('/etc/ld.so.cache');
+  if (hasLdCache) await writeFile(join(r, 'etc/ld.so.cache'), '');
+  const helperBinds: FstabEntry[] = [];
+  for (const dir of layout.hostDirs) {
+    const info = lstatOrUndefined(dir);
+    if (!info) continue;
+    const at = join(r, dir.slice(1));
+    if (info.isSymbolicLink()) await symlink(readlinkSync(dir), at);
+    else if (info.isDirectory()) {
+      await mkdir(at, { recursive: true });
+      helperBinds.push({ source: dir, target: at, type: 'none', options: 'rbind,ro' });
+    }
+  }
+  if (hasLdCache) helperBinds.push({ source: '/etc/ld.so.cache', target: join(r, 'etc/ld.so.cache'), type: 'none', options: 'bind,ro' });
+  helperBinds.push({ source: 'proc', target: join(r, 'proc'), type: 'proc', options: 'nosuid,nodev,noexec' });
+
+  // /dev skeleton: copied into the step's tmpfs /dev, then the devices bound over the stubs.
+  const d = join(stepDir, 'd');
+  for (const sub of ['pts', 'shm', 'mqueue']) await mkdir(join(d, sub));
+  await chmod(join(d, 'shm'), 0o1777);
+  const devices = DEVICES.filter((n) => existsSync(`/dev/${n}`));
+  for (const name of devices) await writeFile(join(d, name), '');
+  for (const [name, target] of DEV_LINKS) await symlink(target, join(d, name));
+  if (layout.pipes.length > 0) {
+    await mkdir(join(d, 'pipes'));
+    for (const pipe of layout.pipes) await writeFile(join(d, 'pipes', pipe.name), pipe.content, { mode: 0o755 });
+  }
+  for (const file of layout.files) await writeFile(join(stepDir, 'f', file.name), file.content, { mode: 0o644 });
+
+  const first: FstabEntry[] = [{ source: r, target: r, type: 'none', options: 'bind' }];
+  if (layout.rootfs.kind === 'overlay') {
+    const options = [`lowerdir=${layout.rootfs.lowers.join(':')}`, 'upperdir=../u', 'workdir=../w'];
+    // In a user namespace only userxattr is allowed (which rules out redirect_dir
+    // and metacopy); as root, turn them off so the upperdir alone records the change.
+    options.push(...(layout.rootfs.userxattr ? ['userxattr'] : ['index=off', 'metacopy=off', 'redirect_dir=off']));
+    first.push({ source: 'overlay', target: root, type: 'overlay', options: options.join(',') });
+  } else {
+    first.push({ source: layout.rootfs.dir, target: root, type: 'none', options: 'bind' });
+  }
+  first.push({ source: 'proc', target: join(root, 'proc'), type: 'proc', options: 'nosuid,nodev,noexec' });
+  first.push({ source: 'tmpfs', target: join(root, 'dev'), type: 'tmpfs', options: 'nosuid,strictatime,mode=0755,size=65536k' });
+
+  const second: FstabEntry[] = [];
+  for (const name of devices) second.push({ source: `/dev/${name}`, target: join(root, 'dev', name), type: 'none', options: 'bind' });
+  second.push({ source: 'shm', target: join(root, 'dev/shm'), type: 'tmpfs', options: 'nosuid,nodev,noexec,mode=1777,size=65536k' });
+  if (layout.pipes.length > 0) second.push({ source: join(root, 'dev/pipes'), target: join(root, 'dev/pipes'), type: 'none', options: 'bind,ro' });
+  if (layout.confine) {
+    for (const path of MASKED) {
+      const info = lstatOrUndefined(path);
+      if (!info) continue;
+      second.push(
+        info.isDirectory()
+          ? { source: 'tmpfs', target: join(root, path), type: 'tmpfs', options: 'ro,nosuid,nodev,noexec,size=0' }
+          : { source: '/dev/null', target: join(root, path), type: 'none', options: 'bind' },
+      );
+    }
+    for (const path of READ_ONLY) {
+      if (lstatOrUndefined(path)) second.push({ source: join(root, path), target: join(root, path), type: 'none', options: 'bind,ro' });
+    }
+  }
+  for (const mount of layout.mounts) {
+    const target = join(root, mount.target);
+    if (mount.kind === 'tmpfs') {
+      second.push({ source: 'tmpfs', target, type: 'tmpfs', options: mount.size === undefined ? 'mode=0755' : `mode=0755,size=${mount.size}` });
+    } else {
+      second.push({ source: mount.source, target, type: 'none', options: mount.readOnly ? 'rbind,ro' : 'rbind' });
+    }
+  }
+  second.push(...helperBinds);
+
+  // What may be refused without harm (devpts and mqueue in some user namespaces, sysfs outside a new network namespace).
+  const third: FstabEntry[] = [
+    { source: 'devpts', target: join(root, 'dev/pts'), type: 'devpts', options: 'newinstance,ptmxmode=0666,mode=0620' },
+    { source: 'mqueue', target: join(root, 'dev/mqueue'), type: 'mqueue', options: 'nosuid,nodev,noexec' },
+    layout.rootless
+      ? { source: '/sys', target: join(root, 'sys'), type: 'none', options: 'rbind,ro,nosuid,nodev,noexec' }
+      : { source: 'sysfs', target: join(root, 'sys'), type: 'sysfs', options: 'ro,nosuid,nodev,noexec' },
+  ];
+  if (layout.confine) {
+    for (const path of MASKED_SYS) if (lstatOrUndefined(path)?.isDirectory()) third.push({ source: 'tmpfs', target: join(root, path), type: 'tmpfs', options: 'ro,size=0' });
+  }
+  await writeFile(join(stepDir, 'fstab.1'), fstab(first));
+  await writeFile(join(stepDir, 'fstab.2'), fstab(second));
+  await writeFile(join(stepDir, 'fstab.3'), fstab(third));
+}
+
+function lstatOrUndefined(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
