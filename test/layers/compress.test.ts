@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
 import { crc32, decompress, detectCompression, gunzipStream, gzipStream, parallelGzip } from '../../src/layers/compress/index.js';
 import { crc32Js } from '../../src/layers/compress/crc32.js';
-import { looksIncompressible, storedBlocks } from '../../src/layers/compress/parallel-gzip.js';
+import { looksIncompressible, planBlock, storedBlocks } from '../../src/layers/compress/parallel-gzip.js';
 import { CompressionError } from '../../src/layers/errors.js';
 import { collect, rechunk, streamOf } from './tar-helpers.js';
 
@@ -108,11 +108,12 @@ describe('parallelGzip', () => {
   });
 
   it('stores random data and deflates text', () => {
-    expect(looksIncompressible(randomBytes(16 * 1024))).toBe(true);
-    expect(looksIncompressible(textBytes(16 * 1024, 9))).toBe(false);
-    expect(looksIncompressible(new Uint8Array(16 * 1024))).toBe(false);
+    expect(looksIncompressible(randomBytes(4096))).toBe(true);
+    expect(looksIncompressible(gzipSync(textBytes(100_000, 5)).subarray(100, 4196))).toBe(true);
+    expect(looksIncompressible(textBytes(4096, 9))).toBe(false);
+    expect(looksIncompressible(new Uint8Array(4096))).toBe(false);
     // Machine-code-like data: skewed distribution over all byte values.
-    const skewed = Uint8Array.from({ length: 16 * 1024 }, (_, i) => (i * i * 7 + (i >> 3)) % (i % 3 ? 256 : 16));
+    const skewed = Uint8Array.from({ length: 4096 }, (_, i) => (i * i * 7 + (i >> 3)) % (i % 3 ? 256 : 16));
     expect(looksIncompressible(skewed)).toBe(false);
   });
 
@@ -124,6 +125,22 @@ describe('parallelGzip', () => {
     const random = randomBytes(1 << 20);
     const stored = await collect(parallelGzip(streamOf(random), { level: 1 }));
     expect(stored.length - random.length).toBeLessThan(200);
+  });
+
+  it('stores only random stretches of at least 16 KiB, at 4 KiB granularity', () => {
+    const block = Buffer.concat([textBytes(10_000, 1), randomBytes(40_000), textBytes(20_000, 2), randomBytes(12_000), textBytes(30_000, 3)]);
+    const runs = planBlock(block, true);
+    expect(runs.map((r) => r.stored)).toEqual([false, true, false]);
+    const stored = runs[1]!;
+    expect(stored.start % 4096).toBe(0);
+    expect(stored.start).toBeGreaterThanOrEqual(10_000);
+    expect(stored.end).toBeLessThanOrEqual(50_000);
+    expect(stored.end - stored.start).toBeGreaterThanOrEqual(40_000 - 2 * 4096);
+    // The runs tile the block.
+    expect(runs[0]!.start).toBe(0);
+    expect(runs.at(-1)!.end).toBe(block.length);
+    for (let i = 1; i < runs.length; i++) expect(runs[i]!.start).toBe(runs[i - 1]!.end);
+    expect(planBlock(block, false)).toEqual([{ start: 0, end: block.length, stored: false }]);
   });
 
   it('writes empty input as a valid gzip of nothing', async () => {
