@@ -193,6 +193,7 @@ describe('writer errors', () => {
       { path: '/a', type: 'dir', size: 1 },
       { path: '/', type: 'file' },
       { path: '/a', xattrs: { 'a=b': new Uint8Array(0) } },
+      { path: '/a', type: 'constructor' as Entry['type'] },
     ];
     for (const patch of bad) {
       const err = await collect(writeTar([{ ...base, path: '/a', type: 'file', ...patch } as Entry])).catch((e: unknown) => e);

@@ -117,7 +117,7 @@ function isId(n: unknown): boolean {
 /** Rejects what the tar cannot represent faithfully, before anything is written. */
 function validateEntry(entry: Entry): void {
   if (typeof entry.path !== 'string' || !isCleanPath(entry.path)) fail(entry, 'path must be absolute and normalized');
-  if (!(entry.type in TYPEFLAG)) fail(entry, `unknown type ${JSON.stringify(entry.type)}`);
+  if (!Object.hasOwn(TYPEFLAG, entry.type)) fail(entry, `unknown type ${JSON.stringify(entry.type)}`);
   if (entry.path === '/' && entry.type !== 'dir') fail(entry, 'the root can only be a directory');
   if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) fail(entry, `mode ${entry.mode} is not within 0o7777`);
   if (!isId(entry.uid) || !isId(entry.gid)) fail(entry, 'uid and gid must be non-negative integers');
