@@ -249,7 +249,7 @@ async function readXattrsWithGetfattr(dir: string): Promise<Map<string, Record<s
     const eq = text.indexOf('=');
     const name = eq < 0 ? text : text.slice(0, eq);
     if (name === 'security.selinux' || name.startsWith('system.')) continue;
-    current[name] = eq < 0 ? new Uint8Array(0) : hexValue(text.slice(eq + 1));
+    Object.defineProperty(current, name, { value: eq < 0 ? new Uint8Array(0) : hexValue(text.slice(eq + 1)), enumerable: true, writable: true, configurable: true });
   }
   return result;
 }

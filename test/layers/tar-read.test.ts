@@ -77,6 +77,7 @@ describe('readTar dialects', () => {
       ['mtime', utf8('1700000000.987654321')],
       ['uid', utf8('4294967295')],
       ['SCHILY.xattr.user.k', Uint8Array.of(0, 255)],
+      ['SCHILY.xattr.__proto__', Uint8Array.of(1)],
       ['LIBARCHIVE.xattr.user.b%3D', utf8(Buffer.from('hi').toString('base64'))],
       ['atime', utf8('1')],
     ]);
@@ -91,6 +92,7 @@ describe('readTar dialects', () => {
     ]);
     const members = await readAll(streamOf(bytes));
     expect(members[0]).toMatchObject({ path: '/ñame/with spaces', mtime: 1_700_000_000, uid: 4294967295, xattrs: { 'user.k': '00ff', 'user.b=': Buffer.from('hi').toString('hex') } });
+    expect(Object.keys(members[0]!.xattrs!)).toContain('__proto__');
     expect(members[1]).toMatchObject({ path: '/plain', mtime: 0, uid: 0 });
     expect(members[1]!.xattrs).toBeUndefined();
   });

@@ -242,7 +242,8 @@ function buildEntry(
         xvalue = Uint8Array.from(Buffer.from(decodeText(value), 'base64'));
       }
       if (xname === undefined || xname === '') continue;
-      (xattrs ??= {})[xname] = xvalue;
+      // defineProperty: a hostile name such as "__proto__" must stay an ordinary key.
+      Object.defineProperty((xattrs ??= {}), xname, { value: xvalue, enumerable: true, writable: true, configurable: true });
     }
     if (xattrs) entry.xattrs = xattrs;
   }
