@@ -87,7 +87,7 @@ function textToken(ctx: GenContext, heredocLine: boolean): fc.Arbitrary<string> 
       '>', '2>&1', '*.go', 'key=value', '=', '-', '--', '#', 'a#b', '{', '}', '(', ')', '@', '~', '%', ':', ',', '!',
       '$HOME', '${PATH}', '${V:-def}', '$1', '"dq"', '"a b  c"', "'s q'", '""', "''", 'a\\ b', `x${e}${e}y`, `${e}${e}`, '\\"',
     ];
-    const wild = ['"unterminated', "'open", '${', '${}', '${A:-', '$', '\\', `${e}#`, '<', '[', ']', ']x', '\u0000'];
+    const wild = ['"unterminated', "'open", '${', '${}', '${A:-', '$', '\\', `${e}#`, '<', '[', ']', ']x', '\u0000', 'a\rb'];
     const arbs: fc.Arbitrary<string>[] = [pick(...clean), chars(LOWER + UPPER + DIGITS + '_./:=@+-', 1, 8)];
     if (!heredocLine) arbs.push(pick(...wild));
     if (!heredocLine && ctx.malformed) arbs.push(pick('<<EOF', '<<', '<<-', '2<<X', 'cat<<EOF', '<<""'));

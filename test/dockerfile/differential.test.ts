@@ -247,6 +247,21 @@ describe.runIf(oracle)('ShellLex agrees with BuildKit', () => {
   }
 });
 
+describe.runIf(oracle)('parseDockerfile agrees with BuildKit at its 64 KiB line limit', () => {
+  /** Lines of `bytes` UTF-8 bytes (or one character more), in each place a line can be. */
+  function linesAround(bytes: number, fill: string): string[] {
+    let line = 'RUN ';
+    while (Buffer.byteLength(line) < bytes) line += fill;
+    return [line, `${line}\n`, `FROM a\n${line}\nRUN b`, `RUN <<EOF\n${line}\nEOF\n`, `${line.slice(0, 10)}\\\n${line.slice(10)}`, `# ${line}\nFROM a`];
+  }
+  const texts = [65533, 65534, 65535, 65536, 65537].flatMap((n) => ['x', 'é', '😀'].flatMap((fill) => linesAround(n, fill)));
+
+  it(`${texts.length} Dockerfiles with lines of 65,533 to 65,537 bytes`, async () => {
+    const answers = await askParse(texts);
+    texts.forEach((text, i) => checkParse(text, answers[i]!));
+  });
+});
+
 // ---------------------------------------------------------------- disagreements found by the properties
 
 const deepJson = (n: number) => `RUN ${'['.repeat(n)}${']'.repeat(n)}\n`;
