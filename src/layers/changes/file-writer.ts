@@ -5,11 +5,13 @@
  * large files are streamed in place.
  * @module
  */
-import { constants } from 'node:fs';
+import fs, { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Entry } from '../entry.js';
 import { InvalidEntryError } from '../errors.js';
 import type { MetadataPolicy } from './disk.js';
+
+type Step = (err: NodeJS.ErrnoException | null) => void;
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 // Read once: the mode a new file gets is the requested one less these bits.
@@ -66,15 +68,39 @@ export class FileWriter {
     while (this.#jobs.size > 0) await Promise.allSettled(this.#jobs);
   }
 
-  async #small(host: string, data: Uint8Array, entry: Entry): Promise<void> {
-    const handle = await open(host, CREATE, entry.mode & 0o777);
-    try {
-      let offset = 0;
-      while (offset < data.byteLength) offset += (await handle.write(data, offset, data.byteLength - offset)).bytesWritten;
-      await this.#finish(handle, entry);
-    } finally {
-      await handle.close();
-    }
+  /**
+   * open, write, (fchown, fchmod,) futimes, close — with the callback API:
+   * no FileHandle object and one promise per file instead of one per call,
+   * which matters at thousands of small files.
+   */
+  #small(host: string, data: Uint8Array, entry: Entry): Promise<void> {
+    const mode = entry.mode & 0o7777;
+    const chown = this.policy.owners && (entry.uid !== process.getuid?.() || entry.gid !== process.getgid?.());
+    const chmod = mode !== (mode & 0o777 & ~UMASK);
+    return new Promise((resolve, reject) => {
+      fs.open(host, CREATE, mode & 0o777, (openError, fd) => {
+        if (openError) return reject(openError);
+        const fail = (err: unknown) => fs.close(fd, () => reject(err));
+        let offset = 0;
+        const steps: Array<(next: Step) => void> = [];
+        if (chown) steps.push((next) => fs.fchown(fd, entry.uid, entry.gid, next));
+        if (chmod) steps.push((next) => fs.fchmod(fd, mode, next));
+        steps.push((next) => fs.futimes(fd, entry.mtime, entry.mtime, next));
+        const run = (i: number): void => {
+          if (i === steps.length) return fs.close(fd, (err) => (err ? reject(err) : resolve()));
+          steps[i]!((err) => (err ? fail(err) : run(i + 1)));
+        };
+        const write = (): void => {
+          if (offset >= data.byteLength) return run(0);
+          fs.write(fd, data, offset, data.byteLength - offset, null, (err, written) => {
+            if (err) return fail(err);
+            offset += written;
+            write();
+          });
+        };
+        write();
+      });
+    });
   }
 
   async #stream(host: string, body: AsyncIterable<Uint8Array>, entry: Entry): Promise<void> {
