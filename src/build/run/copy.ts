@@ -14,7 +14,6 @@
  * new name is in the layer with its links.
  * @module
  */
-import { execFile } from 'node:child_process';
 import { lstat, readdir, readFile, readlink, rmdir, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunContext } from '../executor.js';
@@ -25,6 +24,7 @@ import type { UnionFS } from '../../unionfs/union.js';
 import { writeStubs } from './files.js';
 import type { MountPoint } from './rootfs-paths.js';
 import type { OwnerMapping } from './upper-layer.js';
+import { readXattrs } from './xattrs.js';
 
 /** What the executor does with a copy-strategy step. */
 export interface CopyRun {
@@ -260,31 +260,4 @@ async function remap(entry: Entry, view: UnionFS, owners: OwnerMapping): Promise
   const below = await view.lstat(entry.path).catch(() => undefined);
   const same = below && ((entry.type === 'dir' && below.isDirectory()) || (entry.type === 'file' && below.isFile()) || (entry.type === 'symlink' && below.isSymbolicLink()));
   return same ? { ...entry, uid: below.uid, gid: below.gid } : { ...entry, uid: owners.stepUser.uid, gid: owners.stepUser.gid };
-}
-
-/** xattrs of the given host paths, with `getfattr` in batches (none when it is missing). */
-async function readXattrs(hosts: string[]): Promise<Map<string, Record<string, Uint8Array>>> {
-  const result = new Map<string, Record<string, Uint8Array>>();
-  for (let i = 0; i < hosts.length; i += 500) {
-    const batch = hosts.slice(i, i + 500);
-    const out = await new Promise<string>((resolve) => {
-      execFile('getfattr', ['--absolute-names', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--', ...batch], { maxBuffer: 1 << 28, encoding: 'latin1' }, (_err, stdout) =>
-        resolve(String(stdout ?? '')),
-      );
-    });
-    let current: Record<string, Uint8Array> | undefined;
-    for (const line of out.split('\n')) {
-      if (line.startsWith('# file: ')) {
-        current = {};
-        result.set(Buffer.from(line.slice(8).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), 'latin1').toString('utf8'), current);
-      } else if (current && line.includes('=')) {
-        const eq = line.indexOf('=');
-        const name = line.slice(0, eq);
-        if (name === 'security.selinux' || name.startsWith('system.')) continue;
-        const value = line.slice(eq + 1);
-        current[name] = value.startsWith('0x') ? Uint8Array.from(Buffer.from(value.slice(2), 'hex')) : new Uint8Array(0);
-      }
-    }
-  }
-  return result;
 }

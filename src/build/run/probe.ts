@@ -21,6 +21,10 @@ export interface SandboxCapabilities {
   rootless: boolean;
   /** overlayfs can be mounted in the namespaces (else only the `copy` strategy works). */
   overlay: boolean;
+  /** A private devpts instance (`/dev/pts`) can be mounted in the namespaces. */
+  devpts: boolean;
+  /** A POSIX message queue file system (`/dev/mqueue`) can be mounted in the namespaces. */
+  mqueue: boolean;
   /** Absolute paths of the programs the sandbox runs. */
   tools: Record<string, string>;
 }
@@ -92,7 +96,7 @@ export async function canUseSandbox(): Promise<boolean> {
 async function doProbe(): Promise<SandboxCapabilities> {
   const rootless = process.getuid?.() !== 0;
   const tools: Record<string, string> = {};
-  const fail = (reason: string): SandboxCapabilities => ({ available: false, reason, rootless, overlay: false, tools });
+  const fail = (reason: string): SandboxCapabilities => ({ available: false, reason, rootless, overlay: false, devpts: false, mqueue: false, tools });
   if (process.platform !== 'linux') return fail(`namespaces need Linux (this is ${process.platform})`);
   for (const [name, pkg] of Object.entries(REQUIRED_TOOLS)) {
     const found = await findProgram(name);
@@ -108,8 +112,10 @@ async function doProbe(): Promise<SandboxCapabilities> {
       'set -e',
       `cd ${shellQuote(dir)}`,
       'mount -t tmpfs tmpfs .',
-      'mkdir l u w m',
+      'mkdir l u w m p q',
       'echo namespaces',
+      'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts p && echo devpts || true',
+      'mount -t mqueue -o nosuid,nodev,noexec mqueue q && echo mqueue || true',
       `mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w${rootless ? ',userxattr' : ''} m`,
       'echo overlay',
     ].join('\n');
@@ -122,7 +128,7 @@ async function doProbe(): Promise<SandboxCapabilities> {
     if (!/^namespaces$/m.test(out)) {
       return fail(`cannot create namespaces${rootless ? ' in an unprivileged user namespace' : ''}: ${out.trim().split('\n').pop() ?? ''}`);
     }
-    return { available: true, rootless, overlay: /^overlay$/m.test(out), tools };
+    return { available: true, rootless, overlay: /^overlay$/m.test(out), devpts: /^devpts$/m.test(out), mqueue: /^mqueue$/m.test(out), tools };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

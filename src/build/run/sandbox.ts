@@ -171,6 +171,9 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
         { name: 'resolv.conf', content: options.resolvConf ?? (await resolvConf()) },
       ],
       rootless: caps.rootless,
+      newNetwork: step.network === 'none',
+      devpts: caps.devpts,
+      mqueue: caps.mqueue,
       confine: step.security !== 'insecure',
       hostDirs: HOST_DIRS,
     });

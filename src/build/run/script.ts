@@ -2,8 +2,7 @@
  * The setup of one sandboxed step. Process starts are what a step's setup
  * costs (tens of milliseconds each on a busy machine), so almost everything
  * is prepared by the executor as files in the step's directory and the
- * mounts are made by three `mount --all --fstab` runs over generated fstab
- * files. The script, run by the host's `/bin/sh` as the first process of the
+ * mounts are made by `mount --all --fstab` over generated fstab files. The script, run by the host's `/bin/sh` as the first process of the
  * step's namespaces (`unshare --mount --pid --ipc --uts [--net] [--user]
  * --fork`, clean environment):
  *
@@ -11,13 +10,14 @@
  *    every process of the step);
  * 2. reads secrets from stdin into a tmpfs that exists only in the
  *    namespace (never on the host's disk);
- * 3. mounts the *helper root* (`r`, the step's directory bound on itself),
- *    the root file system at an unguessable name inside it (overlayfs over
- *    the extracted lowers, or a bind of a materialized copy), `/proc` and a
- *    tmpfs `/dev` (`fstab.1`); fills `/dev` from a prepared skeleton; makes
- *    the workdir; mounts devices, hosts files, `RUN --mount`s, masks and the
- *    host's system directories read-only into the helper root (`fstab.2`),
- *    then what may fail harmlessly (`fstab.3`: devpts, mqueue, sysfs);
+ * 3. mounts, with one `mount --all --fstab` run, the *helper root* (`r`,
+ *    a directory of the step bound on itself), the root file system at an
+ *    unguessable name inside it (overlayfs over the extracted lowers, or a
+ *    bind of a materialized copy), `/proc`, `/dev` (a prepared skeleton
+ *    with the host's devices bound over its stubs, devpts, shm, mqueue),
+ *    `/sys`, hosts files, `RUN --mount`s, Docker's masks, and the host's
+ *    system directories read-only into the helper root (when the workdir
+ *    must be created, the fstab is split in two around that);
  * 4. `pivot_root`s into the helper root, so nothing of the host but its
  *    programs remains reachable;
  * 5. execs the final command: `env -i <step env> setpriv … unshare
@@ -88,19 +88,20 @@ export function setupScript(plan: ScriptPlan): string {
       if (s.uid !== 0 || s.gid !== 0) lines.push(`chown ${s.uid}:${s.gid} p/${q(s.name)}`);
     }
   }
-  lines.push(
-    'exec 0</dev/null',
-    // lowerdir names are relative to l/ (short: the option string is limited to a page).
-    '(cd l && mount --all --fstab ../fstab.1)',
-    `cp -a d/. ${q(plan.root + '/dev/')}`,
-  );
+  lines.push('exec 0</dev/null');
+  // lowerdir names are relative to l/ (short: the option string is limited to a page).
+  if (plan.mkdirs.length === 0) {
+    lines.push('(cd l && mount --all --fstab ../fstab)');
+  } else {
+    lines.push('(cd l && mount --all --fstab ../fstab.1)');
+  }
   const byOwner = new Map<string, string[]>();
   for (const dir of plan.mkdirs) byOwner.set(`${dir.uid}:${dir.gid}`, [...(byOwner.get(`${dir.uid}:${dir.gid}`) ?? []), dir.path]);
   for (const [owner, paths] of byOwner) {
     const [uid, gid] = owner.split(':');
     lines.push(`install -d -m 0755 -o ${uid} -g ${gid} ${paths.map((p) => q(plan.root + p)).join(' ')}`);
   }
-  lines.push('mount --all --fstab fstab.2', 'mount --all --fstab fstab.3 2>/dev/null || true');
+  if (plan.mkdirs.length > 0) lines.push('mount --all --fstab fstab.2');
   if (plan.newNetwork) lines.push('ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || true');
   lines.push(
     `echo ${q(plan.hostname)} > /proc/sys/kernel/hostname 2>/dev/null || true`,

@@ -15,6 +15,7 @@ import type { Entry } from '../../layers/entry.js';
 import { overlayUpperEntries } from '../../layers/overlay.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../../layers/changes/whiteout.js';
 import type { UnionFS } from '../../unionfs/union.js';
+import { readTreeXattrs } from './xattrs.js';
 
 /** How upper files' owners map to the image's. */
 export interface OwnerMapping {
@@ -36,7 +37,10 @@ const isMarker = (path: string) => path.slice(path.lastIndexOf('/') + 1).startsW
  * ```
  */
 export async function upperEntries(upper: string, lower: UnionFS, owners: OwnerMapping, options: { whiteoutMtime?: number } = {}): Promise<Entry[]> {
-  const raw = await overlayUpperEntries(upper, options.whiteoutMtime === undefined ? {} : { whiteoutMtime: options.whiteoutMtime });
+  // One getfattr run over the upperdir (overlayUpperEntries would first probe for the tool).
+  const xattrs = await readTreeXattrs(upper);
+  const reader = async (host: string) => xattrs.get(host);
+  const raw = await overlayUpperEntries(upper, { xattrs: reader, ...(options.whiteoutMtime === undefined ? {} : { whiteoutMtime: options.whiteoutMtime }) });
   const entries: Entry[] = [];
   for (const entry of raw) {
     if (isMarker(entry.path)) {
