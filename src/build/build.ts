@@ -18,7 +18,7 @@ import { parseTagReference } from '../image/reference.js';
 import { ImageStore } from '../image/store/store.js';
 import type { Platform } from '../image/types.js';
 import { createSession, initialState, locate, type BuildSession } from './builder.js';
-import { BuildCache } from './cache.js';
+import { StepCache } from './step-cache.js';
 import { openContext, type BuildContext } from './context/context.js';
 import { BuildError, positionOf } from './errors.js';
 import { handlerExecutor } from './executor.js';
@@ -115,7 +115,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       executor,
       fetcher: options.fetcher,
       secrets: options.secrets ?? {},
-      cache: new BuildCache(store),
+      cache: new StepCache(store),
     });
     session.runStage = (plan) => runStage(session, plan);
     for (const warning of ast.warnings) {

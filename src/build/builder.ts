@@ -25,7 +25,7 @@ import type { BuildOptions, BuildStep, Fetcher, SecretSource } from './options.j
 import { DEFAULT_PATH, VarList } from './scope.js';
 import type { LayerSpool } from './spool.js';
 import { chainKey, StageState } from './stage-state.js';
-import type { BuildCache } from './cache.js';
+import type { StepCache } from './step-cache.js';
 import type { SourceRef, StageGraph, StagePlan } from './stages.js';
 
 /** Everything a step may need from the build. */
@@ -48,7 +48,7 @@ export interface BuildSession {
   readonly fetcher: Fetcher | undefined;
   readonly secrets: Readonly<Record<string, SecretSource>>;
   /** The build cache of the store. */
-  readonly cache: BuildCache;
+  readonly cache: StepCache;
   readonly steps: BuildStep[];
   /** Names of ARGs declared in built stages (for the unused-build-arg warning). */
   readonly declaredArgs: Set<string>;

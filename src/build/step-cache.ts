@@ -32,7 +32,7 @@ interface CachedLayer {
 }
 
 /** The build cache of one store. */
-export class BuildCache {
+export class StepCache {
   readonly dir: string;
   /** Content digests of context files, shared by every build on this store. */
   readonly statCache: StatCache;

@@ -16,7 +16,7 @@ import { cleanDest, copyItem, heredocItem, prepareDestination, type CopyAttrs } 
 import { parentsItems } from '../copy/parents.js';
 import { contextSourceFs, RootfsNotFoundError, type CopyItem, type SourceFs } from '../copy/sources.js';
 import { CopyTarget } from '../copy/target.js';
-import { BuildCache } from '../cache.js';
+import { StepCache } from '../step-cache.js';
 import { BuildError, positionOf } from '../errors.js';
 import { resolveFromRef } from '../stages.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
@@ -121,7 +121,7 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   // The build cache: the same inputs on the same layers give the same layer.
   const localSources = ins.sources.filter((src) => !isUrl(src));
   const pivots = ins.kind === 'copy' && ins.parents ? localSources.map((src) => (src.includes('/./') ? src.slice(0, src.indexOf('/./')) : '/')) : localSources;
-  const key = BuildCache.key({
+  const key = StepCache.key({
     v: 1,
     step: ins.kind,
     parent: link ? 'link' : await state.chainKey(),

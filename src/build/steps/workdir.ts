@@ -8,7 +8,7 @@ import type { WorkdirInstruction } from '../../dockerfile/instructions/types.js'
 import { layerFromEntries } from '../../layers/from-entries.js';
 import { cleanDest } from '../copy/copy.js';
 import { CopyTarget } from '../copy/target.js';
-import { BuildCache } from '../cache.js';
+import { StepCache } from '../step-cache.js';
 import { BuildError, positionOf } from '../errors.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
 
@@ -34,7 +34,7 @@ export async function runWorkdir(run: StageRun, ins: WorkdirInstruction): Promis
       throw userError(err, ins, run);
     }
   }
-  const key = BuildCache.key({ v: 1, step: 'workdir', parent: await state.chainKey(), wd, owner, epoch: session.epoch ?? null });
+  const key = StepCache.key({ v: 1, step: 'workdir', parent: await state.chainKey(), wd, owner, epoch: session.epoch ?? null });
   if (!session.options.noCache) {
     const hit = await session.cache.lookup(key);
     if (hit !== undefined) {
