@@ -56,7 +56,7 @@ function parseClause(clause: string): ((mode: number, isDir: boolean) => number)
   const who = match[1]!;
   let mask = 0;
   for (const w of who === '' ? 'a' : who) mask |= w === 'a' ? 0o7777 : WHO_BITS[w as 'u' | 'g' | 'o'];
-  const actions = [...match[2]!.matchAll(/([-+=])([rwxXst]*|[ugo])/g)].map((m) => ({ op: m[1]!, perms: m[2]! }));
+  const actions = [...match[2]!.matchAll(/([-+=])([ugo]|[rwxXst]*)/g)].map((m) => ({ op: m[1]!, perms: m[2]! }));
   return (mode, isDir) => {
     let m = mode;
     for (const { op, perms } of actions) {
