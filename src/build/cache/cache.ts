@@ -4,10 +4,10 @@
  * caches; LRU pruning to a size bound.
  * @module
  */
-import { mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../../digest.js';
-import { writeFileAtomic } from '../../image/fs-atomic.js';
+import { temporaryPath, writeFileAtomic } from '../../image/fs-atomic.js';
 import { sweepTemporaryFiles } from '../../image/store/blobs.js';
 import { withLock, type LockOptions } from '../../image/store/lock.js';
 import { ImageStore } from '../../image/store/store.js';
@@ -359,6 +359,30 @@ export class BuildCache {
       }
     }
     return out;
+  }
+
+  /**
+   * Makes the cache's copy of each blob that the store also holds a hard
+   * link to the store's file, so a layer that is both cached and in an image
+   * takes its space once. Both names stay valid on their own: removing an
+   * image or pruning the cache deletes one name, not the bytes under the
+   * other. Blobs on different file systems are left as they are.
+   */
+  async shareWithStore(digests: Iterable<Digest>): Promise<void> {
+    for (const digest of new Set(digests)) {
+      const ours = blobFile(this.root, digest);
+      const theirs = join(this.storeRoot, 'blobs', 'sha256', digestHex(digest));
+      const [a, b] = await Promise.all([stat(ours).catch(() => undefined), stat(theirs).catch(() => undefined)]);
+      if (!a || !b || a.size !== b.size || (a.dev === b.dev && a.ino === b.ino)) continue;
+      const temp = temporaryPath(this.#tmp, 'blob');
+      try {
+        await mkdir(this.#tmp, { recursive: true });
+        await link(theirs, temp);
+        await rename(temp, ours);
+      } catch {
+        await rm(temp, { force: true });
+      }
+    }
   }
 
   /** Ends this object's lease on the blobs it used (call when the build is done). */

@@ -102,14 +102,14 @@ async function bindChecksum(run: StageRun, ins: RunInstruction, mount: Mount, en
 
 /** The context's checksum of a selection, through the stat index (`--parents` selections by content). */
 async function contextChecksum(context: BuildContext, sources: readonly string[], excludes: readonly string[], parents: boolean, env: InputEnv): Promise<string> {
-  const fs = contextSourceFs(context);
   if (parents) {
+    const fs = contextSourceFs(context);
     const items: CopyItem[] = [];
     for (const source of sources) items.push(...(await parentsItems(fs, source, excludes)));
     return checksumItems(items, { withPaths: true });
   }
-  const selection = await fs.select(sources, excludes.length > 0 ? { excludes } : {});
-  return context.checksum(selection as CopySource[], { cache: env.statCache });
+  const selection: CopySource[] = await context.resolveSources(sources, excludes.length > 0 ? { excludes } : {});
+  return context.checksum(selection, { cache: env.statCache });
 }
 
 /**

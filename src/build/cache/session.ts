@@ -13,6 +13,8 @@
 import type { Instruction } from '../../dockerfile/instructions/types.js';
 import { formatPlatform } from '../../image/platform.js';
 import type { ImageStore } from '../../image/store/store.js';
+import type { Layer } from '../../layers/layer.js';
+import type { StatCache } from '../context/stat-cache.js';
 import type { BuildSession } from '../builder.js';
 import type { Fetcher } from '../options.js';
 import type { StageState } from '../stage-state.js';
@@ -122,6 +124,11 @@ export class CacheSession {
     const cache = new BuildCache(store, cacheOptions);
     for (const spec of from) cache.addImport(await importCache(spec));
     return new CacheSession(cache, options, settings, to);
+  }
+
+  /** The stat index of build contexts (give it to context checksums). */
+  get statCache(): StatCache {
+    return this.cache.statCache;
   }
 
   /** Whether steps of this stage may be looked up. */
@@ -290,6 +297,14 @@ export class CacheSession {
       }
     }
     return { ...this.#report, exports: [...this.#report.exports], writeErrors: [...this.#report.writeErrors] };
+  }
+
+  /**
+   * After the image went into the store: cached blobs of its layers become
+   * hard links to the store's files, so they take their space once.
+   */
+  async shareBlobs(layers: readonly Layer[]): Promise<void> {
+    await this.cache.shareWithStore(await Promise.all(layers.map((l) => l.digest())));
   }
 
   /** Waits for pending writes and ends the lease on cached blobs. Call whatever happened. */
