@@ -1,0 +1,24 @@
+/**
+ * Builds examples/hello into a store and prints what docs/build.md shows.
+ *
+ *   npx tsx examples/build-hello.ts [STORE_DIR]
+ *
+ * In your own code, import from 'layerkit' instead of the source tree.
+ */
+import { build, ImageStore } from '../src/index.js';
+
+const store = new ImageStore(process.argv[2] ?? '.layerkit');
+const result = await build({
+  context: new URL('./hello', import.meta.url).pathname,
+  store,
+  tags: ['hello:dev'],
+  sourceDateEpoch: 1700000000,
+  onEvent(event) {
+    if (event.type === 'step-start') console.log(`[${event.step.stage} ${event.step.index}/${event.step.total}] ${event.step.instruction}`);
+    if (event.type === 'warning') console.warn(`warning: ${event.message}`);
+  },
+});
+
+console.log('digest  ', result.digest);
+console.log('image ID', result.imageId);
+console.log('config  ', (await result.image.config()).config);
