@@ -120,7 +120,7 @@ export class CopyTarget {
         if (up) out.set(ancestor, up);
       }
     }
-    return [...out.values()].sort((a, b) => comparePaths(a.path, b.path));
+    return firstNameHoldsContent([...out.values()].sort((a, b) => comparePaths(a.path, b.path)));
   }
 }
 
@@ -151,3 +151,32 @@ export function dirOf(path: string): string {
 }
 
 export { baseName, childPath };
+
+/**
+ * Tar readers (GNU tar, go-archive) create a hardlink from a member that is
+ * already extracted, and the tar writer orders members by path: so in each
+ * group of names for one file, the first name in path order must be the
+ * file and the others links to it. Rewrites groups where a link comes first.
+ */
+export function firstNameHoldsContent(sorted: Entry[]): Entry[] {
+  const byPath = new Map(sorted.map((e, i) => [e.path, i] as const));
+  const groups = new Map<string, number[]>();
+  for (const [i, e] of sorted.entries()) {
+    if (e.type !== 'hardlink' || e.linkname === undefined || !byPath.has(e.linkname)) continue;
+    const group = groups.get(e.linkname) ?? [byPath.get(e.linkname)!];
+    group.push(i);
+    groups.set(e.linkname, group);
+  }
+  for (const members of groups.values()) {
+    members.sort((a, b) => a - b);
+    const first = members[0]!;
+    const holder = sorted.find((e) => e.type !== 'hardlink' && members.includes(sorted.indexOf(e)));
+    if (!holder || sorted[first] === holder) continue;
+    const firstPath = sorted[first]!.path;
+    for (const i of members) {
+      const entry = sorted[i]!;
+      sorted[i] = i === first ? { ...holder, path: firstPath } : { ...entry, type: 'hardlink', size: 0, linkname: firstPath, content: undefined };
+    }
+  }
+  return sorted;
+}
