@@ -57,11 +57,11 @@ describe('RUN through the programmatic handler', () => {
         'EOF',
       ].join('\n'),
       files,
-      { run: (step) => void steps.push(step) },
+      { run: (step) => void steps.push(step), buildArgs: { HTTP_PROXY: 'http://proxy:3128' } },
     );
     expect(steps[0]).toMatchObject({
       argv: ['/bin/bash', '-c', 'echo "$GREETING"'],
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hi', 'MODE=fast'],
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hi', 'MODE=fast', 'HTTP_PROXY=http://proxy:3128'],
       workdir: '/work',
       user: { uid: 1000, gid: 1000, additionalGids: [10] },
       network: 'none',

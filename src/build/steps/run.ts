@@ -24,6 +24,8 @@ export interface RunInlineFile {
   mode: number;
 }
 
+const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+
 const HEREDOC_WORD = /^<<(-?)\s*(["']?)([A-Za-z0-9_.\-/]+)\2$/;
 
 /** The argv of a RUN before the shell, with heredocs applied as BuildKit's `dispatchRun` does. */
@@ -91,6 +93,11 @@ export async function runRun(run: StageRun, ins: RunInstruction): Promise<StepOu
   }
   const env = state.vars.clone();
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+  // Proxy build args reach RUN without an ARG, as BuildKit's `WithProxy` does (never the image or history).
+  for (const name of PROXY_ARGS) {
+    const value = session.buildArgs.get(name);
+    if (value !== undefined && !env.has(name)) env.set(name, value);
+  }
   const step: RunStep & { files?: RunInlineFile[] } = {
     argv,
     env: env.toList(),
