@@ -16,7 +16,7 @@
  */
 import type { Digest } from '../digest.js';
 import { gzipStream } from './compress/gzip.js';
-import { parallelGzip } from './compress/parallel-gzip.js';
+import { parallelGzip, type ParallelGzipOptions } from './compress/parallel-gzip.js';
 import type { CompressionBackend } from './compress/zlib.js';
 import { Lazy, MediaType, measure, openStream, verified, type Layer, type Measured, type Opener } from './layer.js';
 
@@ -32,6 +32,8 @@ export interface LayerCompressionOptions {
    * reader reads both.
    */
   parallel?: boolean;
+  /** Blocks compressed at once by the parallel compressor (see {@link ParallelGzipOptions}); no effect on the bytes. */
+  concurrency?: number;
   /** `node` (node:zlib, default where present) or `fflate`. */
   backend?: CompressionBackend;
   /** Media type to report (default: OCI `…tar+gzip` or `…tar`). */
@@ -48,7 +50,8 @@ export function compressTar(tar: AsyncIterable<Uint8Array>, options: LayerCompre
   if (options.compression === 'none') return tar;
   const level = options.level ?? 6;
   const backend = options.backend ? { backend: options.backend } : {};
-  return options.parallel === false ? gzipStream(tar, { level, ...backend }) : parallelGzip(tar, { level, ...backend });
+  if (options.parallel === false) return gzipStream(tar, { level, ...backend });
+  return parallelGzip(tar, { level, ...backend, ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
 }
 
 /**

@@ -32,7 +32,12 @@ export interface ParallelGzipOptions {
   level?: number;
   /** Bytes per independently deflated block (default 1 MiB, at least 64 KiB). Changing it changes the output bytes. */
   blockSize?: number;
-  /** Blocks in flight at once (default: available parallelism + 2, at least 3). Does not affect the output. */
+  /**
+   * Blocks in flight at once (default 4 × available parallelism, at least 8).
+   * Does not affect the output. A deep queue keeps the pool busy while the
+   * calling thread is descheduled on a loaded machine; each block in flight
+   * holds about 2 × `blockSize` bytes.
+   */
   concurrency?: number;
   /** Store stretches that look incompressible instead of deflating them (default true). Changes the output bytes. */
   storeIncompressible?: boolean;
@@ -152,7 +157,7 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
   const zlib = requireZlib();
   const blockSize = options.blockSize ?? 1024 * 1024;
   if (!Number.isInteger(blockSize) || blockSize < WINDOW) throw new RangeError(`blockSize must be an integer ≥ ${WINDOW}`);
-  const concurrency = Math.max(1, options.concurrency ?? Math.max(3, availableParallelism() + 2));
+  const concurrency = Math.max(1, options.concurrency ?? Math.max(8, 4 * availableParallelism()));
   const storeIncompressible = options.storeIncompressible ?? true;
 
   const deflate = (data: Uint8Array, dictionary: Uint8Array | undefined): Promise<Uint8Array> =>
