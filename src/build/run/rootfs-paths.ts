@@ -103,6 +103,12 @@ export async function planStubs(fs: UnionFS, points: MountPoint[]): Promise<Stub
   for (const point of points) {
     const info = await fs.lstat(point.path).catch(() => undefined);
     if (info && (point.kind === 'dir' ? info.isDirectory() : !info.isDirectory())) continue;
+    if (info) {
+      throw new SandboxError('SANDBOX_SETUP_FAILED', `cannot mount a ${point.kind === 'dir' ? 'directory' : 'file'} on ${point.path}: it is a ${info.isDirectory() ? 'directory' : 'file'}`, {
+        path: point.path,
+        reason: 'mount point of the wrong type',
+      });
+    }
     const ancestors: string[] = [];
     for (let p = posix.dirname(point.path); ; p = posix.dirname(p)) {
       ancestors.unshift(p);
@@ -111,7 +117,10 @@ export async function planStubs(fs: UnionFS, points: MountPoint[]): Promise<Stub
     for (const dir of ancestors) {
       if (dir === '/' || shadows.has(dir) || create.has(dir)) continue;
       const found = await fs.lstat(dir).catch(() => undefined);
-      if (found?.isDirectory()) {
+      if (found && !found.isDirectory()) {
+        throw new SandboxError('SANDBOX_SETUP_FAILED', `cannot mount on ${point.path}: ${dir} is not a directory`, { path: point.path, reason: 'ENOTDIR' });
+      }
+      if (found) {
         shadows.set(dir, { path: dir, mode: found.mode & 0o7777, uid: found.uid, gid: found.gid, mtime: Math.floor(found.mtimeMs / 1000) });
       } else {
         create.set(dir, { path: dir, kind: 'dir' });
