@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -42,6 +43,8 @@ async function arena(existing?: (target: string, outside: string) => Promise<voi
   if (existing) {
     await mkdir(target);
     await existing(target, outside);
+    // Old directory mtimes, so that a rename left behind by a rollback would show.
+    execFileSync('find', [target, '-type', 'd', '-exec', 'touch', '-d', '@1000000', '{}', '+']);
   }
   return { sentinel: t.path, outside, target };
 }

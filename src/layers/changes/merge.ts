@@ -5,7 +5,7 @@
  */
 import type { Stats } from 'node:fs';
 import { chmod, lchown, lstat, lutimes, mkdir, readdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Entry } from '../entry.js';
 import { UnsafePathError } from '../errors.js';
 import { childPath } from '../path.js';
@@ -33,11 +33,13 @@ type Step = { kind: 'rename'; from: string; to: string } | { kind: 'attrs'; host
 /** Every change made to the target, in order, so it can be undone. */
 class Journal {
   readonly #steps: Step[] = [];
+  readonly #parents = new Set<string>();
   #trashed = 0;
   constructor(readonly trash: string) {}
 
   /** Moves a target path out of the way (into the trash). */
   async hide(host: string): Promise<void> {
+    await this.#parentOf(host);
     const to = join(this.trash, String(this.#trashed++));
     await rename(host, to);
     this.#steps.push({ kind: 'rename', from: host, to });
@@ -45,8 +47,17 @@ class Journal {
 
   /** Moves a staged path into the target. */
   async place(from: string, to: string): Promise<void> {
+    await this.#parentOf(to);
     await rename(from, to);
     this.#steps.push({ kind: 'rename', from, to });
+  }
+
+  /** A rename changes its directory's mtime: remember it once, so that undoing restores it. */
+  async #parentOf(host: string): Promise<void> {
+    const dir = dirname(host);
+    if (this.#parents.has(dir)) return;
+    this.#parents.add(dir);
+    await this.remember(dir);
   }
 
   /** Records a path's attributes before they are changed. */
