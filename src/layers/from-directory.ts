@@ -56,26 +56,22 @@ export function fileSource(hostPath: string, size: number): ContentSource {
       const fd = openSync(hostPath, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
       try {
         let left = size;
-        while (left > 0) {
-          // A fresh buffer per chunk: consumers may keep chunks (compression queues do).
-          const buffer = Buffer.allocUnsafeSlow(Math.min(left, READ_CHUNK));
-          const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
+        for (;;) {
+          // On the last read ask for one byte more than expected: a file that grew shows it without another call.
+          const want = left >= READ_CHUNK ? READ_CHUNK : left + 1;
+          // A fresh buffer per chunk (small ones from Node's pool): consumers may keep chunks.
+          const buffer = want < 4096 ? Buffer.allocUnsafe(want) : Buffer.allocUnsafeSlow(want);
+          const bytesRead = readSync(fd, buffer, 0, want, null);
           if (bytesRead === 0) return;
           left -= bytesRead;
-          yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+          yield bytesRead === want ? buffer : buffer.subarray(0, bytesRead);
+          if (left < 0 || (left === 0 && bytesRead < want)) return;
         }
-        const extra = Buffer.allocUnsafe(1);
-        if (readSync(fd, extra, 0, 1, null) > 0) yield extra;
       } finally {
         closeSync(fd);
       }
     },
   };
-}
-
-function seconds(ns: bigint): number {
-  const s = ns / 1_000_000_000n;
-  return Number(ns < 0n && s * 1_000_000_000n !== ns ? s - 1n : s);
 }
 
 /** Linux dev_t → major/minor (glibc's gnu_dev_major/minor encoding). */
@@ -107,30 +103,31 @@ export async function entriesFromDirectory(directory: string, options: LayerFrom
   const readXattrs: XattrReader | undefined = typeof xattrMode === 'function' ? xattrMode : undefined;
 
   const visit = async (hostPath: string, path: string): Promise<void> => {
-    const st = lstatSync(hostPath, { bigint: true });
+    // Plain (number) stats are several times cheaper than bigint ones; the exact
+    // 64-bit dev/ino/rdev are fetched only for the few objects that need them.
+    const st = lstatSync(hostPath);
     const base = {
       path,
-      mode: Number(st.mode & 0o7777n),
-      uid: options.owner?.uid ?? Number(st.uid),
-      gid: options.owner?.gid ?? Number(st.gid),
-      mtime: seconds(st.mtimeNs),
+      mode: st.mode & 0o7777,
+      uid: options.owner?.uid ?? st.uid,
+      gid: options.owner?.gid ?? st.gid,
+      mtime: Math.floor(st.mtimeMs / 1000),
       size: 0,
     };
     let entry: Entry;
     if (st.isDirectory()) entry = { ...base, type: 'dir' };
-    else if (st.isFile()) {
-      const size = Number(st.size);
-      entry = { ...base, type: 'file', size, content: fileSource(hostPath, size) };
-    } else if (st.isSymbolicLink()) entry = { ...base, type: 'symlink', linkname: readlinkSync(hostPath) };
+    else if (st.isFile()) entry = { ...base, type: 'file', size: st.size, content: fileSource(hostPath, st.size) };
+    else if (st.isSymbolicLink()) entry = { ...base, type: 'symlink', linkname: readlinkSync(hostPath) };
     else if (st.isFIFO()) entry = { ...base, type: 'fifo' };
     else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      entry = { ...base, type: st.isCharacterDevice() ? 'char' : 'block', ...deviceNumbers(st.rdev) };
+      entry = { ...base, type: st.isCharacterDevice() ? 'char' : 'block', ...deviceNumbers(lstatSync(hostPath, { bigint: true }).rdev) };
     } else return; // sockets, doors
     const xattrs = bulkXattrs ? bulkXattrs.get(hostPath) : readXattrs ? await readXattrs(hostPath) : undefined;
     if (xattrs && Object.keys(xattrs).length > 0) entry.xattrs = xattrs;
     if (path !== '/' || options.includeRoot) entries.push(entry);
-    if (entry.type !== 'dir' && st.nlink > 1n) {
-      const key = `${st.dev}:${st.ino}`;
+    if (entry.type !== 'dir' && st.nlink > 1) {
+      const exact = lstatSync(hostPath, { bigint: true });
+      const key = `${exact.dev}:${exact.ino}`;
       const group = inodes.get(key);
       if (group) group.push(entry);
       else inodes.set(key, [entry]);
