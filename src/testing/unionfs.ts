@@ -297,6 +297,12 @@ export interface UnionArbitraryOptions {
    * writer lacks CAP_FSETID (a user namespace's root), whose writes clear them.
    */
   setidModes?: boolean;
+  /**
+   * Mode bits to draw from, replacing the defaults (which include read-only
+   * files and directories: give owner-writable modes when the model runs as
+   * an ordinary user, whom those would refuse).
+   */
+  modes?: { file: readonly number[]; dir: readonly number[] };
   /** Operations to leave out. */
   excludeOps?: readonly UnionOp['op'][];
 }
@@ -335,7 +341,11 @@ const DIR_MODES = [0o755, 0o700, 0o2775, 0o1777, 0o555];
 const PLAIN_FILE_MODES = [0o644, 0o755, 0o600, 0o700, 0o444, 0o400];
 
 function fileModes(o: UnionArbitraryOptions): readonly number[] {
-  return o.setidModes === false ? PLAIN_FILE_MODES : FILE_MODES;
+  return o.modes?.file ?? (o.setidModes === false ? PLAIN_FILE_MODES : FILE_MODES);
+}
+
+function dirModes(o: UnionArbitraryOptions): readonly number[] {
+  return o.modes?.dir ?? (o.setidModes === false ? [0o755, 0o700, 0o1777, 0o555] : DIR_MODES);
 }
 
 function textSource(text: string): ContentSource {
@@ -394,6 +404,7 @@ export function lowerLayersArbitrary(options: UnionArbitraryOptions = {}): fc.Ar
 
 function repairLayer(items: RawItem[], position: number, options: UnionArbitraryOptions): Entry[] {
   const mtime = 1_600_000_000 + position;
+  const owner = options.owners?.[0] ?? 0; // of the parents and markers the repair adds
   const byPath = new Map<string, Entry>();
   const markers: Entry[] = [];
   const meta = (it: RawItem, modes: readonly number[]) => ({ mode: modes[it.mode % modes.length]!, uid: it.owner, gid: it.owner, mtime, size: 0 });
@@ -408,7 +419,7 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
     dir = '';
     for (const part of parts) {
       dir += '/' + part;
-      if (!byPath.has(dir)) byPath.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0 });
+      if (!byPath.has(dir)) byPath.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: owner, gid: owner, mtime, size: 0 });
     }
     return true;
   };
@@ -427,8 +438,8 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
       byPath.set(it.path, { ...meta(it, fileModes(options)), path: it.path, type: 'file', size: content.size, content });
     } else if (it.kind === 'symlink') byPath.set(it.path, { ...meta(it, [0o777]), path: it.path, type: 'symlink', linkname: it.target });
     else {
-      byPath.set(it.path, { ...meta(it, DIR_MODES), path: it.path, type: 'dir' });
-      if (it.kind === 'opaque' && !markers.some((m) => m.path === `${it.path}/.wh..wh..opq`)) markers.push({ path: `${it.path}/.wh..wh..opq`, type: 'file', mode: 0o600, uid: 0, gid: 0, mtime, size: 0 });
+      byPath.set(it.path, { ...meta(it, dirModes(options)), path: it.path, type: 'dir' });
+      if (it.kind === 'opaque' && !markers.some((m) => m.path === `${it.path}/.wh..wh..opq`)) markers.push({ path: `${it.path}/.wh..wh..opq`, type: 'file', mode: 0o600, uid: owner, gid: owner, mtime, size: 0 });
     }
   }
   // Hardlinks first: their parents must exist before whiteouts check what this layer holds.
@@ -446,7 +457,7 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
     const slash = it.path.lastIndexOf('/');
     const wh = `${it.path.slice(0, slash)}/.wh.${it.path.slice(slash + 1)}`;
     if (byPath.has(wh) || !parentsOk(wh)) continue;
-    byPath.set(wh, { path: wh, type: 'file', mode: 0o600, uid: 0, gid: 0, mtime, size: 0 });
+    byPath.set(wh, { path: wh, type: 'file', mode: 0o600, uid: owner, gid: owner, mtime, size: 0 });
   }
   const entries = [...byPath.values()].filter((e) => {
     if (options.sameLayerWhiteouts !== false) return true;
@@ -468,7 +479,7 @@ function repairLayer(items: RawItem[], position: number, options: UnionArbitrary
 export function unionOpArbitrary(options: UnionArbitraryOptions = {}): fc.Arbitrary<UnionOp> {
   const p = opPathArbitrary(options);
   const owner = fc.constantFrom(...(options.owners ?? [0, 1, 1000]));
-  const mode = fc.constantFrom(...fileModes(options), ...(options.setidModes === false ? [0o755, 0o700, 0o1777, 0o555] : DIR_MODES), 0o777);
+  const mode = fc.constantFrom(...new Set([...fileModes(options), ...dirModes(options)]));
   const data = fc.string({ maxLength: 6 });
   const all: [UnionOp['op'], fc.Arbitrary<UnionOp>][] = [
     ['stat', p.map((path) => ({ op: 'stat' as const, path }))],

@@ -150,20 +150,22 @@ describe('diff, commit, export', () => {
     try {
       const view = await UnionFS.open([image]);
       await view.materialize(join(root, 'rootfs'));
-      const copy = await UnionFS.fromDirectory(join(root, 'rootfs'));
+      // As an ordinary user the materialized files are the caller's: read them back as root's, as a rootless runtime maps them.
+      const asRoot = { owner: { uid: 0, gid: 0 } };
+      const copy = await UnionFS.fromDirectory(join(root, 'rootfs'), asRoot);
       expect(await observeFs(copy)).toEqual(await observeFs(view));
 
       await fsp.writeFile(join(root, 'rootfs', 'app', 'main.js'), 'v3');
       await fsp.rm(join(root, 'rootfs', 'etc'), { recursive: true });
       await fsp.mkdir(join(root, 'rootfs', 'tmp'));
-      await view.syncFromDirectory(join(root, 'rootfs'));
+      await view.syncFromDirectory(join(root, 'rootfs'), asRoot);
       expect(view.changes()).toEqual([
         { kind: 'C', path: '/app' },
         { kind: 'C', path: '/app/main.js' },
         { kind: 'D', path: '/etc' },
         { kind: 'A', path: '/tmp' },
       ]);
-      expect(await observeFs(view)).toEqual(await observeFs(hostView(join(root, 'rootfs'))));
+      expect(await observeFs(view)).toEqual(await observeFs(await UnionFS.fromDirectory(join(root, 'rootfs'), asRoot)));
     } finally {
       await removeDir(root);
     }

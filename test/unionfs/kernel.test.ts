@@ -39,7 +39,7 @@ import { UnionFS } from '../../src/unionfs/index.js';
 import { dropUselessWhiteouts, requirement } from './helpers.js';
 import { harnessNames, KernelHarness } from './kernel-harness.js';
 
-const RUNS = Number(process.env.UNIONFS_KERNEL_RUNS ?? 20);
+const RUNS = Number(process.env.UNIONFS_KERNEL_RUNS ?? 6);
 const harness = await KernelHarness.create();
 const available = requirement('kernel overlayfs differential test', typeof harness === 'string' ? harness : undefined);
 

@@ -34,7 +34,14 @@ const umask = process.umask();
 
 const options: UnionArbitraryOptions = isRoot
   ? { symlinkTargets: 'relative' }
-  : { symlinkTargets: 'relative', owners: [uid], excludeOps: ['chown', 'lchown'] };
+  : {
+      // An ordinary user: no chown, and only modes under which the owner may read, write and
+      // search whatever they are given to (a chmod can hit a file or a directory).
+      symlinkTargets: 'relative',
+      owners: [uid],
+      excludeOps: ['chown', 'lchown'],
+      modes: { file: [0o755, 0o700, 0o775, 0o777], dir: [0o755, 0o700, 0o775, 0o777] },
+    };
 
 describe('UnionFS against a plain directory', () => {
   it('agrees after every operation, and commit() applied to the lowers gives the view', async () => {

@@ -19,7 +19,7 @@ import { lowerLayersArbitrary, observeFs, runUnionOp, unionOpsArbitrary } from '
 import { UnionFS } from '../../src/unionfs/index.js';
 import { hostView, isRoot, removeDir, requirement, tempDir, which } from './helpers.js';
 
-const RUNS = Number(process.env.UNIONFS_UMOCI_RUNS ?? 8);
+const RUNS = Number(process.env.UNIONFS_UMOCI_RUNS ?? 5);
 const umoci = await which('umoci');
 const available = requirement('umoci interop test', umoci ? undefined : 'umoci not installed (Debian package umoci)');
 
