@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { DigestMismatchError } from '../../src/errors.js';
 import { bytesSource, type Entry } from '../../src/layers/entry.js';
 import { CompressionError, DuplicatePathError } from '../../src/layers/errors.js';
-import { entriesFromDirectory, layerFromDirectory } from '../../src/layers/from-directory.js';
+import { entriesFromDirectory, fileSource, layerFromDirectory } from '../../src/layers/from-directory.js';
 import { emptyLayer, layerFromEntries } from '../../src/layers/from-entries.js';
 import { layerFromTar, layerFromTarFile } from '../../src/layers/from-tar.js';
 import { MediaType, type Layer } from '../../src/layers/layer.js';
@@ -318,15 +318,31 @@ describe('layerFromDirectory', () => {
     }
   });
 
-  it('catches a file that grew after the walk', async () => {
+  it('catches a file that grew or shrank after the walk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'layerkit-dir-'));
     try {
-      writeFileSync(join(dir, 'f'), 'short');
-      const layer = layerFromDirectory(dir);
-      await layer.diffId();
-      writeFileSync(join(dir, 'f'), 'much longer now');
-      const err = await collect(layer.uncompressed()).catch((e: unknown) => e);
-      expect((err as { code?: string }).code).toBe('CONTENT_SIZE_MISMATCH');
+      for (const [before, after] of [['short', 'much longer now'], ['long enough', 'tiny']]) {
+        writeFileSync(join(dir, 'f'), before!);
+        const layer = layerFromDirectory(dir);
+        await layer.diffId();
+        writeFileSync(join(dir, 'f'), after!);
+        const err = await collect(layer.uncompressed()).catch((e: unknown) => e);
+        expect((err as { code?: string }).code).toBe('CONTENT_SIZE_MISMATCH');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fileSource reads files of any size exactly, across chunk boundaries', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'layerkit-dir-'));
+    try {
+      for (const size of [0, 1, 4095, 4096, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024 + 5]) {
+        const bytes = randomBytes(size);
+        writeFileSync(join(dir, 'f'), bytes);
+        const read = await collect(fileSource(join(dir, 'f'), size).open());
+        expect(read.equals(bytes), String(size)).toBe(true);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
