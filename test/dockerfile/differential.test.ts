@@ -274,6 +274,10 @@ const PARSE_EXAMPLES: Array<[what: string, text: string]> = [
   ['flag value split inside a character (stray byte in the dump)', 'RUN --a=\u1140 x'],
   // parseHealthConfig finds the type word byte by byte as well.
   ['HEALTHCHECK type word split inside a character', 'HEALTHCHECK \u00e0 CMD x'],
+  // ARG splits its words rune by rune: the stray byte left by the flag split decodes to U+FFFD.
+  ['a stray byte after a flag, in ARG words', 'ARG --u=\u1140 x'],
+  // The trigger keyword is the stray byte; Go's strings.ToLower turns it into U+FFFD.
+  ['a stray byte as the ONBUILD trigger keyword', 'ONBUILD --u=\u1140 RUN x'],
   // strconv.Quote escapes what Go's Unicode tables (13.0 in the oracle's Go 1.19) do not call printable.
   ['a character newer than Unicode 13 in the dump', 'RUN \u{1fae0}'],
   ['an unassigned astral code point in the dump', 'RUN \u{32def}'],
