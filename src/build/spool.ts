@@ -11,8 +11,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { digestHex } from '../digest.js';
-import { storedLayer } from '../image/blob-layer.js';
+import type { Digest } from '../digest.js';
+import { gunzipStream } from '../layers/compress/gzip.js';
 import type { Layer } from '../layers/layer.js';
 
 /** A private directory of staged layer blobs. */
@@ -30,8 +30,10 @@ export class LayerSpool {
   }
 
   /**
-   * Writes `layer`'s blob to a file once and returns a layer that reads the
-   * file (verified against the digests on every read).
+   * Writes `layer`'s blob to a file once (its digests are computed on the
+   * way) and returns a layer that reads the file. The file is private to the
+   * build and written by it, so reads are not verified again here; the store
+   * verifies what it receives.
    */
   async stage(layer: Layer, signal?: AbortSignal): Promise<Layer> {
     const file = join(this.dir, `layer-${this.#count++}`);
@@ -48,18 +50,44 @@ export class LayerSpool {
       throw err;
     }
     const [digest, diffId, size] = await Promise.all([layer.digest(), layer.diffId(), layer.size()]);
-    return storedLayer({
-      mediaType: layer.mediaType,
-      digest,
-      size,
-      diffId,
-      open: () => createReadStream(file),
-      what: `layer ${digestHex(digest).slice(0, 12)}`,
-    });
+    return new StagedLayer(file, layer.mediaType, digest, diffId, size, layer.mediaType.endsWith('+gzip'));
   }
 
   /** Removes the directory and everything staged in it. */
   async dispose(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A layer whose blob is a staged file with known digests. */
+class StagedLayer implements Layer {
+  constructor(
+    readonly file: string,
+    readonly mediaType: string,
+    readonly blobDigest: Digest,
+    readonly tarDigest: Digest,
+    readonly blobSize: number,
+    readonly gzip: boolean,
+  ) {}
+
+  diffId(): Promise<Digest> {
+    return Promise.resolve(this.tarDigest);
+  }
+
+  digest(): Promise<Digest> {
+    return Promise.resolve(this.blobDigest);
+  }
+
+  size(): Promise<number> {
+    return Promise.resolve(this.blobSize);
+  }
+
+  compressed(): AsyncIterable<Uint8Array> {
+    return createReadStream(this.file, { highWaterMark: 1 << 20 });
+  }
+
+  uncompressed(): AsyncIterable<Uint8Array> {
+    const blob = this.compressed();
+    return this.gzip ? gunzipStream(blob) : blob;
   }
 }
