@@ -127,7 +127,8 @@ export async function extractLayer(layer: Layer | AsyncIterable<TarMember>, dir:
     await mergeIntoTarget(staged, target.path, join(container, 'trash'), policy);
     return { mode: 'merge', ...summary(staged) };
   } finally {
-    await rm(container, { recursive: true, force: true });
+    // Best effort: a failure to clean up must not hide the error that got us here.
+    await rm(container, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
