@@ -49,14 +49,14 @@ describe('parseDockerfile on any text', () => {
     });
   }
 
-  it('reports a line inside the text', () => {
+  it('reports a line inside the text', { timeout: timeout(runs(200)) }, () => {
     fc.assert(
       fc.property(dockerfileArbitrary({ malformed: true, maxInstructions: 4 }), (text) => {
         try {
           parseDockerfile(text, { strict: false });
         } catch (err) {
           if (!(err instanceof DockerfileSyntaxError)) throw err;
-          expect(err.line).toBeGreaterThanOrEqual(0);
+          expect(err.line).toBeGreaterThanOrEqual(1);
           expect(err.line).toBeLessThanOrEqual(text.split('\n').length);
           expect(err.code).toBe('DOCKERFILE_SYNTAX');
         }
@@ -130,7 +130,7 @@ describe('printDockerfile', () => {
     expect(essence(parseDockerfile(printed, { strict: false })), printed).toEqual(essence(ast));
   });
 
-  it('is stable: printing a printed Dockerfile again changes nothing', () => {
+  it('is stable: printing a printed Dockerfile again changes nothing', { timeout: timeout(runs(200)) }, () => {
     fc.assert(
       fc.property(dockerfileArbitrary(), (text) => {
         const ast = parseOrReject(text, false);
