@@ -13,7 +13,14 @@
 import fc from 'fast-check';
 import type { ContentSource, Entry } from '../layers/entry.js';
 
-/** One file-system operation, as data. */
+/**
+ * One file-system operation, as data.
+ *
+ * @example
+ * ```ts
+ * const op: UnionOp = { op: 'rename', from: '/a', to: '/b' };
+ * ```
+ */
 export type UnionOp =
   | { op: 'stat' | 'lstat' | 'readFile' | 'readdir' | 'readdirTypes' | 'readlink' | 'realpath' | 'unlink' | 'rmdir'; path: string }
   | { op: 'access'; path: string; mode: number }
@@ -28,10 +35,24 @@ export type UnionOp =
   | { op: 'truncate'; path: string; length: number }
   | { op: 'utimes'; path: string; atime: number; mtime: number };
 
-/** What an operation did: its value (normalized) or its error code. */
+/**
+ * What an operation did: its value (normalized) or its error code.
+ *
+ * @example
+ * ```ts
+ * expect(await runUnionOp(view, op)).toEqual(await runUnionOp(model, op)); // { ok: false, code: 'EXDEV' } …
+ * ```
+ */
 export type UnionOpOutcome = { ok: true; value?: unknown } | { ok: false; code: string };
 
-/** The `lstat` fields that both a view and a real file system must agree on. */
+/**
+ * The `lstat` fields that both a view and a real file system must agree on.
+ *
+ * @example
+ * ```ts
+ * const st: StatLike = await fsp.lstat('/etc'); // node:fs Stats fit, and so do UnionStats
+ * ```
+ */
 export interface StatLike {
   mode: number;
   uid: number;
@@ -47,7 +68,14 @@ export interface StatLike {
   isBlockDevice(): boolean;
 }
 
-/** The subset of `fs.promises` the runner and observer use, with view-absolute paths. */
+/**
+ * The subset of `fs.promises` the runner and observer use, with view-absolute paths.
+ *
+ * @example
+ * ```ts
+ * const subjects: FsLike[] = [await UnionFS.open(layers), hostFs(dir, fsp)];
+ * ```
+ */
 export interface FsLike {
   stat(path: string): Promise<StatLike>;
   lstat(path: string): Promise<StatLike>;
@@ -72,7 +100,14 @@ export interface FsLike {
   truncate(path: string, length?: number): Promise<void>;
 }
 
-/** The type of an object from its stat, as the observer names it. */
+/**
+ * The type of an object from its stat, as the observer names it.
+ *
+ * @example
+ * ```ts
+ * statType(await view.lstat('/bin')); // 'symlink'
+ * ```
+ */
 export function statType(st: StatLike): string {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
@@ -161,7 +196,14 @@ async function perform(fs: FsLike, op: UnionOp): Promise<unknown> {
   }
 }
 
-/** One object as the observer records it. */
+/**
+ * One object as the observer records it.
+ *
+ * @example
+ * ```ts
+ * // { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 5, nlink: 1, content: 'hello' }
+ * ```
+ */
 export interface ObservedNode {
   type: string;
   mode: number;
@@ -173,14 +215,28 @@ export interface ObservedNode {
   target?: string;
 }
 
-/** A whole tree as data: objects by path, and the groups of paths that are one inode. */
+/**
+ * A whole tree as data: objects by path, and the groups of paths that are one inode.
+ *
+ * @example
+ * ```ts
+ * const { nodes, links } = await observeFs(view); // links: [['/usr/bin/perl', '/usr/bin/perl5.36']]
+ * ```
+ */
 export interface Observation {
   nodes: Record<string, ObservedNode>;
   /** Hardlink groups (non-directories sharing an inode), each sorted, the list sorted. */
   links: string[][];
 }
 
-/** Options of {@link observeFs}. */
+/**
+ * Options of {@link observeFs}.
+ *
+ * @example
+ * ```ts
+ * await observeFs(fs, { exclude: (p) => p === '/proc', owners: false, linkGroups: false });
+ * ```
+ */
 export interface ObserveOptions {
   /** Paths left out (and not descended into), e.g. mount points of a test harness. */
   exclude?: (path: string) => boolean;
@@ -274,7 +330,14 @@ export function hostFs(root: string, fsp: typeof import('node:fs/promises')): Fs
   };
 }
 
-/** Shapes of the generated trees and operations. */
+/**
+ * Shapes of the generated trees and operations.
+ *
+ * @example
+ * ```ts
+ * lowerLayersArbitrary({ names: ['etc', 'usr'], maxDepth: 2, symlinkTargets: 'any', owners: [0] });
+ * ```
+ */
 export interface UnionArbitraryOptions {
   /** Names paths are built from (default `a b c d`). */
   names?: readonly string[];
@@ -510,7 +573,17 @@ export function unionOpArbitrary(options: UnionArbitraryOptions = {}): fc.Arbitr
   return fc.oneof(...all.filter(([name]) => !excluded.has(name)).map(([, arb]) => arb));
 }
 
-/** Sequences of operations (see {@link unionOpArbitrary}). */
+/**
+ * Sequences of operations (see {@link unionOpArbitrary}).
+ *
+ * @example
+ * ```ts
+ * fc.assert(fc.asyncProperty(lowerLayersArbitrary(), unionOpsArbitrary({ maxOps: 10 }), async (layers, ops) => {
+ *   const view = await UnionFS.open(layers);
+ *   for (const op of ops) await runUnionOp(view, op);
+ * }));
+ * ```
+ */
 export function unionOpsArbitrary(options: UnionArbitraryOptions & { maxOps?: number } = {}): fc.Arbitrary<UnionOp[]> {
   return fc.array(unionOpArbitrary(options), { minLength: 1, maxLength: options.maxOps ?? 20 });
 }

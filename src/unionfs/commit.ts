@@ -8,7 +8,14 @@ import { OPAQUE_MARKER, WHITEOUT_PREFIX, compareBytes, joinPath } from './paths.
 import type { AnyNode, LowerDir, UpperDir } from './inode.js';
 import type { View } from './view.js';
 
-/** One line of `docker diff`: `A` added, `C` changed, `D` deleted. */
+/**
+ * One line of `docker diff`: `A` added, `C` changed, `D` deleted.
+ *
+ * @example
+ * ```ts
+ * for (const { kind, path } of view.changes()) console.log(kind, path); // C /etc, A /etc/motd
+ * ```
+ */
 export interface UnionChange {
   kind: 'A' | 'C' | 'D';
   path: string;

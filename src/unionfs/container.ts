@@ -18,13 +18,27 @@ import type { LowerStack } from './lower-stack.js';
 import { parseUserPath } from './paths.js';
 import { stackOf, UnionFS, type CommitOptions, type LowerInput, type UnionFSOptions } from './union.js';
 
-/** Options of `docker cp`-like copies. */
+/**
+ * Options of `docker cp`-like copies.
+ *
+ * @example
+ * ```ts
+ * await container.copyIn('./data', '/srv/data', { archive: true }); // keep uid/gid, as `docker cp -a`
+ * ```
+ */
 export interface CopyOptions {
   /** `docker cp -a`: keep uid/gid (default: copies into a container are owned by 0:0, copies out by the caller). */
   archive?: boolean;
 }
 
-/** What {@link Container.commit} returns. */
+/**
+ * What {@link Container.commit} returns.
+ *
+ * @example
+ * ```ts
+ * const { layer, changes } = await container.commit({ changes: { Env: ['MODE=prod'] } });
+ * ```
+ */
 export interface ContainerCommit<ConfigChanges> {
   /** The container's writable layer as a layer (it is now a read-only layer of the container too). */
   layer: Layer;

@@ -5,7 +5,15 @@
  */
 import { fsError } from './errors.js';
 
-/** What `writeFile`/`appendFile` accept, as `fs.promises` does. */
+/**
+ * What `writeFile`/`appendFile` accept, as `fs.promises` does.
+ *
+ * @example
+ * ```ts
+ * await view.writeFile('/a', 'text');
+ * await view.writeFile('/b', createReadStream('host-file')); // any async iterable of chunks
+ * ```
+ */
 export type WriteData =
   | string
   | ArrayBufferView

@@ -23,10 +23,24 @@ const DESCRIPTIONS = {
   ELOOP: [40, 'too many symbolic links encountered'],
 } as const satisfies Record<string, readonly [number, string]>;
 
-/** An errno code the union view can report. */
+/**
+ * An errno code the union view can report.
+ *
+ * @example
+ * ```ts
+ * const retryable: FsErrorCode[] = ['EBUSY'];
+ * ```
+ */
 export type FsErrorCode = keyof typeof DESCRIPTIONS;
 
-/** Data carried by {@link UnionFsError}: the call and the paths it was given. */
+/**
+ * Data carried by {@link UnionFsError}: the call and the paths it was given.
+ *
+ * @example
+ * ```ts
+ * err.toJSON().data; // { syscall: 'rename', path: '/usr', dest: '/opt' }
+ * ```
+ */
 export interface UnionFsErrorData {
   syscall: string;
   path?: string;
@@ -93,7 +107,14 @@ export class UnionFsIsDirError extends LayerkitError<'ERR_FS_EISDIR', UnionFsErr
   }
 }
 
-/** Data carried by {@link InvalidLayerError}. */
+/**
+ * Data carried by {@link InvalidLayerError}.
+ *
+ * @example
+ * ```ts
+ * err.data; // { path: '/a/b', layer: 1 }
+ * ```
+ */
 export interface InvalidLayerErrorData {
   /** The entry path that could not be placed. */
   path: string;

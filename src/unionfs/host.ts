@@ -51,7 +51,14 @@ export function subtreeEntries(view: View, ref: DirRef | undefined, base: string
   return out;
 }
 
-/** Options of {@link UnionFS.materialize}: those of the layers module's `extractLayer`. */
+/**
+ * Options of `UnionFS.materialize`: those of the layers module's `extractLayer`.
+ *
+ * @example
+ * ```ts
+ * await view.materialize('/tmp/rootfs', { devices: 'skip', owners: false });
+ * ```
+ */
 export type MaterializeOptions = ExtractOptions;
 
 /**
@@ -65,7 +72,14 @@ export function materialize(view: View, dir: string, options: MaterializeOptions
   return extractLayer(membersOf(subtreeEntries(view, root, '/', root.upper ?? root.lower!)), dir, options);
 }
 
-/** Options of {@link snapshotDirectory}: those of the layers module's directory walk. */
+/**
+ * Options of {@link snapshotDirectory}: those of the layers module's directory walk.
+ *
+ * @example
+ * ```ts
+ * await snapshotDirectory('./rootfs', { owner: { uid: 0, gid: 0 }, xattrs: false });
+ * ```
+ */
 export type SnapshotOptions = Pick<LayerFromDirectoryOptions, 'owner' | 'xattrs'>;
 
 /**
@@ -132,7 +146,14 @@ async function setMetadata(fs: UnionFS, path: string, entry: Entry, options: Wri
   await fs.lutimes(path, entry.mtime, entry.mtime);
 }
 
-/** Options of {@link syncFromDirectory}. */
+/**
+ * Options of `UnionFS.syncFromDirectory`.
+ *
+ * @example
+ * ```ts
+ * await view.syncFromDirectory(rootfs, { owner: { uid: 0, gid: 0 }, compare: 'content' });
+ * ```
+ */
 export interface SyncOptions extends SnapshotOptions {
   /** Compare file contents (default) or trust size and mtime (faster; misses same-size edits within a second). */
   compare?: 'content' | 'metadata';

@@ -9,7 +9,14 @@ import { InvalidLayerError } from './errors.js';
 import { allocIno, FileContent, type LeafInode, type Meta } from './inode.js';
 import { baseName, joinPath, normalizeEntryPath, OPAQUE_MARKER, parentPath, WHITEOUT_PREFIX } from './paths.js';
 
-/** Options of {@link LayerIndex.fromEntries}. */
+/**
+ * Options of {@link LayerIndex.fromEntries}.
+ *
+ * @example
+ * ```ts
+ * LayerIndex.fromEntries(entries, { position: 3 }); // errors say "(layer 3)"
+ * ```
+ */
 export interface LayerIndexOptions {
   /** Position of the layer in a stack, for error messages. */
   position?: number;

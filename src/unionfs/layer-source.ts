@@ -13,7 +13,14 @@ import type { Layer } from '../layers/layer.js';
 import { readTar } from '../layers/tar/index.js';
 import { LayerIndex } from './layer-index.js';
 
-/** Options of {@link indexLayer}. */
+/**
+ * Options of {@link indexLayer}.
+ *
+ * @example
+ * ```ts
+ * await indexLayer(layer, { memoryBudget: 8 << 20, spoolDir: '/var/tmp' });
+ * ```
+ */
 export interface IndexLayerOptions {
   /**
    * Bytes of file content kept in memory per layer (default 64 MiB); the rest

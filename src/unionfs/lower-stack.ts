@@ -11,7 +11,15 @@ import { allocIno, type LeafInode, type LowerDir, type LowerNode } from './inode
 import { metaFromEntry, type LayerIndex } from './layer-index.js';
 import { baseName, parentPath } from './paths.js';
 
-/** Link facts of a lower inode that has more than one name. */
+/**
+ * Link facts of a lower inode that has more than one name.
+ *
+ * @example
+ * ```ts
+ * // a layer with /usr/bin/perl and /usr/bin/perl5.36 as one file:
+ * // { ever: 2, paths: ['/usr/bin/perl', '/usr/bin/perl5.36'] }
+ * ```
+ */
 export interface LowerLinks {
   /** Names it was given by the layers, counting those later deleted (what a per-layer directory would report). */
   readonly ever: number;

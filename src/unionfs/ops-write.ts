@@ -387,7 +387,14 @@ export function chown(view: View, path: PathLike, uid: number, gid: number, foll
   touchCtime(view, node);
 }
 
-/** A time argument as Node takes it: seconds (number or numeric string) or a Date. */
+/**
+ * A time argument as Node takes it: seconds (number or numeric string) or a Date.
+ *
+ * @example
+ * ```ts
+ * await view.utimes('/f', 0, new Date('2024-01-01'));
+ * ```
+ */
 export type TimeLike = number | string | Date;
 
 export function toMs(time: TimeLike, now: number): number {
@@ -446,7 +453,14 @@ export async function copyFile(view: View, src: PathLike, dest: PathLike, exclus
   touchFile(view, target);
 }
 
-/** What {@link mknod} creates. */
+/**
+ * What `mknod` creates.
+ *
+ * @example
+ * ```ts
+ * const null_: SpecialFile = { type: 'char', mode: 0o666, devmajor: 1, devminor: 3 };
+ * ```
+ */
 export interface SpecialFile {
   type: 'fifo' | 'char' | 'block';
   mode: number;

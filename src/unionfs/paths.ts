@@ -25,7 +25,14 @@ export interface UserPath {
   trailingSlash: boolean;
 }
 
-/** What a path argument may be. */
+/**
+ * What a path argument may be.
+ *
+ * @example
+ * ```ts
+ * await view.stat('/etc'); await view.stat(new URL('file:///etc')); await view.stat(Buffer.from('/etc'));
+ * ```
+ */
 export type PathLike = string | URL | Uint8Array;
 
 /** Parses a path argument. Relative paths are relative to the view's root (its working directory). */

@@ -10,7 +10,14 @@ import { openForWrite, parseFlags, touchFile } from './ops-write.js';
 import type { PathLike } from './paths.js';
 import type { View } from './view.js';
 
-/** Options of {@link createReadStream}, as `fs.createReadStream` takes them. */
+/**
+ * Options of `createReadStream`, as `fs.createReadStream` takes them.
+ *
+ * @example
+ * ```ts
+ * view.createReadStream('/var/log/app.log', { start: 100, end: 199, encoding: 'utf8' });
+ * ```
+ */
 export interface ReadStreamOptions {
   /** First byte to read. */
   start?: number;
@@ -20,7 +27,14 @@ export interface ReadStreamOptions {
   highWaterMark?: number;
 }
 
-/** Options of {@link createWriteStream}, as `fs.createWriteStream` takes them. */
+/**
+ * Options of `createWriteStream`, as `fs.createWriteStream` takes them.
+ *
+ * @example
+ * ```ts
+ * view.createWriteStream('/var/log/app.log', { flags: 'a' }).end('line\n');
+ * ```
+ */
 export interface WriteStreamOptions {
   /** Open flags (`'w'` default, `'a'`, `'r+'`, `'wx'`…). */
   flags?: string;

@@ -23,21 +23,51 @@ import type { UnionDirent, UnionStats } from './stats.js';
 import { createReadStream, createWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 import { View, type ViewPolicy } from './view.js';
 
-/** A lower layer as {@link UnionFS.open} takes it: a `Layer`, an index of one, or its entries. */
+/**
+ * A lower layer as {@link UnionFS.open} takes it: a `Layer`, an index of one, or its entries.
+ *
+ * @example
+ * ```ts
+ * const lowers: LowerInput[] = [layerFromTarFile('base.tar'), await snapshotDirectory('./overlay'), entries];
+ * ```
+ */
 export type LowerInput = Layer | LayerIndex | readonly Entry[];
 
-/** Options of {@link UnionFS.open} and the constructor. */
+/**
+ * Options of {@link UnionFS.open} and the constructor: the {@link ViewPolicy}
+ * fields (all optional) and how `Layer` inputs are indexed.
+ *
+ * @example
+ * ```ts
+ * const view = await UnionFS.open(layers, { renameDir: 'copy-up', hardlinks: 'preserve', index: { memoryBudget: 16 << 20 } });
+ * ```
+ */
 export interface UnionFSOptions extends Partial<ViewPolicy> {
   /** How layers given as `Layer` are indexed (memory budget, spool directory). */
   index?: IndexLayerOptions;
 }
 
-/** Options of {@link UnionFS.commit}: those of `layerFromEntries` (compression, `sourceDateEpoch`). */
+/**
+ * Options of {@link UnionFS.commit}: those of `layerFromEntries` (compression, `sourceDateEpoch`).
+ *
+ * @example
+ * ```ts
+ * const layer = await view.commit({ sourceDateEpoch: 1700000000 });
+ * ```
+ */
 export type CommitOptions = LayerFromEntriesOptions;
 
 const COPYFILE_EXCL = 1;
 
-/** Turns the inputs into a stack, indexing layers (once per `Layer` object) and entry lists. */
+/**
+ * Turns the inputs into a stack, indexing layers (once per `Layer` object) and entry lists.
+ *
+ * @example
+ * ```ts
+ * const image = await stackOf([baseLayer, appLayer]);
+ * const views = [new UnionFS(image), new UnionFS(image)]; // one shared lower tree
+ * ```
+ */
 export async function stackOf(lowers: LowerStack | readonly LowerInput[], options: IndexLayerOptions = {}): Promise<LowerStack> {
   if (lowers instanceof LowerStack) return lowers;
   const indexes = await Promise.all(

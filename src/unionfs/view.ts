@@ -23,7 +23,15 @@ import { compareBytes, isReservedName, joinPath, targetParts, type UserPath } fr
 /** Linux follows at most 40 symlinks in one lookup. */
 export const MAX_SYMLINK_HOPS = 40;
 
-/** How a view behaves where overlayfs has mount options. */
+/**
+ * How a view behaves where overlayfs has mount options.
+ *
+ * @example
+ * ```ts
+ * const docker: Partial<ViewPolicy> = {}; // defaults: umask 022, renameDir 'exdev', hardlinks 'break', owner 0:0
+ * const plain: Partial<ViewPolicy> = { renameDir: 'copy-up', hardlinks: 'preserve' };
+ * ```
+ */
 export interface ViewPolicy {
   /** Mask applied to the mode of created files and directories. */
   umask: number;
