@@ -37,7 +37,8 @@ export class StepCache {
   /** Content digests of context files, shared by every build on this store. */
   readonly statCache: StatCache;
   readonly #store: ImageStore;
-  readonly #pending = new Map<string, CachedLayer | null>();
+  readonly #pending = new Map<string, { group: string; layer: CachedLayer | null }>();
+  readonly #groups = new Set<string>();
 
   constructor(store: ImageStore) {
     this.#store = store;
@@ -51,16 +52,31 @@ export class StepCache {
   }
 
   /**
-   * The layer recorded under `key`: a Layer over the store's blob, `null`
-   * when the step made no layer, or undefined on a miss (no record, or its
-   * blob is gone from the store).
+   * Keys come in two parts: the `group` (every input but the content
+   * checksum) and the content checksum. A group nobody recorded cannot hit,
+   * so a cold build need not wait for the checksum before building.
    */
-  async lookup(key: string): Promise<Layer | null | undefined> {
+  async hasGroup(group: string): Promise<boolean> {
+    if (this.#groups.has(group)) return true;
+    return (await stat(join(this.dir, 'steps', group)).catch(() => undefined))?.isDirectory() ?? false;
+  }
+
+  static #full(group: string, content: string | null): string {
+    return content === null ? group : StepCache.key([group, content]);
+  }
+
+  /**
+   * The layer recorded for `group` + `content`: a Layer over the store's
+   * blob, `null` when the step made no layer, or undefined on a miss (no
+   * record, or its blob is gone from the store).
+   */
+  async lookup(group: string, content: string | null = null): Promise<Layer | null | undefined> {
+    const key = StepCache.#full(group, content);
     const pending = this.#pending.get(key);
-    if (pending !== undefined) return pending === null ? null : undefined;
+    if (pending !== undefined) return pending.layer === null ? null : undefined;
     let record: { layer: CachedLayer | null };
     try {
-      record = JSON.parse(await readFile(join(this.dir, 'steps', `${key}.json`), 'utf8')) as { layer: CachedLayer | null };
+      record = JSON.parse(await readFile(join(this.dir, 'steps', group, `${key}.json`), 'utf8')) as { layer: CachedLayer | null };
     } catch {
       return undefined;
     }
@@ -81,21 +97,22 @@ export class StepCache {
   }
 
   /** Remembers a step's result, to be written by {@link commit}. */
-  async record(key: string, layer: Layer | null): Promise<void> {
+  async record(group: string, content: string | null, layer: Layer | null): Promise<void> {
+    const key = StepCache.#full(group, content);
+    this.#groups.add(group);
     if (!layer) {
-      this.#pending.set(key, null);
+      this.#pending.set(key, { group, layer: null });
       return;
     }
     const [digest, diffId, size] = await Promise.all([layer.digest(), layer.diffId(), layer.size()]);
-    this.#pending.set(key, { mediaType: layer.mediaType, digest, diffId, size });
+    this.#pending.set(key, { group, layer: { mediaType: layer.mediaType, digest, diffId, size } });
   }
 
   /** Writes the records of a successful build (each atomically). */
   async commit(): Promise<void> {
-    if (this.#pending.size === 0) return;
-    const dir = join(this.dir, 'steps');
-    await mkdir(dir, { recursive: true });
-    for (const [key, layer] of this.#pending) {
+    for (const [key, { group, layer }] of this.#pending) {
+      const dir = join(this.dir, 'steps', group);
+      await mkdir(dir, { recursive: true });
       const tmp = join(dir, `.${key}.${process.pid}.tmp`);
       await writeFile(tmp, JSON.stringify({ layer }));
       await rename(tmp, join(dir, `${key}.json`));

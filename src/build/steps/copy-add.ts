@@ -121,7 +121,7 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   // The build cache: the same inputs on the same layers give the same layer.
   const localSources = ins.sources.filter((src) => !isUrl(src));
   const pivots = ins.kind === 'copy' && ins.parents ? localSources.map((src) => (src.includes('/./') ? src.slice(0, src.indexOf('/./')) : '/')) : localSources;
-  const key = StepCache.key({
+  const group = StepCache.key({
     v: 1,
     step: ins.kind,
     parent: link ? 'link' : await state.chainKey(),
@@ -134,11 +134,14 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
     unpack: ins.kind === 'add' ? (ins.unpack ?? null) : false,
     heredocs: ins.heredocs.map((h) => [h.path, h.content]),
     epoch: session.epoch ?? null,
-    content: localSources.length === 0 ? null : await sourceFs.checksum(pivots, { excludes: ins.exclude }),
     fetched,
   });
-  if (!session.options.noCache) {
-    const hit = await session.cache.lookup(key);
+  // The content checksum reads every source; when no earlier build recorded this step it cannot
+  // hit, so the copy starts at once and the checksum (needed for the record) runs alongside.
+  const content: Promise<string | null> = localSources.length === 0 ? Promise.resolve(null) : sourceFs.checksum(pivots, { excludes: ins.exclude });
+  content.catch(() => undefined);
+  if (!session.options.noCache && (await session.cache.hasGroup(group))) {
+    const hit = await session.cache.lookup(group, await content);
     if (hit !== undefined) {
       if (hit) state.addLayer(hit);
       return { createdBy: historyText(ins), layer: hit ? { digest: await hit.digest() } : null, cached: true };
@@ -167,6 +170,8 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
       await copyItem(target, item, resolvedDest, attrs);
     }
   } catch (err) {
+    // Let the checksum finish before failing: nothing keeps reading the context after build() returns.
+    await content.catch(() => undefined);
     if (err instanceof BuildError && err.data.line === undefined) {
       throw new BuildError(err.code, err.message, { ...err.data, ...position }, { cause: err });
     }
@@ -176,13 +181,13 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   const text = historyText(ins);
   const entries = target.entries();
   if (entries.length === 0) {
-    await session.cache.record(key, null);
+    await session.cache.record(group, await content, null);
     return { createdBy: text, layer: null };
   }
   const layer = layerFromEntries(entries, session.layerOptions());
   const staged = await session.spool.stage(layer, session.options.signal);
   state.addLayerFromEntries(staged, entries);
-  await session.cache.record(key, staged);
+  await session.cache.record(group, await content, staged);
   return { createdBy: text, layer: { digest: await staged.digest() } };
 }
 

@@ -36,7 +36,7 @@ export async function runWorkdir(run: StageRun, ins: WorkdirInstruction): Promis
   }
   const key = StepCache.key({ v: 1, step: 'workdir', parent: await state.chainKey(), wd, owner, epoch: session.epoch ?? null });
   if (!session.options.noCache) {
-    const hit = await session.cache.lookup(key);
+    const hit = (await session.cache.hasGroup(key)) ? await session.cache.lookup(key) : undefined;
     if (hit !== undefined) {
       if (hit) state.addLayer(hit);
       return { createdBy, layer: hit ? { digest: await hit.digest() } : null, cached: true };
@@ -48,12 +48,12 @@ export async function runWorkdir(run: StageRun, ins: WorkdirInstruction): Promis
   }
   const entries = target.entries();
   if (target.size === 0) {
-    await session.cache.record(key, null);
+    await session.cache.record(key, null, null);
     return { createdBy, layer: null };
   }
   const layer = layerFromEntries(entries, session.layerOptions());
   const staged = await session.spool.stage(layer, session.options.signal);
   state.addLayerFromEntries(staged, entries);
-  await session.cache.record(key, staged);
+  await session.cache.record(key, null, staged);
   return { createdBy, layer: { digest: await staged.digest() } };
 }
