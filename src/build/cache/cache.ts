@@ -4,10 +4,10 @@
  * caches; LRU pruning to a size bound.
  * @module
  */
-import { link, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../../digest.js';
-import { temporaryPath, writeFileAtomic } from '../../image/fs-atomic.js';
+import { temporaryPath } from '../../image/fs-atomic.js';
 import { sweepTemporaryFiles } from '../../image/store/blobs.js';
 import { withLock, type LockOptions } from '../../image/store/lock.js';
 import { ImageStore } from '../../image/store/store.js';
@@ -213,7 +213,18 @@ export class BuildCache {
   }
 
   async #writeRecord(key: CacheKey, record: CacheRecord): Promise<void> {
-    await writeFileAtomic(this.#recordPath(key), new TextEncoder().encode(encodeRecord(key, record)), { tmpDir: this.#tmp });
+    // Renamed into place but not fsynced: a record lost or torn by a crash is a miss, and decoding catches it.
+    const path = this.#recordPath(key);
+    const temp = temporaryPath(this.#tmp, 'record');
+    await mkdir(this.#tmp, { recursive: true });
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      await writeFile(temp, encodeRecord(key, record));
+      await rename(temp, path);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
   }
 
   /**

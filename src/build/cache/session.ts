@@ -233,7 +233,7 @@ export class CacheSession {
     this.#chains.set(run.state, step.chain);
     this.#used.push({ stage: run.plan.index, key: step.key, record });
     this.#report.hits++;
-    return outcome;
+    return { ...outcome, cached: true };
   }
 
   /**
