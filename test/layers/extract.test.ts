@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, symlink as fsSymlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, symlink as fsSymlink, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { apply } from '../../src/layers/changes/apply.js';
 import { diff } from '../../src/layers/changes/diff.js';
@@ -143,5 +144,39 @@ describe('extractLayer', () => {
     expect((await lstat(join(root, 'via'))).isSymbolicLink()).toBe(true);
     await writeFile(join(root, 'file'), '');
     await expect(extractLayer(layerFromEntries([file('/x')]), join(root, 'file'))).rejects.toMatchObject({ code: 'TARGET_NOT_DIRECTORY' });
+  });
+});
+
+const setpriv = spawnSync('setpriv', ['--version'], { encoding: 'utf8' });
+const canDropRoot = isRoot && !setpriv.error;
+if (!canDropRoot && !process.env.CI) console.warn(`skipping the non-root extraction test: ${isRoot ? 'setpriv missing' : 'needs root to switch to nobody'}`);
+
+describe.runIf(canDropRoot || Boolean(process.env.CI))('extractLayer as an unprivileged user', () => {
+  it('skips device nodes and owners, keeps modes and mtimes, and says so', async () => {
+    const work = await temp();
+    await chmod(work, 0o777);
+    const src = (rel: string) => fileURLToPath(new URL(`../../src/layers/${rel}`, import.meta.url));
+    await writeFile(
+      join(work, 'run.mts'),
+      `import { extractLayer } from ${JSON.stringify(src('extract.ts'))};
+import { layerFromEntries } from ${JSON.stringify(src('from-entries.ts'))};
+const r = await extractLayer(layerFromEntries([
+  { path: '/dev/null', type: 'char', mode: 0o666, uid: 0, gid: 0, mtime: 0, size: 0, devmajor: 1, devminor: 3 },
+  { path: '/bin/su', type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 5, size: 0 },
+  { path: '/home/u', type: 'dir', mode: 0o700, uid: 1000, gid: 1000, mtime: 7, size: 0 },
+]), process.argv[2]);
+console.log(JSON.stringify(r));
+`,
+    );
+    const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/esm/index.mjs', import.meta.url));
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', `HOME=${work}`, process.execPath, '--import', tsx, join(work, 'run.mts'), join(work, 'out')], { encoding: 'utf8', cwd: work });
+    expect(r.stderr).toBe('');
+    const result = JSON.parse(r.stdout);
+    expect(result.skipped).toEqual([{ path: '/dev/null', reason: 'device nodes need root' }]);
+    const su = await lstat(join(work, 'out/bin/su'));
+    expect([su.mode & 0o7777, su.uid, su.mtimeMs / 1000]).toEqual([0o4755, 65534, 5]);
+    const home = await lstat(join(work, 'out/home/u'));
+    expect([home.mode & 0o7777, home.uid, home.mtimeMs / 1000]).toEqual([0o700, 65534, 7]);
+    expect(existsSync(join(work, 'out/dev/null'))).toBe(false);
   });
 });
