@@ -92,8 +92,8 @@ export class ExtractError extends LayerkitError<'TARGET_NOT_DIRECTORY' | 'DEVICE
 }
 
 /**
- * Applies a layer onto directory `dir` (created if missing), as
- * {@link apply} would apply it to the tree that `dir` holds.
+ * Applies a layer onto directory `dir` (created if missing; its parent must
+ * exist), as {@link apply} would apply it to the tree that `dir` holds.
  *
  * @throws {@link UnsafePathError}, {@link LayerFormatError}, the tar reader's
  *   errors (`TAR_TRUNCATED`…), {@link ExtractError}, fs errors with Node's
@@ -149,7 +149,7 @@ async function prepareTarget(path: string): Promise<Target> {
     info = await stat(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dirname(path), { recursive: true });
+    // Its parent must exist (ENOENT otherwise): nothing outside the target is created.
     return { path, empty: true, existed: false };
   }
   if (!info.isDirectory()) throw new ExtractError('TARGET_NOT_DIRECTORY', path, 'exists and is not a directory');
