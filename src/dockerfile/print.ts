@@ -9,11 +9,12 @@
  * parses back to the same BuildKit dump.
  * @module
  */
-import { goToLower, goTrimSpace, isGoSpace } from './syntax/chars.js';
+import { goTrimSpace, isGoSpace } from './syntax/chars.js';
 import { heredocsOnLine } from './syntax/heredoc-words.js';
-import { argumentStyle, canHaveHeredocs } from './syntax/keywords.js';
+import { canHaveHeredocs } from './syntax/keywords.js';
 import { parseLine, type ParsedLine } from './syntax/line-parsers.js';
 import type { DockerfileAst, InstructionNode } from './syntax/node.js';
+import { endsWithContinuation, writeInstructionLine } from './syntax/write-node.js';
 
 const DIRECTIVE_LIKE = /^[\t\n\f\r ]*[a-zA-Z][a-zA-Z0-9]*[\t\n\f\r ]*=/;
 
@@ -84,7 +85,7 @@ export function printInstruction(node: InstructionNode, escape: '\\' | '`', atEn
   const open = atEnd && node.heredocs.length === 0;
   let out = matchesOriginal(node, escape) ? originalLines(node, escape, open) : undefined;
   if (out === undefined) {
-    const line = canonicalLine(node, escape);
+    const line = writeInstructionLine(node, escape);
     out = (linesOf([line], escape, open) ?? [line]).join('\n') + '\n';
   }
   // An instruction with no text at all (BuildKit keeps one for a lone continuation at the end).
@@ -177,87 +178,4 @@ function linesOf(pieces: string[], escape: string, open: boolean): string[] | un
     }
   }
   return lines;
-}
-
-function endsWithContinuation(piece: string, escape: string): boolean {
-  let k = piece.length - 1;
-  while (k >= 0 && (piece[k] === ' ' || piece[k] === '\t')) k--;
-  return k >= 0 && piece[k] === escape && (k === 0 || piece[k - 1] !== escape);
-}
-
-/** The canonical one-line form of an instruction, written from its fields. */
-function canonicalLine(node: InstructionNode, escape: string): string {
-  const keyword = goToLower(node.rawKeyword) === node.keyword && node.rawKeyword !== '' ? node.rawKeyword : node.keyword.toUpperCase();
-  let line = keyword;
-  for (const flag of node.flags) line += ' ' + printFlag(flag, escape);
-  if (node.child) return line + ' ' + canonicalLine(node.child, escape);
-  const text = canonicalArguments(node);
-  if (text === '') return line;
-  // Arguments that start with `--` would be read as flags: end the flags first.
-  return line + (text.startsWith('--') ? ' -- ' : ' ') + text;
-}
-
-function canonicalArguments(node: InstructionNode): string {
-  const { args } = node;
-  const style = argumentStyle(node.keyword);
-  if (style === undefined) return '';
-  if (node.json) {
-    const list = JSON.stringify(style === 'health' ? args.slice(1) : args);
-    return style === 'health' ? `${args[0] ?? 'CMD'} ${list}` : list;
-  }
-  switch (style) {
-    case 'name-val': {
-      if (args.length === 3 && args[2] === '') return `${args[0]} ${args[1]}`;
-      const pairs: string[] = [];
-      for (let i = 0; i + 1 < args.length; i += 3) pairs.push(`${args[i]}=${args[i + 1]}`);
-      return pairs.join(' ');
-    }
-    case 'maybe-json-list':
-    case 'words': {
-      // Words with blanks in them only survive as JSON (same dump, but no heredocs).
-      if (style === 'maybe-json-list' && node.heredocs.length === 0 && args.some((a) => a === '' || /[\t\v\f\r ]/.test(a))) {
-        return JSON.stringify(args);
-      }
-      const text = args.join(' ');
-      // Joined words that happen to form a JSON array are kept apart by a blank JSON does not allow.
-      return style === 'maybe-json-list' && looksLikeJsonArray(text) ? args.join('\v') : text;
-    }
-    default:
-      return args.join(' ');
-  }
-}
-
-function looksLikeJsonArray(text: string): boolean {
-  if (!text.startsWith('[')) return false;
-  try {
-    return Array.isArray(JSON.parse(text));
-  } catch {
-    return false;
-  }
-}
-
-const PLAIN_FLAG = /^--[^\s"'`\\]*$/;
-
-const LATIN1_HIGH = /[\x80-\xff]/;
-const NOT_LATIN1 = /[^\x00-\xff]/;
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/**
- * A flag as text that `extractBuilderFlags` reads back as the same flag.
- * That reader works on bytes, so a flag it produced from UTF-8 text holds one
- * Latin-1 character per byte; such a flag is written as the UTF-8 text again.
- */
-function printFlag(rawFlag: string, escape: string): string {
-  let flag = rawFlag;
-  if (LATIN1_HIGH.test(flag) && !NOT_LATIN1.test(flag)) {
-    try {
-      flag = strictUtf8.decode(Uint8Array.from(flag, (ch) => ch.charCodeAt(0)));
-    } catch {
-      // Not the image of UTF-8 text: write it as it is.
-    }
-  }
-  if (PLAIN_FLAG.test(flag) && !flag.includes(escape)) return flag;
-  let body = '';
-  for (const ch of flag.slice(2)) body += ch === '"' || ch === escape ? escape + ch : ch;
-  return `--"${body}"`;
 }

@@ -58,9 +58,27 @@ export function goToLower(s: string): string {
   let out = '';
   for (const ch of s) {
     const lower = ch.toLowerCase();
-    out += ch === '\u0130' ? 'i' : [...lower].length === 1 ? lower : ch;
+    out += ch === '\u0130' ? 'i' : isRawByte(ch) ? '\ufffd' : [...lower].length === 1 ? lower : ch;
   }
   return out;
+}
+
+/**
+ * Whether `ch` stands for a raw byte (U+DC80–U+DCFF, see {@link fromByteString}).
+ * Go code that walks such text by runes sees U+FFFD there, and writes U+FFFD
+ * where it rebuilds the text (`strings.ToLower`, BuildKit's word splitting).
+ */
+export function isRawByte(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  return ch.length === 1 && c >= 0xdc80 && c <= 0xdcff;
+}
+
+const RAW_BYTES = /[\udc80-\udcff]/g;
+
+/** `s` with every raw byte (see {@link isRawByte}) replaced by U+FFFD, as Go's rune loops rebuild it. */
+export function rawBytesToReplacement(s: string): string {
+  RAW_BYTES.lastIndex = 0;
+  return RAW_BYTES.test(s) ? s.replace(RAW_BYTES, '\ufffd') : s;
 }
 
 /**
@@ -72,7 +90,7 @@ export function goToUpper(s: string): string {
   let out = '';
   for (const ch of s) {
     const upper = ch.toUpperCase();
-    out += [...upper].length === 1 ? upper : ch;
+    out += isRawByte(ch) ? '\ufffd' : [...upper].length === 1 ? upper : ch;
   }
   return out;
 }
@@ -89,22 +107,98 @@ export function utf8Length(s: string): number {
  * `s` as a "binary" string: one character per UTF-8 byte (Latin-1). Some of
  * BuildKit's scanners walk bytes, not characters (`extractBuilderFlags`,
  * the HEALTHCHECK type); running the same algorithm over this string
- * reproduces them, mojibake included.
+ * reproduces them, mojibake included. A lone surrogate U+DC80–U+DCFF stands
+ * for the raw byte 0x80–0xFF (see {@link fromByteString}); any other lone
+ * surrogate is written as U+FFFD.
  */
 export function toByteString(s: string): string {
-  const bytes = encoder.encode(s);
   let out = '';
-  for (let i = 0; i < bytes.length; i += 8192) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  for (let i = 0; i < s.length; i++) {
+    let cp = s.charCodeAt(i);
+    if (cp < 0x80) {
+      out += s[i];
+      continue;
+    }
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+      const low = s.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      } else {
+        cp = 0xfffd;
+      }
+    } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+      if (cp >= 0xdc80 && cp <= 0xdcff) {
+        out += String.fromCharCode(cp - 0xdc00);
+        continue;
+      }
+      cp = 0xfffd;
+    }
+    if (cp < 0x800) {
+      out += String.fromCharCode(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+      out += String.fromCharCode(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+    } else {
+      out += String.fromCharCode(
+        0xf0 | (cp >> 18),
+        0x80 | ((cp >> 12) & 0x3f),
+        0x80 | ((cp >> 6) & 0x3f),
+        0x80 | (cp & 0x3f),
+      );
+    }
   }
   return out;
 }
 
-const decoder = new TextDecoder('utf-8');
+/**
+ * The inverse of {@link toByteString}, decoding as Go does: a byte that does
+ * not start a valid UTF-8 sequence is one invalid character. Such a byte
+ * becomes the lone surrogate U+DC00 + byte ("surrogate escape"), so the text
+ * still says which byte BuildKit holds there; the dump prints it as `\xHH`,
+ * like Go's `strconv.Quote`.
+ */
+export function fromByteString(b: string): string {
+  let out = '';
+  const n = b.length;
+  for (let i = 0; i < n; ) {
+    const b0 = b.charCodeAt(i);
+    if (b0 < 0x80) {
+      out += b[i];
+      i++;
+      continue;
+    }
+    const cp = decodeSequence(b, i, b0);
+    if (cp < 0) {
+      out += String.fromCharCode(0xdc00 + b0);
+      i++;
+      continue;
+    }
+    out += String.fromCodePoint(cp);
+    i += cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  }
+  return out;
+}
 
-/** The inverse of {@link toByteString}; invalid UTF-8 becomes U+FFFD. */
-export function fromByteString(s: string): string {
-  const bytes = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
-  return decoder.decode(bytes);
+/** The code point of the UTF-8 sequence at `i` (Go's accepted ranges), or -1. */
+function decodeSequence(b: string, i: number, b0: number): number {
+  const cont = (k: number, lo = 0x80, hi = 0xbf): number => {
+    const c = b.charCodeAt(i + k);
+    return c >= lo && c <= hi ? c & 0x3f : -1;
+  };
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    const c1 = cont(1);
+    return c1 < 0 ? -1 : ((b0 & 0x1f) << 6) | c1;
+  }
+  if (b0 >= 0xe0 && b0 <= 0xef) {
+    const c1 = cont(1, b0 === 0xe0 ? 0xa0 : 0x80, b0 === 0xed ? 0x9f : 0xbf);
+    const c2 = c1 < 0 ? -1 : cont(2);
+    return c2 < 0 ? -1 : ((b0 & 0x0f) << 12) | (c1 << 6) | c2;
+  }
+  if (b0 >= 0xf0 && b0 <= 0xf4) {
+    const c1 = cont(1, b0 === 0xf0 ? 0x90 : 0x80, b0 === 0xf4 ? 0x8f : 0xbf);
+    const c2 = c1 < 0 ? -1 : cont(2);
+    const c3 = c2 < 0 ? -1 : cont(3);
+    return c3 < 0 ? -1 : ((b0 & 0x07) << 18) | (c1 << 12) | (c2 << 6) | c3;
+  }
+  return -1;
 }

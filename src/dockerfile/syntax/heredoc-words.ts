@@ -11,7 +11,7 @@
  * module's job; nothing here looks up a variable (all are unset).
  * @module
  */
-import { isGoSpace } from './chars.js';
+import { isGoSpace, rawBytesToReplacement } from './chars.js';
 import { goQuote, LineParseError } from './line-parsers.js';
 
 /** A heredoc named on an instruction line, before its body is read. */
@@ -55,7 +55,8 @@ class WordLexer {
     private readonly rawQuotes: boolean,
     private rawEscapes: boolean,
   ) {
-    this.chars = Array.from(text);
+    // Go's scanner reads a raw byte (see fromByteString) as U+FFFD.
+    this.chars = Array.from(rawBytesToReplacement(text));
   }
 
   words(): string[] {

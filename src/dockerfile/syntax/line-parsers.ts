@@ -12,6 +12,7 @@ import {
   isAscii,
   isAsciiBlank,
   isGoSpace,
+  rawBytesToReplacement,
   skipGoSpace,
   toByteString,
 } from './chars.js';
@@ -340,6 +341,8 @@ export function parseWords(rest: string, escape: number): string[] {
     i++;
   }
   if ((inWord || quote !== 0) && (blankOk || word.length > 0)) words.push(word);
+  // BuildKit rebuilds each word rune by rune: a raw byte comes out as U+FFFD.
+  if (!isAscii(rest)) for (let k = 0; k < words.length; k++) words[k] = rawBytesToReplacement(words[k]!);
   return words;
 }
 
@@ -475,8 +478,11 @@ export function goQuote(s: string): string {
         out += '\\v';
         continue;
     }
-    if (cp >= 0xd800 && cp <= 0xdfff) {
-      // An unpaired surrogate would be invalid UTF-8 in Go; its UTF-8 encoder writes U+FFFD.
+    if (cp >= 0xdc80 && cp <= 0xdcff) {
+      // A raw byte BuildKit split out of a character (see fromByteString).
+      out += '\\x' + (cp - 0xdc00).toString(16);
+    } else if (cp >= 0xd800 && cp <= 0xdfff) {
+      // Any other unpaired surrogate cannot come from UTF-8: Go would hold U+FFFD.
       out += '\ufffd';
     } else if (cp === 0x20 || (cp > 0x7e ? PRINTABLE.test(ch) : cp > 0x20 && cp < 0x7f)) {
       out += ch;
