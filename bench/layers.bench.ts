@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { layerFromDirectory } from '../src/layers/index.js';
-import { compare, ms, unavailable, type BenchCase } from './lib.js';
+import { compare, median, ms, unavailable, type BenchCase } from './lib.js';
 
 const FILES = 5000;
 const TOTAL = 150 * 1024 * 1024;
@@ -61,10 +61,17 @@ async function makeTree(root: string): Promise<number> {
   return written;
 }
 
-function sh(command: string): Promise<void> {
+function shOut(command: string): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile('sh', ['-c', command], { maxBuffer: 1 << 20 }, (err) => (err ? reject(err) : resolve())),
+    execFile('bash', ['-c', command], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => (err ? reject(err) : resolve(stdout + stderr))),
   );
+}
+
+/** Runs a shell pipeline and returns the CPU seconds (user + system) of all its processes. */
+async function cpuSeconds(command: string): Promise<number> {
+  const out = await shOut(`TIMEFORMAT='%U %S'; time ( ${command} )`);
+  const [user, system] = out.trim().split(/\s+/).slice(-2).map(Number);
+  return user! + system!;
 }
 
 async function which(tool: string): Promise<boolean> {
@@ -98,22 +105,32 @@ export const cases: BenchCase[] = [
       try {
         const tree = join(root, 'tree');
         const bytes = await makeTree(tree);
-        let digest = '';
+        const pipeline = `tar -c --sort=name -C '${tree}' . | gzip -1`;
+        let blobSize = 0;
+        const ourCpu: number[] = [];
+        const gnuCpu: number[] = [];
         const r = await compare({
           rounds: 5,
           warmup: 1,
-          baseline: () => sh(`tar -c --sort=name -C '${tree}' . | gzip -1 | sha256sum > /dev/null`),
+          baseline: async () => gnuCpu.push(await cpuSeconds(`${pipeline} | sha256sum > /dev/null`)),
           subject: async () => {
+            const before = process.cpuUsage();
             const layer = layerFromDirectory(tree, { level: 1, xattrs: false });
-            digest = await layer.digest();
+            await layer.digest();
             await layer.diffId();
+            blobSize = await layer.size();
+            const used = process.cpuUsage(before);
+            ourCpu.push((used.user + used.system) / 1e6);
           },
         });
-        void digest;
+        const gnuSize = Number((await shOut(`${pipeline} | wc -c`)).trim());
         return {
           ratio: r.ratio,
           baseline: `tar --sort=name | gzip -1 | sha256sum ${ms(r.baselineMs)}`,
-          detail: `${FILES} files, ${(bytes / 2 ** 20).toFixed(0)} MiB: ${ms(r.subjectMs)} (parallel gzip level 1, diffID + digest)`,
+          detail:
+            `${FILES} files, ${(bytes / 2 ** 20).toFixed(0)} MiB: ${ms(r.subjectMs)} (walk, tar, diffID, parallel gzip -1, digest); ` +
+            `CPU ${median(ourCpu).toFixed(2)} s vs ${median(gnuCpu).toFixed(2)} s; ` +
+            `blob ${(blobSize / 2 ** 20).toFixed(1)} MiB vs gzip -1 ${(gnuSize / 2 ** 20).toFixed(1)} MiB`,
         };
       } finally {
         await rm(root, { recursive: true, force: true });

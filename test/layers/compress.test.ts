@@ -150,7 +150,7 @@ describe('parallelGzip', () => {
 
   it('stored blocks are valid deflate', () => {
     const data = randomBytes(200_000);
-    const raw = Buffer.concat([storedBlocks(data), Uint8Array.of(0x03, 0x00)]);
+    const raw = Buffer.concat([...storedBlocks(data), Uint8Array.of(0x03, 0x00)]);
     expect(inflateRawSync(raw).equals(data)).toBe(true);
   });
 });

@@ -33,7 +33,7 @@ export interface ParallelGzipOptions {
   /** Bytes per independently deflated block (default 1 MiB, at least 64 KiB). Changing it changes the output bytes. */
   blockSize?: number;
   /**
-   * Blocks in flight at once (default 4 × available parallelism, at least 8).
+   * Blocks in flight at once (default 2 × available parallelism + 2, at least 6).
    * Does not affect the output. A deep queue keeps the pool busy while the
    * calling thread is descheduled on a loaded machine; each block in flight
    * holds about 2 × `blockSize` bytes.
@@ -121,22 +121,21 @@ export function planBlock(block: Uint8Array, storeIncompressible: boolean): Arra
   return runs;
 }
 
-/** Deflate stored blocks (non-final) holding `data`; the stream must be at a byte boundary. */
-export function storedBlocks(data: Uint8Array): Uint8Array {
-  const count = Math.max(1, Math.ceil(data.length / MAX_STORED));
-  const out = new Uint8Array(data.length + 5 * count);
-  let at = 0;
-  for (let start = 0; start < data.length || at === 0; start += MAX_STORED) {
+/**
+ * Deflate stored blocks (non-final) holding `data`, as pieces: a 5-byte
+ * header, then a view of up to 65,535 bytes of `data` (not copied), and so
+ * on. The stream must be at a byte boundary.
+ */
+export function storedBlocks(data: Uint8Array): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let start = 0;
+  do {
     const len = Math.min(MAX_STORED, data.length - start);
-    out[at] = 0x00; // BFINAL 0, BTYPE 00, padding
-    out[at + 1] = len & 0xff;
-    out[at + 2] = len >>> 8;
-    out[at + 3] = ~len & 0xff;
-    out[at + 4] = (~len >>> 8) & 0xff;
-    out.set(data.subarray(start, start + len), at + 5);
-    at += 5 + len;
-  }
-  return out;
+    // BFINAL 0, BTYPE 00 (stored), padding; LEN and NLEN little-endian.
+    pieces.push(Uint8Array.of(0x00, len & 0xff, len >>> 8, ~len & 0xff, (~len >>> 8) & 0xff), data.subarray(start, start + len));
+    start += len;
+  } while (start < data.length);
+  return pieces;
 }
 
 /**
@@ -157,7 +156,7 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
   const zlib = requireZlib();
   const blockSize = options.blockSize ?? 1024 * 1024;
   if (!Number.isInteger(blockSize) || blockSize < WINDOW) throw new RangeError(`blockSize must be an integer ≥ ${WINDOW}`);
-  const concurrency = Math.max(1, options.concurrency ?? Math.max(8, 4 * availableParallelism()));
+  const concurrency = Math.max(1, options.concurrency ?? Math.max(6, 2 * availableParallelism() + 2));
   const storeIncompressible = options.storeIncompressible ?? true;
 
   const deflate = (data: Uint8Array, dictionary: Uint8Array | undefined): Promise<Uint8Array> =>
@@ -186,12 +185,14 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
   };
 
   /** Compresses one block as runs of stored and deflated data, in order. */
-  const compressBlock = (previous: Uint8Array | undefined, block: Uint8Array): Promise<Uint8Array[]> =>
-    Promise.all(
+  const compressBlock = async (previous: Uint8Array | undefined, block: Uint8Array): Promise<Uint8Array[]> => {
+    const parts = await Promise.all(
       planBlock(block, level > 0 && storeIncompressible).map(({ start, end, stored }) =>
         stored ? storedBlocks(block.subarray(start, end)) : deflate(block.subarray(start, end), windowBefore(previous, block, start)),
       ),
     );
+    return parts.flat();
+  };
 
   const pending: Array<Promise<Uint8Array[]>> = [];
   let crc = 0;
