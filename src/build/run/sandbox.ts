@@ -198,6 +198,7 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
       copy?.keep(mkdirs.map((d) => d.path));
     }
 
+    const user = await withPrimaryGroup(step.user, ctx);
     const script = setupScript({
       stepDir,
       root: `r/${rootName}`,
@@ -207,7 +208,7 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
       hostname,
     });
     const exit = await runSandbox({
-      argv: outerArgv(caps, step, script, rootName, workdir.path, mounts.env),
+      argv: outerArgv(caps, { ...step, user }, script, rootName, workdir.path, mounts.env),
       input: Buffer.concat(mounts.secrets.map((s) => s.data)),
       onOutput: (stream, chunk) => ctx.onOutput(stream, chunk),
       signal: ctx.signal,
@@ -257,6 +258,19 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
     releaseMounts();
     if (!handedOver) await removeTree(stepDir);
   }
+}
+
+/**
+ * runc's rule for supplementary groups (libcontainer `GetExecUser`): the
+ * user's primary group is one of them when /etc/group lists it. The builder
+ * hands over only the groups that name the user as a member.
+ */
+async function withPrimaryGroup(user: RunStep['user'], ctx: RunContext): Promise<RunStep['user']> {
+  if (user.additionalGids.includes(user.gid)) return user;
+  const text = await ctx.rootfs.readFile('/etc/group', 'utf8').catch(() => undefined);
+  if (typeof text !== 'string') return user;
+  const listed = text.split('\n').some((line) => line.split(':')[2]?.trim() === String(user.gid));
+  return listed ? { ...user, additionalGids: [user.gid, ...user.additionalGids] } : user;
 }
 
 function track(layer: ReleasingLayer): void {
