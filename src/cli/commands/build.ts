@@ -1,0 +1,183 @@
+/**
+ * `layerkit build`: `docker buildx build` for the local store.
+ * @module
+ */
+import { build } from '../../build/build.js';
+import type { BuildEvent } from '../../build/events.js';
+import type { RunExecutor } from '../../build/executor.js';
+import { canUseSandbox } from '../../build/run/probe.js';
+import { sandboxExecutor } from '../../build/run/sandbox.js';
+import { DockerfileSyntaxError } from '../../dockerfile/errors.js';
+import { UsageError, type CliIo, type Command } from '../io.js';
+
+const usage = `Usage: layerkit build [OPTIONS] CONTEXT
+
+Builds an image from a Dockerfile and a context directory into the local
+store ($LAYERKIT_HOME, default ./.layerkit).
+
+  -f, --file FILE           the Dockerfile (default CONTEXT/Dockerfile)
+  -t, --tag NAME[:TAG]      tag the image (repeatable; ":latest" when no tag)
+      --build-arg K=V       set a build argument (repeatable)
+      --build-context N=V   a named context: a directory, docker-image://REF
+                            or oci-layout://DIR[:TAG] (repeatable)
+      --target STAGE        build this stage (default the last)
+      --platform OS/ARCH    the target platform (default the host's)
+      --label K=V           add a label to the image (repeatable)
+  -o, --output SPEC         also export: type=oci,dest=DIR,tar=false |
+                            type=oci,dest=FILE.tar | type=docker,dest=FILE.tar
+      --no-cache            do not use the build cache
+      --no-run              fail on RUN instead of running it in the sandbox
+      --source-date-epoch N timestamps for reproducible images
+                            (default $SOURCE_DATE_EPOCH)
+      --store DIR           the image store directory
+  -q, --quiet               print only the image ID
+
+Exit status: 0 built, 1 the build failed, 2 bad usage.
+`;
+
+const REPEATABLE = new Set(['tag', 'build-arg', 'build-context', 'label', 'output']);
+const VALUES = new Set([...REPEATABLE, 'file', 'target', 'platform', 'source-date-epoch', 'store']);
+const BOOLEANS = new Set(['no-cache', 'no-run', 'quiet']);
+const SHORT: Record<string, string> = { '-f': 'file', '-t': 'tag', '-o': 'output', '-q': 'quiet' };
+
+interface BuildArgs {
+  values: Map<string, string[]>;
+  flags: Set<string>;
+  context: string;
+}
+
+function parseBuildArgs(args: string[]): BuildArgs {
+  const values = new Map<string, string[]>();
+  const flags = new Set<string>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    let name: string | undefined;
+    let inline: string | undefined;
+    if (SHORT[arg]) {
+      name = SHORT[arg];
+    } else if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      name = arg.slice(2, eq < 0 ? undefined : eq);
+      if (eq >= 0) inline = arg.slice(eq + 1);
+    } else {
+      positional.push(arg);
+      continue;
+    }
+    if (BOOLEANS.has(name)) {
+      if (inline !== undefined) throw new UsageError(`option --${name} takes no value`);
+      flags.add(name);
+    } else if (VALUES.has(name)) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new UsageError(`option --${name} needs a value`);
+      const list = values.get(name) ?? [];
+      if (list.length > 0 && !REPEATABLE.has(name)) throw new UsageError(`option --${name} given twice`);
+      list.push(value);
+      values.set(name, list);
+    } else {
+      throw new UsageError(`unknown option ${arg}`);
+    }
+  }
+  if (positional.length !== 1) throw new UsageError('expected exactly one CONTEXT directory');
+  return { values, flags, context: positional[0]! };
+}
+
+function keyValues(list: string[] | undefined, option: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--${option} expects KEY=VALUE, got ${JSON.stringify(item)}`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+function sourceDateEpoch(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--source-date-epoch expects whole seconds, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** Prints progress the way buildx's plain progress does: one line per step, CACHED where reused. */
+function progressPrinter(io: CliIo): (event: BuildEvent) => void {
+  const decoder = new TextDecoder();
+  return (event) => {
+    switch (event.type) {
+      case 'step-start':
+        io.stderr(`#${event.step.line} [${event.step.stage} ${event.step.index}/${event.step.total}] ${event.step.instruction}\n`);
+        break;
+      case 'step-end':
+        if (event.cached) io.stderr(`#${event.step.line} CACHED\n`);
+        else io.stderr(`#${event.step.line} DONE ${(event.durationMs / 1000).toFixed(1)}s\n`);
+        break;
+      case 'output':
+        io.stderr(decoder.decode(event.chunk, { stream: true }));
+        break;
+      case 'warning':
+        io.stderr(`WARNING: ${event.message}${event.line ? ` (line ${event.line})` : ''}\n`);
+        break;
+      case 'export':
+        io.stderr(`exported ${event.kind} ${event.destination} ${event.digest}\n`);
+        break;
+      default:
+        break;
+    }
+  };
+}
+
+async function defaultExecutor(noRun: boolean): Promise<RunExecutor | undefined> {
+  if (noRun) return undefined;
+  return (await canUseSandbox()) ? sandboxExecutor() : undefined;
+}
+
+/** The `build` command. */
+export const buildCommand: Command = {
+  name: 'build',
+  summary: 'build an image from a Dockerfile into the local store',
+  usage,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const parsed = parseBuildArgs(args);
+    const one = (name: string) => parsed.values.get(name)?.[0];
+    const quiet = parsed.flags.has('quiet');
+    const executor = await defaultExecutor(parsed.flags.has('no-run'));
+    const epoch = sourceDateEpoch(one('source-date-epoch') ?? process.env['SOURCE_DATE_EPOCH']);
+    const file = one('file');
+    const target = one('target');
+    const platform = one('platform');
+    const store = one('store');
+    try {
+      const result = await build({
+        context: parsed.context,
+        ...(file === undefined ? {} : { dockerfile: file }),
+        tags: parsed.values.get('tag') ?? [],
+        buildArgs: keyValues(parsed.values.get('build-arg'), 'build-arg'),
+        buildContexts: keyValues(parsed.values.get('build-context'), 'build-context'),
+        labels: keyValues(parsed.values.get('label'), 'label'),
+        ...(target === undefined ? {} : { target }),
+        ...(platform === undefined ? {} : { platform }),
+        ...(store === undefined ? {} : { store }),
+        ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
+        ...(executor === undefined ? {} : { executor }),
+        output: parsed.values.get('output') ?? [],
+        noCache: parsed.flags.has('no-cache'),
+        ...(quiet ? {} : { onEvent: progressPrinter(io) }),
+      });
+      if (quiet) {
+        io.stdout(`${result.imageId}\n`);
+      } else {
+        const cached = result.steps.filter((s) => s.cached).length;
+        io.stdout(`built ${result.imageId}\n`);
+        io.stdout(`digest ${result.digest}\n`);
+        for (const tag of result.tags) io.stdout(`tagged ${tag}\n`);
+        io.stdout(`${result.steps.length} steps, ${cached} cached\n`);
+      }
+      return 0;
+    } catch (err) {
+      if (err instanceof DockerfileSyntaxError) {
+        io.stderr(err.format(file ?? `${parsed.context}/Dockerfile`) + '\n');
+        return 1;
+      }
+      throw err;
+    }
+  },
+};

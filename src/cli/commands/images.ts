@@ -1,0 +1,179 @@
+/**
+ * The Docker verbs for images in the local store: `images`, `inspect`,
+ * `history`, `tag`, `rmi`, `prune`. Each is a call into {@link ImageStore}.
+ * @module
+ */
+import { ImageStore } from '../../image/store/store.js';
+import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
+
+const STORE_OPTION = `      --store DIR  the image store (default $LAYERKIT_HOME or ./.layerkit)`;
+
+function openStore(options: Map<string, string | true>): ImageStore {
+  const dir = options.get('store');
+  return typeof dir === 'string' ? new ImageStore(dir) : new ImageStore();
+}
+
+function shortId(id: string): string {
+  return id.slice(id.indexOf(':') + 1, id.indexOf(':') + 13);
+}
+
+/** Docker's human sizes: decimal units, three significant digits. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toPrecision(3)}${units[unit]}`;
+}
+
+/** Docker's "2 hours ago" style. */
+export function since(created: string | undefined, now = Date.now()): string {
+  if (!created) return 'N/A';
+  const seconds = Math.max(0, Math.round((now - Date.parse(created)) / 1000));
+  const steps: Array<[number, string]> = [
+    [60 * 60 * 24 * 365, 'year'],
+    [60 * 60 * 24 * 30, 'month'],
+    [60 * 60 * 24 * 7, 'week'],
+    [60 * 60 * 24, 'day'],
+    [60 * 60, 'hour'],
+    [60, 'minute'],
+  ];
+  for (const [size, name] of steps) {
+    const n = Math.floor(seconds / size);
+    if (n >= 1) return `${n} ${name}${n > 1 ? 's' : ''} ago`;
+  }
+  return seconds < 1 ? 'Less than a second ago' : `${seconds} seconds ago`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
+function splitTag(repoTag: string): [string, string] {
+  const colon = repoTag.lastIndexOf(':');
+  return colon > repoTag.lastIndexOf('/') ? [repoTag.slice(0, colon), repoTag.slice(colon + 1)] : [repoTag, '<none>'];
+}
+
+const imagesCommand: Command = {
+  name: 'images',
+  summary: 'list the images in the local store',
+  usage: `Usage: layerkit images [--quiet] [--digests] [--store DIR]\n\n  -q, --quiet    only image IDs\n      --digests  show manifest digests\n${STORE_OPTION}\n`,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { options, positional } = parseOptions(
+      args.map((a) => (a === '-q' ? '--quiet' : a)),
+      { values: ['store'], booleans: ['quiet', 'digests'] },
+    );
+    if (positional.length > 0) throw new UsageError('images takes no arguments');
+    const images = await openStore(options).list();
+    if (options.has('quiet')) {
+      io.stdout(images.map((i) => `${shortId(i.id)}\n`).join(''));
+      return 0;
+    }
+    const digests = options.has('digests');
+    const rows = [['REPOSITORY', 'TAG', ...(digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
+    for (const image of images) {
+      const names = image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>'];
+      for (const name of names) {
+        const [repo, tag] = name === '<none>:<none>' ? ['<none>', '<none>'] : splitTag(name);
+        rows.push([repo, tag, ...(digests ? [image.digest] : []), shortId(image.id), since(image.created), humanSize(image.size)]);
+      }
+    }
+    io.stdout(table(rows));
+    return 0;
+  },
+};
+
+const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'show an image as JSON (docker image inspect)',
+  usage: `Usage: layerkit inspect [--store DIR] IMAGE...\n\n${STORE_OPTION}\n`,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { options, positional } = parseOptions(args, { values: ['store'] });
+    if (positional.length === 0) throw new UsageError('expected at least one IMAGE');
+    const store = openStore(options);
+    const found = [];
+    for (const ref of positional) found.push(await store.inspect(ref));
+    io.stdout(JSON.stringify(found, null, 4) + '\n');
+    return 0;
+  },
+};
+
+const historyCommand: Command = {
+  name: 'history',
+  summary: 'show the history of an image',
+  usage: `Usage: layerkit history [--no-trunc] [--store DIR] IMAGE\n\n      --no-trunc  do not truncate CREATED BY\n${STORE_OPTION}\n`,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { options, positional } = parseOptions(args, { values: ['store'], booleans: ['no-trunc'] });
+    if (positional.length !== 1) throw new UsageError('expected exactly one IMAGE');
+    const entries = await openStore(options).history(positional[0]!);
+    const truncate = !options.has('no-trunc');
+    const rows = [['CREATED', 'CREATED BY', 'SIZE', 'COMMENT']];
+    for (const entry of entries) {
+      const by = truncate && entry.createdBy.length > 45 ? `${entry.createdBy.slice(0, 44)}…` : entry.createdBy;
+      rows.push([since(entry.created), by, humanSize(entry.size), entry.comment ?? '']);
+    }
+    io.stdout(table(rows));
+    return 0;
+  },
+};
+
+const tagCommand: Command = {
+  name: 'tag',
+  summary: 'add a tag to an image',
+  usage: `Usage: layerkit tag [--store DIR] SOURCE TARGET\n\n${STORE_OPTION}\n`,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { options, positional } = parseOptions(args, { values: ['store'] });
+    if (positional.length !== 2) throw new UsageError('expected SOURCE and TARGET');
+    await openStore(options).tag(positional[0]!, positional[1]!);
+    void io;
+    return 0;
+  },
+};
+
+const rmiCommand: Command = {
+  name: 'rmi',
+  summary: 'remove images (untag; delete when no tag is left)',
+  usage: `Usage: layerkit rmi [--force] [--store DIR] IMAGE...\n\n  -f, --force  remove the image even when several tags point at it\n${STORE_OPTION}\n`,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { options, positional } = parseOptions(
+      args.map((a) => (a === '-f' ? '--force' : a)),
+      { values: ['store'], booleans: ['force'] },
+    );
+    if (positional.length === 0) throw new UsageError('expected at least one IMAGE');
+    const store = openStore(options);
+    for (const ref of positional) {
+      const result = await store.remove(ref, { force: options.has('force') });
+      for (const tag of result.untagged) io.stdout(`Untagged: ${tag}\n`);
+      for (const digest of result.deleted) io.stdout(`Deleted: ${digest}\n`);
+    }
+    return 0;
+  },
+};
+
+const pruneCommand: Command = {
+  name: 'prune',
+  summary: 'delete unreferenced blobs (and untagged images with --dangling)',
+  usage: `Usage: layerkit prune [--dangling] [--store DIR]\n\n      --dangling  also remove images without a tag\n${STORE_OPTION}\n`,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { options, positional } = parseOptions(args, { values: ['store'], booleans: ['dangling'] });
+    if (positional.length > 0) throw new UsageError('prune takes no arguments');
+    const result = await openStore(options).gc({ dangling: options.has('dangling') });
+    for (const digest of result.removedImages) io.stdout(`Deleted Images: ${digest}\n`);
+    io.stdout(`Total reclaimed space: ${humanSize(result.freedBytes)}\n`);
+    return 0;
+  },
+};
+
+/** The store verbs, in the order `layerkit --help` lists them. */
+export const imageCommands: readonly Command[] = [
+  imagesCommand,
+  inspectCommand,
+  historyCommand,
+  tagCommand,
+  rmiCommand,
+  pruneCommand,
+];
