@@ -72,10 +72,10 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   const executor = options.executor ?? (options.run ? handlerExecutor(options.run) : undefined);
   const buildArgs = new Map(Object.entries(options.buildArgs ?? {}));
 
-  const context = await openContext(contextDir, {
-    ...(options.dockerfile === undefined ? {} : { dockerfilePath: options.dockerfile }),
-    ...(options.xattrs === false ? { xattrs: false } : {}),
-  });
+  const contextOptions = options.dockerfile === undefined ? {} : { dockerfilePath: options.dockerfile };
+  const context = await openContext(contextDir, { ...contextOptions, ...(options.xattrs === false ? { xattrs: false } : {}) });
+  let plainContext: Promise<BuildContext> | undefined;
+  const checksumContext = () => (options.xattrs === false ? Promise.resolve(context) : (plainContext ??= openContext(contextDir, { ...contextOptions, xattrs: false })));
   const text = options.dockerfileText ?? (await readDockerfile(context, contextDir, options.dockerfile));
   const ast = parseDockerfile(text);
   const parsed: ParsedDockerfile = parseInstructions(ast, { source: text });
@@ -103,6 +103,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       options,
       store,
       context,
+      checksumContext,
       lex,
       graph,
       global,

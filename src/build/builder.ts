@@ -33,6 +33,12 @@ export interface BuildSession {
   readonly options: BuildOptions;
   readonly store: ImageStore;
   readonly context: BuildContext;
+  /**
+   * The same context without extended attributes, for cache checksums: the
+   * key then does not pay a second round of `getfattr` runs (an xattr-only
+   * change does not invalidate the cache, as an mtime-only change does not).
+   */
+  readonly checksumContext: () => Promise<BuildContext>;
   readonly lex: ShellLex;
   readonly graph: StageGraph;
   readonly global: VarList;

@@ -48,13 +48,19 @@ export interface SourceFs {
 }
 
 /** A build context as a COPY source. */
-export function contextSourceFs(context: BuildContext, label = 'context', cache?: StatCache): SourceFs {
+export function contextSourceFs(
+  context: BuildContext,
+  label = 'context',
+  cache?: StatCache,
+  checksumContext: () => Promise<BuildContext> = async () => context,
+): SourceFs {
   return {
     kind: 'context',
     label,
     async checksum(sources, options = {}) {
-      const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
-      return context.checksum(selected, cache ? { cache } : {});
+      const from = await checksumContext();
+      const selected = await from.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
+      return from.checksum(selected, cache ? { cache } : {});
     },
     async select(sources, options = {}) {
       const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});

@@ -72,7 +72,7 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   const attrs: CopyAttrs = { createdMtime, ...(owner ? { owner } : {}), ...(chmod ? { chmod } : {}) };
 
   // Where the sources come from.
-  let sourceFs: SourceFs = contextSourceFs(session.context, 'context', session.cache.statCache);
+  let sourceFs: SourceFs = contextSourceFs(session.context, 'context', session.cache.statCache, session.checksumContext);
   if (ins.kind === 'copy' && ins.from !== undefined) {
     const ref = resolveFromRef(ins.from, session.graph.plans.map((p) => p.stage), new Set(Object.keys(session.options.buildContexts ?? {})), ins, plan.label);
     if (ref.kind === 'stage' && ref.index >= plan.index) {
