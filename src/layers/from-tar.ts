@@ -47,13 +47,11 @@ export function layerFromTarFile(path: string, options: LayerFromTarOptions = {}
 }
 
 class SniffedTarLayer implements Layer {
-  readonly #open: Opener;
   readonly #options: LayerFromTarOptions;
   readonly #format: Lazy<CompressionFormat>;
-  #inner: Lazy<Layer>;
+  readonly #inner: Lazy<Layer>;
 
   constructor(open: Opener, options: LayerFromTarOptions) {
-    this.#open = open;
     this.#options = options;
     this.#format = new Lazy(async () => {
       const { head, stream } = await peek(openStream(open), 4);
