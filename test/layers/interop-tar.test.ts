@@ -25,6 +25,7 @@ function tool(name: string, versionArg = '--version'): boolean {
 }
 const haveTar = tool('tar');
 const haveGzip = tool('gzip');
+const haveUmoci = tool('umoci', '--version');
 const isRoot = process.getuid?.() === 0;
 const canMknod = isRoot && (() => {
   const dir = mkdtempSync(join(tmpdir(), 'layerkit-mknod-'));
@@ -218,5 +219,61 @@ describe.runIf(haveTar && haveGzip)('parallel gzip output', () => {
     // And gzip itself decompresses to our exact tar.
     const viaGzip = spawnSync('gzip', ['-dc', blob], { maxBuffer: 1 << 28 }).stdout;
     expect(Buffer.compare(viaGzip, await collect(writeTar(entries)))).toBe(0);
+  });
+});
+
+/** A minimal OCI image layout holding one layer, written by hand (the image module is not needed for this). */
+async function ociLayout(dir: string, layer: ReturnType<typeof layerFromEntries>): Promise<void> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const put = (bytes: Uint8Array): string => {
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    writeFileSync(join(blobs, hex), bytes);
+    return `sha256:${hex}`;
+  };
+  const blob = await collect(layer.compressed());
+  const layerDigest = put(blob);
+  expect(layerDigest).toBe(await layer.digest());
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [await layer.diffId()] }, history: [{ created_by: 'layerkit test' }] }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(config), size: config.length },
+      layers: [{ mediaType: layer.mediaType, digest: layerDigest, size: await layer.size() }],
+    }),
+  );
+  const index = {
+    schemaVersion: 2,
+    manifests: [
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: put(manifest), size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'test' } },
+    ],
+  };
+  writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+}
+
+describe.runIf(haveUmoci)('umoci reads our layers', () => {
+  it('unpacks a multi-block parallel-gzip layer (stored and deflated runs) to the same files', async () => {
+    const dir = temp();
+    const random = randomBytes(2_500_000);
+    const text = Buffer.from('umoci reads layerkit layers\n'.repeat(120_000));
+    const entries: Entry[] = [
+      { path: '/data', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000, size: 0 },
+      { path: '/data/random.bin', type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: 1_700_000_000, size: random.length, content: { size: random.length, open: () => streamOf(random) } },
+      { path: '/data/text.txt', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000, size: text.length, content: { size: text.length, open: () => streamOf(text) } },
+      { path: '/data/link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 1_700_000_000, size: 0, linkname: 'text.txt' },
+    ];
+    const layout = join(dir, 'layout');
+    await ociLayout(layout, layerFromEntries(entries, { level: 1 }));
+    const bundle = join(dir, 'bundle');
+    run('umoci', ['unpack', ...(isRoot ? [] : ['--rootless']), '--image', `${layout}:test`, bundle]);
+    const rootfs = join(bundle, 'rootfs');
+    expect(readFileSync(join(rootfs, 'data/random.bin')).equals(random)).toBe(true);
+    expect(readFileSync(join(rootfs, 'data/text.txt')).equals(text)).toBe(true);
+    expect(readlinkSync(join(rootfs, 'data/link'))).toBe('text.txt');
+    expect(lstatSync(join(rootfs, 'data/random.bin')).mode & 0o7777).toBe(0o600);
   });
 });
