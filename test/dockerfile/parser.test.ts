@@ -88,6 +88,15 @@ const DUMPS: Array<[string, string]> = [
   ['FORM alpine', '(form "")'],
   ['RUN\ta\u00a0b', '(run "a\\u00a0b")'],
   ['RUN echo "\u0007\u007f\u0085\u{1f600}"', '(run "echo \\"\\a\\x7f\\u0085😀\\"")'],
+  // BuildKit splits flags and the HEALTHCHECK type byte by byte: 0x85 and 0xA0 end a word even inside a character
+  ['ENV A="\u{30080} echo" B=\u00e9', '(env "A" "\\"\u{30080} echo\\"" "=" "B" "\u00e9" "=")'],
+  ['ARG --u=\u1140 x', '(arg ["--u=\u00e1"] "\ufffd" "x")'],
+  ['ONBUILD --u=\u1140 RUN x', '(onbuild ["--u=\u00e1"] (\ufffd ""))'],
+  ['HEALTHCHECK \u00e0 CMD x', '(healthcheck "\\xc3" "CMD x")'],
+  ['RUN --a=\u2800 x', '(run ["--a=\u00e2"] "\\x80 x")'],
+  ['VOLUME --a=x\u00a0--b ["a"]', '(volume ["--a=x\u00c2" "--b"] "a")'],
+  // printable means printable in the reference's Unicode (13.0)
+  ['RUN \u{1fae0} \u0870 \u00a0', '(run "\\U0001fae0 \\u0870")'],
 ];
 // END BUILDKIT DUMPS
 

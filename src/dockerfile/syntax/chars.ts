@@ -73,7 +73,8 @@ export function isRawByte(ch: string): boolean {
   return ch.length === 1 && c >= 0xdc80 && c <= 0xdcff;
 }
 
-const RAW_BYTES = /[\udc80-\udcff]/g;
+/** A lone U+DC80–U+DCFF: not the second half of a surrogate pair. */
+const RAW_BYTES = /(?<![\ud800-\udbff])[\udc80-\udcff]/g;
 
 /** `s` with every raw byte (see {@link isRawByte}) replaced by U+FFFD, as Go's rune loops rebuild it. */
 export function rawBytesToReplacement(s: string): string {

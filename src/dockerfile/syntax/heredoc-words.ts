@@ -12,6 +12,7 @@
  * @module
  */
 import { isGoSpace, rawBytesToReplacement } from './chars.js';
+import { goIsDigit, goIsLetter } from './go-unicode.js';
 import { goQuote, LineParseError } from './line-parsers.js';
 
 /** A heredoc named on an instruction line, before its body is read. */
@@ -26,8 +27,8 @@ export interface HeredocStart {
 class LexError extends Error {}
 
 const EOF = '';
-const LETTER_OR_DIGIT = /^[\p{L}\p{Nd}]$/u;
-const DIGIT = /^\p{Nd}$/u;
+const isDigit = (ch: string): boolean => goIsDigit(ch.codePointAt(0)!);
+const isLetterOrDigit = (ch: string): boolean => goIsLetter(ch.codePointAt(0)!) || goIsDigit(ch.codePointAt(0)!);
 
 /** Go's `unicode.IsSpace` on a code point held as a string. */
 function isSpaceChar(ch: string): boolean {
@@ -238,12 +239,12 @@ class WordLexer {
     let name = '';
     while (this.peek() !== EOF) {
       const ch = this.peek();
-      if (name === '' && DIGIT.test(ch)) {
-        while (this.peek() !== EOF && DIGIT.test(this.peek())) name += this.next();
+      if (name === '' && isDigit(ch)) {
+        while (this.peek() !== EOF && isDigit(this.peek())) name += this.next();
         return name;
       }
       if (name === '' && '@*#?-$!0'.includes(ch)) return this.next();
-      if (ch !== '_' && !LETTER_OR_DIGIT.test(ch)) break;
+      if (ch !== '_' && !isLetterOrDigit(ch)) break;
       name += this.next();
     }
     return name;

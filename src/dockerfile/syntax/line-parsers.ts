@@ -16,6 +16,7 @@ import {
   skipGoSpace,
   toByteString,
 } from './chars.js';
+import { goIsPrint } from './go-unicode.js';
 import { argumentStyle, type ArgumentStyle } from './keywords.js';
 
 /** A problem in one line; `offset` is where, in that line's text. */
@@ -433,7 +434,6 @@ function extractFlagsFromBytes(line: string, escape: number): ExtractedFlags {
 }
 
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
 
 /**
  * Go's `strconv.Quote`: double quotes, `\"` and `\\`, C escapes for control
@@ -484,7 +484,7 @@ export function goQuote(s: string): string {
     } else if (cp >= 0xd800 && cp <= 0xdfff) {
       // Any other unpaired surrogate cannot come from UTF-8: Go would hold U+FFFD.
       out += '\ufffd';
-    } else if (cp === 0x20 || (cp > 0x7e ? PRINTABLE.test(ch) : cp > 0x20 && cp < 0x7f)) {
+    } else if (goIsPrint(cp)) {
       out += ch;
     } else if (cp < 0x80) {
       out += '\\x' + cp.toString(16).padStart(2, '0');
