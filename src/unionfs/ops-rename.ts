@@ -31,7 +31,9 @@ export function rename(view: View, oldPath: PathLike, newPath: PathLike): void {
   if (!isDir && (from.trailingSlash || to.trailingSlash)) throw fail('ENOTDIR');
   if (isDir && dst.path.startsWith(src.path + '/')) throw fail('EINVAL');
   if (dst.node && src.path.startsWith(dst.path + '/')) throw fail('ENOTEMPTY');
-  if (dst.node === src.node) return;
+  // Two names of one inode: nothing to do. But overlayfs without an index gives each name of a
+  // lower hardlink its own inode, so with hardlinks 'break' such a rename goes ahead.
+  if (dst.node === src.node && (dst.path === src.path || src.node.upper || view.policy.hardlinks === 'preserve')) return;
   if (dst.node) {
     if (isDir && dst.node.type !== 'dir') throw fail('ENOTDIR');
     if (!isDir && dst.node.type === 'dir') throw fail('EISDIR');
@@ -49,7 +51,8 @@ export function rename(view: View, oldPath: PathLike, newPath: PathLike): void {
   } else node = src.node as UpperDir;
 
   if (dst.node) {
-    if (dst.node.type !== 'dir' && !dst.node.upper) view.copyUpLeaf(dst); // promotes other names of a linked file
+    // With 'preserve', moves the other names of a linked lower file up first, so their count drops.
+    if (dst.node.type !== 'dir' && !dst.node.upper && view.policy.hardlinks === 'preserve') view.copyUpLeaf(dst);
     view.removeEntry(view.locateCanonical(dst.path)!);
   }
   view.removeEntry(src, false);

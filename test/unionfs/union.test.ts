@@ -324,3 +324,18 @@ describe('stacks', () => {
     expect(LowerStack.of([a]).withLayer(b)).toBe(LowerStack.of([a, b]));
   });
 });
+
+describe('rename between two names of one lower file', () => {
+  it('moves like two files under overlayfs without an index, does nothing on a plain file system', async () => {
+    const layer = [file('/c', 'data'), hardlink('/d', '/c')];
+    const docker = await UnionFS.open([layer]);
+    await docker.rename('/c', '/d');
+    expect(await docker.readdir('/')).toEqual(['d']);
+    expect((await docker.stat('/d')).nlink).toBe(1);
+
+    const plain = await UnionFS.open([layer], { hardlinks: 'preserve' });
+    await plain.rename('/c', '/d');
+    expect(await plain.readdir('/')).toEqual(['c', 'd']);
+    expect((await plain.stat('/d')).nlink).toBe(2);
+  });
+});
