@@ -170,7 +170,9 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
       return pending;
     },
     layerOptions() {
-      const options = { ...(init.options.compression ?? {}) };
+      // One gzip stream, as BuildKit writes: on two cores the tar, the hashes and one deflate
+      // thread already keep both busy, and block-parallel gzip measured slower there.
+      const options = { parallel: false, ...(init.options.compression ?? {}) };
       return init.epoch === undefined ? options : { ...options, sourceDateEpoch: init.epoch };
     },
     stepRef(plan, index, instruction) {

@@ -100,7 +100,7 @@ export interface BuildOptions {
   secrets?: Readonly<Record<string, SecretSource>>;
   /** SSH agent sockets for `RUN --mount=type=ssh`, by id (`default`). */
   ssh?: Readonly<Record<string, string>>;
-  /** Compression of new layers (default gzip level 6, block-parallel). */
+  /** Compression of new layers (default one gzip stream at level 6, as BuildKit). */
   compression?: LayerCompressionOptions;
   /**
    * Read extended attributes of context files (default true, as BuildKit
