@@ -78,9 +78,9 @@ export function expandInstruction<T extends Instruction>(
   };
   const word = expandWith(lex);
   const raw = expandWith(RAW_LEX);
-  const pairs = (list: readonly KeyValue[]) => list.map((kv) => ({ ...kv, key: word(kv.key), value: word(kv.value) }));
+  const pairs = (list: readonly KeyValue[]) => list.map((kv) => Object.assign({}, kv, { key: word(kv.key), value: word(kv.value) }));
   const contents = (list: readonly SourceContent[]) =>
-    list.map((h) => (h.expand ? { ...h, content: raw(h.content) } : { ...h }));
+    list.map((h) => Object.assign({}, h, h.expand ? { content: raw(h.content) } : {}));
   const optionalWord = <V extends string | undefined>(value: V): V =>
     (value === undefined ? value : word(value)) as V;
   const fail = (message: string): DockerfileSyntaxError => {
@@ -96,14 +96,14 @@ export function expandInstruction<T extends Instruction>(
   let out: Instruction;
   switch (ins.kind) {
     case 'from':
-      out = { ...ins, image: word(ins.image) };
+      out = Object.assign({}, ins, { image: word(ins.image) });
       if (ins.platform !== undefined) out.platform = word(ins.platform);
       break;
     case 'env':
-      out = { ...ins, env: pairs(ins.env) };
+      out = Object.assign({}, ins, { env: pairs(ins.env) });
       break;
     case 'label':
-      out = { ...ins, labels: pairs(ins.labels) };
+      out = Object.assign({}, ins, { labels: pairs(ins.labels) });
       break;
     case 'copy': {
       if (ins.from !== undefined && lex.processWord(ins.from, []) !== ins.from) {
@@ -117,7 +117,7 @@ export function expandInstruction<T extends Instruction>(
       const sources = ins.sources.map(word);
       const dest = word(ins.dest);
       const heredocs = contents(ins.heredocs);
-      out = { ...ins, sources, dest, heredocs, exclude: [...ins.exclude] };
+      out = Object.assign({}, ins, { sources, dest, heredocs, exclude: [...ins.exclude] });
       setOptional(out, 'chown', chown);
       setOptional(out, 'chmod', chmod);
       break;
@@ -129,34 +129,34 @@ export function expandInstruction<T extends Instruction>(
       const sources = ins.sources.map(word);
       const dest = word(ins.dest);
       const heredocs = contents(ins.heredocs);
-      out = { ...ins, sources, dest, heredocs, exclude: [...ins.exclude] };
+      out = Object.assign({}, ins, { sources, dest, heredocs, exclude: [...ins.exclude] });
       setOptional(out, 'chown', chown);
       setOptional(out, 'chmod', chmod);
       setOptional(out, 'checksum', checksum);
       break;
     }
     case 'workdir':
-      out = { ...ins, path: word(ins.path) };
+      out = Object.assign({}, ins, { path: word(ins.path) });
       break;
     case 'user':
-      out = { ...ins, user: word(ins.user) };
+      out = Object.assign({}, ins, { user: word(ins.user) });
       break;
     case 'stopsignal':
-      out = { ...ins, signal: word(ins.signal) };
+      out = Object.assign({}, ins, { signal: word(ins.signal) });
       break;
     case 'volume':
-      out = { ...ins, volumes: ins.volumes.map(word) };
+      out = Object.assign({}, ins, { volumes: ins.volumes.map(word) });
       break;
     case 'expose':
-      out = { ...ins, ports: ins.ports.flatMap((port) => splitWords(lex, port, env, options, located)) };
+      out = Object.assign({}, ins, { ports: ins.ports.flatMap((port) => splitWords(lex, port, env, options, located)) });
       break;
     case 'arg':
       // The builder expands defaults only; names are taken as written.
-      out = { ...ins, args: ins.args.map((a) => (a.value === undefined ? { ...a } : { ...a, value: word(a.value) })) };
+      out = Object.assign({}, ins, { args: ins.args.map((a) => Object.assign({}, a, a.value === undefined ? {} : { value: word(a.value) })) });
       break;
     case 'run':
       try {
-        out = { ...ins, mounts: expandMounts(ins.mountSpecs, word) };
+        out = Object.assign({}, ins, { mounts: expandMounts(ins.mountSpecs, word) });
       } catch (err) {
         if (err instanceof MountError) throw fail(err.message);
         throw err;

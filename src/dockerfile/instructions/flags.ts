@@ -1,7 +1,8 @@
 /**
  * Instruction flags, declared beside each instruction's parser (BuildKit's
- * `bflag.go`): a parser adds the flags it takes, then reads the raw
- * `--name=value` words against them.
+ * `bflag.go`). Each instruction has one {@link FlagTable}, built once when
+ * the module loads; reading an instruction's raw `--name=value` words
+ * against it gives a plain object of values.
  * @module
  */
 import { suggest } from '../suggest.js';
@@ -16,126 +17,113 @@ export class FlagError {
   ) {}
 }
 
-interface FlagDefinition {
-  kind: 'bool' | 'string' | 'strings';
-  value: string;
-  values: string[];
-}
+/** How a flag is written and read. */
+export type FlagKind = 'bool' | 'string' | 'strings';
 
 /**
- * A flag's value once {@link FlagSet.parse} has run: `value` for string and
- * bool flags (bools hold `"true"`/`"false"`), `values` for repeatable ones.
+ * One declared flag: its kind, or a string flag with a default other than `""`.
+ * Bools default to `false`, repeatable flags to no values.
  */
-export interface FlagValue {
-  readonly value: string;
-  readonly values: readonly string[];
-  /** True when the flag appeared at least once. */
-  readonly used: boolean;
+export type FlagSpec = FlagKind | { readonly kind: 'string'; readonly default: string };
+
+/** The flags of one instruction, by name, in BuildKit's declaration order. */
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+type ValueOf<S extends FlagSpec> = S extends 'bool' ? boolean : S extends 'strings' ? string[] : string;
+
+/** The value of every declared flag: a string, a boolean, or a fresh list for a repeatable flag. */
+export type FlagValues<T extends FlagSpecs> = { -readonly [K in keyof T]: ValueOf<T[K]> };
+
+/** What {@link FlagTable.parse} read. */
+export interface ParsedFlags<T extends FlagSpecs> {
+  values: FlagValues<T>;
+  /** Names of the flags that appeared, in order of first appearance. */
+  used: string[];
 }
 
 /**
- * The flags one instruction accepts, read from its raw flag words.
+ * The flags one instruction accepts.
  *
  * - `--name=value` for strings; repeating a string or bool flag is an error.
  * - `--name`, `--name=true`, `--name=false` (any case) for bools.
  * - `--name=value` repeatable for string lists.
  * - A bare `--` ends the flags; what follows is ignored, as in BuildKit.
  *
+ * A table holds no state of a parse, so one table serves every instruction
+ * of its kind.
+ *
  * @example
  * ```ts
- * const flags = new FlagSet(['--link', '--from=build']);
- * const from = flags.addString('from');
- * const link = flags.addBool('link');
- * flags.parse();
- * from.value; // 'build'
- * link.value; // 'true'
+ * const COPY_FLAGS = new FlagTable({ from: 'string', link: 'bool', exclude: 'strings' });
+ * const { values, used } = COPY_FLAGS.parse(['--link', '--from=build']);
+ * values.from;  // 'build'
+ * values.link;  // true
+ * used;         // ['link', 'from']
  * ```
  */
-export class FlagSet {
-  private readonly definitions = new Map<string, FlagDefinition>();
-  private readonly usedNames: string[] = [];
+export class FlagTable<T extends FlagSpecs> {
+  private readonly kinds = new Map<string, FlagKind>();
+  /** Declared names in order: the candidates of a did-you-mean. */
+  private readonly names: readonly string[];
+  /** Every flag at its default; lists are replaced by fresh arrays in each parse. */
+  private readonly defaults: Readonly<Record<string, string | boolean | string[]>>;
+  private readonly listNames: readonly string[];
 
-  constructor(private readonly words: readonly string[]) {}
-
-  /** Declares a string flag with a default. */
-  addString(name: string, defaultValue = ''): FlagValue {
-    return this.add(name, 'string', defaultValue);
-  }
-
-  /** Declares a bool flag; its value is `"true"` or `"false"`. */
-  addBool(name: string, defaultValue = false): FlagValue {
-    return this.add(name, 'bool', defaultValue ? 'true' : 'false');
-  }
-
-  /** Declares a repeatable string flag. */
-  addStrings(name: string): FlagValue {
-    return this.add(name, 'strings', '');
-  }
-
-  /** Names of the flags that appeared, in order of first appearance. */
-  used(): string[] {
-    return [...this.usedNames];
+  constructor(specs: T) {
+    const defaults: Record<string, string | boolean | string[]> = {};
+    const listNames: string[] = [];
+    for (const [name, spec] of Object.entries(specs)) {
+      const kind = typeof spec === 'string' ? spec : spec.kind;
+      this.kinds.set(name, kind);
+      if (kind === 'strings') listNames.push(name);
+      defaults[name] = kind === 'bool' ? false : kind === 'strings' ? [] : typeof spec === 'string' ? '' : spec.default;
+    }
+    this.names = [...this.kinds.keys()];
+    this.listNames = listNames;
+    this.defaults = defaults;
   }
 
   /**
    * Reads the words. Throws {@link FlagError} with BuildKit's message for the
    * first word that does not fit.
    */
-  parse(): void {
-    for (const word of this.words) {
-      if (word === '--') return;
+  parse(words: readonly string[]): ParsedFlags<T> {
+    const values: Record<string, string | boolean | string[]> = Object.assign({}, this.defaults);
+    for (const name of this.listNames) values[name] = [];
+    const used: string[] = [];
+    for (const word of words) {
+      if (word === '--') break;
       if (!word.startsWith('--')) throw new FlagError(`arg should start with -- : ${word}`, word);
       const eq = word.indexOf('=');
       const flagName = eq < 0 ? word : word.slice(0, eq);
-      const value = eq < 0 ? '' : word.slice(eq + 1);
       const hasValue = eq >= 0;
+      const value = hasValue ? word.slice(eq + 1) : '';
       const name = flagName.slice(2);
-      const flag = this.definitions.get(name);
-      if (!flag) {
-        const match = suggest(name, [...this.definitions.keys()], { caseSensitive: true });
+      const kind = this.kinds.get(name);
+      if (kind === undefined) {
+        const match = suggest(name, this.names, { caseSensitive: true });
         const hint = match === undefined ? '' : ` (did you mean ${match}?)`;
         throw new FlagError(`unknown flag: ${flagName}${hint}`, word, match);
       }
-      const seen = this.usedNames.includes(name);
-      if (seen && flag.kind !== 'strings') throw new FlagError(`duplicate flag specified: ${flagName}`, word);
-      if (!seen) this.usedNames.push(name);
+      const seen = used.includes(name);
+      if (seen && kind !== 'strings') throw new FlagError(`duplicate flag specified: ${flagName}`, word);
+      if (!seen) used.push(name);
 
-      switch (flag.kind) {
-        case 'bool': {
-          if (hasValue && value === '') throw new FlagError(`missing a value on flag: ${flagName}`, word);
-          const lower = goToLower(value);
-          if (lower === 'true' || lower === '') flag.value = 'true';
-          else if (lower === 'false') flag.value = 'false';
-          else throw new FlagError(`expecting boolean value for flag ${flagName}, not: ${value}`, word);
-          break;
-        }
-        case 'string':
-          if (!hasValue) throw new FlagError(`missing a value on flag: ${flagName}`, word);
-          flag.value = value;
-          break;
-        case 'strings':
-          if (!hasValue) throw new FlagError(`missing a value on flag: ${flagName}`, word);
-          flag.values.push(value);
-          break;
+      if (kind === 'bool') {
+        if (hasValue && value === '') throw new FlagError(`missing a value on flag: ${flagName}`, word);
+        const lower = goToLower(value);
+        if (lower === 'true' || lower === '') values[name] = true;
+        else if (lower === 'false') values[name] = false;
+        else throw new FlagError(`expecting boolean value for flag ${flagName}, not: ${value}`, word);
+        continue;
       }
+      if (!hasValue) throw new FlagError(`missing a value on flag: ${flagName}`, word);
+      if (kind === 'string') values[name] = value;
+      else (values[name] as string[]).push(value);
     }
-  }
-
-  private add(name: string, kind: FlagDefinition['kind'], value: string): FlagValue {
-    if (this.definitions.has(name)) throw new Error(`flag --${name} declared twice`);
-    const definition: FlagDefinition = { kind, value, values: [] };
-    this.definitions.set(name, definition);
-    const usedNames = this.usedNames;
-    return {
-      get value() {
-        return definition.value;
-      },
-      get values() {
-        return definition.values;
-      },
-      get used() {
-        return usedNames.includes(name);
-      },
-    };
+    return { values: values as FlagValues<T>, used };
   }
 }
+
+/** The table of an instruction that takes no flags: any flag word is unknown. */
+export const NO_FLAGS = new FlagTable({});

@@ -211,7 +211,7 @@ export function ramInBytes(text: string): number | undefined {
   const size = parseGoFloat(number);
   if (size === undefined || size < 0) return undefined;
   if (suffix === '') return goInt64(size);
-  if (new TextEncoder().encode(suffix).length > 3) return undefined;
+  if (utf8Length(suffix) > 3) return undefined;
   suffix = goToLower(suffix);
   if (suffix[0] === 'b') return suffix.length > 1 ? undefined : goInt64(size);
   const multiplier = Object.hasOwn(BINARY_UNITS, suffix[0]!) ? BINARY_UNITS[suffix[0]!] : undefined;
@@ -230,22 +230,23 @@ export function csvFields(input: string): string[] {
   if (line.endsWith('\r\n')) line = line.slice(0, -2);
   else if (line.endsWith('\n')) line = line.slice(0, -1);
   if (line === '') throw new GoValueError('EOF');
+  const record = line;
   const fields: string[] = [];
-  // Columns in encoding/csv count bytes.
+  // `pos` is a UTF-16 offset into the record; encoding/csv's columns count
+  // bytes, which only an error needs.
   let pos = 0;
-  const byteLength = (s: string) => new TextEncoder().encode(s).length;
   const parseError = (at: number, what: string) =>
-    new GoValueError(`parse error on line 1, column ${at + 1}: ${what}`);
+    new GoValueError(`parse error on line 1, column ${utf8Length(record.slice(0, at)) + 1}: ${what}`);
   for (;;) {
     if (line[0] !== '"') {
       const comma = line.indexOf(',');
       const field = comma >= 0 ? line.slice(0, comma) : line;
       const quote = field.indexOf('"');
-      if (quote >= 0) throw parseError(pos + byteLength(field.slice(0, quote)), 'bare " in non-quoted-field');
+      if (quote >= 0) throw parseError(pos + quote, 'bare " in non-quoted-field');
       fields.push(field);
       if (comma < 0) return fields;
       line = line.slice(comma + 1);
-      pos += byteLength(field) + 1;
+      pos += field.length + 1;
       continue;
     }
     line = line.slice(1);
@@ -255,7 +256,7 @@ export function csvFields(input: string): string[] {
       const quote = line.indexOf('"');
       if (quote < 0) throw parseError(pos, 'extraneous or missing " in quoted-field');
       field += line.slice(0, quote);
-      pos += byteLength(line.slice(0, quote)) + 1;
+      pos += quote + 1;
       line = line.slice(quote + 1);
       if (line[0] === '"') {
         field += '"';
@@ -276,4 +277,19 @@ export function csvFields(input: string): string[] {
       throw parseError(pos - 1, 'extraneous or missing " in quoted-field');
     }
   }
+}
+
+/** Length of `text` in UTF-8 bytes, without encoding it (a lone surrogate counts as U+FFFD). */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a pair: 2 units, 4 bytes
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
 }

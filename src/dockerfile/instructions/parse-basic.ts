@@ -6,7 +6,7 @@
 import { goQuote } from '../shell/runes.js';
 import { goToLower, goTrimSpace } from '../syntax/chars.js';
 import type { InstructionContext } from './context.js';
-import { optional } from './parse-copy.js';
+import { FlagTable } from './flags.js';
 import type {
   ArgDefinition,
   ArgInstruction,
@@ -21,6 +21,8 @@ import type {
   VolumeInstruction,
   WorkdirInstruction,
 } from './types.js';
+
+const FROM_FLAGS = new FlagTable({ platform: 'string' });
 
 const VALID_STAGE_NAME = /^[a-z][a-z0-9\-_.]*$/;
 
@@ -54,15 +56,14 @@ export function parseFrom(ctx: InstructionContext): FromInstruction {
   } else if (args.length !== 1) {
     throw ctx.error('FROM requires either one or three arguments');
   }
-  const platform = ctx.flags.addString('platform');
-  ctx.parseFlags();
-  const from: FromInstruction = { ...ctx.base('from'), image: args[0]! };
+  const { values: flags } = ctx.parseFlags(FROM_FLAGS);
+  const from: FromInstruction = Object.assign(ctx.base('from'), { image: args[0]! });
   if (stageName !== undefined) {
     from.stageName = stageName;
     const comment = docComment(ctx.node.comments, stageName);
     if (comment !== undefined) from.docComment = comment;
   }
-  optional(from, 'platform', platform.value);
+  if (flags.platform !== '') from.platform = flags.platform;
   return from;
 }
 
@@ -82,14 +83,14 @@ function keyValues(ctx: InstructionContext, keyword: 'ENV' | 'LABEL'): KeyValue[
 
 /** `ENV key=value…` or the legacy `ENV key value`. */
 export function parseEnv(ctx: InstructionContext): EnvInstruction {
-  ctx.parseFlags();
-  return { ...ctx.base('env'), env: keyValues(ctx, 'ENV') };
+  ctx.rejectFlags();
+  return Object.assign(ctx.base('env'), { env: keyValues(ctx, 'ENV') });
 }
 
 /** `LABEL key=value…`. */
 export function parseLabel(ctx: InstructionContext): LabelInstruction {
-  ctx.parseFlags();
-  return { ...ctx.base('label'), labels: keyValues(ctx, 'LABEL') };
+  ctx.rejectFlags();
+  return Object.assign(ctx.base('label'), { labels: keyValues(ctx, 'LABEL') });
 }
 
 function exactlyOne(ctx: InstructionContext, keyword: string): string {
@@ -100,28 +101,28 @@ function exactlyOne(ctx: InstructionContext, keyword: string): string {
 /** `MAINTAINER name`. */
 export function parseMaintainer(ctx: InstructionContext): MaintainerInstruction {
   const maintainer = exactlyOne(ctx, 'MAINTAINER');
-  ctx.parseFlags();
-  return { ...ctx.base('maintainer'), maintainer };
+  ctx.rejectFlags();
+  return Object.assign(ctx.base('maintainer'), { maintainer });
 }
 
 /** `USER user[:group]`. */
 export function parseUser(ctx: InstructionContext): UserInstruction {
   const user = exactlyOne(ctx, 'USER');
-  ctx.parseFlags();
-  return { ...ctx.base('user'), user };
+  ctx.rejectFlags();
+  return Object.assign(ctx.base('user'), { user });
 }
 
 /** `WORKDIR path`. */
 export function parseWorkdir(ctx: InstructionContext): WorkdirInstruction {
   const path = exactlyOne(ctx, 'WORKDIR');
-  ctx.parseFlags();
-  return { ...ctx.base('workdir'), path };
+  ctx.rejectFlags();
+  return Object.assign(ctx.base('workdir'), { path });
 }
 
 /** `STOPSIGNAL signal`. BuildKit reads no flags for it: any given are ignored. */
 export function parseStopsignal(ctx: InstructionContext): StopsignalInstruction {
   const signal = exactlyOne(ctx, 'STOPSIGNAL');
-  return { ...ctx.base('stopsignal'), signal };
+  return Object.assign(ctx.base('stopsignal'), { signal });
 }
 
 /** Go's byte-wise string order, which is code point order (JavaScript's sort compares UTF-16 units). */
@@ -138,17 +139,17 @@ export function compareCodePoints(a: string, b: string): number {
 /** `EXPOSE port[/proto]…`; the ports come out sorted, as BuildKit sorts them. */
 export function parseExpose(ctx: InstructionContext): ExposeInstruction {
   if (ctx.args.length === 0) throw ctx.error('EXPOSE requires at least one argument');
-  ctx.parseFlags();
-  return { ...ctx.base('expose'), ports: [...ctx.args].sort(compareCodePoints) };
+  ctx.rejectFlags();
+  return Object.assign(ctx.base('expose'), { ports: [...ctx.args].sort(compareCodePoints) });
 }
 
 /** `VOLUME path…` or `VOLUME ["path", …]`. */
 export function parseVolume(ctx: InstructionContext): VolumeInstruction {
   if (ctx.args.length === 0) throw ctx.error('VOLUME requires at least one argument');
-  ctx.parseFlags();
+  ctx.rejectFlags();
   const volumes = ctx.args.map((arg) => goTrimSpace(arg));
   if (volumes.includes('')) throw ctx.error('VOLUME specified can not be an empty string');
-  return { ...ctx.base('volume'), volumes };
+  return Object.assign(ctx.base('volume'), { volumes });
 }
 
 /** `ARG name[=default]…`. BuildKit reads no flags for it: any given are ignored. */
@@ -165,5 +166,5 @@ export function parseArg(ctx: InstructionContext): ArgInstruction {
     if (comment !== undefined) definition.docComment = comment;
     return definition;
   });
-  return { ...ctx.base('arg'), args };
+  return Object.assign(ctx.base('arg'), { args });
 }

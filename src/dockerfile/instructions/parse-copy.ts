@@ -4,6 +4,7 @@
  */
 import { parseHeredocWord, type HeredocStart } from '../syntax/index.js';
 import type { InstructionContext } from './context.js';
+import { FlagTable } from './flags.js';
 import type { AddInstruction, CopyInstruction, CopyLikeFields, SourceContent } from './types.js';
 
 /** BuildKit's `MustParseHeredoc`: the heredoc a word opens, ignoring words that cannot be lexed. */
@@ -48,33 +49,44 @@ function sourcesAndDest(ctx: InstructionContext, keyword: 'COPY' | 'ADD'): Pick<
   return { sources, heredocs, dest };
 }
 
-function nonEmpty(value: string): string | undefined {
-  return value === '' ? undefined : value;
-}
+// Declared in BuildKit's order, which decides ties between did-you-mean candidates.
+const COPY_FLAGS = new FlagTable({
+  chown: 'string',
+  from: 'string',
+  chmod: 'string',
+  link: 'bool',
+  exclude: 'strings',
+  parents: 'bool',
+});
+
+const ADD_FLAGS = new FlagTable({
+  chown: 'string',
+  chmod: 'string',
+  link: 'bool',
+  'keep-git-dir': 'bool',
+  checksum: 'string',
+  unpack: 'bool',
+  exclude: 'strings',
+});
 
 /** `COPY [--from=…] [--chown=…] [--chmod=…] [--link] [--parents] [--exclude=…]… src… dest`. */
 export function parseCopy(ctx: InstructionContext): CopyInstruction {
   if (ctx.args.length < 2) {
     throw ctx.error('COPY requires at least two arguments, but only one was provided. Destination could not be determined');
   }
-  const chown = ctx.flags.addString('chown');
-  const from = ctx.flags.addString('from');
-  const chmod = ctx.flags.addString('chmod');
-  const link = ctx.flags.addBool('link');
-  const exclude = ctx.flags.addStrings('exclude');
-  const parents = ctx.flags.addBool('parents');
-  ctx.parseFlags();
-  const paths = sourcesAndDest(ctx, 'COPY');
-  const copy: CopyInstruction = {
-    ...ctx.base('copy'),
-    ...paths,
-    link: link.value === 'true',
-    parents: parents.value === 'true',
-    exclude: [...exclude.values],
-  };
-  optional(copy, 'from', from.value);
-  optional(copy, 'chown', chown.value);
-  optional(copy, 'chmod', chmod.value);
+  const { values: flags } = ctx.parseFlags(COPY_FLAGS);
+  const { sources, heredocs, dest } = sourcesAndDest(ctx, 'COPY');
+  const copy: CopyInstruction = Object.assign(ctx.base('copy'), {
+    sources,
+    heredocs,
+    dest,
+    link: flags.link,
+    parents: flags.parents,
+    exclude: flags.exclude,
+  });
+  if (flags.from !== '') copy.from = flags.from;
+  if (flags.chown !== '') copy.chown = flags.chown;
+  if (flags.chmod !== '') copy.chmod = flags.chmod;
   return copy;
 }
 
@@ -83,32 +95,13 @@ export function parseAdd(ctx: InstructionContext): AddInstruction {
   if (ctx.args.length < 2) {
     throw ctx.error('ADD requires at least two arguments, but only one was provided. Destination could not be determined');
   }
-  const chown = ctx.flags.addString('chown');
-  const chmod = ctx.flags.addString('chmod');
-  const link = ctx.flags.addBool('link');
-  const keepGitDir = ctx.flags.addBool('keep-git-dir');
-  const checksum = ctx.flags.addString('checksum');
-  const unpack = ctx.flags.addBool('unpack');
-  const exclude = ctx.flags.addStrings('exclude');
-  ctx.parseFlags();
-  const paths = sourcesAndDest(ctx, 'ADD');
-  const add: AddInstruction = {
-    ...ctx.base('add'),
-    ...paths,
-    link: link.value === 'true',
-    exclude: [...exclude.values],
-  };
-  optional(add, 'chown', chown.value);
-  optional(add, 'chmod', chmod.value);
-  optional(add, 'checksum', checksum.value);
-  if (keepGitDir.used) add.keepGitDir = keepGitDir.value === 'true';
-  if (unpack.used) add.unpack = unpack.value === 'true';
+  const { values: flags, used } = ctx.parseFlags(ADD_FLAGS);
+  const { sources, heredocs, dest } = sourcesAndDest(ctx, 'ADD');
+  const add: AddInstruction = Object.assign(ctx.base('add'), { sources, heredocs, dest, link: flags.link, exclude: flags.exclude });
+  if (flags.chown !== '') add.chown = flags.chown;
+  if (flags.chmod !== '') add.chmod = flags.chmod;
+  if (flags.checksum !== '') add.checksum = flags.checksum;
+  if (used.includes('keep-git-dir')) add.keepGitDir = flags['keep-git-dir'];
+  if (used.includes('unpack')) add.unpack = flags.unpack;
   return add;
-}
-
-/** Sets a string field only when it has a value: BuildKit's "" means "not given". */
-export function optional<T extends object, K extends keyof T & string>(target: T, key: K, value: string): void {
-  const record = target as Record<string, unknown>;
-  if (value === '') delete record[key];
-  else record[key] = value;
 }

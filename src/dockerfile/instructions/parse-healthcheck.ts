@@ -5,10 +5,18 @@
 import { goQuote } from '../shell/runes.js';
 import { goToUpper } from '../syntax/chars.js';
 import type { InstructionContext } from './context.js';
-import type { FlagValue } from './flags.js';
+import { FlagTable } from './flags.js';
 import { GoValueError, parseGoDuration, parseGoInt32 } from './go-values.js';
 import { commandLine } from './parse-run.js';
 import type { HealthcheckInstruction } from './types.js';
+
+const HEALTHCHECK_FLAGS = new FlagTable({
+  interval: 'string',
+  timeout: 'string',
+  'start-period': 'string',
+  'start-interval': 'string',
+  retries: 'string',
+});
 
 const MINIMUM_INTERVAL = 1_000_000n; // 1ms
 
@@ -24,26 +32,22 @@ export function parseHealthcheck(ctx: InstructionContext): HealthcheckInstructio
   if (type === 'NONE') {
     // BuildKit reads no flags here: any given are ignored.
     if (rest.length !== 0) throw ctx.error('HEALTHCHECK NONE takes no arguments');
-    return { ...ctx.base('healthcheck'), test: ['NONE'], ...none };
+    return Object.assign(ctx.base('healthcheck'), { test: ['NONE'] }, none);
   }
 
-  const interval = ctx.flags.addString('interval');
-  const timeout = ctx.flags.addString('timeout');
-  const startPeriod = ctx.flags.addString('start-period');
-  const startInterval = ctx.flags.addString('start-interval');
-  const retries = ctx.flags.addString('retries');
-  ctx.parseFlags();
+  const { values: flags } = ctx.parseFlags(HEALTHCHECK_FLAGS);
 
   if (type !== 'CMD') throw ctx.error(`Unknown type ${goQuote(type)} in HEALTHCHECK (try CMD)`);
   const command = commandLine(rest, ctx.node.json);
   const test = 'exec' in command ? ['CMD', ...command.exec] : ['CMD-SHELL', command.shell];
   if (rest.length === 0) throw ctx.error('Missing command after HEALTHCHECK CMD');
 
-  const duration = (name: string, flag: FlagValue): number => {
-    if (flag.value === '') return 0;
+  const duration = (name: 'interval' | 'timeout' | 'start-period' | 'start-interval'): number => {
+    const text = flags[name];
+    if (text === '') return 0;
     let value: bigint;
     try {
-      value = parseGoDuration(flag.value);
+      value = parseGoDuration(text);
     } catch (err) {
       if (err instanceof GoValueError) throw ctx.errorAtFlag(name, err.message);
       throw err;
@@ -53,20 +57,20 @@ export function parseHealthcheck(ctx: InstructionContext): HealthcheckInstructio
     return Number(value);
   };
   const result = {
-    interval: duration('interval', interval),
-    timeout: duration('timeout', timeout),
-    startPeriod: duration('start-period', startPeriod),
-    startInterval: duration('start-interval', startInterval),
+    interval: duration('interval'),
+    timeout: duration('timeout'),
+    startPeriod: duration('start-period'),
+    startInterval: duration('start-interval'),
     retries: 0,
   };
-  if (retries.value !== '') {
+  if (flags.retries !== '') {
     try {
-      result.retries = parseGoInt32(retries.value);
+      result.retries = parseGoInt32(flags.retries);
     } catch (err) {
       if (err instanceof GoValueError) throw ctx.errorAtFlag('retries', err.message);
       throw err;
     }
     if (result.retries < 0) throw ctx.errorAtFlag('retries', `--retries cannot be negative (${result.retries})`);
   }
-  return { ...ctx.base('healthcheck'), test, ...result };
+  return Object.assign(ctx.base('healthcheck'), { test }, result);
 }

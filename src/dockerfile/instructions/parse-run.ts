@@ -7,6 +7,7 @@ import { goQuote } from '../shell/runes.js';
 import { suggest } from '../suggest.js';
 import { goToLower } from '../syntax/chars.js';
 import type { InstructionContext } from './context.js';
+import { FlagTable } from './flags.js';
 import { csvFields, GoValueError, parseGoBool } from './go-values.js';
 import { checkMountSyntax, MountError, readMount } from './mount.js';
 import type {
@@ -30,22 +31,24 @@ export function needsExpansion(value: string, escapeToken: string): boolean {
   return value.includes('$') || value.includes("'") || value.includes('"') || value.includes(escapeToken);
 }
 
+// Declared in the order BuildKit's hooks register them.
+const RUN_FLAGS = new FlagTable({
+  device: 'strings',
+  mount: 'strings',
+  network: { kind: 'string', default: 'default' },
+  security: { kind: 'string', default: 'sandbox' },
+});
+
 const NETWORK_MODES = ['default', 'none', 'host'] as const;
 const SECURITY_MODES = ['sandbox', 'insecure'] as const;
 
 /** `RUN [--mount=…]… [--network=…] [--security=…] [--device=…]… command`. */
 export function parseRun(ctx: InstructionContext): RunInstruction {
-  // Declared in the order BuildKit's hooks register them.
-  const device = ctx.flags.addStrings('device');
-  const mount = ctx.flags.addStrings('mount');
-  const network = ctx.flags.addString('network', 'default');
-  const security = ctx.flags.addString('security', 'sandbox');
-  ctx.parseFlags();
-  const flagsUsed = ctx.flags.used();
+  const { values: flags, used: flagsUsed } = ctx.parseFlags(RUN_FLAGS);
   const command = commandLine(ctx.args, ctx.node.json);
   const heredocs = ctx.node.heredocs.map((h) => ({ name: h.name, content: h.content, chomp: h.chomp }));
 
-  const devices = device.values.map((spec, i) => {
+  const devices = flags.device.map((spec, i) => {
     try {
       return parseDevice(spec);
     } catch (err) {
@@ -54,7 +57,7 @@ export function parseRun(ctx: InstructionContext): RunInstruction {
     }
   });
 
-  const mounts = mount.values.map((spec, i) => {
+  const mounts = flags.mount.map((spec, i) => {
     try {
       checkMountSyntax(spec);
       return readMount(spec, { needsExpansion: (value) => needsExpansion(value, ctx.escapeToken) });
@@ -64,24 +67,23 @@ export function parseRun(ctx: InstructionContext): RunInstruction {
     }
   });
 
-  if (!(NETWORK_MODES as readonly string[]).includes(network.value)) {
-    throw ctx.errorAtFlag('network', `invalid network mode ${goQuote(network.value)}`);
+  if (!(NETWORK_MODES as readonly string[]).includes(flags.network)) {
+    throw ctx.errorAtFlag('network', `invalid network mode ${goQuote(flags.network)}`);
   }
-  if (!(SECURITY_MODES as readonly string[]).includes(security.value)) {
-    throw ctx.errorAtFlag('security', `security ${goQuote(security.value)} is not valid`);
+  if (!(SECURITY_MODES as readonly string[]).includes(flags.security)) {
+    throw ctx.errorAtFlag('security', `security ${goQuote(flags.security)} is not valid`);
   }
 
-  return {
-    ...ctx.base('run'),
+  return Object.assign(ctx.base('run'), {
     command,
     heredocs,
     mounts,
-    mountSpecs: [...mount.values],
-    network: network.value as RunInstruction['network'],
-    security: security.value as RunInstruction['security'],
+    mountSpecs: flags.mount,
+    network: flags.network as RunInstruction['network'],
+    security: flags.security as RunInstruction['security'],
     devices,
     flagsUsed,
-  };
+  });
 }
 
 /** Re-reads a RUN's mounts with each value expanded (BuildKit's build-time pass). */
@@ -129,20 +131,20 @@ export function parseDevice(spec: string): Device {
 
 /** `CMD command`. */
 export function parseCmd(ctx: InstructionContext): CmdInstruction {
-  ctx.parseFlags();
-  return { ...ctx.base('cmd'), command: commandLine(ctx.args, ctx.node.json) };
+  ctx.rejectFlags();
+  return Object.assign(ctx.base('cmd'), { command: commandLine(ctx.args, ctx.node.json) });
 }
 
 /** `ENTRYPOINT command`. */
 export function parseEntrypoint(ctx: InstructionContext): EntrypointInstruction {
-  ctx.parseFlags();
-  return { ...ctx.base('entrypoint'), command: commandLine(ctx.args, ctx.node.json) };
+  ctx.rejectFlags();
+  return Object.assign(ctx.base('entrypoint'), { command: commandLine(ctx.args, ctx.node.json) });
 }
 
 /** `SHELL ["executable", "parameters"…]`: JSON form only. */
 export function parseShell(ctx: InstructionContext): ShellInstruction {
-  ctx.parseFlags();
+  ctx.rejectFlags();
   if (ctx.args.length === 0) throw ctx.error('SHELL requires at least one argument');
   if (!ctx.node.json) throw ctx.error('SHELL requires the arguments to be in JSON form');
-  return { ...ctx.base('shell'), shell: [...ctx.args] };
+  return Object.assign(ctx.base('shell'), { shell: [...ctx.args] });
 }

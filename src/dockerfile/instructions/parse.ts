@@ -141,7 +141,7 @@ function parseOnbuild(ctx: InstructionContext): OnbuildInstruction {
   const { node } = ctx;
   const child = node.child;
   if (!child) throw ctx.error('ONBUILD requires at least one argument');
-  ctx.parseFlags();
+  ctx.rejectFlags();
   const trigger = goToUpper(goTrimSpace(child.rawKeyword));
   if (trigger === 'ONBUILD') throw ctx.error("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
   if (trigger === 'MAINTAINER' || trigger === 'FROM') throw ctx.error(`${trigger} isn't allowed as an ONBUILD trigger`);
@@ -149,9 +149,9 @@ function parseOnbuild(ctx: InstructionContext): OnbuildInstruction {
   let expression = node.original.replace(/^[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*/iu, '');
   for (const heredoc of node.heredocs) expression += '\n' + heredoc.content + heredoc.name;
 
-  const onbuild: OnbuildInstruction = { ...ctx.base('onbuild'), expression };
+  const onbuild: OnbuildInstruction = Object.assign(ctx.base('onbuild'), { expression });
   // The parser hangs heredocs on the ONBUILD node; the trigger is what uses them.
-  const triggerNode: InstructionNode = child.heredocs.length > 0 ? child : { ...child, heredocs: node.heredocs };
+  const triggerNode: InstructionNode = child.heredocs.length > 0 ? child : Object.assign({}, child, { heredocs: node.heredocs });
   try {
     onbuild.trigger = parseInstruction(triggerNode, ctx.options);
   } catch (err) {
