@@ -4,7 +4,7 @@
  * @module
  */
 import { goTrimSpace } from './syntax/chars.js';
-import { goQuote } from './syntax/line-parsers.js';
+import { goQuote } from './syntax/go-quote.js';
 import type { DockerfileAst, InstructionNode } from './syntax/node.js';
 
 /**

@@ -13,7 +13,8 @@
  */
 import { isGoSpace, rawBytesToReplacement } from './chars.js';
 import { goIsDigit, goIsLetter } from './go-unicode.js';
-import { goQuote, LineParseError } from './line-parsers.js';
+import { goQuote } from './go-quote.js';
+import { LineParseError } from './line-parsers.js';
 
 /** A heredoc named on an instruction line, before its body is read. */
 export interface HeredocStart {

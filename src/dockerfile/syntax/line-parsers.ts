@@ -16,7 +16,8 @@ import {
   skipGoSpace,
   toByteString,
 } from './chars.js';
-import { goIsPrint } from './go-unicode.js';
+import { goQuote } from './go-quote.js';
+import { readJsonArray } from './json-form.js';
 import { argumentStyle, type ArgumentStyle } from './keywords.js';
 
 /** A problem in one line; `offset` is where, in that line's text. */
@@ -42,8 +43,6 @@ export interface ParsedLine {
   known: boolean;
 }
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 const QUOTE_SINGLE = 0x27;
 const QUOTE_DOUBLE = 0x22;
 const DASH = 0x2d;
@@ -101,6 +100,22 @@ function lowerKeyword(raw: string): string {
   return lower;
 }
 
+/**
+ * Reads `rest` as a JSON array of strings into `parsed`. Returns false when
+ * it is not JSON (the caller falls back to shell form); throws when it is a
+ * JSON array holding something other than strings, as BuildKit does.
+ */
+function parseJsonInto(parsed: ParsedLine, rest: string): boolean {
+  const form = readJsonArray(rest);
+  if (form.kind === 'not-json') return false;
+  if (form.kind === 'not-strings') {
+    throw new LineParseError('when using JSON array syntax, arrays must be comprised of strings only', form.offset);
+  }
+  parsed.args = form.args;
+  parsed.json = true;
+  return true;
+}
+
 function readArguments(parsed: ParsedLine, style: ArgumentStyle, rest: string, escape: number): void {
   switch (style) {
     case 'maybe-json':
@@ -134,71 +149,6 @@ function readArguments(parsed: ParsedLine, style: ArgumentStyle, rest: string, e
 function parseMaybeJson(parsed: ParsedLine, rest: string): void {
   if (rest === '') return;
   if (!parseJsonInto(parsed, rest)) parsed.args = [rest];
-}
-
-/**
- * Reads `rest` as a JSON array of strings into `parsed`. Returns false when
- * it is not JSON (the caller falls back to shell form); throws when it is a
- * JSON array holding something other than strings, as BuildKit does.
- */
-function parseJsonInto(parsed: ParsedLine, rest: string): boolean {
-  const begin = skipGoSpace(rest, 0);
-  if (rest.charCodeAt(begin) !== 0x5b /* [ */) return false;
-  let value: unknown;
-  try {
-    value = JSON.parse(begin === 0 ? rest : rest.slice(begin));
-  } catch {
-    return false;
-  }
-  if (!Array.isArray(value)) return false;
-  const args: string[] = new Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const item: unknown = value[i];
-    if (typeof item !== 'string') {
-      // Go's decoder fails on an out-of-range number and on nesting deeper than
-      // 10000, which BuildKit treats as "not JSON" rather than "not strings".
-      if (hasNonFiniteNumber(value) || nestingDepth(rest) > GO_JSON_MAX_DEPTH) return false;
-      throw new LineParseError('when using JSON array syntax, arrays must be comprised of strings only', begin);
-    }
-    // Go decodes an unpaired surrogate escape as U+FFFD.
-    args[i] = LONE_SURROGATE.test(item) ? item.replace(LONE_SURROGATES, '\ufffd') : item;
-  }
-  parsed.args = args;
-  parsed.json = true;
-  return true;
-}
-
-const GO_JSON_MAX_DEPTH = 10000;
-
-function hasNonFiniteNumber(value: unknown): boolean {
-  // Iterative: the value may nest tens of thousands deep.
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const item = stack.pop();
-    if (typeof item === 'number') {
-      if (!Number.isFinite(item)) return true;
-    } else if (item !== null && typeof item === 'object') {
-      for (const child of Object.values(item)) stack.push(child);
-    }
-  }
-  return false;
-}
-
-/** How deeply arrays and objects nest in valid JSON text (`[]` is 1), as Go's scanner counts. */
-function nestingDepth(json: string): number {
-  let depth = 0;
-  let max = 0;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      for (i++; i < json.length && json.charCodeAt(i) !== 0x22; i++) if (json.charCodeAt(i) === 0x5c) i++;
-    } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) max = depth;
-    } else if (c === 0x5d || c === 0x7d) {
-      depth--;
-    }
-  }
-  return max;
 }
 
 /** BuildKit's `parseStringsWhitespaceDelimited`: split at runs of `[\t\v\f\r ]`. */
@@ -431,68 +381,4 @@ function extractFlagsFromBytes(line: string, escape: number): ExtractedFlags {
     word += String.fromCharCode(c);
   }
   return { flags, rest: '' };
-}
-
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
-/**
- * Go's `strconv.Quote`: double quotes, `\"` and `\\`, C escapes for control
- * characters, `\xHH`, `\uHHHH`, `\UHHHHHHHH` for what is not printable.
- *
- * @example
- * ```ts
- * goQuote('a"b\n'); // '"a\\"b\\n"'
- * ```
- */
-export function goQuote(s: string): string {
-  if (PLAIN.test(s)) return `"${s}"`;
-  let out = '"';
-  for (const ch of s) {
-    const cp = ch.codePointAt(0)!;
-    switch (cp) {
-      case 0x22:
-        out += '\\"';
-        continue;
-      case 0x5c:
-        out += '\\\\';
-        continue;
-      case 0x07:
-        out += '\\a';
-        continue;
-      case 0x08:
-        out += '\\b';
-        continue;
-      case 0x0c:
-        out += '\\f';
-        continue;
-      case 0x0a:
-        out += '\\n';
-        continue;
-      case 0x0d:
-        out += '\\r';
-        continue;
-      case 0x09:
-        out += '\\t';
-        continue;
-      case 0x0b:
-        out += '\\v';
-        continue;
-    }
-    if (cp >= 0xdc80 && cp <= 0xdcff) {
-      // A raw byte BuildKit split out of a character (see fromByteString).
-      out += '\\x' + (cp - 0xdc00).toString(16);
-    } else if (cp >= 0xd800 && cp <= 0xdfff) {
-      // Any other unpaired surrogate cannot come from UTF-8: Go would hold U+FFFD.
-      out += '\ufffd';
-    } else if (goIsPrint(cp)) {
-      out += ch;
-    } else if (cp < 0x80) {
-      out += '\\x' + cp.toString(16).padStart(2, '0');
-    } else if (cp < 0x10000) {
-      out += '\\u' + cp.toString(16).padStart(4, '0');
-    } else {
-      out += '\\U' + cp.toString(16).padStart(8, '0');
-    }
-  }
-  return out + '"';
 }
