@@ -98,7 +98,7 @@ describe('layerkit parse', () => {
   it('typed-instruction errors in --format=json also exit 1', async () => {
     const out = await run(['parse', '--format=json', '-'], 'FROM a\nCOPY --form=x a b');
     expect(out.status).toBe(1);
-    expect(out.stderr).toMatch(/^<stdin>:2:\d+: unknown flag: --?form/);
+    expect(out.stderr).toMatch(/^<stdin>:2:\d+: unknown flag: --?form.*\nCOPY --form=x a b\n *\^\n$/);
   });
 
   it('usage errors exit 2', async () => {

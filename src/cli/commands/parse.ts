@@ -48,7 +48,7 @@ export const parseCommand: Command = {
     let ast: DockerfileAst;
     try {
       ast = parseDockerfile(text, { strict: !options.has('no-strict') });
-      output = render(ast, format as Format, file);
+      output = render(ast, format as Format, file, text);
     } catch (err) {
       if (err instanceof DockerfileSyntaxError) {
         io.stderr(err.format(file === '-' ? '<stdin>' : file) + '\n');
@@ -64,12 +64,12 @@ export const parseCommand: Command = {
   },
 };
 
-function render(ast: DockerfileAst, format: Format, file: string): string {
+function render(ast: DockerfileAst, format: Format, file: string, text: string): string {
   switch (format) {
     case 'buildkit':
       return dumpAst(ast) + '\n';
     case 'json':
-      return JSON.stringify(instructionsJson(ast, file), null, 2) + '\n';
+      return JSON.stringify(instructionsJson(ast, file, text), null, 2) + '\n';
     case 'tree':
       return JSON.stringify(treeJson(ast, file), null, 2) + '\n';
   }
@@ -90,8 +90,8 @@ function warningsJson(ast: DockerfileAst) {
 }
 
 /** The document of `--format=json`: typed instructions by stage (schema version 1). */
-export function instructionsJson(ast: DockerfileAst, file: string): object {
-  const { stages, metaArgs } = parseInstructions(ast);
+export function instructionsJson(ast: DockerfileAst, file: string, source?: string): object {
+  const { stages, metaArgs } = parseInstructions(ast, source === undefined ? {} : { source });
   return {
     ...header(ast, file, 'instructions'),
     metaArgs,

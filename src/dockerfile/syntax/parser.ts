@@ -14,7 +14,14 @@ import { argumentStyle, canHaveHeredocs, INSTRUCTION_KEYWORDS } from './keywords
 import { LineParseError, parseLine, type ParsedLine } from './line-parsers.js';
 import type { DockerfileAst, Heredoc, InstructionNode, ParseWarning, Position, SourceSegment } from './node.js';
 
-/** Options of {@link parseDockerfile}. */
+/**
+ * Options of {@link parseDockerfile}.
+ *
+ * @example
+ * ```ts
+ * parseDockerfile('FORM alpine', { strict: false }).children[0].args; // [''] (BuildKit's parser keeps it)
+ * ```
+ */
 export interface ParseOptions {
   /**
    * Also reject what BuildKit rejects right after parsing, before anything
