@@ -78,7 +78,7 @@ export class InstructionContext {
 
   /** For an instruction that takes no flags: any flag word given is an error. */
   rejectFlags(): void {
-    this.parseFlags(NO_FLAGS);
+    if (this.node.flags.length > 0) this.parseFlags(NO_FLAGS);
   }
 
   /** An error about the whole instruction, placed at its keyword. */

@@ -12,7 +12,7 @@
  * O(pattern × value) like RE2.
  * @module
  */
-import { decodeRunes, EOF, runesToString, runeString } from './runes.js';
+import { decodeRunes, EOF, isDigit, isLetter, runesToString, runeString } from './runes.js';
 
 const ANY = -1;
 const STAR = -2;
@@ -257,15 +257,14 @@ function expandTemplate(template: string, match: string): string {
   return out + rest;
 }
 
-const NAME_CHAR = /^[\p{L}\p{Nd}_]$/u;
-
 function readTemplateName(text: string): { name: string; rest: string } | undefined {
   let body = text;
   const brace = body.startsWith('{');
   if (brace) body = body.slice(1);
   let end = 0;
   for (const ch of body) {
-    if (!NAME_CHAR.test(ch)) break;
+    const rune = ch.codePointAt(0)!;
+    if (!isLetter(rune) && !isDigit(rune) && rune !== 0x5f) break;
     end += ch.length;
   }
   if (end === 0) return undefined;

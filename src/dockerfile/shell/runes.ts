@@ -1,9 +1,12 @@
 /**
  * Character classes and conversions with Go's meanings, so that the lexer
  * splits and names exactly where BuildKit does (Go's `unicode.IsSpace` is not
- * JavaScript's `\s`: it has U+0085 and lacks U+FEFF).
+ * JavaScript's `\s`: it has U+0085 and lacks U+FEFF). Letters, digits and
+ * printable characters come from Go's tables at a fixed Unicode version
+ * (`../unicode.ts`), not from the running engine's `\p{…}`.
  * @module
  */
+import { isGoDigit, isGoLetter, isGoPrint } from '../unicode.js';
 
 /** Go's `scanner.EOF`. */
 export const EOF = -1;
@@ -65,22 +68,11 @@ export function isSpace(rune: number): boolean {
   );
 }
 
-const LETTER = /^\p{L}$/u;
-const DECIMAL_DIGIT = /^\p{Nd}$/u;
-
 /** Go's `unicode.IsLetter`. */
-export function isLetter(rune: number): boolean {
-  if (rune < 0x80) return (rune >= 0x41 && rune <= 0x5a) || (rune >= 0x61 && rune <= 0x7a);
-  return rune >= 0 && LETTER.test(runeString(rune));
-}
+export const isLetter = isGoLetter;
 
 /** Go's `unicode.IsDigit`. */
-export function isDigit(rune: number): boolean {
-  if (rune < 0x80) return rune >= 0x30 && rune <= 0x39;
-  return DECIMAL_DIGIT.test(runeString(rune));
-}
-
-const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
+export const isDigit = isGoDigit;
 
 /**
  * Go's `strconv.Quote`, used to echo the failing word in error messages
@@ -118,8 +110,7 @@ export function goQuote(text: string): string {
         out += '\\v';
         continue;
     }
-    const ch = String.fromCodePoint(rune);
-    if (rune === 0x20 || PRINTABLE.test(ch)) out += ch;
+    if (isGoPrint(rune)) out += String.fromCodePoint(rune);
     else if (rune < 0x20 || rune === 0x7f) out += '\\x' + rune.toString(16).padStart(2, '0');
     else if (rune < 0x10000) out += '\\u' + rune.toString(16).padStart(4, '0');
     else out += '\\U' + rune.toString(16).padStart(8, '0');
