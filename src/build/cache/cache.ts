@@ -75,7 +75,15 @@ export interface PruneResult {
   keptBytes: number;
 }
 
-/** Records and blobs brought in from elsewhere (see `importCache`). */
+/**
+ * Records and blobs brought in from elsewhere (see `importCache`).
+ *
+ * @example
+ * ```ts
+ * const imported = await importCache(parseCacheFrom('type=local,src=.ci/cache'));
+ * console.log(imported.records.size);
+ * ```
+ */
 export interface ImportedCache {
   /** A directory with `blobs/sha256/<hex>` holding the layers. */
   readonly dir: string;

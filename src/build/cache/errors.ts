@@ -4,7 +4,14 @@
  */
 import { LayerkitError } from '../../errors.js';
 
-/** The codes a {@link CacheError} can carry. */
+/**
+ * The codes a {@link CacheError} can carry.
+ *
+ * @example
+ * ```ts
+ * const code: CacheErrorCode = 'CACHE_INVALID_SPEC';
+ * ```
+ */
 export type CacheErrorCode =
   /** A `cacheTo` / `cacheFrom` spec that cannot be read (`type=registry`, no `dest=` …). */
   | 'CACHE_INVALID_SPEC'
@@ -13,7 +20,14 @@ export type CacheErrorCode =
   /** A prune option out of range. */
   | 'CACHE_INVALID_OPTION';
 
-/** Facts carried by a {@link CacheError}. */
+/**
+ * Facts carried by a {@link CacheError}.
+ *
+ * @example
+ * ```ts
+ * const data: CacheErrorData = { spec: 'type=s3', reason: 'unsupported type' };
+ * ```
+ */
 export interface CacheErrorData {
   /** The spec as written. */
   spec?: string;

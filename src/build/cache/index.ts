@@ -18,10 +18,10 @@
  * @module
  */
 export { BuildCache, type BuildCacheOptions, type CacheUsage, type ImportedCache, type PruneOptions, type PruneResult } from './cache.js';
-export { CacheSession, fetchOnce, type CacheOptions, type CacheReport, type StepLookup } from './session.js';
-export { baseKey, canonicalJson as cacheKeyJson, instructionIdentity, keyOf, stepKeys, KEY_VERSION, type BaseIdentity, type CacheKey, type KeySettings, type StepKeyInput } from './key.js';
+export type { CacheOptions, CacheReport } from './session.js';
+export { baseKey, instructionIdentity, keyOf, stepKeys, type BaseIdentity, type CacheKey, type KeySettings, type StepKeyInput } from './key.js';
 export { checksumItems } from './selection.js';
-export { exportCache, importCache, CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE, type ExportEntry, type ExportResult } from './layout.js';
+export { exportCache, importCache, type ExportEntry, type ExportResult } from './layout.js';
 export { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './spec.js';
-export { decodeRecord, encodeRecord, type CachedLayer, type CacheRecord } from './records.js';
+export type { CachedLayer, CacheRecord } from './records.js';
 export { CacheError, type CacheErrorCode, type CacheErrorData } from './errors.js';

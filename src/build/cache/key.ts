@@ -15,10 +15,24 @@ import type { Instruction } from '../../dockerfile/instructions/types.js';
 /** The version tag at the start of every key. */
 export const KEY_VERSION = 'layerkit.cache.key/v1';
 
-/** A cache key: `sha256:<hex>`. */
+/**
+ * A cache key: `sha256:<hex>`.
+ *
+ * @example
+ * ```ts
+ * const key: CacheKey = keyOf(['base', { kind: 'scratch' }, 'linux/amd64']);
+ * ```
+ */
 export type CacheKey = Digest;
 
-/** JSON text with object members in byte order of their names. */
+/**
+ * JSON text with object members in byte order of their names.
+ *
+ * @example
+ * ```ts
+ * canonicalJson({ b: 1, a: [2n, undefined] }); // '{"a":["2",null],"b":1}'
+ * ```
+ */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(normalize(value));
 }
@@ -72,7 +86,14 @@ export function instructionIdentity(instruction: Instruction): Record<string, un
   return out;
 }
 
-/** Build-wide settings that change layer bytes: every key covers them. */
+/**
+ * Build-wide settings that change layer bytes: every key covers them.
+ *
+ * @example
+ * ```ts
+ * const settings: KeySettings = { epoch: 1700000000, compression: { level: 6 } };
+ * ```
+ */
 export interface KeySettings {
   /** `SOURCE_DATE_EPOCH` (clamps layer times), or null. */
   epoch: number | null;
@@ -80,7 +101,14 @@ export interface KeySettings {
   compression: unknown;
 }
 
-/** The inputs of one step's key. */
+/**
+ * The inputs of one step's key.
+ *
+ * @example
+ * ```ts
+ * const input: StepKeyInput = { parent, instruction, vars: ['PATH=/bin'], platform: 'linux/amd64', settings, inputs: [checksum] };
+ * ```
+ */
 export interface StepKeyInput {
   /** The chain key of the state the step starts from. */
   parent: CacheKey;
@@ -127,7 +155,14 @@ export function stepKeys(input: StepKeyInput): { key: CacheKey; chain: CacheKey 
   return { key, chain: key };
 }
 
-/** What a stage starts from, for {@link baseKey}. */
+/**
+ * What a stage starts from, for {@link baseKey}.
+ *
+ * @example
+ * ```ts
+ * const base: BaseIdentity = { kind: 'image', digest: await image.configDigest() };
+ * ```
+ */
 export type BaseIdentity =
   | { kind: 'scratch' }
   /** An image: its config digest (which lists every layer's diffID). */

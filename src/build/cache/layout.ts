@@ -28,13 +28,27 @@ export const DIFF_ID_ANNOTATION = 'dev.layerkit.cache.diffid';
 
 const MAX_JSON = 64 << 20;
 
-/** One record to export. */
+/**
+ * One record to export.
+ *
+ * @example
+ * ```ts
+ * const entry: ExportEntry = { key, record: { kind: 'content', checksum } };
+ * ```
+ */
 export interface ExportEntry {
   key: string;
   record: CacheRecord;
 }
 
-/** What {@link exportCache} wrote. */
+/**
+ * What {@link exportCache} wrote.
+ *
+ * @example
+ * ```ts
+ * const { digest, records, blobs } = await exportCache(cache, entries, parseCacheTo('type=local,dest=out'));
+ * ```
+ */
 export interface ExportResult {
   /** The cache manifest's digest. */
   digest: Digest;

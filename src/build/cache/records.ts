@@ -8,7 +8,14 @@
  */
 import { isDigest, type Digest } from '../../digest.js';
 
-/** The layer a step made, as a blob in the cache. */
+/**
+ * The layer a step made, as a blob in the cache.
+ *
+ * @example
+ * ```ts
+ * const info: CachedLayer = { mediaType: layer.mediaType, digest: await layer.digest(), size: await layer.size(), diffId: await layer.diffId() };
+ * ```
+ */
 export interface CachedLayer {
   mediaType: string;
   /** The blob digest. */
@@ -21,6 +28,11 @@ export interface CachedLayer {
 
 /**
  * What one key maps to.
+ *
+ * @example
+ * ```ts
+ * const record: CacheRecord = { kind: 'step', createdBy: 'COPY . /app # buildkit', layer: info };
+ * ```
  *
  * - `step`: the result of an instruction: its history text and the layer it
  *   made (null for none). Config changes are not stored: they follow from
