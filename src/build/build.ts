@@ -18,7 +18,7 @@ import { parseTagReference } from '../image/reference.js';
 import { ImageStore } from '../image/store/store.js';
 import type { Platform } from '../image/types.js';
 import { createSession, initialState, locate, type BuildSession } from './builder.js';
-import { StepCache } from './step-cache.js';
+import { CacheSession, fetchOnce } from './cache/session.js';
 import { openContext, type BuildContext } from './context/context.js';
 import { BuildError, positionOf } from './errors.js';
 import { handlerExecutor } from './executor.js';
@@ -74,8 +74,6 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
 
   const contextOptions = options.dockerfile === undefined ? {} : { dockerfilePath: options.dockerfile };
   const context = await openContext(contextDir, { ...contextOptions, ...(options.xattrs === false ? { xattrs: false } : {}) });
-  let plainContext: Promise<BuildContext> | undefined;
-  const checksumContext = () => (options.xattrs === false ? Promise.resolve(context) : (plainContext ??= openContext(contextDir, { ...contextOptions, xattrs: false })));
   const text = options.dockerfileText ?? (await readDockerfile(context, contextDir, options.dockerfile));
   const ast = parseDockerfile(text);
   const parsed: ParsedDockerfile = parseInstructions(ast, { source: text });
@@ -97,13 +95,14 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     ...(options.target === undefined ? {} : { target: options.target }),
   });
 
+  // The cache reads its specs (and any cacheFrom) now, so a bad one fails before any work.
+  const cache = await CacheSession.open(store, options, { epoch: epoch ?? null, compression: options.compression ?? null });
   const spool = await LayerSpool.create(options.tmpDir);
   try {
     const session = createSession({
       options,
       store,
       context,
-      checksumContext,
       lex,
       graph,
       global,
@@ -114,11 +113,10 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       created: formatTimestamp(new Date(epoch === undefined ? started : epoch * 1000)),
       spool,
       executor,
-      fetcher: options.fetcher,
+      fetcher: fetchOnce(options.fetcher),
       secrets: options.secrets ?? {},
-      cache: new StepCache(store),
     });
-    session.runStage = (plan) => runStage(session, plan);
+    session.runStage = (plan) => runStage(session, plan, cache);
     for (const warning of ast.warnings) {
       session.warn('DockerfileParse', warning.short, warning.range.start);
     }
@@ -158,13 +156,15 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     }
     session.checkAborted();
     const stored = await store.putImage(image, tags);
-    await session.cache.commit();
+    await cache.shareBlobs(final.layers);
+    const report = await cache.finish(session);
     session.emit({ type: 'export', kind: 'store', destination: store.root, digest });
     session.emit({ type: 'build-end', digest, imageId, durationMs: Date.now() - started });
     // The staged layers go with the staging directory: hand out the stored image.
     const storedImage = await store.getImage(stored.digest);
-    return { image: storedImage, digest, imageId, tags: stored.tags, steps: session.steps, outputs };
+    return { image: storedImage, digest, imageId, tags: stored.tags, steps: session.steps, outputs, cache: report };
   } finally {
+    await cache.close();
     await spool.dispose();
   }
 }
@@ -228,15 +228,16 @@ function expandOrLocate(lex: ShellLex, word: string, env: import('./scope.js').V
 }
 
 /** Builds one stage: initial state from FROM, ONBUILD triggers, then each instruction. */
-async function runStage(session: BuildSession, plan: StagePlan): Promise<StageState> {
+async function runStage(session: BuildSession, plan: StagePlan, cache: CacheSession): Promise<StageState> {
   session.inProgress.add(plan.index);
   try {
     const { state, triggers } = await initialState(session, plan);
+    await cache.beginStage(session, plan, state);
     const run = stageRun(session, plan, state);
     if (plan.replacedBy === undefined) {
-      await runOnbuildTriggers(run, triggers, (ins, index) => runInstruction(run, ins, index, true));
+      await runOnbuildTriggers(run, triggers, (ins, index) => runInstruction(run, cache, ins, index, true));
       let index = 0;
-      for (const instruction of plan.stage.instructions) await runInstruction(run, instruction, ++index, false);
+      for (const instruction of plan.stage.instructions) await runInstruction(run, cache, instruction, ++index, false);
     }
     state.done = true;
     return state;
@@ -246,7 +247,7 @@ async function runStage(session: BuildSession, plan: StagePlan): Promise<StageSt
 }
 
 /** Expands, runs and records one instruction. */
-async function runInstruction(run: StageRun, raw: Instruction, index: number, fromTrigger: boolean): Promise<void> {
+async function runInstruction(run: StageRun, cache: CacheSession, raw: Instruction, index: number, fromTrigger: boolean): Promise<void> {
   const { session, plan, state } = run;
   session.checkAborted();
   const ref = session.stepRef(plan, index, raw);
@@ -265,11 +266,17 @@ async function runInstruction(run: StageRun, raw: Instruction, index: number, fr
     if ((instruction.kind === 'env' && instruction.env.some((e) => e.legacy)) || (instruction.kind === 'label' && instruction.labels.some((l) => l.legacy))) {
       session.warn('LegacyKeyValueFormat', `"${instruction.kind.toUpperCase()} key=value" should be used instead of legacy "${instruction.kind.toUpperCase()} key value" format`, raw.range.start);
     }
-    if (METADATA_KINDS.has(instruction.kind)) outcome = applyMetadata(run, instruction);
-    else if (instruction.kind === 'copy' || instruction.kind === 'add') outcome = await runCopy(run, instruction);
-    else if (instruction.kind === 'workdir') outcome = await runWorkdir(run, instruction);
-    else if (instruction.kind === 'run') outcome = await runRun(run, instruction);
-    else throw new BuildError('INVALID_INSTRUCTION', `${raw.keyword} is not allowed here`, positionOf(raw, plan.label));
+    const step = await cache.lookup(run, instruction);
+    if (step?.hit) {
+      outcome = await cache.replay(run, instruction, step);
+    } else {
+      if (METADATA_KINDS.has(instruction.kind)) outcome = applyMetadata(run, instruction);
+      else if (instruction.kind === 'copy' || instruction.kind === 'add') outcome = await runCopy(run, instruction);
+      else if (instruction.kind === 'workdir') outcome = await runWorkdir(run, instruction);
+      else if (instruction.kind === 'run') outcome = await runRun(run, instruction);
+      else throw new BuildError('INVALID_INSTRUCTION', `${raw.keyword} is not allowed here`, positionOf(raw, plan.label));
+      cache.record(run, step, outcome);
+    }
   } catch (err) {
     throw locate(err, raw, plan.label);
   }

@@ -24,8 +24,7 @@ import type { RunExecutor } from './executor.js';
 import type { BuildOptions, BuildStep, Fetcher, SecretSource } from './options.js';
 import { DEFAULT_PATH, VarList } from './scope.js';
 import type { LayerSpool } from './spool.js';
-import { chainKey, StageState } from './stage-state.js';
-import type { StepCache } from './step-cache.js';
+import { StageState } from './stage-state.js';
 import type { SourceRef, StageGraph, StagePlan } from './stages.js';
 
 /** Everything a step may need from the build. */
@@ -33,12 +32,6 @@ export interface BuildSession {
   readonly options: BuildOptions;
   readonly store: ImageStore;
   readonly context: BuildContext;
-  /**
-   * The same context without extended attributes, for cache checksums: the
-   * key then does not pay a second round of `getfattr` runs (an xattr-only
-   * change does not invalidate the cache, as an mtime-only change does not).
-   */
-  readonly checksumContext: () => Promise<BuildContext>;
   readonly lex: ShellLex;
   readonly graph: StageGraph;
   readonly global: VarList;
@@ -53,8 +46,6 @@ export interface BuildSession {
   readonly executor: RunExecutor | undefined;
   readonly fetcher: Fetcher | undefined;
   readonly secrets: Readonly<Record<string, SecretSource>>;
-  /** The build cache of the store. */
-  readonly cache: StepCache;
   readonly steps: BuildStep[];
   /** Names of ARGs declared in built stages (for the unused-build-arg warning). */
   readonly declaredArgs: Set<string>;
@@ -122,20 +113,20 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
       switch (ref.kind) {
         case 'stage': {
           const state = await session.stage(ref.index);
-          return rootfsSourceFs(await state.stack(), `stage ${session.graph.plans[ref.index]!.label}`, await state.chainKey());
+          return rootfsSourceFs(await state.stack(), `stage ${session.graph.plans[ref.index]!.label}`);
         }
         case 'context': {
           const dir = await session.namedDirectory(ref.name);
-          if (dir) return contextSourceFs(dir, `context ${ref.name}`, init.cache.statCache);
+          if (dir) return contextSourceFs(dir, `context ${ref.name}`);
           const value = init.options.buildContexts?.[ref.name] ?? ref.name;
           const image = await session.image(value, at, stageLabel);
-          return rootfsSourceFs(await stackOf(stacks, image.layers), `context ${ref.name}`, await chainKey(image.layers));
+          return rootfsSourceFs(await stackOf(stacks, image.layers), `context ${ref.name}`);
         }
         case 'scratch':
-          return rootfsSourceFs(LowerStack.empty(), 'scratch', 'scratch');
+          return rootfsSourceFs(LowerStack.empty(), 'scratch');
         case 'image': {
           const image = await session.image(ref.ref, at, stageLabel);
-          return rootfsSourceFs(await stackOf(stacks, image.layers), `image ${ref.ref}`, await chainKey(image.layers));
+          return rootfsSourceFs(await stackOf(stacks, image.layers), `image ${ref.ref}`);
         }
       }
     },

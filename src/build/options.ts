@@ -9,6 +9,7 @@ import type { Platform } from '../image/types.js';
 import type { LayerCompressionOptions } from '../layers/from-uncompressed.js';
 import type { BuildEventListener } from './events.js';
 import type { RunExecutor, RunHandler } from './executor.js';
+import type { CacheOptions, CacheReport } from './cache/session.js';
 
 /**
  * What an ADD of a URL is fetched with: given the URL, return the bytes and,
@@ -47,7 +48,7 @@ export type SecretSource = Uint8Array | { file: string } | { env: string };
  * });
  * ```
  */
-export interface BuildOptions {
+export interface BuildOptions extends CacheOptions {
   /** The build context directory (default `.`). */
   context?: string;
   /**
@@ -67,8 +68,6 @@ export interface BuildOptions {
   platform?: string | Platform;
   /** Labels added to the image config (`--label`). */
   labels?: Readonly<Record<string, string>>;
-  /** Do not use the build cache. (Every step runs; accepted for symmetry with `docker build --no-cache`.) */
-  noCache?: boolean;
   /** The image store, or its directory (default `$LAYERKIT_HOME` or `./.layerkit`). */
   store?: ImageStore | string;
   /** Runs RUN instructions. */
@@ -137,4 +136,6 @@ export interface BuildResult {
   steps: BuildStep[];
   /** The exports written, parsed. */
   outputs: OutputSpec[];
+  /** What the build cache did (hits, misses, context files read, cache exports). */
+  cache: CacheReport;
 }

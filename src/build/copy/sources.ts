@@ -10,8 +10,6 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildContext } from '../context/context.js';
 import { ContextError } from '../context/errors.js';
-import type { StatCache } from '../context/stat-cache.js';
-import { sha256 } from '../../digest.js';
 import { goClean, goMatch, splitWildcards } from '../context/go-path.js';
 import { PatternMatcher } from '../context/patternmatcher.js';
 import type { CopySource } from '../context/sources.js';
@@ -34,34 +32,21 @@ export interface SourceFs {
   readonly kind: 'context' | 'rootfs';
   /** A short description for messages (`context`, `stage build`, `image alpine`). */
   readonly label: string;
+  /** For a stage or image: what identifies its content (a chain key), when the caller gave one. */
+  readonly identity?: string;
   /**
    * The objects `sources` name. A wildcard matching nothing yields nothing;
    * a plain source naming nothing throws (the caller turns it into a
    * positioned error).
    */
   select(sources: readonly string[], options?: SelectOptions): Promise<CopyItem[]>;
-  /**
-   * A digest of everything `sources` would copy, for the build cache:
-   * content checksums for a context, the layers' identity for a stage or image.
-   */
-  checksum(sources: readonly string[], options?: SelectOptions): Promise<string>;
 }
 
 /** A build context as a COPY source. */
-export function contextSourceFs(
-  context: BuildContext,
-  label = 'context',
-  cache?: StatCache,
-  checksumContext: () => Promise<BuildContext> = async () => context,
-): SourceFs {
+export function contextSourceFs(context: BuildContext, label = 'context'): SourceFs {
   return {
     kind: 'context',
     label,
-    async checksum(sources, options = {}) {
-      const from = await checksumContext();
-      const selected = await from.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
-      return from.checksum(selected, cache ? { cache } : {});
-    },
     async select(sources, options = {}) {
       const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
       return selected.map((item) => ({
@@ -118,14 +103,12 @@ export class RootfsNotFoundError extends Error {
  * The file system of a stage or image as a COPY source. Paths start at its
  * root; `..` stops there; symlinks are followed inside it.
  */
-export function rootfsSourceFs(stack: LowerStack, label: string, identity: string): SourceFs {
+export function rootfsSourceFs(stack: LowerStack, label: string, identity?: string): SourceFs {
   const view = new CopyTarget(stack);
   return {
     kind: 'rootfs',
     label,
-    async checksum(sources, options = {}) {
-      return sha256(JSON.stringify({ identity, sources, excludes: options.excludes ?? [] }));
-    },
+    ...(identity === undefined ? {} : { identity }),
     async select(sources, options = {}) {
       const excludes = options.excludes && options.excludes.length > 0 ? new PatternMatcher(options.excludes) : undefined;
       const out: CopyItem[] = [];

@@ -16,7 +16,6 @@ import { cleanDest, copyItem, heredocItem, prepareDestination, type CopyAttrs } 
 import { parentsItems } from '../copy/parents.js';
 import { contextSourceFs, RootfsNotFoundError, type CopyItem, type SourceFs } from '../copy/sources.js';
 import { CopyTarget } from '../copy/target.js';
-import { StepCache } from '../step-cache.js';
 import { BuildError, positionOf } from '../errors.js';
 import { resolveFromRef } from '../stages.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
@@ -72,7 +71,7 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   const attrs: CopyAttrs = { createdMtime, ...(owner ? { owner } : {}), ...(chmod ? { chmod } : {}) };
 
   // Where the sources come from.
-  let sourceFs: SourceFs = contextSourceFs(session.context, 'context', session.cache.statCache, session.checksumContext);
+  let sourceFs: SourceFs = contextSourceFs(session.context);
   if (ins.kind === 'copy' && ins.from !== undefined) {
     const ref = resolveFromRef(ins.from, session.graph.plans.map((p) => p.stage), new Set(Object.keys(session.options.buildContexts ?? {})), ins, plan.label);
     if (ref.kind === 'stage' && ref.index >= plan.index) {
@@ -87,7 +86,6 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
 
   // Select what to copy.
   const items: Array<{ item: CopyItem; unpack: boolean }> = [];
-  const fetched: string[] = [];
   for (const source of ins.sources) {
     session.checkAborted();
     if (isAdd && isGit(source)) {
@@ -95,9 +93,7 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
     }
     if (isUrl(source)) {
       if (!isAdd) throw new BuildError('COPY_INVALID_OPTION', 'source can\'t be a URL for COPY', { ...position, reference: source });
-      const item = await fetchItem(run, ins as AddInstruction, source);
-      items.push({ item, unpack: ins.kind === 'add' && ins.unpack === true });
-      fetched.push(item.digest);
+      items.push({ item: await fetchItem(run, ins as AddInstruction, source), unpack: ins.kind === 'add' && ins.unpack === true });
       continue;
     }
     let selected: CopyItem[];
@@ -118,35 +114,6 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   // BuildKit builds `--link` copies (without --chmod) on an empty file system, merged on top afterwards.
   const link = ins.link && ins.chmod === undefined;
 
-  // The build cache: the same inputs on the same layers give the same layer.
-  const localSources = ins.sources.filter((src) => !isUrl(src));
-  const pivots = ins.kind === 'copy' && ins.parents ? localSources.map((src) => (src.includes('/./') ? src.slice(0, src.indexOf('/./')) : '/')) : localSources;
-  const group = StepCache.key({
-    v: 1,
-    step: ins.kind,
-    parent: link ? 'link' : await state.chainKey(),
-    dest,
-    owner: owner ?? null,
-    chmod: ins.chmod ?? null,
-    parents: ins.kind === 'copy' && ins.parents,
-    sources: ins.sources,
-    exclude: ins.exclude,
-    unpack: ins.kind === 'add' ? (ins.unpack ?? null) : false,
-    heredocs: ins.heredocs.map((h) => [h.path, h.content]),
-    epoch: session.epoch ?? null,
-    fetched,
-  });
-  // The content checksum reads every source; when no earlier build recorded this step it cannot
-  // hit, so the copy starts at once and the checksum (needed for the record) runs alongside.
-  const content: Promise<string | null> = localSources.length === 0 ? Promise.resolve(null) : sourceFs.checksum(pivots, { excludes: ins.exclude });
-  content.catch(() => undefined);
-  if (!session.options.noCache && (await session.cache.hasGroup(group))) {
-    const hit = await session.cache.lookup(group, await content);
-    if (hit !== undefined) {
-      if (hit) state.addLayer(hit);
-      return { createdBy: historyText(ins), layer: hit ? { digest: await hit.digest() } : null, cached: true };
-    }
-  }
   const target = new CopyTarget(link ? LowerStack.empty() : await state.stack());
   if (items.length > 1 && !dest.endsWith('/') && target.stat(cleanDest(dest))?.type !== 'dir') {
     throw new BuildError(
@@ -170,8 +137,6 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
       await copyItem(target, item, resolvedDest, attrs);
     }
   } catch (err) {
-    // Let the checksum finish before failing: nothing keeps reading the context after build() returns.
-    await content.catch(() => undefined);
     if (err instanceof BuildError && err.data.line === undefined) {
       throw new BuildError(err.code, err.message, { ...err.data, ...position }, { cause: err });
     }
@@ -180,14 +145,10 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
 
   const text = historyText(ins);
   const entries = target.entries();
-  if (entries.length === 0) {
-    await session.cache.record(group, await content, null);
-    return { createdBy: text, layer: null };
-  }
+  if (entries.length === 0) return { createdBy: text, layer: null };
   const layer = layerFromEntries(entries, session.layerOptions());
   const staged = await session.spool.stage(layer, session.options.signal);
   state.addLayerFromEntries(staged, entries);
-  await session.cache.record(group, await content, staged);
   return { createdBy: text, layer: { digest: await staged.digest() } };
 }
 

@@ -8,7 +8,6 @@ import type { WorkdirInstruction } from '../../dockerfile/instructions/types.js'
 import { layerFromEntries } from '../../layers/from-entries.js';
 import { cleanDest } from '../copy/copy.js';
 import { CopyTarget } from '../copy/target.js';
-import { StepCache } from '../step-cache.js';
 import { BuildError, positionOf } from '../errors.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
 
@@ -34,26 +33,14 @@ export async function runWorkdir(run: StageRun, ins: WorkdirInstruction): Promis
       throw userError(err, ins, run);
     }
   }
-  const key = StepCache.key({ v: 1, step: 'workdir', parent: await state.chainKey(), wd, owner, epoch: session.epoch ?? null });
-  if (!session.options.noCache) {
-    const hit = (await session.cache.hasGroup(key)) ? await session.cache.lookup(key) : undefined;
-    if (hit !== undefined) {
-      if (hit) state.addLayer(hit);
-      return { createdBy, layer: hit ? { digest: await hit.digest() } : null, cached: true };
-    }
-  }
   const target = new CopyTarget(await state.stack());
   if (!target.mkdirAll(wd, { mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: session.epoch ?? 0 })) {
     throw new BuildError('INVALID_INSTRUCTION', `mkdir ${wd}: not a directory`, { ...positionOf(ins, run.plan.label), path: wd });
   }
   const entries = target.entries();
-  if (target.size === 0) {
-    await session.cache.record(key, null, null);
-    return { createdBy, layer: null };
-  }
+  if (target.size === 0) return { createdBy, layer: null };
   const layer = layerFromEntries(entries, session.layerOptions());
   const staged = await session.spool.stage(layer, session.options.signal);
   state.addLayerFromEntries(staged, entries);
-  await session.cache.record(key, null, staged);
   return { createdBy, layer: { digest: await staged.digest() } };
 }
