@@ -176,6 +176,12 @@ describe('heredocs', () => {
     expect(ast.children[0]!.heredocs[0]!.content).toBe('body\n');
   });
 
+  it('is found after ${…} nested thousands deep on the same line', () => {
+    const deep = '${A:-'.repeat(6000) + 'x' + '}'.repeat(6000);
+    const ast = parseDockerfile(`RUN ${deep} <<EOF\nbody\nEOF\n`);
+    expect(ast.children[0]!.heredocs.map((h) => [h.name, h.content])).toEqual([['EOF', 'body\n']]);
+  });
+
   it('is attached to ONBUILD when its trigger may carry one', () => {
     const ast = parseDockerfile('ONBUILD RUN <<EOF\nbody\nEOF\n');
     expect(ast.children[0]!.heredocs.map((h) => h.content)).toEqual(['body\n']);

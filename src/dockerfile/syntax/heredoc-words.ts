@@ -43,6 +43,25 @@ interface WordState {
 }
 
 /**
+ * The lexer's call stack, kept as data: BuildKit's lexer recurses for every
+ * `${…}` and `"…"`, and a line may nest them ten thousand deep.
+ */
+type Frame =
+  /** `processStopOn`: text up to `stop` (EOF at the top level). */
+  | { kind: 'stop'; stop: string; savedRawEscapes: boolean; result: string; state: WordState }
+  /** `processDoubleQuote`. */
+  | { kind: 'quote'; result: string }
+  /** `processDollar` waiting for the text of its modifier word (or pattern, then replacement). */
+  | { kind: 'dollar'; name: string; modifier: string; step: 'word' | 'pattern' | 'replacement'; pattern: string };
+
+/** What BuildKit says when a `${…}` part runs into the end of the text. */
+const AT_EOF: Record<'word' | 'pattern' | 'replacement', string> = {
+  word: "syntax error: missing '}'",
+  pattern: "syntax error: missing '/' in ${}",
+  replacement: "syntax error: missing '}'",
+};
+
+/**
  * BuildKit's `ShellLex.ProcessWords` with escape `\`, `SkipUnsetEnv`, an
  * empty environment, and the given raw-quote/raw-escape settings.
  */
@@ -51,6 +70,9 @@ class WordLexer {
   private pos = 0;
   /** One buffer for every nesting level: BuildKit's `shellWord.wordsBuffer`. */
   private buffer = '';
+  private readonly stack: Frame[] = [];
+  /** The top-level scan's words, once it has finished. */
+  private done: string[] | undefined;
 
   constructor(
     text: string,
@@ -62,7 +84,16 @@ class WordLexer {
   }
 
   words(): string[] {
-    return this.processStopOn(EOF, this.rawEscapes).words;
+    this.pushStop(EOF, this.rawEscapes);
+    try {
+      while (this.done === undefined) this.step();
+    } catch (err) {
+      if (!(err instanceof LexError)) throw err;
+      // Each enclosing `${…}` rewords an error met at the end of the text; the outermost speaks last.
+      const outer = this.stack.find((f) => f.kind === 'dollar');
+      throw this.peek() === EOF && outer?.kind === 'dollar' ? new LexError(AT_EOF[outer.step]) : err;
+    }
+    return this.done;
   }
 
   private peek(): string {
@@ -73,57 +104,104 @@ class WordLexer {
     return this.pos < this.chars.length ? this.chars[this.pos++]! : EOF;
   }
 
-  private processStopOn(stop: string, rawEscapes: boolean): { result: string; words: string[] } {
-    let result = '';
-    this.buffer = '';
-    const state: WordState = { words: [], inWord: false };
-    const savedRawEscapes = this.rawEscapes;
+  private pushStop(stop: string, rawEscapes: boolean): void {
+    this.stack.push({ kind: 'stop', stop, savedRawEscapes: this.rawEscapes, result: '', state: { words: [], inWord: false } });
     this.rawEscapes = rawEscapes;
-    try {
-      while (this.peek() !== EOF) {
-        let ch = this.peek();
-        if (stop !== EOF && ch === stop) {
-          this.next();
-          return { result, words: this.finish(state) };
-        }
-        if (ch === '$' || ch === '<' || ch === "'" || ch === '"') {
-          const piece =
-            ch === '$'
-              ? this.processDollar()
-              : ch === '<'
-                ? this.processPossibleHeredoc()
-                : ch === "'"
-                  ? this.processSingleQuote()
-                  : this.processDoubleQuote();
-          result += piece;
-          if (ch === '$') {
-            for (const c of piece) this.addChar(state, c);
-          } else {
-            this.buffer += piece;
-            state.inWord = true;
-          }
-          continue;
-        }
-        ch = this.next();
-        if (ch === '\\') {
-          if (this.rawEscapes) {
-            this.buffer += ch;
-            state.inWord = true;
-            result += ch;
-          }
-          ch = this.next();
-          if (ch === EOF) break;
-          this.buffer += ch;
-          state.inWord = true;
-        } else {
-          this.addChar(state, ch);
-        }
-        result += ch;
+    this.buffer = '';
+  }
+
+  /** One step of the frame on top. */
+  private step(): void {
+    const frame = this.stack[this.stack.length - 1]!;
+    if (frame.kind === 'stop') this.stepStop(frame);
+    else if (frame.kind === 'quote') this.stepQuote(frame);
+    else throw new Error('a ${} frame never runs by itself');
+  }
+
+  private stepStop(frame: Extract<Frame, { kind: 'stop' }>): void {
+    let ch = this.peek();
+    if (ch === EOF) return this.endStop(frame, false);
+    if (frame.stop !== EOF && ch === frame.stop) {
+      this.next();
+      return this.endStop(frame, true);
+    }
+    switch (ch) {
+      case '$': {
+        const piece = this.startDollar();
+        if (piece !== undefined) this.deliver(piece, true);
+        return;
       }
-      if (stop !== EOF) throw new LexError(`unexpected end of statement while looking for matching ${stop}`);
-      return { result, words: this.finish(state) };
-    } finally {
-      this.rawEscapes = savedRawEscapes;
+      case '<':
+        return this.deliver(this.processPossibleHeredoc(), false);
+      case "'":
+        return this.deliver(this.processSingleQuote(), false);
+      case '"':
+        this.next();
+        this.stack.push({ kind: 'quote', result: this.rawQuotes ? '"' : '' });
+        return;
+    }
+    ch = this.next();
+    if (ch === '\\') {
+      if (this.rawEscapes) {
+        this.buffer += ch;
+        frame.state.inWord = true;
+        frame.result += ch;
+      }
+      ch = this.next();
+      if (ch === EOF) return this.endStop(frame, false);
+      this.buffer += ch;
+      frame.state.inWord = true;
+    } else {
+      this.addChar(frame.state, ch);
+    }
+    frame.result += ch;
+  }
+
+  /** The end of a `processStopOn`: at its stop character (`found`), or at the end of the text. */
+  private endStop(frame: Extract<Frame, { kind: 'stop' }>, found: boolean): void {
+    if (!found && frame.stop !== EOF) {
+      throw new LexError(`unexpected end of statement while looking for matching ${frame.stop}`);
+    }
+    this.stack.pop();
+    this.rawEscapes = frame.savedRawEscapes;
+    const words = this.finish(frame.state);
+    const parent = this.stack[this.stack.length - 1];
+    if (parent === undefined) {
+      this.done = words;
+      return;
+    }
+    if (parent.kind !== 'dollar') throw new Error('a nested scan always belongs to a ${}');
+    if (parent.step === 'pattern') {
+      parent.pattern = frame.result;
+      parent.step = 'replacement';
+      this.pushStop('}', true);
+      return;
+    }
+    this.stack.pop();
+    const piece =
+      parent.step === 'word'
+        ? '${' + parent.name + parent.modifier + frame.result + '}'
+        : '${' + parent.name + '/' + parent.pattern + '/' + frame.result + '}';
+    this.deliver(piece, true);
+  }
+
+  /**
+   * Hands the text of a `$…` (`fromDollar`: split at blanks), a quote or a
+   * `<<` to the frame that met it.
+   */
+  private deliver(piece: string, fromDollar: boolean): void {
+    const frame = this.stack[this.stack.length - 1]!;
+    if (frame.kind === 'quote') {
+      frame.result += piece;
+      return;
+    }
+    if (frame.kind !== 'stop') throw new Error('only scans and quotes take text');
+    frame.result += piece;
+    if (fromDollar) {
+      for (const c of piece) this.addChar(frame.state, c);
+    } else {
+      this.buffer += piece;
+      frame.state.inWord = true;
     }
   }
 
@@ -164,35 +242,37 @@ class WordLexer {
     }
   }
 
-  private processDoubleQuote(): string {
-    let result = '';
-    const open = this.next();
-    if (this.rawQuotes) result += open;
-    for (;;) {
-      const peeked = this.peek();
-      if (peeked === EOF) throw new LexError('unexpected end of statement while looking for matching double-quote');
-      if (peeked === '"') {
-        const ch = this.next();
-        if (this.rawQuotes) result += ch;
-        return result;
-      }
-      if (peeked === '$') {
-        result += this.processDollar();
-        continue;
-      }
-      let ch = this.next();
-      if (ch === '\\') {
-        if (this.rawEscapes) result += ch;
-        const after = this.peek();
-        if (after === EOF) continue;
-        if (after === '"' || after === '$' || after === '\\') ch = this.next();
-      }
-      result += ch;
+  private stepQuote(frame: Extract<Frame, { kind: 'quote' }>): void {
+    const peeked = this.peek();
+    if (peeked === EOF) throw new LexError('unexpected end of statement while looking for matching double-quote');
+    if (peeked === '"') {
+      const ch = this.next();
+      if (this.rawQuotes) frame.result += ch;
+      this.stack.pop();
+      this.deliver(frame.result, false);
+      return;
     }
+    if (peeked === '$') {
+      const piece = this.startDollar();
+      if (piece !== undefined) frame.result += piece;
+      return;
+    }
+    let ch = this.next();
+    if (ch === '\\') {
+      if (this.rawEscapes) frame.result += ch;
+      const after = this.peek();
+      if (after === EOF) return;
+      if (after === '"' || after === '$' || after === '\\') ch = this.next();
+    }
+    frame.result += ch;
   }
 
-  /** `$name`, `${name}`, `${name:-word}`…: all variables are unset, so each stays as written. */
-  private processDollar(): string {
+  /**
+   * `$name`, `${name}`, `${name:-word}`…: all variables are unset, so each
+   * stays as written. Returns the text when it is complete, or undefined
+   * after pushing the scan of its word (finished in {@link endStop}).
+   */
+  private startDollar(): string | undefined {
     this.next();
     if (this.peek() !== '{') {
       const name = this.processName();
@@ -215,25 +295,17 @@ class WordLexer {
     if (nullIsUnset || ch === '+' || ch === '-' || ch === '?' || ch === '#' || ch === '%') {
       const rawEscapes = ch === '#' || ch === '%';
       if (nullIsUnset && rawEscapes) throw new LexError(`unsupported modifier (${modifier}) in substitution`);
-      const word = this.nested('}', rawEscapes, "syntax error: missing '}'");
-      return '${' + name + modifier + word + '}';
+      this.stack.push({ kind: 'dollar', name, modifier, step: 'word', pattern: '' });
+      this.pushStop('}', rawEscapes);
+      return undefined;
     }
     if (ch === '/') {
       if (this.peek() === '/') this.next();
-      const pattern = this.nested('/', true, "syntax error: missing '/' in ${}");
-      const replacement = this.nested('}', true, "syntax error: missing '}'");
-      return '${' + name + '/' + pattern + '/' + replacement + '}';
+      this.stack.push({ kind: 'dollar', name, modifier, step: 'pattern', pattern: '' });
+      this.pushStop('/', true);
+      return undefined;
     }
     throw new LexError(`unsupported modifier (${modifier}) in substitution`);
-  }
-
-  private nested(stop: string, rawEscapes: boolean, atEofMessage: string): string {
-    try {
-      return this.processStopOn(stop, rawEscapes).result;
-    } catch (err) {
-      if (err instanceof LexError && this.peek() === EOF) throw new LexError(atEofMessage);
-      throw err;
-    }
   }
 
   private processName(): string {
@@ -261,17 +333,12 @@ class WordLexer {
   }
 }
 
-/**
- * Shell words of `text`, or undefined when the lexer fails. `${…}` nests by
- * recursion; nesting deep enough to exhaust the stack counts as a failure
- * (BuildKit's goroutine stacks grow further, so it may still find heredocs
- * in such a line: thousands of levels deep).
- */
+/** Shell words of `text`, or undefined when the lexer fails. */
 function lexWords(text: string, rawQuotes: boolean, rawEscapes: boolean): string[] | undefined {
   try {
     return new WordLexer(text, rawQuotes, rawEscapes).words();
   } catch (err) {
-    if (err instanceof LexError || err instanceof RangeError) return undefined;
+    if (err instanceof LexError) return undefined;
     throw err;
   }
 }
@@ -309,7 +376,6 @@ export function parseHeredocWord(word: string): HeredocStart | undefined {
     rawWords = new WordLexer(rest, true, false).words();
   } catch (err) {
     if (err instanceof LexError) throw new LineParseError(`failed to process ${goQuote(rest)}: ${err.message}`, 0);
-    if (err instanceof RangeError) return undefined;
     throw err;
   }
   if (rawWords.length !== words.length) {
