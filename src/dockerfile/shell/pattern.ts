@@ -12,7 +12,7 @@
  * O(pattern × value) like RE2.
  * @module
  */
-import { decodeRunes, EOF, isDigit, isLetter, runesToString, runeString } from './runes.js';
+import { decodeRunes, EOF, isDigit, isLetter, runesToString, runeString, type Runes } from './runes.js';
 
 const ANY = -1;
 const STAR = -2;
@@ -73,7 +73,7 @@ class Matcher {
 
   constructor(
     private readonly tokens: readonly number[],
-    private readonly value: readonly number[],
+    private readonly value: Runes,
     private readonly greedy: boolean,
     pattern: string,
   ) {

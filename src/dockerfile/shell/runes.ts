@@ -14,27 +14,37 @@ export const EOF = -1;
 /** U+FFFD, what Go reads for an invalid encoding and prints for `string(rune(-1))`. */
 export const REPLACEMENT = 0xfffd;
 
+/** Code points, as {@link decodeRunes} gives them or as built from them. */
+export type Runes = Int32Array | readonly number[];
+
 /**
  * The code points of `text` and the UTF-16 offset where each starts (plus one
  * final offset for the end). A lone surrogate reads as U+FFFD, as Go reads
- * the bytes such a string encodes to.
+ * the bytes such a string encodes to. Typed arrays: a word can be megabytes.
  */
-export function decodeRunes(text: string): { runes: number[]; offsets: number[] } {
-  const runes: number[] = [];
-  const offsets: number[] = [];
+export function decodeRunes(text: string): { runes: Int32Array; offsets: Int32Array } {
+  const runes = new Int32Array(text.length);
+  const offsets = new Int32Array(text.length + 1);
+  let n = 0;
   for (let i = 0; i < text.length; ) {
-    offsets.push(i);
+    offsets[n] = i;
+    const unit = text.charCodeAt(i);
+    if (unit < 0xd800 || unit > 0xdfff) {
+      runes[n++] = unit;
+      i += 1;
+      continue;
+    }
     const cp = text.codePointAt(i)!;
     if (cp >= 0xd800 && cp <= 0xdfff) {
-      runes.push(REPLACEMENT);
+      runes[n++] = REPLACEMENT;
       i += 1;
     } else {
-      runes.push(cp);
-      i += cp > 0xffff ? 2 : 1;
+      runes[n++] = cp;
+      i += 2;
     }
   }
-  offsets.push(text.length);
-  return { runes, offsets };
+  offsets[n] = text.length;
+  return n === text.length ? { runes, offsets } : { runes: runes.subarray(0, n), offsets: offsets.subarray(0, n + 1) };
 }
 
 /** The string of one rune, with Go's U+FFFD for EOF and invalid values. */
@@ -44,7 +54,7 @@ export function runeString(rune: number): string {
 }
 
 /** Joins runes into a string without overflowing the argument limit. */
-export function runesToString(runes: readonly number[], start = 0, end = runes.length): string {
+export function runesToString(runes: Runes, start = 0, end = runes.length): string {
   let out = '';
   for (let i = start; i < end; i += 4096) {
     out += String.fromCodePoint(...runes.slice(i, Math.min(end, i + 4096)));
