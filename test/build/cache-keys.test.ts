@@ -190,7 +190,7 @@ describe('stage selection checksums', () => {
     ...extra,
   });
   const dir: Entry = { path: '/out', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 1, size: 0 };
-  const sum = async (list: Entry[], sources = ['/out']) => checksumItems(await rootfsSourceFs(stackOf(list), 'stage', 'x').select(sources));
+  const sum = async (list: Entry[], sources = ['/out']) => checksumItems(await rootfsSourceFs(stackOf(list), 'stage').select(sources));
 
   it('covers content, modes, owners and names, not times or what lies outside the selection', async () => {
     const reference = await sum([dir, file('/out/a', 'A'), file('/elsewhere', '1')]);

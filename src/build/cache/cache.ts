@@ -12,8 +12,10 @@ import { sweepTemporaryFiles } from '../../image/store/blobs.js';
 import { withLock, type LockOptions } from '../../image/store/lock.js';
 import { ImageStore } from '../../image/store/store.js';
 import type { Layer } from '../../layers/layer.js';
+import type { LayerIndex } from '../../unionfs/layer-index.js';
 import { StatCache } from '../context/stat-cache.js';
 import { adoptBlob, blobFile, blobLayer, hasBlob, writeBlob } from './blobs.js';
+import { indexFile, loadIndex, saveIndex } from './layer-index.js';
 import { CacheError } from './errors.js';
 import type { CacheKey } from './key.js';
 import { leasedDigests, Lease } from './leases.js';
@@ -43,7 +45,7 @@ export interface CacheUsage {
   records: number;
   /** Distinct layer blobs the records use. */
   blobs: number;
-  /** Bytes of records and the blobs they use (each blob once). */
+  /** Bytes of records and the blobs they use (each blob once, with its saved index). */
   bytes: number;
 }
 
@@ -243,6 +245,19 @@ export class BuildCache {
     return blobLayer(this.root, info);
   }
 
+  /** Saves the entry list of a cached layer, so a later build can stack it without reading it. */
+  async saveIndex(digest: Digest, index: LayerIndex): Promise<void> {
+    await saveIndex(this.root, this.#tmp, digest, index);
+  }
+
+  /**
+   * The saved entry list of a cached layer as a `LayerIndex` whose file
+   * contents are read from the blob on first use; undefined if none was saved.
+   */
+  loadIndex(info: CachedLayer, position: number): Promise<LayerIndex | undefined> {
+    return loadIndex(this.root, info.digest, () => blobLayer(this.root, info), position);
+  }
+
   /** The file of a cached blob (for exports). */
   blobPath(digest: Digest): string {
     return blobFile(this.root, digest);
@@ -262,7 +277,11 @@ export class BuildCache {
     let bytes = 0;
     for (const r of records) {
       bytes += r.bytes;
-      if (r.record.kind === 'step' && r.record.layer) blobs.set(r.record.layer.digest, r.record.layer.size);
+      const digest = blobOf(r.record);
+      if (digest !== undefined && !blobs.has(digest)) {
+        const [blob, index] = await Promise.all([stat(blobFile(this.root, digest as Digest)).catch(() => undefined), stat(indexFile(this.root, digest as Digest)).catch(() => undefined)]);
+        blobs.set(digest, (blob?.size ?? 0) + (index?.size ?? 0));
+      }
     }
     for (const size of blobs.values()) bytes += size;
     return { records: records.length, blobs: blobs.size, bytes };
@@ -293,8 +312,9 @@ export class BuildCache {
     const leased = await leasedDigests(join(this.root, 'leases'));
     const blobSizes = new Map<string, number>();
     for (const { digest, path } of await listBlobFiles(this.root)) {
-      const info = await stat(path).catch(() => undefined);
-      if (info) blobSizes.set(digest, info.size);
+      const [info, index] = await Promise.all([stat(path).catch(() => undefined), stat(indexFile(this.root, digest as Digest)).catch(() => undefined)]);
+      // A saved index counts with its blob and goes with it.
+      if (info) blobSizes.set(digest, info.size + (index?.size ?? 0));
     }
     const uses = new Map<string, number>();
     let total = 0;
@@ -353,6 +373,7 @@ export class BuildCache {
         continue;
       }
       await rm(t.to, { force: true });
+      await rm(indexFile(this.root, t.digest as Digest), { force: true });
       removedBlobs++;
       freedBytes += t.size;
     }

@@ -15,6 +15,7 @@ import { formatPlatform } from '../../image/platform.js';
 import type { ImageStore } from '../../image/store/store.js';
 import type { Layer } from '../../layers/layer.js';
 import type { StatCache } from '../context/stat-cache.js';
+import { indexLayer } from '../../unionfs/layer-source.js';
 import type { BuildSession } from '../builder.js';
 import type { Fetcher } from '../options.js';
 import type { StageState } from '../stage-state.js';
@@ -72,8 +73,13 @@ export interface CacheReport {
   writeErrors: string[];
 }
 
+/** Steps whose new layer the builder indexed from its entries (a RUN's may need reading). */
+const SAVED_INDEX_KINDS = new Set<Instruction['kind']>(['copy', 'add', 'workdir']);
+
 /** A step's keys and, for a hit, what the cache holds. */
 export interface StepLookup {
+  /** The instruction's kind. */
+  kind: Instruction['kind'];
   key: CacheKey;
   chain: CacheKey;
   /** The record found, or undefined for a miss. */
@@ -195,7 +201,7 @@ export class CacheSession {
       const record = await this.cache.get(key);
       if (record?.kind === 'step') hit = record;
     }
-    return { key, chain, hit };
+    return { kind: instruction.kind, key, chain, hit };
   }
 
   #inputEnv(lookups: boolean): InputEnv {
@@ -226,7 +232,8 @@ export class CacheSession {
       if (instruction.kind === 'workdir') run.state.container.WorkingDir = workdirPath(run.state.container.WorkingDir, instruction.path);
       outcome = { createdBy: record.createdBy, layer: null };
       if (record.layer) {
-        run.state.addLayer(this.cache.layer(record.layer));
+        const index = await this.cache.loadIndex(record.layer, run.state.layers.length);
+        run.state.addLayer(this.cache.layer(record.layer), index);
         outcome.layer = { digest: record.layer.digest };
       }
     }
@@ -246,6 +253,7 @@ export class CacheSession {
     if (!step) return;
     this.#chains.set(run.state, step.chain);
     const layer = outcome.layer ? run.state.layers[run.state.layers.length - 1] : undefined;
+    const kind = step.kind;
     const write = (async () => {
       let record: CacheRecord = { kind: 'step', createdBy: outcome.createdBy, layer: null };
       if (layer) {
@@ -254,6 +262,8 @@ export class CacheSession {
       }
       this.#used.push({ stage: run.plan.index, key: step.key, record });
       await this.cache.put(step.key, record, layer);
+      // The builder remembers the index of layers it made from entries: saving it costs no reading.
+      if (layer && SAVED_INDEX_KINDS.has(kind)) await this.cache.saveIndex(record.layer!.digest, await indexLayer(layer));
     })();
     this.#write(write);
   }

@@ -1,0 +1,236 @@
+/**
+ * The build cache on a COPY-heavy context (5,000 files, 150 MB, every other
+ * file random bytes, the rest text), side by side with buildah
+ * (`bud --layers` in a vfs storage root) in the same run:
+ *
+ * - `build.nochange-vs-buildah`: a rebuild with nothing changed, layerkit
+ *   against buildah's own no-change rebuild;
+ * - `build.nochange-vs-cold`: the same rebuild against layerkit's cold build
+ *   (fresh store, same options);
+ * - `build.onefile-vs-buildah`: a rebuild after one file used by the last
+ *   COPY changed, layerkit against buildah.
+ *
+ * All three rows come from one measurement session (the context and the
+ * buildah storage are set up once): cold builds first, then no-change
+ * rebuilds, then rounds of "edit one file, rebuild both", alternating which
+ * tool goes first.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from '../src/build/build.js';
+import type { BuildResult } from '../src/build/options.js';
+import { median, ms, timeMs, unavailable, type BenchCase, type BenchRow } from './lib.js';
+
+const exec = promisify(execFile);
+
+const FILES = 5000;
+const TOTAL_BYTES = 150 * 1e6;
+const ROUNDS = Number(process.env.LAYERKIT_BENCH_ROUNDS ?? 3);
+
+const DOCKERFILE = [
+  'FROM scratch',
+  'LABEL org.opencontainers.image.title=cache-bench',
+  'COPY part0 /app/part0',
+  'COPY part1 /app/part1/',
+  'COPY part2/ /srv/data/',
+  'ENV MODE=bench PATH=/app/bin',
+  'WORKDIR /app',
+  'COPY part3 /opt/part3',
+  'CMD ["/app/run"]',
+  '',
+].join('\n');
+
+/** The file the one-file rounds edit: used by the last COPY only. */
+const EDITED = join('part3', 'dir7', 'file3.dat');
+
+/** Text-like bytes: compressible, like source code. */
+function textBytes(size: number, seed: number): Buffer {
+  const words = ['const', 'function', 'return', 'import', 'export', 'layer', 'cache', 'value', '=>', '{', '}', '(', ')', ';', '\n'];
+  const parts: string[] = [];
+  let length = 0;
+  let x = seed;
+  while (length < size) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const word = words[x % words.length]!;
+    parts.push(word, ' ');
+    length += word.length + 1;
+  }
+  return Buffer.from(parts.join('').slice(0, size));
+}
+
+/** 4 parts × 25 directories × 50 files, sizes spread around the mean; every other file random. */
+async function makeContext(dir: string): Promise<void> {
+  const perFile = Math.floor(TOTAL_BYTES / FILES);
+  let n = 0;
+  for (let part = 0; part < 4; part++) {
+    for (let d = 0; d < 25; d++) {
+      const sub = join(dir, `part${part}`, `dir${d}`);
+      await mkdir(sub, { recursive: true });
+      for (let f = 0; f < FILES / 100; f++, n++) {
+        const size = Math.max(1, Math.round(perFile * (0.2 + (1.6 * ((n * 7919) % 1000)) / 1000)));
+        await writeFile(join(sub, `file${f}.dat`), n % 2 === 0 ? randomBytes(size) : textBytes(size, n));
+      }
+    }
+  }
+  await writeFile(join(dir, 'Dockerfile'), DOCKERFILE);
+}
+
+async function which(tool: string): Promise<boolean> {
+  return exec('sh', ['-c', `command -v ${tool}`]).then(
+    () => true,
+    () => false,
+  );
+}
+
+interface Session {
+  cold: number[];
+  nochange: number[];
+  onefile: number[];
+  buildah?: { cold: number; nochange: number[]; onefile: number[] } | { missing: string };
+  detail: { coldSteps: string; nochange: BuildResult['cache']; onefile: BuildResult['cache'] };
+}
+
+let session: Promise<Session> | undefined;
+
+/** Runs every measurement once; the three rows read from it. */
+function measure(): Promise<Session> {
+  session ??= (async () => {
+    const work = await mkdtemp(join(tmpdir(), 'layerkit-cache-bench-'));
+    try {
+      const context = join(work, 'context');
+      const progress = (what: string) => process.stderr.write(`  cache bench: ${what}\n`);
+      await makeContext(context);
+      progress('context written');
+      const haveBuildah = await which('buildah');
+      const storage = ['--storage-driver', 'vfs', '--root', join(work, 'buildah-root'), '--runroot', join(work, 'buildah-run')];
+      const buildah = () =>
+        exec('buildah', [...storage, 'bud', '--isolation', 'chroot', '--layers', '-f', join(context, 'Dockerfile'), '-t', 'cache-bench', context], {
+          maxBuffer: 64 << 20,
+        });
+
+      // Cold builds: each in a fresh store; the last store is the one rebuilt.
+      const cold: number[] = [];
+      let store = '';
+      let coldResult: BuildResult | undefined;
+      for (let i = 0; i < ROUNDS; i++) {
+        store = join(work, `store-${i}`);
+        cold.push(await timeMs(async () => (coldResult = await build({ context, store, tags: ['cache-bench'] }))));
+        progress(`cold build ${i + 1}: ${ms(cold[i]!)}`);
+      }
+      const rebuild = () => build({ context, store, tags: ['cache-bench'] });
+
+      let buildahCold = 0;
+      if (haveBuildah) buildahCold = await timeMs(buildah);
+      progress(`buildah cold build: ${ms(buildahCold)}`);
+
+      // No-change rebuilds, alternating which tool goes first.
+      const nochange: number[] = [];
+      const buildahNochange: number[] = [];
+      let nochangeResult: BuildResult | undefined;
+      for (let i = 0; i < ROUNDS; i++) {
+        const ours = async () => nochange.push(await timeMs(async () => (nochangeResult = await rebuild())));
+        const theirs = async () => {
+          if (haveBuildah) buildahNochange.push(await timeMs(buildah));
+        };
+        if (i % 2 === 0) {
+          await ours();
+          await theirs();
+        } else {
+          await theirs();
+          await ours();
+        }
+        progress(`no-change round ${i + 1}: ${ms(nochange[i]!)} vs buildah ${ms(buildahNochange[i] ?? 0)}`);
+      }
+
+      // One file of the last COPY changes (new bytes each round), then both rebuild.
+      const onefile: number[] = [];
+      const buildahOnefile: number[] = [];
+      let onefileResult: BuildResult | undefined;
+      for (let i = 0; i < ROUNDS; i++) {
+        await writeFile(join(context, EDITED), `edit ${i} ${randomBytes(8).toString('hex')}\n`);
+        const ours = async () => onefile.push(await timeMs(async () => (onefileResult = await rebuild())));
+        const theirs = async () => {
+          if (haveBuildah) buildahOnefile.push(await timeMs(buildah));
+        };
+        if (i % 2 === 0) {
+          await ours();
+          await theirs();
+        } else {
+          await theirs();
+          await ours();
+        }
+        progress(`one-file round ${i + 1}: ${ms(onefile[i]!)} vs buildah ${ms(buildahOnefile[i] ?? 0)}`);
+      }
+      const cachedSteps = (r: BuildResult | undefined) => (r ? `${r.steps.filter((s) => s.cached).length}/${r.steps.length} cached` : '');
+      return {
+        cold,
+        nochange,
+        onefile,
+        buildah: haveBuildah ? { cold: buildahCold, nochange: buildahNochange, onefile: buildahOnefile } : { missing: 'buildah is not installed (apt-get install buildah)' },
+        detail: {
+          coldSteps: cachedSteps(coldResult),
+          nochange: { ...nochangeResult!.cache, exports: [] },
+          onefile: { ...onefileResult!.cache, exports: [] },
+        },
+      };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  })();
+  return session;
+}
+
+type Row = Omit<BenchRow, 'name' | 'target'>;
+
+const rounds = (values: number[]) => values.map(ms).join(', ');
+
+export const cases: BenchCase[] = [
+  {
+    name: 'build.nochange-vs-buildah',
+    target: 0.1,
+    async run(): Promise<Row> {
+      const s = await measure();
+      if (!s.buildah || 'missing' in s.buildah) return unavailable(s.buildah && 'missing' in s.buildah ? s.buildah.missing : 'buildah not run', 'buildah');
+      const ours = median(s.nochange);
+      const theirs = median(s.buildah.nochange);
+      return {
+        ratio: ours / theirs,
+        baseline: `buildah bud --layers no-change rebuild (vfs), median ${ms(theirs)} [${rounds(s.buildah.nochange)}]`,
+        detail: `layerkit no-change rebuild, median ${ms(ours)} [${rounds(s.nochange)}]: ${s.detail.nochange.hits} steps cached, ${s.detail.nochange.contextFilesRead} context files read, ${s.detail.nochange.contextFilesReused} from the stat index`,
+      };
+    },
+  },
+  {
+    name: 'build.nochange-vs-cold',
+    target: 0.1,
+    async run(): Promise<Row> {
+      const s = await measure();
+      const ours = median(s.nochange);
+      const cold = median(s.cold);
+      return {
+        ratio: ours / cold,
+        baseline: `layerkit cold build into a fresh store, median ${ms(cold)} [${rounds(s.cold)}]`,
+        detail: `layerkit no-change rebuild, median ${ms(ours)} [${rounds(s.nochange)}]`,
+      };
+    },
+  },
+  {
+    name: 'build.onefile-vs-buildah',
+    target: 0.3,
+    async run(): Promise<Row> {
+      const s = await measure();
+      if (!s.buildah || 'missing' in s.buildah) return unavailable(s.buildah && 'missing' in s.buildah ? s.buildah.missing : 'buildah not run', 'buildah');
+      const ours = median(s.onefile);
+      const theirs = median(s.buildah.onefile);
+      return {
+        ratio: ours / theirs,
+        baseline: `buildah bud --layers rebuild after a one-file change (vfs), median ${ms(theirs)} [${rounds(s.buildah.onefile)}]`,
+        detail: `layerkit rebuild after changing one file of the last COPY, median ${ms(ours)} [${rounds(s.onefile)}]: ${s.detail.onefile.hits} steps cached, ${s.detail.onefile.misses} ran, ${s.detail.onefile.contextFilesRead} context files read; buildah cold build ${ms(s.buildah.cold)}`,
+      };
+    },
+  },
+];

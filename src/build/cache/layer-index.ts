@@ -1,0 +1,108 @@
+/**
+ * Saved layer indexes: the entry list of a cached layer (names, types,
+ * modes, owners, sizes, link targets, whiteouts — no contents), kept beside
+ * its blob as `indexes/<hex>.json`.
+ *
+ * When a step after a run of hits misses, it needs the file system the hits
+ * left (a COPY looks at its destination, a RUN at everything). Without a
+ * saved index that means decompressing every cached layer below it. With
+ * one, the stack is built from the saved entries at once; a file's bytes
+ * are fetched from the blob only when something reads them (the first read
+ * indexes that one layer fully, once).
+ * @module
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { digestHex, type Digest } from '../../digest.js';
+import { temporaryPath } from '../../image/fs-atomic.js';
+import type { ContentSource, Entry, EntryType } from '../../layers/entry.js';
+import type { Layer } from '../../layers/layer.js';
+import { LayerIndex } from '../../unionfs/layer-index.js';
+import { indexLayer } from '../../unionfs/layer-source.js';
+
+const VERSION = 1;
+const TYPES = new Set<EntryType>(['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo']);
+
+type SavedEntry = [path: string, type: EntryType, mode: number, uid: number, gid: number, mtime: number, size: number, linkname: string | null, dev: [number, number] | null, xattrs: Record<string, string> | null];
+
+/** The file of a saved index. */
+export function indexFile(root: string, digest: Digest): string {
+  return join(root, 'indexes', `${digestHex(digest)}.json`);
+}
+
+/** Saves the entries of `index` (which describes the layer with blob `digest`). */
+export async function saveIndex(root: string, tmpDir: string, digest: Digest, index: LayerIndex): Promise<void> {
+  const entries: SavedEntry[] = [];
+  for (const e of index.entries.values()) {
+    const xattrs = e.xattrs ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')])) : null;
+    const dev: [number, number] | null = e.type === 'char' || e.type === 'block' ? [e.devmajor ?? 0, e.devminor ?? 0] : null;
+    entries.push([e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.type === 'file' ? e.size : 0, e.linkname ?? null, dev, xattrs]);
+  }
+  const path = indexFile(root, digest);
+  const temp = temporaryPath(tmpDir, 'index');
+  await mkdir(tmpDir, { recursive: true });
+  await mkdir(dirname(path), { recursive: true });
+  try {
+    await writeFile(temp, JSON.stringify({ v: VERSION, digest, entries, whiteouts: index.whiteouts, opaque: index.opaqueDirs }));
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * The saved index of a cached layer, its file contents read on demand
+ * through `contents` (a second `Layer` over the same blob, indexed in full
+ * on the first read). Undefined when there is no usable saved index.
+ */
+export async function loadIndex(root: string, digest: Digest, contents: () => Layer, position: number): Promise<LayerIndex | undefined> {
+  let saved: { v?: unknown; digest?: unknown; entries?: unknown; whiteouts?: unknown; opaque?: unknown };
+  try {
+    saved = JSON.parse(await readFile(indexFile(root, digest), 'utf8')) as typeof saved;
+  } catch {
+    return undefined;
+  }
+  if (saved.v !== VERSION || saved.digest !== digest || !Array.isArray(saved.entries) || !isStrings(saved.whiteouts) || !isStrings(saved.opaque)) return undefined;
+  let full: Promise<LayerIndex> | undefined;
+  const lazy = (path: string, size: number): ContentSource => ({
+    size,
+    async *open() {
+      full ??= indexLayer(contents());
+      const entry = (await full).entries.get(path);
+      if (entry?.content) yield* entry.content.open();
+    },
+  });
+  const entries: Entry[] = [];
+  try {
+    for (const raw of saved.entries as unknown[]) {
+      const e = decodeEntry(raw);
+      if (!e) return undefined;
+      if (e.type === 'file' && e.size > 0) e.content = lazy(e.path, e.size);
+      entries.push(e);
+    }
+    // Whiteouts and opaque markers go back in as the entries a tar would hold.
+    const marker = (path: string): Entry => ({ path, type: 'file', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0 });
+    for (const path of saved.whiteouts as string[]) entries.push(marker(posix.join(posix.dirname(path), `.wh.${posix.basename(path)}`)));
+    for (const dir of saved.opaque as string[]) entries.push(marker(posix.join(dir, '.wh..wh..opq')));
+    return LayerIndex.fromEntries(entries, { position });
+  } catch {
+    return undefined;
+  }
+}
+
+function decodeEntry(raw: unknown): Entry | undefined {
+  if (!Array.isArray(raw) || raw.length !== 10) return undefined;
+  const [path, type, mode, uid, gid, mtime, size, linkname, dev, xattrs] = raw as SavedEntry;
+  if (typeof path !== 'string' || !TYPES.has(type)) return undefined;
+  if (![mode, uid, gid, mtime, size].every((n) => Number.isSafeInteger(n))) return undefined;
+  const entry: Entry = { path, type, mode, uid, gid, mtime, size };
+  if (typeof linkname === 'string') entry.linkname = linkname;
+  if (Array.isArray(dev)) [entry.devmajor, entry.devminor] = dev;
+  if (xattrs && typeof xattrs === 'object') entry.xattrs = Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, Uint8Array.from(Buffer.from(String(v), 'hex'))]));
+  return entry;
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}

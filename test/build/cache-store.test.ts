@@ -1,0 +1,212 @@
+/**
+ * The cache as stored data: export/import through an OCI layout, LRU
+ * pruning to a size bound, concurrent builds on one cache, damage.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { build } from '../../src/build/build.js';
+import { BuildCache } from '../../src/build/cache/cache.js';
+import { CacheError } from '../../src/build/cache/errors.js';
+import { sha256 } from '../../src/digest.js';
+import type { BuildOptions, BuildResult } from '../../src/build/options.js';
+import { ImageStore } from '../../src/image/store/store.js';
+import { freshStore, tempDir, writeContext } from './helpers.js';
+
+const MULTI = [
+  'FROM scratch AS builder',
+  'COPY src/ /src/',
+  'ENV MODE=release',
+  'COPY big.bin /out/big.bin',
+  'FROM scratch',
+  'WORKDIR /app',
+  'COPY --from=builder /out/ /app/',
+  'COPY conf.txt /app/conf.txt',
+  'LABEL built=yes',
+].join('\n');
+
+const base: BuildOptions = { dockerfileText: MULTI, sourceDateEpoch: 1700000000, xattrs: false };
+const cached = (r: BuildResult) => r.steps.map((s) => s.cached);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function multiContext(): Promise<string> {
+  return writeContext({ 'src/main.c': 'int main(){}', 'big.bin': randomBytes(64 * 1024).toString('base64'), 'conf.txt': 'conf' });
+}
+
+describe('export and import (type=local)', () => {
+  it('mode=max round trip into an empty store gives the same hits and the same image', async () => {
+    const context = await multiContext();
+    const dir = join(await tempDir(), 'cache');
+    const first = await build({ ...base, context, store: await freshStore(), cacheTo: `type=local,dest=${dir},mode=max` });
+    expect(first.cache.exports).toHaveLength(1);
+    const second = await build({ ...base, context, store: await freshStore(), cacheFrom: `type=local,src=${dir}` });
+    expect(cached(second)).toEqual(first.steps.map(() => true));
+    expect(second.digest).toBe(first.digest);
+    // The layout is an OCI layout whose index names the cache manifest, and every blob is what its name says.
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations: Record<string, string> }> };
+    expect(index.manifests.map((m) => m.annotations['org.opencontainers.image.ref.name'])).toEqual(['latest']);
+    for (const hex of await readdir(join(dir, 'blobs', 'sha256'))) {
+      expect(sha256(await readFile(join(dir, 'blobs', 'sha256', hex)))).toBe(`sha256:${hex}`);
+    }
+  });
+
+  it('mode=min carries the final stage: the builder stage runs again, the final stage hits (content-based)', async () => {
+    const context = await multiContext();
+    const dir = join(await tempDir(), 'cache');
+    await build({ ...base, context, store: await freshStore(), cacheTo: `type=local,dest=${dir}` });
+    const second = await build({ ...base, context, store: await freshStore(), cacheFrom: { type: 'local', src: dir, tag: 'latest', ignoreError: false } });
+    expect(second.steps.map((s) => [s.stage, s.cached])).toEqual([
+      ['builder', false],
+      ['builder', false],
+      ['builder', false],
+      ['stage-1', true],
+      ['stage-1', true],
+      ['stage-1', true],
+      ['stage-1', true],
+    ]);
+  });
+
+  it('exporting again under the same tag replaces the manifest and drops blobs nothing uses', async () => {
+    const context = await multiContext();
+    const dir = join(await tempDir(), 'cache');
+    const store = await freshStore();
+    await build({ ...base, context, store, cacheTo: `type=local,dest=${dir},mode=max` });
+    const before = await readdir(join(dir, 'blobs', 'sha256'));
+    await writeFile(join(context, 'big.bin'), 'small now');
+    await build({ ...base, context, store, cacheTo: `type=local,dest=${dir},mode=max` });
+    const after = await readdir(join(dir, 'blobs', 'sha256'));
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    expect(index.manifests).toHaveLength(1);
+    const manifestHex = index.manifests[0]!.digest.slice(7);
+    const manifest = JSON.parse(await readFile(join(dir, 'blobs', 'sha256', manifestHex), 'utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
+    const used = [manifestHex, manifest.config.digest.slice(7), ...manifest.layers.map((l) => l.digest.slice(7))].sort();
+    expect(after.sort()).toEqual(used);
+    expect(before.filter((hex) => !after.includes(hex)).length).toBeGreaterThan(0);
+    const third = await build({ ...base, context, store: await freshStore(), cacheFrom: `type=local,src=${dir}` });
+    expect(cached(third).every(Boolean)).toBe(true);
+  });
+
+  it('a directory that does not exist imports nothing; a broken one is CACHE_INVALID_LAYOUT unless ignore-error', async () => {
+    const context = await multiContext();
+    const missing = await build({ ...base, context, store: await freshStore(), cacheFrom: `type=local,src=${join(await tempDir(), 'nothing-yet')}` });
+    expect(missing.cache.hits).toBe(0);
+    const broken = await tempDir();
+    await writeFile(join(broken, 'index.json'), '{ not json');
+    const err = await build({ ...base, context, store: await freshStore(), cacheFrom: `type=local,src=${broken}` }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CacheError);
+    expect((err as CacheError).code).toBe('CACHE_INVALID_LAYOUT');
+    const ignored = await build({ ...base, context, store: await freshStore(), cacheFrom: `type=local,src=${broken},ignore-error=true` });
+    expect(ignored.cache.hits).toBe(0);
+  });
+
+  it('an imported blob that is not what its digest says is a miss, not a stale hit', async () => {
+    const context = await multiContext();
+    const dir = join(await tempDir(), 'cache');
+    await build({ ...base, dockerfileText: 'FROM scratch\nCOPY big.bin /big.bin\n', context, store: await freshStore(), cacheTo: `type=local,dest=${dir}` });
+    const manifestDigest = (JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }).manifests[0]!.digest;
+    const manifest = JSON.parse(await readFile(join(dir, 'blobs', 'sha256', manifestDigest.slice(7)), 'utf8')) as { layers: Array<{ digest: string }> };
+    const layerFile = join(dir, 'blobs', 'sha256', manifest.layers[0]!.digest.slice(7));
+    const bytes = await readFile(layerFile);
+    bytes[bytes.length - 1]! ^= 0xff;
+    await writeFile(layerFile, bytes);
+    const result = await build({ ...base, dockerfileText: 'FROM scratch\nCOPY big.bin /big.bin\n', context, store: await freshStore(), cacheFrom: `type=local,src=${dir}` });
+    expect(cached(result)).toEqual([false]);
+  });
+
+  it('bad specs fail before any work', async () => {
+    const context = await multiContext();
+    for (const spec of ['type=registry,ref=x/y', 'type=local', 'type=local,dest=x,mode=huge', 'type=local,dest=x,bogus=1']) {
+      const err = await build({ ...base, context, store: await freshStore(), cacheTo: spec }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CacheError);
+      expect((err as CacheError).code).toBe('CACHE_INVALID_SPEC');
+    }
+  });
+});
+
+describe('prune', () => {
+  const one = (name: string) => `FROM scratch\nCOPY ${name} /${name}\n`;
+
+  it('keeps the most recently used records within the bound, drops the least recently used', async () => {
+    const store = await freshStore();
+    const context = await writeContext({ x: randomBytes(40_000).toString('hex'), y: randomBytes(40_000).toString('hex'), z: randomBytes(40_000).toString('hex') });
+    const run = (name: string) => build({ ...base, dockerfileText: one(name), context, store });
+    for (const name of ['x', 'y', 'z']) {
+      await run(name);
+      await sleep(30);
+    }
+    expect(cached(await run('x'))).toEqual([true]); // x is now the most recently used, y the least
+    const cache = new BuildCache(store);
+    const before = await cache.usage();
+    expect(before.records).toBe(3);
+    const result = await cache.prune({ keepStorage: before.bytes - 1 });
+    expect(result.removedRecords).toBe(1);
+    expect(result.removedBlobs).toBe(1);
+    expect(result.keptBytes).toBeLessThanOrEqual(before.bytes - 1);
+    expect((await cache.usage()).bytes).toBe(result.keptBytes);
+    expect(cached(await run('x'))).toEqual([true]);
+    expect(cached(await run('z'))).toEqual([true]);
+    expect(cached(await run('y'))).toEqual([false]);
+  });
+
+  it('keepStorage 0 empties the cache; the store keeps its images', async () => {
+    const store = await freshStore();
+    const context = await writeContext({ x: 'x' });
+    const first = await build({ ...base, dockerfileText: one('x'), context, store, tags: ['x:1'] });
+    const cache = new BuildCache(store.root);
+    await cache.prune({ keepStorage: 0 });
+    expect(await cache.usage()).toEqual({ records: 0, blobs: 0, bytes: 0 });
+    expect(await (await store.getImage('x:1')).digest()).toBe(first.digest);
+    expect(cached(await build({ ...base, dockerfileText: one('x'), context, store }))).toEqual([false]);
+  });
+
+  it('rejects a keepStorage that is not a byte count', async () => {
+    const cache = new BuildCache(await freshStore());
+    for (const keepStorage of [-1, 1.5, Number.NaN]) {
+      const err = await cache.prune({ keepStorage }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CacheError);
+      expect((err as CacheError).code).toBe('CACHE_INVALID_OPTION');
+    }
+  });
+});
+
+describe('sharing and damage', () => {
+  it('two concurrent builds sharing one cache both succeed and agree; a third hits everything', async () => {
+    const store = await freshStore();
+    const context = await multiContext();
+    const [a, b] = await Promise.all([build({ ...base, context, store }), build({ ...base, context, store: new ImageStore(store.root) })]);
+    expect(a.digest).toBe(b.digest);
+    const c = await build({ ...base, context, store });
+    expect(cached(c).every(Boolean)).toBe(true);
+    expect(c.digest).toBe(a.digest);
+  });
+
+  it('concurrent builds of different Dockerfiles over shared steps agree with builds without cache', async () => {
+    const store = await freshStore();
+    const context = await multiContext();
+    const other = MULTI.replace('LABEL built=yes', 'LABEL built=other');
+    const [a, b] = await Promise.all([build({ ...base, context, store }), build({ ...base, dockerfileText: other, context, store })]);
+    const [ra, rb] = await Promise.all([
+      build({ ...base, context, store: await freshStore(), noCache: true }),
+      build({ ...base, dockerfileText: other, context, store: await freshStore(), noCache: true }),
+    ]);
+    expect([a.digest, b.digest]).toEqual([ra.digest, rb.digest]);
+  });
+
+  it('a torn record or a missing blob is a miss, and the step runs again', async () => {
+    const store = await freshStore();
+    const context = await writeContext({ x: 'x', y: 'y' });
+    const dockerfile = 'FROM scratch\nCOPY x /x\nCOPY y /y\n';
+    const first = await build({ ...base, dockerfileText: dockerfile, context, store });
+    const root = join(store.root, 'cache');
+    for (const shard of await readdir(join(root, 'records'))) {
+      for (const name of await readdir(join(root, 'records', shard))) await writeFile(join(root, 'records', shard, name), '{"v":1,"key":');
+    }
+    const torn = await build({ ...base, dockerfileText: dockerfile, context, store });
+    expect(cached(torn)).toEqual([false, false]);
+    await rm(join(root, 'blobs'), { recursive: true });
+    const noBlobs = await build({ ...base, dockerfileText: dockerfile, context, store });
+    expect(cached(noBlobs)).toEqual([false, false]);
+    expect(noBlobs.digest).toBe(first.digest);
+  });
+});
