@@ -77,7 +77,7 @@ async function leftovers(): Promise<string[]> {
 }
 
 function run(dockerfile: string, options: BuildOptions = {}) {
-  return buildText(dockerfile, {}, { executor: sandboxExecutor(), store, context, ...options });
+  return buildText(dockerfile, {}, { executor: sandboxExecutor(), store, context, noCache: true, ...options });
 }
 
 describe('sandbox executor: nothing outlives a step', () => {

@@ -48,7 +48,8 @@ async function context(files: Record<string, FileSpec> = {}): Promise<string> {
 
 async function sandboxBuild(dockerfile: string, options: BuildOptions & { files?: Record<string, FileSpec> } = {}) {
   const { files, ...rest } = options;
-  return buildText(dockerfile, {}, { executor: sandboxExecutor(), store, ...rest, context: rest.context ?? (await context(files)) });
+  // noCache: every RUN must really run (the store is shared by the tests of this file).
+  return buildText(dockerfile, {}, { executor: sandboxExecutor(), store, noCache: true, ...rest, context: rest.context ?? (await context(files)) });
 }
 
 /** Members of layer `index` as `path → description` (whiteouts and markers included). */

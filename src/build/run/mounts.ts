@@ -71,6 +71,7 @@ function absoluteTarget(target: string | undefined, workdir: string, fallback?: 
  */
 export async function planMounts(step: RunStep, ctx: RunContext, stepDir: string): Promise<MountsPlan> {
   const scratch = join(stepDir, 'x');
+  await mkdir(scratch, { recursive: true });
   const releases: Array<() => void> = [];
   const plan: MountsPlan = { mounts: [], secrets: [], env: [], release: () => releases.splice(0).forEach((r) => r()) };
   try {
