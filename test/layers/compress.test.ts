@@ -96,18 +96,6 @@ describe('parallelGzip', () => {
     );
   });
 
-  it('gives the same bytes on worker threads and on the libuv thread pool', async () => {
-    await fc.assert(
-      fc.asyncProperty(mixedInput, fc.constantFrom(1, 6), async (input, level) => {
-        const viaWorkers = await collect(parallelGzip(streamOf(input), { level, blockSize: 64 * 1024, executor: 'workers' }));
-        const viaPool = await collect(parallelGzip(streamOf(input), { level, blockSize: 64 * 1024, executor: 'threadpool' }));
-        expect(viaPool.equals(viaWorkers)).toBe(true);
-        expect(gunzipSync(viaPool).equals(input)).toBe(true);
-      }),
-      { numRuns: 15 },
-    );
-  });
-
   it('is deterministic whatever the input chunking and concurrency', async () => {
     await fc.assert(
       fc.asyncProperty(mixedInput, fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 6 }), async (input, sizes, concurrency) => {
@@ -163,7 +151,6 @@ describe('parallelGzip', () => {
   it('stored blocks are valid deflate', () => {
     const data = randomBytes(200_000);
     const raw = Buffer.concat([...storedBlocks(data), Uint8Array.of(0x03, 0x00)]);
-    expect(storedBlocks(data).length).toBe(2 * Math.ceil(data.length / 65535));
     expect(inflateRawSync(raw).equals(data)).toBe(true);
   });
 });

@@ -5,9 +5,8 @@
  * sync flush, and the pieces are concatenated into ONE gzip member with one
  * CRC-32 and one ISIZE. Any gzip reader sees an ordinary stream.
  *
- * Blocks are compressed on worker threads (or libuv's thread pool where
- * workers cannot start), so the calling thread is free to produce input and
- * hash output meanwhile.
+ * Blocks are compressed on libuv's thread pool (zlib's asynchronous API), so
+ * the calling thread is free to produce input and hash output meanwhile.
  *
  * Incompressible data is stored, not deflated: each block is looked at in
  * 4 KiB chunks, and a stretch of at least 16 KiB whose chunks' sampled bytes
@@ -23,12 +22,9 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
-import { blockExecutor, WINDOW } from './block-executors.js';
 import { crc32 } from './crc32.js';
 import { gzipStream } from './gzip.js';
-import { defaultCompressionBackend, type CompressionBackend } from './zlib.js';
-
-export { storedBlocks } from './block-executors.js';
+import { defaultCompressionBackend, requireZlib, type CompressionBackend } from './zlib.js';
 
 /** Options of {@link parallelGzip}. */
 export interface ParallelGzipOptions {
@@ -45,15 +41,11 @@ export interface ParallelGzipOptions {
   concurrency?: number;
   /** Store stretches that look incompressible instead of deflating them (default true). Changes the output bytes. */
   storeIncompressible?: boolean;
-  /**
-   * Where blocks are compressed: `workers` (worker threads, the default; falls
-   * back to the thread pool if they cannot start) or `threadpool` (libuv's
-   * pool via zlib's asynchronous API). Does not affect the output.
-   */
-  executor?: 'workers' | 'threadpool';
   /** `fflate` falls back to serial gzip (no threads); `node` is the default where present. */
   backend?: CompressionBackend;
 }
+
+const WINDOW = 32 * 1024;
 
 /** Granularity of the store-or-deflate decision. */
 const CHUNK = 4 * 1024;
@@ -67,6 +59,7 @@ const SAMPLE_STRIDE = 16;
  * percentile of an x86-64 executable: 7.15 — its compressed sections).
  */
 const RANDOM_ENTROPY = 6.9;
+const MAX_STORED = 65535;
 /** gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS = Unix — the same bytes node:zlib writes. */
 const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03]);
 /** An empty final deflate block (fixed Huffman, end-of-block only): ends the stream after sync-flushed blocks. */
@@ -129,6 +122,23 @@ export function planBlock(block: Uint8Array, storeIncompressible: boolean): Arra
 }
 
 /**
+ * Deflate stored blocks (non-final) holding `data`, as pieces: a 5-byte
+ * header, then a view of up to 65,535 bytes of `data` (not copied), and so
+ * on. The stream must be at a byte boundary.
+ */
+export function storedBlocks(data: Uint8Array): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let start = 0;
+  do {
+    const len = Math.min(MAX_STORED, data.length - start);
+    // BFINAL 0, BTYPE 00 (stored), padding; LEN and NLEN little-endian.
+    pieces.push(Uint8Array.of(0x00, len & 0xff, len >>> 8, ~len & 0xff, (~len >>> 8) & 0xff), data.subarray(start, start + len));
+    start += len;
+  } while (start < data.length);
+  return pieces;
+}
+
+/**
  * Gzip-compresses a stream using several cores, deterministically.
  *
  * @example
@@ -143,31 +153,62 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
     yield* gzipStream(source, { level, backend: 'fflate' });
     return;
   }
+  const zlib = requireZlib();
   const blockSize = options.blockSize ?? 1024 * 1024;
   if (!Number.isInteger(blockSize) || blockSize < WINDOW) throw new RangeError(`blockSize must be an integer ≥ ${WINDOW}`);
   const concurrency = Math.max(1, options.concurrency ?? Math.max(6, 2 * availableParallelism() + 2));
   const storeIncompressible = options.storeIncompressible ?? true;
-  const executor = await blockExecutor(options.executor);
+
+  const deflate = (data: Uint8Array, dictionary: Uint8Array | undefined): Promise<Uint8Array> =>
+    new Promise((resolve, reject) => {
+      zlib.deflateRaw(
+        data,
+        {
+          level,
+          chunkSize: data.length + (data.length >> 3) + 1024,
+          finishFlush: zlib.constants.Z_SYNC_FLUSH,
+          ...(dictionary && dictionary.length > 0 ? { dictionary } : {}),
+        },
+        (err, out) => (err ? reject(err) : resolve(out)),
+      );
+    });
+
+  /** The 32 KiB of input before `start` of `block` (fewer at the start of the stream). */
+  const windowBefore = (previous: Uint8Array | undefined, block: Uint8Array, start: number): Uint8Array | undefined => {
+    if (start >= WINDOW) return block.subarray(start - WINDOW, start);
+    if (!previous) return start > 0 ? block.subarray(0, start) : undefined;
+    const fromPrevious = Math.min(WINDOW - start, previous.length);
+    const out = new Uint8Array(fromPrevious + start);
+    out.set(previous.subarray(previous.length - fromPrevious), 0);
+    out.set(block.subarray(0, start), fromPrevious);
+    return out;
+  };
+
+  /** Compresses one block as runs of stored and deflated data, in order. */
+  const compressBlock = async (previous: Uint8Array | undefined, block: Uint8Array): Promise<Uint8Array[]> => {
+    const parts = await Promise.all(
+      planBlock(block, level > 0 && storeIncompressible).map(({ start, end, stored }) =>
+        stored ? storedBlocks(block.subarray(start, end)) : deflate(block.subarray(start, end), windowBefore(previous, block, start)),
+      ),
+    );
+    return parts.flat();
+  };
 
   const pending: Array<Promise<Uint8Array[]>> = [];
   let crc = 0;
   let total = 0;
-  let window: Uint8Array = new Uint8Array(0);
+  let previous: Uint8Array | undefined;
   let block = new Uint8Array(blockSize);
   let filled = 0;
 
   const submit = (data: Uint8Array): void => {
     crc = crc32(data, crc);
     total += data.byteLength;
-    const runs = planBlock(data, level > 0 && storeIncompressible);
-    const flat = new Int32Array(runs.length * 3);
-    runs.forEach((r, i) => flat.set([r.start, r.end, r.stored ? 1 : 0], i * 3));
-    const nextWindow = data.slice(Math.max(0, data.length - WINDOW));
-    const job = executor.compress({ block: data, window, runs: flat, level });
+    const job = compressBlock(previous, data);
     // Avoid an unhandled rejection while the job waits its turn in the queue.
     job.catch(() => {});
     pending.push(job);
-    window = nextWindow;
+    previous = data;
   };
 
   yield GZIP_HEADER;
