@@ -28,6 +28,8 @@ export interface HeredocStart {
 class LexError extends Error {}
 
 const EOF = '';
+/** Go's `unicode.IsSpace` as a regular expression (searching beats a loop over long texts). */
+const GO_BLANK = /[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/g;
 const isDigit = (ch: string): boolean => goIsDigit(ch.codePointAt(0)!);
 const isLetterOrDigit = (ch: string): boolean => goIsLetter(ch.codePointAt(0)!) || goIsDigit(ch.codePointAt(0)!);
 
@@ -48,7 +50,7 @@ interface WordState {
  */
 type Frame =
   /** `processStopOn`: text up to `stop` (EOF at the top level). */
-  | { kind: 'stop'; stop: string; savedRawEscapes: boolean; result: string; state: WordState }
+  | { kind: 'stop'; stop: string; savedRawEscapes: boolean; result: string; state: WordState | undefined }
   /** `processDoubleQuote`. */
   | { kind: 'quote'; result: string }
   /** `processDollar` waiting for the text of its modifier word (or pattern, then replacement). */
@@ -104,8 +106,16 @@ class WordLexer {
     return this.pos < this.chars.length ? this.chars[this.pos++]! : EOF;
   }
 
+  /**
+   * Starts a `processStopOn`. Only the top-level scan's words are used: a
+   * nested scan (inside `${…}`) collects words that BuildKit throws away, in
+   * the shared buffer it empties — so all that remains of them here is that
+   * the buffer is emptied (dropping the start of the enclosing word), and
+   * nested scans cost time linear in their text.
+   */
   private pushStop(stop: string, rawEscapes: boolean): void {
-    this.stack.push({ kind: 'stop', stop, savedRawEscapes: this.rawEscapes, result: '', state: { words: [], inWord: false } });
+    const state = stop === EOF ? { words: [], inWord: false } : undefined;
+    this.stack.push({ kind: 'stop', stop, savedRawEscapes: this.rawEscapes, result: '', state });
     this.rawEscapes = rawEscapes;
     this.buffer = '';
   }
@@ -140,19 +150,18 @@ class WordLexer {
         this.stack.push({ kind: 'quote', result: this.rawQuotes ? '"' : '' });
         return;
     }
+    const { state } = frame;
     ch = this.next();
     if (ch === '\\') {
       if (this.rawEscapes) {
-        this.buffer += ch;
-        frame.state.inWord = true;
+        if (state) this.addRaw(state, ch);
         frame.result += ch;
       }
       ch = this.next();
       if (ch === EOF) return this.endStop(frame, false);
-      this.buffer += ch;
-      frame.state.inWord = true;
-    } else {
-      this.addChar(frame.state, ch);
+      if (state) this.addRaw(state, ch);
+    } else if (state) {
+      this.addChar(state, ch);
     }
     frame.result += ch;
   }
@@ -164,7 +173,7 @@ class WordLexer {
     }
     this.stack.pop();
     this.rawEscapes = frame.savedRawEscapes;
-    const words = this.finish(frame.state);
+    const words = frame.state ? this.finish(frame.state) : [];
     const parent = this.stack[this.stack.length - 1];
     if (parent === undefined) {
       this.done = words;
@@ -197,11 +206,40 @@ class WordLexer {
     }
     if (frame.kind !== 'stop') throw new Error('only scans and quotes take text');
     frame.result += piece;
-    if (fromDollar) {
-      for (const c of piece) this.addChar(frame.state, c);
-    } else {
-      this.buffer += piece;
-      frame.state.inWord = true;
+    if (!frame.state) return;
+    if (fromDollar) this.addString(frame.state, piece);
+    else this.addRaw(frame.state, piece);
+  }
+
+  private addRaw(state: WordState, text: string): void {
+    this.buffer += text;
+    state.inWord = true;
+  }
+
+  /**
+   * `addChar` for every character of `piece`, a run of non-blanks at a time:
+   * a `${…}` nested n deep hands each level the text of all the levels
+   * inside it, so this runs over n² characters.
+   */
+  private addString(state: WordState, piece: string): void {
+    let from = 0;
+    GO_BLANK.lastIndex = 0;
+    for (let match = GO_BLANK.exec(piece); match !== null; match = GO_BLANK.exec(piece)) {
+      const i = match.index;
+      if (i > from) {
+        this.buffer += piece.slice(from, i);
+        state.inWord = true;
+      }
+      if (state.inWord && this.buffer.length !== 0) {
+        state.words.push(this.buffer);
+        this.buffer = '';
+        state.inWord = false;
+      }
+      from = i + 1;
+    }
+    if (from < piece.length) {
+      this.buffer += piece.slice(from);
+      state.inWord = true;
     }
   }
 
