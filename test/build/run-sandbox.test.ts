@@ -102,7 +102,8 @@ describe('sandbox executor: RUN as a real process', () => {
       '/f/new': 'file 0644 0:0 "y\\n"',
     });
     // Unchanged files stay out; so do the sandbox's mount points and the deleted subtrees.
-    for (const path of ['/f/x', '/d/a', '/d/sub', '/tolink/q', '/proc', '/dev', '/sys', '/etc', '/etc/hosts', '/etc/resolv.conf']) expect(change).not.toHaveProperty(path);
+    // A directory that replaced a file hides nothing: no opaque marker.
+    for (const path of ['/todir/.wh..wh..opq', '/f/x', '/d/a', '/d/sub', '/tolink/q', '/proc', '/dev', '/sys', '/etc', '/etc/hosts', '/etc/resolv.conf']) expect(change).not.toHaveProperty(path);
 
     const tree = await rootfs(result.image);
     expect(await readText(tree, '/m')).toBe('old\nnew\n');

@@ -10,8 +10,7 @@
  * count change) the file's content is compared with the image's. Results
  * follow overlayfs's, so both strategies make the same layer for the same
  * command: a directory removed and made again (new inode or birth time) is
- * opaque, as is a directory that replaced another type; a file linked to a
- * new name is in the layer with its links.
+ * opaque; a file linked to a new name is in the layer with its links.
  * @module
  */
 import { lstat, readdir, readFile, readlink, rmdir, unlink, utimes } from 'node:fs/promises';
@@ -177,8 +176,8 @@ async function diffIndexes(
     if (was.kind !== now.kind || was.ino !== now.ino || (now.kind === 'dir' && was.birthNs !== now.birthNs)) {
       changed.add(path);
       if (now.kind === 'dir') {
-        // overlayfs marks a directory made where a lower object was deleted opaque.
-        opaque.add(path);
+        // A directory made again where the image had one: opaque (its old children are hidden).
+        if (was.kind === 'dir') opaque.add(path);
         fresh.add(path);
       }
       continue;

@@ -43,6 +43,13 @@ export async function upperEntries(upper: string, lower: UnionFS, owners: OwnerM
   const raw = await overlayUpperEntries(upper, { xattrs: reader, ...(options.whiteoutMtime === undefined ? {} : { whiteoutMtime: options.whiteoutMtime }) });
   const entries: Entry[] = [];
   for (const entry of raw) {
+    if (entry.path.endsWith('/' + OPAQUE_WHITEOUT)) {
+      // overlayfs marks every directory made over a whiteout opaque, and the mark moves with
+      // a rename; it hides something only where the image has a directory.
+      const dir = entry.path.slice(0, -OPAQUE_WHITEOUT.length - 1) || '/';
+      if ((await lower.lstat(dir).catch(() => undefined))?.isDirectory()) entries.push(entry);
+      continue;
+    }
     if (isMarker(entry.path)) {
       entries.push(entry);
       continue;
