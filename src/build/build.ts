@@ -154,10 +154,11 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       await writeImageOutput(image, spec);
       session.emit({ type: 'export', kind: spec.type, destination: spec.dest, digest });
     }
+    // Cache exports (cacheTo) are outputs too: before the store.
+    const report = await cache.finish(session);
     session.checkAborted();
     const stored = await store.putImage(image, tags);
     await cache.shareBlobs(final.layers);
-    const report = await cache.finish(session);
     session.emit({ type: 'export', kind: 'store', destination: store.root, digest });
     session.emit({ type: 'build-end', digest, imageId, durationMs: Date.now() - started });
     // The staged layers go with the staging directory: hand out the stored image.

@@ -56,8 +56,8 @@ export interface BuildSession {
   stage(index: number): Promise<StageState>;
   /** A COPY --from / mount source as a file system. */
   sourceFs(ref: SourceRef, at: Instruction, stageLabel: string): Promise<SourceFs>;
-  /** The layers and config of an image named in FROM or `--from`. */
-  image(reference: string, at: Instruction | Stage['from'], stageLabel: string): Promise<{ config: ImageConfig; layers: Layer[] }>;
+  /** The layers, config and config digest (the cache's identity of the image) of an image named in FROM or `--from`. */
+  image(reference: string, at: Instruction | Stage['from'], stageLabel: string): Promise<{ config: ImageConfig; layers: Layer[]; digest: string }>;
   /** The named context `name` as a directory context, when it is one. */
   namedDirectory(name: string): Promise<BuildContext | undefined>;
   /** Stages the build is building right now (for cycle detection of ONBUILD-added dependencies). */
@@ -71,7 +71,7 @@ export interface BuildSession {
 /** Creates the session object over the normalized pieces. */
 export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkAborted' | 'stage' | 'sourceFs' | 'image' | 'namedDirectory' | 'inProgress' | 'runStage' | 'layerOptions' | 'stepRef' | 'steps' | 'declaredArgs'>): BuildSession {
   const built = new Map<number, Promise<StageState>>();
-  const images = new Map<string, Promise<{ config: ImageConfig; layers: Layer[] }>>();
+  const images = new Map<string, Promise<{ config: ImageConfig; layers: Layer[]; digest: string }>>();
   const directories = new Map<string, Promise<BuildContext | undefined>>();
   const stacks = new WeakMap<Layer[], Promise<LowerStack>>();
   const session: BuildSession = {
@@ -138,7 +138,7 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
           const parsed = await parseBaseReference(reference, position);
           const image: Image = await loadBaseImage(parsed, init.store, init.targetPlatform, position);
           const [config, layers] = await Promise.all([image.config(), image.layers()]);
-          return { config, layers };
+          return { config, layers, digest: await image.configDigest() };
         })();
         images.set(reference, pending);
       }
@@ -217,8 +217,8 @@ export async function initialState(
       state.vars = parent.vars.clone();
       state.args.push(...parent.args);
       triggers = session.graph.plans[base.index]!.stage.instructions.flatMap((i) => (i.kind === 'onbuild' ? [i.expression] : []));
-      const parentStack = await parent.stack();
-      state.setStack(parentStack);
+      // The stack is built on first use from the same layers, whose indexes are shared: a stage
+      // whose steps all come from the build cache never reads its parent's files.
       break;
     }
     case 'context': {

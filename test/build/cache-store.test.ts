@@ -114,6 +114,19 @@ describe('export and import (type=local)', () => {
     expect(cached(result)).toEqual([false]);
   });
 
+  it('a failed export fails the build before the store is written, unless ignore-error', async () => {
+    const context = await multiContext();
+    const blocked = join(await tempDir(), 'a-file');
+    await writeFile(blocked, 'not a directory');
+    const store = await freshStore();
+    const err = await build({ ...base, context, store, tags: ['app:1'], cacheTo: `type=local,dest=${blocked}` }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(await store.list()).toEqual([]);
+    const ignored = await build({ ...base, context, store, tags: ['app:1'], cacheTo: `type=local,dest=${blocked},ignore-error=true` });
+    expect(ignored.cache.writeErrors).toHaveLength(1);
+    expect((await store.list()).map((i) => i.digest)).toEqual([ignored.digest]);
+  });
+
   it('bad specs fail before any work', async () => {
     const context = await multiContext();
     for (const spec of ['type=registry,ref=x/y', 'type=local', 'type=local,dest=x,mode=huge', 'type=local,dest=x,bogus=1']) {
