@@ -1,12 +1,14 @@
 /**
- * The Go Unicode tables (src/dockerfile/syntax/go-unicode.ts) against the
- * reference itself: what BuildKit's dump quotes, and which characters its
- * lexer takes into a variable name. Range edges and a sample by default;
- * every code point with LAYERKIT_GO_UNICODE_FULL=1 (a few minutes).
+ * The Go Unicode tables the parser uses (src/dockerfile/unicode.ts) against
+ * the reference itself, through the parser's own outputs: what BuildKit's
+ * dump quotes, and which characters its lexer takes into a variable name
+ * (the heredoc delimiter lexer reads `$name` with them). Range edges and a
+ * sample by default; every code point with LAYERKIT_GO_UNICODE_FULL=1 (a few
+ * minutes).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { dumpAst, parseDockerfile } from '../../src/dockerfile/index.js';
-import { goIsDigit, goIsLetter, goIsPrint } from '../../src/dockerfile/syntax/go-unicode.js';
+import { isGoDigit as goIsDigit, isGoLetter as goIsLetter, isGoPrint as goIsPrint } from '../../src/dockerfile/unicode.js';
 import { openOracle } from './oracle.js';
 
 const oracle = openOracle();

@@ -2,7 +2,7 @@
  * Go's `strconv.Quote`, which BuildKit's dump uses for every value.
  * @module
  */
-import { goIsPrint } from './go-unicode.js';
+import { isGoPrint } from '../unicode.js';
 
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
@@ -55,7 +55,7 @@ export function goQuote(s: string): string {
     } else if (cp >= 0xd800 && cp <= 0xdfff) {
       // Any other unpaired surrogate cannot come from UTF-8: Go would hold U+FFFD.
       out += '\ufffd';
-    } else if (goIsPrint(cp)) {
+    } else if (isGoPrint(cp)) {
       out += ch;
     } else if (cp < 0x80) {
       out += '\\x' + cp.toString(16).padStart(2, '0');

@@ -12,7 +12,7 @@
  * @module
  */
 import { isGoSpace, rawBytesToReplacement } from './chars.js';
-import { goIsDigit, goIsLetter } from './go-unicode.js';
+import { isGoDigit, isGoLetter } from '../unicode.js';
 import { goQuote } from './go-quote.js';
 import { LineParseError } from './line-parsers.js';
 
@@ -30,8 +30,8 @@ class LexError extends Error {}
 const EOF = '';
 /** Go's `unicode.IsSpace` as a regular expression (searching beats a loop over long texts). */
 const GO_BLANK = /[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/g;
-const isDigit = (ch: string): boolean => goIsDigit(ch.codePointAt(0)!);
-const isLetterOrDigit = (ch: string): boolean => goIsLetter(ch.codePointAt(0)!) || goIsDigit(ch.codePointAt(0)!);
+const isDigit = (ch: string): boolean => isGoDigit(ch.codePointAt(0)!);
+const isLetterOrDigit = (ch: string): boolean => isGoLetter(ch.codePointAt(0)!) || isGoDigit(ch.codePointAt(0)!);
 
 /** Go's `unicode.IsSpace` on a code point held as a string. */
 function isSpaceChar(ch: string): boolean {
