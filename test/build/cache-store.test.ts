@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { BuildCache } from '../../src/build/cache/cache.js';
@@ -12,7 +13,7 @@ import { CacheError } from '../../src/build/cache/errors.js';
 import { sha256 } from '../../src/digest.js';
 import type { BuildOptions, BuildResult } from '../../src/build/options.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { freshStore, tempDir, writeContext } from './helpers.js';
+import { exec, freshStore, tempDir, writeContext } from './helpers.js';
 
 const MULTI = [
   'FROM scratch AS builder',
@@ -192,6 +193,26 @@ describe('sharing and damage', () => {
     const c = await build({ ...base, context, store });
     expect(cached(c).every(Boolean)).toBe(true);
     expect(c.digest).toBe(a.digest);
+  });
+
+  it('a build in another process and one in this process share the cache and agree', async () => {
+    const store = await freshStore();
+    const context = await multiContext();
+    const script = join(await tempDir(), 'child-build.ts');
+    const buildModule = pathToFileURL(join(process.cwd(), 'src/build/build.ts')).href;
+    await writeFile(
+      script,
+      `import { build } from ${JSON.stringify(buildModule)};\n` +
+        `const r = await build(${JSON.stringify({ ...base, context, store: store.root })});\n` +
+        `process.stdout.write(JSON.stringify({ digest: r.digest, ok: r.steps.length }));\n`,
+    );
+    const child = exec(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd(), maxBuffer: 1 << 20 });
+    const here = build({ ...base, context, store });
+    const [out, mine] = await Promise.all([child, here]);
+    expect((JSON.parse(out.stdout) as { digest: string }).digest).toBe(mine.digest);
+    const after = await build({ ...base, context, store });
+    expect(cached(after).every(Boolean)).toBe(true);
+    expect(after.digest).toBe(mine.digest);
   });
 
   it('concurrent builds of different Dockerfiles over shared steps agree with builds without cache', async () => {
