@@ -88,6 +88,23 @@ describe('export and import (type=local)', () => {
     expect(cached(third).every(Boolean)).toBe(true);
   });
 
+  it('two builds exporting to one directory at once leave a layout whose every blob is there', async () => {
+    const context = await multiContext();
+    const dir = join(await tempDir(), 'cache');
+    const other = MULTI.replace('LABEL built=yes', 'LABEL built=other');
+    await Promise.all([
+      build({ ...base, context, store: await freshStore(), cacheTo: `type=local,dest=${dir},mode=max` }),
+      build({ ...base, dockerfileText: other, context, store: await freshStore(), cacheTo: `type=local,dest=${dir},mode=max` }),
+    ]);
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const manifest = JSON.parse(await readFile(join(dir, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
+    for (const d of [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) {
+      expect(sha256(await readFile(join(dir, 'blobs', 'sha256', d.slice(7))))).toBe(d);
+    }
+    const imported = await build({ ...base, context, store: await freshStore(), cacheFrom: `type=local,src=${dir}` });
+    expect(imported.cache.hits).toBeGreaterThan(0);
+  });
+
   it('a directory that does not exist imports nothing; a broken one is CACHE_INVALID_LAYOUT unless ignore-error', async () => {
     const context = await multiContext();
     const missing = await build({ ...base, context, store: await freshStore(), cacheFrom: `type=local,src=${join(await tempDir(), 'nothing-yet')}` });

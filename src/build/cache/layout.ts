@@ -11,6 +11,7 @@ import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from 'node
 import { join, resolve } from 'node:path';
 import { sha256, type Digest } from '../../digest.js';
 import { temporaryPath, writeFileAtomic } from '../../image/fs-atomic.js';
+import { withLock, type LockOptions } from '../../image/store/lock.js';
 import { canonicalJson, parseIndex, parseManifest } from '../../image/json.js';
 import { Annotation, ImageMediaType, isIndexMediaType, type Descriptor } from '../../image/types.js';
 import { blobFile } from './blobs.js';
@@ -63,16 +64,22 @@ export interface ExportResult {
  * tag is replaced; blobs that no manifest of the layout uses any more are
  * removed, so a directory carried from CI run to CI run does not grow
  * without bound. Records whose blob is missing from the cache are left out.
+ * Exports to one directory take turns through a lock file (`DIR/.lock`).
  *
  * @example
  * ```ts
  * await exportCache(new BuildCache(store), entries, parseCacheTo('type=local,dest=.ci/cache'));
  * ```
  */
-export async function exportCache(cache: BuildCache, entries: readonly ExportEntry[], spec: CacheToSpec): Promise<ExportResult> {
+export async function exportCache(cache: BuildCache, entries: readonly ExportEntry[], spec: CacheToSpec, lock: LockOptions = {}): Promise<ExportResult> {
   const dir = resolve(spec.dest);
-  const tmpDir = join(dir, '.tmp');
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  // Two builds exporting to one directory take turns: one's cleanup must not remove the other's new blobs.
+  return withLock(join(dir, '.lock'), () => writeExport(cache, dir, entries, spec), lock);
+}
+
+async function writeExport(cache: BuildCache, dir: string, entries: readonly ExportEntry[], spec: CacheToSpec): Promise<ExportResult> {
+  const tmpDir = join(dir, '.tmp');
   const layers = new Map<string, Descriptor>();
   const records: Array<Record<string, unknown>> = [];
   const seen = new Set<string>();
