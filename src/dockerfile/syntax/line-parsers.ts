@@ -212,21 +212,28 @@ function parseNameVal(rest: string, keyword: 'ENV' | 'LABEL', escape: number): s
     return [rest.slice(0, i), rest.slice(j), ''];
   }
   const out: string[] = [];
-  let searchFrom = 0;
-  for (const word of words) {
+  for (let w = 0; w < words.length; w++) {
+    const word = words[w]!;
     const eq = word.indexOf('=');
     if (eq < 0) {
-      const at = rest.indexOf(word, searchFrom);
       throw new LineParseError(
         `Syntax error - can't find = in ${goQuote(word)}. Must be of the form: name=value`,
-        Math.max(0, at),
+        offsetOfWord(rest, words, w),
       );
     }
-    const at = rest.indexOf(word, searchFrom);
-    if (at >= 0) searchFrom = at + word.length;
     out.push(word.slice(0, eq), word.slice(eq + 1), '=');
   }
   return out;
+}
+
+/** Where the `index`-th of `words` (as split from `rest`) starts, for error columns; 0 if unknown. */
+function offsetOfWord(rest: string, words: string[], index: number): number {
+  let from = 0;
+  for (let w = 0; w < index; w++) {
+    const at = rest.indexOf(words[w]!, from);
+    if (at >= 0) from = at + words[w]!.length;
+  }
+  return Math.max(0, rest.indexOf(words[index]!, from));
 }
 
 /**
@@ -258,6 +265,17 @@ export function parseWords(rest: string, escape: number): string[] {
         blankOk = false;
         inWord = false;
         i++;
+        continue;
+      }
+      if (c !== QUOTE_SINGLE && c !== QUOTE_DOUBLE && c !== escape) {
+        // A run of ordinary characters at once.
+        let j = i + 1;
+        for (; j < n; j++) {
+          const d = rest.charCodeAt(j);
+          if (d === QUOTE_SINGLE || d === QUOTE_DOUBLE || d === escape || isGoSpace(d)) break;
+        }
+        word += rest.slice(i, j);
+        i = j;
         continue;
       }
       if (c === QUOTE_SINGLE || c === QUOTE_DOUBLE) {
@@ -344,6 +362,17 @@ function extractFlagsFromBytes(line: string, escape: number): ExtractedFlags {
       break;
     }
     if (quote === 0) {
+      if (c !== QUOTE_SINGLE && c !== QUOTE_DOUBLE && c !== escape && !isGoSpace(c)) {
+        // A run of ordinary bytes at once.
+        let end = pos + 1;
+        for (; end < n; end++) {
+          const d = line.charCodeAt(end);
+          if (d === QUOTE_SINGLE || d === QUOTE_DOUBLE || d === escape || isGoSpace(d)) break;
+        }
+        word += line.slice(pos, end);
+        pos = end - 1;
+        continue;
+      }
       if (isGoSpace(c)) {
         if (word === '--') return { flags, rest: line.slice(pos) };
         if (blankOk || word.length > 0) flags.push(word);
