@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Writes src/dockerfile/unicode.ts: the character classes BuildKit's Go code
- * uses (unicode.IsLetter, unicode.IsDigit, strconv.IsPrint), at the Unicode
+ * Writes src/dockerfile/unicode.ts: the character classes and case mappings
+ * BuildKit's Go code uses (unicode.IsLetter, unicode.IsDigit,
+ * strconv.IsPrint, strings.ToLower, strings.ToUpper), at the Unicode
  * version of the Go release the reference oracle was built with, so that
  * layerkit's answers do not change with the Node version it runs on.
  *
@@ -104,6 +105,30 @@ for (let c = 0; c <= MAX; c++) {
   }
 }
 
+/**
+ * Go's CaseRanges (simple case mapping) as [start, end, upper delta, lower
+ * delta] entries; `UpperLower` (alternating upper/lower pairs) as 'u'.
+ */
+function caseRanges() {
+  const entry = /\{0x([0-9A-F]+), 0x([0-9A-F]+), d\{([^,]+), ([^,]+), ([^}]+)\}\}/g;
+  const ranges = [];
+  for (const [, lo, hi, upper, lower] of block(tables, '_CaseRanges').matchAll(entry)) {
+    ranges.push([parseInt(lo, 16), parseInt(hi, 16), upper.trim(), lower.trim()]);
+  }
+  if (ranges.length < 300) throw new Error(`only ${ranges.length} case ranges found`);
+  const parts = [];
+  let previousEnd = -1;
+  for (const [lo, hi, upper, lower] of ranges) {
+    if (lo <= previousEnd) throw new Error('case ranges out of order');
+    const delta = (d) => (d === 'UpperLower' ? 'u' : Number(d).toString(36));
+    parts.push((lo - previousEnd - 1).toString(36), (hi - lo).toString(36), delta(upper), delta(lower));
+    previousEnd = hi;
+  }
+  return { text: parts.join(','), count: ranges.length };
+}
+
+const caseTable = caseRanges();
+
 /** A set as inclusive ranges, encoded as base-36 (gap, length - 1) pairs. */
 function encode(set) {
   const parts = [];
@@ -138,9 +163,10 @@ const digitTable = encode(digit);
 const printTable = encode(print);
 
 const source = `/**
- * The character classes of Go's standard library that BuildKit's Dockerfile
- * code depends on — \`unicode.IsLetter\`, \`unicode.IsDigit\` and
- * \`strconv.IsPrint\` — at a fixed Unicode version, so that layerkit answers
+ * The character classes and case mappings of Go's standard library that
+ * BuildKit's Dockerfile code depends on — \`unicode.IsLetter\`,
+ * \`unicode.IsDigit\`, \`strconv.IsPrint\`, \`strings.ToLower\` and
+ * \`strings.ToUpper\` — at a fixed Unicode version, so that layerkit answers
  * the same on every Node version (JavaScript's \`\\p{…}\` classes follow the
  * Unicode version of the running engine).
  *
@@ -150,8 +176,10 @@ const source = `/**
  * differential tests use as the reference. Do not edit by hand: regenerate,
  * and \`--check\` that the file is current.
  *
- * Each table lists inclusive code point ranges as base-36 pairs: the gap
- * since the previous range's end, then the range's length minus one.
+ * Each class lists inclusive code point ranges as base-36 pairs: the gap
+ * since the previous range's end, then the range's length minus one. The
+ * case table adds each range's upper and lower case deltas (\`u\` for
+ * Go's alternating \`UpperLower\` ranges).
  * @module
  */
 
@@ -199,6 +227,115 @@ ${literal(digitTable.text)},
 const PRINT = decode(
 ${literal(printTable.text)},
 );
+
+/** Go's \`UpperLower\` delta: the range alternates upper and lower case letters. */
+const UPPER_LOWER = 0x110000;
+
+/** Decodes the case table into [start, end, upper delta, lower delta, …]. */
+function decodeCases(table: string): Int32Array {
+  const numbers = table.split(',');
+  const ranges = new Int32Array(numbers.length);
+  let end = -1;
+  for (let i = 0; i < numbers.length; i += 4) {
+    const start = end + 1 + parseInt(numbers[i]!, 36);
+    end = start + parseInt(numbers[i + 1]!, 36);
+    ranges[i] = start;
+    ranges[i + 1] = end;
+    for (const k of [2, 3]) ranges[i + k] = numbers[i + k] === 'u' ? UPPER_LOWER : parseInt(numbers[i + k]!, 36);
+  }
+  return ranges;
+}
+
+// Case mappings (Go's CaseRanges): ${caseTable.count} ranges.
+const CASES = decodeCases(
+${literal(caseTable.text)},
+);
+
+/** Go's \`unicode.To\` for upper (0) or lower (1) case. */
+function mapCase(codePoint: number, lower: 0 | 1): number {
+  let lo = 0;
+  let hi = CASES.length / 4 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const start = CASES[4 * mid]!;
+    if (codePoint < start) hi = mid - 1;
+    else if (codePoint > CASES[4 * mid + 1]!) lo = mid + 1;
+    else {
+      const delta = CASES[4 * mid + 2 + lower]!;
+      // Alternating pairs: even offsets are upper case, odd ones lower.
+      if (delta === UPPER_LOWER) return start + (((codePoint - start) & ~1) | lower);
+      return codePoint + delta;
+    }
+  }
+  return codePoint;
+}
+
+/** Maps each code point of \`text\`; a lone surrogate becomes U+FFFD, as Go rewrites an invalid byte. */
+function mapString(text: string, map: (codePoint: number) => number): string {
+  let out = '';
+  for (let i = 0; i < text.length; ) {
+    let cp = text.codePointAt(i)!;
+    i += cp > 0xffff ? 2 : 1;
+    if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
+    out += String.fromCodePoint(map(cp));
+  }
+  return out;
+}
+
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * Go's \`unicode.ToLower\`: the simple lower-case mapping (Unicode ${unicodeVersion}).
+ * @example
+ * \`\`\`ts
+ * goToLowerRune(0x41);     // 0x61 ('A' → 'a')
+ * goToLowerRune(0x130);    // 0x69 ('İ' → 'i')
+ * goToLowerRune(0x10589);  // 0x10589 (a Vithkuqi capital: cased only since Unicode 14)
+ * \`\`\`
+ */
+export function goToLowerRune(codePoint: number): number {
+  if (codePoint < 0x80) return codePoint >= 0x41 && codePoint <= 0x5a ? codePoint + 0x20 : codePoint;
+  return mapCase(codePoint, 1);
+}
+
+/**
+ * Go's \`unicode.ToUpper\`: the simple upper-case mapping (Unicode ${unicodeVersion}).
+ * @example
+ * \`\`\`ts
+ * goToUpperRune(0x61);  // 0x41 ('a' → 'A')
+ * goToUpperRune(0xdf);  // 0xdf ('ß' has no single-letter upper case)
+ * \`\`\`
+ */
+export function goToUpperRune(codePoint: number): number {
+  if (codePoint < 0x80) return codePoint >= 0x61 && codePoint <= 0x7a ? codePoint - 0x20 : codePoint;
+  return mapCase(codePoint, 0);
+}
+
+/**
+ * Go's \`strings.ToLower\`: each code point mapped alone (JavaScript's
+ * \`toLowerCase\` also maps \`İ\` to two characters and follows the engine's
+ * Unicode version).
+ * @example
+ * \`\`\`ts
+ * goToLower('COPY');   // 'copy'
+ * goToLower('İSTANBUL'); // 'istanbul'
+ * \`\`\`
+ */
+export function goToLower(text: string): string {
+  return ASCII.test(text) ? text.toLowerCase() : mapString(text, goToLowerRune);
+}
+
+/**
+ * Go's \`strings.ToUpper\`: each code point mapped alone (\`ß\` stays \`ß\`).
+ * @example
+ * \`\`\`ts
+ * goToUpper('cmd');     // 'CMD'
+ * goToUpper('straße');  // 'STRAßE'
+ * \`\`\`
+ */
+export function goToUpper(text: string): string {
+  return ASCII.test(text) ? text.toUpperCase() : mapString(text, goToUpperRune);
+}
 
 /**
  * Go's \`unicode.IsLetter\`: the code point is in category L (Unicode ${unicodeVersion}).
@@ -254,6 +391,6 @@ if (process.argv.includes('--check')) {
 } else {
   writeFileSync(OUT, source);
   console.log(
-    `wrote ${OUT}: Unicode ${unicodeVersion}, ${letterTable.count} letter, ${digitTable.count} digit, ${printTable.count} print ranges`,
+    `wrote ${OUT}: Unicode ${unicodeVersion}, ${letterTable.count} letter, ${digitTable.count} digit, ${printTable.count} print, ${caseTable.count} case ranges`,
   );
 }

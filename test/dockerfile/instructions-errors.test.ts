@@ -270,3 +270,15 @@ describe('hostile input', () => {
     );
   });
 });
+
+describe('case mapping is Go 1.19’s (Unicode 13), whatever Node runs', () => {
+  it('upper-cases the HEALTHCHECK type with simple mappings only', () => {
+    // strings.ToUpper maps ᾀ (U+1F80) to ᾈ (U+1F88); JavaScript's toUpperCase gives two characters.
+    expect(message('HEALTHCHECK \u1f80 true')).toBe('Unknown type "\u1f88" in HEALTHCHECK (try CMD)');
+  });
+
+  it('does not upper-case letters that became cased after Unicode 13', () => {
+    // ƛ (U+019B) gained an upper case (U+A7DC) in Unicode 16: Go 1.19 keeps it as it is.
+    expect(message('HEALTHCHECK \u019b true')).toBe('Unknown type "\u019b" in HEALTHCHECK (try CMD)');
+  });
+});

@@ -4,11 +4,22 @@
  * The oracle (BuildKit's own lexer, ./oracle.ts) judges every code point
  * where a table of src/dockerfile/unicode.ts changes value and every code
  * point where this Node's `\p{…}` classes disagree with those tables.
- * `LAYERKIT_UNICODE_EXHAUSTIVE=1` checks all 1,112,064 scalar values.
+ * Lower-case mapping is checked the same way, through the keyword BuildKit's
+ * parser lowers. `LAYERKIT_UNICODE_EXHAUSTIVE=1` checks all 1,112,064 scalar
+ * values.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { ShellExpansionError, ShellLex } from '../../src/dockerfile/shell/index.js';
-import { GO_UNICODE_VERSION, isGoDigit, isGoLetter, isGoPrint } from '../../src/dockerfile/unicode.js';
+import {
+  GO_UNICODE_VERSION,
+  goToLower,
+  goToLowerRune,
+  goToUpper,
+  goToUpperRune,
+  isGoDigit,
+  isGoLetter,
+  isGoPrint,
+} from '../../src/dockerfile/unicode.js';
 import { openOracle, type WordAnswer } from './oracle.js';
 
 const oracle = openOracle();
@@ -43,6 +54,29 @@ describe('Go’s character classes at Unicode 13.0.0', () => {
   it('quotes characters newer than Unicode 13 in messages, as strconv.Quote does', () => {
     expect(() => lex.processWord("'\u{1fae0}", [])).toThrow(`failed to process "'\\U0001fae0": `);
     expect(() => lex.processWord("'\u0870", [])).toThrow(`failed to process "'\\u0870": `);
+  });
+});
+
+describe('Go’s case mapping at Unicode 13.0.0', () => {
+  it('maps one code point to one, with Go’s simple mappings', () => {
+    expect(goToLower('COPY --From')).toBe('copy --from');
+    expect(goToLower('İSTANBUL ΣΑΣ')).toBe('istanbul σασ'); // İ → i (JavaScript: i + U+0307); no final-sigma rule
+    expect(goToUpper('straße ǆ')).toBe('STRAßE Ǆ'); // ß has no single-letter upper case
+    expect(goToUpperRune(0x1f80)).toBe(0x1f88); // ᾀ → ᾈ (JavaScript's toUpperCase gives two characters)
+    expect(goToUpperRune(0x1e9e)).toBe(0x1e9e);
+    expect(goToLowerRune(0x1e9e)).toBe(0xdf); // ẞ → ß
+    expect([0x100, 0x101, 0x102].map(goToUpperRune)).toEqual([0x100, 0x100, 0x102]); // alternating pairs
+  });
+
+  it('leaves alone what became cased after Unicode 13', () => {
+    expect(goToLowerRune(0x10589)).toBe(0x10589); // VITHKUQI CAPITAL LETTER (Unicode 14)
+    expect(goToUpperRune(0x19b)).toBe(0x19b); // ƛ gained an upper case (U+A7DC) in Unicode 16
+    expect(goToLowerRune(0x1c89)).toBe(0x1c89); // CYRILLIC CAPITAL LETTER TJE (Unicode 16)
+  });
+
+  it('writes U+FFFD for a lone surrogate, as Go rewrites an invalid byte', () => {
+    expect(goToLower('A\udc85B')).toBe('a\ufffdb');
+    expect(goToUpper('\ud800')).toBe('\ufffd');
   });
 });
 
@@ -96,6 +130,48 @@ const questions = (c: number): Array<[word: string, env: string[]]> => {
     [`'${ch}`, []],
   ];
 };
+
+/** The code points where Go's lower-case mapping changes its delta, and where this Node's `toLowerCase` disagrees. */
+function interestingCasePoints(): number[] {
+  const points = new Set<number>();
+  let previousDelta = 0;
+  for (let c = 0x80; c <= MAX; c++) {
+    if (isSurrogate(c)) continue;
+    const delta = goToLowerRune(c) - c;
+    if (delta !== previousDelta) {
+      points.add(c);
+      if (!isSurrogate(c - 1)) points.add(c - 1);
+    }
+    previousDelta = delta;
+    const js = [...String.fromCodePoint(c).toLowerCase()];
+    if (js.length !== 1 || js[0]!.codePointAt(0) !== goToLowerRune(c)) points.add(c);
+  }
+  return [...points].sort((a, b) => a - b);
+}
+
+describe.runIf(oracle)('BuildKit lowers keywords as Go 1.19 does', () => {
+  const exhaustive = process.env.LAYERKIT_UNICODE_EXHAUSTIVE === '1';
+  const points = exhaustive ? allScalarValues().filter((c) => c >= 0x80) : interestingCasePoints();
+
+  it(`${exhaustive ? 'every non-ASCII scalar value' : 'case table edges and Node disagreements'} (${points.length} code points)`, { timeout: exhaustive ? 1_800_000 : 120_000 }, async () => {
+    // BuildKit's parser lowers the keyword with strings.ToLower and dumps it as it is: `(xé "")`.
+    const answers = await oracle!.parseMany(points.map((c) => `X${String.fromCodePoint(c)} a\n`));
+    const mismatches: string[] = [];
+    let compared = 0;
+    points.forEach((c, i) => {
+      const answer = answers[i]!;
+      if (!answer.ok) return;
+      compared++;
+      const lowered = [...answer.dump][2];
+      const expected = String.fromCodePoint(goToLowerRune(c));
+      if (lowered !== expected && mismatches.length < 10) {
+        mismatches.push(`U+${c.toString(16)}: BuildKit ${JSON.stringify(answer.dump)}, layerkit ${JSON.stringify(expected)}`);
+      }
+    });
+    expect(mismatches).toEqual([]);
+    expect(compared).toBeGreaterThan(points.length * 0.99);
+  });
+});
 
 describe.runIf(oracle)('BuildKit agrees, code point by code point', () => {
   const exhaustive = process.env.LAYERKIT_UNICODE_EXHAUSTIVE === '1';

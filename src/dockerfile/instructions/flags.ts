@@ -6,7 +6,7 @@
  * @module
  */
 import { suggest } from '../suggest.js';
-import { goToLower } from '../syntax/chars.js';
+import { goToLower } from '../unicode.js';
 
 /** A flag word that cannot be read; `flag` is the word as written, to find it in the source. */
 export class FlagError {

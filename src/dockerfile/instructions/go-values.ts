@@ -7,7 +7,7 @@
  * @module
  */
 import { goQuote } from '../shell/runes.js';
-import { goToLower } from '../syntax/chars.js';
+import { goToLower } from '../unicode.js';
 
 /** A value Go would reject; `message` is Go's error text. */
 export class GoValueError {

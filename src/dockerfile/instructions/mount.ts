@@ -6,7 +6,7 @@
  */
 import { goQuote } from '../shell/runes.js';
 import { suggest } from '../suggest.js';
-import { goToLower } from '../syntax/chars.js';
+import { goToLower } from '../unicode.js';
 import { csvFields, GoValueError, parseGoBool, parseGoUint32, ramInBytes } from './go-values.js';
 import type { Mount, MountSharing, MountType } from './types.js';
 

@@ -4,7 +4,8 @@
  * @module
  */
 import { goQuote } from '../shell/runes.js';
-import { goToLower, goTrimSpace } from '../syntax/chars.js';
+import { goTrimSpace } from '../syntax/chars.js';
+import { goToLower } from '../unicode.js';
 import type { InstructionContext } from './context.js';
 import { FlagTable } from './flags.js';
 import type {

@@ -3,7 +3,7 @@
  * @module
  */
 import { goQuote } from '../shell/runes.js';
-import { goToUpper } from '../syntax/chars.js';
+import { goToUpper } from '../unicode.js';
 import type { InstructionContext } from './context.js';
 import { FlagTable } from './flags.js';
 import { GoValueError, parseGoDuration, parseGoInt32 } from './go-values.js';

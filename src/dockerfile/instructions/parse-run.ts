@@ -5,7 +5,7 @@
  */
 import { goQuote } from '../shell/runes.js';
 import { suggest } from '../suggest.js';
-import { goToLower } from '../syntax/chars.js';
+import { goToLower } from '../unicode.js';
 import type { InstructionContext } from './context.js';
 import { FlagTable } from './flags.js';
 import { csvFields, GoValueError, parseGoBool } from './go-values.js';

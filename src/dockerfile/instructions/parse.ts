@@ -5,8 +5,9 @@
  */
 import { DockerfileSyntaxError } from '../errors.js';
 import { suggest } from '../suggest.js';
-import { goToUpper, goTrimSpace } from '../syntax/chars.js';
+import { goTrimSpace } from '../syntax/chars.js';
 import type { DockerfileAst, InstructionNode } from '../syntax/node.js';
+import { goToUpper } from '../unicode.js';
 import { InstructionContext, type ParseInstructionOptions } from './context.js';
 import {
   parseArg,
