@@ -34,6 +34,13 @@ export interface SandboxProcess {
   tailBytes?: number;
 }
 
+/**
+ * util-linux `unshare --fork` passes a child's death by signal on by
+ * raising the signal on itself, which cannot be done for SIGKILL: it then
+ * prints this and exits 1. Such an exit is reported as 137, as a shell would.
+ */
+export const SIGKILLED = /unshare: sigprocmask unblock failed[^\n]*\n?$/;
+
 const CLEAN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
 /** Runs a step's namespaces to completion. Never leaves a process behind when it resolves. */
@@ -101,12 +108,17 @@ export function runSandbox(proc: SandboxProcess): Promise<SandboxExit> {
     child.on('close', (code, signal) => {
       proc.signal?.removeEventListener('abort', onAbort);
       if (timer) clearTimeout(timer);
-      const exitCode = code ?? 128 + signalNumber(signal);
+      let exitCode = code ?? 128 + signalNumber(signal);
+      let text = tail.subarray(Math.max(0, tail.length - tailMax)).toString('utf8');
+      if (exitCode === 1 && SIGKILLED.test(text)) {
+        exitCode = 128 + constants.signals.SIGKILL;
+        text = text.replace(SIGKILLED, '');
+      }
       const exit: SandboxExit = {
         exitCode,
         started,
         setupLog: status.replace(/^(pid \d+|exec)\n/gm, '').trim(),
-        tail: tail.subarray(Math.max(0, tail.length - tailMax)).toString('utf8'),
+        tail: text,
       };
       if (stopped) exit.stopped = stopped;
       resolve(exit);

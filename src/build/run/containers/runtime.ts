@@ -138,7 +138,13 @@ export class ContainerRuntime {
     const out = await open(join(dir, 'stdout.log'), 'a');
     const err = await open(join(dir, 'stderr.log'), 'a');
     try {
-      const supervise = 'd=$1; shift; "$@" 3>"$d/status" </dev/null; code=$?; date -u +%Y-%m-%dT%H:%M:%SZ > "$d/finished"; echo $code > "$d/exit"';
+      // unshare exits 1 after printing this when its child died of SIGKILL (see process.ts): report 137.
+      const supervise = [
+        'd=$1; shift',
+        '"$@" 3>"$d/status" </dev/null; code=$?',
+        'if [ "$code" = 1 ]; then case "$(tail -n 1 "$d/stderr.log")" in "unshare: sigprocmask unblock failed"*) code=137;; esac; fi',
+        'date -u +%Y-%m-%dT%H:%M:%SZ > "$d/finished"; echo $code > "$d/exit"',
+      ].join('\n');
       const child = spawn(caps.tools.sh!, ['-c', supervise, 'supervisor', dir, ...prepared.argv], {
         detached: true,
         stdio: ['ignore', out.fd, err.fd],
