@@ -7,7 +7,14 @@
  */
 import { LayerkitError } from '../../errors.js';
 
-/** The codes a {@link SandboxError} can carry. */
+/**
+ * The codes a {@link SandboxError} can carry.
+ *
+ * @example
+ * ```ts
+ * const retryable: SandboxErrorCode[] = ['RUN_TIMEOUT', 'SANDBOX_SETUP_FAILED'];
+ * ```
+ */
 export type SandboxErrorCode =
   /** The machine cannot run sandboxed commands (not Linux, tools missing, namespaces refused). */
   | 'SANDBOX_UNAVAILABLE'
@@ -26,7 +33,14 @@ export type SandboxErrorCode =
   /** A layer made by the executor was read after its files were released. */
   | 'LAYER_RELEASED';
 
-/** Facts carried by a {@link SandboxError}. */
+/**
+ * Facts carried by a {@link SandboxError}.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof SandboxError) console.error(`Dockerfile:${err.data.line ?? '?'}: ${err.data.reason ?? err.message}`);
+ * ```
+ */
 export interface SandboxErrorData {
   /** The RUN instruction, when the error is about one. */
   instruction?: string;

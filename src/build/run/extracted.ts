@@ -26,7 +26,14 @@ import type { Layer } from '../../layers/layer.js';
 import { readTar, type TarMember } from '../../layers/tar/read.js';
 import { SandboxError } from './errors.js';
 
-/** A layer ready to be an overlayfs lower directory. */
+/**
+ * A layer ready to be an overlayfs lower directory.
+ *
+ * @example
+ * ```ts
+ * const { root, opaque } = await extractedLayer(layer, store.root);
+ * ```
+ */
 export interface ExtractedLayer {
   /** The diffID's hex digits (the directory's name). */
   hex: string;
@@ -46,12 +53,28 @@ interface Meta {
   xattrs: Array<'user' | 'trusted'>;
 }
 
-/** How many layers this process extracted and reused, for tests and progress. */
+/**
+ * How many layers this process extracted and reused, for tests and progress.
+ *
+ * @example
+ * ```ts
+ * const before = extractionStats.extracted;
+ * await build({ context: '.', executor: sandboxExecutor() });
+ * console.log(`${extractionStats.extracted - before} layers extracted`);
+ * ```
+ */
 export const extractionStats = { extracted: 0, reused: 0 };
 
 const inFlight = new Map<string, Promise<ExtractedLayer>>();
 
-/** The directory of the per-layer extractions under a store. */
+/**
+ * The directory of the per-layer extractions under a store.
+ *
+ * @example
+ * ```ts
+ * await rm(extractedDir(store.root), { recursive: true, force: true }); // drop the cache
+ * ```
+ */
 export function extractedDir(storeRoot: string): string {
   return join(storeRoot, 'layers-extracted');
 }

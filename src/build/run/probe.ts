@@ -11,7 +11,15 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { shellQuote } from './script.js';
 
-/** The outcome of {@link probeSandbox}. */
+/**
+ * The outcome of {@link probeSandbox}.
+ *
+ * @example
+ * ```ts
+ * const caps: SandboxCapabilities = await probeSandbox();
+ * if (caps.available && !caps.overlay) console.warn('RUN will use the copy strategy');
+ * ```
+ */
 export interface SandboxCapabilities {
   /** Sandboxed RUN steps can be executed here. */
   available: boolean;

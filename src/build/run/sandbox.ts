@@ -20,7 +20,14 @@ import { releasingLayer, type ReleasingLayer } from './released-layer.js';
 import { upperEntries } from './upper-layer.js';
 import { prepareStep } from './prepare-step.js';
 
-/** Options of {@link sandboxExecutor}. */
+/**
+ * Options of {@link sandboxExecutor}.
+ *
+ * @example
+ * ```ts
+ * const options: SandboxExecutorOptions = { strategy: 'copy', timeoutMs: 60_000, hostname: 'builder' };
+ * ```
+ */
 export interface SandboxExecutorOptions {
   /**
    * How the root file system is provided: `overlay` (kernel overlayfs over
@@ -41,7 +48,19 @@ export interface SandboxExecutorOptions {
   outputTailBytes?: number;
 }
 
-/** A {@link RunExecutor} that can also release what it still holds. */
+/**
+ * A {@link RunExecutor} that can also release what it still holds.
+ *
+ * @example
+ * ```ts
+ * const executor: SandboxExecutor = sandboxExecutor();
+ * try {
+ *   await build({ context: '.', executor });
+ * } finally {
+ *   await executor.dispose();
+ * }
+ * ```
+ */
 export interface SandboxExecutor extends RunExecutor {
   /** The options in force. */
   readonly options: Readonly<SandboxExecutorOptions>;

@@ -28,7 +28,14 @@ import { probeSandbox, type SandboxCapabilities } from '../probe.js';
 import { runSandbox } from '../process.js';
 import { alive, inspectDir, readJson, writeJson, type ContainerConfig, type ContainerInfo, type ContainerRunState } from './state.js';
 
-/** Options of {@link ContainerRuntime.create}. */
+/**
+ * Options of {@link ContainerRuntime.create}.
+ *
+ * @example
+ * ```ts
+ * const options: CreateOptions = { name: 'web', cmd: ['httpd', '-f'], env: ['PORT=8080'], network: 'host' };
+ * ```
+ */
 export interface CreateOptions {
   /** `--name` (default: the id's first 12 characters). */
   name?: string;
@@ -46,12 +53,26 @@ export interface CreateOptions {
   network?: 'host' | 'none';
 }
 
-/** How a command inside a container ended, with its output when attached. */
+/**
+ * How a command inside a container ended.
+ *
+ * @example
+ * ```ts
+ * const { exitCode }: ExitResult = await runtime.exec('web', ['true']);
+ * ```
+ */
 export interface ExitResult {
   exitCode: number;
 }
 
-/** Output callback of attached runs and `exec`. */
+/**
+ * Output callback of attached runs and `exec`.
+ *
+ * @example
+ * ```ts
+ * const onOutput: OutputListener = (stream, chunk) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk);
+ * ```
+ */
 export type OutputListener = (stream: 'stdout' | 'stderr', chunk: Uint8Array) => void;
 
 const ID = /^[0-9a-f]{64}$/;

@@ -10,7 +10,14 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** What a container runs, fixed at `create`. */
+/**
+ * What a container runs, fixed at `create`.
+ *
+ * @example
+ * ```ts
+ * const { argv, env }: ContainerConfig = await runtime.inspect('web');
+ * ```
+ */
 export interface ContainerConfig {
   id: string;
   name: string;
@@ -37,7 +44,14 @@ export interface ContainerRunState {
   stopping?: boolean;
 }
 
-/** `docker ps`'s view of a container. */
+/**
+ * `docker ps`'s view of a container.
+ *
+ * @example
+ * ```ts
+ * for (const c of await runtime.ps({ all: true })) console.log(c.name, c.status, c.exitCode ?? '');
+ * ```
+ */
 export interface ContainerInfo extends ContainerConfig {
   status: 'created' | 'running' | 'exited';
   /** The namespace's init, as the host sees it, while running. */
