@@ -4,11 +4,10 @@
  * caches; LRU pruning to a size bound.
  * @module
  */
-import { link, mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { digestHex, isDigest, type Digest } from '../../digest.js';
+import { digestHex, type Digest } from '../../digest.js';
 import { temporaryPath } from '../../image/fs-atomic.js';
-import { sweepTemporaryFiles } from '../../image/store/blobs.js';
 import { withLock, type LockOptions } from '../../image/store/lock.js';
 import { ImageStore } from '../../image/store/store.js';
 import type { Layer } from '../../layers/layer.js';
@@ -18,8 +17,10 @@ import { adoptBlob, blobFile, blobLayer, hasBlob, writeBlob } from './blobs.js';
 import { indexFile, loadIndex, saveIndex } from './layer-index.js';
 import { CacheError } from './errors.js';
 import type { CacheKey } from './key.js';
-import { leasedDigests, Lease } from './leases.js';
-import { decodeRecord, encodeRecord, type CachedLayer, type CacheRecord } from './records.js';
+import { Lease } from './leases.js';
+import { encodeRecord, type CachedLayer, type CacheRecord } from './records.js';
+import { blobOf, listRecords, readRecord } from './files.js';
+import { pruneCache } from './prune.js';
 
 /**
  * Options of {@link BuildCache}: how long to wait for the store's lock
@@ -90,14 +91,6 @@ export interface ImportedCache {
   /** A directory with `blobs/sha256/<hex>` holding the layers. */
   readonly dir: string;
   readonly records: ReadonlyMap<string, CacheRecord>;
-}
-
-interface ListedRecord {
-  path: string;
-  key: Digest;
-  record: CacheRecord;
-  mtimeMs: number;
-  bytes: number;
 }
 
 /**
@@ -272,7 +265,7 @@ export class BuildCache {
    * ```
    */
   async usage(): Promise<CacheUsage> {
-    const records = await this.#list();
+    const records = await listRecords(this.root);
     const blobs = new Map<string, number>();
     let bytes = 0;
     for (const r of records) {
@@ -304,101 +297,7 @@ export class BuildCache {
     if (!Number.isSafeInteger(keep) || keep < 0) {
       throw new CacheError('CACHE_INVALID_OPTION', `keepStorage must be a non-negative integer number of bytes, got ${keep}`, { reason: 'keepStorage' });
     }
-    return withLock(join(this.storeRoot, 'lock'), () => this.#prune(keep), this.#options);
-  }
-
-  async #prune(keep: number): Promise<PruneResult> {
-    const records = await this.#list(true);
-    const leased = await leasedDigests(join(this.root, 'leases'));
-    const blobSizes = new Map<string, number>();
-    for (const { digest, path } of await listBlobFiles(this.root)) {
-      const [info, index] = await Promise.all([stat(path).catch(() => undefined), stat(indexFile(this.root, digest as Digest)).catch(() => undefined)]);
-      // A saved index counts with its blob and goes with it.
-      if (info) blobSizes.set(digest, info.size + (index?.size ?? 0));
-    }
-    const uses = new Map<string, number>();
-    let total = 0;
-    for (const r of records) {
-      total += r.bytes;
-      const digest = blobOf(r.record);
-      if (digest !== undefined) uses.set(digest, (uses.get(digest) ?? 0) + 1);
-    }
-    for (const [digest, size] of blobSizes) if (uses.has(digest) || leased.has(digest)) total += size;
-
-    let removedRecords = 0;
-    let freedBytes = 0;
-    // Oldest use first; the key breaks ties so the order is the same for everyone.
-    const byAge = [...records].sort((a, b) => a.mtimeMs - b.mtimeMs || (a.key < b.key ? -1 : 1));
-    for (const r of byAge) {
-      if (total <= keep) break;
-      const digest = blobOf(r.record);
-      if (digest !== undefined && leased.has(digest)) continue;
-      await rm(r.path, { force: true });
-      removedRecords++;
-      total -= r.bytes;
-      freedBytes += r.bytes;
-      if (digest !== undefined) {
-        const left = (uses.get(digest) ?? 1) - 1;
-        uses.set(digest, left);
-        if (left === 0) {
-          const size = blobSizes.get(digest) ?? 0;
-          total -= size;
-        }
-      }
-    }
-
-    // Blobs no record uses go to a trash directory first; a build that leased
-    // one in the meantime gets it back, the rest is deleted.
-    const trash = join(this.root, 'trash');
-    const trashed: Array<{ digest: string; from: string; to: string; size: number }> = [];
-    for (const [digest, size] of blobSizes) {
-      if ((uses.get(digest) ?? 0) > 0 || leased.has(digest)) continue;
-      const from = blobFile(this.root, digest as Digest);
-      const to = join(trash, digestHex(digest as Digest));
-      await rm(to, { force: true });
-      await mkdir(trash, { recursive: true });
-      try {
-        await rename(from, to);
-        trashed.push({ digest, from, to, size });
-      } catch {
-        // Gone already.
-      }
-    }
-    const leasedNow = trashed.length > 0 ? await leasedDigests(join(this.root, 'leases')) : new Set<string>();
-    let removedBlobs = 0;
-    for (const t of trashed) {
-      if (leasedNow.has(t.digest)) {
-        await rename(t.to, t.from).catch(() => undefined);
-        total += t.size;
-        continue;
-      }
-      await rm(t.to, { force: true });
-      await rm(indexFile(this.root, t.digest as Digest), { force: true });
-      removedBlobs++;
-      freedBytes += t.size;
-    }
-    await sweepTemporaryFiles(this.#tmp);
-    return { removedRecords, removedBlobs, freedBytes, keptBytes: total };
-  }
-
-  /** Every record on disk; with `clean`, unreadable ones are deleted. */
-  async #list(clean = false): Promise<ListedRecord[]> {
-    const out: ListedRecord[] = [];
-    const dir = join(this.root, 'records');
-    for (const shard of await readdir(dir).catch(() => [] as string[])) {
-      for (const name of await readdir(join(dir, shard)).catch(() => [] as string[])) {
-        const path = join(dir, shard, name);
-        const key = `sha256:${name.replace(/\.json$/, '')}`;
-        const [info, record] = await Promise.all([stat(path).catch(() => undefined), isDigest(key) ? readRecord(path, key) : undefined]);
-        if (!info) continue;
-        if (!record) {
-          if (clean) await rm(path, { force: true });
-          continue;
-        }
-        out.push({ path, key: key as Digest, record, mtimeMs: info.mtimeMs, bytes: info.size });
-      }
-    }
-    return out;
+    return withLock(join(this.storeRoot, 'lock'), () => pruneCache(this.root, keep), this.#options);
   }
 
   /**
@@ -430,29 +329,4 @@ export class BuildCache {
     await this.#lease?.release();
     this.#lease = undefined;
   }
-}
-
-function blobOf(record: CacheRecord): string | undefined {
-  return record.kind === 'step' && record.layer ? record.layer.digest : undefined;
-}
-
-async function readRecord(path: string, key: string): Promise<CacheRecord | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  try {
-    return decodeRecord(JSON.parse(text), key)?.record;
-  } catch {
-    return undefined;
-  }
-}
-
-async function listBlobFiles(root: string): Promise<Array<{ digest: string; path: string }>> {
-  const dir = join(root, 'blobs', 'sha256');
-  return (await readdir(dir).catch(() => [] as string[]))
-    .filter((hex) => /^[0-9a-f]{64}$/.test(hex))
-    .map((hex) => ({ digest: `sha256:${hex}`, path: join(dir, hex) }));
 }
