@@ -107,6 +107,22 @@ describe('keys of the less common steps', () => {
     expect(runs).toBe(2);
   });
 
+  it('a step that misses after hits reads the cached layers below it correctly (saved indexes, contents on demand)', async () => {
+    const store = await freshStore();
+    const context = await writeContext({ 'a.txt': 'from the context', 'dir/gone.txt': 'x', 'dir/kept.txt': 'y' });
+    const run = async (step: { argv: string[] }, fs: { readFile(p: string, e: 'utf8'): Promise<string>; writeFile(p: string, d: string): Promise<void>; rm(p: string): Promise<void> }) => {
+      await fs.writeFile('/b.txt', `${await fs.readFile('/a.txt', 'utf8')} + ${step.argv.at(-1)}`);
+      await fs.rm('/dir/gone.txt');
+    };
+    const dockerfile = (word: string) => `FROM scratch\nCOPY a.txt /a.txt\nCOPY dir /dir\nRUN derive ${word}\nFROM scratch\nCOPY --from=0 /dir /copy\nCOPY --from=0 /b.txt /b.txt\n`;
+    await buildText(dockerfile('one'), {}, { store, context, run });
+    const second = await buildText(dockerfile('two'), {}, { store, context, run });
+    // /dir is the same after the new RUN (content-based), /b.txt is not.
+    expect(cached(second)).toEqual([true, true, false, true, false]);
+    const reference = await buildText(dockerfile('two'), {}, { store: await freshStore(), context, run, noCache: true });
+    expect(second.digest).toBe(reference.digest);
+  });
+
   it('COPY --link --chown=<name> is keyed on the ids the name resolves to', async () => {
     const store = await freshStore();
     const files = { 'etc/passwd': 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n', 'etc/group': 'root:x:0:\napp:x:1000:\n', 'a.txt': 'A' };
