@@ -28,6 +28,8 @@ afterAll(() => oracle?.close());
 const MAX = 0x10ffff;
 const isSurrogate = (c: number) => c >= 0xd800 && c <= 0xdfff;
 const lex = new ShellLex();
+/** Oracle requests in flight at once: its client keeps them in a queue. */
+const CHUNK = 20_000;
 
 describe('Go’s character classes at Unicode 13.0.0', () => {
   it('names the version of its tables', () => {
@@ -155,7 +157,10 @@ describe.runIf(oracle)('BuildKit lowers keywords as Go 1.19 does', () => {
 
   it(`${exhaustive ? 'every non-ASCII scalar value' : 'case table edges and Node disagreements'} (${points.length} code points)`, { timeout: exhaustive ? 1_800_000 : 120_000 }, async () => {
     // BuildKit's parser lowers the keyword with strings.ToLower and dumps it as it is: `(xé "")`.
-    const answers = await oracle!.parseMany(points.map((c) => `X${String.fromCodePoint(c)} a\n`));
+    const answers = [];
+    for (let i = 0; i < points.length; i += CHUNK) {
+      answers.push(...(await oracle!.parseMany(points.slice(i, i + CHUNK).map((c) => `X${String.fromCodePoint(c)} a\n`))));
+    }
     const mismatches: string[] = [];
     let compared = 0;
     points.forEach((c, i) => {
@@ -178,7 +183,6 @@ describe.runIf(oracle)('BuildKit agrees, code point by code point', () => {
   const points = exhaustive ? allScalarValues() : interestingCodePoints();
 
   it(`${exhaustive ? 'every scalar value' : 'table edges and Node disagreements'} (${points.length} code points)`, { timeout: exhaustive ? 1_800_000 : 120_000 }, async () => {
-    const CHUNK = 20_000;
     const mismatches: string[] = [];
     for (let i = 0; i < points.length && mismatches.length < 10; i += CHUNK) {
       const cases = points.slice(i, i + CHUNK).flatMap(questions);
