@@ -20,7 +20,7 @@ import {
   isGoLetter,
   isGoPrint,
 } from '../../src/dockerfile/unicode.js';
-import { openOracle, type WordAnswer } from './oracle.js';
+import { openOracle, type ParseAnswer, type WordAnswer } from './oracle.js';
 
 const oracle = openOracle();
 afterAll(() => oracle?.close());
@@ -157,7 +157,7 @@ describe.runIf(oracle)('BuildKit lowers keywords as Go 1.19 does', () => {
 
   it(`${exhaustive ? 'every non-ASCII scalar value' : 'case table edges and Node disagreements'} (${points.length} code points)`, { timeout: exhaustive ? 1_800_000 : 120_000 }, async () => {
     // BuildKit's parser lowers the keyword with strings.ToLower and dumps it as it is: `(xé "")`.
-    const answers = [];
+    const answers: ParseAnswer[] = [];
     for (let i = 0; i < points.length; i += CHUNK) {
       answers.push(...(await oracle!.parseMany(points.slice(i, i + CHUNK).map((c) => `X${String.fromCodePoint(c)} a\n`))));
     }
