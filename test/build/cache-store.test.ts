@@ -215,7 +215,7 @@ describe('sharing and damage', () => {
   it('a build in another process and one in this process share the cache and agree', async () => {
     const store = await freshStore();
     const context = await multiContext();
-    const script = join(await tempDir(), 'child-build.ts');
+    const script = join(await tempDir(), 'child-build.mts');
     const buildModule = pathToFileURL(join(process.cwd(), 'src/build/build.ts')).href;
     await writeFile(
       script,
