@@ -5,12 +5,15 @@
 import type { Entry } from './entry.js';
 import { layerFromUncompressed, type LayerCompressionOptions } from './from-uncompressed.js';
 import type { Layer } from './layer.js';
-import { writeTar } from './tar/write.js';
+import type { ExternalHardlinks } from './tar/link-groups.js';
+import { writeTar, type WriteTarOptions } from './tar/write.js';
 
 /** Options of {@link layerFromEntries}. */
 export interface LayerFromEntriesOptions extends LayerCompressionOptions {
   /** Clamp mtimes to this epoch (seconds); see {@link writeTar}. */
   sourceDateEpoch?: number;
+  /** Hardlinks to files not in this layer: refused by default; see {@link writeTar}. */
+  externalHardlinks?: ExternalHardlinks;
 }
 
 /**
@@ -36,7 +39,9 @@ export type EntrySource = Iterable<Entry> | (() => Iterable<Entry> | AsyncIterab
  */
 export function layerFromEntries(entries: EntrySource, options: LayerFromEntriesOptions = {}): Layer {
   const list = typeof entries === 'function' ? entries : Array.from(entries);
-  const tarOptions = options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: options.sourceDateEpoch };
+  const tarOptions: WriteTarOptions = {};
+  if (options.sourceDateEpoch !== undefined) tarOptions.sourceDateEpoch = options.sourceDateEpoch;
+  if (options.externalHardlinks !== undefined) tarOptions.externalHardlinks = options.externalHardlinks;
   return layerFromUncompressed(() => writeTar(typeof list === 'function' ? list() : list, tarOptions), options);
 }
 

@@ -128,7 +128,14 @@ export class Tree {
       if (entry.type === 'hardlink') links.push(entry);
       else tree.put(entry);
     }
-    for (const link of links) tree.link(link.path, link.linkname ?? '');
+    // A link may name another link listed after it (a chain); link each one to where its chain ends.
+    const linkTarget = new Map(links.map((link) => [link.path, link.linkname ?? '']));
+    for (const link of links) {
+      let target = link.linkname ?? '';
+      for (let hops = 0; linkTarget.has(target) && hops <= links.length; hops++) target = linkTarget.get(target)!;
+      if (linkTarget.has(target)) throw new LayerFormatError('HARDLINK_TARGET_MISSING', link.path, 'hardlinks form a cycle with no file');
+      tree.link(link.path, target);
+    }
     return tree;
   }
 

@@ -14,15 +14,9 @@ import { comparePaths, type Entry } from '../../src/layers/entry.js';
 import { layerFromEntries } from '../../src/layers/from-entries.js';
 import { writeTar } from '../../src/layers/tar/write.js';
 import { treeArbitrary } from '../../src/testing/layers.js';
+import { ociLayout, run, tool } from './interop-helpers.js';
 import { collect, comparableOf, readAll, streamOf, type Comparable } from './tar-helpers.js';
 
-function tool(name: string, versionArg = '--version'): boolean {
-  const r = spawnSync(name, [versionArg], { encoding: 'utf8' });
-  const ok = !r.error && (name !== 'tar' || r.stdout.includes('GNU tar'));
-  if (!ok && process.env.CI) throw new Error(`${name} missing (required under CI)`);
-  if (!ok) console.warn(`skipping ${name} interop: ${name} not found`);
-  return ok;
-}
 const haveTar = tool('tar');
 const haveGzip = tool('gzip');
 const haveUmoci = tool('umoci', '--version');
@@ -44,12 +38,6 @@ function temp(): string {
   const dir = mkdtempSync(join(tmpdir(), 'layerkit-interop-tar-'));
   cleanups.push(dir);
   return dir;
-}
-
-function run(cmd: string, args: string[], options: { cwd?: string } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...options });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
 }
 
 /** Paths under `root` (entry form), found with plain readdir. */
@@ -221,39 +209,6 @@ describe.runIf(haveTar && haveGzip)('parallel gzip output', () => {
     expect(Buffer.compare(viaGzip, await collect(writeTar(entries)))).toBe(0);
   });
 });
-
-/** A minimal OCI image layout holding one layer, written by hand (the image module is not needed for this). */
-async function ociLayout(dir: string, layer: ReturnType<typeof layerFromEntries>): Promise<void> {
-  const blobs = join(dir, 'blobs', 'sha256');
-  mkdirSync(blobs, { recursive: true });
-  const put = (bytes: Uint8Array): string => {
-    const hex = createHash('sha256').update(bytes).digest('hex');
-    writeFileSync(join(blobs, hex), bytes);
-    return `sha256:${hex}`;
-  };
-  const blob = await collect(layer.compressed());
-  const layerDigest = put(blob);
-  expect(layerDigest).toBe(await layer.digest());
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [await layer.diffId()] }, history: [{ created_by: 'layerkit test' }] }),
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(config), size: config.length },
-      layers: [{ mediaType: layer.mediaType, digest: layerDigest, size: await layer.size() }],
-    }),
-  );
-  const index = {
-    schemaVersion: 2,
-    manifests: [
-      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: put(manifest), size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'test' } },
-    ],
-  };
-  writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
-  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-}
 
 describe.runIf(haveUmoci)('umoci reads our layers', () => {
   it('unpacks a multi-block parallel-gzip layer (stored and deflated runs) to the same files', async () => {

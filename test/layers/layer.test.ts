@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DigestMismatchError } from '../../src/errors.js';
 import { bytesSource, type Entry } from '../../src/layers/entry.js';
+import { LayerFormatError } from '../../src/layers/changes/errors.js';
 import { CompressionError, DuplicatePathError } from '../../src/layers/errors.js';
 import { entriesFromDirectory, fileSource, layerFromDirectory } from '../../src/layers/from-directory.js';
 import { emptyLayer, layerFromEntries } from '../../src/layers/from-entries.js';
@@ -261,14 +262,23 @@ describe('hostile trees', () => {
   it('write a valid layer or fail with a typed error', async () => {
     await fc.assert(
       fc.asyncProperty(treeArbitrary({ maxEntries: 6, hostile: true }), async (entries) => {
-        const layer = layerFromEntries(entries, { level: 1 });
-        try {
-          await layer.digest();
-        } catch (err) {
-          expect(err).toBeInstanceOf(DuplicatePathError);
-          return;
-        }
-        expect((await validateLayer(layer)).problems).toEqual([]);
+        const attempt = async (options: { externalHardlinks?: 'keep' }): Promise<unknown> => {
+          const layer = layerFromEntries(entries, { level: 1, ...options });
+          try {
+            await layer.digest();
+          } catch (err) {
+            return err;
+          }
+          expect((await validateLayer(layer)).problems).toEqual([]);
+          return undefined;
+        };
+        const err = await attempt({});
+        if (err === undefined || err instanceof DuplicatePathError) return;
+        // The hardlink to a file outside the layer is refused by default, written when asked for.
+        expect(err).toBeInstanceOf(LayerFormatError);
+        expect((err as LayerFormatError).code).toBe('HARDLINK_TARGET_MISSING');
+        const kept = await attempt({ externalHardlinks: 'keep' });
+        if (kept !== undefined) expect(kept).toBeInstanceOf(DuplicatePathError);
       }),
       { numRuns: 30 },
     );

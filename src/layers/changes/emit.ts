@@ -31,10 +31,12 @@ export interface ChangesToEntriesOptions {
  * walk order (parents first).
  *
  * - `add`/`modify`: the upper entry in full. For a path hardlinked with
- *   others in `upper`: if some member of its group is not among the changes
- *   (it survives in the lower tree), every changed member becomes a
- *   `hardlink` to the first such survivor; otherwise the first changed member
- *   is written in full and the rest link to it.
+ *   others in `upper`, the whole group is written — members the changes do
+ *   not name too (they survive in the lower tree, but a changeset does not
+ *   record links to files outside it, OCI layer.md "Hardlinks") — the first
+ *   path in canonical order in full and every other one as a `hardlink` to
+ *   it. The layer then extracts on its own, and applying it keeps the group
+ *   linked.
  * - `delete`: an empty regular file `<dir>/.wh.<name>`, mode 0600, owner 0:0.
  * - opaque `modify` of a directory: the directory plus `<dir>/.wh..wh..opq`.
  * - **parent policy**: every ancestor directory of a written entry is written
@@ -79,14 +81,27 @@ export function changesToEntries(changes: Iterable<Change>, upper: Tree, options
     changed.add(change.path);
     if (change.opaque && entry.type === 'dir') out.set(opaquePath(change.path), marker(opaquePath(change.path)));
   }
+  const linked = new Set<string>();
   for (const path of changed) {
+    if (linked.has(path)) continue;
     const group = upper.hardlinks(path);
     if (group.length < 2) continue;
-    const survivor = group.find((p) => !changed.has(p));
-    const target = survivor ?? group[0]!;
-    if (target === path) continue;
-    const { content: _content, ...rest } = out.get(path)!;
-    out.set(path, { ...rest, type: 'hardlink', size: 0, linkname: target });
+    // Members the changes do not name survive in the lower tree. A layer
+    // cannot link to them (OCI: links to files outside a changeset are not
+    // recorded), so the whole group is written: the first path in canonical
+    // order in full, every other one as a hardlink to it.
+    const first = group[0]!;
+    for (const member of group) {
+      linked.add(member);
+      withParents(member);
+      const entry = upper.get(member)!;
+      if (member === first) {
+        out.set(member, entry);
+      } else {
+        const { content: _content, ...metadata } = entry;
+        out.set(member, { ...metadata, type: 'hardlink', size: 0, linkname: first });
+      }
+    }
   }
   return [...out.values()].sort((a, b) => comparePaths(a.path, b.path));
 }

@@ -6,6 +6,7 @@
 import { comparePaths, isCleanPath, type Entry, type EntryType } from '../entry.js';
 import { DuplicatePathError, InvalidEntryError } from '../errors.js';
 import { BLOCK, ZEROS, encodeHeader, encodePaxRecords, octalLimit, utf8 } from './header.js';
+import { canonicalizeLinkGroups, type ExternalHardlinks } from './link-groups.js';
 
 /** Options of {@link writeTar}. */
 export interface WriteTarOptions {
@@ -15,6 +16,14 @@ export interface WriteTarOptions {
    * reproducible-builds.org and BuildKit's `rewrite-timestamp`).
    */
   sourceDateEpoch?: number;
+  /**
+   * A hardlink whose target is not among the entries names a file of a lower
+   * layer. OCI changesets do not record such links and extracting them "may
+   * fail" (layer.md), so by default (`'reject'`) they are refused with
+   * `LayerFormatError` `HARDLINK_TARGET_MISSING`; `'keep'` writes them as
+   * given, for re-writing an existing layer that has one.
+   */
+  externalHardlinks?: ExternalHardlinks;
 }
 
 const TYPEFLAG: Record<EntryType, number> = {
@@ -41,6 +50,9 @@ const PAX_TYPEFLAG = 0x78; // 'x'
  * - numeric uid/gid only (uname/gname empty), mode & 0o7777, no atime/ctime,
  *   mtime clamped to `sourceDateEpoch` when given;
  * - hardlinks as type `1` whose linkname is the target path without its `/`;
+ *   in each group of hardlinked paths the first in canonical order carries
+ *   the content and every later one links to it, whichever member the
+ *   entries described in full (extractors link to what they already wrote);
  * - PAX (`x`) records only for: names that fit neither the 100-byte name nor
  *   the ustar prefix/name split, link targets over 100 bytes, non-ASCII names
  *   or targets, sizes ≥ 8 GiB, ids ≥ 2^21, mtimes outside 0…8^11−1, xattrs
@@ -53,6 +65,9 @@ const PAX_TYPEFLAG = 0x78; // 'x'
  * @throws {@link DuplicatePathError} when two entries share a path.
  * @throws {@link InvalidEntryError} for an entry the tar cannot represent or
  *   whose content yields a different number of bytes than `size`.
+ * @throws {@link LayerFormatError} `HARDLINK_TARGET_MISSING` for a hardlink to
+ *   a directory, a cycle of hardlinks, or (unless `externalHardlinks: 'keep'`)
+ *   a target that is not among the entries.
  * @example
  * ```ts
  * const tar = writeTar([
@@ -79,6 +94,7 @@ export async function* writeTar(
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.path === sorted[i - 1]!.path) throw new DuplicatePathError(sorted[i]!.path);
   }
+  canonicalizeLinkGroups(sorted, options.externalHardlinks);
   for (const entry of sorted) {
     const mtime = epoch !== undefined && entry.mtime > epoch ? epoch : entry.mtime;
     yield encodeEntryHeader(entry, mtime);
