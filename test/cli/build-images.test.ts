@@ -4,21 +4,29 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { CliIo } from '../../src/cli/io.js';
+import type { TerminalIo } from '../../src/cli/progress.js';
 import { humanSize, since } from '../../src/cli/commands/images.js';
 import { ImageStore } from '../../src/image/store/store.js';
 
 const repo = join(import.meta.dirname, '../..');
 
-async function run(argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+/** Runs the CLI in-process; `terminal` makes standard error pose as a terminal of that width. */
+async function run(argv: string[], terminal?: { columns: number }): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const io: CliIo = {
+  const io: CliIo & TerminalIo = {
     stdout: (t) => void (stdout += t),
     stderr: (t) => void (stderr += t),
     readText: (p) => readFile(p, 'utf8'),
+    ...(terminal ? { isTTY: (s: string) => s === 'stderr', terminalSize: () => ({ columns: terminal.columns, rows: 40 }) } : {}),
   };
   const status = await main(argv, io);
   return { status, stdout, stderr };
+}
+
+/** The store's reference index, to show a failed command left it as it was. */
+async function snapshotIndex(dir: string): Promise<string> {
+  return readFile(join(dir, 'index.json'), 'utf8');
 }
 
 describe('layerkit build and the store verbs', () => {
@@ -99,9 +107,101 @@ describe('layerkit build and the store verbs', () => {
 
   it('rejects bad usage with exit status 2', async () => {
     expect((await run(['build'])).status).toBe(2);
+    expect((await run(['build', '--progress=fancy', '.'])).status).toBe(2);
+    expect((await run(['build', '-q', '--progress=plain', '.'])).status).toBe(2);
+    expect((await run(['build', '--cache-from', '.'])).status).toBe(2);
     expect((await run(['build', '--bogus', '.'])).status).toBe(2);
     expect((await run(['build', '--build-arg', 'novalue', '.'])).status).toBe(2);
     expect((await run(['images', 'extra'])).status).toBe(2);
+  });
+
+  it('prints CACHED for every step of an unchanged rebuild, as buildx --progress=plain does', async () => {
+    const args = ['build', '--store', store, '--progress=plain', '--source-date-epoch', '0', join(repo, 'examples/hello')];
+    await run(args);
+    const again = await run(args);
+    expect(again.status).toBe(0);
+    const headers = again.stderr.match(/^#(\d+) \[base \d\/8\] .*$/gm) ?? [];
+    expect(headers).toHaveLength(8);
+    for (let n = 1; n <= 8; n++) expect(again.stderr).toMatch(new RegExp(`^#${n} \\[base ${n}/8\\] [^\\n]*\\n#${n} CACHED$`, 'm'));
+    // Only the export ran.
+    expect(again.stderr.match(/^#\d+ DONE /gm)).toEqual(['#9 DONE ']);
+    expect(again.stderr).toMatch(/^#9 exporting to image\n#9 DONE \d+\.\ds$/m);
+    expect(again.stdout).toContain('8 steps, 8 cached\n');
+  });
+
+  it('--progress=tty (and auto on a terminal) redraws a live step view on standard error', async () => {
+    const ctx = join(repo, 'examples/hello');
+    for (const mode of ['--progress=tty', '--progress=auto']) {
+      const result = await run(['build', '--store', store, '--source-date-epoch', '0', mode, ctx], { columns: 120 });
+      expect(result.status).toBe(0);
+      expect(result.stderr).toContain('\x1b[?25l');
+      expect(result.stderr).toMatch(/\[\+\] Building \d+\.\ds \(9\/9\) FINISHED\n/);
+      expect(result.stderr).toMatch(/ => CACHED \[base 4\/8\] COPY --chmod=0644 hello\.txt \/app\/hello\.txt +\d+\.\ds\n/);
+      expect(result.stderr.endsWith('\x1b[?25h')).toBe(true);
+      expect(result.stdout).toMatch(/^built sha256:/);
+    }
+    // auto without a terminal is plain
+    const plain = await run(['build', '--store', store, ctx]);
+    expect(plain.stderr).not.toContain('\x1b[');
+    expect(plain.stderr).toMatch(/^#1 \[base 1\/8\]/);
+  });
+
+  it('--cache-to exports the cache and --cache-from reuses it in a fresh store', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'lk-cli-cache-'));
+    try {
+      const ctx = join(repo, 'examples/hello');
+      const first = await run(['build', '--store', join(work, 'a'), '--source-date-epoch', '0', '--cache-to', `type=local,dest=${join(work, 'cache')},mode=max`, ctx]);
+      expect(first.status).toBe(0);
+      expect(first.stdout).toContain('8 steps, 0 cached');
+      const second = await run(['build', '--store', join(work, 'b'), '--source-date-epoch', '0', '--cache-from', `type=local,src=${join(work, 'cache')}`, ctx]);
+      expect(second.status).toBe(0);
+      expect(second.stdout).toContain('8 steps, 8 cached');
+      expect(second.stdout.split('\n')[0]).toBe(first.stdout.split('\n')[0]);
+      const registry = await run(['build', '--store', join(work, 'b'), '--cache-to', 'type=inline', ctx]);
+      expect(registry.status).toBe(1);
+      expect(registry.stderr).toMatch(/cache type "inline" is not supported/);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
+  it('--no-cache-filter skips the cache for the named stages only (repeatable or a comma list)', async () => {
+    const ctx = await mkdtemp(join(tmpdir(), 'lk-cli-ctx-'));
+    try {
+      await writeFile(join(ctx, 'x'), 'x\n');
+      await writeFile(join(ctx, 'z'), 'z\n');
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch AS deps\nCOPY x /x\nFROM scratch AS app\nCOPY --from=deps /x /y\nCOPY z /z\n');
+      const args = ['build', '--store', store, '--progress=plain', ctx];
+      expect((await run(args)).status).toBe(0);
+      const cachedSteps = (stderr: string) => [...stderr.matchAll(/^#\d+ \[(\w+) (\d)\/\d\] .*\n#\d+ (CACHED|DONE)/gm)].map((m) => `${m[1]} ${m[2]} ${m[3]}`);
+      const app = await run([...args, '--no-cache-filter', 'app']);
+      expect(app.status).toBe(0);
+      expect(cachedSteps(app.stderr)).toEqual(['deps 1 CACHED', 'app 1 DONE', 'app 2 DONE']);
+      const both = await run([...args, '--no-cache-filter', 'deps,app']);
+      expect(cachedSteps(both.stderr)).toEqual(['deps 1 DONE', 'app 1 DONE', 'app 2 DONE']);
+      const repeated = await run([...args, '--no-cache-filter', 'deps', '--no-cache-filter=app']);
+      expect(cachedSteps(repeated.stderr)).toEqual(['deps 1 DONE', 'app 1 DONE', 'app 2 DONE']);
+      const none = await run(args);
+      expect(cachedSteps(none.stderr)).toEqual(['deps 1 CACHED', 'app 1 CACHED', 'app 2 CACHED']);
+    } finally {
+      await rm(ctx, { recursive: true, force: true });
+    }
+  });
+
+  it('prints a failing instruction with its Dockerfile line and a caret', async () => {
+    const ctx = await mkdtemp(join(tmpdir(), 'lk-cli-ctx-'));
+    try {
+      await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\n  COPY missing.txt /x\n');
+      const before = await snapshotIndex(store);
+      const result = await run(['build', '--store', store, '--progress=plain', ctx]);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/^#1 \[stage-0 1\/1\] COPY missing\.txt \/x\n#1 ERROR: .*missing\.txt/m);
+      expect(result.stderr).toContain(`${join(ctx, 'Dockerfile')}:2:3: `);
+      expect(result.stderr).toMatch(/\n  COPY missing\.txt \/x\n  \^\n$/);
+      expect(await snapshotIndex(store)).toBe(before);
+    } finally {
+      await rm(ctx, { recursive: true, force: true });
+    }
   });
 
   it('formats sizes and ages as docker does', () => {

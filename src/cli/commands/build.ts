@@ -2,13 +2,16 @@
  * `layerkit build`: `docker buildx build` for the local store.
  * @module
  */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import { build } from '../../build/build.js';
-import type { BuildEvent } from '../../build/events.js';
 import type { RunExecutor } from '../../build/executor.js';
 import { canUseSandbox } from '../../build/run/probe.js';
 import { sandboxExecutor } from '../../build/run/sandbox.js';
 import { DockerfileSyntaxError } from '../../dockerfile/errors.js';
+import { LayerkitError } from '../../errors.js';
 import { UsageError, type CliIo, type Command } from '../io.js';
+import { createProgress, PROGRESS_MODES, stderrWriter, type ProgressMode } from '../progress.js';
 
 const usage = `Usage: layerkit build [OPTIONS] CONTEXT
 
@@ -26,17 +29,25 @@ store ($LAYERKIT_HOME, default ./.layerkit).
   -o, --output SPEC         also export: type=oci,dest=DIR,tar=false |
                             type=oci,dest=FILE.tar | type=docker,dest=FILE.tar
       --no-cache            do not use the build cache
+      --no-cache-filter S   do not use the build cache for stage S
+                            (repeatable, or a comma-separated list)
+      --cache-from SPEC     also look up steps in an exported cache:
+                            type=local,src=DIR (repeatable)
+      --cache-to SPEC       export this build's cache:
+                            type=local,dest=DIR[,mode=min|max] (repeatable)
+      --progress MODE       auto (default), plain, tty or quiet; auto is tty
+                            when standard error is a terminal
       --no-run              fail on RUN instead of running it in the sandbox
       --source-date-epoch N timestamps for reproducible images
                             (default $SOURCE_DATE_EPOCH)
       --store DIR           the image store directory
-  -q, --quiet               print only the image ID
+  -q, --quiet               print only the image ID (--progress=quiet)
 
 Exit status: 0 built, 1 the build failed, 2 bad usage.
 `;
 
-const REPEATABLE = new Set(['tag', 'build-arg', 'build-context', 'label', 'output']);
-const VALUES = new Set([...REPEATABLE, 'file', 'target', 'platform', 'source-date-epoch', 'store']);
+const REPEATABLE = new Set(['tag', 'build-arg', 'build-context', 'label', 'output', 'no-cache-filter', 'cache-from', 'cache-to']);
+const VALUES = new Set([...REPEATABLE, 'file', 'target', 'platform', 'source-date-epoch', 'store', 'progress']);
 const BOOLEANS = new Set(['no-cache', 'no-run', 'quiet']);
 const SHORT: Record<string, string> = { '-f': 'file', '-t': 'tag', '-o': 'output', '-q': 'quiet' };
 
@@ -98,31 +109,28 @@ function sourceDateEpoch(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-/** Prints progress the way buildx's plain progress does: one line per step, CACHED where reused. */
-function progressPrinter(io: CliIo): (event: BuildEvent) => void {
-  const decoder = new TextDecoder();
-  return (event) => {
-    switch (event.type) {
-      case 'step-start':
-        io.stderr(`#${event.step.line} [${event.step.stage} ${event.step.index}/${event.step.total}] ${event.step.instruction}\n`);
-        break;
-      case 'step-end':
-        if (event.cached) io.stderr(`#${event.step.line} CACHED\n`);
-        else io.stderr(`#${event.step.line} DONE ${(event.durationMs / 1000).toFixed(1)}s\n`);
-        break;
-      case 'output':
-        io.stderr(decoder.decode(event.chunk, { stream: true }));
-        break;
-      case 'warning':
-        io.stderr(`WARNING: ${event.message}${event.line ? ` (line ${event.line})` : ''}\n`);
-        break;
-      case 'export':
-        io.stderr(`exported ${event.kind} ${event.destination} ${event.digest}\n`);
-        break;
-      default:
-        break;
-    }
-  };
+function progressMode(value: string | undefined, quiet: boolean): ProgressMode {
+  if (value === undefined) return quiet ? 'quiet' : 'auto';
+  if (!(PROGRESS_MODES as readonly string[]).includes(value)) {
+    throw new UsageError(`--progress expects one of ${PROGRESS_MODES.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  if (quiet && value !== 'quiet') throw new UsageError(`--quiet and --progress=${value} contradict each other`);
+  return value as ProgressMode;
+}
+
+/** `--no-cache-filter a,b --no-cache-filter c` → `['a', 'b', 'c']`. */
+function stageList(list: string[] | undefined): string[] {
+  return (list ?? []).flatMap((item) => item.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** The instruction's line and a caret under its column, when the error has a position. */
+async function positioned(err: LayerkitError, dockerfile: string): Promise<string | undefined> {
+  const { line, column } = err.data as { line?: unknown; column?: unknown };
+  if (typeof line !== 'number') return undefined;
+  const col = typeof column === 'number' ? column : 1;
+  const source = await readFile(dockerfile, 'utf8').then((text) => text.split(/\r?\n/)[line - 1], () => undefined);
+  const head = `${dockerfile}:${line}:${col}: ${err.message}`;
+  return source === undefined ? head : `${head}\n${source}\n${' '.repeat(Math.max(0, col - 1))}^`;
 }
 
 async function defaultExecutor(noRun: boolean): Promise<RunExecutor | undefined> {
@@ -138,13 +146,16 @@ export const buildCommand: Command = {
   async run(args: string[], io: CliIo): Promise<number> {
     const parsed = parseBuildArgs(args);
     const one = (name: string) => parsed.values.get(name)?.[0];
-    const quiet = parsed.flags.has('quiet');
+    const mode = progressMode(one('progress'), parsed.flags.has('quiet'));
+    const quiet = mode === 'quiet';
     const executor = await defaultExecutor(parsed.flags.has('no-run'));
     const epoch = sourceDateEpoch(one('source-date-epoch') ?? process.env['SOURCE_DATE_EPOCH']);
     const file = one('file');
     const target = one('target');
     const platform = one('platform');
     const store = one('store');
+    const dockerfilePath = file === undefined ? join(parsed.context, 'Dockerfile') : isAbsolute(file) ? file : join(parsed.context, file);
+    const display = mode === 'quiet' ? undefined : createProgress(mode, stderrWriter(io));
     try {
       const result = await build({
         context: parsed.context,
@@ -160,8 +171,12 @@ export const buildCommand: Command = {
         ...(executor === undefined ? {} : { executor }),
         output: parsed.values.get('output') ?? [],
         noCache: parsed.flags.has('no-cache'),
-        ...(quiet ? {} : { onEvent: progressPrinter(io) }),
+        noCacheFilter: stageList(parsed.values.get('no-cache-filter')),
+        cacheFrom: parsed.values.get('cache-from') ?? [],
+        cacheTo: parsed.values.get('cache-to') ?? [],
+        ...(display === undefined ? {} : { onEvent: display.onEvent }),
       });
+      display?.finish();
       if (quiet) {
         io.stdout(`${result.imageId}\n`);
       } else {
@@ -173,9 +188,17 @@ export const buildCommand: Command = {
       }
       return 0;
     } catch (err) {
+      display?.finish(err);
       if (err instanceof DockerfileSyntaxError) {
-        io.stderr(err.format(file ?? `${parsed.context}/Dockerfile`) + '\n');
+        io.stderr(err.format(dockerfilePath) + '\n');
         return 1;
+      }
+      if (err instanceof LayerkitError) {
+        const text = await positioned(err, dockerfilePath);
+        if (text !== undefined) {
+          io.stderr(`${text}\n`);
+          return 1;
+        }
       }
       throw err;
     }
