@@ -18,7 +18,7 @@ import type { DockerfileAst, InstructionNode } from './syntax/node.js';
  */
 export function dumpNode(node: InstructionNode): string {
   let out = node.keyword;
-  if (node.flags.length > 0) out += ' [' + node.flags.map(goQuote).join(' ') + ']';
+  if (node.flags.length > 0) out += ' [' + node.flags.map((value) => goQuote(value)).join(' ') + ']';
   if (node.child) {
     out += ' (' + dumpNode(node.child) + ')';
   } else {

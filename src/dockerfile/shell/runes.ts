@@ -6,7 +6,8 @@
  * (`../unicode.ts`), not from the running engine's `\p{…}`.
  * @module
  */
-import { isGoDigit, isGoLetter, isGoPrint } from '../unicode.js';
+import { goQuote as quote } from '../syntax/go-quote.js';
+import { isGoDigit, isGoLetter } from '../unicode.js';
 
 /** Go's `scanner.EOF`. */
 export const EOF = -1;
@@ -86,44 +87,8 @@ export const isDigit = isGoDigit;
 
 /**
  * Go's `strconv.Quote`, used to echo the failing word in error messages
- * exactly as BuildKit prints it.
+ * exactly as BuildKit prints it; a lone surrogate prints as U+FFFD.
  */
 export function goQuote(text: string): string {
-  let out = '"';
-  for (const rune of decodeRunes(text).runes) {
-    switch (rune) {
-      case 0x22:
-        out += '\\"';
-        continue;
-      case 0x5c:
-        out += '\\\\';
-        continue;
-      case 0x07:
-        out += '\\a';
-        continue;
-      case 0x08:
-        out += '\\b';
-        continue;
-      case 0x0c:
-        out += '\\f';
-        continue;
-      case 0x0a:
-        out += '\\n';
-        continue;
-      case 0x0d:
-        out += '\\r';
-        continue;
-      case 0x09:
-        out += '\\t';
-        continue;
-      case 0x0b:
-        out += '\\v';
-        continue;
-    }
-    if (isGoPrint(rune)) out += String.fromCodePoint(rune);
-    else if (rune < 0x20 || rune === 0x7f) out += '\\x' + rune.toString(16).padStart(2, '0');
-    else if (rune < 0x10000) out += '\\u' + rune.toString(16).padStart(4, '0');
-    else out += '\\U' + rune.toString(16).padStart(8, '0');
-  }
-  return out + '"';
+  return quote(text, { rawBytes: false });
 }

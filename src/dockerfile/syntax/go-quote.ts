@@ -14,8 +14,12 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
  * ```ts
  * goQuote('a"b\n'); // '"a\\"b\\n"'
  * ```
+ *
+ * `rawBytes` (default true) reads U+DC80–U+DCFF as the raw bytes the syntax
+ * layer keeps there (see fromByteString); the shell lexer, which reads every
+ * lone surrogate as U+FFFD as Go reads invalid UTF-8, passes false.
  */
-export function goQuote(s: string): string {
+export function goQuote(s: string, { rawBytes = true }: { rawBytes?: boolean } = {}): string {
   if (PLAIN.test(s)) return `"${s}"`;
   let out = '"';
   for (const ch of s) {
@@ -49,7 +53,7 @@ export function goQuote(s: string): string {
         out += '\\v';
         continue;
     }
-    if (cp >= 0xdc80 && cp <= 0xdcff) {
+    if (rawBytes && cp >= 0xdc80 && cp <= 0xdcff) {
       // A raw byte BuildKit split out of a character (see fromByteString).
       out += '\\x' + (cp - 0xdc00).toString(16);
     } else if (cp >= 0xd800 && cp <= 0xdfff) {
