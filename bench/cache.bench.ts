@@ -17,13 +17,13 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from '../src/build/build.js';
 import type { BuildResult } from '../src/build/options.js';
-import { median, ms, timeMs, unavailable, type BenchCase, type BenchRow } from './lib.js';
+import { median, ms, unavailable, type BenchCase, type BenchRow } from './lib.js';
 
 const exec = promisify(execFile);
 
@@ -86,12 +86,38 @@ async function which(tool: string): Promise<boolean> {
   );
 }
 
+/** One timed run: wall-clock and CPU time (user + system, of every thread or child process), in ms. */
+interface Sample {
+  wall: number;
+  cpu: number;
+}
+
+/** Times a run in this process; CPU time covers every thread (zlib and fs work included). */
+async function timed(fn: () => Promise<unknown>): Promise<Sample> {
+  const cpu = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  await fn();
+  const used = process.cpuUsage(cpu);
+  return { wall: Number(process.hrtime.bigint() - start) / 1e6, cpu: (used.user + used.system) / 1000 };
+}
+
+/** Times a child process; its CPU time (and its children's) comes from GNU time. */
+async function timedCommand(file: string, args: string[], timesFile: string): Promise<Sample> {
+  const start = process.hrtime.bigint();
+  await exec('/usr/bin/time', ['-f', '%U %S', '-o', timesFile, file, ...args], { maxBuffer: 64 << 20 });
+  const wall = Number(process.hrtime.bigint() - start) / 1e6;
+  const [user, system] = (await readFile(timesFile, 'utf8')).trim().split(/\s+/).slice(-2).map(Number);
+  return { wall, cpu: ((user ?? 0) + (system ?? 0)) * 1000 };
+}
+
+const loads = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+
 interface Session {
-  cold: number[];
-  nochange: number[];
-  onefile: number[];
-  buildah?: { cold: number; nochange: number[]; onefile: number[] } | { missing: string };
-  detail: { coldSteps: string; nochange: BuildResult['cache']; onefile: BuildResult['cache'] };
+  cold: Sample[];
+  nochange: Sample[];
+  onefile: Sample[];
+  buildah?: { cold: Sample; nochange: Sample[]; onefile: Sample[] } | { missing: string };
+  detail: { coldSteps: string; nochange: BuildResult['cache']; onefile: BuildResult['cache']; load: string };
 }
 
 let session: Promise<Session> | undefined;
@@ -102,39 +128,39 @@ function measure(): Promise<Session> {
     const work = await mkdtemp(join(tmpdir(), 'layerkit-cache-bench-'));
     try {
       const context = join(work, 'context');
-      const progress = (what: string) => process.stderr.write(`  cache bench: ${what}\n`);
+      const progress = (what: string) => process.stderr.write(`  cache bench: ${what} (load ${loads()})\n`);
+      const loadBefore = loads();
       await makeContext(context);
       progress('context written');
       const haveBuildah = await which('buildah');
       const storage = ['--storage-driver', 'vfs', '--root', join(work, 'buildah-root'), '--runroot', join(work, 'buildah-run')];
       const buildah = () =>
-        exec('buildah', [...storage, 'bud', '--isolation', 'chroot', '--layers', '-f', join(context, 'Dockerfile'), '-t', 'cache-bench', context], {
-          maxBuffer: 64 << 20,
-        });
+        timedCommand('buildah', [...storage, 'bud', '--isolation', 'chroot', '--layers', '-f', join(context, 'Dockerfile'), '-t', 'cache-bench', context], join(work, 'times'));
+      const show = (s: Sample | undefined) => (s ? `${ms(s.wall)} (cpu ${ms(s.cpu)})` : '-');
 
       // Cold builds: each in a fresh store; the last store is the one rebuilt.
-      const cold: number[] = [];
+      const cold: Sample[] = [];
       let store = '';
       let coldResult: BuildResult | undefined;
       for (let i = 0; i < ROUNDS; i++) {
         store = join(work, `store-${i}`);
-        cold.push(await timeMs(async () => (coldResult = await build({ context, store, tags: ['cache-bench'] }))));
-        progress(`cold build ${i + 1}: ${ms(cold[i]!)}`);
+        cold.push(await timed(async () => (coldResult = await build({ context, store, tags: ['cache-bench'] }))));
+        progress(`cold build ${i + 1}: ${show(cold[i])}`);
       }
       const rebuild = () => build({ context, store, tags: ['cache-bench'] });
 
-      let buildahCold = 0;
-      if (haveBuildah) buildahCold = await timeMs(buildah);
-      progress(`buildah cold build: ${ms(buildahCold)}`);
+      let buildahCold: Sample | undefined;
+      if (haveBuildah) buildahCold = await buildah();
+      progress(`buildah cold build: ${show(buildahCold)}`);
 
       // No-change rebuilds, alternating which tool goes first.
-      const nochange: number[] = [];
-      const buildahNochange: number[] = [];
+      const nochange: Sample[] = [];
+      const buildahNochange: Sample[] = [];
       let nochangeResult: BuildResult | undefined;
       for (let i = 0; i < ROUNDS; i++) {
-        const ours = async () => nochange.push(await timeMs(async () => (nochangeResult = await rebuild())));
+        const ours = async () => nochange.push(await timed(async () => (nochangeResult = await rebuild())));
         const theirs = async () => {
-          if (haveBuildah) buildahNochange.push(await timeMs(buildah));
+          if (haveBuildah) buildahNochange.push(await buildah());
         };
         if (i % 2 === 0) {
           await ours();
@@ -143,18 +169,18 @@ function measure(): Promise<Session> {
           await theirs();
           await ours();
         }
-        progress(`no-change round ${i + 1}: ${ms(nochange[i]!)} vs buildah ${ms(buildahNochange[i] ?? 0)}`);
+        progress(`no-change round ${i + 1}: ${show(nochange[i])} vs buildah ${show(buildahNochange[i])}`);
       }
 
       // One file of the last COPY changes (new bytes each round), then both rebuild.
-      const onefile: number[] = [];
-      const buildahOnefile: number[] = [];
+      const onefile: Sample[] = [];
+      const buildahOnefile: Sample[] = [];
       let onefileResult: BuildResult | undefined;
       for (let i = 0; i < ROUNDS; i++) {
         await writeFile(join(context, EDITED), `edit ${i} ${randomBytes(8).toString('hex')}\n`);
-        const ours = async () => onefile.push(await timeMs(async () => (onefileResult = await rebuild())));
+        const ours = async () => onefile.push(await timed(async () => (onefileResult = await rebuild())));
         const theirs = async () => {
-          if (haveBuildah) buildahOnefile.push(await timeMs(buildah));
+          if (haveBuildah) buildahOnefile.push(await buildah());
         };
         if (i % 2 === 0) {
           await ours();
@@ -163,18 +189,19 @@ function measure(): Promise<Session> {
           await theirs();
           await ours();
         }
-        progress(`one-file round ${i + 1}: ${ms(onefile[i]!)} vs buildah ${ms(buildahOnefile[i] ?? 0)}`);
+        progress(`one-file round ${i + 1}: ${show(onefile[i])} vs buildah ${show(buildahOnefile[i])}`);
       }
       const cachedSteps = (r: BuildResult | undefined) => (r ? `${r.steps.filter((s) => s.cached).length}/${r.steps.length} cached` : '');
       return {
         cold,
         nochange,
         onefile,
-        buildah: haveBuildah ? { cold: buildahCold, nochange: buildahNochange, onefile: buildahOnefile } : { missing: 'buildah is not installed (apt-get install buildah)' },
+        buildah: haveBuildah ? { cold: buildahCold!, nochange: buildahNochange, onefile: buildahOnefile } : { missing: 'buildah is not installed (apt-get install buildah)' },
         detail: {
           coldSteps: cachedSteps(coldResult),
           nochange: { ...nochangeResult!.cache, exports: [] },
           onefile: { ...onefileResult!.cache, exports: [] },
+          load: `load average ${loadBefore} before, ${loads()} after`,
         },
       };
     } finally {
@@ -186,7 +213,12 @@ function measure(): Promise<Session> {
 
 type Row = Omit<BenchRow, 'name' | 'target'>;
 
-const rounds = (values: number[]) => values.map(ms).join(', ');
+const walls = (samples: Sample[]) => samples.map((s) => s.wall);
+const cpus = (samples: Sample[]) => samples.map((s) => s.cpu);
+/** `median (cpu median) [every wall time]`. */
+const summary = (samples: Sample[]) => `median ${ms(median(walls(samples)))} (cpu ${ms(median(cpus(samples)))}) [${walls(samples).map(ms).join(', ')}]`;
+/** The CPU-time ratio, steadier than wall time on a shared machine. */
+const cpuRatio = (ours: Sample[], theirs: Sample[]) => `cpu ratio ${(median(cpus(ours)) / median(cpus(theirs))).toFixed(3)}`;
 
 export const cases: BenchCase[] = [
   {
@@ -195,12 +227,10 @@ export const cases: BenchCase[] = [
     async run(): Promise<Row> {
       const s = await measure();
       if (!s.buildah || 'missing' in s.buildah) return unavailable(s.buildah && 'missing' in s.buildah ? s.buildah.missing : 'buildah not run', 'buildah');
-      const ours = median(s.nochange);
-      const theirs = median(s.buildah.nochange);
       return {
-        ratio: ours / theirs,
-        baseline: `buildah bud --layers no-change rebuild (vfs), median ${ms(theirs)} [${rounds(s.buildah.nochange)}]`,
-        detail: `layerkit no-change rebuild, median ${ms(ours)} [${rounds(s.nochange)}]: ${s.detail.nochange.hits} steps cached, ${s.detail.nochange.contextFilesRead} context files read, ${s.detail.nochange.contextFilesReused} from the stat index`,
+        ratio: median(walls(s.nochange)) / median(walls(s.buildah.nochange)),
+        baseline: `buildah bud --layers no-change rebuild (vfs), ${summary(s.buildah.nochange)}`,
+        detail: `layerkit no-change rebuild, ${summary(s.nochange)}, ${cpuRatio(s.nochange, s.buildah.nochange)}: ${s.detail.nochange.hits} steps cached, ${s.detail.nochange.contextFilesRead} context files read, ${s.detail.nochange.contextFilesReused} from the stat index; ${s.detail.load}`,
       };
     },
   },
@@ -209,12 +239,10 @@ export const cases: BenchCase[] = [
     target: 0.1,
     async run(): Promise<Row> {
       const s = await measure();
-      const ours = median(s.nochange);
-      const cold = median(s.cold);
       return {
-        ratio: ours / cold,
-        baseline: `layerkit cold build into a fresh store, median ${ms(cold)} [${rounds(s.cold)}]`,
-        detail: `layerkit no-change rebuild, median ${ms(ours)} [${rounds(s.nochange)}]`,
+        ratio: median(walls(s.nochange)) / median(walls(s.cold)),
+        baseline: `layerkit cold build into a fresh store, ${summary(s.cold)}`,
+        detail: `layerkit no-change rebuild, ${summary(s.nochange)}, ${cpuRatio(s.nochange, s.cold)}; ${s.detail.load}`,
       };
     },
   },
@@ -224,12 +252,10 @@ export const cases: BenchCase[] = [
     async run(): Promise<Row> {
       const s = await measure();
       if (!s.buildah || 'missing' in s.buildah) return unavailable(s.buildah && 'missing' in s.buildah ? s.buildah.missing : 'buildah not run', 'buildah');
-      const ours = median(s.onefile);
-      const theirs = median(s.buildah.onefile);
       return {
-        ratio: ours / theirs,
-        baseline: `buildah bud --layers rebuild after a one-file change (vfs), median ${ms(theirs)} [${rounds(s.buildah.onefile)}]`,
-        detail: `layerkit rebuild after changing one file of the last COPY, median ${ms(ours)} [${rounds(s.onefile)}]: ${s.detail.onefile.hits} steps cached, ${s.detail.onefile.misses} ran, ${s.detail.onefile.contextFilesRead} context files read; buildah cold build ${ms(s.buildah.cold)}`,
+        ratio: median(walls(s.onefile)) / median(walls(s.buildah.onefile)),
+        baseline: `buildah bud --layers rebuild after a one-file change (vfs), ${summary(s.buildah.onefile)}`,
+        detail: `layerkit rebuild after changing one file of the last COPY, ${summary(s.onefile)}, ${cpuRatio(s.onefile, s.buildah.onefile)}: ${s.detail.onefile.hits} steps cached, ${s.detail.onefile.misses} ran, ${s.detail.onefile.contextFilesRead} context files read; buildah cold build ${ms(s.buildah.cold.wall)}; ${s.detail.load}`,
       };
     },
   },

@@ -272,11 +272,15 @@ async function runInstruction(run: StageRun, cache: CacheSession, raw: Instructi
       outcome = await cache.replay(run, instruction, step);
     } else {
       if (METADATA_KINDS.has(instruction.kind)) outcome = applyMetadata(run, instruction);
-      else if (instruction.kind === 'copy' || instruction.kind === 'add') outcome = await runCopy(run, instruction);
+      else if (instruction.kind === 'copy' || instruction.kind === 'add') {
+        // A key computed after the copy is hashed from the copy's own reads of the context.
+        const tap = step?.deferred ? await session.context.tapChecksum({ cache: cache.statCache }) : undefined;
+        outcome = await runCopy(run, instruction, tap);
+      }
       else if (instruction.kind === 'workdir') outcome = await runWorkdir(run, instruction);
       else if (instruction.kind === 'run') outcome = await runRun(run, instruction);
       else throw new BuildError('INVALID_INSTRUCTION', `${raw.keyword} is not allowed here`, positionOf(raw, plan.label));
-      cache.record(run, step, outcome);
+      await cache.record(run, step, outcome);
     }
   } catch (err) {
     throw locate(err, raw, plan.label);

@@ -10,6 +10,8 @@
  * {@link CacheSession.finish} / {@link CacheSession.close} at the end.
  * @module
  */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Instruction } from '../../dockerfile/instructions/types.js';
 import { formatPlatform } from '../../image/platform.js';
 import type { ImageStore } from '../../image/store/store.js';
@@ -76,14 +78,40 @@ export interface CacheReport {
 /** Steps whose new layer the builder indexed from its entries (a RUN's may need reading). */
 const SAVED_INDEX_KINDS = new Set<Instruction['kind']>(['copy', 'add', 'workdir']);
 
-/** A step's keys and, for a hit, what the cache holds. */
-export interface StepLookup {
-  /** The instruction's kind. */
-  kind: Instruction['kind'];
-  key: CacheKey;
-  chain: CacheKey;
-  /** The record found, or undefined for a miss. */
-  hit: Extract<CacheRecord, { kind: 'step' }> | undefined;
+/**
+ * A step's keys and, for a hit, what the cache holds — or, when no record can
+ * match, what its keys will be computed from once it has run (`deferred`):
+ * a COPY of context files then reads each file once, for the layer and the
+ * key together, instead of hashing every source before copying.
+ */
+export type StepLookup =
+  | {
+      /** The instruction's kind. */
+      kind: Instruction['kind'];
+      key: CacheKey;
+      chain: CacheKey;
+      /** The record found, or undefined for a miss. */
+      hit: Extract<CacheRecord, { kind: 'step' }> | undefined;
+      /** True when the key was looked up (and, without a hit, is known to have no record). */
+      lookedUp: boolean;
+      deferred?: undefined;
+    }
+  | {
+      kind: Instruction['kind'];
+      hit: undefined;
+      /** Keyed after the step ran ({@link CacheSession.record}), from what it read. */
+      deferred: DeferredKey;
+    };
+
+/** What a deferred key is computed from: the state as the step found it. */
+export interface DeferredKey {
+  instruction: Instruction;
+  parent: CacheKey;
+  vars: string[];
+  platform: string;
+  lookups: boolean;
+  /** Why no record can match: the key would have no record (false: lookups are off). */
+  fresh: boolean;
 }
 
 interface Used {
@@ -104,9 +132,18 @@ export class CacheSession {
   readonly #pending: Promise<void>[] = [];
   readonly #report: CacheReport = { hits: 0, misses: 0, contextFilesRead: 0, contextFilesReused: 0, exports: [], writeErrors: [] };
   readonly #filter: Set<string>;
+  /**
+   * Chain keys made in this build by steps that were looked up and had no
+   * record. A key's record is written with its parent's, so none of their
+   * children has one either (the first miss in a stage makes the rest miss).
+   */
+  readonly #fresh = new Set<CacheKey>();
+  /** No record existed anywhere when the build started. */
+  readonly #empty: boolean;
 
-  private constructor(cache: BuildCache, options: CacheOptions, settings: KeySettings, to: CacheToSpec[]) {
+  private constructor(cache: BuildCache, options: CacheOptions, settings: KeySettings, to: CacheToSpec[], empty: boolean) {
     this.cache = cache;
+    this.#empty = empty;
     this.#options = options;
     this.#settings = settings;
     this.#to = to;
@@ -128,8 +165,13 @@ export class CacheSession {
     const from = list(options.cacheFrom).map(parseCacheFrom);
     const to = list(options.cacheTo).map(parseCacheTo);
     const cache = new BuildCache(store, cacheOptions);
-    for (const spec of from) cache.addImport(await importCache(spec));
-    return new CacheSession(cache, options, settings, to);
+    let imported = 0;
+    for (const spec of from) {
+      const records = await importCache(spec);
+      imported += records.records.size;
+      cache.addImport(records);
+    }
+    return new CacheSession(cache, options, settings, to, imported === 0 && !(await hasRecords(cache.root)));
   }
 
   /** The stat index of build contexts (give it to context checksums). */
@@ -167,7 +209,11 @@ export class CacheSession {
       const parent = this.#chains.get(await session.stage(plan.base.index));
       if (parent !== undefined) base = { kind: 'stage', key: parent };
     }
-    if (base !== undefined) this.#chains.set(state, baseKey(base, formatPlatform(state.platform)));
+    if (base === undefined) return;
+    const key = baseKey(base, formatPlatform(state.platform));
+    this.#chains.set(state, key);
+    // A stage on a stage state no record knows is as new as that state.
+    if (base.kind === 'stage' && this.#fresh.has(base.key)) this.#fresh.add(key);
   }
 
   /**
@@ -180,6 +226,14 @@ export class CacheSession {
     const parent = this.#chains.get(run.state);
     if (parent === undefined) return undefined;
     const lookups = this.#lookups(run.plan);
+    const vars = run.state.vars.toList();
+    const platform = formatPlatform(run.state.platform);
+    if (readsContext(instruction)) {
+      // Its key needs every source hashed. When no record can match, the copy goes first and
+      // hashes the files as it reads them; the key is the same either way.
+      const fresh = this.#empty || (!isIndependent(instruction) && this.#fresh.has(parent));
+      if (!lookups || fresh) return { kind: instruction.kind, hit: undefined, deferred: { instruction, parent, vars, platform, lookups, fresh: lookups } };
+    }
     let inputs: unknown[];
     try {
       inputs = await stepInputs(run, instruction, this.#inputEnv(lookups));
@@ -190,18 +244,18 @@ export class CacheSession {
     const { key, chain } = stepKeys({
       parent,
       instruction,
-      vars: run.state.vars.toList(),
-      platform: formatPlatform(run.state.platform),
+      vars,
+      platform,
       settings: this.#settings,
       inputs,
       independent: isIndependent(instruction),
     });
-    let hit: StepLookup['hit'];
+    let hit: Extract<CacheRecord, { kind: 'step' }> | undefined;
     if (lookups) {
       const record = await this.cache.get(key);
       if (record?.kind === 'step') hit = record;
     }
-    return { kind: instruction.kind, key, chain, hit };
+    return { kind: instruction.kind, key, chain, hit, lookedUp: lookups };
   }
 
   #inputEnv(lookups: boolean): InputEnv {
@@ -224,7 +278,8 @@ export class CacheSession {
    * covers). Returns the step's outcome as if it had run.
    */
   async replay(run: StageRun, instruction: Instruction, step: StepLookup): Promise<StepOutcome> {
-    const record = step.hit!;
+    if (step.deferred || !step.hit) throw new Error('CacheSession.replay: not a hit');
+    const record = step.hit;
     let outcome: StepOutcome;
     if (METADATA_KINDS.has(instruction.kind)) {
       outcome = applyMetadata(run, instruction);
@@ -245,13 +300,32 @@ export class CacheSession {
 
   /**
    * Records what a step that ran produced (its layer is the stage's newest
-   * when `outcome.layer` is set). The blob is written in the background;
-   * {@link finish} and {@link close} wait for it.
+   * when `outcome.layer` is set). A deferred key is computed now, from what
+   * the step read. The blob is written in the background; {@link finish} and
+   * {@link close} wait for it.
    */
-  record(run: StageRun, step: StepLookup | undefined, outcome: StepOutcome): void {
+  async record(run: StageRun, step: StepLookup | undefined, outcome: StepOutcome): Promise<void> {
     this.#report.misses++;
     if (!step) return;
-    this.#chains.set(run.state, step.chain);
+    let keys: { key: CacheKey; chain: CacheKey };
+    let fresh: boolean;
+    if (step.deferred) {
+      const { instruction, parent, vars, platform, lookups } = step.deferred;
+      let inputs: unknown[];
+      try {
+        inputs = await stepInputs(run, instruction, this.#inputEnv(lookups));
+      } catch {
+        this.#chains.delete(run.state);
+        return;
+      }
+      keys = stepKeys({ parent, instruction, vars, platform, settings: this.#settings, inputs, independent: isIndependent(instruction) });
+      fresh = step.deferred.fresh;
+    } else {
+      keys = step;
+      fresh = step.lookedUp;
+    }
+    this.#chains.set(run.state, keys.chain);
+    if (fresh) this.#fresh.add(keys.chain);
     const layer = outcome.layer ? run.state.layers[run.state.layers.length - 1] : undefined;
     const kind = step.kind;
     const write = (async () => {
@@ -260,8 +334,8 @@ export class CacheSession {
         const [digest, size, diffId] = await Promise.all([layer.digest(), layer.size(), layer.diffId()]);
         record = { ...record, layer: { mediaType: layer.mediaType, digest, size, diffId } };
       }
-      this.#used.push({ stage: run.plan.index, key: step.key, record });
-      await this.cache.put(step.key, record, layer);
+      this.#used.push({ stage: run.plan.index, key: keys.key, record });
+      await this.cache.put(keys.key, record, layer);
       // The builder remembers the index of layers it made from entries: saving it costs no reading.
       if (layer && SAVED_INDEX_KINDS.has(kind)) await this.cache.saveIndex(record.layer!.digest, await indexLayer(layer));
     })();
@@ -322,6 +396,20 @@ export class CacheSession {
     await Promise.all(this.#pending);
     await this.cache.close();
   }
+}
+
+/** A COPY/ADD whose key hashes build-context files: context sources, no `--from`, no `--parents`. */
+function readsContext(instruction: Instruction): boolean {
+  if (instruction.kind !== 'copy' && instruction.kind !== 'add') return false;
+  if (instruction.kind === 'copy' && (instruction.from !== undefined || instruction.parents === true)) return false;
+  return instruction.sources.some((s) => !s.startsWith('http://') && !s.startsWith('https://'));
+}
+
+/** Whether the cache directory holds any record (`records/<2 hex>/<key>.json`). */
+async function hasRecords(root: string): Promise<boolean> {
+  const shards = await readdir(join(root, 'records')).catch(() => [] as string[]);
+  for (const shard of shards) if ((await readdir(join(root, 'records', shard)).catch(() => [] as string[])).length > 0) return true;
+  return false;
 }
 
 /**

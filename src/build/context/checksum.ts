@@ -36,6 +36,28 @@ export interface ChecksumOptions {
   cache?: StatCache;
 }
 
+/**
+ * What a copy learnt about one context object while reading it (see
+ * `ChecksumTap`): the checksum then needs neither a second read of the
+ * content nor another xattr lookup.
+ */
+export interface Observed {
+  /** The SHA-256 of the content, when a read ran to the end. */
+  digest?: Digest;
+  /** For the second name of a hardlinked file: the context path of the first (same bytes). */
+  sameAs?: string;
+  /** Xattrs as read for the copy (`{}`: none); undefined when the context reads none. */
+  xattrs: Record<string, Uint8Array> | undefined;
+}
+
+/** How a checksum is being taken, beyond the public options. */
+export interface ChecksumRun {
+  /** Objects a copy already read, by context path. */
+  observed?: ReadonlyMap<string, Observed>;
+  /** The stat-index fence, when it was taken before the reads began. */
+  fence?: bigint;
+}
+
 interface Known {
   digest: Digest | undefined;
   xattrs: Record<string, Uint8Array> | undefined;
@@ -52,10 +74,11 @@ export async function checksumSelection(
   hostRoot: string,
   selection: readonly CopySource[],
   options: ChecksumOptions,
+  run: ChecksumRun = {},
 ): Promise<Digest> {
   const internals = selection.map((source) => internalsOf(source, context));
   const index = options.cache ? await options.cache.index(hostRoot) : undefined;
-  const fence = options.cache ? await options.cache.fence() : 0n;
+  const fence = run.fence ?? (options.cache ? await options.cache.fence() : 0n);
   const hasher = createSha256();
   const encoder = new TextEncoder();
   const line = (record: unknown[]) => hasher.update(encoder.encode(JSON.stringify(record) + '\n'));
@@ -68,7 +91,7 @@ export async function checksumSelection(
     const seen = new Set<string>();
     let batch: WalkedNode[] = [];
     const flush = async () => {
-      const known = await describe(batch, inner, index, fence, options.cache);
+      const known = await describe(batch, inner, { index, fence, cache: options.cache, observed: run.observed });
       batch.forEach((walked, k) => {
         line(record(walked, inner, known[k]!, firstRel));
         seen.add(walked.node.rel);
@@ -87,49 +110,71 @@ export async function checksumSelection(
   return hasher.digest();
 }
 
-/** Content digests and xattrs of a batch: from the index where valid, else read. */
-async function describe(
-  batch: WalkedNode[],
-  inner: SourceInternals,
-  index: RootIndex | undefined,
-  fence: bigint,
-  cache: StatCache | undefined,
-): Promise<Known[]> {
+interface Describing {
+  index: RootIndex | undefined;
+  fence: bigint;
+  cache: StatCache | undefined;
+  observed: ReadonlyMap<string, Observed> | undefined;
+}
+
+/**
+ * Content digests and xattrs of a batch: what a copy observed, else the
+ * index where it is valid, else read now. Everything not taken from the
+ * index is recorded in it.
+ */
+async function describe(batch: WalkedNode[], inner: SourceInternals, how: Describing): Promise<Known[]> {
+  const { index, fence, cache, observed } = how;
   const tree = inner.options.resolver.tree;
   const reader = inner.options.xattrs;
-  const known: (Known | undefined)[] = batch.map(({ node }) => {
+  const known: Known[] = [];
+  const toRead: number[] = [];
+  const toList: number[] = [];
+  const toStore: number[] = [];
+  for (const [k, { node }] of batch.entries()) {
+    const plainFile = node.type === 'file' && !node.stats.isSocket();
+    const seen = observed?.get(node.path);
+    if (seen) {
+      const digest = plainFile ? (seen.digest ?? (seen.sameAs === undefined ? undefined : observed!.get(seen.sameAs)?.digest)) : undefined;
+      known.push({ digest: node.type === 'file' && !plainFile ? EMPTY_DIGEST : digest, xattrs: seen.xattrs });
+      if (plainFile && digest === undefined) toRead.push(k);
+      else if (plainFile && cache) cache.stats.misses++;
+      toStore.push(k);
+      continue;
+    }
     const hit: StatRecord | undefined = index?.lookup(node.rel, node.stats);
-    if (!hit || (node.type === 'file' && hit.digest === undefined)) return undefined;
     // A record made without reading xattrs cannot answer for a context that reads them.
-    if (reader && hit.xattrs === undefined) return undefined;
-    if (node.type === 'file' && cache) cache.stats.hits++;
-    return { digest: hit.digest, xattrs: reader ? hit.xattrs : undefined };
-  });
-  const misses = batch.map((_, k) => k).filter((k) => known[k] === undefined);
-  const attrs = reader && misses.length > 0 ? await reader.read(misses.map((k) => tree.hostPath(batch[k]!.node.path))) : undefined;
+    if (hit && !(node.type === 'file' && hit.digest === undefined) && !(reader && hit.xattrs === undefined)) {
+      if (node.type === 'file' && cache) cache.stats.hits++;
+      known.push({ digest: hit.digest, xattrs: reader ? hit.xattrs : undefined });
+      continue;
+    }
+    known.push({ digest: node.type === 'file' && !plainFile ? EMPTY_DIGEST : undefined, xattrs: undefined });
+    if (plainFile) toRead.push(k);
+    if (reader) toList.push(k);
+    toStore.push(k);
+  }
+  if (reader && toList.length > 0) {
+    const attrs = await reader.read(toList.map((k) => tree.hostPath(batch[k]!.node.path)));
+    for (const k of toList) known[k]!.xattrs = attrs.get(tree.hostPath(batch[k]!.node.path));
+  }
   let next = 0;
   const work = async () => {
-    while (next < misses.length) {
-      const k = misses[next++]!;
+    while (next < toRead.length) {
+      const k = toRead[next++]!;
       const { node } = batch[k]!;
-      let digest: Digest | undefined;
-      if (node.stats.isSocket()) {
-        digest = EMPTY_DIGEST;
-      } else if (node.type === 'file') {
-        digest = (await sha256Stream(fileSource(tree.hostPath(node.path), node.path, node.stats).open())).digest;
-        if (cache) cache.stats.misses++;
-      }
-      const xattrs = attrs?.get(tree.hostPath(node.path));
-      known[k] = { digest, xattrs };
-      // `{}` records "read, none"; undefined "not read".
-      index?.store(node.rel, node.stats, fence, digest, reader ? (xattrs ?? {}) : undefined);
+      known[k]!.digest = (await sha256Stream(fileSource(tree.hostPath(node.path), node.path, node.stats).open())).digest;
+      if (cache) cache.stats.misses++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, misses.length) }, work));
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, toRead.length) }, work));
+  if (index) {
+    // `{}` records "read, none"; undefined "not read".
+    for (const k of toStore) index.store(batch[k]!.node.rel, batch[k]!.node.stats, fence, known[k]!.digest, reader ? (known[k]!.xattrs ?? {}) : undefined);
+  }
   for (const [k, { node }] of batch.entries()) {
     if (node.type === 'symlink') known[k]!.link = await inner.options.resolver.readlink(node);
   }
-  return known as Known[];
+  return known;
 }
 
 function record(walked: WalkedNode, inner: SourceInternals, known: Known, firstRel: Map<string, string>): unknown[] {

@@ -8,11 +8,12 @@ import { basename, dirname, join, resolve as resolveHost } from 'node:path';
 import type { Digest } from '../../digest.js';
 import type { Entry } from '../../layers/entry.js';
 import { checksumSelection, type ChecksumOptions } from './checksum.js';
+import { ChecksumTap } from './checksum-tap.js';
 import { DOCKERIGNORE, dockerfileIgnoreName, parseDockerignore } from './dockerignore.js';
 import { ContextFsError } from './errors.js';
 import { PatternMatcher, type PatternOrigin } from './patternmatcher.js';
 import { Resolver, type EscapePolicy } from './resolve.js';
-import { resolveCopySources, type CopySource, type ResolveSourcesOptions } from './sources.js';
+import { internalsOf, resolveCopySources, type CopySource, type ResolveSourcesOptions } from './sources.js';
 import { ContextTree, type ContextNode } from './tree.js';
 import { nodeEntries, nodeEntry, walkNodes, type EntryOptions } from './walk.js';
 import { getfattrReader, type XattrReader } from './xattrs.js';
@@ -161,6 +162,8 @@ export class BuildContext {
   readonly #settings: ContextSettings;
   readonly #entryOptions: EntryOptions;
   readonly #xattrs = new Map<string, Promise<Map<string, Record<string, Uint8Array>>>>();
+  /** Checksums a {@link ChecksumTap} took while copying, by selection identity. */
+  readonly #tapped = new Map<string, Digest>();
 
   /** Use {@link openContext}. */
   constructor(root: string, tree: ContextTree, settings: ContextSettings) {
@@ -293,8 +296,45 @@ export class BuildContext {
    * const key = await ctx.checksum(await ctx.resolveSources(['.']), { cache });
    * ```
    */
-  checksum(selection: readonly CopySource[], options: ChecksumOptions = {}): Promise<Digest> {
+  async checksum(selection: readonly CopySource[], options: ChecksumOptions = {}): Promise<Digest> {
+    // A copy that hashed this very selection while reading it answered already (same snapshot).
+    const tapped = this.#tapped.get(this.#selectionIdentity(selection));
+    if (tapped !== undefined) return tapped;
     return checksumSelection(this, this.root, selection, options);
+  }
+
+  /**
+   * Starts a checksum taken from a copy's own reads: add the sources the
+   * copy selects, pass every entry it copies through `observe()` (file
+   * contents are hashed as they are read, xattrs taken from the entry), and
+   * `digest()` gives what {@link checksum} would give for that selection —
+   * without reading the files a second time. Later {@link checksum} calls
+   * for an equal selection return the same digest. With a `cache`, the stat
+   * index learns every file the copy read (its fence is taken here, before
+   * any read).
+   *
+   * @example
+   * ```ts
+   * const tap = await ctx.tapChecksum({ cache });
+   * const sources = await ctx.resolveSources(['src']);
+   * tap.add(sources);
+   * for (const source of sources) for await (const { entry } of source.entries()) await copy(tap.observe(entry));
+   * console.log(await tap.digest());
+   * ```
+   */
+  async tapChecksum(options: ChecksumOptions = {}): Promise<ChecksumTap> {
+    const fence = options.cache ? await options.cache.fence() : 0n;
+    const host = {
+      context: this,
+      root: this.root,
+      readsXattrs: this.#settings.xattrs !== undefined,
+      remember: (selection: readonly CopySource[], digest: Digest) => this.#tapped.set(this.#selectionIdentity(selection), digest),
+    };
+    return new ChecksumTap(host, options, fence);
+  }
+
+  #selectionIdentity(selection: readonly CopySource[]): string {
+    return JSON.stringify(selection.map((source) => internalsOf(source, this).identity));
   }
 
   async #node(path: string, followFinal: boolean, syscall: string): Promise<ContextNode> {

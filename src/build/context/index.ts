@@ -8,6 +8,7 @@ export { openContext, BuildContext, type OpenContextOptions, type IgnoreInfo } f
 export type { CopySource, SourceEntry, ResolveSourcesOptions } from './sources.js';
 export type { EscapePolicy } from './resolve.js';
 export type { ChecksumOptions } from './checksum.js';
+export type { ChecksumTap } from './checksum-tap.js';
 export { StatCache, type StatCacheStats } from './stat-cache.js';
 export { ContextError, ContextFsError, type ContextErrorCode, type ContextErrorData, type ContextFsErrorCode } from './errors.js';
 export { parseDockerignore, dockerfileIgnoreName, type IgnorePatterns } from './dockerignore.js';

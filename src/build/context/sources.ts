@@ -71,6 +71,12 @@ export interface SourceInternals {
   root: ContextNode;
   excludes: PatternMatcher | undefined;
   options: EntryOptions;
+  /**
+   * What the source's checksum depends on besides the context: the object it
+   * names, its name and type, and the `--exclude` patterns. Two sources with
+   * the same identity from one context walk the same nodes.
+   */
+  identity: string;
   walk(): AsyncGenerator<WalkedNode>;
 }
 
@@ -104,7 +110,7 @@ export async function resolveCopySources(
     for (const match of matches) {
       const { node } = await resolver.resolve(match, { followFinal: followFinalSymlink, escape, source });
       if (!node) throw notFound(source, match);
-      out.push(makeSource(context, resolver, entryOptions, source, match, node, excludes));
+      out.push(makeSource(context, resolver, entryOptions, source, match, node, excludes, options.excludes ?? []));
     }
   }
   return out;
@@ -118,19 +124,22 @@ function makeSource(
   path: string,
   root: ContextNode,
   excludes: PatternMatcher | undefined,
+  excludePatterns: readonly string[],
 ): CopySource {
   const walk = () => walkNodes(resolver.tree, root, excludes);
+  const name = path === '/' ? '' : path.slice(path.lastIndexOf('/') + 1);
   const copySource: CopySource = {
     source,
     path,
     resolvedPath: root.path,
-    name: path === '/' ? '' : path.slice(path.lastIndexOf('/') + 1),
+    name,
     type: root.type,
     async *entries() {
       for await (const { rel, entry } of nodeEntries(walk(), entryOptions)) yield { rel, entry };
     },
   };
-  sourceInternals.set(copySource, { context, root, excludes, options: entryOptions, walk });
+  const identity = JSON.stringify([root.path, root.type, name, excludes ? excludePatterns : []]);
+  sourceInternals.set(copySource, { context, root, excludes, options: entryOptions, identity, walk });
   return copySource;
 }
 

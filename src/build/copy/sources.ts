@@ -12,6 +12,7 @@ import type { BuildContext } from '../context/context.js';
 import { ContextError } from '../context/errors.js';
 import { goClean, goMatch, splitWildcards } from '../context/go-path.js';
 import { PatternMatcher } from '../context/patternmatcher.js';
+import type { ChecksumTap } from '../context/checksum-tap.js';
 import type { CopySource } from '../context/sources.js';
 import type { ContentSource, Entry, EntryType } from '../../layers/entry.js';
 import type { LowerNode } from '../../unionfs/inode.js';
@@ -42,13 +43,18 @@ export interface SourceFs {
   select(sources: readonly string[], options?: SelectOptions): Promise<CopyItem[]>;
 }
 
-/** A build context as a COPY source. */
-export function contextSourceFs(context: BuildContext, label = 'context'): SourceFs {
+/**
+ * A build context as a COPY source. With a `tap`, what is selected joins the
+ * tap's selection and every entry passes through it, so the copy's own
+ * reads give the selection's checksum.
+ */
+export function contextSourceFs(context: BuildContext, label = 'context', tap?: ChecksumTap): SourceFs {
   return {
     kind: 'context',
     label,
     async select(sources, options = {}) {
       const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
+      tap?.add(selected);
       return selected.map((item) => ({
         source: item.source,
         path: item.path,
@@ -56,10 +62,11 @@ export function contextSourceFs(context: BuildContext, label = 'context'): Sourc
         type: item.type,
         async *entries() {
           for await (const found of item.entries()) {
-            const { entry } = found;
+            let { entry } = found;
             if (entry.type === 'file' && entry.size > 0 && entry.size <= SMALL_FILE) {
-              yield { rel: found.rel, entry: { ...entry, content: smallFileSource(join(context.root, entry.path), entry.path, entry.size) } };
-            } else yield found;
+              entry = { ...entry, content: smallFileSource(join(context.root, entry.path), entry.path, entry.size) };
+            }
+            yield { rel: found.rel, entry: tap ? tap.observe(entry) : entry };
           }
         },
       }));

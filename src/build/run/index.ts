@@ -11,4 +11,20 @@ export { sandboxExecutor, type SandboxExecutor, type SandboxExecutorOptions } fr
 export { canUseSandbox, probeSandbox, type SandboxCapabilities } from './probe.js';
 export { SandboxError, type SandboxErrorCode, type SandboxErrorData } from './errors.js';
 export { extractedLayer, extractedDir, extractionStats, type ExtractedLayer } from './extracted.js';
-export { ContainerRuntime, type ContainerConfig, type ContainerInfo, type CreateOptions, type ExitResult, type OutputListener } from './containers/index.js';
+export {
+  ContainerRuntime,
+  ContainerError,
+  humanDuration,
+  statusText,
+  type AttachOptions,
+  type CommitOptions,
+  type CommitResult,
+  type ContainerErrorCode,
+  type ContainerErrorData,
+  type ContainerInfo,
+  type ContainerSpec,
+  type CreateOptions,
+  type ExecOptions,
+  type ExitResult,
+  type OutputListener,
+} from './containers/index.js';

@@ -9,6 +9,7 @@ import type { AddInstruction, CopyInstruction } from '../../dockerfile/instructi
 import { bytesSource, type Entry } from '../../layers/entry.js';
 import { layerFromEntries } from '../../layers/from-entries.js';
 import { LowerStack } from '../../unionfs/lower-stack.js';
+import type { ChecksumTap } from '../context/checksum-tap.js';
 import { ContextError } from '../context/errors.js';
 import { extractArchive, isExtractable } from '../copy/archive.js';
 import { parseChmod, type ChmodSpec } from '../copy/chmod.js';
@@ -38,8 +39,12 @@ function isGit(source: string): boolean {
   return source.startsWith('git@') || source.startsWith('git://') || /^https?:\/\/[^/]+\/.+\.git(#.*)?$/.test(source);
 }
 
-/** Runs COPY or ADD (already expanded). */
-export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstruction): Promise<StepOutcome> {
+/**
+ * Runs COPY or ADD (already expanded). With a `tap`, context sources are
+ * selected through it, so the selection's checksum comes from the copy's own
+ * reads (taken before this returns).
+ */
+export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstruction, tap?: ChecksumTap): Promise<StepOutcome> {
   const { session, state, plan } = run;
   const position = positionOf(ins, plan.label);
   const isAdd = ins.kind === 'add';
@@ -71,7 +76,7 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   const attrs: CopyAttrs = { createdMtime, ...(owner ? { owner } : {}), ...(chmod ? { chmod } : {}) };
 
   // Where the sources come from.
-  let sourceFs: SourceFs = contextSourceFs(session.context);
+  let sourceFs: SourceFs = contextSourceFs(session.context, 'context', tap);
   if (ins.kind === 'copy' && ins.from !== undefined) {
     const ref = resolveFromRef(ins.from, session.graph.plans.map((p) => p.stage), new Set(Object.keys(session.options.buildContexts ?? {})), ins, plan.label);
     if (ref.kind === 'stage' && ref.index >= plan.index) {
@@ -145,9 +150,14 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
 
   const text = historyText(ins);
   const entries = target.entries();
-  if (entries.length === 0) return { createdBy: text, layer: null };
+  if (entries.length === 0) {
+    await tap?.digest();
+    return { createdBy: text, layer: null };
+  }
   const layer = layerFromEntries(entries, session.layerOptions());
   const staged = await session.spool.stage(layer, session.options.signal);
+  // After the layer: its writer read the files, and the checksum takes their digests from that read.
+  await tap?.digest();
   state.addLayerFromEntries(staged, entries);
   return { createdBy: text, layer: { digest: await staged.digest() } };
 }

@@ -6,6 +6,7 @@
 import { DockerfileSyntaxError, type DockerfileSyntaxErrorData } from '../errors.js';
 import { goTrimSpace } from '../syntax/chars.js';
 import { positionInSegments } from '../syntax/index.js';
+import { sourceLineOf } from '../syntax/parser.js';
 import type { InstructionNode, Position } from '../syntax/node.js';
 import { FlagError, NO_FLAGS, type FlagSpecs, type FlagTable, type ParsedFlags } from './flags.js';
 import type { InstructionBase, InstructionKind } from './types.js';
@@ -148,7 +149,7 @@ export class InstructionContext {
 
   private sourceLine(line: number): string {
     const { source } = this.options;
-    if (source !== undefined) return lineOf(source, line);
+    if (source !== undefined) return sourceLineOf(source, line);
     // Without the text, rebuild the line from the instruction's own pieces.
     const { segments, original } = this.node;
     const index = segments.findIndex((s) => s.line === line);
@@ -157,19 +158,4 @@ export class InstructionContext {
     const end = segments[index + 1]?.offset ?? original.length;
     return ' '.repeat(segment.column - 1) + original.slice(segment.offset, end);
   }
-}
-
-/** Line `line` (1-based) of `text`, without its line break or a leading BOM. */
-function lineOf(text: string, line: number): string {
-  let start = 0;
-  for (let i = 1; i < line; i++) {
-    const nl = text.indexOf('\n', start);
-    if (nl < 0) return '';
-    start = nl + 1;
-  }
-  const nl = text.indexOf('\n', start);
-  let end = nl < 0 ? text.length : nl;
-  while (end > start && text.charCodeAt(end - 1) === 0x0d) end--;
-  if (start === 0 && text.charCodeAt(0) === 0xfeff) start = 1;
-  return text.slice(start, end);
 }

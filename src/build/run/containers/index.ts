@@ -1,7 +1,13 @@
 /**
  * Docker's container verbs over a layerkit store: {@link ContainerRuntime}
- * (`create`, `start`, `run`, `stop`, `exec`, `ps`, `logs`, `rm`, `commit`).
+ * (`create`, `start`, `run`, `stop`, `restart`, `pause`, `unpause`, `exec`,
+ * `ps`, `logs`, `rm`, `commit`, `cp`, `diff`), and Docker's status words
+ * ({@link statusText}).
  * @module
  */
-export { ContainerRuntime, type CreateOptions, type ExitResult, type OutputListener } from './runtime.js';
-export type { ContainerConfig, ContainerInfo } from './state.js';
+export { ContainerRuntime, type CreateOptions, type ExecOptions, type ExitResult } from './runtime.js';
+export type { AttachOptions, OutputListener } from './attach.js';
+export type { CommitOptions, CommitResult } from './commit.js';
+export { ContainerError, type ContainerErrorCode, type ContainerErrorData } from './errors.js';
+export { humanDuration, statusText } from './status.js';
+export type { ContainerInfo, ContainerSpec } from './state.js';

@@ -1,9 +1,10 @@
 /**
  * Docker's container verbs without a daemon: `create`, `start` (attached or
- * detached), `run`, `stop`, `exec`, `ps`, `logs`, `rm` and `commit`, over
- * images of a layerkit store. A container is the image's layers (the same
- * extracted lower directories RUN steps use) under a writable layer of its
- * own, run in the sandbox's namespaces (see `docs/run.md`).
+ * detached), `run`, `stop`, `restart`, `pause`, `unpause`, `exec`, `ps`,
+ * `logs`, `rm`, `commit`, `cp` and `diff`, over images of a layerkit store.
+ * A container is the image's layers (the same extracted lower directories
+ * RUN steps use) under a writable layer of its own, run in the sandbox's
+ * namespaces (see `docs/run.md`).
  *
  * A detached container is watched by a small supervisor: a detached host
  * shell that starts the namespaces, waits for them and writes the exit code
@@ -13,20 +14,30 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseGroup, parsePasswd } from '../../users.js';
 import type { RunContext, RunStep } from '../../executor.js';
 import type { ImageStore } from '../../../image/store/store.js';
+import type { Entry } from '../../../layers/entry.js';
+import type { ExtractResult } from '../../../layers/extract.js';
+import { layerFromEntries } from '../../../layers/from-entries.js';
 import type { Layer } from '../../../layers/layer.js';
-import { layerFromOverlayUpper } from '../../../layers/overlay.js';
+import type { UnionChange } from '../../../unionfs/commit.js';
+import { Container } from '../../../unionfs/container.js';
 import { UnionFS } from '../../../unionfs/union.js';
 import { SandboxError } from '../errors.js';
 import { removeTree } from '../files.js';
 import { finalCommand, prepareStep } from '../prepare-step.js';
-import { probeSandbox, type SandboxCapabilities } from '../probe.js';
-import { runSandbox } from '../process.js';
-import { alive, inspectDir, readJson, writeJson, type ContainerConfig, type ContainerInfo, type ContainerRunState } from './state.js';
+import { findProgram, probeSandbox, type SandboxCapabilities } from '../probe.js';
+import { runAttached, type AttachOptions } from './attach.js';
+import { createCgroup, inCgroup, joinCgroupArgv, removeCgroup, setFrozen } from './cgroup.js';
+import { containerChanges, writableEntries } from './changes.js';
+import { commitImage, type CommitOptions, type CommitResult } from './commit.js';
+import { copyIntoRoot } from './copy-in.js';
+import { ContainerError } from './errors.js';
+import { runningRoot, withMountedRoot } from './rootfs.js';
+import { alive, inspectDir, readJson, writeJson, type ContainerInfo, type ContainerRunState, type ContainerSpec } from './state.js';
+import { mergeEnv, resolveUser } from './user.js';
 
 /**
  * Options of {@link ContainerRuntime.create}.
@@ -41,7 +52,7 @@ export interface CreateOptions {
   name?: string;
   /** Replaces the image's Cmd (the arguments after the image in `docker run`). */
   cmd?: string[];
-  /** Replaces the image's Entrypoint. */
+  /** Replaces the image's Entrypoint (and drops its Cmd unless `cmd` is given). */
   entrypoint?: string[];
   /** `-e K=V`, added to the image's Env. */
   env?: string[];
@@ -51,6 +62,10 @@ export interface CreateOptions {
   user?: string;
   /** `--network` (`host`, the default, or `none`). */
   network?: 'host' | 'none';
+  /** `-t`: the container is meant to run on a terminal (adds `TERM=xterm`, as Docker). */
+  tty?: boolean;
+  /** `--rm`: remove the container when it exits. */
+  autoRemove?: boolean;
 }
 
 /**
@@ -66,16 +81,24 @@ export interface ExitResult {
 }
 
 /**
- * Output callback of attached runs and `exec`.
+ * Options of {@link ContainerRuntime.exec}.
  *
  * @example
  * ```ts
- * const onOutput: OutputListener = (stream, chunk) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk);
+ * const options: ExecOptions = { env: ['DEBUG=1'], workdir: '/tmp', stdin: process.stdin, tty: true };
  * ```
  */
-export type OutputListener = (stream: 'stdout' | 'stderr', chunk: Uint8Array) => void;
+export interface ExecOptions extends AttachOptions {
+  /** `-e K=V`, over the container's environment. */
+  env?: string[];
+  /** `-w` (default: the container's). */
+  workdir?: string;
+}
 
 const ID = /^[0-9a-f]{64}$/;
+/** What a new start of a container keeps in its directory. */
+const KEPT = new Set(['u', 'w', 'config.json', 'stdout.log', 'stderr.log']);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Containers of one store (state under `<store>/containers`).
@@ -87,6 +110,7 @@ const ID = /^[0-9a-f]{64}$/;
  * await runtime.exec('web', ['cat', '/etc/hostname'], { onOutput: (s, c) => process.stdout.write(c) });
  * console.log(await runtime.ps());
  * await runtime.stop('web');
+ * await runtime.commit('web', { reference: 'app:patched' });
  * await runtime.rm('web');
  * ```
  */
@@ -102,106 +126,122 @@ export class ContainerRuntime {
     await this.#caps();
     const img = await this.store.getImage(image);
     const config = (await img.config()).config ?? {};
-    const layers = await img.layers();
-    const view = await UnionFS.open(layers);
+    const view = await UnionFS.open(await img.layers());
     const entrypoint = options.entrypoint ?? config.Entrypoint ?? [];
-    const argv = [...entrypoint, ...(options.cmd ?? (options.entrypoint ? [] : (config.Cmd ?? [])))];
-    if (argv.length === 0) throw new SandboxError('SANDBOX_SETUP_FAILED', `no command: ${image} has no Cmd or Entrypoint and none was given`, { reason: 'no command' });
-    const env = mergeEnv(config.Env ?? [], options.env ?? []);
+    const cmd = options.cmd ?? (options.entrypoint ? [] : (config.Cmd ?? []));
+    const argv = [...entrypoint, ...cmd];
+    if (argv.length === 0) throw new ContainerError('NO_COMMAND', `no command specified: ${image} has no Cmd or Entrypoint and none was given`, { reason: 'no command' });
+    const name = options.name ?? undefined;
+    if (name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+      throw new ContainerError('INVALID_NAME', `invalid container name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, { container: name, reason: 'invalid name' });
+    }
+    if (name !== undefined && (await this.#lookup(name))) throw new ContainerError('NAME_IN_USE', `the container name ${name} is already in use`, { container: name, reason: 'name in use' });
+    const userSpec = options.user ?? config.User ?? '';
     const id = randomBytes(32).toString('hex');
-    const name = options.name ?? id.slice(0, 12);
-    if (await this.#find(name).catch(() => undefined)) throw new SandboxError('SANDBOX_SETUP_FAILED', `the container name ${name} is already in use`, { reason: 'name in use' });
-    const info: ContainerConfig = {
+    const spec: ContainerSpec = {
       id,
-      name,
+      name: name ?? id.slice(0, 12),
       image,
       imageDigest: await img.digest(),
       argv,
-      env,
+      entrypoint,
+      cmd,
+      env: mergeEnv(config.Env ?? [], [...(options.env ?? []), ...(options.tty && !(options.env ?? []).some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : [])]),
       workdir: options.workdir ?? (config.WorkingDir || '/'),
-      user: await resolveUser(view, options.user ?? config.User ?? ''),
+      userSpec,
+      user: await resolveUser(view, userSpec),
       network: options.network ?? 'host',
+      ...(options.autoRemove ? { autoRemove: true } : {}),
       created: new Date().toISOString(),
     };
     const dir = join(this.root, id);
     await mkdir(join(dir, 'u'), { recursive: true });
     await mkdir(join(dir, 'w'));
-    await writeJson(join(dir, 'config.json'), info);
-    return inspectDir(dir, info);
+    await writeJson(join(dir, 'config.json'), spec);
+    return inspectDir(dir, spec);
   }
 
   /**
    * `docker start`: detached (default) under a supervisor, or attached
-   * (`attach: true`: output streamed, resolves with the exit code).
+   * (`attach: true`: output streamed and logged, `stdin`/`tty` as `-i`/`-t`;
+   * resolves with the exit code). Starting a running container is a no-op,
+   * as in Docker.
    */
-  async start(nameOrId: string, options: { attach?: boolean; onOutput?: OutputListener; signal?: AbortSignal } = {}): Promise<ContainerInfo & Partial<ExitResult>> {
+  async start(nameOrId: string, { attach, ...attachOptions }: AttachOptions & { attach?: boolean } = {}): Promise<ContainerInfo & Partial<ExitResult>> {
     const { dir, config } = await this.#find(nameOrId);
     const current = await inspectDir(dir, config);
-    if (current.status === 'running') throw new SandboxError('SANDBOX_SETUP_FAILED', `container ${config.name} is already running`, { reason: 'running' });
+    if (current.status === 'paused') throw new ContainerError('CONTAINER_PAUSED', `container ${config.name} is paused: unpause it first`, { container: nameOrId });
+    if (current.status === 'running') {
+      if (attach) throw new ContainerError('CONTAINER_RUNNING', `container ${config.name} is already running: attaching to it is not supported`, { container: nameOrId });
+      return current;
+    }
     const caps = await this.#caps();
-    // A fresh setup each start; the writable layer (u/, w/) stays.
-    for (const name of await readdir(dir)) {
-      if (!['u', 'w', 'config.json', 'stdout.log', 'stderr.log'].includes(name)) await removeTree(join(dir, name));
-    }
+    // A fresh setup each start; the writable layer (u/, w/) and the logs stay.
+    await removeCgroup((await readJson<ContainerRunState>(join(dir, 'state.json')))?.cgroup);
+    for (const name of await readdir(dir)) if (!KEPT.has(name)) await removeTree(join(dir, name));
     const layers = await (await this.store.getImage(config.imageDigest)).layers();
-    const { step, ctx } = await this.#step(config, layers, options.onOutput);
+    const { step, ctx } = await this.#step(config, layers);
     const prepared = await prepareStep(step, ctx, caps, { stepDir: dir, strategy: 'overlay' });
-    const run: ContainerRunState = { rootName: prepared.rootName, startedAt: new Date().toISOString() };
-    if (options.attach) {
+    const cgroup = await createCgroup(config.id);
+    const cgroupPath = 'path' in cgroup ? cgroup.path : undefined;
+    const run: ContainerRunState = {
+      rootName: prepared.rootName,
+      startedAt: new Date().toISOString(),
+      ...('path' in cgroup ? { cgroup: cgroup.path } : { cgroupReason: cgroup.reason }),
+    };
+    const argv = [...joinCgroupArgv(caps.tools.sh!, cgroupPath), ...prepared.argv];
+    if (attach) {
       await writeJson(join(dir, 'state.json'), { ...run, supervisorPid: process.pid });
-      const exit = await runSandbox({ argv: prepared.argv, input: prepared.input, onOutput: ctx.onOutput, signal: options.signal });
-      await writeFile(join(dir, 'finished'), new Date().toISOString());
-      await writeFile(join(dir, 'exit'), String(exit.started ? exit.exitCode : 125));
-      if (!exit.started) throw new SandboxError('SANDBOX_SETUP_FAILED', `the container could not be set up: ${exit.setupLog.split('\n').pop() ?? ''}`, { reason: exit.setupLog });
-      return { ...(await inspectDir(dir, config)), exitCode: exit.exitCode };
+      try {
+        const exit = await runAttached({
+          argv,
+          sh: caps.tools.sh!,
+          ...(caps.tools.script ? { script: caps.tools.script } : {}),
+          statusFile: join(dir, 'status'),
+          logs: { stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log') },
+          ...attachOptions,
+        });
+        const exitCode = exit.started ? exit.exitCode : 125;
+        await writeFile(join(dir, 'finished'), new Date().toISOString());
+        await writeFile(join(dir, 'exit'), String(exitCode));
+        if (!exit.started) throw new SandboxError('SANDBOX_SETUP_FAILED', `the container could not be set up: ${exit.setupLog.split('\n').pop() ?? ''}`, { reason: exit.setupLog });
+        return { ...(await inspectDir(dir, config)), exitCode };
+      } finally {
+        prepared.release();
+        await removeCgroup(cgroupPath);
+      }
     }
-    // The supervisor: a detached shell that runs the namespaces and records how they ended.
-    const out = await open(join(dir, 'stdout.log'), 'a');
-    const err = await open(join(dir, 'stderr.log'), 'a');
-    try {
-      // unshare exits 1 after printing this when its child died of SIGKILL (see process.ts): report 137.
-      const supervise = [
-        'd=$1; shift',
-        '"$@" 3>"$d/status" </dev/null; code=$?',
-        'if [ "$code" = 1 ]; then case "$(tail -n 1 "$d/stderr.log")" in "unshare: sigprocmask unblock failed"*) code=137;; esac; fi',
-        'date -u +%Y-%m-%dT%H:%M:%SZ > "$d/finished"; echo $code > "$d/exit"',
-      ].join('\n');
-      const child = spawn(caps.tools.sh!, ['-c', supervise, 'supervisor', dir, ...prepared.argv], {
-        detached: true,
-        stdio: ['ignore', out.fd, err.fd],
-        cwd: '/',
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
-      });
-      child.unref();
-      await writeJson(join(dir, 'state.json'), { ...run, supervisorPid: child.pid });
-    } finally {
-      await out.close();
-      await err.close();
-    }
+    await this.#supervise(dir, config, argv, run, caps, cgroupPath);
+    prepared.release();
     // Wait for the setup to report (or fail) so that exec works as soon as start returns.
     for (let i = 0; i < 600; i++) {
       const status = await readFile(join(dir, 'status'), 'utf8').catch(() => '');
       if (/^exec$/m.test(status) || (await readFile(join(dir, 'exit'), 'utf8').catch(() => '')) !== '') break;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
-    return inspectDir(dir, config);
+    return this.inspect(config.id).catch(() => inspectDir(dir, config));
   }
 
-  /** `docker run`: create, then start (detached or attached); `rm` removes it after an attached run. */
-  async run(image: string, options: CreateOptions & { detach?: boolean; rm?: boolean; onOutput?: OutputListener; signal?: AbortSignal } = {}): Promise<ContainerInfo & Partial<ExitResult>> {
-    const created = await this.create(image, options);
-    if (options.detach) return this.start(created.id);
+  /** `docker run`: create, then start (detached or attached); `rm` removes it once it has exited. */
+  async run(image: string, options: CreateOptions & AttachOptions & { detach?: boolean; rm?: boolean } = {}): Promise<ContainerInfo & Partial<ExitResult>> {
+    const { detach, rm, stdin, tty, onOutput, signal, ...create } = options;
+    const created = await this.create(image, { ...create, ...(tty ? { tty } : {}), ...(rm && detach ? { autoRemove: true } : {}) });
+    if (detach) return this.start(created.id);
     try {
-      return await this.start(created.id, { attach: true, ...(options.onOutput ? { onOutput: options.onOutput } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+      return await this.start(created.id, { attach: true, ...(stdin ? { stdin } : {}), ...(tty ? { tty } : {}), ...(onOutput ? { onOutput } : {}), ...(signal ? { signal } : {}) });
     } finally {
-      if (options.rm) await this.rm(created.id, { force: true });
+      if (rm) await this.rm(created.id, { force: true });
     }
   }
 
-  /** `docker stop`: SIGTERM to the container's init, SIGKILL after `timeoutMs` (default 10 s). */
+  /** `docker stop`: SIGTERM to the container's init, SIGKILL after `timeoutMs` (default 10 s); a paused container is thawed first. */
   async stop(nameOrId: string, options: { timeoutMs?: number } = {}): Promise<ContainerInfo> {
     const { dir, config } = await this.#find(nameOrId);
     let info = await inspectDir(dir, config);
+    if (info.status === 'paused') {
+      await setFrozen((await readJson<ContainerRunState>(join(dir, 'state.json')))!.cgroup!, false);
+      info = await inspectDir(dir, config);
+    }
     if (info.status !== 'running' || !info.pid) return info;
     const pid = info.pid;
     const send = (signal: NodeJS.Signals) => {
@@ -213,44 +253,81 @@ export class ContainerRuntime {
     };
     send('SIGTERM');
     const until = Date.now() + (options.timeoutMs ?? 10_000);
-    while (Date.now() < until && alive(pid)) await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < until && alive(pid)) await sleep(50);
     if (alive(pid)) send('SIGKILL');
-    for (let i = 0; i < 200 && (info = await inspectDir(dir, config)).status === 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (info = await inspectDir(dir, config)).status === 'running'; i++) await sleep(50);
     return info;
   }
 
+  /** `docker restart`: stop (if running), then start detached. */
+  async restart(nameOrId: string, options: { timeoutMs?: number } = {}): Promise<ContainerInfo> {
+    const stopped = await this.stop(nameOrId, options);
+    return this.start(stopped.id);
+  }
+
   /**
-   * `docker exec`: runs `argv` in the running container's namespaces and
-   * root (as its user unless `user` says otherwise), attached.
+   * `docker pause`: freezes every process of the container (cgroup v2
+   * freezer).
+   *
+   * @throws {@link ContainerError} `FREEZER_UNAVAILABLE` (with the reason:
+   *   no cgroup v2, not delegated, kernel without `cgroup.freeze`),
+   *   `CONTAINER_NOT_RUNNING`, `CONTAINER_PAUSED`.
    */
-  async exec(nameOrId: string, argv: string[], options: { env?: string[]; workdir?: string; onOutput?: OutputListener } = {}): Promise<ExitResult> {
+  async pause(nameOrId: string): Promise<ContainerInfo> {
+    const { dir, config } = await this.#find(nameOrId);
+    const info = await inspectDir(dir, config);
+    if (info.status === 'paused') throw new ContainerError('CONTAINER_PAUSED', `container ${config.name} is already paused`, { container: nameOrId });
+    if (info.status !== 'running' || !info.pid) throw new ContainerError('CONTAINER_NOT_RUNNING', `container ${config.name} is not running`, { container: nameOrId });
+    const run = (await readJson<ContainerRunState>(join(dir, 'state.json'))) ?? {};
+    if (run.cgroup === undefined) {
+      throw new ContainerError('FREEZER_UNAVAILABLE', `cannot pause ${config.name}: it has no cgroup of its own (${run.cgroupReason ?? 'unknown reason'})`, { container: nameOrId, reason: run.cgroupReason ?? 'no cgroup' });
+    }
+    if (!(await inCgroup(run.cgroup, info.pid))) {
+      throw new ContainerError('FREEZER_UNAVAILABLE', `cannot pause ${config.name}: its processes could not join ${run.cgroup}`, { container: nameOrId, path: run.cgroup, reason: 'not in its cgroup' });
+    }
+    await setFrozen(run.cgroup, true);
+    return inspectDir(dir, config);
+  }
+
+  /** `docker unpause`: thaws a paused container. */
+  async unpause(nameOrId: string): Promise<ContainerInfo> {
+    const { dir, config } = await this.#find(nameOrId);
+    const info = await inspectDir(dir, config);
+    if (info.status !== 'paused') throw new ContainerError('CONTAINER_NOT_PAUSED', `container ${config.name} is not paused`, { container: nameOrId });
+    await setFrozen((await readJson<ContainerRunState>(join(dir, 'state.json')))!.cgroup!, false);
+    return inspectDir(dir, config);
+  }
+
+  /**
+   * `docker exec`: runs `argv` in the running container's namespaces, root
+   * and cgroup (as its user), attached; `stdin`/`tty` as `-i`/`-t`.
+   */
+  async exec(nameOrId: string, argv: string[], options: ExecOptions = {}): Promise<ExitResult> {
     const { dir, config } = await this.#find(nameOrId);
     const info = await inspectDir(dir, config);
     const run = await readJson<ContainerRunState>(join(dir, 'state.json'));
-    if (info.status !== 'running' || !info.pid || !run?.rootName) throw new SandboxError('SANDBOX_SETUP_FAILED', `container ${config.name} is not running`, { reason: 'not running' });
+    if (info.status === 'paused') throw new ContainerError('CONTAINER_PAUSED', `container ${config.name} is paused: unpause it before exec`, { container: nameOrId });
+    if (info.status !== 'running' || !info.pid || !run?.rootName) throw new ContainerError('CONTAINER_NOT_RUNNING', `container ${config.name} is not running`, { container: nameOrId });
     const caps = await this.#caps();
-    const step = this.#runStep(config, argv, mergeEnv(config.env, options.env ?? []));
-    const nsenter = caps.tools.nsenter ?? 'nsenter';
+    const env = mergeEnv(config.env, [...(options.env ?? []), ...(options.tty && !config.env.some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : [])]);
+    const step = this.#runStep(config, argv, env);
     const namespaces = ['-m', '-u', '-i', '-p', ...(config.network === 'none' ? ['-n'] : []), ...(caps.rootless ? ['-U', '--preserve-credentials'] : [])];
-    const command = [nsenter, '-t', String(info.pid), ...namespaces, '--', ...finalCommand(caps, step, run.rootName, options.workdir ?? config.workdir)];
-    return new Promise((resolve, reject) => {
-      const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
-      child.stdout.on('data', (c: Buffer) => options.onOutput?.('stdout', new Uint8Array(c)));
-      child.stderr.on('data', (c: Buffer) => options.onOutput?.('stderr', new Uint8Array(c)));
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? 9 : 0) }));
+    const command = [caps.tools.nsenter!, '-t', String(info.pid), ...namespaces, '--', ...finalCommand(caps, step, run.rootName, options.workdir ?? config.workdir)];
+    const exit = await runAttached({
+      argv: [...joinCgroupArgv(caps.tools.sh!, run.cgroup), ...command],
+      sh: caps.tools.sh!,
+      ...(caps.tools.script ? { script: caps.tools.script } : {}),
+      ...options,
     });
+    return { exitCode: exit.exitCode };
   }
 
-  /** `docker ps` (`all`: stopped ones too). */
+  /** `docker ps` (`all`: stopped ones too), newest first. */
   async ps(options: { all?: boolean } = {}): Promise<ContainerInfo[]> {
-    const names = await readdir(this.root).catch(() => [] as string[]);
     const out: ContainerInfo[] = [];
-    for (const id of names.filter((n) => ID.test(n))) {
-      const config = await readJson<ContainerConfig>(join(this.root, id, 'config.json'));
-      if (!config) continue;
-      const info = await inspectDir(join(this.root, id), config);
-      if (options.all || info.status === 'running') out.push(info);
+    for (const { dir, config } of await this.#all()) {
+      const info = await inspectDir(dir, config);
+      if (options.all || info.status === 'running' || info.status === 'paused') out.push(info);
     }
     return out.sort((a, b) => b.created.localeCompare(a.created));
   }
@@ -268,50 +345,183 @@ export class ContainerRuntime {
     return { stdout: await read('stdout.log'), stderr: await read('stderr.log') };
   }
 
-  /** `docker rm` (`force`: stop it first). */
+  /** `docker rm` (`force`: stop it first, even when paused). */
   async rm(nameOrId: string, options: { force?: boolean } = {}): Promise<void> {
     const { dir, config } = await this.#find(nameOrId);
     const info = await inspectDir(dir, config);
-    if (info.status === 'running') {
-      if (!options.force) throw new SandboxError('SANDBOX_SETUP_FAILED', `container ${config.name} is running: stop it first or use force`, { reason: 'running' });
+    if (info.status === 'running' || info.status === 'paused') {
+      if (!options.force) throw new ContainerError('CONTAINER_RUNNING', `container ${config.name} is ${info.status}: stop it first or use force`, { container: nameOrId });
       await this.stop(config.id, { timeoutMs: 0 });
     }
+    await removeCgroup((await readJson<ContainerRunState>(join(dir, 'state.json')))?.cgroup);
     await removeTree(dir);
   }
 
   /**
-   * `docker commit`: the container's writable layer as a layer (whiteouts
-   * and opaque directories from overlayfs turned into OCI markers). Stop
-   * the container first for a consistent layer.
+   * The container's writable layer as a layer (null when it changed
+   * nothing): whiteouts and opaque directories from overlayfs turned into
+   * OCI markers, copied-up but unchanged files left out. Stop or pause the
+   * container for a consistent layer.
    */
-  async commit(nameOrId: string, options: { sourceDateEpoch?: number } = {}): Promise<Layer> {
-    const { dir } = await this.#find(nameOrId);
-    return layerFromOverlayUpper(join(dir, 'u'), options);
+  async writableLayer(nameOrId: string, options: { sourceDateEpoch?: number } = {}): Promise<Layer | null> {
+    const { dir, config } = await this.#find(nameOrId);
+    const entries = await this.#entries(dir, config, options.sourceDateEpoch);
+    return entries.length > 0 ? layerFromEntries(entries, options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: options.sourceDateEpoch }) : null;
+  }
+
+  /**
+   * `docker diff`: what the container changed against its image (`A`
+   * added, `C` changed, `D` deleted), parents before children.
+   *
+   * @example
+   * ```ts
+   * for (const c of await runtime.diff('web')) console.log(c.kind, c.path); // C /srv, A /srv/made.txt
+   * ```
+   */
+  async diff(nameOrId: string): Promise<UnionChange[]> {
+    const { dir, config } = await this.#find(nameOrId);
+    const image = await UnionFS.open(await (await this.store.getImage(config.imageDigest)).layers());
+    return containerChanges(await this.#entries(dir, config, undefined, image), image);
+  }
+
+  /**
+   * `docker commit`: a new image in the store from the container's image,
+   * its writable layer and its configuration (see {@link CommitOptions});
+   * a running container is frozen meanwhile where it can be.
+   */
+  async commit(nameOrId: string, options: CommitOptions = {}): Promise<CommitResult> {
+    const { dir, config } = await this.#find(nameOrId);
+    const info = await inspectDir(dir, config);
+    let froze: string | undefined;
+    if (info.status === 'running' && options.pause !== false) {
+      froze = await this.pause(config.id).then(
+        async () => (await readJson<ContainerRunState>(join(dir, 'state.json')))?.cgroup,
+        () => undefined,
+      );
+    }
+    try {
+      const base = await this.store.getImage(config.imageDigest);
+      const entries = await this.#entries(dir, config, options.sourceDateEpoch);
+      return await commitImage(this.store, base, config, entries, options);
+    } finally {
+      if (froze !== undefined) await setFrozen(froze, false);
+    }
+  }
+
+  /**
+   * `docker cp HOST CONTAINER:PATH`: writes into the container's writable
+   * layer through its mounted root file system (see `copy-in.ts` for the
+   * rules and the path safety). Works on running and stopped containers.
+   */
+  async copyIn(nameOrId: string, hostPath: string, containerPath: string, options: { archive?: boolean } = {}): Promise<void> {
+    const { dir, config } = await this.#find(nameOrId);
+    const info = await inspectDir(dir, config);
+    if ((info.status === 'running' || info.status === 'paused') && info.pid) {
+      await copyIntoRoot(runningRoot(info.pid), hostPath, containerPath, options);
+      return;
+    }
+    const caps = await this.#caps();
+    const layers = await (await this.store.getImage(config.imageDigest)).layers();
+    await withMountedRoot(dir, layers, this.store.root, caps, (root) => copyIntoRoot(root, hostPath, containerPath, options));
+  }
+
+  /**
+   * `docker cp CONTAINER:PATH HOST`: reads through the container's union
+   * view (its image's layers under its writable layer) with the unionfs
+   * `Container.copyOut` rules; written on the host with the layers module's
+   * safe extractor.
+   */
+  async copyOut(nameOrId: string, containerPath: string, hostPath: string, options: { archive?: boolean } = {}): Promise<ExtractResult> {
+    const { dir, config } = await this.#find(nameOrId);
+    const layers = await (await this.store.getImage(config.imageDigest)).layers();
+    const image = await UnionFS.open(layers);
+    const entries = await this.#entries(dir, config, undefined, image);
+    const view = await Container.create([...layers, entries]);
+    try {
+      return await view.copyOut(containerPath, hostPath, options);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new ContainerError('COPY_INVALID', `cannot copy ${config.name}:${containerPath} to ${hostPath}: ${(err as Error).message}`, { container: nameOrId, path: containerPath, reason: code }, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async #entries(dir: string, config: ContainerSpec, sourceDateEpoch: number | undefined, image?: UnionFS): Promise<Entry[]> {
+    const caps = await this.#caps();
+    const view = image ?? (await UnionFS.open(await (await this.store.getImage(config.imageDigest)).layers()));
+    return writableEntries(join(dir, 'u'), view, config, { rootless: caps.rootless, ...(sourceDateEpoch === undefined ? {} : { whiteoutMtime: sourceDateEpoch }) });
+  }
+
+  /** The detached supervisor: a host shell that runs the namespaces and records how they ended. */
+  async #supervise(dir: string, config: ContainerSpec, argv: string[], run: ContainerRunState, caps: SandboxCapabilities, cgroup: string | undefined): Promise<void> {
+    const out = await open(join(dir, 'stdout.log'), 'a');
+    const err = await open(join(dir, 'stderr.log'), 'a');
+    try {
+      // unshare exits 1 after printing this when its child died of SIGKILL (see process.ts): report 137.
+      const supervise = [
+        'd=$1; cg=$2; autorm=$3; shift 3',
+        '"$@" 3>"$d/status" </dev/null; code=$?',
+        'if [ "$code" = 1 ]; then case "$(tail -n 1 "$d/stderr.log")" in "unshare: sigprocmask unblock failed"*) code=137;; esac; fi',
+        'date -u +%Y-%m-%dT%H:%M:%S.%3NZ > "$d/finished"; echo $code > "$d/exit"',
+        'if [ -n "$cg" ]; then for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done; fi',
+        'if [ -n "$autorm" ]; then chmod -R u+rwx "$d" 2>/dev/null; rm -rf "$d"; fi',
+      ].join('\n');
+      const child = spawn(caps.tools.sh!, ['-c', supervise, 'supervisor', dir, cgroup ?? '', config.autoRemove ? '1' : '', ...argv], {
+        detached: true,
+        stdio: ['ignore', out.fd, err.fd],
+        cwd: '/',
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
+      });
+      child.unref();
+      await writeJson(join(dir, 'state.json'), { ...run, supervisorPid: child.pid });
+    } finally {
+      await out.close();
+      await err.close();
+    }
   }
 
   async #caps(): Promise<SandboxCapabilities> {
     const caps = await probeSandbox();
     if (!caps.available) throw new SandboxError('SANDBOX_UNAVAILABLE', `containers cannot run here: ${caps.reason}`, { reason: caps.reason ?? 'unknown' });
     if (!caps.overlay) throw new SandboxError('SANDBOX_UNAVAILABLE', 'containers need overlayfs', { reason: 'overlay refused' });
-    if (!caps.tools.nsenter) {
-      const found = await new Promise<string | undefined>((r) => execFile('sh', ['-c', 'command -v nsenter'], (e, out) => r(e ? undefined : String(out).trim())));
-      if (found) caps.tools.nsenter = found;
+    for (const tool of ['nsenter', 'script']) {
+      if (caps.tools[tool]) continue;
+      const found = await findProgram(tool);
+      if (found) caps.tools[tool] = found;
     }
+    if (!caps.tools.nsenter) throw new SandboxError('SANDBOX_UNAVAILABLE', 'containers need nsenter (Debian package util-linux)', { reason: 'nsenter not found' });
     return caps;
   }
 
-  async #find(nameOrId: string): Promise<{ dir: string; config: ContainerConfig }> {
+  async #all(): Promise<Array<{ dir: string; config: ContainerSpec }>> {
     const names = await readdir(this.root).catch(() => [] as string[]);
+    const out: Array<{ dir: string; config: ContainerSpec }> = [];
     for (const id of names.filter((n) => ID.test(n))) {
-      const config = await readJson<ContainerConfig>(join(this.root, id, 'config.json'));
-      if (config && (config.id === nameOrId || config.name === nameOrId || (nameOrId.length >= 4 && config.id.startsWith(nameOrId)))) {
-        return { dir: join(this.root, id), config };
-      }
+      const config = await readJson<ContainerSpec>(join(this.root, id, 'config.json'));
+      if (config) out.push({ dir: join(this.root, id), config });
     }
-    throw new SandboxError('SANDBOX_SETUP_FAILED', `no such container: ${nameOrId}`, { reason: 'not found' });
+    return out;
   }
 
-  #runStep(config: ContainerConfig, argv: string[], env: string[]): RunStep {
+  /** A container by full id, name, or unique id prefix. */
+  async #lookup(nameOrId: string): Promise<{ dir: string; config: ContainerSpec } | undefined> {
+    const all = await this.#all();
+    const exact = all.find((c) => c.config.id === nameOrId || c.config.name === nameOrId);
+    if (exact || nameOrId === '') return exact;
+    const prefixed = all.filter((c) => c.config.id.startsWith(nameOrId));
+    if (prefixed.length > 1) throw new ContainerError('CONTAINER_NOT_FOUND', `multiple containers match the id prefix ${nameOrId}`, { container: nameOrId, reason: 'ambiguous' });
+    return prefixed[0];
+  }
+
+  async #find(nameOrId: string): Promise<{ dir: string; config: ContainerSpec }> {
+    const found = await this.#lookup(nameOrId);
+    if (!found) throw new ContainerError('CONTAINER_NOT_FOUND', `no such container: ${nameOrId}`, { container: nameOrId, reason: 'not found' });
+    return found;
+  }
+
+  #runStep(config: ContainerSpec, argv: string[], env: string[]): RunStep {
     return {
       argv,
       env,
@@ -326,58 +536,14 @@ export class ContainerRuntime {
     };
   }
 
-  async #step(config: ContainerConfig, layers: Layer[], onOutput: OutputListener | undefined): Promise<{ step: RunStep; ctx: RunContext }> {
+  async #step(config: ContainerSpec, layers: Layer[]): Promise<{ step: RunStep; ctx: RunContext }> {
     const ctx: RunContext = {
       lowers: layers,
       rootfs: await UnionFS.open(layers),
       storeRoot: this.store.root,
       resolveMountSource: () => Promise.reject(new SandboxError('MOUNT_UNSUPPORTED', 'containers have no RUN mounts', {})),
-      onOutput: onOutput ?? (() => {}),
+      onOutput: () => {},
     };
     return { step: this.#runStep(config, config.argv, config.env), ctx };
   }
-}
-
-/** Image Env with overrides (same key: the override wins, in the image's position). */
-function mergeEnv(base: string[], extra: string[]): string[] {
-  const out = [...base];
-  for (const kv of extra) {
-    const key = kv.split('=')[0];
-    const at = out.findIndex((e) => e.split('=')[0] === key);
-    if (at >= 0) out[at] = kv;
-    else out.push(kv);
-  }
-  if (!out.some((e) => e.startsWith('PATH='))) out.push('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-  return out;
-}
-
-/** `user[:group]` against the image's /etc/passwd and /etc/group (numbers as they are). */
-async function resolveUser(view: UnionFS, spec: string): Promise<ContainerConfig['user']> {
-  const [user = '', group] = spec.split(':');
-  const passwd = parsePasswd(String(await view.readFile('/etc/passwd', 'utf8').catch(() => '')));
-  const groups = parseGroup(String(await view.readFile('/etc/group', 'utf8').catch(() => '')));
-  let uid = 0;
-  let gid = 0;
-  let name: string | undefined;
-  if (/^\d+$/.test(user)) {
-    uid = Number(user);
-    const found = passwd.find((p) => p.uid === uid);
-    gid = found?.gid ?? 0;
-    name = found?.name;
-  } else if (user !== '') {
-    const found = passwd.find((p) => p.name === user);
-    if (!found) throw new SandboxError('SANDBOX_SETUP_FAILED', `unable to find user ${user}: no matching entries in passwd file`, { reason: 'unknown user' });
-    ({ uid, gid } = found);
-    name = found.name;
-  } else name = passwd.find((p) => p.uid === 0)?.name;
-  if (group !== undefined && group !== '') {
-    if (/^\d+$/.test(group)) gid = Number(group);
-    else {
-      const found = groups.find((g) => g.name === group);
-      if (!found) throw new SandboxError('SANDBOX_SETUP_FAILED', `unable to find group ${group}: no matching entries in group file`, { reason: 'unknown group' });
-      gid = found.gid;
-    }
-  }
-  const additionalGids = name === undefined ? [] : groups.filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid);
-  return { uid, gid, additionalGids };
 }

@@ -9,26 +9,35 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isFrozen } from './cgroup.js';
 
 /**
  * What a container runs, fixed at `create`.
  *
  * @example
  * ```ts
- * const { argv, env }: ContainerConfig = await runtime.inspect('web');
+ * const { argv, env }: ContainerSpec = await runtime.inspect('web');
  * ```
  */
-export interface ContainerConfig {
+export interface ContainerSpec {
   id: string;
   name: string;
   /** The image reference as given, and its manifest digest. */
   image: string;
   imageDigest: string;
+  /** What runs: `entrypoint` then `cmd`. */
   argv: string[];
+  /** The Entrypoint and Cmd in force (the image's, or the ones given), kept apart for `commit`. */
+  entrypoint: string[];
+  cmd: string[];
   env: string[];
   workdir: string;
+  /** The user as written (`-u`, else the image's User), kept for `commit`. */
+  userSpec: string;
   user: { uid: number; gid: number; additionalGids: number[] };
   network: 'host' | 'none';
+  /** Removed when it exits (`docker run --rm`). */
+  autoRemove?: boolean;
   /** RFC 3339. */
   created: string;
 }
@@ -42,6 +51,10 @@ export interface ContainerRunState {
   startedAt?: string;
   /** Set by `stop`. */
   stopping?: boolean;
+  /** The container's cgroup v2 directory, when it could have one (see `cgroup.ts`). */
+  cgroup?: string;
+  /** Why it has none (what `pause` reports). */
+  cgroupReason?: string;
 }
 
 /**
@@ -52,8 +65,9 @@ export interface ContainerRunState {
  * for (const c of await runtime.ps({ all: true })) console.log(c.name, c.status, c.exitCode ?? '');
  * ```
  */
-export interface ContainerInfo extends ContainerConfig {
-  status: 'created' | 'running' | 'exited';
+export interface ContainerInfo extends ContainerSpec {
+  /** Docker's State.Status: `paused` is running with every process frozen. */
+  status: 'created' | 'running' | 'paused' | 'exited';
   /** The namespace's init, as the host sees it, while running. */
   pid?: number;
   exitCode?: number;
@@ -88,7 +102,7 @@ export function alive(pid: number | undefined): boolean {
 }
 
 /** The container's status from its files. */
-export async function inspectDir(dir: string, config: ContainerConfig): Promise<ContainerInfo> {
+export async function inspectDir(dir: string, config: ContainerSpec): Promise<ContainerInfo> {
   const run = await readJson<ContainerRunState>(join(dir, 'state.json'));
   const info: ContainerInfo = { ...config, status: 'created' };
   if (!run?.startedAt) return info;
@@ -100,7 +114,10 @@ export async function inspectDir(dir: string, config: ContainerConfig): Promise<
   }
   const status = await readFile(join(dir, 'status'), 'utf8').catch(() => '');
   const pid = /^pid (\d+)$/m.exec(status);
-  if (alive(run.supervisorPid)) return { ...info, status: 'running', ...(pid ? { pid: Number(pid[1]) } : {}) };
+  if (alive(run.supervisorPid)) {
+    const status = (await isFrozen(run.cgroup)) ? 'paused' : 'running';
+    return { ...info, status, ...(pid ? { pid: Number(pid[1]) } : {}) };
+  }
   // The supervisor died without writing an exit code (killed): the namespace died with it or is dying.
   return { ...info, status: 'exited', exitCode: 137 };
 }
