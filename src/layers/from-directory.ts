@@ -3,13 +3,12 @@
  * as an entry, and write those entries.
  * @module
  */
-import { execFile } from 'node:child_process';
 import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { comparePaths, type ContentSource, type Entry } from './entry.js';
 import { layerFromEntries, type LayerFromEntriesOptions } from './from-entries.js';
 import type { Layer } from './layer.js';
+import { isHostXattr, readTreeXattrs } from './xattrs.js';
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -24,8 +23,8 @@ export interface LayerFromDirectoryOptions extends LayerFromEntriesOptions {
   includeRoot?: boolean;
   /**
    * Extended attributes. Node has no xattr API, so by default (`'auto'`) they
-   * are read with one `getfattr -R` run per walk when `getfattr` (Debian
-   * package `attr`) is installed, and not at all otherwise. `security.selinux`
+   * are read with one `getfattr -R` run per walk (alongside the walk) when
+   * `getfattr` (Debian package `attr`) is installed, and not at all otherwise. `security.selinux`
    * and `system.*` (host labels and ACLs) are left out. `false` reads none; a
    * function reads them your way.
    */
@@ -99,8 +98,10 @@ export async function entriesFromDirectory(directory: string, options: LayerFrom
   const entries: Entry[] = [];
   const inodes = new Map<string, Entry[]>();
   const xattrMode = options.xattrs ?? 'auto';
-  const bulkXattrs = xattrMode === 'auto' ? await readXattrsWithGetfattr(dir) : undefined;
+  // The getfattr run reads the tree while the walk below does: a process start costs more than the reading.
+  const bulkXattrs = xattrMode === 'auto' ? readTreeXattrs(dir, { exclude: isHostXattr }) : undefined;
   const readXattrs: XattrReader | undefined = typeof xattrMode === 'function' ? xattrMode : undefined;
+  const hostPaths = bulkXattrs ? new Map<Entry, string>() : undefined;
 
   const visit = async (hostPath: string, path: string): Promise<void> => {
     // Plain (number) stats are several times cheaper than bigint ones; the exact
@@ -122,7 +123,8 @@ export async function entriesFromDirectory(directory: string, options: LayerFrom
     else if (st.isCharacterDevice() || st.isBlockDevice()) {
       entry = { ...base, type: st.isCharacterDevice() ? 'char' : 'block', ...deviceNumbers(lstatSync(hostPath, { bigint: true }).rdev) };
     } else return; // sockets, doors
-    const xattrs = bulkXattrs ? bulkXattrs.get(hostPath) : readXattrs ? await readXattrs(hostPath) : undefined;
+    if (hostPaths) hostPaths.set(entry, hostPath);
+    const xattrs = readXattrs ? await readXattrs(hostPath) : undefined;
     if (xattrs && Object.keys(xattrs).length > 0) entry.xattrs = xattrs;
     if (path !== '/' || options.includeRoot) entries.push(entry);
     if (entry.type !== 'dir' && st.nlink > 1) {
@@ -138,6 +140,13 @@ export async function entriesFromDirectory(directory: string, options: LayerFrom
     }
   };
   await visit(dir, '/');
+  const found = await bulkXattrs;
+  if (found && found.size > 0) {
+    for (const [entry, hostPath] of hostPaths!) {
+      const xattrs = found.get(hostPath);
+      if (xattrs) entry.xattrs = xattrs;
+    }
+  }
 
   entries.sort((a, b) => comparePaths(a.path, b.path));
   for (const group of inodes.values()) {
@@ -174,79 +183,4 @@ export function layerFromDirectory(dir: string, options: LayerFromDirectoryOptio
       yield* await walk!;
     })();
   }, options);
-}
-
-async function findOnPath(tool: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, tool);
-    try {
-      await access(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** getfattr prints names with `\ooo` escapes for bytes it considers unprintable (and for `\`). */
-function unescapeOctal(bytes: Uint8Array): string {
-  const out: number[] = [];
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b === 0x5c && i + 3 < bytes.length && isOctal(bytes[i + 1]) && isOctal(bytes[i + 2]) && isOctal(bytes[i + 3])) {
-      out.push(((bytes[i + 1]! - 0x30) << 6) | ((bytes[i + 2]! - 0x30) << 3) | (bytes[i + 3]! - 0x30));
-      i += 3;
-    } else out.push(b);
-  }
-  return Buffer.from(out).toString('utf8');
-}
-
-function isOctal(b: number | undefined): boolean {
-  return b !== undefined && b >= 0x30 && b <= 0x37;
-}
-
-function hexValue(text: string): Uint8Array {
-  if (text.startsWith('0x')) return Uint8Array.from(Buffer.from(text.slice(2), 'hex'));
-  if (text.startsWith('"') && text.endsWith('"')) return new TextEncoder().encode(text.slice(1, -1));
-  return new Uint8Array(0);
-}
-
-/** One `getfattr -R` over the tree: host path → xattrs. Undefined when getfattr is absent or fails. */
-async function readXattrsWithGetfattr(dir: string): Promise<Map<string, Record<string, Uint8Array>> | undefined> {
-  const tool = await findOnPath('getfattr');
-  if (!tool) return undefined;
-  const stdout = await new Promise<Buffer | undefined>((resolve) => {
-    execFile(
-      tool,
-      ['--absolute-names', '-R', '-P', '-h', '-d', '-m', '-', '-e', 'hex', '--', dir],
-      { encoding: 'buffer', maxBuffer: 1 << 30 },
-      // getfattr exits 1 when some file could not be read; what it printed is still valid.
-      (err, out) => resolve(out && out.length > 0 ? out : err ? undefined : Buffer.alloc(0)),
-    );
-  });
-  if (!stdout) return undefined;
-  const result = new Map<string, Record<string, Uint8Array>>();
-  let current: Record<string, Uint8Array> | undefined;
-  let start = 0;
-  while (start < stdout.length) {
-    let end = stdout.indexOf(0x0a, start);
-    if (end < 0) end = stdout.length;
-    const line = stdout.subarray(start, end);
-    start = end + 1;
-    if (line.length === 0) continue;
-    if (line.subarray(0, 8).toString('latin1') === '# file: ') {
-      current = {};
-      result.set(unescapeOctal(line.subarray(8)), current);
-      continue;
-    }
-    if (!current) continue;
-    const text = unescapeOctal(line);
-    const eq = text.indexOf('=');
-    const name = eq < 0 ? text : text.slice(0, eq);
-    if (name === 'security.selinux' || name.startsWith('system.')) continue;
-    Object.defineProperty(current, name, { value: eq < 0 ? new Uint8Array(0) : hexValue(text.slice(eq + 1)), enumerable: true, writable: true, configurable: true });
-  }
-  return result;
 }

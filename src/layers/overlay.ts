@@ -38,6 +38,7 @@ import { comparePaths, type Entry } from './entry.js';
 import { entriesFromDirectory, type XattrReader } from './from-directory.js';
 import { layerFromEntries, type LayerFromEntriesOptions } from './from-entries.js';
 import type { Layer } from './layer.js';
+import { findGetfattr } from './xattrs.js';
 import { ancestorPaths, baseName, childPath } from './path.js';
 
 /** Why an overlay conversion failed. */
@@ -88,8 +89,7 @@ function overlayXattr(entry: Entry, name: string): Uint8Array | undefined {
 export async function overlayUpperEntries(upperDir: string, options: OverlayUpperOptions = {}): Promise<Entry[]> {
   const reader = options.xattrs ?? 'auto';
   if (reader === 'auto') {
-    const probe = await run('getfattr', ['--version']);
-    if (probe.missing) throw new OverlayError('XATTRS_UNAVAILABLE', upperDir, 'getfattr (Debian package attr) is needed to see opaque directories');
+    if (!(await findGetfattr())) throw new OverlayError('XATTRS_UNAVAILABLE', upperDir, 'getfattr (Debian package attr) is needed to see opaque directories');
   }
   const raw = await entriesFromDirectory(upperDir, { xattrs: reader, ...(options.owner ? { owner: options.owner } : {}) });
   const markerMtime = options.whiteoutMtime ?? options.sourceDateEpoch ?? 0;

@@ -3,7 +3,7 @@
  * pruning to a size bound, concurrent builds on one cache, damage.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,31 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function multiContext(): Promise<string> {
   return writeContext({ 'src/main.c': 'int main(){}', 'big.bin': randomBytes(64 * 1024).toString('base64'), 'conf.txt': 'conf' });
+}
+
+interface FileFacts {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  sha: string;
+}
+
+/** Every file under a store (leases and temporary files aside): inode, size, time, content digest. */
+async function snapshot(root: string): Promise<Map<string, FileFacts>> {
+  const out = new Map<string, FileFacts>();
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of await readdir(join(root, rel), { withFileTypes: true })) {
+      const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (/^(cache\/)?(tmp|leases|trash)$/.test(path) || path === 'lock') continue;
+      if (entry.isDirectory()) await walk(path);
+      else {
+        const info = await stat(join(root, path));
+        out.set(path, { ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, sha: sha256(await readFile(join(root, path))) });
+      }
+    }
+  };
+  await walk('');
+  return out;
 }
 
 describe('export and import (type=local)', () => {
@@ -212,24 +237,78 @@ describe('sharing and damage', () => {
     expect(c.digest).toBe(a.digest);
   });
 
-  it('a build in another process and one in this process share the cache and agree', async () => {
+  it('builds in two processes started together, one pruning the cache to nothing mid-way, share the store and agree', async () => {
     const store = await freshStore();
     const context = await multiContext();
-    const script = join(await tempDir(), 'child-build.mts');
+    const dir = await tempDir();
+    const other = MULTI.replace('LABEL built=yes', 'LABEL built=other');
+    const script = join(dir, 'child-build.mts');
     const buildModule = pathToFileURL(join(process.cwd(), 'src/build/build.ts')).href;
+    const cacheModule = pathToFileURL(join(process.cwd(), 'src/build/cache/cache.ts')).href;
+    // Each child says it is ready, waits for the go file, then runs its plan: builds (digests out) and prunes.
     await writeFile(
       script,
-      `import { build } from ${JSON.stringify(buildModule)};\n` +
-        `const r = await build(${JSON.stringify({ ...base, context, store: store.root })});\n` +
-        `process.stdout.write(JSON.stringify({ digest: r.digest, ok: r.steps.length }));\n`,
+      [
+        `import { access, writeFile } from 'node:fs/promises';`,
+        `import { build } from ${JSON.stringify(buildModule)};`,
+        `import { BuildCache } from ${JSON.stringify(cacheModule)};`,
+        `const [name, plan] = [process.argv[2], JSON.parse(process.argv[3])];`,
+        `await writeFile(${JSON.stringify(dir)} + '/ready-' + name, '');`,
+        `while (await access(${JSON.stringify(join(dir, 'go'))}).then(() => false, () => true)) await new Promise((r) => setTimeout(r, 5));`,
+        `const out = [];`,
+        `for (const step of plan) {`,
+        `  if (step.prune !== undefined) { await new BuildCache(${JSON.stringify(store.root)}).prune({ keepStorage: step.prune }); continue; }`,
+        `  const r = await build({ ...${JSON.stringify({ ...base, context, store: store.root })}, dockerfileText: step.build });`,
+        `  out.push(r.digest);`,
+        `}`,
+        `process.stdout.write(JSON.stringify(out));`,
+      ].join('\n'),
     );
-    const child = exec(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd(), maxBuffer: 1 << 20 });
-    const here = build({ ...base, context, store });
-    const [out, mine] = await Promise.all([child, here]);
-    expect((JSON.parse(out.stdout) as { digest: string }).digest).toBe(mine.digest);
-    const after = await build({ ...base, context, store });
-    expect(cached(after).every(Boolean)).toBe(true);
-    expect(after.digest).toBe(mine.digest);
+    const child = (name: string, plan: unknown[]) => exec(process.execPath, ['--import', 'tsx', script, name, JSON.stringify(plan)], { cwd: process.cwd(), maxBuffer: 1 << 20 });
+    const a = child('a', [{ build: MULTI }, { build: other }, { build: MULTI }]);
+    const b = child('b', [{ build: other }, { prune: 0 }, { build: MULTI }, { build: other }]);
+    while ((await readdir(dir)).filter((n) => n.startsWith('ready-')).length < 2) await sleep(20);
+    await writeFile(join(dir, 'go'), '');
+    const [outA, outB] = await Promise.all([a, b]);
+    const [refMulti, refOther] = await Promise.all([
+      build({ ...base, context, store: await freshStore(), noCache: true }),
+      build({ ...base, dockerfileText: other, context, store: await freshStore(), noCache: true }),
+    ]);
+    expect(JSON.parse(outA.stdout)).toEqual([refMulti.digest, refOther.digest, refMulti.digest]);
+    expect(JSON.parse(outB.stdout)).toEqual([refOther.digest, refMulti.digest, refOther.digest]);
+    // Whatever the interleaving, the cache left behind answers only with verified, correct results.
+    for (const dockerfileText of [MULTI, other]) {
+      const again = await build({ ...base, dockerfileText, context, store });
+      expect(again.digest).toBe(dockerfileText === MULTI ? refMulti.digest : refOther.digest);
+    }
+    expect(cached(await build({ ...base, context, store })).every(Boolean)).toBe(true);
+    expect(await readdir(join(store.root, 'cache', 'leases'))).toEqual([]);
+  });
+
+  it('a no-change rebuild writes nothing: the store, blobs, records and stat index stay as they were (records get a new last use)', async () => {
+    const store = await freshStore();
+    const context = await multiContext();
+    await sleep(30); // a clock tick, so every context file is recorded in the stat index
+    await build({ ...base, context, store, tags: ['app:1'] });
+    const before = await snapshot(store.root);
+    await sleep(30);
+    const again = await build({ ...base, context, store, tags: ['app:1'] });
+    expect(cached(again).every(Boolean)).toBe(true);
+    expect(again.cache.contextFilesRead).toBe(0);
+    const after = await snapshot(store.root);
+    const records = (m: Map<string, FileFacts>) => [...m.keys()].filter((p) => p.startsWith('cache/records/'));
+    expect(records(after)).toEqual(records(before));
+    expect(records(before).length).toBeGreaterThan(0);
+    for (const path of new Set([...before.keys(), ...after.keys()])) {
+      const [b, a] = [before.get(path), after.get(path)];
+      if (path.startsWith('cache/records/')) {
+        // Same bytes, same inode; only the last-use time moves.
+        expect({ path, ino: a?.ino, sha: a?.sha }).toEqual({ path, ino: b?.ino, sha: b?.sha });
+        expect(a!.mtimeMs).toBeGreaterThan(b!.mtimeMs);
+      } else {
+        expect({ path, ...a }).toEqual({ path, ...b });
+      }
+    }
   });
 
   it('concurrent builds of different Dockerfiles over shared steps agree with builds without cache', async () => {

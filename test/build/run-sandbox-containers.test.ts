@@ -206,7 +206,7 @@ describe('containers: docker commit, cp, diff, pause', () => {
       'A /srv/tree/sub',
       'A /srv/tree/sub/f.txt',
       'A /srv/up',
-      'C /tmp',
+      'A /tmp',
       'A /tmp/one.txt',
     ]);
     await runtime.rm('cp');
@@ -216,6 +216,9 @@ describe('containers: docker commit, cp, diff, pause', () => {
     if (!ready) return t.skip();
     const mounts = await mountTable();
     await runtime.run('busybox:containers', { detach: true, name: 'frozen', cmd: ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /srv/tick; sleep 0.05; done'] });
+    const { id } = await runtime.inspect('frozen');
+    const tick = () => readFile(join(runtime.root, id, 'u/srv/tick'), 'utf8').catch(() => '');
+    for (let i = 0; i < 100 && (await tick()) === ''; i++) await new Promise((r) => setTimeout(r, 50));
     const probe = await createCgroup('probe-' + process.pid);
     if ('path' in probe) await removeCgroup(probe.path);
     if (!('path' in probe)) {
@@ -231,7 +234,6 @@ describe('containers: docker commit, cp, diff, pause', () => {
       expect((await runtime.ps()).map((c) => c.status)).toEqual(['paused']);
       await expect(runtime.exec('frozen', ['true'])).rejects.toMatchObject({ code: 'CONTAINER_PAUSED' });
       await expect(runtime.pause('frozen')).rejects.toMatchObject({ code: 'CONTAINER_PAUSED' });
-      const tick = () => readFile(join(runtime.root, paused.id, 'u/srv/tick'), 'utf8');
       const before = await tick();
       await new Promise((r) => setTimeout(r, 400));
       expect(await tick()).toBe(before);
@@ -242,7 +244,6 @@ describe('containers: docker commit, cp, diff, pause', () => {
       // rm -f of a paused container thaws and kills it.
       await runtime.pause('frozen');
     }
-    const { id } = await runtime.inspect('frozen');
     const cgroup = JSON.parse(await readFile(join(runtime.root, id, 'state.json'), 'utf8')).cgroup as string | undefined;
     await runtime.rm('frozen', { force: true });
     if (cgroup) expect(existsSync(cgroup)).toBe(false);

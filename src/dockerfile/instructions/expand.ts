@@ -105,34 +105,24 @@ export function expandInstruction<T extends Instruction>(
     case 'label':
       out = Object.assign({}, ins, { labels: pairs(ins.labels) });
       break;
-    case 'copy': {
-      if (ins.from !== undefined && lex.processWord(ins.from, []) !== ins.from) {
+    case 'copy':
+    case 'add': {
+      if (ins.kind === 'copy' && ins.from !== undefined && lex.processWord(ins.from, []) !== ins.from) {
         throw fail(
           'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround',
         );
       }
-      // BuildKit's order: chown, chmod, sources, destination, heredoc bodies.
+      // BuildKit's order: chown, chmod, checksum (ADD), sources, destination, heredoc bodies.
       const chown = optionalWord(ins.chown);
       const chmod = optionalWord(ins.chmod);
+      const checksum = ins.kind === 'add' ? optionalWord(ins.checksum) : undefined;
       const sources = ins.sources.map(word);
       const dest = word(ins.dest);
       const heredocs = contents(ins.heredocs);
       out = Object.assign({}, ins, { sources, dest, heredocs, exclude: [...ins.exclude] });
       setOptional(out, 'chown', chown);
       setOptional(out, 'chmod', chmod);
-      break;
-    }
-    case 'add': {
-      const chown = optionalWord(ins.chown);
-      const chmod = optionalWord(ins.chmod);
-      const checksum = optionalWord(ins.checksum);
-      const sources = ins.sources.map(word);
-      const dest = word(ins.dest);
-      const heredocs = contents(ins.heredocs);
-      out = Object.assign({}, ins, { sources, dest, heredocs, exclude: [...ins.exclude] });
-      setOptional(out, 'chown', chown);
-      setOptional(out, 'chmod', chmod);
-      setOptional(out, 'checksum', checksum);
+      if (ins.kind === 'add') setOptional(out, 'checksum', checksum);
       break;
     }
     case 'workdir':
