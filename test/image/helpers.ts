@@ -71,3 +71,25 @@ export async function which(tool: string): Promise<string | undefined> {
   console.warn(`skipping ${tool} interop tests: ${tool} is not installed (apt-get install ${tool})`);
   return undefined;
 }
+
+/**
+ * `good` with a compressed stream that breaks after its first 10 bytes
+ * (`message` is the error): the layer of the "a failure leaves nothing
+ * behind" tests.
+ */
+export function brokenLayer(good: Layer, message: string): Layer {
+  return {
+    mediaType: good.mediaType,
+    diffId: () => good.diffId(),
+    digest: () => good.digest(),
+    size: () => good.size(),
+    uncompressed: () => good.uncompressed(),
+    async *compressed() {
+      for await (const chunk of good.compressed()) {
+        yield chunk.subarray(0, 10);
+        break;
+      }
+      throw new Error(message);
+    },
+  };
+}

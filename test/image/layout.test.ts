@@ -22,7 +22,7 @@ import {
 } from '../../src/image/index.js';
 import type { Layer } from '../../src/layers/layer.js';
 import { validateImage } from '../../src/testing/image.js';
-import { layerOf, tempDir } from './helpers.js';
+import { brokenLayer, layerOf, tempDir } from './helpers.js';
 
 const amd64 = { os: 'linux', architecture: 'amd64' };
 
@@ -131,17 +131,7 @@ describe('OCI layout', () => {
   it('leaves no tar behind when a layer fails part way', async () => {
     const root = await tempDir();
     const good = layerOf({ '/a': 'a' });
-    const failing: Layer = {
-      mediaType: good.mediaType,
-      diffId: () => good.diffId(),
-      digest: () => good.digest(),
-      size: () => good.size(),
-      uncompressed: () => good.uncompressed(),
-      async *compressed() {
-        yield new Uint8Array(3);
-        throw new Error('read error');
-      },
-    };
+    const failing = brokenLayer(good, 'read error');
     await expect(writeOciLayout(join(root, 'x.tar'), appendLayers(emptyImage(amd64), failing))).rejects.toThrow('read error');
     expect(await readdir(root)).toEqual([]);
   });

@@ -23,7 +23,7 @@ import {
 } from '../../src/image/index.js';
 import type { Layer } from '../../src/layers/layer.js';
 import { validateImage } from '../../src/testing/image.js';
-import { layerOf, tempDir } from './helpers.js';
+import { brokenLayer, layerOf, tempDir } from './helpers.js';
 
 const amd64 = { os: 'linux', architecture: 'amd64' };
 
@@ -216,21 +216,7 @@ describe('ImageStore', () => {
     await store.putImage(sample('a'), 'a');
     const before = await snapshot(root);
     const good = layerOf({ '/new': 'a brand new layer' });
-    const failing: Layer = {
-      mediaType: good.mediaType,
-      diffId: () => good.diffId(),
-      digest: () => good.digest(),
-      size: () => good.size(),
-      uncompressed: () => good.uncompressed(),
-      async *compressed() {
-        let sent = 0;
-        for await (const chunk of good.compressed()) {
-          yield chunk.subarray(0, 10);
-          sent += 10;
-          if (sent >= 10) throw new Error('connection reset');
-        }
-      },
-    };
+    const failing = brokenLayer(good, 'connection reset');
     // A new layer written first (its blob is created), then the failing one.
     const image = appendLayers(sample('a'), layerOf({ '/another': 'fresh blob' }), failing);
     await expect(store.putImage(image, ['a', 'b'])).rejects.toThrow('connection reset');
