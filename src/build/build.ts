@@ -73,7 +73,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   const buildArgs = new Map(Object.entries(options.buildArgs ?? {}));
 
   const contextOptions = options.dockerfile === undefined ? {} : { dockerfilePath: options.dockerfile };
-  const context = await openContext(contextDir, { ...contextOptions, ...(options.xattrs === false ? { xattrs: false } : {}) });
+  const context = await openContext(contextDir, { ...contextOptions, ...(options.xattrs === undefined ? {} : { xattrs: options.xattrs }) });
   const text = options.dockerfileText ?? (await readDockerfile(context, contextDir, options.dockerfile));
   const ast = parseDockerfile(text);
   const parsed: ParsedDockerfile = parseInstructions(ast, { source: text });

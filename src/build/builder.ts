@@ -154,7 +154,7 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
           if (!(await stat(dir).catch(() => undefined))?.isDirectory()) {
             throw new BuildError('INVALID_OPTION', `build context ${name}: ${value} is not a directory`, { reference: name, path: value });
           }
-          return openContext(dir, init.options.xattrs === false ? { xattrs: false } : {});
+          return openContext(dir, init.options.xattrs === undefined ? {} : { xattrs: init.options.xattrs });
         })();
         directories.set(name, pending);
       }

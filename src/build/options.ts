@@ -10,6 +10,7 @@ import type { LayerCompressionOptions } from '../layers/from-uncompressed.js';
 import type { BuildEventListener } from './events.js';
 import type { RunExecutor, RunHandler } from './executor.js';
 import type { CacheOptions, CacheReport } from './cache/session.js';
+import type { XattrReader } from './context/xattrs.js';
 
 /**
  * What an ADD of a URL is fetched with: given the URL, return the bytes and,
@@ -104,9 +105,11 @@ export interface BuildOptions extends CacheOptions {
   /**
    * Read extended attributes of context files (default true, as BuildKit
    * sends them; needs `getfattr`, see the build context docs). False skips
-   * the `getfattr` runs, which cost a process start per few hundred files.
+   * the `getfattr` runs, which cost a process start per batch of files; a
+   * reader of your own replaces `getfattr` (for the build context and named
+   * context directories).
    */
-  xattrs?: boolean;
+  xattrs?: boolean | XattrReader;
   /** Where new layers are staged while building (default the OS temp directory). */
   tmpDir?: string;
 }

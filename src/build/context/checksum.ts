@@ -26,7 +26,8 @@ import { internalsOf, type CopySource, type SourceInternals } from './sources.js
 import { deviceNumbers, type WalkedNode } from './walk.js';
 
 const VERSION_LINE = 'layerkit.context.checksum/v1\n';
-const BATCH = 256;
+/** Nodes described at once: one `getfattr` batch for those the index cannot answer. */
+const BATCH = 2048;
 const PARALLEL_READS = 4;
 const EMPTY_DIGEST = sha256(new Uint8Array(0));
 

@@ -69,7 +69,12 @@ export interface EntryOptions {
   xattrs: XattrReader | undefined;
 }
 
-const XATTR_BATCH = 256;
+/**
+ * Nodes per `getfattr` batch. A process start costs tens of milliseconds on
+ * a busy machine, far more than listing a few thousand paths, so batches are
+ * large (the reader still splits command lines that would grow too long).
+ */
+const XATTR_BATCH = 2048;
 
 /**
  * Entries for walked nodes, in the same order. Files that share an inode
