@@ -30,7 +30,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LayerFormatError } from './changes/errors.js';
-import { hostPath, lookup, makeSpecial, run, writeXattrs } from './changes/disk.js';
+import { hostPath, lookup, makeSpecial, writeXattrs } from './changes/disk.js';
 import { extractLayer, type ExtractOptions, type ExtractResult } from './extract.js';
 import type { TarMember } from './tar/read.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX, whiteoutPath } from './changes/whiteout.js';
