@@ -25,11 +25,56 @@ export async function hasBlob(root: string, layer: CachedLayer): Promise<boolean
   return info !== undefined && info.isFile() && info.size === layer.size;
 }
 
-/** Writes a layer's blob into the cache unless it is there already. */
+/**
+ * A layer whose blob already is a whole file, written and hashed by this
+ * process: the builder's staged layers (`build/spool.ts`) are. Such a blob
+ * can be hard-linked into the cache instead of copied.
+ */
+interface FileBackedLayer {
+  readonly file: string;
+}
+
+function stagedFile(layer: Layer): string | undefined {
+  const file = (layer as Partial<FileBackedLayer>).file;
+  return typeof file === 'string' ? file : undefined;
+}
+
+/**
+ * Writes a layer's blob into the cache unless it is there already. A staged
+ * layer's file is hard-linked (then fsynced, as a copy would be); any other
+ * layer, or a staged file on another file system, is copied and verified
+ * against its digest on the way.
+ */
 export async function writeBlob(root: string, layer: Layer, info: CachedLayer, tmpDir: string): Promise<void> {
   if (await hasBlob(root, info)) return;
+  const staged = stagedFile(layer);
+  if (staged !== undefined && (await linkStaged(staged, blobFile(root, info.digest), info, tmpDir))) return;
   const content = verified(layer.compressed(), { digest: info.digest, size: info.size }, `layer ${info.digest}`);
   await writeFileAtomic(blobFile(root, info.digest), content, { tmpDir });
+}
+
+/** Links a staged blob file into place; false (nothing left behind) when it cannot. */
+async function linkStaged(file: string, target: string, info: CachedLayer, tmpDir: string): Promise<boolean> {
+  const temp = temporaryPath(tmpDir, 'blob');
+  try {
+    await mkdir(tmpDir, { recursive: true });
+    await link(file, temp);
+    const handle = await open(temp, 'r');
+    try {
+      // The staging file is private to the build and its digest was computed as it was written; its size still has to agree.
+      if ((await handle.stat()).size !== info.size) return false;
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await mkdir(dirname(target), { recursive: true });
+    await rename(temp, target);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(temp, { force: true });
+  }
 }
 
 /**
