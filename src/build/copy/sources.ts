@@ -6,15 +6,12 @@
  * copied as its contents, `--exclude` below it.
  * @module
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { BuildContext } from '../context/context.js';
-import { ContextError } from '../context/errors.js';
 import { goClean, goMatch, splitWildcards } from '../context/go-path.js';
 import { PatternMatcher } from '../context/patternmatcher.js';
 import type { ChecksumTap } from '../context/checksum-tap.js';
 import type { CopySource } from '../context/sources.js';
-import type { ContentSource, Entry, EntryType } from '../../layers/entry.js';
+import type { Entry, EntryType } from '../../layers/entry.js';
 import type { LowerNode } from '../../unionfs/inode.js';
 import type { LowerStack } from '../../unionfs/lower-stack.js';
 import { CopyTarget } from './target.js';
@@ -61,40 +58,9 @@ export function contextSourceFs(context: BuildContext, label = 'context', tap?: 
         name: item.name,
         type: item.type,
         async *entries() {
-          for await (const found of item.entries()) {
-            let { entry } = found;
-            if (entry.type === 'file' && entry.size > 0 && entry.size <= SMALL_FILE) {
-              entry = { ...entry, content: smallFileSource(join(context.root, entry.path), entry.path, entry.size) };
-            }
-            yield { rel: found.rel, entry: tap ? tap.observe(entry) : entry };
-          }
+          for await (const { rel, entry } of item.entries()) yield { rel, entry: tap ? tap.observe(entry) : entry };
         },
       }));
-    },
-  };
-}
-
-/** Files up to this size are read in one `readFile` call. */
-const SMALL_FILE = 1 << 20;
-
-/**
- * The content of a small context file, read with one `readFile` (several
- * times faster than a handle-based read per file on contexts of many small
- * files). A file whose size is no longer the listed one fails with
- * `CONTEXT_CHANGED`, as the context's own sources do.
- */
-function smallFileSource(hostPath: string, path: string, size: number): ContentSource {
-  return {
-    size,
-    async *open() {
-      const bytes = await readFile(hostPath);
-      if (bytes.byteLength !== size) {
-        throw new ContextError('CONTEXT_CHANGED', `${path} changed while the context was being read: size ${size} became ${bytes.byteLength}`, {
-          path,
-          reason: 'size changed',
-        });
-      }
-      yield bytes;
     },
   };
 }
