@@ -4,8 +4,15 @@
  */
 import type { Command } from '../io.js';
 import { buildCommand } from './build.js';
+import { containerCommands } from './containers.js';
 import { imageCommands } from './images.js';
 import { parseCommand } from './parse.js';
 
-/** Every subcommand, in the order `layerkit --help` lists them. */
-export const commands: readonly Command[] = [buildCommand, ...imageCommands, parseCommand];
+const containerNames = new Set(containerCommands.map((c) => c.name));
+
+/**
+ * Every subcommand, in the order `layerkit --help` lists them. `diff` is
+ * the container verbs' (it also compares two images), so a same-named image
+ * verb is left out rather than shadowed silently.
+ */
+export const commands: readonly Command[] = [buildCommand, ...imageCommands.filter((c) => !containerNames.has(c.name)), ...containerCommands, parseCommand];

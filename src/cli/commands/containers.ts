@@ -1,0 +1,496 @@
+/**
+ * The Docker verbs for containers: `create`, `run`, `ps`, `start`, `stop`,
+ * `restart`, `pause`, `unpause`, `exec`, `commit`, `cp`, `diff`, `logs`,
+ * `rm`. Each is a call into {@link ContainerRuntime}; there is no daemon:
+ * a detached container is watched by a supervisor process of its own.
+ *
+ * Exit codes follow Docker: `run`, `start -a` and `exec` return the
+ * command's exit code; `run` returns 125 when layerkit itself fails (bad
+ * usage included, so that a command's own 1 or 2 is not mistaken for it).
+ * @module
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { ContainerRuntime, statusText, humanDuration, type ContainerInfo, type OutputListener } from '../../build/run/containers/index.js';
+import { goQuote } from '../../dockerfile/syntax/go-quote.js';
+import { LayerkitError } from '../../errors.js';
+import { ImageStore } from '../../image/store/store.js';
+import { diff as diffTrees } from '../../layers/changes/diff.js';
+import { flatten } from '../../layers/changes/squash.js';
+import { parseFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
+
+const STORE: FlagSpec = { name: 'store', value: true };
+const STORE_HELP = `      --store DIR    the image store (default $LAYERKIT_HOME or ./.layerkit)`;
+
+function runtimeOf(flags: Flags): ContainerRuntime {
+  const dir = flags.get('store');
+  return new ContainerRuntime(dir === undefined ? new ImageStore() : new ImageStore(dir));
+}
+
+/** Where a container's output goes: raw bytes when the io takes them, else UTF-8 text decoded across chunks. */
+function outputTo(io: CliIo): OutputListener {
+  if (io.write) return (stream, chunk) => io.write!(stream, chunk);
+  const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  return (stream, chunk) => {
+    const text = decoders[stream].write(Buffer.from(chunk));
+    if (text !== '') io[stream](text);
+  };
+}
+
+/** `-e K=V`, or `-e K` taking K's value from this process's environment (dropped when unset), as Docker. */
+function envFlags(flags: Flags): string[] {
+  const out: string[] = [];
+  for (const kv of flags.all('env')) {
+    if (kv.includes('=')) out.push(kv);
+    else if (process.env[kv] !== undefined) out.push(`${kv}=${process.env[kv]}`);
+  }
+  return out;
+}
+
+// --- create / run ---------------------------------------------------------
+
+const CREATE_FLAGS: FlagSpec[] = [
+  STORE,
+  { name: 'name', value: true },
+  { name: 'interactive', short: 'i' },
+  { name: 'tty', short: 't' },
+  { name: 'rm' },
+  { name: 'env', short: 'e', value: true, repeat: true },
+  { name: 'workdir', short: 'w', value: true },
+  { name: 'user', short: 'u', value: true },
+  { name: 'network', value: true },
+  { name: 'entrypoint', value: true },
+];
+
+const CREATE_HELP = `      --name NAME        the container's name (default: its short ID)
+  -e, --env K=V          set an environment variable (K alone: take it from this environment)
+  -w, --workdir DIR      working directory inside the container
+  -u, --user USER[:GROUP]  user, by name or id (from the image's /etc/passwd and /etc/group)
+      --network host|none  the host's network (default), or only a loopback
+      --entrypoint CMD   replace the image's ENTRYPOINT (and its CMD unless one is given)
+  -i, --interactive      keep standard input open (attached runs)
+  -t, --tty              run the command on a pseudo-terminal
+      --rm               remove the container when it exits
+${STORE_HELP}`;
+
+function createOptions(flags: Flags, command: string[]) {
+  const network = flags.get('network');
+  if (network !== undefined && network !== 'host' && network !== 'none') throw new UsageError(`--network must be host or none, not ${JSON.stringify(network)}`);
+  const entrypoint = flags.get('entrypoint');
+  return {
+    ...(flags.get('name') !== undefined ? { name: flags.get('name')! } : {}),
+    ...(command.length > 0 ? { cmd: command } : {}),
+    ...(entrypoint !== undefined ? { entrypoint: entrypoint === '' ? [] : [entrypoint] } : {}),
+    env: envFlags(flags),
+    ...(flags.get('workdir') !== undefined ? { workdir: flags.get('workdir')! } : {}),
+    ...(flags.get('user') !== undefined ? { user: flags.get('user')! } : {}),
+    ...(network !== undefined ? { network: network as 'host' | 'none' } : {}),
+    ...(flags.has('tty') ? { tty: true } : {}),
+  };
+}
+
+const createCommand: Command = {
+  name: 'create',
+  summary: 'create a container from an image (docker create)',
+  usage: `Usage: layerkit create [OPTIONS] IMAGE [COMMAND [ARG...]]\n\nCreates a container and prints its ID; nothing runs until start.\n\n${CREATE_HELP}\n`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, CREATE_FLAGS, { interspersed: false });
+    const [image, ...command] = positional;
+    if (image === undefined) throw new UsageError('expected an IMAGE');
+    const created = await runtimeOf(flags).create(image, { ...createOptions(flags, command), ...(flags.has('rm') ? { autoRemove: true } : {}) });
+    io.stdout(`${created.id}\n`);
+    return 0;
+  },
+};
+
+const runCommand: Command = {
+  name: 'run',
+  summary: 'run a command in a new container (docker run)',
+  usage: `Usage: layerkit run [OPTIONS] IMAGE [COMMAND [ARG...]]
+
+Creates and starts a container. Attached (default): streams its output and
+exits with its exit code. Detached (-d): prints its ID.
+
+  -d, --detach           run in the background under a supervisor process
+${CREATE_HELP}
+
+Exit status: the command's, or 125 when layerkit fails (as docker run).
+`,
+  async run(args, io) {
+    let flags: Flags;
+    let positional: string[];
+    try {
+      ({ flags, positional } = parseFlags(args, [...CREATE_FLAGS, { name: 'detach', short: 'd' }], { interspersed: false }));
+      if (positional.length === 0) throw new UsageError('expected an IMAGE');
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      io.stderr(`layerkit run: ${err.message}\n\n${runCommand.usage}`);
+      return 125;
+    }
+    const [image, ...command] = positional as [string, ...string[]];
+    try {
+      const runtime = runtimeOf(flags);
+      const options = createOptions(flags, command);
+      if (flags.has('detach')) {
+        const started = await runtime.run(image, { ...options, detach: true, rm: flags.has('rm') });
+        io.stdout(`${started.id}\n`);
+        return 0;
+      }
+      const exit = await runtime.run(image, {
+        ...options,
+        rm: flags.has('rm'),
+        ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
+        onOutput: outputTo(io),
+      });
+      return exit.exitCode ?? 0;
+    } catch (err) {
+      if (!(err instanceof LayerkitError)) throw err;
+      io.stderr(`layerkit run: ${err.message}\n`);
+      return 125;
+    }
+  },
+};
+
+// --- ps ------------------------------------------------------------------
+
+/**
+ * Go's text/tabwriter as Docker sets it up for its tables (minimum cell
+ * width 10, padding 3, spaces); widths count characters, the last column
+ * is not padded.
+ */
+function dockerTable(rows: string[][]): string {
+  const width = (s: string) => [...s].length;
+  const columns = rows[0]!.length;
+  const widths = Array.from({ length: columns - 1 }, (_, i) => Math.max(10, ...rows.map((r) => width(r[i]!) + 3)));
+  return rows.map((r) => r.map((cell, i) => (i < columns - 1 ? cell + ' '.repeat(widths[i]! - width(cell)) : cell)).join('')).join('\n') + '\n';
+}
+
+/** Docker's COMMAND: the argv, arguments with a space in single quotes. */
+function commandText(argv: string[]): string {
+  const [program = '', ...args] = argv;
+  return args.length === 0 ? program : `${program} ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}`;
+}
+
+/** Docker's Ellipsis: at most `max` characters, the last one `…` when cut. */
+function ellipsis(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : chars.slice(0, max - 1).join('') + '…';
+}
+
+function psRow(c: ContainerInfo, truncate: boolean, now: number): string[] {
+  const image = truncate && /^sha256:[0-9a-f]{64}$/.test(c.image) ? c.image.slice(7, 19) : c.image;
+  const command = commandText(c.argv);
+  return [
+    truncate ? c.id.slice(0, 12) : c.id,
+    image,
+    goQuote(truncate ? ellipsis(command, 20) : command, { rawBytes: false }),
+    `${humanDuration(Math.max(0, now - Date.parse(c.created)))} ago`,
+    statusText(c, now),
+    c.name,
+  ];
+}
+
+const psCommand: Command = {
+  name: 'ps',
+  summary: 'list containers (docker ps)',
+  usage: `Usage: layerkit ps [OPTIONS]
+
+  -a, --all        show all containers (default: running and paused ones)
+  -q, --quiet      only container IDs
+      --no-trunc   do not truncate IDs and commands
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE, { name: 'all', short: 'a' }, { name: 'quiet', short: 'q' }, { name: 'no-trunc' }]);
+    if (positional.length > 0) throw new UsageError('ps takes no arguments');
+    const list = await runtimeOf(flags).ps({ all: flags.has('all') });
+    const truncate = !flags.has('no-trunc');
+    if (flags.has('quiet')) {
+      io.stdout(list.map((c) => `${truncate ? c.id.slice(0, 12) : c.id}\n`).join(''));
+      return 0;
+    }
+    const now = Date.now();
+    io.stdout(dockerTable([['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], ...list.map((c) => psRow(c, truncate, now))]));
+    return 0;
+  },
+};
+
+// --- start / stop / restart / pause / unpause / rm --------------------------
+
+/** A verb applied to each named container in turn; prints each name as given, as Docker; the status is 1 if any failed. */
+async function eachContainer(names: string[], io: CliIo, command: string, act: (name: string) => Promise<void>): Promise<number> {
+  if (names.length === 0) throw new UsageError('expected at least one CONTAINER');
+  let status = 0;
+  for (const name of names) {
+    try {
+      await act(name);
+      io.stdout(`${name}\n`);
+    } catch (err) {
+      if (!(err instanceof LayerkitError)) throw err;
+      io.stderr(`layerkit ${command}: ${err.message}\n`);
+      status = 1;
+    }
+  }
+  return status;
+}
+
+const startCommand: Command = {
+  name: 'start',
+  summary: 'start stopped containers (docker start)',
+  usage: `Usage: layerkit start [OPTIONS] CONTAINER...
+
+Starts containers in the background, keeping their writable layers.
+
+  -a, --attach       stream the output and exit with the container's exit code (one container)
+  -i, --interactive  attach standard input
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE, { name: 'attach', short: 'a' }, { name: 'interactive', short: 'i' }]);
+    const runtime = runtimeOf(flags);
+    if (flags.has('attach') || flags.has('interactive')) {
+      if (positional.length !== 1) throw new UsageError('attaching needs exactly one CONTAINER');
+      const exit = await runtime.start(positional[0]!, {
+        attach: true,
+        ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
+        onOutput: outputTo(io),
+      });
+      return exit.exitCode ?? 0;
+    }
+    return eachContainer(positional, io, 'start', async (name) => void (await runtime.start(name)));
+  },
+};
+
+function timeoutMs(flags: Flags): number | undefined {
+  const text = flags.get('time');
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--time must be a number of seconds, not ${JSON.stringify(text)}`);
+  return Number(text) * 1000;
+}
+
+const TIME_FLAG: FlagSpec = { name: 'time', short: 't', value: true };
+
+const stopCommand: Command = {
+  name: 'stop',
+  summary: 'stop running containers: SIGTERM, then SIGKILL (docker stop)',
+  usage: `Usage: layerkit stop [OPTIONS] CONTAINER...
+
+  -t, --time SECONDS  seconds to wait after SIGTERM before SIGKILL (default 10)
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE, TIME_FLAG]);
+    const runtime = runtimeOf(flags);
+    const wait = timeoutMs(flags);
+    return eachContainer(positional, io, 'stop', async (name) => void (await runtime.stop(name, wait === undefined ? {} : { timeoutMs: wait })));
+  },
+};
+
+const restartCommand: Command = {
+  name: 'restart',
+  summary: 'stop and start containers again (docker restart)',
+  usage: `Usage: layerkit restart [OPTIONS] CONTAINER...
+
+  -t, --time SECONDS  seconds to wait after SIGTERM before SIGKILL (default 10)
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE, TIME_FLAG]);
+    const runtime = runtimeOf(flags);
+    const wait = timeoutMs(flags);
+    return eachContainer(positional, io, 'restart', async (name) => void (await runtime.restart(name, wait === undefined ? {} : { timeoutMs: wait })));
+  },
+};
+
+function freezeCommand(name: 'pause' | 'unpause'): Command {
+  return {
+    name,
+    summary: name === 'pause' ? 'freeze every process of containers (docker pause; cgroup v2 freezer)' : 'thaw paused containers (docker unpause)',
+    usage: `Usage: layerkit ${name} [OPTIONS] CONTAINER...\n\n${
+      name === 'pause' ? 'Needs a cgroup v2 that can be written (root, or a delegated cgroup); the error says why not.\n\n' : ''
+    }${STORE_HELP}\n`,
+    async run(args, io) {
+      const { flags, positional } = parseFlags(args, [STORE]);
+      const runtime = runtimeOf(flags);
+      return eachContainer(positional, io, name, async (c) => void (await runtime[name](c)));
+    },
+  };
+}
+
+const rmCommand: Command = {
+  name: 'rm',
+  summary: 'remove containers (docker rm)',
+  usage: `Usage: layerkit rm [OPTIONS] CONTAINER...
+
+  -f, --force  stop (SIGKILL) a running or paused container first
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE, { name: 'force', short: 'f' }]);
+    const runtime = runtimeOf(flags);
+    return eachContainer(positional, io, 'rm', (name) => runtime.rm(name, { force: flags.has('force') }));
+  },
+};
+
+// --- exec / logs -------------------------------------------------------------
+
+const execCommand: Command = {
+  name: 'exec',
+  summary: 'run a command in a running container (docker exec)',
+  usage: `Usage: layerkit exec [OPTIONS] CONTAINER COMMAND [ARG...]
+
+Exits with the command's exit code.
+
+  -e, --env K=V        set an environment variable
+  -w, --workdir DIR    working directory (default: the container's)
+  -i, --interactive    attach standard input
+  -t, --tty            run the command on a pseudo-terminal
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(
+      args,
+      [STORE, { name: 'env', short: 'e', value: true, repeat: true }, { name: 'workdir', short: 'w', value: true }, { name: 'interactive', short: 'i' }, { name: 'tty', short: 't' }],
+      { interspersed: false },
+    );
+    const [container, ...command] = positional;
+    if (container === undefined || command.length === 0) throw new UsageError('expected a CONTAINER and a COMMAND');
+    const exit = await runtimeOf(flags).exec(container, command, {
+      env: envFlags(flags),
+      ...(flags.get('workdir') !== undefined ? { workdir: flags.get('workdir')! } : {}),
+      ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
+      ...(flags.has('tty') ? { tty: true } : {}),
+      onOutput: outputTo(io),
+    });
+    return exit.exitCode;
+  },
+};
+
+const logsCommand: Command = {
+  name: 'logs',
+  summary: "print a container's output (docker logs)",
+  usage: `Usage: layerkit logs [OPTIONS] CONTAINER\n\nWhat the container wrote: its stdout to stdout, its stderr to stderr.\n\n${STORE_HELP}\n`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE]);
+    if (positional.length !== 1) throw new UsageError('expected exactly one CONTAINER');
+    const logs = await runtimeOf(flags).logs(positional[0]!);
+    if (logs.stdout !== '') io.stdout(logs.stdout);
+    if (logs.stderr !== '') io.stderr(logs.stderr);
+    return 0;
+  },
+};
+
+// --- commit / cp / diff ------------------------------------------------------
+
+const commitCommand: Command = {
+  name: 'commit',
+  summary: "make an image from a container's changes (docker commit)",
+  usage: `Usage: layerkit commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]
+
+Stores a new image: the container's image, its writable layer and its
+configuration (Env, Cmd, Entrypoint, WorkingDir, User). Prints the image ID.
+
+  -m, --message TEXT  the history entry's comment
+  -a, --author TEXT   the image's author
+  -p, --pause         freeze the container while committing (default true; --pause=false to not)
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE, { name: 'message', short: 'm', value: true }, { name: 'author', short: 'a', value: true }, { name: 'pause', short: 'p' }]);
+    if (positional.length < 1 || positional.length > 2) throw new UsageError('expected CONTAINER and an optional REPOSITORY[:TAG]');
+    const result = await runtimeOf(flags).commit(positional[0]!, {
+      ...(positional[1] !== undefined ? { reference: positional[1] } : {}),
+      ...(flags.get('message') !== undefined ? { message: flags.get('message')! } : {}),
+      ...(flags.get('author') !== undefined ? { author: flags.get('author')! } : {}),
+      pause: !flags.given('pause') || flags.has('pause'),
+    });
+    io.stdout(`${result.id}\n`);
+    return 0;
+  },
+};
+
+/** Docker's reading of a `cp` argument: `CONTAINER:PATH` unless it starts with `/` or `.` (a local path may contain `:`). */
+function copyEnd(arg: string): { container: string; path: string } | { path: string } {
+  if (arg.startsWith('/') || arg.startsWith('.')) return { path: arg };
+  const colon = arg.indexOf(':');
+  if (colon <= 0) return { path: arg };
+  return { container: arg.slice(0, colon), path: arg.slice(colon + 1) || '/' };
+}
+
+const cpCommand: Command = {
+  name: 'cp',
+  summary: 'copy files between a container and the host (docker cp)',
+  usage: `Usage: layerkit cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH
+       layerkit cp [OPTIONS] SRC_PATH CONTAINER:DEST_PATH
+
+Directories are copied whole, symlinks as symlinks; SRC_PATH ending in /.
+copies a directory's content. Into a container: written into its writable
+layer (running or not), owned by root unless -a; paths resolve inside the
+container's root. Out of it: read through the container's file system.
+
+  -a, --archive  keep uid/gid (into a container: where this process may set owners)
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE, { name: 'archive', short: 'a' }]);
+    if (positional.length !== 2) throw new UsageError('expected SRC and DEST');
+    const [from, to] = [copyEnd(positional[0]!), copyEnd(positional[1]!)];
+    if (positional.includes('-')) throw new UsageError('tar streams on stdin/stdout (-) are not supported');
+    if ('container' in from && 'container' in to) throw new UsageError('copying between containers is not supported');
+    if (!('container' in from) && !('container' in to)) throw new UsageError('one of SRC and DEST must be CONTAINER:PATH');
+    const runtime = runtimeOf(flags);
+    const archive = { archive: flags.has('archive') };
+    if ('container' in from) await runtime.copyOut(from.container, from.path, to.path, archive);
+    else if ('container' in to) await runtime.copyIn(to.container, from.path, to.path, archive);
+    void io;
+    return 0;
+  },
+};
+
+const LETTER = { add: 'A', modify: 'C', delete: 'D' } as const;
+
+const diffCommand: Command = {
+  name: 'diff',
+  summary: "a container's changes to its image, or one image's to another (A/C/D)",
+  usage: `Usage: layerkit diff [OPTIONS] CONTAINER
+       layerkit diff [OPTIONS] IMAGE1 IMAGE2
+
+With a container: what it changed in its image's file system (docker diff).
+With two images: what changes the first image's file system into the
+second's. One line per path: A added, C changed, D deleted (a deleted
+directory once); parents before children.
+
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE]);
+    if (positional.length === 1) {
+      const changes = await runtimeOf(flags).diff(positional[0]!);
+      io.stdout(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+      return 0;
+    }
+    if (positional.length !== 2) throw new UsageError('expected one CONTAINER, or IMAGE1 and IMAGE2');
+    const store = runtimeOf(flags).store;
+    const [a, b] = await Promise.all(positional.map((ref) => store.getImage(ref)));
+    const [before, after] = await Promise.all([flatten(await a!.layers()), flatten(await b!.layers())]);
+    io.stdout(diffTrees(before, after).filter((c) => c.path !== '/').map((c) => `${LETTER[c.kind]} ${c.path}\n`).join(''));
+    return 0;
+  },
+};
+
+/** The container verbs, in the order `layerkit --help` lists them. */
+export const containerCommands: readonly Command[] = [
+  createCommand,
+  runCommand,
+  psCommand,
+  startCommand,
+  stopCommand,
+  restartCommand,
+  freezeCommand('pause'),
+  freezeCommand('unpause'),
+  execCommand,
+  logsCommand,
+  commitCommand,
+  cpCommand,
+  diffCommand,
+  rmCommand,
+];
