@@ -1,32 +1,16 @@
 /**
  * The Docker verbs for images in the local store: `images`, `inspect`,
- * `history`, `tag`, `rmi`, `prune`. Each is a call into {@link ImageStore}.
+ * `history`, `tag`, `rmi`, `prune`, then `save`, `load` and `cache` from
+ * transfer.ts. Each is a call into the image store or the build cache.
  * @module
  */
-import { ImageStore } from '../../image/store/store.js';
 import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
+import { humanSize, openStore, STORE_OPTION, transferCommands } from './transfer.js';
 
-const STORE_OPTION = `      --store DIR  the image store (default $LAYERKIT_HOME or ./.layerkit)`;
-
-function openStore(options: Map<string, string | true>): ImageStore {
-  const dir = options.get('store');
-  return typeof dir === 'string' ? new ImageStore(dir) : new ImageStore();
-}
+export { humanSize };
 
 function shortId(id: string): string {
   return id.slice(id.indexOf(':') + 1, id.indexOf(':') + 13);
-}
-
-/** Docker's human sizes: decimal units, three significant digits. */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toPrecision(3)}${units[unit]}`;
 }
 
 /** Docker's "2 hours ago" style. */
@@ -176,4 +160,5 @@ export const imageCommands: readonly Command[] = [
   tagCommand,
   rmiCommand,
   pruneCommand,
+  ...transferCommands,
 ];

@@ -1,0 +1,327 @@
+/**
+ * Moving images and build cache in and out of the local store: `save` and
+ * `load` (the `docker save` / `docker load` pair, also reading OCI layouts),
+ * and `cache du` / `cache prune` (`docker buildx du` / `prune`).
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BuildCache } from '../../build/cache/cache.js';
+import { LayerkitError } from '../../errors.js';
+import { writeDockerArchive } from '../../image/docker-archive.js';
+import type { Image } from '../../image/image.js';
+import { writeOciLayout } from '../../image/layout.js';
+import { parseReference, type ImageReference } from '../../image/reference.js';
+import { loadImages } from '../../image/store/import.js';
+import { ImageStore } from '../../image/store/store.js';
+import { parseOptions, processIo, UsageError, type CliIo, type Command } from '../io.js';
+import { terminalOf, type TerminalIo } from '../progress.js';
+
+/** The `--store` line of every usage text. */
+export const STORE_OPTION = `      --store DIR  the image store (default $LAYERKIT_HOME or ./.layerkit)`;
+
+/** The store a command works on: `--store DIR`, else the default one. */
+export function openStore(options: Map<string, string | true>): ImageStore {
+  const dir = options.get('store');
+  return typeof dir === 'string' ? new ImageStore(dir) : new ImageStore();
+}
+
+/** Docker's human sizes: decimal units, three significant digits. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toPrecision(3)}${units[unit]}`;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
+
+/**
+ * A size as buildx's `--keep-storage` reads it (go-units `RAMInBytes`):
+ * a number with an optional unit `k`, `m`, `g`, `t`, `p` (any case, with or
+ * without `b` / `ib`), each 1024 times the last. `500MB` is 500 MiB.
+ *
+ * @throws {@link UsageError} for anything else.
+ * @example
+ * ```ts
+ * parseSize('2GB');   // 2147483648
+ * parseSize('1.5k');  // 1536
+ * ```
+ */
+export function parseSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(text);
+  const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]! : Number.NaN;
+  if (!Number.isSafeInteger(Math.floor(bytes))) throw new UsageError(`invalid size ${JSON.stringify(text)} (expected e.g. 500MB, 2GB or a number of bytes)`);
+  return Math.floor(bytes);
+}
+
+// ---------------------------------------------------------------------------
+// Bytes through standard input and output.
+
+/**
+ * Binary standard streams, which {@link CliIo} (text only) lacks. A test io
+ * adds these members; {@link processIo} uses the process's streams.
+ *
+ * @example
+ * ```ts
+ * const chunks: Uint8Array[] = [];
+ * const io: CliIo & ByteIo = { ...captured, writeStdout: async (b) => void chunks.push(b) };
+ * ```
+ */
+export interface ByteIo {
+  /** Writes bytes to standard output; resolves once they are taken (back-pressure). */
+  writeStdout?(bytes: Uint8Array): Promise<void>;
+  /** Standard input, as bytes. */
+  readStdin?(): AsyncIterable<Uint8Array>;
+}
+
+function stdoutWriter(io: CliIo & ByteIo): (bytes: Uint8Array) => Promise<void> {
+  if (io.writeStdout) return (bytes) => io.writeStdout!(bytes);
+  if (io === processIo) {
+    return (bytes) => new Promise<void>((resolve, reject) => process.stdout.write(bytes, (err) => (err ? reject(err) : resolve())));
+  }
+  throw new Error('this io cannot write bytes to standard output');
+}
+
+function stdinReader(io: CliIo & ByteIo): AsyncIterable<Uint8Array> {
+  if (io.readStdin) return io.readStdin();
+  if (io === processIo) return process.stdin as AsyncIterable<Uint8Array>;
+  throw new Error('this io cannot read bytes from standard input');
+}
+
+/** Runs `fn` with a private temporary directory, removed afterwards. */
+async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'layerkit-transfer-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// save
+
+const SAVE_FORMATS = ['docker', 'oci'] as const;
+
+const saveUsage = `Usage: layerkit save [-o FILE] [--format docker|oci] [--store DIR] IMAGE...
+
+Writes images from the local store into a tar archive, to FILE or to
+standard output (which must not be a terminal).
+
+  -o, --output FILE  write to FILE instead of standard output
+      --format F     docker (default): a docker-archive, what docker save
+                     writes and docker load, podman load and
+                     skopeo docker-archive: read (it is an OCI layout too);
+                     oci: an OCI image layout tar (skopeo oci-archive:)
+${STORE_OPTION}
+
+IMAGE is a tag (saved under that tag), a repository name without a tag
+(every tag of it), or an image ID or digest (saved untagged).
+`;
+
+/** One image to save and the tags it goes with. */
+interface SaveItem {
+  ref: string;
+  tags: Set<string>;
+}
+
+function referenceOrUndefined(text: string): ImageReference | undefined {
+  try {
+    return parseReference(text, { defaultTag: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which images `save` writes and under which tags, as `docker save` picks them. */
+async function itemsToSave(store: ImageStore, names: string[]): Promise<SaveItem[]> {
+  const items = new Map<string, SaveItem>();
+  const add = (digest: string, tag?: string) => {
+    const item = items.get(digest) ?? { ref: digest, tags: new Set<string>() };
+    if (tag !== undefined) item.tags.add(tag);
+    items.set(digest, item);
+  };
+  const summaries = await store.list();
+  for (const name of names) {
+    const ref = referenceOrUndefined(name);
+    if (ref && ref.digest === undefined && ref.tag === undefined) {
+      // A repository: every tag of it (and an image ID prefix that looks like a name is still an ID).
+      const tagged = summaries.flatMap((s) => s.repoTags.filter((t) => parseReference(t).name === ref.name).map((t) => [s.digest, parseReference(t).canonical] as const));
+      if (tagged.length > 0) {
+        for (const [digest, tag] of tagged) add(digest, tag);
+        continue;
+      }
+    }
+    const info = await store.inspect(name);
+    const canonicalTags = info.RepoTags.map((t) => parseReference(t).canonical);
+    const wanted = ref && ref.digest === undefined ? parseReference(name).canonical : undefined;
+    add(info.Descriptor.digest, wanted !== undefined && canonicalTags.includes(wanted) ? wanted : undefined);
+  }
+  return [...items.values()];
+}
+
+async function writeImages(dest: string, format: (typeof SAVE_FORMATS)[number], images: Array<{ image: Image; tags: string[] }>): Promise<void> {
+  if (format === 'docker') await writeDockerArchive(dest, images.map(({ image, tags }) => ({ image, repoTags: tags })));
+  else await writeOciLayout(dest, images.map(({ image, tags }) => ({ image, names: tags })), { tar: true });
+}
+
+const saveCommand: Command = {
+  name: 'save',
+  summary: 'write images to a tar archive (docker-archive or OCI layout)',
+  usage: saveUsage,
+  async run(args: string[], io: CliIo & ByteIo & TerminalIo): Promise<number> {
+    const { options, positional } = parseOptions(
+      args.map((a) => (a === '-o' ? '--output' : a)),
+      { values: ['output', 'format', 'store'] },
+    );
+    if (positional.length === 0) throw new UsageError('expected at least one IMAGE');
+    const format = options.get('format') ?? 'docker';
+    if (typeof format !== 'string' || !(SAVE_FORMATS as readonly string[]).includes(format)) {
+      throw new UsageError(`--format expects docker or oci, got ${JSON.stringify(format)}`);
+    }
+    const output = options.get('output');
+    if (output === undefined && terminalOf(io).isTTY('stdout')) {
+      io.stderr('layerkit save: cowardly refusing to write a tar to a terminal; use -o FILE or redirect standard output\n');
+      return 1;
+    }
+    const store = openStore(options);
+    const items = await itemsToSave(store, positional);
+    const images: Array<{ image: Image; tags: string[] }> = [];
+    for (const item of items) images.push({ image: await store.getImage(item.ref), tags: [...item.tags] });
+    const kind = format as (typeof SAVE_FORMATS)[number];
+    if (typeof output === 'string') {
+      await writeImages(output, kind, images);
+      return 0;
+    }
+    // The writers make a file atomically; standard output gets it once complete.
+    const write = stdoutWriter(io);
+    await withTempDir(async (dir) => {
+      const file = join(dir, 'images.tar');
+      await writeImages(file, kind, images);
+      for await (const chunk of createReadStream(file)) await write(chunk as Uint8Array);
+    });
+    return 0;
+  },
+};
+
+// ---------------------------------------------------------------------------
+// load
+
+const loadUsage = `Usage: layerkit load [-i FILE] [--platform OS/ARCH] [--store DIR]
+
+Stores the images of a tar archive read from FILE or standard input: a
+docker-archive (docker save, podman save, skopeo docker-archive:), an OCI
+image layout tar (buildx type=oci, skopeo oci-archive:), plain or gzip; or
+an OCI image layout directory given with -i. Everything is verified before
+anything is stored.
+
+  -i, --input FILE    read FILE (or a layout directory) instead of
+                      standard input
+      --platform P    from a multi-platform image, store this platform
+                      (default the host's)
+${STORE_OPTION}
+
+Prints "Loaded image: NAME" for each name, "Loaded image ID: ID" for an
+image without one.
+`;
+
+const loadCommand: Command = {
+  name: 'load',
+  summary: 'store the images of a docker-archive or OCI layout tar',
+  usage: loadUsage,
+  async run(args: string[], io: CliIo & ByteIo & TerminalIo): Promise<number> {
+    const { options, positional } = parseOptions(
+      args.map((a) => (a === '-i' ? '--input' : a)),
+      { values: ['input', 'platform', 'store'] },
+    );
+    if (positional.length > 0) throw new UsageError('load takes no arguments (use -i FILE)');
+    const store = openStore(options);
+    const platform = options.get('platform');
+    const load = (path: string) => loadImages(store, path, typeof platform === 'string' ? { platform } : {});
+    const input = options.get('input');
+    let result;
+    if (typeof input === 'string') {
+      result = await load(input);
+    } else {
+      if (terminalOf(io).isTTY('stdin')) {
+        io.stderr('layerkit load: nothing to read: standard input is a terminal; use -i FILE or redirect it\n');
+        return 1;
+      }
+      // Archives are read by random access: standard input goes to a file first.
+      const stdin = stdinReader(io);
+      result = await withTempDir(async (dir) => {
+        const file = join(dir, 'stdin.tar');
+        await writeFile(file, stdin);
+        try {
+          return await load(file);
+        } catch (err) {
+          // The spool file is ours, not the user's: name what they gave.
+          if (err instanceof LayerkitError) err.message = err.message.split(file).join('standard input');
+          throw err;
+        }
+      });
+    }
+    for (const image of result.images) {
+      if (image.tags.length === 0) io.stdout(`Loaded image ID: ${image.id}\n`);
+      for (const tag of image.tags) io.stdout(`Loaded image: ${parseReference(tag).familiar}\n`);
+    }
+    return 0;
+  },
+};
+
+// ---------------------------------------------------------------------------
+// cache
+
+const cacheUsage = `Usage: layerkit cache du [--store DIR]
+       layerkit cache prune [--keep-storage SIZE] [--all] [--store DIR]
+
+The build cache of the store (records of build steps and their layers).
+
+  du                    show how much the cache holds
+  prune                 without options, remove layer blobs no record uses
+    --keep-storage SIZE remove the least recently used records until the
+                        cache fits in SIZE (500MB, 2GB, 1.5GiB, bytes;
+                        units are powers of 1024, as in buildx)
+    -a, --all           remove every record (unless --keep-storage is given)
+${STORE_OPTION}
+`;
+
+const cacheCommand: Command = {
+  name: 'cache',
+  summary: 'show (du) or prune the build cache',
+  usage: cacheUsage,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const [sub, ...rest] = args;
+    if (sub === 'du') {
+      const { options, positional } = parseOptions(rest, { values: ['store'] });
+      if (positional.length > 0) throw new UsageError('cache du takes no arguments');
+      const usage = await new BuildCache(openStore(options)).usage();
+      io.stdout(`Records:      ${usage.records}\nLayer blobs:  ${usage.blobs}\nTotal:        ${humanSize(usage.bytes)}\n`);
+      return 0;
+    }
+    if (sub === 'prune') {
+      const { options, positional } = parseOptions(
+        rest.map((a) => (a === '-a' ? '--all' : a)),
+        { values: ['store', 'keep-storage'], booleans: ['all'] },
+      );
+      if (positional.length > 0) throw new UsageError('cache prune takes no arguments');
+      const keep = options.get('keep-storage');
+      const keepStorage = typeof keep === 'string' ? parseSize(keep) : options.has('all') ? 0 : Number.MAX_SAFE_INTEGER;
+      const result = await new BuildCache(openStore(options)).prune({ keepStorage });
+      io.stdout(`Deleted build cache records: ${result.removedRecords}\nDeleted layer blobs: ${result.removedBlobs}\n`);
+      io.stdout(`Total reclaimed space: ${humanSize(result.freedBytes)}\n`);
+      return 0;
+    }
+    throw new UsageError(sub === undefined ? 'expected du or prune' : `unknown cache command ${JSON.stringify(sub)} (expected du or prune)`);
+  },
+};
+
+/** `save`, `load` and `cache`, in the order `layerkit --help` lists them. */
+export const transferCommands: readonly Command[] = [saveCommand, loadCommand, cacheCommand];
