@@ -8,10 +8,11 @@ import { execFile } from 'node:child_process';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSize, type ByteIo } from '../../src/cli/commands/transfer.js';
+import { parseSize } from '../../src/cli/commands/transfer.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import type { TerminalIo } from '../../src/cli/progress.js';
@@ -49,16 +50,15 @@ async function cli(argv: string[], options: { stdin?: Uint8Array; tty?: Array<'s
   let stdout = '';
   let stderr = '';
   const bytes: Uint8Array[] = [];
-  const io: CliIo & ByteIo & TerminalIo = {
+  const data = options.stdin ?? new Uint8Array(0);
+  const chunks = Array.from({ length: Math.ceil(data.byteLength / 4096) }, (_, i) => data.subarray(i * 4096, (i + 1) * 4096));
+  const io: CliIo & TerminalIo = {
     stdout: (t) => void (stdout += t),
     stderr: (t) => void (stderr += t),
     readText: (p) => readFile(p, 'utf8'),
-    writeStdout: async (b) => void bytes.push(Uint8Array.from(b)),
-    async *readStdin() {
-      // Chunked, as a pipe delivers it.
-      const data = options.stdin ?? new Uint8Array(0);
-      for (let i = 0; i < data.byteLength; i += 4096) yield data.subarray(i, i + 4096);
-    },
+    write: (stream, b) => void (stream === 'stdout' ? bytes.push(Uint8Array.from(b)) : (stderr += new TextDecoder().decode(b))),
+    // Chunked, as a pipe delivers it.
+    stdin: Readable.from(chunks),
     isTTY: (s) => (options.tty ?? []).includes(s as 'stdin' | 'stdout'),
   };
   const status = await main(argv, io);

@@ -16,7 +16,7 @@ import { writeOciLayout } from '../../image/layout.js';
 import { parseReference, type ImageReference } from '../../image/reference.js';
 import { loadImages } from '../../image/store/import.js';
 import { ImageStore } from '../../image/store/store.js';
-import { parseOptions, processIo, UsageError, type CliIo, type Command } from '../io.js';
+import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
 import { terminalOf, type TerminalIo } from '../progress.js';
 
 /** The `--store` line of every usage text. */
@@ -64,35 +64,10 @@ export function parseSize(text: string): number {
 // ---------------------------------------------------------------------------
 // Bytes through standard input and output.
 
-/**
- * Binary standard streams, which {@link CliIo} (text only) lacks. A test io
- * adds these members; {@link processIo} uses the process's streams.
- *
- * @example
- * ```ts
- * const chunks: Uint8Array[] = [];
- * const io: CliIo & ByteIo = { ...captured, writeStdout: async (b) => void chunks.push(b) };
- * ```
- */
-export interface ByteIo {
-  /** Writes bytes to standard output; resolves once they are taken (back-pressure). */
-  writeStdout?(bytes: Uint8Array): Promise<void>;
-  /** Standard input, as bytes. */
-  readStdin?(): AsyncIterable<Uint8Array>;
-}
-
-function stdoutWriter(io: CliIo & ByteIo): (bytes: Uint8Array) => Promise<void> {
-  if (io.writeStdout) return (bytes) => io.writeStdout!(bytes);
-  if (io === processIo) {
-    return (bytes) => new Promise<void>((resolve, reject) => process.stdout.write(bytes, (err) => (err ? reject(err) : resolve())));
-  }
-  throw new Error('this io cannot write bytes to standard output');
-}
-
-function stdinReader(io: CliIo & ByteIo): AsyncIterable<Uint8Array> {
-  if (io.readStdin) return io.readStdin();
-  if (io === processIo) return process.stdin as AsyncIterable<Uint8Array>;
-  throw new Error('this io cannot read bytes from standard input');
+function stdoutWriter(io: CliIo): (bytes: Uint8Array) => void {
+  if (io.write) return (bytes) => io.write!('stdout', bytes);
+  // Text would corrupt a tar: a caller without byte output gets an error, not a broken file.
+  throw new UsageError('standard output cannot take bytes here; use -o FILE');
 }
 
 /** Runs `fn` with a private temporary directory, removed afterwards. */
@@ -176,7 +151,7 @@ const saveCommand: Command = {
   name: 'save',
   summary: 'write images to a tar archive (docker-archive or OCI layout)',
   usage: saveUsage,
-  async run(args: string[], io: CliIo & ByteIo & TerminalIo): Promise<number> {
+  async run(args: string[], io: CliIo & TerminalIo): Promise<number> {
     const { options, positional } = parseOptions(
       args.map((a) => (a === '-o' ? '--output' : a)),
       { values: ['output', 'format', 'store'] },
@@ -205,7 +180,7 @@ const saveCommand: Command = {
     await withTempDir(async (dir) => {
       const file = join(dir, 'images.tar');
       await writeImages(file, kind, images);
-      for await (const chunk of createReadStream(file)) await write(chunk as Uint8Array);
+      for await (const chunk of createReadStream(file)) write(chunk as Uint8Array);
     });
     return 0;
   },
@@ -236,7 +211,7 @@ const loadCommand: Command = {
   name: 'load',
   summary: 'store the images of a docker-archive or OCI layout tar',
   usage: loadUsage,
-  async run(args: string[], io: CliIo & ByteIo & TerminalIo): Promise<number> {
+  async run(args: string[], io: CliIo & TerminalIo): Promise<number> {
     const { options, positional } = parseOptions(
       args.map((a) => (a === '-i' ? '--input' : a)),
       { values: ['input', 'platform', 'store'] },
@@ -250,12 +225,12 @@ const loadCommand: Command = {
     if (typeof input === 'string') {
       result = await load(input);
     } else {
-      if (terminalOf(io).isTTY('stdin')) {
+      const stdin = io.stdin;
+      if (stdin === undefined || terminalOf(io).isTTY('stdin')) {
         io.stderr('layerkit load: nothing to read: standard input is a terminal; use -i FILE or redirect it\n');
         return 1;
       }
       // Archives are read by random access: standard input goes to a file first.
-      const stdin = stdinReader(io);
       result = await withTempDir(async (dir) => {
         const file = join(dir, 'stdin.tar');
         await writeFile(file, stdin);
