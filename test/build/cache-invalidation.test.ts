@@ -2,12 +2,12 @@
  * What each kind of change invalidates: exactly the steps whose inputs it
  * touches and the steps after them in the same chain, nothing else.
  */
-import { chmod, utimes, writeFile } from 'node:fs/promises';
+import { chmod, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BuildOptions, BuildResult } from '../../src/build/options.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, freshStore, writeContext } from './helpers.js';
+import { buildText, freshStore, writeContext, type FileSpec } from './helpers.js';
 
 const DOCKERFILE = ['FROM scratch', 'COPY a.txt /a.txt', 'COPY b.txt /b.txt', 'ENV X=1', 'COPY dir/ /dir/', 'COPY . /all/', 'LABEL done=yes'].join('\n');
 const FILES = { 'a.txt': 'A', 'b.txt': 'B', 'dir/c.txt': 'C', 'dir/d.txt': 'D', 'ignored.txt': 'I', '.dockerignore': 'ignored.txt\n' };
@@ -15,7 +15,7 @@ const FILES = { 'a.txt': 'A', 'b.txt': 'B', 'dir/c.txt': 'C', 'dir/d.txt': 'D', 
 const cached = (r: BuildResult) => r.steps.map((s) => s.cached);
 
 /** A context, a store primed by one build, and a rebuild function. */
-async function primed(dockerfile = DOCKERFILE, files: Record<string, string> = FILES) {
+async function primed(dockerfile = DOCKERFILE, files: Record<string, FileSpec> = FILES) {
   const store = await freshStore();
   const context = await writeContext(files);
   // File times tick with the kernel's coarse clock: a file written within a tick of the first hashing is
@@ -88,6 +88,16 @@ describe('what a change invalidates', () => {
     await chmod(join(context, 'b.txt'), 0o755);
     const result = await rebuild();
     expect(cached(result)).toEqual([true, false, false, false, false, false]);
+    expect(result.digest).toBe((await reference()).digest);
+  });
+
+  it("a symlink's new target misses the COPY that copies it, though no file content changed", async () => {
+    const dockerfile = 'FROM scratch\nCOPY a.txt /a.txt\nCOPY links/ /links/\nLABEL done=yes\n';
+    const { context, rebuild, reference } = await primed(dockerfile, { 'a.txt': 'A', 'links/to': { symlink: '../a.txt' }, 'b.txt': 'B' });
+    await rm(join(context, 'links/to'));
+    await symlink('../b.txt', join(context, 'links/to'));
+    const result = await rebuild();
+    expect(cached(result)).toEqual([true, false, false]);
     expect(result.digest).toBe((await reference()).digest);
   });
 
