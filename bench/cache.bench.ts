@@ -14,6 +14,11 @@
  * buildah storage are set up once): cold builds first, then no-change
  * rebuilds, then rounds of "edit one file, rebuild both", alternating which
  * tool goes first.
+ *
+ * Ratios are of median wall times, as the rows are defined; each row also
+ * gives the ratio of median CPU times (every thread of this process; buildah
+ * and its children through GNU time), which a shared, loaded machine
+ * disturbs much less, and the load average before and after.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
