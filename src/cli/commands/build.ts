@@ -21,8 +21,9 @@ store ($LAYERKIT_HOME, default ./.layerkit).
   -f, --file FILE           the Dockerfile (default CONTEXT/Dockerfile)
   -t, --tag NAME[:TAG]      tag the image (repeatable; ":latest" when no tag)
       --build-arg K=V       set a build argument (repeatable)
-      --build-context N=V   a named context: a directory, docker-image://REF
-                            or oci-layout://DIR[:TAG] (repeatable)
+      --build-context N=V   a named context: a directory, docker-image://REF,
+                            oci-layout://DIR[:TAG] or docker-archive://FILE[:REF]
+                            (repeatable)
       --target STAGE        build this stage (default the last)
       --platform OS/ARCH    the target platform (default the host's)
       --label K=V           add a label to the image (repeatable)

@@ -45,7 +45,14 @@ function splitTag(repoTag: string): [string, string] {
 const imagesCommand: Command = {
   name: 'images',
   summary: 'list the images in the local store',
-  usage: `Usage: layerkit images [--quiet] [--digests] [--store DIR]\n\n  -q, --quiet    only image IDs\n      --digests  show manifest digests\n${STORE_OPTION}\n`,
+  usage: `Usage: layerkit images [--quiet] [--digests] [--store DIR]
+
+Lists the images of the store, newest first, one line per tag.
+
+  -q, --quiet        only image IDs
+      --digests      show manifest digests
+${STORE_OPTION}
+`,
   async run(args: string[], io: CliIo): Promise<number> {
     const { options, positional } = parseOptions(
       args.map((a) => (a === '-q' ? '--quiet' : a)),
@@ -74,7 +81,14 @@ const imagesCommand: Command = {
 const inspectCommand: Command = {
   name: 'inspect',
   summary: 'show an image as JSON (docker image inspect)',
-  usage: `Usage: layerkit inspect [--store DIR] IMAGE...\n\n${STORE_OPTION}\n`,
+  usage: `Usage: layerkit inspect [--store DIR] IMAGE...
+
+Prints a JSON array with the main fields of docker image inspect (Id,
+RepoTags, RepoDigests, Created, Architecture, Os, Size, Config, RootFS).
+IMAGE is a tag, NAME@DIGEST, a manifest digest or an image ID (prefix).
+
+${STORE_OPTION}
+`,
   async run(args: string[], io: CliIo): Promise<number> {
     const { options, positional } = parseOptions(args, { values: ['store'] });
     if (positional.length === 0) throw new UsageError('expected at least one IMAGE');
@@ -89,7 +103,13 @@ const inspectCommand: Command = {
 const historyCommand: Command = {
   name: 'history',
   summary: 'show the history of an image',
-  usage: `Usage: layerkit history [--no-trunc] [--store DIR] IMAGE\n\n      --no-trunc  do not truncate CREATED BY\n${STORE_OPTION}\n`,
+  usage: `Usage: layerkit history [--no-trunc] [--store DIR] IMAGE
+
+Lists the steps an image was made by, newest first, with their layer sizes.
+
+      --no-trunc     do not truncate CREATED BY
+${STORE_OPTION}
+`,
   async run(args: string[], io: CliIo): Promise<number> {
     const { options, positional } = parseOptions(args, { values: ['store'], booleans: ['no-trunc'] });
     if (positional.length !== 1) throw new UsageError('expected exactly one IMAGE');
@@ -108,7 +128,12 @@ const historyCommand: Command = {
 const tagCommand: Command = {
   name: 'tag',
   summary: 'add a tag to an image',
-  usage: `Usage: layerkit tag [--store DIR] SOURCE TARGET\n\n${STORE_OPTION}\n`,
+  usage: `Usage: layerkit tag [--store DIR] SOURCE TARGET
+
+Gives the image SOURCE names the name TARGET (moved from any other image).
+
+${STORE_OPTION}
+`,
   async run(args: string[], io: CliIo): Promise<number> {
     const { options, positional } = parseOptions(args, { values: ['store'] });
     if (positional.length !== 2) throw new UsageError('expected SOURCE and TARGET');
@@ -121,7 +146,14 @@ const tagCommand: Command = {
 const rmiCommand: Command = {
   name: 'rmi',
   summary: 'remove images (untag; delete when no tag is left)',
-  usage: `Usage: layerkit rmi [--force] [--store DIR] IMAGE...\n\n  -f, --force  remove the image even when several tags point at it\n${STORE_OPTION}\n`,
+  usage: `Usage: layerkit rmi [--force] [--store DIR] IMAGE...
+
+By tag: removes that tag, and the image with its last tag. By ID or
+digest: removes the image and its tags. Blobs go with layerkit prune.
+
+  -f, --force        remove by ID even when several tags point at the image
+${STORE_OPTION}
+`,
   async run(args: string[], io: CliIo): Promise<number> {
     const { options, positional } = parseOptions(
       args.map((a) => (a === '-f' ? '--force' : a)),
@@ -141,7 +173,14 @@ const rmiCommand: Command = {
 const pruneCommand: Command = {
   name: 'prune',
   summary: 'delete unreferenced blobs (and untagged images with --dangling)',
-  usage: `Usage: layerkit prune [--dangling] [--store DIR]\n\n      --dangling  also remove images without a tag\n${STORE_OPTION}\n`,
+  usage: `Usage: layerkit prune [--dangling] [--store DIR]
+
+Deletes the blobs no image of the store uses (the build cache has its own:
+layerkit cache prune).
+
+      --dangling     also remove images without a tag
+${STORE_OPTION}
+`,
   async run(args: string[], io: CliIo): Promise<number> {
     const { options, positional } = parseOptions(args, { values: ['store'], booleans: ['dangling'] });
     if (positional.length > 0) throw new UsageError('prune takes no arguments');

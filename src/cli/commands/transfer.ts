@@ -20,7 +20,7 @@ import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
 import { terminalOf, type TerminalIo } from '../progress.js';
 
 /** The `--store` line of every usage text. */
-export const STORE_OPTION = `      --store DIR  the image store (default $LAYERKIT_HOME or ./.layerkit)`;
+export const STORE_OPTION = `      --store DIR    the image store (default $LAYERKIT_HOME or ./.layerkit)`;
 
 /** The store a command works on: `--store DIR`, else the default one. */
 export function openStore(options: Map<string, string | true>): ImageStore {
@@ -92,8 +92,8 @@ standard output (which must not be a terminal).
 
   -o, --output FILE  write to FILE instead of standard output
       --format F     docker (default): a docker-archive, what docker save
-                     writes and docker load, podman load and
-                     skopeo docker-archive: read (it is an OCI layout too);
+                     writes and docker load, podman load and skopeo
+                     docker-archive: read (it is an OCI layout too);
                      oci: an OCI image layout tar (skopeo oci-archive:)
 ${STORE_OPTION}
 
@@ -197,10 +197,10 @@ image layout tar (buildx type=oci, skopeo oci-archive:), plain or gzip; or
 an OCI image layout directory given with -i. Everything is verified before
 anything is stored.
 
-  -i, --input FILE    read FILE (or a layout directory) instead of
-                      standard input
-      --platform P    from a multi-platform image, store this platform
-                      (default the host's)
+  -i, --input FILE   read FILE (or a layout directory) instead of
+                     standard input
+      --platform P   from a multi-platform image, store this platform
+                     (default the host's)
 ${STORE_OPTION}
 
 Prints "Loaded image: NAME" for each name, "Loaded image ID: ID" for an
@@ -259,12 +259,14 @@ const cacheUsage = `Usage: layerkit cache du [--store DIR]
 
 The build cache of the store (records of build steps and their layers).
 
-  du                    show how much the cache holds
-  prune                 without options, remove layer blobs no record uses
-    --keep-storage SIZE remove the least recently used records until the
-                        cache fits in SIZE (500MB, 2GB, 1.5GiB, bytes;
-                        units are powers of 1024, as in buildx)
-    -a, --all           remove every record (unless --keep-storage is given)
+  du                 show how much the cache holds
+  prune              without options, remove the layer blobs no record uses
+
+      --keep-storage SIZE
+                     remove the least recently used records until the cache
+                     fits in SIZE (500MB, 2GB, 1.5GiB or bytes; units are
+                     powers of 1024, as in buildx)
+  -a, --all          remove every record (unless --keep-storage is given)
 ${STORE_OPTION}
 `;
 
