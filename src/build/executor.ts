@@ -61,6 +61,28 @@ export interface RunStep {
   stage?: string;
   /** The platform the stage builds for (`linux/amd64`). */
   platform?: string;
+  /**
+   * Files the command needs that are not in the rootfs, to be provided at
+   * `path` for the duration of the step and never in its layer: a heredoc
+   * script run by its `#!` line (BuildKit's `/dev/pipes/<name>`, whose path
+   * `argv` names).
+   */
+  files?: RunFile[];
+}
+
+/**
+ * A file a {@link RunStep} needs (see {@link RunStep.files}).
+ *
+ * @example
+ * ```ts
+ * const file: RunFile = { path: '/dev/pipes/EOF', content: '#!/usr/bin/env python3\nprint(1)\n', mode: 0o755 };
+ * ```
+ */
+export interface RunFile {
+  /** Absolute path inside the step's file system. */
+  path: string;
+  content: string;
+  mode: number;
 }
 
 /**
@@ -108,9 +130,30 @@ export interface RunContext {
 }
 
 /**
+ * What an executor hands back for a step.
+ *
+ * @example
+ * ```ts
+ * const result: RunResult = { layer, release: () => rm(stepDir, { recursive: true, force: true }) };
+ * ```
+ */
+export interface RunResult {
+  /** The layer of the command's changes, or `null` when nothing changed. */
+  layer: Layer | null;
+  /**
+   * Frees what the executor still holds for this step (the files `layer`
+   * reads from, a scratch directory…). The builder calls it once, after it
+   * has read the layer (its blob staged, its digests known) or given up on
+   * it — also when the build fails or is aborted.
+   */
+  release?(): void | Promise<void>;
+}
+
+/**
  * Executes RUN steps. Return the layer of the command's changes (`null`
- * when nothing changed); when the command exits non-zero, throw a
- * {@link RunFailedError} (the builder adds the Dockerfile position if missing).
+ * when nothing changed) and, optionally, a `release` for what backs it;
+ * when the command exits non-zero, throw a {@link RunFailedError} (the
+ * builder adds the Dockerfile position if missing).
  *
  * @example
  * ```ts
@@ -124,7 +167,7 @@ export interface RunContext {
  * ```
  */
 export interface RunExecutor {
-  run(step: RunStep, ctx: RunContext): Promise<{ layer: Layer | null }>;
+  run(step: RunStep, ctx: RunContext): Promise<RunResult>;
 }
 
 /**

@@ -20,7 +20,9 @@ export {
   type MountSource,
   type RunContext,
   type RunExecutor,
+  type RunFile,
   type RunHandler,
+  type RunResult,
   type RunStep,
 } from './executor.js';
 export type { BuildEvent, BuildEventListener, BuildWarningCode, StepRef } from './events.js';

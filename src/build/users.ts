@@ -59,19 +59,50 @@ export class UnknownNameError extends Error {
   }
 }
 
-/** The users and groups of a file system, read on first use. */
+/**
+ * The users and groups of a file system, read on first use and read again
+ * whenever `version()` says the file system changed (a RUN that adds a user,
+ * a COPY of /etc/passwd), so a later USER or `--chown` sees the new names.
+ *
+ * @example
+ * ```ts
+ * const users = new UserDb(() => state.view(), () => state.layers.at(-1));
+ * await users.runUser('app'); // { uid: 1000, gid: 1000, additionalGids: [1000] }
+ * ```
+ */
 export class UserDb {
   #passwd: Promise<PasswdEntry[] | undefined> | undefined;
   #group: Promise<GroupEntry[] | undefined> | undefined;
+  #version: unknown;
 
-  constructor(private readonly fs: () => Promise<UnionFS>) {}
+  /**
+   * @param fs the file system to read, as it stands.
+   * @param version anything that changes when the file system does (the stage's top layer).
+   */
+  constructor(
+    private readonly fs: () => Promise<UnionFS>,
+    private readonly version: () => unknown = () => undefined,
+  ) {
+    this.#version = version();
+  }
+
+  /** Forgets what was read when the file system is no longer the one it was read from. */
+  #current(): void {
+    const version = this.version();
+    if (version === this.#version) return;
+    this.#version = version;
+    this.#passwd = undefined;
+    this.#group = undefined;
+  }
 
   passwd(): Promise<PasswdEntry[] | undefined> {
+    this.#current();
     this.#passwd ??= this.#read('/etc/passwd').then((t) => (t === undefined ? undefined : parsePasswd(t)));
     return this.#passwd;
   }
 
   group(): Promise<GroupEntry[] | undefined> {
+    this.#current();
     this.#group ??= this.#read('/etc/group').then((t) => (t === undefined ? undefined : parseGroup(t)));
     return this.#group;
   }
@@ -112,38 +143,48 @@ export class UserDb {
   }
 
   /**
-   * `USER` for RUN (runc/containerd's rule): `user[:group]`; a numeric user
-   * not in /etc/passwd runs with gid 0; supplementary groups are those of
-   * /etc/group that list the user's name (none when a group is given).
+   * The user a RUN runs as, from `USER` (BuildKit's `GetUser`, runc's
+   * `GetExecUser`):
+   * - no USER: root, looked up by uid 0 (plain 0:0 when there is no entry);
+   * - `uid:gid` with both numeric (or `root`): taken as they are;
+   * - a name must be in /etc/passwd (else `unable to find user NAME`); a
+   *   numeric uid need not be, and then runs with gid 0;
+   * - `user:group` sets the group (a name must be in /etc/group) and no
+   *   supplementary groups; without a group, the supplementary groups are
+   *   those /etc/group lists the user's name in.
+   * The primary gid is always one of the supplementary groups, first if it
+   * was not listed (containerd's and BuildKit's `ensureAdditionalGids`), so
+   * `id` shows it in `groups=` as in `docker run`.
    *
    * @throws {@link UnknownNameError}
+   * @example
+   * ```ts
+   * await users.runUser('app');       // { uid: 1000, gid: 1000, additionalGids: [1000, 27] }
+   * await users.runUser('1234');      // { uid: 1234, gid: 0, additionalGids: [0] } when 1234 has no entry
+   * await users.runUser('app:staff'); // { uid: 1000, gid: 50, additionalGids: [50] }
+   * ```
    */
   async runUser(spec: string): Promise<{ uid: number; gid: number; additionalGids: number[] }> {
-    if (spec === '') spec = 'root';
-    const [user, group] = splitOwner(spec);
+    const withPrimary = (uid: number, gid: number, groups: number[]) => ({ uid, gid, additionalGids: [...new Set(groups.includes(gid) ? groups : [gid, ...groups])] });
+    const isDefault = spec === '';
+    const [user, group] = splitOwner(isDefault ? '0' : spec);
+    const numeric = (v: string) => (v === 'root' ? 0 : ID.test(v) ? Number(v) : undefined);
+    if (group !== undefined && numeric(user) !== undefined && numeric(group) !== undefined) return withPrimary(numeric(user)!, numeric(group)!, []);
     const passwd = (await this.passwd()) ?? [];
     let name: string | undefined;
     let uid: number;
-    let gid: number;
-    if (ID.test(user)) {
+    let gid = 0;
+    const found = ID.test(user) ? passwd.find((p) => p.uid === Number(user)) : passwd.find((p) => p.name === user);
+    if (found) {
+      ({ uid, gid, name } = found);
+    } else if (ID.test(user)) {
       uid = Number(user);
-      const found = passwd.find((p) => p.uid === uid);
-      gid = found?.gid ?? 0;
-      name = found?.name;
     } else {
-      const found = passwd.find((p) => p.name === user);
-      if (!found) {
-        if (user === 'root') return { uid: 0, gid: group === undefined ? 0 : await this.groupId(group), additionalGids: [] };
-        throw new UnknownNameError('user', user, '/etc/passwd');
-      }
-      uid = found.uid;
-      gid = found.gid;
-      name = found.name;
+      throw new UnknownNameError('user', user, '/etc/passwd');
     }
-    if (group !== undefined && group !== '') return { uid, gid: await this.groupId(group), additionalGids: [] };
-    const groups = (await this.group()) ?? [];
-    const additionalGids = name === undefined ? [] : groups.filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid);
-    return { uid, gid, additionalGids: [...new Set(additionalGids)] };
+    if (group !== undefined && group !== '') return withPrimary(uid, await this.groupId(group), []);
+    const groups = name === undefined ? [] : ((await this.group()) ?? []).filter((g) => g.members.includes(name!)).map((g) => g.gid);
+    return withPrimary(uid, gid, groups);
   }
 
   async groupId(group: string): Promise<number> {

@@ -171,7 +171,6 @@ RUN echo new >> /m && rm /del && rm -rf /d && mkdir /d && echo c > /d/c && rm /t
     if (!ready) return t.skip();
     await compare(
       'user',
-      // etc/ before the first RUN: the builder reads the stage's users once (see docs/run.md).
       `FROM scratch\nCOPY busybox /bin/busybox\nCOPY etc/ /etc/\nRUN ["/bin/busybox", "--install", "-s", "/bin"]
 ARG VERSION=1.0
 ENV APP_HOME=/srv/app

@@ -140,7 +140,7 @@ describe('sandbox executor: RUN as a real process', () => {
 
   it('honours USER (with supplementary groups), WORKDIR, ENV and build args', async (t) => {
     if (!ready) return t.skip();
-    // /etc/passwd comes by COPY: the builder reads the stage's users once per stage (see docs/run.md).
+    // /etc/passwd comes by COPY; the builder reads the stage's users again after each new layer.
     const result = await sandboxBuild(
       `${BASE}COPY etc/ /etc/
 ARG GREETING=hello
@@ -160,14 +160,34 @@ RUN pwd > /work/pwd2.txt
       },
     );
     const tree = await rootfs(result.image);
-    // The supplementary groups are the builder's (step.user.additionalGids), set as given.
-    expect(await readText(tree, '/work/id.txt')).toMatch(/^uid=1000\(app\) gid=1000\(app\) groups=(1000\(app\),)?2000\(extra\)\n$/);
+    // The supplementary groups are the builder's (step.user.additionalGids): the primary group, then those listing app.
+    expect(await readText(tree, '/work/id.txt')).toBe('uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)\n');
     expect(await readText(tree, '/work/pwd.txt')).toBe('/work\n');
     expect(await readText(tree, '/work/env.txt')).toBe('hi world\n');
     expect(tree.get('/work/owned')).toMatchObject({ uid: 1000, gid: 1000 });
     // The workdir deleted by a RUN is made again (owned by the user) for the next, as BuildKit does.
     expect(await readText(tree, '/work/pwd2.txt')).toBe('/made\n');
     expect(tree.get('/made')).toMatchObject({ type: 'dir', uid: 1000, gid: 1000, mode: 0o755 });
+  });
+
+  it('a user added by a RUN is the USER of the next RUN: id shows its uid, its primary group and its groups', async (t) => {
+    if (!ready) return t.skip();
+    // What `adduser -D -u 1234 app && addgroup app builders` writes (Debian's busybox-static has no adduser applet).
+    const result = await sandboxBuild(
+      `${BASE}COPY etc/ /etc/
+RUN mkdir -m 1777 /tmp && echo 'app:x:1234:1234::/home/app:/bin/sh' >> /etc/passwd \\
+ && printf 'app:x:1234:\\nbuilders:x:3000:app\\n' >> /etc/group
+USER app
+RUN id > /tmp/id.txt && id -G > /tmp/gids.txt
+`,
+      { files: { 'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\n', 'etc/group': 'root:x:0:\n' } },
+    );
+    const tree = await rootfs(result.image);
+    const gid = '1234';
+    // The primary group is among the groups (as docker run and BuildKit show it), then the group that lists app.
+    expect(await readText(tree, '/tmp/id.txt')).toBe(`uid=1234(app) gid=${gid}(app) groups=${gid}(app),3000(builders)\n`);
+    expect(await readText(tree, '/tmp/gids.txt')).toBe(`${gid} 3000\n`);
+    expect(tree.get('/tmp/id.txt')).toMatchObject({ uid: 1234, gid: Number(gid) });
   });
 
   it('provides /etc/hosts, resolv.conf, hostname, /proc and /dev, and keeps them out of the layer', async (t) => {

@@ -63,7 +63,7 @@ describe('RUN through the programmatic handler', () => {
       argv: ['/bin/bash', '-c', 'echo "$GREETING"'],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=hi', 'MODE=fast', 'HTTP_PROXY=http://proxy:3128'],
       workdir: '/work',
-      user: { uid: 1000, gid: 1000, additionalGids: [10] },
+      user: { uid: 1000, gid: 1000, additionalGids: [1000, 10] },
       network: 'none',
       security: 'sandbox',
       location: { line: 8, column: 1 },
@@ -71,9 +71,9 @@ describe('RUN through the programmatic handler', () => {
     expect(steps[0]!.mounts).toMatchObject([{ type: 'cache', target: '/cache', readOnly: false }]);
     expect(steps[1]!.argv).toEqual(['/bin/true', 'x']);
     expect(steps[2]!.argv).toEqual(['/bin/bash', '-c', 'echo one\n']);
-    expect(steps[2]!.user).toEqual({ uid: 42, gid: 10, additionalGids: [] });
+    expect(steps[2]!.user).toEqual({ uid: 42, gid: 10, additionalGids: [10] });
     expect(steps[3]!.argv).toEqual(['/bin/bash', '-c', '/dev/pipes/EOF']);
-    expect((steps[3] as RunStep & { files?: unknown[] }).files).toEqual([{ path: '/dev/pipes/EOF', content: '#!/usr/bin/env python3\nprint(1)\n', mode: 0o755 }]);
+    expect(steps[3]!.files).toEqual([{ path: '/dev/pipes/EOF', content: '#!/usr/bin/env python3\nprint(1)\n', mode: 0o755 }]);
   });
 
   it('a handler that changes nothing makes no layer; its output reaches onEvent', async () => {

@@ -88,7 +88,7 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
       ops.push({ ...mount.op, target: resolved.path });
     }
     const pipes: StepLayout['pipes'] = [];
-    for (const file of (step as { files?: Array<{ path: string; content: string }> }).files ?? []) {
+    for (const file of step.files ?? []) {
       const name = file.path.slice('/dev/pipes/'.length);
       if (file.path.startsWith('/dev/pipes/') && name !== '' && !name.includes('/')) pipes.push({ name, content: file.content });
     }

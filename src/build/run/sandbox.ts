@@ -9,8 +9,7 @@ import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunFailedError } from '../errors.js';
-import type { RunContext, RunExecutor, RunStep } from '../executor.js';
-import type { Layer } from '../../layers/layer.js';
+import type { RunContext, RunExecutor, RunResult, RunStep } from '../executor.js';
 import { layerFromEntries } from '../../layers/from-entries.js';
 import { SandboxError } from './errors.js';
 import { removeTree } from './files.js';
@@ -119,7 +118,7 @@ function chooseStrategy(step: RunStep, ctx: RunContext, caps: SandboxCapabilitie
   return caps.overlay && fits ? 'overlay' : 'copy';
 }
 
-async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities, options: SandboxExecutorOptions): Promise<{ layer: Layer | null }> {
+async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities, options: SandboxExecutorOptions): Promise<RunResult> {
   ctx.signal?.throwIfAborted();
   const strategy = chooseStrategy(step, ctx, caps, options);
   const base = options.tmpDir ?? join(ctx.storeRoot, 'tmp');
@@ -177,7 +176,8 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
     track(layer, stepDir);
     ctx.signal?.addEventListener('abort', () => void layer.release(), { once: true });
     handedOver = true;
-    return { layer };
+    // The builder releases the step directory once it has staged the layer (or given up on it).
+    return { layer, release: () => layer.release() };
   } finally {
     releaseMounts();
     if (!handedOver) await removeTree(stepDir);

@@ -32,7 +32,8 @@ export interface StepOutcome {
 
 /** A StageRun for a state. */
 export function stageRun(session: BuildSession, plan: StagePlan, state: StageState): StageRun {
-  return { session, plan, state, users: new UserDb(() => state.view()), cmdSet: false };
+  // Users are read again once the stage has a new top layer (a RUN may have added one).
+  return { session, plan, state, users: new UserDb(() => state.view(), () => state.layers.at(-1)), cmdSet: false };
 }
 
 /** Turns an unknown user/group into a positioned `UNKNOWN_USER` error. */

@@ -11,26 +11,25 @@ import type { Mount, RunInstruction } from '../../dockerfile/instructions/types.
 import { UnionFS } from '../../unionfs/union.js';
 import { readFile } from 'node:fs/promises';
 import { BuildError, positionOf, RunFailedError } from '../errors.js';
-import type { MountSource, RunContext, RunStep } from '../executor.js';
+import type { MountSource, RunContext, RunFile, RunResult, RunStep } from '../executor.js';
 import { DEFAULT_PATH } from '../scope.js';
 import { resolveFromRef } from '../stages.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
 import { commandArgs } from './metadata.js';
 
-/** An inline file the executor must provide for the step (a heredoc script run by its `#!` line). */
-export interface RunInlineFile {
-  path: string;
-  content: string;
-  mode: number;
-}
+/**
+ * An inline file the executor must provide for the step (a heredoc script run by its `#!` line).
+ * @deprecated Use {@link RunFile} (`RunStep.files`).
+ */
+export type RunInlineFile = RunFile;
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
 const HEREDOC_WORD = /^<<(-?)\s*(["']?)([A-Za-z0-9_.\-/]+)\2$/;
 
 /** The argv of a RUN before the shell, with heredocs applied as BuildKit's `dispatchRun` does. */
-export function runArgs(ins: RunInstruction): { args: string[]; shell: boolean; files: RunInlineFile[] } {
-  const files: RunInlineFile[] = [];
+export function runArgs(ins: RunInstruction): { args: string[]; shell: boolean; files: RunFile[] } {
+  const files: RunFile[] = [];
   if ('exec' in ins.command) return { args: [...ins.command.exec], shell: false, files };
   let line = ins.command.shell;
   if (ins.heredocs.length > 0) {
@@ -98,7 +97,7 @@ export async function runRun(run: StageRun, ins: RunInstruction): Promise<StepOu
     const value = session.buildArgs.get(name);
     if (value !== undefined && !env.has(name)) env.set(name, value);
   }
-  const step: RunStep & { files?: RunInlineFile[] } = {
+  const step: RunStep = {
     argv,
     env: env.toList(),
     workdir: state.container.WorkingDir && state.container.WorkingDir !== '' ? state.container.WorkingDir : '/',
@@ -129,7 +128,7 @@ export async function runRun(run: StageRun, ins: RunInstruction): Promise<StepOu
       session.emit({ type: 'output', step: stepRef, stream, chunk });
     },
   };
-  let result: Awaited<ReturnType<NonNullable<typeof session.executor>['run']>>;
+  let result: RunResult;
   try {
     result = await session.executor.run(step, ctx);
   } catch (err) {
@@ -138,16 +137,21 @@ export async function runRun(run: StageRun, ins: RunInstruction): Promise<StepOu
     }
     throw err;
   }
-  session.checkAborted();
-  if (!result.layer) return { createdBy, layer: null };
-  const staged = await session.spool.stage(result.layer, session.options.signal);
-  const committed = rootfs.lowers;
-  if (committed.depth === stack.depth + 1) {
-    state.addLayer(staged, committed.layers[committed.depth - 1]);
-  } else {
-    state.addLayer(staged);
+  try {
+    session.checkAborted();
+    if (!result.layer) return { createdBy, layer: null };
+    // Staged once (digests computed on the way); nothing reads the executor's layer after this.
+    const staged = await session.spool.stage(result.layer, session.options.signal);
+    const committed = rootfs.lowers;
+    if (committed.depth === stack.depth + 1) {
+      state.addLayer(staged, committed.layers[committed.depth - 1]);
+    } else {
+      state.addLayer(staged);
+    }
+    return { createdBy, layer: { digest: await staged.digest() } };
+  } finally {
+    await result.release?.();
   }
-  return { createdBy, layer: { digest: await staged.digest() } };
 }
 
 /** What a `RUN --mount` refers to. */
