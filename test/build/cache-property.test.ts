@@ -169,5 +169,5 @@ describe('cache law', () => {
       ),
       { numRuns: runs },
     );
-  });
+  }, 240_000);
 });

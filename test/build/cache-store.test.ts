@@ -283,7 +283,7 @@ describe('sharing and damage', () => {
     }
     expect(cached(await build({ ...base, context, store })).every(Boolean)).toBe(true);
     expect(await readdir(join(store.root, 'cache', 'leases'))).toEqual([]);
-  });
+  }, 180_000);
 
   it('a no-change rebuild writes nothing: the store, blobs, records and stat index stay as they were (records get a new last use)', async () => {
     const store = await freshStore();
