@@ -3,7 +3,7 @@
  * pruning to a size bound, concurrent builds on one cache, damage.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -312,6 +312,26 @@ describe('sharing and damage', () => {
         expect({ path, ...a }).toEqual({ path, ...b });
       }
     }
+  });
+
+  it('a rebuild after editing a file of the last COPY reads no cached layer: the layers below are stacked from their saved indexes', async () => {
+    const store = await freshStore();
+    const dockerfile = 'FROM scratch\nCOPY src/ /app/src/\nCOPY big.bin /app/big.bin\nWORKDIR /app\nCOPY conf.txt conf.txt\n';
+    const context = await multiContext();
+    const first = await build({ ...base, dockerfileText: dockerfile, context, store, tags: ['app:1'] });
+    // Replace the cache's copies of the first two layers (new inodes: the store's files stay intact) with
+    // garbage of the same size: any read of them would fail verification.
+    for (const digest of first.steps.slice(0, 2).map((s) => s.layer!)) {
+      const file = join(store.root, 'cache', 'blobs', 'sha256', digest.slice('sha256:'.length));
+      const size = (await stat(file)).size;
+      await writeFile(`${file}.garbage`, randomBytes(size));
+      await rename(`${file}.garbage`, file);
+    }
+    await writeFile(join(context, 'conf.txt'), 'conf changed');
+    const again = await build({ ...base, dockerfileText: dockerfile, context, store, tags: ['app:1'] });
+    expect(cached(again)).toEqual([true, true, true, false]);
+    expect(again.cache.contextFilesRead).toBe(1);
+    expect(again.digest).toBe((await build({ ...base, dockerfileText: dockerfile, context, store: await freshStore(), noCache: true })).digest);
   });
 
   it('concurrent builds of different Dockerfiles over shared steps agree with builds without cache', async () => {

@@ -39,8 +39,11 @@ export interface CacheErrorData {
 
 /**
  * An error of the build cache: a bad spec, an unreadable cache layout.
- * Damage inside the cache itself (a torn record, a missing blob) is never an
- * error: the step is simply a miss and runs again.
+ * Damage inside the cache itself that a lookup can see (a torn record, a
+ * missing or truncated blob) is never an error: the step is simply a miss
+ * and runs again. A blob whose bytes changed but not its size is found only
+ * when it is read — hits do not read their blobs — and then fails that read
+ * with a `DigestMismatchError` rather than being used.
  *
  * @example
  * ```ts
