@@ -136,6 +136,9 @@ interface Vertex {
   /** `#N`: numbered in the order the steps start, as buildx numbers its vertices. */
   readonly id: number;
   readonly name: string;
+  /** The step's stage and instruction (none for an export). */
+  readonly stage?: string;
+  readonly instruction?: string;
   readonly started: number;
   ended?: number;
   cached: boolean;
@@ -187,10 +190,11 @@ class VertexTracker {
     this.#lastEnd = clock.now();
   }
 
-  #add(name: string, started: number): Vertex {
+  #add(name: string, started: number, step?: StepRef): Vertex {
     const vertex: Vertex = {
       id: this.vertices.length + 1,
       name,
+      ...(step ? { stage: step.stage, instruction: step.instruction } : {}),
       started,
       cached: false,
       state: 'running',
@@ -203,14 +207,22 @@ class VertexTracker {
   }
 
   start(step: StepRef): Vertex {
-    const vertex = this.#add(stepName(step), this.clock.now());
+    const vertex = this.#add(stepName(step), this.clock.now(), step);
     this.#byKey.set(stepKey(step), vertex);
     return vertex;
   }
 
-  /** The vertex of a step (one is made for a step that never announced its start). */
+  /**
+   * The vertex of a step. A reference that matches no running step exactly
+   * (an output event whose index differs from its step's) goes to the
+   * latest running step of that stage with that instruction, then of that
+   * stage; a step never announced gets a vertex of its own.
+   */
   of(step: StepRef): Vertex {
-    return this.#byKey.get(stepKey(step)) ?? this.start(step);
+    const exact = this.#byKey.get(stepKey(step));
+    if (exact) return exact;
+    const running = this.running().filter((v) => v.stage === step.stage);
+    return running.findLast((v) => v.instruction === step.instruction) ?? running.at(-1) ?? this.start(step);
   }
 
   /** Feeds output; returns the lines it completed. */

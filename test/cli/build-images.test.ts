@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,9 @@ import type { CliIo } from '../../src/cli/io.js';
 import type { TerminalIo } from '../../src/cli/progress.js';
 import { humanSize, since } from '../../src/cli/commands/images.js';
 import { ImageStore } from '../../src/image/store/store.js';
+import { canUseSandbox, probeSandbox } from '../../src/build/run/index.js';
+
+const BUSYBOX = '/bin/busybox';
 
 const repo = join(import.meta.dirname, '../..');
 
@@ -199,6 +203,38 @@ describe('layerkit build and the store verbs', () => {
       expect(result.stderr).toContain(`${join(ctx, 'Dockerfile')}:2:3: `);
       expect(result.stderr).toMatch(/\n  COPY missing\.txt \/x\n  \^\n$/);
       expect(await snapshotIndex(store)).toBe(before);
+    } finally {
+      await rm(ctx, { recursive: true, force: true });
+    }
+  });
+
+  it('streams RUN output into its step: plain lines stamped with seconds; in tty mode the failed step\'s output after the frame', async () => {
+    const reasons: string[] = [];
+    if (!existsSync(BUSYBOX)) reasons.push(`${BUSYBOX} missing (Debian package busybox-static)`);
+    if (!(await canUseSandbox())) reasons.push(`no sandbox: ${(await probeSandbox()).reason}`);
+    if (reasons.length > 0) {
+      if (process.env.CI) throw new Error(reasons.join('; '));
+      console.warn(`skipping the RUN progress test: ${reasons.join('; ')}`);
+      return;
+    }
+    const ctx = await mkdtemp(join(tmpdir(), 'lk-cli-ctx-'));
+    try {
+      await copyFile(BUSYBOX, join(ctx, 'busybox'));
+      await writeFile(
+        join(ctx, 'Dockerfile'),
+        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nRUN echo one; echo two >&2\nRUN echo last words; exit 3\n',
+      );
+      const plain = await run(['build', '--store', store, '--progress=plain', ctx]);
+      expect(plain.status).toBe(1);
+      expect(plain.stderr).toMatch(/^#3 \[stage-0 3\/4\] RUN echo one; echo two >&2\n#3 \d+\.\d{3} one\n#3 \d+\.\d{3} two\n#3 DONE \d+\.\ds\n/m);
+      expect(plain.stderr).toMatch(/^#4 \d+\.\d{3} last words\n#4 ERROR: .*exit code: 3\n/m);
+      expect(plain.stderr).toMatch(/Dockerfile:5:1: .*exit code: 3\nRUN echo last words; exit 3\n\^\n$/);
+
+      const tty = await run(['build', '--store', store, '--progress=tty', ctx], { columns: 100 });
+      expect(tty.status).toBe(1);
+      expect(tty.stderr).toMatch(/ => CACHED \[stage-0 3\/4\] RUN echo one; echo two >&2 +\d+\.\ds\n/);
+      expect(tty.stderr).toMatch(/ => ERROR \[stage-0 4\/4\] RUN echo last words; exit 3 +\d+\.\ds\n/);
+      expect(tty.stderr).toMatch(/------\n > \[stage-0 4\/4\] RUN echo last words; exit 3:\n\d+\.\d{3} last words\n------\n/);
     } finally {
       await rm(ctx, { recursive: true, force: true });
     }

@@ -164,6 +164,19 @@ describe('plain progress', () => {
     );
   });
 
+  it('puts output whose step reference differs in its index under the running step of that instruction', () => {
+    let out = '';
+    const display = createProgress('plain', { write: (t) => void (out += t), isTTY: false }, { clock: new FakeClock() });
+    const run = step(2, 'RUN make');
+    display.onEvent(start(step(1, 'COPY . .')));
+    display.onEvent(end(step(1, 'COPY . .')));
+    display.onEvent(start(run));
+    display.onEvent(output({ ...run, index: 0 }, 'built\n'));
+    display.onEvent(end(run));
+    display.finish();
+    expect(out).toBe('#1 [build 1/3] COPY . .\n#1 DONE 0.0s\n\n#2 [build 2/3] RUN make\n#2 0.000 built\n#2 DONE 0.0s\n\n');
+  });
+
   it('marks the failed step with ERROR and the message', () => {
     const clock = new FakeClock();
     let out = '';
