@@ -5,9 +5,11 @@
  * `commit` to an image, `cp` both ways, `diff`, `pause`, stdin and a tty,
  * and `rm` — with nothing left running, mounted or in a cgroup afterwards.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerError, ContainerRuntime, humanDuration, statusText } from '../../src/build/run/containers/index.js';
@@ -322,5 +324,71 @@ describe("containers: Docker's status words", () => {
     expect(statusText({ status: 'paused', startedAt: '2024-01-01T00:08:00Z' }, now)).toBe('Up 2 minutes (Paused)');
     expect(statusText({ status: 'exited', exitCode: 0, startedAt: '2024-01-01T00:00:00Z', finishedAt: '2024-01-01T00:09:55Z' }, now)).toBe('Exited (0) 5 seconds ago');
     expect(statusText({ status: 'exited', exitCode: 137, finishedAt: '2024-01-01T00:09:00Z' }, now)).toBe('Exited (137) About a minute ago');
+  });
+});
+
+const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+/** A child Node process, as `nobody` when the tests run as root: containers in a user namespace. */
+const ROOTLESS_CHILD = `
+import { writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { build } from ${JSON.stringify(join(repo, 'src/build/build.ts'))};
+import { sandboxExecutor, probeSandbox } from ${JSON.stringify(join(repo, 'src/build/run/index.ts'))};
+import { ContainerRuntime } from ${JSON.stringify(join(repo, 'src/build/run/containers/index.ts'))};
+import { ImageStore } from ${JSON.stringify(join(repo, 'src/image/store/store.ts'))};
+const [dir] = process.argv.slice(2);
+const store = new ImageStore(join(dir, 'store'));
+await build({
+  context: join(dir, 'context'), store, executor: sandboxExecutor(), tags: 'bb:rootless', xattrs: false, sourceDateEpoch: 0,
+  dockerfileText: 'FROM scratch\\nCOPY busybox /bin/busybox\\nCOPY etc/ /etc/\\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\\nRUN mkdir /srv && echo old > /srv/old\\nWORKDIR /srv\\n',
+});
+const rt = new ContainerRuntime(store);
+let output = '';
+const onOutput = (s, c) => { output += Buffer.from(c).toString(); };
+await rt.run('bb:rootless', { detach: true, name: 'w', cmd: ['sh', '-c', 'exec sleep 4804'] });
+await rt.exec('w', ['sh', '-c', 'id -u; echo x > /srv/x; rm /srv/old'], { onOutput });
+await writeFile(join(dir, 'in.txt'), 'in\\n');
+await rt.copyIn('w', join(dir, 'in.txt'), '/srv/');
+await rt.exec('w', ['sh', '-c', 'stat -c "%n %u:%g" /srv/in.txt'], { onOutput });
+const pause = await rt.pause('w').then((i) => i.status, (e) => e.code + ': ' + e.message);
+if (pause === 'paused') await rt.unpause('w');
+await rt.stop('w', { timeoutMs: 0 });
+await rt.copyIn('w', join(dir, 'in.txt'), '/srv/stopped.txt');
+const diff = (await rt.diff('w')).map((c) => c.kind + ' ' + c.path);
+await rt.copyOut('w', '/srv/x', join(dir, 'x.out'));
+const committed = await rt.commit('w', { reference: 'bb:snap' });
+await rt.run('bb:snap', { rm: true, cmd: ['sh', '-c', 'ls /srv; stat -c "%u:%g" /srv/stopped.txt'], onOutput });
+await rt.rm('w');
+console.log(JSON.stringify({ uid: process.getuid(), output, pause, diff, copied: await readFile(join(dir, 'x.out'), 'utf8'), tags: committed.tags, left: (await rt.ps({ all: true })).length }));
+`;
+
+describe('containers as a normal user (user namespace)', () => {
+  it('run, exec, cp both ways, diff, commit, rm; pause says why it cannot', { timeout: 240_000 }, async (t) => {
+    if (!ready) return t.skip();
+    const asUser = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'] : [];
+    const dir = await tempDir('layerkit-containers-rootless-');
+    await chmod(dir, 0o777);
+    await mkdir(join(dir, 'context/etc'), { recursive: true });
+    await copyFile('/bin/busybox', join(dir, 'context/busybox'));
+    await writeFile(join(dir, 'context/etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
+    await writeFile(join(dir, 'child.mts'), ROOTLESS_CHILD);
+    await mkdir(join(dir, 'store'));
+    await chmod(join(dir, 'store'), 0o777);
+    const argv = [...asUser, process.execPath, '--import', 'tsx', join(dir, 'child.mts'), dir];
+    const stdout = await new Promise<string>((done, fail) => {
+      execFile(argv[0]!, argv.slice(1), { cwd: repo, env: { ...process.env, HOME: dir, TMPDIR: dir }, maxBuffer: 1 << 24 }, (err, out, errText) => (err ? fail(new Error(`${err.message}\n${errText}`)) : done(out)));
+    });
+    const report = JSON.parse(stdout.trim().split('\n').pop()!) as { uid: number; output: string; pause: string; diff: string[]; copied: string; tags: string[]; left: number };
+    expect(report.uid).not.toBe(0);
+    // Root inside; what cp wrote is owned by root in the container, and in the committed image.
+    expect(report.output).toBe('0\n/srv/in.txt 0:0\nin.txt\nstopped.txt\nx\n0:0\n');
+    expect(report.diff).toEqual(['C /srv', 'A /srv/in.txt', 'D /srv/old', 'A /srv/stopped.txt', 'A /srv/x']);
+    expect(report.copied).toBe('x\n');
+    expect(report.tags).toEqual(['docker.io/library/bb:snap']);
+    expect(report.left).toBe(0);
+    // Unless its cgroup is delegated to the user, a rootless container cannot be frozen, and the error says so.
+    expect(report.pause).toMatch(/^(paused|FREEZER_UNAVAILABLE: cannot pause w: .*cgroup.*)$/);
+    expect(await processesWith('sleep 4804')).toBe(0);
   });
 });

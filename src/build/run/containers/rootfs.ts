@@ -14,7 +14,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Layer } from '../../../layers/layer.js';
 import { SandboxError } from '../errors.js';
@@ -22,9 +22,25 @@ import { extractedLayer } from '../extracted.js';
 import { removeTree } from '../files.js';
 import type { SandboxCapabilities } from '../probe.js';
 
-/** The path that leads from the host to a running container's root file system. */
-export function runningRoot(pid: number): string {
-  return `/proc/${pid}/root`;
+/**
+ * The path that leads from the host to a running container's root file
+ * system, once its first process has changed root into it. Between the
+ * setup's end and that `chroot` (a few `exec`s: env, setpriv, unshare) the
+ * process's root is still the sandbox's helper root — a directory of the
+ * container's own directory, on the same device — while the container's
+ * root is an overlay mount with a device of its own: so the device number
+ * tells them apart. Undefined when the process is gone.
+ */
+export async function runningRoot(pid: number, containerDir: string, timeoutMs = 5000): Promise<string | undefined> {
+  const root = `/proc/${pid}/root`;
+  const helperDevice = (await stat(containerDir)).dev;
+  for (const until = Date.now() + timeoutMs; ; ) {
+    const info = await stat(root).catch(() => undefined);
+    if (!info) return undefined;
+    if (info.dev !== helperDevice) return root;
+    if (Date.now() > until) return undefined;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /**

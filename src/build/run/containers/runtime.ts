@@ -191,7 +191,7 @@ export class ContainerRuntime {
     };
     const argv = [...joinCgroupArgv(caps.tools.sh!, cgroupPath), ...prepared.argv];
     if (attach) {
-      await writeJson(join(dir, 'state.json'), { ...run, supervisorPid: process.pid });
+      await writeJson(join(dir, 'state.json'), { ...run, supervisorPid: process.pid, attached: true });
       try {
         const exit = await runAttached({
           argv,
@@ -209,17 +209,20 @@ export class ContainerRuntime {
       } finally {
         prepared.release();
         await removeCgroup(cgroupPath);
+        if (config.autoRemove) await removeTree(dir);
       }
     }
     await this.#supervise(dir, config, argv, run, caps, cgroupPath);
     prepared.release();
-    // Wait for the setup to report (or fail) so that exec works as soon as start returns.
+    // Wait for the setup to report (or fail), then for the command's chroot, so that exec and cp work as soon as start returns.
     for (let i = 0; i < 600; i++) {
       const status = await readFile(join(dir, 'status'), 'utf8').catch(() => '');
       if (/^exec$/m.test(status) || (await readFile(join(dir, 'exit'), 'utf8').catch(() => '')) !== '') break;
       await sleep(50);
     }
-    return this.inspect(config.id).catch(() => inspectDir(dir, config));
+    const info = await this.inspect(config.id).catch(() => inspectDir(dir, config));
+    if (info.status === 'running' && info.pid) await runningRoot(info.pid, dir);
+    return info;
   }
 
   /** `docker run`: create, then start (detached or attached); `rm` removes it once it has exited. */
@@ -256,6 +259,9 @@ export class ContainerRuntime {
     while (Date.now() < until && alive(pid)) await sleep(50);
     if (alive(pid)) send('SIGKILL');
     for (let i = 0; i < 200 && (info = await inspectDir(dir, config)).status === 'running'; i++) await sleep(50);
+    // A detached container's supervisor still records the end and removes the cgroup: let it finish.
+    const run = await readJson<ContainerRunState>(join(dir, 'state.json'));
+    for (let i = 0; i < 100 && !run?.attached && alive(run?.supervisorPid); i++) await sleep(50);
     return info;
   }
 
@@ -417,7 +423,9 @@ export class ContainerRuntime {
     const { dir, config } = await this.#find(nameOrId);
     const info = await inspectDir(dir, config);
     if ((info.status === 'running' || info.status === 'paused') && info.pid) {
-      await copyIntoRoot(runningRoot(info.pid), hostPath, containerPath, options);
+      const root = await runningRoot(info.pid, dir);
+      if (root === undefined) throw new ContainerError('CONTAINER_NOT_RUNNING', `container ${config.name} stopped during the copy`, { container: nameOrId });
+      await copyIntoRoot(root, hostPath, containerPath, options);
       return;
     }
     const caps = await this.#caps();

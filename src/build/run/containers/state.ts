@@ -44,8 +44,10 @@ export interface ContainerSpec {
 
 /** What the runtime last recorded about a run. */
 export interface ContainerRunState {
-  /** The supervisor's pid (a detached shell waiting for the namespaces), or this process's for attached runs. */
+  /** The supervisor's pid (a detached shell waiting for the namespaces), or the attaching process's. */
   supervisorPid?: number;
+  /** Run attached: `supervisorPid` is the process that attached (it outlives the container). */
+  attached?: boolean;
   /** The root file system's name inside the container's helper root (for `exec`). */
   rootName?: string;
   startedAt?: string;
