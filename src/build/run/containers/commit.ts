@@ -22,10 +22,10 @@ import { DEFAULT_PATH } from './user.js';
  *
  * @example
  * ```ts
- * const options: CommitOptions = { reference: 'me/app:patched', message: 'hotfix', author: 'me <me@example.com>' };
+ * const options: ContainerCommitOptions = { reference: 'me/app:patched', message: 'hotfix', author: 'me <me@example.com>' };
  * ```
  */
-export interface CommitOptions {
+export interface ContainerCommitOptions {
   /** `REPO[:TAG]` for the new image (default: none, an untagged image). */
   reference?: string;
   /** `-m`: the history entry's comment. */
@@ -47,7 +47,7 @@ export interface CommitOptions {
  * console.log(id.slice(7, 19), tags); // short image ID, ['docker.io/library/web:snapshot']
  * ```
  */
-export interface CommitResult {
+export interface ContainerCommitResult {
   /** The image ID (config digest). */
   id: Digest;
   /** The manifest digest. */
@@ -59,7 +59,7 @@ export interface CommitResult {
 }
 
 /** Builds and stores the committed image (see the module notes). */
-export async function commitImage(store: ImageStore, base: Image, spec: ContainerSpec, entries: Entry[], options: CommitOptions): Promise<CommitResult> {
+export async function commitImage(store: ImageStore, base: Image, spec: ContainerSpec, entries: Entry[], options: ContainerCommitOptions): Promise<ContainerCommitResult> {
   const epoch = options.sourceDateEpoch;
   const created = epoch === undefined ? new Date() : new Date(epoch * 1000);
   const baseConfig = (await base.config()).config ?? {};

@@ -7,7 +7,7 @@
  */
 export { ContainerRuntime, type CreateOptions, type ExecOptions, type ExitResult } from './runtime.js';
 export type { AttachOptions, OutputListener } from './attach.js';
-export type { CommitOptions, CommitResult } from './commit.js';
+export type { ContainerCommitOptions, ContainerCommitResult } from './commit.js';
 export { ContainerError, type ContainerErrorCode, type ContainerErrorData } from './errors.js';
 export { humanDuration, statusText } from './status.js';
 export type { ContainerInfo, ContainerSpec } from './state.js';

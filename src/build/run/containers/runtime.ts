@@ -32,7 +32,7 @@ import { findProgram, probeSandbox, type SandboxCapabilities } from '../probe.js
 import { runAttached, type AttachOptions } from './attach.js';
 import { createCgroup, inCgroup, joinCgroupArgv, removeCgroup, setFrozen } from './cgroup.js';
 import { containerChanges, writableEntries } from './changes.js';
-import { commitImage, type CommitOptions, type CommitResult } from './commit.js';
+import { commitImage, type ContainerCommitOptions, type ContainerCommitResult } from './commit.js';
 import { copyIntoRoot } from './copy-in.js';
 import { ContainerError } from './errors.js';
 import { runningRoot, withMountedRoot } from './rootfs.js';
@@ -392,10 +392,10 @@ export class ContainerRuntime {
 
   /**
    * `docker commit`: a new image in the store from the container's image,
-   * its writable layer and its configuration (see {@link CommitOptions});
+   * its writable layer and its configuration (see {@link ContainerCommitOptions});
    * a running container is frozen meanwhile where it can be.
    */
-  async commit(nameOrId: string, options: CommitOptions = {}): Promise<CommitResult> {
+  async commit(nameOrId: string, options: ContainerCommitOptions = {}): Promise<ContainerCommitResult> {
     const { dir, config } = await this.#find(nameOrId);
     const info = await inspectDir(dir, config);
     let froze: string | undefined;
