@@ -55,3 +55,4 @@ export {
 } from './store/store.js';
 export type { LockOptions } from './store/lock.js';
 export type { ImageHistoryEntry, ImageInspect, ImageSummary } from './store/views.js';
+export { loadImages, LoadSourceError, type LoadedImage, type LoadOptions, type LoadResult } from './store/import.js';
