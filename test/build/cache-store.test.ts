@@ -318,6 +318,7 @@ describe('sharing and damage', () => {
     const store = await freshStore();
     const dockerfile = 'FROM scratch\nCOPY src/ /app/src/\nCOPY big.bin /app/big.bin\nWORKDIR /app\nCOPY conf.txt conf.txt\n';
     const context = await multiContext();
+    await sleep(30); // a clock tick, so every context file is recorded in the stat index
     const first = await build({ ...base, dockerfileText: dockerfile, context, store, tags: ['app:1'] });
     // Replace the cache's copies of the first two layers (new inodes: the store's files stay intact) with
     // garbage of the same size: any read of them would fail verification.
