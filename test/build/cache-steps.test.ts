@@ -17,6 +17,8 @@ describe('what build() reports', () => {
   it('step-end events and steps say CACHED; the report counts hits, misses and context files', async () => {
     const store = await freshStore();
     const context = await writeContext({ 'a.txt': 'A', 'b.txt': 'B' });
+    // A clock tick, so files written just now are not "racily clean" for the stat index (they would be hashed again).
+    await new Promise((resolve) => setTimeout(resolve, 30));
     const dockerfile = 'FROM scratch\nCOPY a.txt /a\nENV X=1\nCOPY b.txt /b\n';
     const first = await buildText(dockerfile, {}, { store, context });
     expect(first.cache).toMatchObject({ hits: 0, misses: 3, contextFilesRead: 2, exports: [], writeErrors: [] });
