@@ -17,6 +17,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
+import { SandboxError } from '../errors.js';
 import { SIGKILLED } from '../process.js';
 import { shellQuote } from '../script.js';
 
@@ -82,7 +83,7 @@ export function restoreStdin(argv: string[], sh: string): string[] {
       return [...argv.slice(0, i + 3), sh, '-c', 'exec 0<&5 5<&-; exec "$@"', 'stdin', ...argv.slice(i + 3)];
     }
   }
-  throw new Error('the sandbox argv has no setup script to insert the stdin relay into');
+  throw new SandboxError('SANDBOX_SETUP_FAILED', 'the sandbox argv has no setup script to relay stdin past', { reason: 'unexpected argv' });
 }
 
 /**
@@ -97,7 +98,7 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
     command = [proc.sh, '-c', 'exec 5<&0; exec "$@"', 'attach', ...restoreStdin(command, proc.sh)];
   }
   if (proc.tty) {
-    if (!proc.script) throw new Error('-t needs util-linux script');
+    if (!proc.script) throw new SandboxError('SANDBOX_UNAVAILABLE', 'a terminal (-t) needs script (Debian package bsdutils)', { reason: 'script not found' });
     command = [proc.script, '-qec', command.map(shellQuote).join(' '), '/dev/null'];
   }
   const logs = proc.logs ? { stdout: createWriteStream(proc.logs.stdout, { flags: 'a' }), stderr: createWriteStream(proc.logs.stderr, { flags: 'a' }) } : undefined;

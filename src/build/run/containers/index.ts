@@ -5,7 +5,8 @@
  * ({@link statusText}).
  * @module
  */
-export { ContainerRuntime, type CreateOptions, type ExecOptions, type ExitResult } from './runtime.js';
+export { ContainerRuntime, type ExecOptions, type ExitResult } from './runtime.js';
+export type { CreateOptions } from './spec.js';
 export type { AttachOptions, OutputListener } from './attach.js';
 export type { ContainerCommitOptions, ContainerCommitResult } from './commit.js';
 export { ContainerError, type ContainerErrorCode, type ContainerErrorData } from './errors.js';

@@ -12,9 +12,7 @@
  * process, after this one has gone.
  * @module
  */
-import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunContext, RunStep } from '../../executor.js';
 import type { ImageStore } from '../../../image/store/store.js';
@@ -36,37 +34,10 @@ import { commitImage, type ContainerCommitOptions, type ContainerCommitResult } 
 import { copyIntoRoot } from './copy-in.js';
 import { ContainerError } from './errors.js';
 import { runningRoot, withMountedRoot } from './rootfs.js';
-import { alive, inspectDir, readJson, writeJson, type ContainerInfo, type ContainerRunState, type ContainerSpec } from './state.js';
-import { mergeEnv, resolveUser } from './user.js';
-
-/**
- * Options of {@link ContainerRuntime.create}.
- *
- * @example
- * ```ts
- * const options: CreateOptions = { name: 'web', cmd: ['httpd', '-f'], env: ['PORT=8080'], network: 'host' };
- * ```
- */
-export interface CreateOptions {
-  /** `--name` (default: the id's first 12 characters). */
-  name?: string;
-  /** Replaces the image's Cmd (the arguments after the image in `docker run`). */
-  cmd?: string[];
-  /** Replaces the image's Entrypoint (and drops its Cmd unless `cmd` is given). */
-  entrypoint?: string[];
-  /** `-e K=V`, added to the image's Env. */
-  env?: string[];
-  /** `-w`. */
-  workdir?: string;
-  /** `-u user[:group]` (names from the image's /etc/passwd and /etc/group). */
-  user?: string;
-  /** `--network` (`host`, the default, or `none`). */
-  network?: 'host' | 'none';
-  /** `-t`: the container is meant to run on a terminal (adds `TERM=xterm`, as Docker). */
-  tty?: boolean;
-  /** `--rm`: remove the container when it exits. */
-  autoRemove?: boolean;
-}
+import { containerSpec, type CreateOptions } from './spec.js';
+import { alive, findContainer, inspectDir, listContainers, lookupContainer, readJson, writeJson, type ContainerInfo, type ContainerRunState, type ContainerSpec } from './state.js';
+import { startSupervisor } from './supervisor.js';
+import { mergeEnv } from './user.js';
 
 /**
  * How a command inside a container ended.
@@ -95,7 +66,6 @@ export interface ExecOptions extends AttachOptions {
   workdir?: string;
 }
 
-const ID = /^[0-9a-f]{64}$/;
 /** What a new start of a container keeps in its directory. */
 const KEPT = new Set(['u', 'w', 'config.json', 'stdout.log', 'stderr.log']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -124,37 +94,11 @@ export class ContainerRuntime {
   /** `docker create`: a container from an image of the store; nothing runs yet. */
   async create(image: string, options: CreateOptions = {}): Promise<ContainerInfo> {
     await this.#caps();
-    const img = await this.store.getImage(image);
-    const config = (await img.config()).config ?? {};
-    const view = await UnionFS.open(await img.layers());
-    const entrypoint = options.entrypoint ?? config.Entrypoint ?? [];
-    const cmd = options.cmd ?? (options.entrypoint ? [] : (config.Cmd ?? []));
-    const argv = [...entrypoint, ...cmd];
-    if (argv.length === 0) throw new ContainerError('NO_COMMAND', `no command specified: ${image} has no Cmd or Entrypoint and none was given`, { reason: 'no command' });
-    const name = options.name ?? undefined;
-    if (name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
-      throw new ContainerError('INVALID_NAME', `invalid container name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, { container: name, reason: 'invalid name' });
+    if (options.name !== undefined && (await lookupContainer(this.root, options.name))) {
+      throw new ContainerError('NAME_IN_USE', `the container name ${options.name} is already in use`, { container: options.name, reason: 'name in use' });
     }
-    if (name !== undefined && (await this.#lookup(name))) throw new ContainerError('NAME_IN_USE', `the container name ${name} is already in use`, { container: name, reason: 'name in use' });
-    const userSpec = options.user ?? config.User ?? '';
-    const id = randomBytes(32).toString('hex');
-    const spec: ContainerSpec = {
-      id,
-      name: name ?? id.slice(0, 12),
-      image,
-      imageDigest: await img.digest(),
-      argv,
-      entrypoint,
-      cmd,
-      env: mergeEnv(config.Env ?? [], [...(options.env ?? []), ...(options.tty && !(options.env ?? []).some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : [])]),
-      workdir: options.workdir ?? (config.WorkingDir || '/'),
-      userSpec,
-      user: await resolveUser(view, userSpec),
-      network: options.network ?? 'host',
-      ...(options.autoRemove ? { autoRemove: true } : {}),
-      created: new Date().toISOString(),
-    };
-    const dir = join(this.root, id);
+    const spec = await containerSpec(await this.store.getImage(image), image, options);
+    const dir = join(this.root, spec.id);
     await mkdir(join(dir, 'u'), { recursive: true });
     await mkdir(join(dir, 'w'));
     await writeJson(join(dir, 'config.json'), spec);
@@ -168,7 +112,7 @@ export class ContainerRuntime {
    * as in Docker.
    */
   async start(nameOrId: string, { attach, ...attachOptions }: AttachOptions & { attach?: boolean } = {}): Promise<ContainerInfo & Partial<ExitResult>> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const current = await inspectDir(dir, config);
     if (current.status === 'paused') throw new ContainerError('CONTAINER_PAUSED', `container ${config.name} is paused: unpause it first`, { container: nameOrId });
     if (current.status === 'running') {
@@ -176,6 +120,7 @@ export class ContainerRuntime {
       return current;
     }
     const caps = await this.#caps();
+    if (attach && attachOptions.tty) this.#needScript(caps);
     // A fresh setup each start; the writable layer (u/, w/) and the logs stay.
     await removeCgroup((await readJson<ContainerRunState>(join(dir, 'state.json')))?.cgroup);
     for (const name of await readdir(dir)) if (!KEPT.has(name)) await removeTree(join(dir, name));
@@ -192,6 +137,7 @@ export class ContainerRuntime {
     const argv = [...joinCgroupArgv(caps.tools.sh!, cgroupPath), ...prepared.argv];
     if (attach) {
       await writeJson(join(dir, 'state.json'), { ...run, supervisorPid: process.pid, attached: true });
+      let exitCode = 125;
       try {
         const exit = await runAttached({
           argv,
@@ -201,18 +147,19 @@ export class ContainerRuntime {
           logs: { stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log') },
           ...attachOptions,
         });
-        const exitCode = exit.started ? exit.exitCode : 125;
+        if (!exit.started) throw new SandboxError('SANDBOX_SETUP_FAILED', `the container could not be set up: ${exit.setupLog.split('\n').pop() ?? ''}`, { reason: exit.setupLog });
+        exitCode = exit.exitCode;
+      } finally {
+        // Recorded whatever happened: this process is the container's supervisor and outlives it.
         await writeFile(join(dir, 'finished'), new Date().toISOString());
         await writeFile(join(dir, 'exit'), String(exitCode));
-        if (!exit.started) throw new SandboxError('SANDBOX_SETUP_FAILED', `the container could not be set up: ${exit.setupLog.split('\n').pop() ?? ''}`, { reason: exit.setupLog });
-        return { ...(await inspectDir(dir, config)), exitCode };
-      } finally {
         prepared.release();
         await removeCgroup(cgroupPath);
         if (config.autoRemove) await removeTree(dir);
       }
+      return { ...(await inspectDir(dir, config)), exitCode };
     }
-    await this.#supervise(dir, config, argv, run, caps, cgroupPath);
+    await startSupervisor({ dir, autoRemove: config.autoRemove === true, argv, run, sh: caps.tools.sh!, cgroup: cgroupPath });
     prepared.release();
     // Wait for the setup to report (or fail), then for the command's chroot, so that exec and cp work as soon as start returns.
     for (let i = 0; i < 600; i++) {
@@ -239,7 +186,7 @@ export class ContainerRuntime {
 
   /** `docker stop`: SIGTERM to the container's init, SIGKILL after `timeoutMs` (default 10 s); a paused container is thawed first. */
   async stop(nameOrId: string, options: { timeoutMs?: number } = {}): Promise<ContainerInfo> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     let info = await inspectDir(dir, config);
     if (info.status === 'paused') {
       await setFrozen((await readJson<ContainerRunState>(join(dir, 'state.json')))!.cgroup!, false);
@@ -280,7 +227,7 @@ export class ContainerRuntime {
    *   `CONTAINER_NOT_RUNNING`, `CONTAINER_PAUSED`.
    */
   async pause(nameOrId: string): Promise<ContainerInfo> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const info = await inspectDir(dir, config);
     if (info.status === 'paused') throw new ContainerError('CONTAINER_PAUSED', `container ${config.name} is already paused`, { container: nameOrId });
     if (info.status !== 'running' || !info.pid) throw new ContainerError('CONTAINER_NOT_RUNNING', `container ${config.name} is not running`, { container: nameOrId });
@@ -297,7 +244,7 @@ export class ContainerRuntime {
 
   /** `docker unpause`: thaws a paused container. */
   async unpause(nameOrId: string): Promise<ContainerInfo> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const info = await inspectDir(dir, config);
     if (info.status !== 'paused') throw new ContainerError('CONTAINER_NOT_PAUSED', `container ${config.name} is not paused`, { container: nameOrId });
     await setFrozen((await readJson<ContainerRunState>(join(dir, 'state.json')))!.cgroup!, false);
@@ -309,12 +256,13 @@ export class ContainerRuntime {
    * and cgroup (as its user), attached; `stdin`/`tty` as `-i`/`-t`.
    */
   async exec(nameOrId: string, argv: string[], options: ExecOptions = {}): Promise<ExitResult> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const info = await inspectDir(dir, config);
     const run = await readJson<ContainerRunState>(join(dir, 'state.json'));
     if (info.status === 'paused') throw new ContainerError('CONTAINER_PAUSED', `container ${config.name} is paused: unpause it before exec`, { container: nameOrId });
     if (info.status !== 'running' || !info.pid || !run?.rootName) throw new ContainerError('CONTAINER_NOT_RUNNING', `container ${config.name} is not running`, { container: nameOrId });
     const caps = await this.#caps();
+    if (options.tty) this.#needScript(caps);
     const env = mergeEnv(config.env, [...(options.env ?? []), ...(options.tty && !config.env.some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : [])]);
     const step = this.#runStep(config, argv, env);
     const namespaces = ['-m', '-u', '-i', '-p', ...(config.network === 'none' ? ['-n'] : []), ...(caps.rootless ? ['-U', '--preserve-credentials'] : [])];
@@ -331,7 +279,7 @@ export class ContainerRuntime {
   /** `docker ps` (`all`: stopped ones too), newest first. */
   async ps(options: { all?: boolean } = {}): Promise<ContainerInfo[]> {
     const out: ContainerInfo[] = [];
-    for (const { dir, config } of await this.#all()) {
+    for (const { dir, config } of await listContainers(this.root)) {
       const info = await inspectDir(dir, config);
       if (options.all || info.status === 'running' || info.status === 'paused') out.push(info);
     }
@@ -340,20 +288,20 @@ export class ContainerRuntime {
 
   /** `docker inspect` of a container. */
   async inspect(nameOrId: string): Promise<ContainerInfo> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     return inspectDir(dir, config);
   }
 
   /** `docker logs`: what the container wrote, by stream. */
   async logs(nameOrId: string): Promise<{ stdout: string; stderr: string }> {
-    const { dir } = await this.#find(nameOrId);
+    const { dir } = await findContainer(this.root, nameOrId);
     const read = (name: string) => readFile(join(dir, name), 'utf8').catch(() => '');
     return { stdout: await read('stdout.log'), stderr: await read('stderr.log') };
   }
 
   /** `docker rm` (`force`: stop it first, even when paused). */
   async rm(nameOrId: string, options: { force?: boolean } = {}): Promise<void> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const info = await inspectDir(dir, config);
     if (info.status === 'running' || info.status === 'paused') {
       if (!options.force) throw new ContainerError('CONTAINER_RUNNING', `container ${config.name} is ${info.status}: stop it first or use force`, { container: nameOrId });
@@ -370,7 +318,7 @@ export class ContainerRuntime {
    * container for a consistent layer.
    */
   async writableLayer(nameOrId: string, options: { sourceDateEpoch?: number } = {}): Promise<Layer | null> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const entries = await this.#entries(dir, config, options.sourceDateEpoch);
     return entries.length > 0 ? layerFromEntries(entries, options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: options.sourceDateEpoch }) : null;
   }
@@ -385,7 +333,7 @@ export class ContainerRuntime {
    * ```
    */
   async diff(nameOrId: string): Promise<UnionChange[]> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const image = await UnionFS.open(await (await this.store.getImage(config.imageDigest)).layers());
     return containerChanges(await this.#entries(dir, config, undefined, image), image);
   }
@@ -396,7 +344,7 @@ export class ContainerRuntime {
    * a running container is frozen meanwhile where it can be.
    */
   async commit(nameOrId: string, options: ContainerCommitOptions = {}): Promise<ContainerCommitResult> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const info = await inspectDir(dir, config);
     let froze: string | undefined;
     if (info.status === 'running' && options.pause !== false) {
@@ -420,7 +368,7 @@ export class ContainerRuntime {
    * rules and the path safety). Works on running and stopped containers.
    */
   async copyIn(nameOrId: string, hostPath: string, containerPath: string, options: { archive?: boolean } = {}): Promise<void> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const info = await inspectDir(dir, config);
     if ((info.status === 'running' || info.status === 'paused') && info.pid) {
       const root = await runningRoot(info.pid, dir);
@@ -440,7 +388,7 @@ export class ContainerRuntime {
    * safe extractor.
    */
   async copyOut(nameOrId: string, containerPath: string, hostPath: string, options: { archive?: boolean } = {}): Promise<ExtractResult> {
-    const { dir, config } = await this.#find(nameOrId);
+    const { dir, config } = await findContainer(this.root, nameOrId);
     const layers = await (await this.store.getImage(config.imageDigest)).layers();
     const image = await UnionFS.open(layers);
     const entries = await this.#entries(dir, config, undefined, image);
@@ -462,32 +410,8 @@ export class ContainerRuntime {
     return writableEntries(join(dir, 'u'), view, config, { rootless: caps.rootless, ...(sourceDateEpoch === undefined ? {} : { whiteoutMtime: sourceDateEpoch }) });
   }
 
-  /** The detached supervisor: a host shell that runs the namespaces and records how they ended. */
-  async #supervise(dir: string, config: ContainerSpec, argv: string[], run: ContainerRunState, caps: SandboxCapabilities, cgroup: string | undefined): Promise<void> {
-    const out = await open(join(dir, 'stdout.log'), 'a');
-    const err = await open(join(dir, 'stderr.log'), 'a');
-    try {
-      // unshare exits 1 after printing this when its child died of SIGKILL (see process.ts): report 137.
-      const supervise = [
-        'd=$1; cg=$2; autorm=$3; shift 3',
-        '"$@" 3>"$d/status" </dev/null; code=$?',
-        'if [ "$code" = 1 ]; then case "$(tail -n 1 "$d/stderr.log")" in "unshare: sigprocmask unblock failed"*) code=137;; esac; fi',
-        'date -u +%Y-%m-%dT%H:%M:%S.%3NZ > "$d/finished"; echo $code > "$d/exit"',
-        'if [ -n "$cg" ]; then for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done; fi',
-        'if [ -n "$autorm" ]; then chmod -R u+rwx "$d" 2>/dev/null; rm -rf "$d"; fi',
-      ].join('\n');
-      const child = spawn(caps.tools.sh!, ['-c', supervise, 'supervisor', dir, cgroup ?? '', config.autoRemove ? '1' : '', ...argv], {
-        detached: true,
-        stdio: ['ignore', out.fd, err.fd],
-        cwd: '/',
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
-      });
-      child.unref();
-      await writeJson(join(dir, 'state.json'), { ...run, supervisorPid: child.pid });
-    } finally {
-      await out.close();
-      await err.close();
-    }
+  #needScript(caps: SandboxCapabilities): void {
+    if (!caps.tools.script) throw new SandboxError('SANDBOX_UNAVAILABLE', 'a terminal (-t) needs script (Debian package bsdutils)', { reason: 'script not found' });
   }
 
   async #caps(): Promise<SandboxCapabilities> {
@@ -501,32 +425,6 @@ export class ContainerRuntime {
     }
     if (!caps.tools.nsenter) throw new SandboxError('SANDBOX_UNAVAILABLE', 'containers need nsenter (Debian package util-linux)', { reason: 'nsenter not found' });
     return caps;
-  }
-
-  async #all(): Promise<Array<{ dir: string; config: ContainerSpec }>> {
-    const names = await readdir(this.root).catch(() => [] as string[]);
-    const out: Array<{ dir: string; config: ContainerSpec }> = [];
-    for (const id of names.filter((n) => ID.test(n))) {
-      const config = await readJson<ContainerSpec>(join(this.root, id, 'config.json'));
-      if (config) out.push({ dir: join(this.root, id), config });
-    }
-    return out;
-  }
-
-  /** A container by full id, name, or unique id prefix. */
-  async #lookup(nameOrId: string): Promise<{ dir: string; config: ContainerSpec } | undefined> {
-    const all = await this.#all();
-    const exact = all.find((c) => c.config.id === nameOrId || c.config.name === nameOrId);
-    if (exact || nameOrId === '') return exact;
-    const prefixed = all.filter((c) => c.config.id.startsWith(nameOrId));
-    if (prefixed.length > 1) throw new ContainerError('CONTAINER_NOT_FOUND', `multiple containers match the id prefix ${nameOrId}`, { container: nameOrId, reason: 'ambiguous' });
-    return prefixed[0];
-  }
-
-  async #find(nameOrId: string): Promise<{ dir: string; config: ContainerSpec }> {
-    const found = await this.#lookup(nameOrId);
-    if (!found) throw new ContainerError('CONTAINER_NOT_FOUND', `no such container: ${nameOrId}`, { container: nameOrId, reason: 'not found' });
-    return found;
   }
 
   #runStep(config: ContainerSpec, argv: string[], env: string[]): RunStep {

@@ -7,9 +7,10 @@
  * `finished` (its time), `stdout.log` and `stderr.log`.
  * @module
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isFrozen } from './cgroup.js';
+import { ContainerError } from './errors.js';
 
 /**
  * What a container runs, fixed at `create`.
@@ -122,4 +123,44 @@ export async function inspectDir(dir: string, config: ContainerSpec): Promise<Co
   }
   // The supervisor died without writing an exit code (killed): the namespace died with it or is dying.
   return { ...info, status: 'exited', exitCode: 137 };
+}
+
+const ID = /^[0-9a-f]{64}$/;
+
+/** A container's directory and spec. */
+export interface StoredContainer {
+  dir: string;
+  config: ContainerSpec;
+}
+
+/** Every container under `root` (`<store>/containers`). */
+export async function listContainers(root: string): Promise<StoredContainer[]> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  const out: StoredContainer[] = [];
+  for (const id of names.filter((n) => ID.test(n))) {
+    const config = await readJson<ContainerSpec>(join(root, id, 'config.json'));
+    if (config) out.push({ dir: join(root, id), config });
+  }
+  return out;
+}
+
+/**
+ * A container by full id, name, or unique id prefix (undefined when none).
+ *
+ * @throws {@link ContainerError} `CONTAINER_NOT_FOUND` for a prefix of several ids.
+ */
+export async function lookupContainer(root: string, nameOrId: string): Promise<StoredContainer | undefined> {
+  const all = await listContainers(root);
+  const exact = all.find((c) => c.config.id === nameOrId || c.config.name === nameOrId);
+  if (exact || nameOrId === '') return exact;
+  const prefixed = all.filter((c) => c.config.id.startsWith(nameOrId));
+  if (prefixed.length > 1) throw new ContainerError('CONTAINER_NOT_FOUND', `multiple containers match the id prefix ${nameOrId}`, { container: nameOrId, reason: 'ambiguous' });
+  return prefixed[0];
+}
+
+/** {@link lookupContainer}, or a `CONTAINER_NOT_FOUND` error. */
+export async function findContainer(root: string, nameOrId: string): Promise<StoredContainer> {
+  const found = await lookupContainer(root, nameOrId);
+  if (!found) throw new ContainerError('CONTAINER_NOT_FOUND', `no such container: ${nameOrId}`, { container: nameOrId, reason: 'not found' });
+  return found;
 }

@@ -1,0 +1,87 @@
+/**
+ * What a container runs, fixed at `create`: the image's config with
+ * `docker create`'s options applied, as Docker fills them in.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { Image } from '../../../image/image.js';
+import { UnionFS } from '../../../unionfs/union.js';
+import { ContainerError } from './errors.js';
+import type { ContainerSpec } from './state.js';
+import { mergeEnv, resolveUser } from './user.js';
+
+/**
+ * Options of {@link ContainerRuntime.create}.
+ *
+ * @example
+ * ```ts
+ * const options: CreateOptions = { name: 'web', cmd: ['httpd', '-f'], env: ['PORT=8080'], network: 'host' };
+ * ```
+ */
+export interface CreateOptions {
+  /** `--name` (default: the id's first 12 characters). */
+  name?: string;
+  /** Replaces the image's Cmd (the arguments after the image in `docker run`). */
+  cmd?: string[];
+  /** Replaces the image's Entrypoint (and drops its Cmd unless `cmd` is given). */
+  entrypoint?: string[];
+  /** `-e K=V`, added to the image's Env. */
+  env?: string[];
+  /** `-w`. */
+  workdir?: string;
+  /** `-u user[:group]` (names from the image's /etc/passwd and /etc/group). */
+  user?: string;
+  /** `--network` (`host`, the default, or `none`). */
+  network?: 'host' | 'none';
+  /** `-t`: the container is meant to run on a terminal (adds `TERM=xterm`, as Docker). */
+  tty?: boolean;
+  /** `--rm`: remove the container when it exits. */
+  autoRemove?: boolean;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/**
+ * The spec of a new container of `image` (named `reference` by the caller):
+ * argv from Entrypoint + Cmd (a given `entrypoint` drops the image's Cmd),
+ * Env merged with Docker's default PATH, WorkingDir (`/` when none), User
+ * resolved against the image's /etc/passwd and /etc/group, `TERM=xterm`
+ * for a terminal.
+ *
+ * @throws {@link ContainerError} `NO_COMMAND`, `INVALID_NAME`, `UNKNOWN_USER`.
+ * @example
+ * ```ts
+ * const spec = await containerSpec(await store.getImage('app:1'), 'app:1', { env: ['MODE=dev'] });
+ * ```
+ */
+export async function containerSpec(img: Image, reference: string, options: CreateOptions): Promise<ContainerSpec> {
+  const config = (await img.config()).config ?? {};
+  const entrypoint = options.entrypoint ?? config.Entrypoint ?? [];
+  const cmd = options.cmd ?? (options.entrypoint ? [] : (config.Cmd ?? []));
+  const argv = [...entrypoint, ...cmd];
+  if (argv.length === 0) throw new ContainerError('NO_COMMAND', `no command specified: ${reference} has no Cmd or Entrypoint and none was given`, { reason: 'no command' });
+  const name = options.name;
+  if (name !== undefined && !NAME.test(name)) {
+    throw new ContainerError('INVALID_NAME', `invalid container name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, { container: name, reason: 'invalid name' });
+  }
+  const userSpec = options.user ?? config.User ?? '';
+  const extraEnv = options.env ?? [];
+  const terminal = options.tty && !extraEnv.some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : [];
+  const id = randomBytes(32).toString('hex');
+  return {
+    id,
+    name: name ?? id.slice(0, 12),
+    image: reference,
+    imageDigest: await img.digest(),
+    argv,
+    entrypoint,
+    cmd,
+    env: mergeEnv(config.Env ?? [], [...extraEnv, ...terminal]),
+    workdir: options.workdir ?? (config.WorkingDir || '/'),
+    userSpec,
+    user: await resolveUser(await UnionFS.open(await img.layers()), userSpec),
+    network: options.network ?? 'host',
+    ...(options.autoRemove ? { autoRemove: true } : {}),
+    created: new Date().toISOString(),
+  };
+}
