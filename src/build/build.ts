@@ -17,7 +17,7 @@ import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { parseTagReference } from '../image/reference.js';
 import { ImageStore } from '../image/store/store.js';
 import type { Platform } from '../image/types.js';
-import { createSession, initialState, locate, type BuildSession } from './builder.js';
+import { createSession, initialState, layerCompression, locate, type BuildSession } from './builder.js';
 import { CacheSession, fetchOnce } from './cache/session.js';
 import { openContext, type BuildContext } from './context/context.js';
 import { BuildError, positionOf } from './errors.js';
@@ -96,7 +96,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   });
 
   // The cache reads its specs (and any cacheFrom) now, so a bad one fails before any work.
-  const cache = await CacheSession.open(store, options, { epoch: epoch ?? null, compression: options.compression ?? null });
+  const cache = await CacheSession.open(store, options, { epoch: epoch ?? null, compression: layerCompression(options) });
   const spool = await LayerSpool.create(options.tmpDir);
   try {
     const session = createSession({

@@ -12,6 +12,7 @@ import type { Image } from '../image/image.js';
 import type { ImageStore } from '../image/store/store.js';
 import type { ImageConfig, Platform } from '../image/types.js';
 import { layerFromEntries } from '../layers/from-entries.js';
+import type { LayerCompressionOptions } from '../layers/from-uncompressed.js';
 import type { Layer } from '../layers/layer.js';
 import { LowerStack } from '../unionfs/lower-stack.js';
 import { indexLayer } from '../unionfs/layer-source.js';
@@ -161,9 +162,7 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
       return pending;
     },
     layerOptions() {
-      // One gzip stream, as BuildKit writes: on two cores the tar, the hashes and one deflate
-      // thread already keep both busy, and block-parallel gzip measured slower there.
-      const options = { parallel: false, ...(init.options.compression ?? {}) };
+      const options = layerCompression(init.options);
       return init.epoch === undefined ? options : { ...options, sourceDateEpoch: init.epoch };
     },
     stepRef(plan, index, instruction) {
@@ -177,6 +176,15 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
     },
   };
   return session;
+}
+
+/**
+ * How a build compresses its layers: the `compression` option over the
+ * default, block-parallel gzip (deflate on the thread pool, incompressible
+ * stretches stored). Cache keys cover this, since it decides the blob bytes.
+ */
+export function layerCompression(options: BuildOptions): LayerCompressionOptions {
+  return { parallel: true, ...(options.compression ?? {}) };
 }
 
 async function stackOf(cache: WeakMap<Layer[], Promise<LowerStack>>, layers: Layer[]): Promise<LowerStack> {

@@ -100,7 +100,11 @@ export interface BuildOptions extends CacheOptions {
   secrets?: Readonly<Record<string, SecretSource>>;
   /** SSH agent sockets for `RUN --mount=type=ssh`, by id (`default`). */
   ssh?: Readonly<Record<string, string>>;
-  /** Compression of new layers (default one gzip stream at level 6, as BuildKit). */
+  /**
+   * Compression of new layers (default gzip level 6 in 1 MiB blocks deflated
+   * in parallel, random-looking stretches stored; `parallel: false` for one
+   * gzip stream as BuildKit writes it). Part of every cache key.
+   */
   compression?: LayerCompressionOptions;
   /**
    * Read extended attributes of context files (default true, as BuildKit

@@ -293,6 +293,21 @@ describe('a cold build', () => {
     expect(warm.digest).toBe(cold.digest);
   });
 
+  it('COPY --link --chown=<name> of a new /etc/passwd is keyed on the owner before the copy, cold or warm', async () => {
+    const root = await tempDir('lk-tap-link-');
+    await mkdir(join(root, 'base'), { recursive: true });
+    await mkdir(join(root, 'next'), { recursive: true });
+    await writeFile(join(root, 'base/passwd'), 'root:x:0:0::/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n');
+    await writeFile(join(root, 'next/passwd'), 'root:x:0:0::/:/bin/sh\napp:x:2000:2000::/:/bin/sh\n');
+    const dockerfile = 'FROM scratch\nLABEL a=b\nCOPY base/ /etc/\nCOPY --link --chown=app next/ /etc/\n';
+    const store = await freshStore();
+    const options = { context: root, dockerfileText: dockerfile, store, sourceDateEpoch: 1700000000 };
+    const cold = await build(options);
+    const warm = await build(options);
+    expect(warm.steps.map((s) => s.cached)).toEqual([true, true, true]);
+    expect(warm.digest).toBe(cold.digest);
+  });
+
   it('a warm cache never gives a stale hit: a change under a COPY that was keyed from the copy misses', async () => {
     const { root } = await richContext();
     const dockerfile = 'FROM scratch\nLABEL a=b\nCOPY d /d\nCOPY a.txt /a.txt\n';

@@ -398,10 +398,18 @@ export class CacheSession {
   }
 }
 
-/** A COPY/ADD whose key hashes build-context files: context sources, no `--from`, no `--parents`. */
+/**
+ * A COPY/ADD whose key hashes build-context files (context sources, no
+ * `--from`, no `--parents`) and whose other inputs do not depend on the
+ * state the step leaves: an independent copy with `--chown=<name>` resolves
+ * the name in the stage, which the copy itself may change, so it is keyed
+ * before it runs.
+ */
 function readsContext(instruction: Instruction): boolean {
   if (instruction.kind !== 'copy' && instruction.kind !== 'add') return false;
   if (instruction.kind === 'copy' && (instruction.from !== undefined || instruction.parents === true)) return false;
+  const chown = instruction.chown;
+  if (isIndependent(instruction) && chown !== undefined && chown !== '' && !/^[0-9]+(:[0-9]+)?$/.test(chown)) return false;
   return instruction.sources.some((s) => !s.startsWith('http://') && !s.startsWith('https://'));
 }
 
