@@ -11,9 +11,14 @@ import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, symlink, wr
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerError, ContainerRuntime, humanDuration, statusText } from '../../src/build/run/containers/index.js';
 import { createCgroup, removeCgroup } from '../../src/build/run/containers/cgroup.js';
+import { copyIntoRoot, resolveInHostRoot } from '../../src/build/run/containers/copy-in.js';
+import { resolveInRoot } from '../../src/build/run/rootfs-paths.js';
+import { entriesFromDirectory } from '../../src/layers/from-directory.js';
+import { UnionFS } from '../../src/unionfs/union.js';
 import { canUseSandbox, probeSandbox, sandboxExecutor } from '../../src/build/run/index.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { readTar } from '../../src/layers/tar/read.js';
@@ -390,5 +395,87 @@ describe('containers as a normal user (user namespace)', () => {
     // Unless its cgroup is delegated to the user, a rootless container cannot be frozen, and the error says so.
     expect(report.pause).toMatch(/^(paused|FREEZER_UNAVAILABLE: cannot pause w: .*cgroup.*)$/);
     expect(await processesWith('sleep 4804')).toBe(0);
+  });
+});
+
+describe('containers: paths inside a root, resolved without the kernel following symlinks', () => {
+  const NAMES = ['a', 'b', 'd', 'f', 'new', 'l1', 'l2'] as const;
+  const TARGETS = ['/', '..', '../..', '/a', 'a/b', 'b', '../../../etc', 'l1', 'l2', '/f', '.', 'f/x', '/a/../b', '/host', 'host/sentinel'];
+  type Node = { kind: 'dir'; children: Array<[string, Node]> } | { kind: 'file' } | { kind: 'link'; target: string };
+  const node: fc.Memo<Node> = fc.memo((depth) =>
+    depth <= 1
+      ? fc.oneof(fc.constant<Node>({ kind: 'file' }), fc.constantFrom(...TARGETS).map((target): Node => ({ kind: 'link', target })))
+      : fc.oneof(
+          fc.constant<Node>({ kind: 'file' }),
+          fc.constantFrom(...TARGETS).map((target): Node => ({ kind: 'link', target })),
+          fc.uniqueArray(fc.tuple(fc.constantFrom(...NAMES), node(depth - 1)), { maxLength: 4, selector: ([n]) => n }).map((children): Node => ({ kind: 'dir', children })),
+        ),
+  );
+  const tree = fc.uniqueArray(fc.tuple(fc.constantFrom(...NAMES), node(3)), { maxLength: 5, selector: ([n]) => n });
+  const path = fc.array(fc.constantFrom(...NAMES, 'host', '..', '.'), { minLength: 1, maxLength: 5 }).map((parts) => '/' + parts.join('/'));
+
+  async function write(dir: string, children: Array<[string, Node]>): Promise<void> {
+    for (const [name, child] of children) {
+      const at = join(dir, name);
+      if (child.kind === 'file') await writeFile(at, name);
+      else if (child.kind === 'link') await symlink(child.target, at);
+      else {
+        await mkdir(at);
+        await write(at, child.children);
+      }
+    }
+  }
+
+  it('resolveInHostRoot agrees with the sandbox resolver on the union view of the same tree', async () => {
+    const base = await tempDir('layerkit-resolve-');
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(tree, path, async (children, p) => {
+        const root = join(base, String(n++));
+        await mkdir(root);
+        await write(root, children);
+        const view = await UnionFS.open([await entriesFromDirectory(root, { xattrs: false })]);
+        const ours = await resolveInHostRoot(root, p).then((r) => ({ path: r.path, type: r.type }), () => 'ELOOP');
+        const theirs = await resolveInRoot(view, p).then((r) => ({ path: r.path, type: r.type }), () => 'ELOOP');
+        expect(ours).toEqual(theirs);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('copyIntoRoot never writes outside the root, whatever symlinks the root holds', async () => {
+    const base = await tempDir('layerkit-jail-');
+    const outside = join(base, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'sentinel'), 'untouched');
+    const source = join(base, 'source');
+    await mkdir(join(source, 'd'), { recursive: true });
+    await writeFile(join(source, 'd/new'), 'copied');
+    let n = 0;
+    const outcomes = { written: 0, refused: 0 };
+    await fc.assert(
+      fc.asyncProperty(tree, path, fc.boolean(), async (children, dest, asDirectory) => {
+        const root = join(base, `root-${n++}`);
+        await mkdir(root);
+        // Absolute host paths too: inside the root they must mean the root's own /.
+        await write(root, [...children, ['host', { kind: 'link', target: outside }]]);
+        const copied = await copyIntoRoot(root, asDirectory ? join(source, 'd') : join(source, 'd/new'), dest).catch((e: unknown) => e);
+        expect(await readdir(outside)).toEqual(['sentinel']);
+        expect(await readFile(join(outside, 'sentinel'), 'utf8')).toBe('untouched');
+        if (typeof copied === 'string') {
+          outcomes.written++;
+          const info = await lstat(root + copied);
+          expect(asDirectory ? info.isDirectory() : info.isFile()).toBe(true);
+          expect(await readFile(asDirectory ? join(root + copied, 'new') : root + copied, 'utf8')).toBe('copied');
+        } else {
+          outcomes.refused++;
+          expect(copied).toBeInstanceOf(ContainerError);
+        }
+      }),
+      { numRuns: 200 },
+    );
+    // Both ways were exercised.
+    expect(outcomes.written).toBeGreaterThan(20);
+    expect(outcomes.refused).toBeGreaterThan(5);
   });
 });
