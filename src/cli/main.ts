@@ -30,7 +30,9 @@ Options:
   --help     show this help, or a command's with layerkit COMMAND --help
   --version  print the version
 
-Exit status: 0 success, 1 invalid input (e.g. a Dockerfile syntax error), 2 bad usage.
+Exit status: 0 success, 1 invalid input (e.g. a Dockerfile syntax error), 2 bad usage;
+run, exec and start -a pass the command's own exit status through, and run
+exits 125 when it cannot start the container, as docker does.
 `;
 }
 

@@ -246,6 +246,7 @@ describe('layerkit build and the store verbs', () => {
     const now = Date.parse('2026-01-01T12:00:00Z');
     expect(since('2026-01-01T10:00:00Z', now)).toBe('2 hours ago');
     expect(since('2026-01-01T11:59:30Z', now)).toBe('30 seconds ago');
+    expect(since('2026-01-01T11:59:00Z', now)).toBe('About a minute ago');
     expect(since(undefined, now)).toBe('N/A');
   });
 });

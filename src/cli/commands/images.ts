@@ -4,6 +4,7 @@
  * transfer.ts. Each is a call into the image store or the build cache.
  * @module
  */
+import { humanDuration } from '../../build/run/containers/status.js';
 import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
 import { humanSize, openStore, STORE_OPTION, transferCommands } from './transfer.js';
 
@@ -13,23 +14,10 @@ function shortId(id: string): string {
   return id.slice(id.indexOf(':') + 1, id.indexOf(':') + 13);
 }
 
-/** Docker's "2 hours ago" style. */
+/** Docker's CREATED column: Go's `units.HumanDuration` and "ago" ("About a minute ago"). */
 export function since(created: string | undefined, now = Date.now()): string {
   if (!created) return 'N/A';
-  const seconds = Math.max(0, Math.round((now - Date.parse(created)) / 1000));
-  const steps: Array<[number, string]> = [
-    [60 * 60 * 24 * 365, 'year'],
-    [60 * 60 * 24 * 30, 'month'],
-    [60 * 60 * 24 * 7, 'week'],
-    [60 * 60 * 24, 'day'],
-    [60 * 60, 'hour'],
-    [60, 'minute'],
-  ];
-  for (const [size, name] of steps) {
-    const n = Math.floor(seconds / size);
-    if (n >= 1) return `${n} ${name}${n > 1 ? 's' : ''} ago`;
-  }
-  return seconds < 1 ? 'Less than a second ago' : `${seconds} seconds ago`;
+  return `${humanDuration(Math.max(0, now - Date.parse(created)))} ago`;
 }
 
 function table(rows: string[][]): string {
