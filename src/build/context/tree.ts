@@ -20,8 +20,8 @@
  * entries) agrees on which files exist.
  * @module
  */
-import type { BigIntStats, Dirent } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync, type BigIntStats, type Dirent } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { comparePaths, type EntryType } from '../../layers/entry.js';
 import { NO_PARENT_INFO, type MatchInfo, type PatternMatcher } from './patternmatcher.js';
 
@@ -102,16 +102,18 @@ export class ContextTree {
   }
 
   async #list(dir: ContextNode): Promise<readonly ContextNode[]> {
+    // Listings use synchronous calls: a few microseconds each, where the thread pool would queue
+    // them behind layer compression (a build lists a directory just before copying it).
     let dirents: Dirent[];
     try {
-      dirents = await readdir(this.hostPath(dir.path), { withFileTypes: true });
+      dirents = readdirSync(this.hostPath(dir.path), { withFileTypes: true });
     } catch (err) {
       if (isVanished(err)) return [];
       // Docker ignores permission errors only below excluded directories.
       if (dir.excluded && (err as NodeJS.ErrnoException).code === 'EACCES') return [];
       throw err;
     }
-    const candidates = await Promise.all(dirents.map((dirent) => this.#candidate(dir, dirent)));
+    const candidates = dirents.map((dirent) => this.#candidate(dir, dirent));
     const nodes: ContextNode[] = [];
     for (const node of candidates) {
       if (!node) continue;
@@ -122,7 +124,7 @@ export class ContextTree {
     return nodes.sort((a, b) => comparePaths(a.path, b.path));
   }
 
-  async #candidate(dir: ContextNode, dirent: Dirent): Promise<ContextNode | undefined> {
+  #candidate(dir: ContextNode, dirent: Dirent): ContextNode | undefined {
     const rel = dir.rel === '' ? dirent.name : `${dir.rel}/${dirent.name}`;
     let excluded = false;
     let info = NO_PARENT_INFO;
@@ -134,7 +136,7 @@ export class ContextTree {
     }
     let stats: BigIntStats;
     try {
-      stats = await lstat(this.hostPath('/' + rel), { bigint: true });
+      stats = lstatSync(this.hostPath('/' + rel), { bigint: true });
     } catch (err) {
       if (isVanished(err)) return undefined;
       throw err;
