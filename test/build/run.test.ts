@@ -107,6 +107,39 @@ describe('RUN through the programmatic handler', () => {
     expect((err as RunFailedError).message).toContain('exit code: 3');
   });
 
+  it('release() of an executor result runs once, after its layer was staged — and when the build fails or there is no layer', async () => {
+    const log: string[] = [];
+    const executor = (fail: 'none' | 'stream' | 'empty'): RunExecutor => ({
+      async run(_step, ctx) {
+        await ctx.rootfs.writeFile('/made', 'by the step');
+        const layer = await ctx.rootfs.commit();
+        const wrapped: typeof layer = {
+          ...layer,
+          mediaType: layer.mediaType,
+          diffId: () => layer.diffId(),
+          digest: () => layer.digest(),
+          size: () => layer.size(),
+          uncompressed: () => layer.uncompressed(),
+          async *compressed() {
+            log.push('read');
+            if (fail === 'stream') throw new Error('backing files gone');
+            yield* layer.compressed();
+          },
+        };
+        return { layer: fail === 'empty' ? null : wrapped, release: () => void log.push('release') };
+      },
+    });
+    const ok = await buildText('FROM scratch\nRUN make\n', {}, { executor: executor('none') });
+    expect(log).toEqual(['read', 'release']);
+    expect(await readText(await rootfs(ok.image), '/made')).toBe('by the step');
+    log.length = 0;
+    await expect(buildText('FROM scratch\nRUN make\n', {}, { executor: executor('stream') })).rejects.toThrow('backing files gone');
+    expect(log).toEqual(['read', 'release']);
+    log.length = 0;
+    await buildText('FROM scratch\nRUN make\n', {}, { executor: executor('empty') });
+    expect(log).toEqual(['release']);
+  });
+
   it('RUN layers are clamped to SOURCE_DATE_EPOCH and reproducible', async () => {
     const run = async (_s: RunStep, fs: import('../../src/unionfs/union.js').UnionFS) => {
       await fs.mkdir('/out/deep', { recursive: true });
