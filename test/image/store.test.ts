@@ -206,8 +206,12 @@ describe('ImageStore', () => {
     await expect(stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
     await store.putImage(sample('a'), 'a');
     const before = await snapshot(root);
+    const indexBefore = await stat(join(root, 'index.json'), { bigint: true });
     await store.putImage(sample('a'), 'a');
     expect(await snapshot(root)).toEqual(before);
+    // Not rewritten either: the same file, untouched.
+    const indexAfter = await stat(join(root, 'index.json'), { bigint: true });
+    expect([indexAfter.ino, indexAfter.mtimeNs]).toEqual([indexBefore.ino, indexBefore.mtimeNs]);
   });
 
   it('a failure in the middle of putImage leaves the store exactly as it was', async () => {

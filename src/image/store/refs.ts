@@ -42,7 +42,11 @@ export async function readRefs(root: string): Promise<StoredEntry[]> {
   return [...byDigest.values()];
 }
 
-/** Writes `<root>/index.json` atomically, entries sorted for a stable file. */
+/**
+ * Writes `<root>/index.json` atomically, entries sorted for a stable file;
+ * an index that would not change is left alone (no rewrite, no new mtime),
+ * so a rebuild that changes nothing changes nothing on disk.
+ */
 export async function writeRefs(root: string, entries: StoredEntry[]): Promise<void> {
   const manifests: Descriptor[] = [];
   for (const entry of [...entries].sort((a, b) => (a.descriptor.digest < b.descriptor.digest ? -1 : 1))) {
@@ -51,7 +55,10 @@ export async function writeRefs(root: string, entries: StoredEntry[]): Promise<v
     for (const ref of [...entry.refs].sort()) manifests.push({ ...base, annotations: { [Annotation.refName]: ref } });
   }
   const index: ImageIndex = { schemaVersion: 2, mediaType: ImageMediaType.ociIndex, manifests };
-  await writeFileAtomic(join(root, 'index.json'), canonicalJson('index', index), { tmpDir: join(root, 'tmp') });
+  const bytes = canonicalJson('index', index);
+  const current = await readFile(join(root, 'index.json')).catch(() => undefined);
+  if (current !== undefined && Buffer.compare(current, bytes) === 0) return;
+  await writeFileAtomic(join(root, 'index.json'), bytes, { tmpDir: join(root, 'tmp') });
 }
 
 /** Moves `ref` to the image `digest` (taking it from any other image). */
