@@ -30,3 +30,5 @@ export { parseBaseReference, type BaseReference } from './base-image.js';
 export { parseChmod, type ChmodSpec } from './copy/chmod.js';
 export { parsePasswd, parseGroup, type PasswdEntry, type GroupEntry } from './users.js';
 export type { RunInlineFile } from './steps/run.js';
+export * from './cache/index.js';
+export * from './run/index.js';
