@@ -37,7 +37,7 @@ const WORDS = 'const let function return import export from await async yield cl
  * a few large (binaries, archives); half of all bytes random
  * (incompressible), half text-like.
  */
-async function makeTree(root: string): Promise<number> {
+export async function makeTree(root: string): Promise<number> {
   const rand = prng(5000);
   const sizes: number[] = [];
   for (let i = 0; i < FILES; i++) {

@@ -49,6 +49,32 @@ export interface Entry {
   content?: ContentSource;
 }
 
+/**
+ * Synchronous reads of a content source's bytes into a caller's buffer: the
+ * fast path of sources backed by a file on disk, which lets the tar writer
+ * read straight into its output blocks.
+ */
+export interface SyncContentReader {
+  /** Reads up to `length` bytes into `into` at `offset`; returns how many (0 at the end). */
+  read(into: Uint8Array, offset: number, length: number): number;
+  close(): void;
+}
+
+const syncReaders = new WeakMap<ContentSource, () => SyncContentReader>();
+
+/**
+ * @internal Declares that `source` can also be read synchronously with
+ * `open()` (the bytes must be the same as `source.open()` yields).
+ */
+export function registerSyncReader(source: ContentSource, open: () => SyncContentReader): void {
+  syncReaders.set(source, open);
+}
+
+/** @internal The synchronous reader of a source, if it has one. */
+export function syncReaderOf(source: ContentSource): (() => SyncContentReader) | undefined {
+  return syncReaders.get(source);
+}
+
 /** A content source over bytes already in memory. */
 export function bytesSource(bytes: Uint8Array): ContentSource {
   return {

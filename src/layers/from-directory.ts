@@ -5,7 +5,7 @@
  */
 import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { comparePaths, type ContentSource, type Entry } from './entry.js';
+import { comparePaths, registerSyncReader, type ContentSource, type Entry } from './entry.js';
 import { layerFromEntries, type LayerFromEntriesOptions } from './from-entries.js';
 import type { Layer } from './layer.js';
 import { isHostXattr, readTreeXattrs } from './xattrs.js';
@@ -49,7 +49,7 @@ export interface LayerFromDirectoryOptions extends LayerFromEntriesOptions {
  * ```
  */
 export function fileSource(hostPath: string, size: number): ContentSource {
-  return {
+  const source: ContentSource = {
     size,
     async *open() {
       const fd = openSync(hostPath, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
@@ -71,6 +71,15 @@ export function fileSource(hostPath: string, size: number): ContentSource {
       }
     },
   };
+  // The tar writer reads files straight into its output blocks through this.
+  registerSyncReader(source, () => {
+    const fd = openSync(hostPath, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+    return {
+      read: (into, offset, length) => readSync(fd, into, offset, length, null),
+      close: () => closeSync(fd),
+    };
+  });
+  return source;
 }
 
 /** Linux dev_t → major/minor (glibc's gnu_dev_major/minor encoding). */

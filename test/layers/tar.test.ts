@@ -1,11 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bytesSource, comparePaths, type Entry } from '../../src/layers/entry.js';
 import { DuplicatePathError, InvalidEntryError } from '../../src/layers/errors.js';
+import { entriesFromDirectory } from '../../src/layers/from-directory.js';
 import { writeTar } from '../../src/layers/tar/write.js';
 import { patternSource, treeArbitrary } from '../../src/testing/layers.js';
-import { collect, comparableOf, rawHeaders, readAll, rechunk } from './tar-helpers.js';
+import { collect, comparableOf, rawHeaders, readAll, rechunk, streamOf } from './tar-helpers.js';
 
 const base = { mode: 0o644, uid: 0, gid: 0, mtime: 1_600_000_000, size: 0 };
 const dir = (path: string): Entry => ({ ...base, path, type: 'dir', mode: 0o755 });
@@ -218,3 +222,63 @@ describe('writer errors', () => {
     }
   });
 });
+
+describe('files on disk, read straight into the output blocks', () => {
+  const MiB = 1024 * 1024;
+  const cleanups: string[] = [];
+  afterAll(() => {
+    for (const d of cleanups) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('give the same bytes as streaming the same contents', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // Sizes around the 512-byte records and the 1 MiB output blocks.
+        fc.array(fc.oneof(fc.nat(3000), fc.integer({ min: MiB - 1100, max: MiB + 600 }), fc.constantFrom(0, 511, 512, 513, MiB - 512, MiB, 2 * MiB)), { minLength: 1, maxLength: 5 }),
+        fc.integer(),
+        async (sizes, seed) => {
+          const root = mkdtempSync(join(tmpdir(), 'layerkit-tar-disk-'));
+          cleanups.push(root);
+          sizes.forEach((size, i) => writeFileSync(join(root, `f${i}`), Buffer.from(patternBytes(seed + i, size))));
+          const onDisk = await entriesFromDirectory(root, { xattrs: false });
+          // The same contents without the synchronous fast path: an ordinary stream of the file.
+          const streamed = onDisk.map((e) => (e.content ? { ...e, content: { size: e.content.size, open: () => e.content!.open() } } : e));
+          const direct = await collect(writeTar(onDisk));
+          expect(direct.equals(await collect(writeTar(streamed)))).toBe(true);
+          const read = await readAll(streamOf(direct));
+          expect(read.map((m) => m.size)).toEqual(sizes);
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('catch a file that grew or shrank, wherever its end falls in a block', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'layerkit-tar-disk-'));
+    cleanups.push(root);
+    // The header takes 512 bytes, so a file of 1 MiB − 512 bytes ends exactly at the first block boundary.
+    for (const size of [10, MiB - 512, MiB - 511, MiB, 3 * MiB - 512]) {
+      for (const delta of [1, -1]) {
+        writeFileSync(join(root, 'f'), new Uint8Array(size));
+        const [entry] = await entriesFromDirectory(root, { xattrs: false });
+        writeFileSync(join(root, 'f'), new Uint8Array(size + delta));
+        const err = await collect(writeTar([entry!])).catch((e: unknown) => e);
+        expect(err, `${size}${delta > 0 ? '+' : ''}${delta}`).toBeInstanceOf(InvalidEntryError);
+        expect((err as InvalidEntryError).code).toBe('CONTENT_SIZE_MISMATCH');
+        expect((err as InvalidEntryError).data.path).toBe('/f');
+      }
+    }
+  });
+});
+
+function patternBytes(seed: number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let s = seed | 1;
+  for (let i = 0; i < size; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = i % 3 ? 0x61 + (s & 7) : s & 0xff;
+  }
+  return out;
+}

@@ -141,6 +141,10 @@ export function storedBlocks(data: Uint8Array): Uint8Array[] {
 /**
  * Gzip-compresses a stream using several cores, deterministically.
  *
+ * A source chunk that is exactly one block at a block boundary is compressed
+ * where it is rather than copied, so the source must not write to a chunk
+ * after yielding it (Node's streams and the tar writer never do).
+ *
  * @example
  * ```ts
  * const blob = parallelGzip(writeTar(entries), { level: 1 });
@@ -214,6 +218,12 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
   yield GZIP_HEADER;
   try {
     for await (const chunk of source) {
+      if (filled === 0 && chunk.byteLength === blockSize) {
+        // A whole block at a block boundary (what the tar writer yields for files on disk): used as it is, not copied.
+        submit(chunk);
+        while (pending.length >= concurrency) yield* await pending.shift()!;
+        continue;
+      }
       let at = 0;
       while (at < chunk.byteLength) {
         const take = Math.min(blockSize - filled, chunk.byteLength - at);

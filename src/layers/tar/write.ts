@@ -3,8 +3,9 @@
  * whatever order they arrive in, whoever runs it, whenever.
  * @module
  */
-import { comparePaths, isCleanPath, type Entry, type EntryType } from '../entry.js';
+import { comparePaths, isCleanPath, syncReaderOf, type Entry, type EntryType } from '../entry.js';
 import { DuplicatePathError, InvalidEntryError } from '../errors.js';
+import { BlockSink } from './block-sink.js';
 import { BLOCK, ZEROS, encodeHeader, encodePaxRecords, octalLimit, utf8 } from './header.js';
 import { canonicalizeLinkGroups, type ExternalHardlinks } from './link-groups.js';
 
@@ -60,7 +61,9 @@ const PAX_TYPEFLAG = 0x78; // 'x'
  * - the 1024-byte zero end-of-archive marker and nothing after it.
  *
  * Entry metadata is collected and sorted first (content stays lazy), then
- * contents are streamed one file at a time.
+ * contents are streamed one file at a time. Small pieces are gathered into
+ * chunks of up to 1 MiB (files on disk are read straight into them); large
+ * chunks of a content source pass through.
  *
  * @throws {@link DuplicatePathError} when two entries share a path.
  * @throws {@link InvalidEntryError} for an entry the tar cannot represent or
@@ -95,16 +98,28 @@ export async function* writeTar(
     if (sorted[i]!.path === sorted[i - 1]!.path) throw new DuplicatePathError(sorted[i]!.path);
   }
   canonicalizeLinkGroups(sorted, options.externalHardlinks);
+  const sink = new BlockSink();
   for (const entry of sorted) {
     const mtime = epoch !== undefined && entry.mtime > epoch ? epoch : entry.mtime;
-    yield encodeEntryHeader(entry, mtime);
+    yield* sink.write(encodeEntryHeader(entry, mtime));
     if (entry.type === 'file' && entry.size > 0) {
-      yield* streamContent(entry);
+      const openSync = syncReaderOf(entry.content!);
+      if (openSync) {
+        const reader = openSync();
+        try {
+          yield* sink.readFrom(reader, entry.size, entry.path);
+        } finally {
+          reader.close();
+        }
+      } else {
+        for await (const chunk of streamContent(entry)) yield* sink.write(chunk);
+      }
       const pad = (BLOCK - (entry.size % BLOCK)) % BLOCK;
-      if (pad > 0) yield ZEROS.subarray(0, pad);
+      if (pad > 0) yield* sink.write(ZEROS.subarray(0, pad));
     }
   }
-  yield ZEROS.subarray(0, 2 * BLOCK);
+  yield* sink.write(ZEROS.subarray(0, 2 * BLOCK));
+  yield* sink.finish();
 }
 
 async function* streamContent(entry: Entry): AsyncIterable<Uint8Array> {
