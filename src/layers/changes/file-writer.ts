@@ -36,17 +36,20 @@ export class FileWriter {
       await this.#stream(host, body, entry);
       return;
     }
-    const data = new Uint8Array(entry.size);
+    // The body's chunks are views of the decompressed stream that nothing writes to again: a body
+    // that arrives in one piece (most small files) is written from where it is, without a copy.
+    const chunks: Uint8Array[] = [];
     let filled = 0;
     for await (const chunk of body) {
-      if (filled + chunk.byteLength > data.byteLength) throw new InvalidEntryError(entry.path, `more than ${entry.size} bytes of content`, 'CONTENT_SIZE_MISMATCH');
-      data.set(chunk, filled);
+      if (filled + chunk.byteLength > entry.size) throw new InvalidEntryError(entry.path, `more than ${entry.size} bytes of content`, 'CONTENT_SIZE_MISMATCH');
+      if (chunk.byteLength > 0) chunks.push(chunk);
       filled += chunk.byteLength;
     }
+    const data = chunks.length === 1 ? chunks[0]! : concat(chunks, filled);
     while (this.#jobs.size >= MAX_JOBS || (this.#bytes > MAX_BYTES && this.#jobs.size > 0)) await Promise.race(this.#jobs);
     if (this.#error) throw this.#error;
     this.#bytes += data.byteLength;
-    const job: Promise<void> = this.#small(host, data.subarray(0, filled), entry)
+    const job: Promise<void> = this.#small(host, data, entry)
       .catch((err: unknown) => {
         this.#error ??= err;
       })
@@ -123,4 +126,14 @@ export class FileWriter {
     if (mode !== (mode & 0o777 & ~UMASK)) await handle.chmod(mode);
     await handle.utimes(entry.mtime, entry.mtime);
   }
+}
+
+function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
