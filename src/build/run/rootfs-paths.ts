@@ -8,6 +8,7 @@
  */
 import { posix } from 'node:path';
 import type { UnionFS } from '../../unionfs/union.js';
+import { resolveChrooted } from './chroot-resolve.js';
 import { SandboxError } from './errors.js';
 
 /** What a path names in the root file system. */
@@ -20,8 +21,6 @@ export interface ResolvedPath {
   existing: string[];
 }
 
-const MAX_LINKS = 40;
-
 /**
  * Resolves `path` inside `fs` (final component followed too, as a mount
  * or `chdir` does).
@@ -33,40 +32,10 @@ const MAX_LINKS = 40;
  * ```
  */
 export async function resolveInRoot(fs: UnionFS, path: string): Promise<ResolvedPath> {
-  let parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  const done: string[] = [];
-  const existing = ['/'];
-  let links = 0;
-  while (parts.length > 0) {
-    const part = parts.shift()!;
-    if (part === '..') {
-      done.pop();
-      continue;
-    }
-    const candidate = '/' + [...done, part].join('/');
-    const info = await fs.lstat(candidate).catch(() => undefined);
-    if (!info) {
-      const rest = posix.normalize('/' + [...done, part, ...parts].join('/'));
-      return { path: rest, type: undefined, existing };
-    }
-    if (info.isSymbolicLink()) {
-      if (++links > MAX_LINKS) throw new SandboxError('MOUNT_SOURCE_INVALID', `too many symlinks resolving ${path}`, { path, reason: 'ELOOP' });
-      const target = await fs.readlink(candidate);
-      if (target.startsWith('/')) done.length = 0;
-      parts = [...target.split('/').filter((p) => p !== '' && p !== '.'), ...parts];
-      continue;
-    }
-    done.push(part);
-    existing.push(candidate);
-    if (parts.length > 0 && !info.isDirectory()) {
-      return { path: posix.normalize('/' + [...done, ...parts].join('/')), type: undefined, existing };
-    }
-    if (parts.length === 0) {
-      const type = info.isDirectory() ? 'dir' : info.isFile() ? 'file' : 'other';
-      return { path: candidate, type, existing };
-    }
-  }
-  return { path: '/' + done.join('/'), type: 'dir', existing };
+  const reader = { lstat: (p: string) => fs.lstat(p).catch(() => undefined), readlink: (p: string) => fs.readlink(p) };
+  const tooManyLinks = () => new SandboxError('MOUNT_SOURCE_INVALID', `too many symlinks resolving ${path}`, { path, reason: 'ELOOP' });
+  const { path: resolved, type, existing } = await resolveChrooted(reader, path, { tooManyLinks });
+  return { path: resolved, type, existing };
 }
 
 /** A mount point the sandbox needs: a directory or an (empty) file at a resolved path. */

@@ -269,37 +269,28 @@ function timeoutMs(flags: Flags): number | undefined {
 
 const TIME_FLAG: FlagSpec = { name: 'time', short: 't', value: true };
 
-const stopCommand: Command = {
-  name: 'stop',
-  summary: 'stop running containers: SIGTERM, then SIGKILL (docker stop)',
-  usage: `Usage: layerkit stop [OPTIONS] CONTAINER...
+/** `stop` and `restart`: the same flags, one runtime call per container. */
+function stopLike(name: 'stop' | 'restart', summary: string): Command {
+  return {
+    name,
+    summary,
+    usage: `Usage: layerkit ${name} [OPTIONS] CONTAINER...
 
   -t, --time SECONDS  seconds to wait after SIGTERM before SIGKILL (default 10)
 ${STORE_HELP}
 `,
-  async run(args, io) {
-    const { flags, positional } = parseFlags(args, [STORE, TIME_FLAG]);
-    const runtime = runtimeOf(flags);
-    const wait = timeoutMs(flags);
-    return eachContainer(positional, io, 'stop', async (name) => void (await runtime.stop(name, wait === undefined ? {} : { timeoutMs: wait })));
-  },
-};
+    async run(args, io) {
+      const { flags, positional } = parseFlags(args, [STORE, TIME_FLAG]);
+      const runtime = runtimeOf(flags);
+      const wait = timeoutMs(flags);
+      const options = wait === undefined ? {} : { timeoutMs: wait };
+      return eachContainer(positional, io, name, async (container) => void (await runtime[name](container, options)));
+    },
+  };
+}
 
-const restartCommand: Command = {
-  name: 'restart',
-  summary: 'stop and start containers again (docker restart)',
-  usage: `Usage: layerkit restart [OPTIONS] CONTAINER...
-
-  -t, --time SECONDS  seconds to wait after SIGTERM before SIGKILL (default 10)
-${STORE_HELP}
-`,
-  async run(args, io) {
-    const { flags, positional } = parseFlags(args, [STORE, TIME_FLAG]);
-    const runtime = runtimeOf(flags);
-    const wait = timeoutMs(flags);
-    return eachContainer(positional, io, 'restart', async (name) => void (await runtime.restart(name, wait === undefined ? {} : { timeoutMs: wait })));
-  },
-};
+const stopCommand = stopLike('stop', 'stop running containers: SIGTERM, then SIGKILL (docker stop)');
+const restartCommand = stopLike('restart', 'stop and start containers again (docker restart)');
 
 function freezeCommand(name: 'pause' | 'unpause'): Command {
   return {

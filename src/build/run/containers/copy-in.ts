@@ -18,12 +18,13 @@
  * by pausing the container during `cp`, which the caller may do).
  * @module
  */
-import { constants, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
 import { chmod, link, lchown, lstat, lutimes, mkdir, open, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { basename, posix } from 'node:path';
 import type { Entry } from '../../../layers/entry.js';
 import { makeSpecial } from '../../../layers/changes/disk.js';
 import { entriesFromDirectory } from '../../../layers/from-directory.js';
+import { resolveChrooted } from '../chroot-resolve.js';
 import { ContainerError } from './errors.js';
 
 /** What a path inside a root names. */
@@ -34,12 +35,6 @@ export interface RootPath {
   type: 'dir' | 'file' | 'symlink' | 'other' | undefined;
   /** The resolved parent exists and is a directory. */
   parentIsDir: boolean;
-}
-
-const MAX_LINKS = 40;
-
-function typeOf(info: Stats): RootPath['type'] {
-  return info.isDirectory() ? 'dir' : info.isFile() ? 'file' : info.isSymbolicLink() ? 'symlink' : 'other';
 }
 
 /**
@@ -53,36 +48,10 @@ function typeOf(info: Stats): RootPath['type'] {
  * ```
  */
 export async function resolveInHostRoot(root: string, path: string, follow = true): Promise<RootPath> {
-  let parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (parts.length > 0) {
-    const part = parts.shift()!;
-    if (part === '..') {
-      done.pop();
-      continue;
-    }
-    const candidate = '/' + [...done, part].join('/');
-    const info = await lstat(root + candidate).catch(() => undefined);
-    if (!info) {
-      const rest = posix.normalize('/' + [...done, part, ...parts].join('/'));
-      // Missing: its parent (every component so far, resolved) exists when this was the last component.
-      return { path: rest, type: undefined, parentIsDir: parts.length === 0 };
-    }
-    if (info.isSymbolicLink() && (follow || parts.length > 0)) {
-      if (++links > MAX_LINKS) throw new ContainerError('COPY_INVALID', `too many levels of symbolic links resolving ${path}`, { path, reason: 'ELOOP' });
-      const target = await readlink(root + candidate);
-      if (target.startsWith('/')) done.length = 0;
-      parts = [...target.split('/').filter((p) => p !== '' && p !== '.'), ...parts];
-      continue;
-    }
-    done.push(part);
-    if (parts.length > 0 && !info.isDirectory()) {
-      return { path: posix.normalize('/' + [...done, ...parts].join('/')), type: undefined, parentIsDir: false };
-    }
-    if (parts.length === 0) return { path: candidate, type: typeOf(info), parentIsDir: true };
-  }
-  return { path: '/' + done.join('/'), type: 'dir', parentIsDir: true };
+  const reader = { lstat: (p: string) => lstat(root + p).catch(() => undefined), readlink: (p: string) => readlink(root + p) };
+  const tooManyLinks = () => new ContainerError('COPY_INVALID', `too many levels of symbolic links resolving ${path}`, { path, reason: 'ELOOP' });
+  const { path: resolved, type, parentIsDir } = await resolveChrooted(reader, path, { follow, tooManyLinks });
+  return { path: resolved, type, parentIsDir };
 }
 
 /** Options of {@link copyIntoRoot}. */
