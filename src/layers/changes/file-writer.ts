@@ -16,6 +16,9 @@ type Step = (err: NodeJS.ErrnoException | null) => void;
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 // Read once: the mode a new file gets is the requested one less these bits.
 const UMASK = process.umask();
+// Read once too: each call is a system call, and they were two per extracted file.
+const OWN_UID = process.getuid?.();
+const OWN_GID = process.getgid?.();
 /** Files up to this size are gathered and written by a background job. */
 const SMALL = 1 << 20;
 const MAX_JOBS = 16;
@@ -78,7 +81,7 @@ export class FileWriter {
    */
   #small(host: string, data: Uint8Array, entry: Entry): Promise<void> {
     const mode = entry.mode & 0o7777;
-    const chown = this.policy.owners && (entry.uid !== process.getuid?.() || entry.gid !== process.getgid?.());
+    const chown = this.policy.owners && (entry.uid !== OWN_UID || entry.gid !== OWN_GID);
     const chmod = mode !== (mode & 0o777 & ~UMASK);
     return new Promise((resolve, reject) => {
       fs.open(host, CREATE, mode & 0o777, (openError, fd) => {
@@ -121,7 +124,7 @@ export class FileWriter {
 
   /** Owner first (chown clears set-id bits), then the mode if creation did not give it, then the mtime. */
   async #finish(handle: Awaited<ReturnType<typeof open>>, entry: Entry): Promise<void> {
-    if (this.policy.owners && (entry.uid !== process.getuid?.() || entry.gid !== process.getgid?.())) await handle.chown(entry.uid, entry.gid);
+    if (this.policy.owners && (entry.uid !== OWN_UID || entry.gid !== OWN_GID)) await handle.chown(entry.uid, entry.gid);
     const mode = entry.mode & 0o7777;
     if (mode !== (mode & 0o777 & ~UMASK)) await handle.chmod(mode);
     await handle.utimes(entry.mtime, entry.mtime);

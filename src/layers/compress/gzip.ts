@@ -10,6 +10,12 @@ import { crc32 } from './crc32.js';
 import { defaultCompressionBackend, requireZlib, type CompressionBackend } from './zlib.js';
 
 const OUTPUT_CHUNK = 128 * 1024;
+/**
+ * Inflated output comes in chunks this large: each chunk is one round trip to
+ * the thread pool, where it queues behind whatever else is there (an
+ * extraction's file writes), so fewer, larger chunks keep the reader fed.
+ */
+const INFLATE_CHUNK = 1024 * 1024;
 
 /** Options of {@link gzipStream} and {@link gunzipStream}. */
 export interface GzipOptions {
@@ -84,7 +90,7 @@ async function* fflateGzip(source: AsyncIterable<Uint8Array>, level: number): As
 export function gunzipStream(source: AsyncIterable<Uint8Array>, options: Pick<GzipOptions, 'backend'> = {}): AsyncIterable<Uint8Array> {
   if ((options.backend ?? defaultCompressionBackend) === 'fflate') return fflateGunzip(source);
   const zlib = requireZlib();
-  return throughNode(source, zlib.createGunzip({ chunkSize: OUTPUT_CHUNK }), (err) =>
+  return throughNode(source, zlib.createGunzip({ chunkSize: INFLATE_CHUNK }), (err) =>
     isZlibError(err) ? new CompressionError('COMPRESSION_FORMAT', 'gzip', (err as Error).message, { cause: err }) : err,
   );
 }
