@@ -57,6 +57,28 @@ describe('extractLayer', () => {
     expect((await readdir(root)).sort()).toEqual(['rootfs']); // no staging left behind
   });
 
+  it('writes many small files in batches with their modes, owners and mtimes, and reports a failed write as the fs error', async () => {
+    const root = await temp();
+    const files = Array.from({ length: 300 }, (_, i) => ({
+      ...file(`/d${i % 7}/f${i}`, 'x'.repeat(i * 37), [0o644, 0o600, 0o4755, 0o2711, 0o1777][i % 5], 1000 + i),
+      uid: i % 3,
+      gid: i % 4,
+    }));
+    await extractLayer(layerFromEntries(files, { level: 1 }), join(root, 'ok'));
+    for (const f of files) {
+      const st = await lstat(join(root, 'ok', f.path));
+      expect([st.size, st.mode & 0o7777, st.mtimeMs / 1000], f.path).toEqual([f.size, f.mode, f.mtime]);
+      if (isRoot) expect([st.uid, st.gid], f.path).toEqual([f.uid, f.gid]);
+    }
+    // A name the file system refuses (one component over 255 bytes) fails in the middle of a batch.
+    const bad = [...files.slice(0, 50), file(`/d0/${'n'.repeat(300)}`, 'too long'), ...files.slice(50, 100)];
+    const target = join(root, 'bad');
+    const err = await extractLayer(layerFromEntries(bad, { level: 1 }), target).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ENAMETOOLONG', syscall: 'open' });
+    expect(existsSync(target)).toBe(false);
+    expect((await readdir(root)).sort()).toEqual(['ok']); // no staging left behind
+  });
+
   it('equals the in-memory apply, layer after layer, for generated trees', async () => {
     await fc.assert(
       fc.asyncProperty(treeEvolutionArbitrary(2, { xattrs: false, linuxSymlinks: true, ...(isRoot ? {} : { specialFiles: false, owners: [process.getuid!()], modeMask: 0o777 }) }), async ([a, b]) => {

@@ -10,6 +10,7 @@ import { open } from 'node:fs/promises';
 import type { Entry } from '../entry.js';
 import { InvalidEntryError } from '../errors.js';
 import type { MetadataPolicy } from './disk.js';
+import { batchWriter, type BatchFile, type BatchWriter } from './file-batches.js';
 
 type Step = (err: NodeJS.ErrnoException | null) => void;
 
@@ -24,11 +25,21 @@ const SMALL = 1 << 20;
 const MAX_JOBS = 16;
 const MAX_BYTES = 32 << 20;
 
+/** A batch is sent when it holds this many bytes or files. */
+const BATCH_BYTES = 1 << 20;
+const BATCH_FILES = 128;
+/** Room for a full batch plus the largest small file. */
+const BATCH_CAPACITY = BATCH_BYTES + SMALL;
+const MAX_BATCHES = 4;
+
 /** Writes new files (never existing ones: `O_EXCL|O_NOFOLLOW`) with their owner, mode and mtime. */
 export class FileWriter {
   readonly #jobs = new Set<Promise<void>>();
   #bytes = 0;
   #error: unknown;
+  #batches: Promise<BatchWriter | undefined> | undefined;
+  #batch: { files: BatchFile[]; data: Uint8Array; used: number } | undefined;
+  readonly #spare: ArrayBuffer[] = [];
 
   constructor(readonly policy: MetadataPolicy) {}
 
@@ -37,6 +48,11 @@ export class FileWriter {
     if (this.#error) throw this.#error;
     if (entry.size > SMALL) {
       await this.#stream(host, body, entry);
+      return;
+    }
+    const batches = await (this.#batches ??= batchWriter());
+    if (batches) {
+      await this.#addToBatch(batches, host, body, entry);
       return;
     }
     // The body's chunks are views of the decompressed stream that nothing writes to again: a body
@@ -65,8 +81,51 @@ export class FileWriter {
 
   /** Waits for every pending write; throws the first failure. */
   async drain(): Promise<void> {
+    const batches = await this.#batches;
+    if (batches && !this.#error) this.#send(batches);
     while (this.#jobs.size > 0) await Promise.all(this.#jobs);
     if (this.#error) throw this.#error;
+  }
+
+  /** Copies the file's bytes into the current batch; sends the batch when it is full. */
+  async #addToBatch(batches: BatchWriter, host: string, body: AsyncIterable<Uint8Array>, entry: Entry): Promise<void> {
+    if (this.#batch && this.#batch.used + entry.size > this.#batch.data.byteLength) this.#send(batches);
+    const batch = (this.#batch ??= { files: [], data: new Uint8Array(this.#spare.pop() ?? new ArrayBuffer(BATCH_CAPACITY)), used: 0 });
+    const start = batch.used;
+    for await (const chunk of body) {
+      if (batch.used - start + chunk.byteLength > entry.size) throw new InvalidEntryError(entry.path, `more than ${entry.size} bytes of content`, 'CONTENT_SIZE_MISMATCH');
+      batch.data.set(chunk, batch.used);
+      batch.used += chunk.byteLength;
+    }
+    const mode = entry.mode & 0o7777;
+    const chown = this.policy.owners && (entry.uid !== OWN_UID || entry.gid !== OWN_GID);
+    batch.files.push({
+      path: host,
+      perm: mode & 0o777,
+      // Owner first (chown clears set-id bits), then the mode if creation did not give it, then the mtime.
+      chmod: mode !== (mode & 0o777 & ~UMASK) ? mode : -1,
+      uid: chown ? entry.uid : -1,
+      gid: chown ? entry.gid : -1,
+      mtime: entry.mtime,
+      start,
+      length: batch.used - start,
+    });
+    if (batch.used >= BATCH_BYTES || batch.files.length >= BATCH_FILES) this.#send(batches);
+    while (this.#jobs.size >= MAX_BATCHES) await Promise.race(this.#jobs);
+    if (this.#error) throw this.#error;
+  }
+
+  #send(batches: BatchWriter): void {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (!batch || batch.files.length === 0) return;
+    const job: Promise<void> = batches
+      .write(batch.files, batch.data, (buffer) => this.#spare.push(buffer))
+      .catch((err: unknown) => {
+        this.#error ??= err;
+      })
+      .finally(() => this.#jobs.delete(job));
+    this.#jobs.add(job);
   }
 
   /** Waits for every pending write, ignoring failures (before cleaning up after another error). */
