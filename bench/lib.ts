@@ -54,8 +54,14 @@ export async function compare(options: {
   warmup?: number;
   baseline: () => unknown;
   subject: () => unknown;
+  /**
+   * Runs, untimed, before every timed call: where one side's leftovers
+   * (dirty pages still being written back, say) would otherwise be paid
+   * by the side that always runs next.
+   */
+  settle?: () => unknown;
 }): Promise<Comparison> {
-  const { rounds = 5, warmup = 1, baseline, subject } = options;
+  const { rounds = 5, warmup = 1, baseline, subject, settle } = options;
   for (let i = 0; i < warmup; i++) {
     await baseline();
     await subject();
@@ -63,7 +69,9 @@ export async function compare(options: {
   const b: number[] = [];
   const s: number[] = [];
   for (let i = 0; i < rounds; i++) {
+    await settle?.();
     b.push(await timeMs(baseline));
+    await settle?.();
     s.push(await timeMs(subject));
   }
   const baselineMs = median(b);
