@@ -118,7 +118,7 @@ const extractCase: BenchCase = {
       let round = 0;
       const fresh = async () => join(work, `out${round++}`);
       const r = await compare({
-        rounds: 5,
+        rounds: 9,
         warmup: 1,
         settle: async () => {
           await rm(join(work, `out${round - 1}`), { recursive: true, force: true });
