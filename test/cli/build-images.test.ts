@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { CliIo } from '../../src/cli/io.js';
-import type { TerminalIo } from '../../src/cli/progress.js';
+import type { TerminalIo } from '../../src/cli/terminal.js';
 import { humanSize, since } from '../../src/cli/commands/images.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { canUseSandbox, probeSandbox } from '../../src/build/run/index.js';

@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { BuildEvent, StepRef } from '../../src/build/events.js';
-import { createProgress, resolveProgressMode, stderrWriter, terminalOf, type ProgressClock } from '../../src/cli/progress.js';
+import { createProgress, resolveProgressMode, stderrWriter, type ProgressClock } from '../../src/cli/progress.js';
+import { terminalOf } from '../../src/cli/terminal.js';
 import { processIo, type CliIo } from '../../src/cli/io.js';
 
 /** A clock whose time moves only when the test says so; `tick` runs the redraw timer. */

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSize } from '../../src/cli/commands/transfer.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
-import type { TerminalIo } from '../../src/cli/progress.js';
+import type { TerminalIo } from '../../src/cli/terminal.js';
 import { UsageError } from '../../src/cli/io.js';
 import { listDockerArchive } from '../../src/image/docker-archive.js';
 import { ImageStore } from '../../src/image/store/store.js';

@@ -17,7 +17,7 @@ import { parseReference, type ImageReference } from '../../image/reference.js';
 import { loadImages } from '../../image/store/import.js';
 import { ImageStore } from '../../image/store/store.js';
 import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
-import { terminalOf, type TerminalIo } from '../progress.js';
+import { terminalOf, type TerminalIo } from '../terminal.js';
 
 /** The `--store` line of every usage text. */
 export const STORE_OPTION = `      --store DIR    the image store (default $LAYERKIT_HOME or ./.layerkit)`;
