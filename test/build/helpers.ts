@@ -4,7 +4,7 @@
  * layers of an image read back as tar members.
  */
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -148,4 +148,24 @@ export async function requireTool(tool: string): Promise<boolean> {
     return false;
   }
   return true;
+}
+
+/** The mount points this process sees, sorted: compared before and after to show nothing leaked. */
+export async function mountTable(): Promise<string[]> {
+  return (await readFile('/proc/self/mountinfo', 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(' ')[4]!)
+    .sort();
+}
+
+/** Host pids whose command line contains `marker`. */
+export async function processesWith(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').join(' ').includes(marker)) found.push(Number(name));
+  }
+  return found;
 }

@@ -14,7 +14,7 @@ import type { BuildOptions } from '../../src/build/options.js';
 import { canUseSandbox, probeSandbox, SandboxError, sandboxExecutor } from '../../src/build/run/index.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { LayerkitError } from '../../src/errors.js';
-import { buildText, tempDir, writeContext } from './helpers.js';
+import { buildText, mountTable, processesWith, tempDir, writeContext } from './helpers.js';
 
 const BUSYBOX = '/bin/busybox';
 const BASE = 'FROM busybox:lifecycle\n';
@@ -44,25 +44,6 @@ beforeAll(async () => {
 });
 
 /** Mount points of this (the host's) mount namespace. */
-async function mountTable(): Promise<string[]> {
-  return (await readFile('/proc/self/mountinfo', 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => line.split(' ')[4]!)
-    .sort();
-}
-
-/** Host pids whose command line contains `marker`. */
-async function processesWith(marker: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.split('\0').join(' ').includes(marker)) found.push(Number(name));
-  }
-  return found;
-}
-
 async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<boolean> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
