@@ -380,7 +380,7 @@ const LIVE_TAIL = 6;
 const DEFAULT_COLUMNS = 80;
 
 /** Cuts a line to `width` characters (code points), marking the cut. */
-function fit(text: string, width: number): string {
+function clipToWidth(text: string, width: number): string {
   if (width <= 0) return '';
   const chars = [...text];
   if (chars.length <= width) return text;
@@ -485,20 +485,20 @@ class TtyDisplay implements ProgressDisplay {
         blocks[i] = [];
       }
       const body = blocks.flat();
-      return [fit(header, width), ...body.slice(Math.max(0, body.length - room))];
+      return [clipToWidth(header, width), ...body.slice(Math.max(0, body.length - room))];
     }
-    return [fit(header, width), ...blocks.flat()];
+    return [clipToWidth(header, width), ...blocks.flat()];
   }
 
   #vertexLines(vertex: Vertex, now: number, width: number): string[] {
     const status = vertex.state === 'error' ? 'ERROR ' : vertex.state === 'canceled' ? 'CANCELED ' : vertex.cached ? 'CACHED ' : '';
     const time = `${seconds((vertex.ended ?? now) - vertex.started, 1)}s`;
     const room = width - time.length - 1;
-    const lines = [room < 8 ? fit(` => ${status}${vertex.name}`, width) : `${fit(` => ${status}${vertex.name}`, room).padEnd(room)} ${time}`];
+    const lines = [room < 8 ? clipToWidth(` => ${status}${vertex.name}`, width) : `${clipToWidth(` => ${status}${vertex.name}`, room).padEnd(room)} ${time}`];
     if (vertex.state === 'running') {
       const tail = vertex.tail.map((l) => l.text);
       if (vertex.partial !== '') tail.push(lastCarriageSegment(vertex.partial));
-      for (const text of tail.slice(-LIVE_TAIL)) lines.push(fit(` => => # ${text}`, width));
+      for (const text of tail.slice(-LIVE_TAIL)) lines.push(clipToWidth(` => => # ${text}`, width));
     }
     return lines;
   }
