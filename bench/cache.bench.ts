@@ -22,18 +22,17 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from '../src/build/build.js';
 import type { BuildResult } from '../src/build/options.js';
+import { which, writeBenchContext } from './context-fixture.js';
 import { median, ms, unavailable, type BenchCase, type BenchRow } from './lib.js';
 
 const exec = promisify(execFile);
 
-const FILES = 5000;
-const TOTAL_BYTES = 150 * 1e6;
 const ROUNDS = Number(process.env.LAYERKIT_BENCH_ROUNDS ?? 3);
 
 const DOCKERFILE = [
@@ -51,45 +50,6 @@ const DOCKERFILE = [
 
 /** The file the one-file rounds edit: used by the last COPY only. */
 const EDITED = join('part3', 'dir7', 'file3.dat');
-
-/** Text-like bytes: compressible, like source code. */
-function textBytes(size: number, seed: number): Buffer {
-  const words = ['const', 'function', 'return', 'import', 'export', 'layer', 'cache', 'value', '=>', '{', '}', '(', ')', ';', '\n'];
-  const parts: string[] = [];
-  let length = 0;
-  let x = seed;
-  while (length < size) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    const word = words[x % words.length]!;
-    parts.push(word, ' ');
-    length += word.length + 1;
-  }
-  return Buffer.from(parts.join('').slice(0, size));
-}
-
-/** 4 parts × 25 directories × 50 files, sizes spread around the mean; every other file random. */
-async function makeContext(dir: string): Promise<void> {
-  const perFile = Math.floor(TOTAL_BYTES / FILES);
-  let n = 0;
-  for (let part = 0; part < 4; part++) {
-    for (let d = 0; d < 25; d++) {
-      const sub = join(dir, `part${part}`, `dir${d}`);
-      await mkdir(sub, { recursive: true });
-      for (let f = 0; f < FILES / 100; f++, n++) {
-        const size = Math.max(1, Math.round(perFile * (0.2 + (1.6 * ((n * 7919) % 1000)) / 1000)));
-        await writeFile(join(sub, `file${f}.dat`), n % 2 === 0 ? randomBytes(size) : textBytes(size, n));
-      }
-    }
-  }
-  await writeFile(join(dir, 'Dockerfile'), DOCKERFILE);
-}
-
-async function which(tool: string): Promise<boolean> {
-  return exec('sh', ['-c', `command -v ${tool}`]).then(
-    () => true,
-    () => false,
-  );
-}
 
 /** One timed run: wall-clock and CPU time (user + system, of every thread or child process), in ms. */
 interface Sample {
@@ -135,7 +95,7 @@ function measure(): Promise<Session> {
       const context = join(work, 'context');
       const progress = (what: string) => process.stderr.write(`  cache bench: ${what} (load ${loads()})\n`);
       const loadBefore = loads();
-      await makeContext(context);
+      await writeBenchContext(context, DOCKERFILE);
       progress('context written');
       const haveBuildah = await which('buildah');
       const storage = ['--storage-driver', 'vfs', '--root', join(work, 'buildah-root'), '--runroot', join(work, 'buildah-run')];
