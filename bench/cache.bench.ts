@@ -127,13 +127,7 @@ function measure(): Promise<Session> {
         const theirs = async () => {
           if (haveBuildah) buildahNochange.push(await buildah());
         };
-        if (i % 2 === 0) {
-          await ours();
-          await theirs();
-        } else {
-          await theirs();
-          await ours();
-        }
+        await alternately(i, ours, theirs);
         progress(`no-change round ${i + 1}: ${show(nochange[i])} vs buildah ${show(buildahNochange[i])}`);
       }
 
@@ -147,13 +141,7 @@ function measure(): Promise<Session> {
         const theirs = async () => {
           if (haveBuildah) buildahOnefile.push(await buildah());
         };
-        if (i % 2 === 0) {
-          await ours();
-          await theirs();
-        } else {
-          await theirs();
-          await ours();
-        }
+        await alternately(i, ours, theirs);
         progress(`one-file round ${i + 1}: ${show(onefile[i])} vs buildah ${show(buildahOnefile[i])}`);
       }
       const cachedSteps = (r: BuildResult | undefined) => (r ? `${r.steps.filter((s) => s.cached).length}/${r.steps.length} cached` : '');
@@ -184,6 +172,17 @@ const cpus = (samples: Sample[]) => samples.map((s) => s.cpu);
 const summary = (samples: Sample[]) => `median ${ms(median(walls(samples)))} (cpu ${ms(median(cpus(samples)))}) [${walls(samples).map(ms).join(', ')}]`;
 /** The CPU-time ratio, steadier than wall time on a shared machine. */
 const cpuRatio = (ours: Sample[], theirs: Sample[]) => `cpu ratio ${(median(cpus(ours)) / median(cpus(theirs))).toFixed(3)}`;
+
+/** Runs both, the first one first in even rounds and second in odd ones, so neither always runs on the other's leftovers. */
+async function alternately(round: number, first: () => Promise<unknown>, second: () => Promise<unknown>): Promise<void> {
+  if (round % 2 === 0) {
+    await first();
+    await second();
+  } else {
+    await second();
+    await first();
+  }
+}
 
 export const cases: BenchCase[] = [
   {

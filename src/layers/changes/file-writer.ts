@@ -64,7 +64,7 @@ export class FileWriter {
       if (chunk.byteLength > 0) chunks.push(chunk);
       filled += chunk.byteLength;
     }
-    const data = chunks.length === 1 ? chunks[0]! : concat(chunks, filled);
+    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, filled);
     while (this.#jobs.size >= MAX_JOBS || (this.#bytes > MAX_BYTES && this.#jobs.size > 0)) await Promise.race(this.#jobs);
     if (this.#error) throw this.#error;
     this.#bytes += data.byteLength;
@@ -188,14 +188,4 @@ export class FileWriter {
     if (mode !== (mode & 0o777 & ~UMASK)) await handle.chmod(mode);
     await handle.utimes(entry.mtime, entry.mtime);
   }
-}
-
-function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
