@@ -4,12 +4,14 @@
  * layers of an image read back as tar members.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect } from 'vitest';
 import { build } from '../../src/build/build.js';
+import { canUseSandbox, probeSandbox } from '../../src/build/run/probe.js';
 import type { BuildOptions, BuildResult } from '../../src/build/options.js';
 import type { Image } from '../../src/image/image.js';
 import { ImageStore } from '../../src/image/store/store.js';
@@ -168,4 +170,22 @@ export async function processesWith(marker: string): Promise<number[]> {
     if (cmdline.split('\0').join(' ').includes(marker)) found.push(Number(name));
   }
   return found;
+}
+
+/**
+ * Whether the RUN sandbox and Debian's busybox-static (the tests' base
+ * image) are here, and the overlay fast path when `overlay` is asked. When
+ * not, says why and lets the caller skip — except under `CI=true`, where it
+ * throws: CI must run every test.
+ */
+export async function sandboxReady(suite: string, options: { overlay?: boolean } = {}): Promise<boolean> {
+  const reasons: string[] = [];
+  if (!existsSync('/bin/busybox')) reasons.push('/bin/busybox missing (Debian package busybox-static)');
+  const probe = await probeSandbox();
+  if (!(await canUseSandbox())) reasons.push(`no sandbox: ${probe.reason}`);
+  else if (options.overlay && !probe.overlay) reasons.push('overlayfs is not available');
+  if (reasons.length === 0) return true;
+  if (process.env.CI) throw new Error(reasons.join('; '));
+  console.warn(`skipping ${suite}: ${reasons.join('; ')}`);
+  return false;
 }

@@ -10,12 +10,11 @@
  * difference these Dockerfiles meet is listed in ALLOWED with its reason,
  * and the test checks that layerkit's side is the BuildKit behaviour.
  */
-import { existsSync } from 'node:fs';
 import { copyFile, lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { canUseSandbox, probeSandbox, sandboxExecutor } from '../../src/build/run/index.js';
-import { buildText, exec, requireTool, tempDir, writeContext, type FileSpec } from './helpers.js';
+import { sandboxExecutor } from '../../src/build/run/index.js';
+import { buildText, exec, type FileSpec, requireTool, sandboxReady, tempDir, writeContext } from './helpers.js';
 
 /**
  * The departures of buildah 1.28 (chroot isolation) from BuildKit that these
@@ -48,14 +47,7 @@ let ready = false;
 let root = '';
 beforeAll(async () => {
   if (!(await requireTool('buildah')) || !(await requireTool('umoci')) || !(await requireTool('skopeo'))) return;
-  const reasons: string[] = [];
-  if (!existsSync('/bin/busybox')) reasons.push('/bin/busybox missing (Debian package busybox-static)');
-  if (!(await canUseSandbox())) reasons.push(`no sandbox: ${(await probeSandbox()).reason}`);
-  if (reasons.length > 0) {
-    if (process.env.CI) throw new Error(reasons.join('; '));
-    console.warn(`skipping: ${reasons.join('; ')}`);
-    return;
-  }
+  if (!(await sandboxReady('the buildah RUN differential'))) return;
   root = await tempDir('layerkit-run-buildah-');
   ready = true;
 });

@@ -19,23 +19,15 @@ import { copyIntoRoot, resolveInHostRoot } from '../../src/build/run/containers/
 import { resolveInRoot } from '../../src/build/run/rootfs-paths.js';
 import { entriesFromDirectory } from '../../src/layers/from-directory.js';
 import { UnionFS } from '../../src/unionfs/union.js';
-import { canUseSandbox, probeSandbox, sandboxExecutor } from '../../src/build/run/index.js';
+import { sandboxExecutor } from '../../src/build/run/index.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { readTar } from '../../src/layers/tar/read.js';
-import { buildText, mountTable, processesWith, tempDir, writeContext } from './helpers.js';
+import { buildText, mountTable, processesWith, sandboxReady, tempDir, writeContext } from './helpers.js';
 
 let ready = false;
 let runtime: ContainerRuntime;
 beforeAll(async () => {
-  const reasons: string[] = [];
-  if (!existsSync('/bin/busybox')) reasons.push('/bin/busybox missing (Debian package busybox-static)');
-  if (!(await canUseSandbox())) reasons.push(`no sandbox: ${(await probeSandbox()).reason}`);
-  else if (!(await probeSandbox()).overlay) reasons.push('containers need overlayfs');
-  if (reasons.length > 0) {
-    if (process.env.CI) throw new Error(reasons.join('; '));
-    console.warn(`skipping container tests: ${reasons.join('; ')}`);
-    return;
-  }
+  if (!(await sandboxReady('container tests', { overlay: true }))) return;
   const store = new ImageStore(await tempDir('layerkit-containers-'));
   const context = await writeContext({ 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n' });
   await copyFile('/bin/busybox', join(context, 'busybox'));

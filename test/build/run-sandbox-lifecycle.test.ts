@@ -5,16 +5,15 @@
  * their own pid namespace; killing its init kills them all, background
  * children included.
  */
-import { existsSync } from 'node:fs';
 import { copyFile, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunFailedError } from '../../src/build/errors.js';
 import type { BuildOptions } from '../../src/build/options.js';
-import { canUseSandbox, probeSandbox, SandboxError, sandboxExecutor } from '../../src/build/run/index.js';
+import { SandboxError, sandboxExecutor } from '../../src/build/run/index.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { LayerkitError } from '../../src/errors.js';
-import { buildText, mountTable, processesWith, tempDir, writeContext } from './helpers.js';
+import { buildText, mountTable, processesWith, sandboxReady, tempDir, writeContext } from './helpers.js';
 
 const BUSYBOX = '/bin/busybox';
 const BASE = 'FROM busybox:lifecycle\n';
@@ -23,14 +22,7 @@ let ready = false;
 let store: ImageStore;
 let context = '';
 beforeAll(async () => {
-  const reasons: string[] = [];
-  if (!existsSync(BUSYBOX)) reasons.push(`${BUSYBOX} missing (Debian package busybox-static)`);
-  if (!(await canUseSandbox())) reasons.push(`no sandbox: ${(await probeSandbox()).reason}`);
-  if (reasons.length > 0) {
-    if (process.env.CI) throw new Error(reasons.join('; '));
-    console.warn(`skipping sandbox lifecycle tests: ${reasons.join('; ')}`);
-    return;
-  }
+  if (!(await sandboxReady('sandbox lifecycle tests'))) return;
   store = new ImageStore(await tempDir('layerkit-run-life-'));
   context = await writeContext({});
   await copyFile(BUSYBOX, join(context, 'busybox'));

@@ -8,19 +8,19 @@
  *
  * Each case runs two sandboxed steps; `LAYERKIT_PROPERTY_RUNS` runs more.
  */
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunContext, RunStep } from '../../src/build/executor.js';
-import { canUseSandbox, probeSandbox, sandboxExecutor } from '../../src/build/run/index.js';
+import { sandboxExecutor } from '../../src/build/run/index.js';
 import { flatten } from '../../src/layers/changes/squash.js';
 import { bytesSource, type Entry } from '../../src/layers/entry.js';
 import { fileSource } from '../../src/layers/from-directory.js';
 import { layerFromEntries } from '../../src/layers/from-entries.js';
 import type { Layer } from '../../src/layers/layer.js';
 import { UnionFS } from '../../src/unionfs/union.js';
-import { tempDir } from './helpers.js';
+import { sandboxReady, tempDir } from './helpers.js';
 
 const RUNS = Number(process.env.LAYERKIT_PROPERTY_RUNS ?? 4);
 const EPOCH = 1_000_000_000;
@@ -29,14 +29,7 @@ let ready = false;
 let store = '';
 let base: Layer;
 beforeAll(async () => {
-  const reasons: string[] = [];
-  if (!existsSync('/bin/busybox')) reasons.push('/bin/busybox missing (Debian package busybox-static)');
-  if (!(await canUseSandbox())) reasons.push(`no sandbox: ${(await probeSandbox()).reason}`);
-  if (reasons.length > 0) {
-    if (process.env.CI) throw new Error(reasons.join('; '));
-    console.warn(`skipping sandbox properties: ${reasons.join('; ')}`);
-    return;
-  }
+  if (!(await sandboxReady('sandbox properties'))) return;
   store = await tempDir('layerkit-run-prop-');
   const size = statSync('/bin/busybox').size;
   const meta = { uid: 0, gid: 0, mtime: 1000, size: 0 };

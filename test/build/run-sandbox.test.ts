@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunFailedError } from '../../src/build/errors.js';
 import type { BuildOptions } from '../../src/build/options.js';
-import { canUseSandbox, extractionStats, probeSandbox, SandboxError, sandboxExecutor } from '../../src/build/run/index.js';
+import { extractionStats, SandboxError, sandboxExecutor } from '../../src/build/run/index.js';
 import type { Image } from '../../src/image/image.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, layerMembers, readText, rootfs, tempDir, writeContext, type FileSpec } from './helpers.js';
+import { buildText, type FileSpec, layerMembers, readText, rootfs, sandboxReady, tempDir, writeContext } from './helpers.js';
 
 const BUSYBOX = '/bin/busybox';
 /** The base image, built once per file into {@link store} and tagged. */
@@ -26,14 +26,7 @@ const B = 2;
 let ready = false;
 let store: ImageStore;
 beforeAll(async () => {
-  const reasons: string[] = [];
-  if (!existsSync(BUSYBOX)) reasons.push(`${BUSYBOX} missing (Debian package busybox-static)`);
-  if (!(await canUseSandbox())) reasons.push(`no sandbox: ${(await probeSandbox()).reason}`);
-  if (reasons.length > 0) {
-    if (process.env.CI) throw new Error(reasons.join('; '));
-    console.warn(`skipping sandbox tests: ${reasons.join('; ')}`);
-    return;
-  }
+  if (!(await sandboxReady('sandbox tests'))) return;
   store = new ImageStore(await tempDir('layerkit-run-store-'));
   await buildText(BASE_DOCKERFILE, {}, { executor: sandboxExecutor(), store, context: await context(), tags: 'busybox:sandbox-test' });
   ready = true;

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import type { CliIo } from '../../src/cli/io.js';
 import type { TerminalIo } from '../../src/cli/terminal.js';
 import { humanSize, since } from '../../src/cli/commands/images.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { canUseSandbox, probeSandbox } from '../../src/build/run/index.js';
+import { sandboxReady } from '../build/helpers.js';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -209,14 +208,7 @@ describe('layerkit build and the store verbs', () => {
   });
 
   it('streams RUN output into its step: plain lines stamped with seconds; in tty mode the failed step\'s output after the frame', async () => {
-    const reasons: string[] = [];
-    if (!existsSync(BUSYBOX)) reasons.push(`${BUSYBOX} missing (Debian package busybox-static)`);
-    if (!(await canUseSandbox())) reasons.push(`no sandbox: ${(await probeSandbox()).reason}`);
-    if (reasons.length > 0) {
-      if (process.env.CI) throw new Error(reasons.join('; '));
-      console.warn(`skipping the RUN progress test: ${reasons.join('; ')}`);
-      return;
-    }
+    if (!(await sandboxReady('the RUN progress test'))) return;
     const ctx = await mkdtemp(join(tmpdir(), 'lk-cli-ctx-'));
     try {
       await copyFile(BUSYBOX, join(ctx, 'busybox'));

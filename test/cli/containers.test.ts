@@ -11,11 +11,11 @@ import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canUseSandbox, probeSandbox, sandboxExecutor } from '../../src/build/run/index.js';
+import { sandboxExecutor } from '../../src/build/run/index.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, mountTable, processesWith, tempDir, writeContext } from '../build/helpers.js';
+import { buildText, mountTable, processesWith, sandboxReady, tempDir, writeContext } from '../build/helpers.js';
 
 const repo = join(import.meta.dirname, '../..');
 const IMAGE = 'busybox:cli';
@@ -23,15 +23,7 @@ let ready = false;
 let store: string;
 
 beforeAll(async () => {
-  const reasons: string[] = [];
-  if (!existsSync('/bin/busybox')) reasons.push('/bin/busybox missing (Debian package busybox-static)');
-  if (!(await canUseSandbox())) reasons.push(`no sandbox: ${(await probeSandbox()).reason}`);
-  else if (!(await probeSandbox()).overlay) reasons.push('containers need overlayfs');
-  if (reasons.length > 0) {
-    if (process.env.CI) throw new Error(reasons.join('; '));
-    console.warn(`skipping container CLI tests: ${reasons.join('; ')}`);
-    return;
-  }
+  if (!(await sandboxReady('container CLI tests', { overlay: true }))) return;
   store = await tempDir('layerkit-cli-containers-');
   const context = await writeContext({ 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n' });
   await copyFile('/bin/busybox', join(context, 'busybox'));
