@@ -43,7 +43,8 @@ export function layerFromTar(open: Opener, options: LayerFromTarOptions = {}): L
  * ```
  */
 export function layerFromTarFile(path: string, options: LayerFromTarOptions = {}): Layer {
-  return layerFromTar(() => createReadStream(path, { highWaterMark: 256 * 1024 }), options);
+  // Large reads: each chunk is one trip to the thread pool and back before it reaches the decompressor.
+  return layerFromTar(() => createReadStream(path, { highWaterMark: 1024 * 1024 }), options);
 }
 
 class SniffedTarLayer implements Layer {
@@ -112,15 +113,19 @@ class CompressedTarLayer implements Layer {
     // One pass gives both: the blob is hashed on its way into the decompressor.
     this.#tar = new Lazy(async () => {
       let tar: Measured | undefined;
-      for await (const _ of measure(this.#decompressed(), (r) => (tar = r))) void _;
+      for await (const _ of measure(this.#decompressed(true), (r) => (tar = r))) void _;
       return tar!;
     });
   }
 
-  /** The decompressed stream; the raw bytes are checked against (or recorded as) the blob digest. */
-  async *#decompressed(): AsyncGenerator<Uint8Array> {
-    const raw = verified(openStream(this.#open), 'layer blob', () => this.#blob.peek(), (r) => this.#blob.offer(r));
-    const { stream } = await decompress(raw);
+  /**
+   * The decompressed stream. The raw bytes are checked against the blob digest
+   * when it is known or being computed, and recorded as it when `hashBlob`.
+   */
+  async *#decompressed(hashBlob: boolean): AsyncGenerator<Uint8Array> {
+    const raw = openStream(this.#open);
+    const checked = hashBlob || this.#blob.started ? verified(raw, 'layer blob', () => this.#blob.peek(), (r) => this.#blob.offer(r)) : raw;
+    const { stream } = await decompress(checked);
     yield* stream;
   }
 
@@ -136,8 +141,14 @@ class CompressedTarLayer implements Layer {
   async size(): Promise<number> {
     return (await this.#blob.get()).size;
   }
+  /**
+   * Hashes what it reads only to check it against a digest already computed
+   * (or being computed): a reader that never asks for a digest (an
+   * extraction) does not pay for two sha256 passes over the layer.
+   */
   uncompressed(): AsyncIterable<Uint8Array> {
-    return verified(this.#decompressed(), 'layer tar', () => this.#tar.peek(), (r) => this.#tar.offer(r));
+    const tar = this.#decompressed(false);
+    return this.#tar.started ? verified(tar, 'layer tar', () => this.#tar.peek()) : tar;
   }
   compressed(): AsyncIterable<Uint8Array> {
     return verified(openStream(this.#open), 'layer blob', () => this.#blob.peek(), (r) => this.#blob.offer(r));

@@ -115,9 +115,11 @@ class UncompressedLayer implements Layer {
     return (await this.#blob.get()).blob.size;
   }
 
+  /** Hashes what it reads only to check it against a diffID already computed (or being computed). */
   uncompressed(): AsyncIterable<Uint8Array> {
     const known = () => this.#tar.peek() ?? this.#blob.peek()?.diffId;
-    return verified(openStream(this.#open), 'layer tar', known, (r) => this.#tar.offer(r));
+    const tar = openStream(this.#open);
+    return this.#tar.started || this.#blob.started ? verified(tar, 'layer tar', known) : tar;
   }
 
   compressed(): AsyncIterable<Uint8Array> {

@@ -7,12 +7,12 @@
  * the extracting thread per file, ~20,000 for a 5,000-file layer — and the
  * extracting thread, which also inflates and parses the tar, was busy ~90 %
  * of the time. A batch of up to 128 files costs it one copy of their bytes
- * and one message.
+ * (into memory shared with the worker) and one message.
  * @module
  */
 import type { Worker as WorkerType } from 'node:worker_threads';
 
-/** One file of a batch: its bytes are `data[start, start + length)`. */
+/** One file of a batch: its bytes are `ring[start, start + length)`. */
 export interface BatchFile {
   path: string;
   /** Creation mode (permission bits, before the umask). */
@@ -28,12 +28,16 @@ export interface BatchFile {
 }
 
 /**
- * Writes batches of files; rejects with the first failure (a Node-style fs
- * error). `data` (a buffer of its own, offset 0) is moved to the worker and
- * handed back, emptied of meaning, to `reuse` once the batch is written.
+ * Shared memory that one writer of files fills and the worker reads.
+ * `write` rejects with the first failure (a Node-style fs error); batches are
+ * written in the order they are sent, so their regions free up in that order.
  */
-export interface BatchWriter {
-  write(files: BatchFile[], data: Uint8Array, reuse?: (buffer: ArrayBuffer) => void): Promise<void>;
+export interface BatchRing {
+  /** The shared bytes: copy a batch's files here, then send it. */
+  readonly bytes: Uint8Array;
+  write(files: BatchFile[]): Promise<void>;
+  /** Lets the worker forget the ring (after the last write has settled). */
+  close(): void;
 }
 
 /**
@@ -46,8 +50,12 @@ const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const C = fs.constants;
 const CREATE = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW;
-parentPort.on('message', ({ id, files, data }) => {
-  const bytes = new Uint8Array(data);
+const rings = new Map();
+parentPort.on('message', (msg) => {
+  if (msg.open !== undefined) return void rings.set(msg.open, new Uint8Array(msg.buffer));
+  if (msg.close !== undefined) return void rings.delete(msg.close);
+  const { id, ring, files } = msg;
+  const bytes = rings.get(ring);
   for (let i = 0; i < files.length; i++) {
     const f = files[i];
     let fd = -1;
@@ -67,88 +75,93 @@ parentPort.on('message', ({ id, files, data }) => {
       return;
     }
   }
-  parentPort.postMessage({ id, data }, [data]);
+  parentPort.postMessage({ id });
 });
 `;
 
-interface PoolWorker {
+interface Pool {
   worker: WorkerType;
+  /** Batches sent and not yet answered: while any are, the worker keeps the process alive. */
   busy: number;
 }
 
-/** Worker threads that write files. */
-const WRITERS = 1;
-
-/** undefined: not tried yet; null: workers cannot run here (or broke). */
-let pool: PoolWorker[] | null | undefined;
-const pending = new Map<number, { resolve(): void; reject(err: unknown): void; reuse: ((buffer: ArrayBuffer) => void) | undefined }>();
+/** undefined: not tried yet; null: a worker cannot run here (or broke). */
+let pool: Pool | null | undefined;
+const pending = new Map<number, { resolve(): void; reject(err: unknown): void }>();
 let nextId = 0;
+let nextRing = 0;
 
-async function startPool(): Promise<PoolWorker[] | null> {
+/**
+ * One worker. A second one contends with the first for the file system's
+ * journal and directory locks (measured on ext4 with 5,000 files: 2.9–3.3 s
+ * of system time with two against 1.8 s with one, and a slower wall time).
+ */
+async function startPool(): Promise<Pool | null> {
   let Worker: typeof WorkerType;
   try {
     ({ Worker } = await import('node:worker_threads'));
   } catch {
     return null;
   }
-  const workers: PoolWorker[] = [];
+  let worker: WorkerType;
   try {
-    // One: a second writer contends with the first for the file system's
-    // journal and directory locks (measured on ext4 with 5,000 files: 2.9–3.3 s
-    // of system time with two against 1.8 s with one, and a slower wall time).
-    for (let i = 0; i < WRITERS; i++) {
-      // execArgv: [] — the workers need none of the parent's loaders or flags (tsx, --inspect, …).
-      const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
-      const entry: PoolWorker = { worker, busy: 0 };
-      worker.on('message', (msg: { id: number; data?: ArrayBuffer; error?: { message: string; code?: string; errno?: number; syscall?: string; path?: string } }) => {
-        // An idle worker must not keep the process alive.
-        if (--entry.busy === 0) worker.unref();
-        const job = pending.get(msg.id);
-        pending.delete(msg.id);
-        if (!job) return;
-        if (msg.data) job.reuse?.(msg.data);
-        if (msg.error) job.reject(Object.assign(new Error(msg.error.message), msg.error));
-        else job.resolve();
-      });
-      worker.on('error', (err) => failPool(err));
-      worker.on('exit', () => failPool(new Error('a file-writing worker exited')));
-      worker.unref();
-      workers.push(entry);
-    }
+    // execArgv: [] — the worker needs none of the parent's loaders or flags (tsx, --inspect, …).
+    worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
   } catch {
-    for (const w of workers) void w.worker.terminate();
     return null;
   }
-  return workers;
+  const entry: Pool = { worker, busy: 0 };
+  worker.on('message', (msg: { id: number; error?: { message: string; code?: string; errno?: number; syscall?: string; path?: string } }) => {
+    // An idle worker must not keep the process alive.
+    if (--entry.busy === 0) worker.unref();
+    const job = pending.get(msg.id);
+    pending.delete(msg.id);
+    if (!job) return;
+    if (msg.error) job.reject(Object.assign(new Error(msg.error.message), msg.error));
+    else job.resolve();
+  });
+  worker.on('error', (err) => failPool(err));
+  worker.on('exit', () => failPool(new Error('a file-writing worker exited')));
+  worker.unref();
+  return entry;
 }
 
 /** A broken pool rejects the batches it holds; later files go through the thread pool. */
 function failPool(err: unknown): void {
-  if (pool) for (const w of pool) void w.worker.terminate();
+  if (pool) void pool.worker.terminate();
   pool = null;
   for (const job of pending.values()) job.reject(err);
   pending.clear();
 }
 
 /**
- * The batch writer, or undefined where worker threads cannot start (the
- * caller then writes files itself).
+ * A ring of `size` shared bytes for one writer, or undefined where worker
+ * threads cannot start (the caller then writes files itself).
+ *
+ * Why shared memory: a buffer moved to the worker and back counts, on each
+ * side, as newly allocated external memory, and at 150 MB per layer that
+ * alone set off a dozen full garbage collections per extraction.
  */
-export async function batchWriter(): Promise<BatchWriter | undefined> {
+export async function batchRing(size: number): Promise<BatchRing | undefined> {
   if (pool === undefined) pool = await startPool();
-  const workers = pool;
-  if (!workers) return undefined;
+  const current = pool;
+  if (!current) return undefined;
+  const ring = nextRing++;
+  const buffer = new SharedArrayBuffer(size);
+  current.worker.postMessage({ open: ring, buffer });
   return {
-    write(files, data, reuse) {
+    bytes: new Uint8Array(buffer),
+    write(files) {
       return new Promise((resolve, reject) => {
-        let target = workers[0]!;
-        for (const w of workers) if (w.busy < target.busy) target = w;
+        if (pool !== current) return reject(new Error('the file-writing worker is gone'));
         const id = nextId++;
-        pending.set(id, { resolve, reject, reuse });
-        if (target.busy++ === 0) target.worker.ref();
-        // The batch's own buffer: moved to the worker, not copied.
-        target.worker.postMessage({ id, files, data: data.buffer }, [data.buffer as ArrayBuffer]);
+        pending.set(id, { resolve, reject });
+        if (current.busy++ === 0) current.worker.ref();
+        current.worker.postMessage({ id, ring, files });
       });
+    },
+    close() {
+      if (pool === current) current.worker.postMessage({ close: ring });
     },
   };
 }

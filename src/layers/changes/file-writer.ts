@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import type { Entry } from '../entry.js';
 import { InvalidEntryError } from '../errors.js';
 import type { MetadataPolicy } from './disk.js';
-import { batchWriter, type BatchFile, type BatchWriter } from './file-batches.js';
+import { batchRing, type BatchFile, type BatchRing } from './file-batches.js';
 
 type Step = (err: NodeJS.ErrnoException | null) => void;
 
@@ -28,18 +28,20 @@ const MAX_BYTES = 32 << 20;
 /** A batch is sent when it holds this many bytes or files. */
 const BATCH_BYTES = 1 << 20;
 const BATCH_FILES = 128;
-/** Room for a full batch plus the largest small file. */
-const BATCH_CAPACITY = BATCH_BYTES + SMALL;
-const MAX_BATCHES = 4;
+/** Shared with the worker: room for a few batches of up to BATCH_BYTES + SMALL bytes each. */
+const RING_BYTES = 8 << 20;
 
 /** Writes new files (never existing ones: `O_EXCL|O_NOFOLLOW`) with their owner, mode and mtime. */
 export class FileWriter {
   readonly #jobs = new Set<Promise<void>>();
   #bytes = 0;
   #error: unknown;
-  #batches: Promise<BatchWriter | undefined> | undefined;
-  #batch: { files: BatchFile[]; data: Uint8Array; used: number } | undefined;
-  readonly #spare: ArrayBuffer[] = [];
+  #ring: Promise<BatchRing | undefined> | undefined;
+  /** The batch being filled: its files' bytes are `ring[start, #head)`. */
+  #batch: { files: BatchFile[]; start: number } | undefined;
+  #head = 0;
+  /** Regions of the ring the worker has not written out yet, oldest first. */
+  readonly #inFlight: Array<{ start: number; end: number; done: Promise<void> }> = [];
 
   constructor(readonly policy: MetadataPolicy) {}
 
@@ -50,9 +52,9 @@ export class FileWriter {
       await this.#stream(host, body, entry);
       return;
     }
-    const batches = await (this.#batches ??= batchWriter());
-    if (batches) {
-      await this.#addToBatch(batches, host, body, entry);
+    const ring = await (this.#ring ??= batchRing(RING_BYTES));
+    if (ring) {
+      await this.#addToBatch(ring, host, body, entry);
       return;
     }
     // The body's chunks are views of the decompressed stream that nothing writes to again: a body
@@ -81,22 +83,31 @@ export class FileWriter {
 
   /** Waits for every pending write; throws the first failure. */
   async drain(): Promise<void> {
-    const batches = await this.#batches;
-    if (batches && !this.#error) this.#send(batches);
+    const ring = await this.#ring;
+    if (ring && !this.#error) this.#send(ring);
     while (this.#jobs.size > 0) await Promise.all(this.#jobs);
     if (this.#error) throw this.#error;
   }
 
   /** Copies the file's bytes into the current batch; sends the batch when it is full. */
-  async #addToBatch(batches: BatchWriter, host: string, body: AsyncIterable<Uint8Array>, entry: Entry): Promise<void> {
-    if (this.#batch && this.#batch.used + entry.size > this.#batch.data.byteLength) this.#send(batches);
-    const batch = (this.#batch ??= { files: [], data: new Uint8Array(this.#spare.pop() ?? new ArrayBuffer(BATCH_CAPACITY)), used: 0 });
-    const start = batch.used;
-    for await (const chunk of body) {
-      if (batch.used - start + chunk.byteLength > entry.size) throw new InvalidEntryError(entry.path, `more than ${entry.size} bytes of content`, 'CONTENT_SIZE_MISMATCH');
-      batch.data.set(chunk, batch.used);
-      batch.used += chunk.byteLength;
+  async #addToBatch(ring: BatchRing, host: string, body: AsyncIterable<Uint8Array>, entry: Entry): Promise<void> {
+    // A batch's bytes are contiguous: one that would run past the end of the ring is sent, and the next starts at 0.
+    if (this.#head + entry.size > ring.bytes.byteLength) {
+      this.#send(ring);
+      this.#head = 0;
     }
+    const end = this.#head + entry.size;
+    for (let oldest = this.#inFlight[0]; oldest && this.#overlapsInFlight(this.#head, end); oldest = this.#inFlight[0]) await oldest.done;
+    if (this.#error) throw this.#error;
+    const batch = (this.#batch ??= { files: [], start: this.#head });
+    const start = this.#head;
+    let used = start;
+    for await (const chunk of body) {
+      if (used + chunk.byteLength > end) throw new InvalidEntryError(entry.path, `more than ${entry.size} bytes of content`, 'CONTENT_SIZE_MISMATCH');
+      ring.bytes.set(chunk, used);
+      used += chunk.byteLength;
+    }
+    this.#head = used;
     const mode = entry.mode & 0o7777;
     const chown = this.policy.owners && (entry.uid !== OWN_UID || entry.gid !== OWN_GID);
     batch.files.push({
@@ -108,29 +119,38 @@ export class FileWriter {
       gid: chown ? entry.gid : -1,
       mtime: entry.mtime,
       start,
-      length: batch.used - start,
+      length: used - start,
     });
-    if (batch.used >= BATCH_BYTES || batch.files.length >= BATCH_FILES) this.#send(batches);
-    while (this.#jobs.size >= MAX_BATCHES) await Promise.race(this.#jobs);
-    if (this.#error) throw this.#error;
+    if (this.#head - batch.start >= BATCH_BYTES || batch.files.length >= BATCH_FILES) this.#send(ring);
   }
 
-  #send(batches: BatchWriter): void {
+  #overlapsInFlight(start: number, end: number): boolean {
+    return this.#inFlight.some((region) => start < region.end && region.start < end);
+  }
+
+  #send(ring: BatchRing): void {
     const batch = this.#batch;
     this.#batch = undefined;
     if (!batch || batch.files.length === 0) return;
-    const job: Promise<void> = batches
-      .write(batch.files, batch.data, (buffer) => this.#spare.push(buffer))
+    const region = { start: batch.start, end: this.#head, done: undefined as unknown as Promise<void> };
+    const job: Promise<void> = ring
+      .write(batch.files)
       .catch((err: unknown) => {
         this.#error ??= err;
       })
-      .finally(() => this.#jobs.delete(job));
+      .finally(() => {
+        this.#jobs.delete(job);
+        this.#inFlight.splice(this.#inFlight.indexOf(region), 1);
+      });
+    region.done = job;
+    this.#inFlight.push(region);
     this.#jobs.add(job);
   }
 
   /** Waits for every pending write, ignoring failures (before cleaning up after another error). */
   async settle(): Promise<void> {
     while (this.#jobs.size > 0) await Promise.allSettled(this.#jobs);
+    (await this.#ring?.catch(() => undefined))?.close();
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { Gunzip as FflateGunzip, Gzip as FflateGzip } from 'fflate';
 import { Readable } from 'node:stream';
+import type { ZlibOptions } from 'node:zlib';
 import { CompressionError } from '../errors.js';
 import { crc32 } from './crc32.js';
 import { defaultCompressionBackend, requireZlib, type CompressionBackend } from './zlib.js';
@@ -16,6 +17,13 @@ const OUTPUT_CHUNK = 128 * 1024;
  * extraction's file writes), so fewer, larger chunks keep the reader fed.
  */
 const INFLATE_CHUNK = 1024 * 1024;
+/**
+ * Bytes inflated before the reader asks for them. Without room to run ahead,
+ * the decompressor stops after each chunk until the reader (busy with the
+ * previous one) comes back: measured with a reader spending 2 ms per MiB on
+ * a 150 MiB layer, 0.63 s against 0.37–0.41 s with this much room.
+ */
+const INFLATE_AHEAD = 8 * 1024 * 1024;
 
 /** Options of {@link gzipStream} and {@link gunzipStream}. */
 export interface GzipOptions {
@@ -90,7 +98,9 @@ async function* fflateGzip(source: AsyncIterable<Uint8Array>, level: number): As
 export function gunzipStream(source: AsyncIterable<Uint8Array>, options: Pick<GzipOptions, 'backend'> = {}): AsyncIterable<Uint8Array> {
   if ((options.backend ?? defaultCompressionBackend) === 'fflate') return fflateGunzip(source);
   const zlib = requireZlib();
-  return throughNode(source, zlib.createGunzip({ chunkSize: INFLATE_CHUNK }), (err) =>
+  // The options reach the stream.Transform underneath: room to inflate ahead of the reader.
+  const gunzip = zlib.createGunzip({ chunkSize: INFLATE_CHUNK, readableHighWaterMark: INFLATE_AHEAD } as ZlibOptions);
+  return throughNode(source, gunzip, (err) =>
     isZlibError(err) ? new CompressionError('COMPRESSION_FORMAT', 'gzip', (err as Error).message, { cause: err }) : err,
   );
 }
