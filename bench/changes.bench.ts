@@ -114,7 +114,7 @@ const extractCase: BenchCase = {
       const blobSize = (await stat(blob)).size;
       // Every run extracts into a new directory. Between runs, untimed, the
       // previous output is flushed, so neither side pays for the other's
-      // writeback (the subject always runs right after the baseline). Outputs
+      // writeback (each side runs first in every other round). Outputs
       // are removed only at the end: on an ext4 without a journal, creating
       // files right after thousands were deleted makes the inode allocator
       // step over each recently freed inode (`recently_deleted()`, ~45 % of

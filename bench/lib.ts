@@ -38,7 +38,7 @@ export async function timeMs(fn: () => unknown): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
-/** Medians of both sides over `rounds`, measured alternately so drift hits both. */
+/** Medians of both sides over `rounds`, measured alternately (ABBA) so drift hits both. */
 export interface Comparison {
   baselineMs: number;
   subjectMs: number;
@@ -47,7 +47,8 @@ export interface Comparison {
 
 /**
  * Runs `baseline` and `subject` alternately for `rounds` rounds (after `warmup`
- * untimed rounds of each) and returns their medians and ratio.
+ * untimed rounds of each), each side first in every other round, and returns
+ * their medians and ratio.
  */
 export async function compare(options: {
   rounds?: number;
@@ -68,11 +69,24 @@ export async function compare(options: {
   }
   const b: number[] = [];
   const s: number[] = [];
-  for (let i = 0; i < rounds; i++) {
+  // ABBA order: whatever one run leaves behind (caches, writeback, a busy
+  // host) lands on each side equally often.
+  const runBaseline = async () => {
     await settle?.();
     b.push(await timeMs(baseline));
+  };
+  const runSubject = async () => {
     await settle?.();
     s.push(await timeMs(subject));
+  };
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      await runBaseline();
+      await runSubject();
+    } else {
+      await runSubject();
+      await runBaseline();
+    }
   }
   const baselineMs = median(b);
   const subjectMs = median(s);

@@ -151,6 +151,32 @@ describe('layerFromTar', () => {
     expect(source.calls()).toBe(calls);
   });
 
+  it('checks uncompressed() against a diffID already computed, and leaves it uncomputed otherwise', async () => {
+    const tarA = await collect(writeTar([file('/a', 'first')]));
+    const tarB = await collect(writeTar([file('/a', 'other')]));
+    let current = gzipSync(tarA);
+    let calls = 0;
+    const layer = layerFromTar(() => {
+      calls++;
+      return streamOf(current);
+    });
+    // Read without asking for a digest: the bytes come through, and diffId() later reads for itself.
+    expect(Buffer.compare(await collect(layer.uncompressed()), tarA)).toBe(0);
+    const afterRead = calls;
+    expect(await layer.diffId()).toBe(sha(tarA));
+    expect(calls).toBeGreaterThan(afterRead);
+    // Once handed out, a read that no longer matches it fails.
+    current = gzipSync(tarB);
+    await expect(collect(layer.uncompressed())).rejects.toBeInstanceOf(DigestMismatchError);
+    // The same for a layer over a plain tar.
+    let plain = tarA;
+    const raw = layerFromTar(() => streamOf(plain), { compression: 'none' });
+    expect(Buffer.compare(await collect(raw.uncompressed()), tarA)).toBe(0);
+    expect(await raw.diffId()).toBe(sha(tarA));
+    plain = tarB;
+    await expect(collect(raw.uncompressed())).rejects.toBeInstanceOf(DigestMismatchError);
+  });
+
   it('memoizes a failing opener as one rejection', async () => {
     let calls = 0;
     const layer = layerFromTar(() => {
