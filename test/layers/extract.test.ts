@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, symlink as fsSymlink, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { apply } from '../../src/layers/changes/apply.js';
 import { diff } from '../../src/layers/changes/diff.js';
 import { toLayer } from '../../src/layers/changes/emit.js';
+import { bytesSource, type Entry } from '../../src/layers/entry.js';
 import { extractLayer } from '../../src/layers/extract.js';
 import { layerFromEntries } from '../../src/layers/from-entries.js';
 import { Tree } from '../../src/layers/tree.js';
@@ -21,6 +23,12 @@ const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+async function collectAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of source) chunks.push(chunk);
+  return chunks;
+}
 async function temp(): Promise<string> {
   const t = await tempDir();
   cleanups.push(t.cleanup);
@@ -77,6 +85,23 @@ describe('extractLayer', () => {
     expect(err).toMatchObject({ code: 'ENAMETOOLONG', syscall: 'open' });
     expect(existsSync(target)).toBe(false);
     expect((await readdir(root)).sort()).toEqual(['ok']); // no staging left behind
+  });
+
+  it('keeps every byte of files that pass through the writer ring many times over', async () => {
+    const root = await temp();
+    // ~40 MiB in files of 0 B to 1 MiB + 1 (the largest batched size and the smallest streamed one
+    // included): the writer's 8 MiB ring wraps around several times, with batches still being written.
+    const sizes = [0, 1, 511, 512, 1 << 20, (1 << 20) + 1, ...Array.from({ length: 74 }, (_, i) => ((i * 7919) % 1024) * 1024 + i)];
+    const entries: Entry[] = sizes.map((size, i) => {
+      const bytes = randomBytes(size);
+      return { path: `/p${i % 5}/f${i}`, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1000 + i, size, ...(size ? { content: bytesSource(bytes) } : {}) };
+    });
+    const digests = await Promise.all(entries.map(async (e) => sha256(e.content ? Buffer.concat(await collectAll(e.content.open())) : new Uint8Array(0))));
+    await extractLayer(layerFromEntries(entries, { level: 1 }), join(root, 'out'));
+    for (const [i, e] of entries.entries()) {
+      const bytes = await readFile(join(root, 'out', e.path));
+      expect([bytes.length, sha256(bytes)], e.path).toEqual([e.size, digests[i]]);
+    }
   });
 
   it('equals the in-memory apply, layer after layer, for generated trees', async () => {

@@ -132,19 +132,17 @@ export class FileWriter {
     const batch = this.#batch;
     this.#batch = undefined;
     if (!batch || batch.files.length === 0) return;
-    const region = { start: batch.start, end: this.#head, done: undefined as unknown as Promise<void> };
-    const job: Promise<void> = ring
+    const done: Promise<void> = ring
       .write(batch.files)
       .catch((err: unknown) => {
         this.#error ??= err;
       })
       .finally(() => {
-        this.#jobs.delete(job);
-        this.#inFlight.splice(this.#inFlight.indexOf(region), 1);
+        this.#jobs.delete(done);
+        this.#inFlight.splice(this.#inFlight.findIndex((region) => region.done === done), 1);
       });
-    region.done = job;
-    this.#inFlight.push(region);
-    this.#jobs.add(job);
+    this.#inFlight.push({ start: batch.start, end: this.#head, done });
+    this.#jobs.add(done);
   }
 
   /** Waits for every pending write, ignoring failures (before cleaning up after another error). */
