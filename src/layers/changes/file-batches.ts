@@ -87,6 +87,7 @@ interface Pool {
 
 /** undefined: not tried yet; null: a worker cannot run here (or broke). */
 let pool: Pool | null | undefined;
+let starting: Promise<void> | undefined;
 const pending = new Map<number, { resolve(): void; reject(err: unknown): void }>();
 let nextId = 0;
 let nextRing = 0;
@@ -139,11 +140,13 @@ function failPool(err: unknown): void {
  * threads cannot start (the caller then writes files itself).
  *
  * Why shared memory: a buffer moved to the worker and back counts, on each
- * side, as newly allocated external memory, and at 150 MB per layer that
- * alone set off a dozen full garbage collections per extraction.
+ * side, as newly allocated external memory (~300 MB for a 150 MB layer),
+ * which the garbage collector answers with collections; the ring is
+ * allocated once per writer.
  */
 export async function batchRing(size: number): Promise<BatchRing | undefined> {
-  if (pool === undefined) pool = await startPool();
+  // One start, however many writers ask at once.
+  if (pool === undefined) await (starting ??= startPool().then((started) => void (pool = started)));
   const current = pool;
   if (!current) return undefined;
   const ring = nextRing++;
