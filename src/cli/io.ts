@@ -52,42 +52,6 @@ export interface Command {
 }
 
 /**
- * Splits `--name=value`, `--name value` and bare arguments. `boolean` names
- * take no value. `--` ends the options.
- */
-export function parseOptions(
-  args: string[],
-  spec: { values?: readonly string[]; booleans?: readonly string[] },
-): { options: Map<string, string | true>; positional: string[] } {
-  const options = new Map<string, string | true>();
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') {
-      positional.push(...args.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('--') || arg === '-') {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
-    if (spec.booleans?.includes(name)) {
-      if (eq >= 0) throw new UsageError(`option --${name} takes no value`);
-      options.set(name, true);
-    } else if (spec.values?.includes(name)) {
-      let value = eq < 0 ? args[++i] : arg.slice(eq + 1);
-      if (value === undefined) throw new UsageError(`option --${name} needs a value`);
-      options.set(name, value);
-    } else {
-      throw new UsageError(`unknown option --${name}`);
-    }
-  }
-  return { options, positional };
-}
-
-/**
  * One option of {@link parseFlags}.
  *
  * @example

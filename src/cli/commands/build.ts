@@ -10,7 +10,7 @@ import { canUseSandbox } from '../../build/run/probe.js';
 import { sandboxExecutor } from '../../build/run/sandbox.js';
 import { DockerfileSyntaxError } from '../../dockerfile/errors.js';
 import { LayerkitError } from '../../errors.js';
-import { UsageError, type CliIo, type Command } from '../io.js';
+import { parseFlags, UsageError, type CliIo, type Command, type FlagSpec } from '../io.js';
 import { createProgress, PROGRESS_MODES, stderrWriter, type ProgressMode } from '../progress.js';
 
 const usage = `Usage: layerkit build [OPTIONS] CONTEXT
@@ -47,56 +47,30 @@ store ($LAYERKIT_HOME, default ./.layerkit).
 Exit status: 0 built, 1 the build failed, 2 bad usage.
 `;
 
-const REPEATABLE = new Set(['tag', 'build-arg', 'build-context', 'label', 'output', 'no-cache-filter', 'cache-from', 'cache-to']);
-const VALUES = new Set([...REPEATABLE, 'file', 'target', 'platform', 'source-date-epoch', 'store', 'progress']);
-const BOOLEANS = new Set(['no-cache', 'no-run', 'quiet']);
-const SHORT: Record<string, string> = { '-f': 'file', '-t': 'tag', '-o': 'output', '-q': 'quiet' };
+/** buildx's spelling: a repeatable option keeps every value in order, the others the last one given. */
+const BUILD_FLAGS: readonly FlagSpec[] = [
+  { name: 'file', short: 'f', value: true },
+  { name: 'tag', short: 't', value: true, repeat: true },
+  { name: 'build-arg', value: true, repeat: true },
+  { name: 'build-context', value: true, repeat: true },
+  { name: 'target', value: true },
+  { name: 'platform', value: true },
+  { name: 'label', value: true, repeat: true },
+  { name: 'output', short: 'o', value: true, repeat: true },
+  { name: 'no-cache' },
+  { name: 'no-cache-filter', value: true, repeat: true },
+  { name: 'cache-from', value: true, repeat: true },
+  { name: 'cache-to', value: true, repeat: true },
+  { name: 'progress', value: true },
+  { name: 'no-run' },
+  { name: 'source-date-epoch', value: true },
+  { name: 'store', value: true },
+  { name: 'quiet', short: 'q' },
+];
 
-interface BuildArgs {
-  values: Map<string, string[]>;
-  flags: Set<string>;
-  context: string;
-}
-
-function parseBuildArgs(args: string[]): BuildArgs {
-  const values = new Map<string, string[]>();
-  const flags = new Set<string>();
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    let name: string | undefined;
-    let inline: string | undefined;
-    if (SHORT[arg]) {
-      name = SHORT[arg];
-    } else if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      name = arg.slice(2, eq < 0 ? undefined : eq);
-      if (eq >= 0) inline = arg.slice(eq + 1);
-    } else {
-      positional.push(arg);
-      continue;
-    }
-    if (BOOLEANS.has(name)) {
-      if (inline !== undefined) throw new UsageError(`option --${name} takes no value`);
-      flags.add(name);
-    } else if (VALUES.has(name)) {
-      const value = inline ?? args[++i];
-      if (value === undefined) throw new UsageError(`option --${name} needs a value`);
-      const list = values.get(name) ?? [];
-      if (list.length > 0 && !REPEATABLE.has(name)) throw new UsageError(`option --${name} given twice`);
-      list.push(value);
-      values.set(name, list);
-    } else {
-      throw new UsageError(`unknown option ${arg}`);
-    }
-  }
-  if (positional.length !== 1) throw new UsageError('expected exactly one CONTEXT directory');
-  return { values, flags, context: positional[0]! };
-}
-
-function keyValues(list: string[] | undefined, option: string): Record<string, string> {
+function keyValues(list: string[], option: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const item of list ?? []) {
+  for (const item of list) {
     const eq = item.indexOf('=');
     if (eq <= 0) throw new UsageError(`--${option} expects KEY=VALUE, got ${JSON.stringify(item)}`);
     out[item.slice(0, eq)] = item.slice(eq + 1);
@@ -120,8 +94,8 @@ function progressMode(value: string | undefined, quiet: boolean): ProgressMode {
 }
 
 /** `--no-cache-filter a,b --no-cache-filter c` → `['a', 'b', 'c']`. */
-function stageList(list: string[] | undefined): string[] {
-  return (list ?? []).flatMap((item) => item.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+function stageList(list: string[]): string[] {
+  return list.flatMap((item) => item.split(',')).map((s) => s.trim()).filter((s) => s !== '');
 }
 
 /** The instruction's line and a caret under its column, when the error has a position. */
@@ -145,36 +119,37 @@ export const buildCommand: Command = {
   summary: 'build an image from a Dockerfile into the local store',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
-    const parsed = parseBuildArgs(args);
-    const one = (name: string) => parsed.values.get(name)?.[0];
-    const mode = progressMode(one('progress'), parsed.flags.has('quiet'));
+    const { flags, positional } = parseFlags(args, BUILD_FLAGS);
+    if (positional.length !== 1) throw new UsageError('expected exactly one CONTEXT directory');
+    const context = positional[0]!;
+    const mode = progressMode(flags.get('progress'), flags.has('quiet'));
     const quiet = mode === 'quiet';
-    const executor = await defaultExecutor(parsed.flags.has('no-run'));
-    const epoch = sourceDateEpoch(one('source-date-epoch') ?? process.env['SOURCE_DATE_EPOCH']);
-    const file = one('file');
-    const target = one('target');
-    const platform = one('platform');
-    const store = one('store');
-    const dockerfilePath = file === undefined ? join(parsed.context, 'Dockerfile') : isAbsolute(file) ? file : join(parsed.context, file);
+    const executor = await defaultExecutor(flags.has('no-run'));
+    const epoch = sourceDateEpoch(flags.get('source-date-epoch') ?? process.env['SOURCE_DATE_EPOCH']);
+    const file = flags.get('file');
+    const target = flags.get('target');
+    const platform = flags.get('platform');
+    const store = flags.get('store');
+    const dockerfilePath = file === undefined ? join(context, 'Dockerfile') : isAbsolute(file) ? file : join(context, file);
     const display = mode === 'quiet' ? undefined : createProgress(mode, stderrWriter(io));
     try {
       const result = await build({
-        context: parsed.context,
+        context,
         ...(file === undefined ? {} : { dockerfile: file }),
-        tags: parsed.values.get('tag') ?? [],
-        buildArgs: keyValues(parsed.values.get('build-arg'), 'build-arg'),
-        buildContexts: keyValues(parsed.values.get('build-context'), 'build-context'),
-        labels: keyValues(parsed.values.get('label'), 'label'),
+        tags: flags.all('tag'),
+        buildArgs: keyValues(flags.all('build-arg'), 'build-arg'),
+        buildContexts: keyValues(flags.all('build-context'), 'build-context'),
+        labels: keyValues(flags.all('label'), 'label'),
         ...(target === undefined ? {} : { target }),
         ...(platform === undefined ? {} : { platform }),
         ...(store === undefined ? {} : { store }),
         ...(epoch === undefined ? {} : { sourceDateEpoch: epoch }),
         ...(executor === undefined ? {} : { executor }),
-        output: parsed.values.get('output') ?? [],
-        noCache: parsed.flags.has('no-cache'),
-        noCacheFilter: stageList(parsed.values.get('no-cache-filter')),
-        cacheFrom: parsed.values.get('cache-from') ?? [],
-        cacheTo: parsed.values.get('cache-to') ?? [],
+        output: flags.all('output'),
+        noCache: flags.has('no-cache'),
+        noCacheFilter: stageList(flags.all('no-cache-filter')),
+        cacheFrom: flags.all('cache-from'),
+        cacheTo: flags.all('cache-to'),
         ...(display === undefined ? {} : { onEvent: display.onEvent }),
       });
       display?.finish();

@@ -13,17 +13,13 @@ import { StringDecoder } from 'node:string_decoder';
 import { ContainerRuntime, statusText, humanDuration, type ContainerInfo, type OutputListener } from '../../build/run/containers/index.js';
 import { goQuote } from '../../dockerfile/syntax/go-quote.js';
 import { LayerkitError } from '../../errors.js';
-import { ImageStore } from '../../image/store/store.js';
 import { diff as diffTrees } from '../../layers/changes/diff.js';
 import { flatten } from '../../layers/changes/squash.js';
 import { parseFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
-
-const STORE: FlagSpec = { name: 'store', value: true };
-const STORE_HELP = `      --store DIR    the image store (default $LAYERKIT_HOME or ./.layerkit)`;
+import { openStore, STORE_FLAG as STORE, STORE_OPTION as STORE_HELP } from './transfer.js';
 
 function runtimeOf(flags: Flags): ContainerRuntime {
-  const dir = flags.get('store');
-  return new ContainerRuntime(dir === undefined ? new ImageStore() : new ImageStore(dir));
+  return new ContainerRuntime(openStore(flags));
 }
 
 /** Where a container's output goes: raw bytes when the io takes them, else UTF-8 text decoded across chunks. */

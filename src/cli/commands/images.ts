@@ -5,8 +5,8 @@
  * @module
  */
 import { humanDuration } from '../../build/run/containers/status.js';
-import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
-import { humanSize, openStore, STORE_OPTION, transferCommands } from './transfer.js';
+import { parseFlags, UsageError, type CliIo, type Command } from '../io.js';
+import { humanSize, openStore, STORE_FLAG, STORE_OPTION, transferCommands } from './transfer.js';
 
 export { humanSize };
 
@@ -42,17 +42,14 @@ Lists the images of the store, newest first, one line per tag.
 ${STORE_OPTION}
 `,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { options, positional } = parseOptions(
-      args.map((a) => (a === '-q' ? '--quiet' : a)),
-      { values: ['store'], booleans: ['quiet', 'digests'] },
-    );
+    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'quiet', short: 'q' }, { name: 'digests' }]);
     if (positional.length > 0) throw new UsageError('images takes no arguments');
-    const images = await openStore(options).list();
-    if (options.has('quiet')) {
+    const images = await openStore(flags).list();
+    if (flags.has('quiet')) {
       io.stdout(images.map((i) => `${shortId(i.id)}\n`).join(''));
       return 0;
     }
-    const digests = options.has('digests');
+    const digests = flags.has('digests');
     const rows = [['REPOSITORY', 'TAG', ...(digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
     for (const image of images) {
       const names = image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>'];
@@ -78,9 +75,9 @@ IMAGE is a tag, NAME@DIGEST, a manifest digest or an image ID (prefix).
 ${STORE_OPTION}
 `,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { options, positional } = parseOptions(args, { values: ['store'] });
+    const { flags, positional } = parseFlags(args, [STORE_FLAG]);
     if (positional.length === 0) throw new UsageError('expected at least one IMAGE');
-    const store = openStore(options);
+    const store = openStore(flags);
     const found = [];
     for (const ref of positional) found.push(await store.inspect(ref));
     io.stdout(JSON.stringify(found, null, 4) + '\n');
@@ -99,10 +96,10 @@ Lists the steps an image was made by, newest first, with their layer sizes.
 ${STORE_OPTION}
 `,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { options, positional } = parseOptions(args, { values: ['store'], booleans: ['no-trunc'] });
+    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'no-trunc' }]);
     if (positional.length !== 1) throw new UsageError('expected exactly one IMAGE');
-    const entries = await openStore(options).history(positional[0]!);
-    const truncate = !options.has('no-trunc');
+    const entries = await openStore(flags).history(positional[0]!);
+    const truncate = !flags.has('no-trunc');
     const rows = [['CREATED', 'CREATED BY', 'SIZE', 'COMMENT']];
     for (const entry of entries) {
       const by = truncate && entry.createdBy.length > 45 ? `${entry.createdBy.slice(0, 44)}…` : entry.createdBy;
@@ -123,9 +120,9 @@ Gives the image SOURCE names the name TARGET (moved from any other image).
 ${STORE_OPTION}
 `,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { options, positional } = parseOptions(args, { values: ['store'] });
+    const { flags, positional } = parseFlags(args, [STORE_FLAG]);
     if (positional.length !== 2) throw new UsageError('expected SOURCE and TARGET');
-    await openStore(options).tag(positional[0]!, positional[1]!);
+    await openStore(flags).tag(positional[0]!, positional[1]!);
     void io;
     return 0;
   },
@@ -143,14 +140,11 @@ digest: removes the image and its tags. Blobs go with layerkit prune.
 ${STORE_OPTION}
 `,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { options, positional } = parseOptions(
-      args.map((a) => (a === '-f' ? '--force' : a)),
-      { values: ['store'], booleans: ['force'] },
-    );
+    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'force', short: 'f' }]);
     if (positional.length === 0) throw new UsageError('expected at least one IMAGE');
-    const store = openStore(options);
+    const store = openStore(flags);
     for (const ref of positional) {
-      const result = await store.remove(ref, { force: options.has('force') });
+      const result = await store.remove(ref, { force: flags.has('force') });
       for (const tag of result.untagged) io.stdout(`Untagged: ${tag}\n`);
       for (const digest of result.deleted) io.stdout(`Deleted: ${digest}\n`);
     }
@@ -170,9 +164,9 @@ layerkit cache prune).
 ${STORE_OPTION}
 `,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { options, positional } = parseOptions(args, { values: ['store'], booleans: ['dangling'] });
+    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'dangling' }]);
     if (positional.length > 0) throw new UsageError('prune takes no arguments');
-    const result = await openStore(options).gc({ dangling: options.has('dangling') });
+    const result = await openStore(flags).gc({ dangling: flags.has('dangling') });
     for (const digest of result.removedImages) io.stdout(`Deleted Images: ${digest}\n`);
     io.stdout(`Total reclaimed space: ${humanSize(result.freedBytes)}\n`);
     return 0;

@@ -4,7 +4,7 @@
  */
 import { DockerfileSyntaxError, dumpAst, parseDockerfile, parseInstructions } from '../../dockerfile/index.js';
 import type { DockerfileAst, InstructionNode } from '../../dockerfile/index.js';
-import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
+import { parseFlags, UsageError, type CliIo, type Command } from '../io.js';
 
 const FORMATS = ['buildkit', 'json', 'tree'] as const;
 type Format = (typeof FORMATS)[number];
@@ -30,9 +30,9 @@ export const parseCommand: Command = {
   summary: 'parse a Dockerfile; print its BuildKit dump or its instructions as JSON',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { options, positional } = parseOptions(args, { values: ['format'], booleans: ['no-strict'] });
-    const format = options.get('format') ?? 'buildkit';
-    if (typeof format !== 'string' || !(FORMATS as readonly string[]).includes(format)) {
+    const { flags, positional } = parseFlags(args, [{ name: 'format', value: true }, { name: 'no-strict' }]);
+    const format = flags.get('format') ?? 'buildkit';
+    if (!(FORMATS as readonly string[]).includes(format)) {
       throw new UsageError(`unknown format ${JSON.stringify(format)} (expected ${FORMATS.join(', ')})`);
     }
     if (positional.length !== 1) throw new UsageError('expected exactly one FILE');
@@ -47,7 +47,7 @@ export const parseCommand: Command = {
     let output: string;
     let ast: DockerfileAst;
     try {
-      ast = parseDockerfile(text, { strict: !options.has('no-strict') });
+      ast = parseDockerfile(text, { strict: !flags.has('no-strict') });
       output = render(ast, format as Format, file, text);
     } catch (err) {
       if (err instanceof DockerfileSyntaxError) {

@@ -16,16 +16,28 @@ import { writeOciLayout } from '../../image/layout.js';
 import { parseReference, type ImageReference } from '../../image/reference.js';
 import { loadImages } from '../../image/store/import.js';
 import { ImageStore } from '../../image/store/store.js';
-import { parseOptions, UsageError, type CliIo, type Command } from '../io.js';
+import { parseFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
 import { terminalOf, type TerminalIo } from '../terminal.js';
+
+/** `--store DIR`, which every store and container verb takes. */
+export const STORE_FLAG: FlagSpec = { name: 'store', value: true };
 
 /** The `--store` line of every usage text. */
 export const STORE_OPTION = `      --store DIR    the image store (default $LAYERKIT_HOME or ./.layerkit)`;
 
-/** The store a command works on: `--store DIR`, else the default one. */
-export function openStore(options: Map<string, string | true>): ImageStore {
-  const dir = options.get('store');
-  return typeof dir === 'string' ? new ImageStore(dir) : new ImageStore();
+/**
+ * The store a command works on: `--store DIR`, else the default one
+ * (`$LAYERKIT_HOME`, else `./.layerkit`).
+ *
+ * @example
+ * ```ts
+ * const { flags } = parseFlags(['--store', '/tmp/s'], [STORE_FLAG]);
+ * const images = await openStore(flags).list();
+ * ```
+ */
+export function openStore(flags: Flags): ImageStore {
+  const dir = flags.get('store');
+  return dir === undefined ? new ImageStore() : new ImageStore(dir);
 }
 
 /** Docker's human sizes: decimal units, three significant digits. */
@@ -152,26 +164,23 @@ const saveCommand: Command = {
   summary: 'write images to a tar archive (docker-archive or OCI layout)',
   usage: saveUsage,
   async run(args: string[], io: CliIo & TerminalIo): Promise<number> {
-    const { options, positional } = parseOptions(
-      args.map((a) => (a === '-o' ? '--output' : a)),
-      { values: ['output', 'format', 'store'] },
-    );
+    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'output', short: 'o', value: true }, { name: 'format', value: true }]);
     if (positional.length === 0) throw new UsageError('expected at least one IMAGE');
-    const format = options.get('format') ?? 'docker';
-    if (typeof format !== 'string' || !(SAVE_FORMATS as readonly string[]).includes(format)) {
+    const format = flags.get('format') ?? 'docker';
+    if (!(SAVE_FORMATS as readonly string[]).includes(format)) {
       throw new UsageError(`--format expects docker or oci, got ${JSON.stringify(format)}`);
     }
-    const output = options.get('output');
+    const output = flags.get('output');
     if (output === undefined && terminalOf(io).isTTY('stdout')) {
       io.stderr('layerkit save: cowardly refusing to write a tar to a terminal; use -o FILE or redirect standard output\n');
       return 1;
     }
-    const store = openStore(options);
+    const store = openStore(flags);
     const items = await itemsToSave(store, positional);
     const images: Array<{ image: Image; tags: string[] }> = [];
     for (const item of items) images.push({ image: await store.getImage(item.ref), tags: [...item.tags] });
     const kind = format as (typeof SAVE_FORMATS)[number];
-    if (typeof output === 'string') {
+    if (output !== undefined) {
       await writeImages(output, kind, images);
       return 0;
     }
@@ -212,17 +221,14 @@ const loadCommand: Command = {
   summary: 'store the images of a docker-archive or OCI layout tar',
   usage: loadUsage,
   async run(args: string[], io: CliIo & TerminalIo): Promise<number> {
-    const { options, positional } = parseOptions(
-      args.map((a) => (a === '-i' ? '--input' : a)),
-      { values: ['input', 'platform', 'store'] },
-    );
+    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'input', short: 'i', value: true }, { name: 'platform', value: true }]);
     if (positional.length > 0) throw new UsageError('load takes no arguments (use -i FILE)');
-    const store = openStore(options);
-    const platform = options.get('platform');
-    const load = (path: string) => loadImages(store, path, typeof platform === 'string' ? { platform } : {});
-    const input = options.get('input');
+    const store = openStore(flags);
+    const platform = flags.get('platform');
+    const load = (path: string) => loadImages(store, path, platform === undefined ? {} : { platform });
+    const input = flags.get('input');
     let result;
-    if (typeof input === 'string') {
+    if (input !== undefined) {
       result = await load(input);
     } else {
       const stdin = io.stdin;
@@ -277,21 +283,18 @@ const cacheCommand: Command = {
   async run(args: string[], io: CliIo): Promise<number> {
     const [sub, ...rest] = args;
     if (sub === 'du') {
-      const { options, positional } = parseOptions(rest, { values: ['store'] });
+      const { flags, positional } = parseFlags(rest, [STORE_FLAG]);
       if (positional.length > 0) throw new UsageError('cache du takes no arguments');
-      const usage = await new BuildCache(openStore(options)).usage();
+      const usage = await new BuildCache(openStore(flags)).usage();
       io.stdout(`Records:      ${usage.records}\nLayer blobs:  ${usage.blobs}\nTotal:        ${humanSize(usage.bytes)}\n`);
       return 0;
     }
     if (sub === 'prune') {
-      const { options, positional } = parseOptions(
-        rest.map((a) => (a === '-a' ? '--all' : a)),
-        { values: ['store', 'keep-storage'], booleans: ['all'] },
-      );
+      const { flags, positional } = parseFlags(rest, [STORE_FLAG, { name: 'keep-storage', value: true }, { name: 'all', short: 'a' }]);
       if (positional.length > 0) throw new UsageError('cache prune takes no arguments');
-      const keep = options.get('keep-storage');
-      const keepStorage = typeof keep === 'string' ? parseSize(keep) : options.has('all') ? 0 : Number.MAX_SAFE_INTEGER;
-      const result = await new BuildCache(openStore(options)).prune({ keepStorage });
+      const keep = flags.get('keep-storage');
+      const keepStorage = keep !== undefined ? parseSize(keep) : flags.has('all') ? 0 : Number.MAX_SAFE_INTEGER;
+      const result = await new BuildCache(openStore(flags)).prune({ keepStorage });
       io.stdout(`Deleted build cache records: ${result.removedRecords}\nDeleted layer blobs: ${result.removedBlobs}\n`);
       io.stdout(`Total reclaimed space: ${humanSize(result.freedBytes)}\n`);
       return 0;
