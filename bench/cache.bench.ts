@@ -29,7 +29,7 @@ import { promisify } from 'node:util';
 import { build } from '../src/build/build.js';
 import type { BuildResult } from '../src/build/options.js';
 import { which, writeBenchContext } from './context-fixture.js';
-import { median, ms, unavailable, type BenchCase, type BenchRow } from './lib.js';
+import { alternately, median, ms, unavailable, type BenchCase, type BenchRow } from './lib.js';
 
 const exec = promisify(execFile);
 
@@ -172,17 +172,6 @@ const cpus = (samples: Sample[]) => samples.map((s) => s.cpu);
 const summary = (samples: Sample[]) => `median ${ms(median(walls(samples)))} (cpu ${ms(median(cpus(samples)))}) [${walls(samples).map(ms).join(', ')}]`;
 /** The CPU-time ratio, steadier than wall time on a shared machine. */
 const cpuRatio = (ours: Sample[], theirs: Sample[]) => `cpu ratio ${(median(cpus(ours)) / median(cpus(theirs))).toFixed(3)}`;
-
-/** Runs both, the first one first in even rounds and second in odd ones, so neither always runs on the other's leftovers. */
-async function alternately(round: number, first: () => Promise<unknown>, second: () => Promise<unknown>): Promise<void> {
-  if (round % 2 === 0) {
-    await first();
-    await second();
-  } else {
-    await second();
-    await first();
-  }
-}
 
 export const cases: BenchCase[] = [
   {

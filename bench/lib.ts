@@ -79,18 +79,21 @@ export async function compare(options: {
     await settle?.();
     s.push(await timeMs(subject));
   };
-  for (let i = 0; i < rounds; i++) {
-    if (i % 2 === 0) {
-      await runBaseline();
-      await runSubject();
-    } else {
-      await runSubject();
-      await runBaseline();
-    }
-  }
+  for (let i = 0; i < rounds; i++) await alternately(i, runBaseline, runSubject);
   const baselineMs = median(b);
   const subjectMs = median(s);
   return { baselineMs, subjectMs, ratio: subjectMs / baselineMs };
+}
+
+/** Runs both, the first one first in even rounds and second in odd ones, so neither always runs on the other's leftovers. */
+export async function alternately(round: number, first: () => Promise<unknown>, second: () => Promise<unknown>): Promise<void> {
+  if (round % 2 === 0) {
+    await first();
+    await second();
+  } else {
+    await second();
+    await first();
+  }
 }
 
 /** Formats milliseconds for the table. */
