@@ -278,7 +278,7 @@ async function runInstruction(run: StageRun, cache: CacheSession, raw: Instructi
         outcome = await runCopy(run, instruction, tap);
       }
       else if (instruction.kind === 'workdir') outcome = await runWorkdir(run, instruction);
-      else if (instruction.kind === 'run') outcome = await runRun(run, instruction);
+      else if (instruction.kind === 'run') outcome = await runRun(run, instruction, ref);
       else throw new BuildError('INVALID_INSTRUCTION', `${raw.keyword} is not allowed here`, positionOf(raw, plan.label));
       await cache.record(run, step, outcome);
     }

@@ -215,7 +215,7 @@ class VertexTracker {
 
   /**
    * The vertex of a step. A reference that matches no running step exactly
-   * (an output event whose index differs from its step's) goes to the
+   * (events from a producer that numbers its steps otherwise) goes to the
    * latest running step of that stage with that instruction, then of that
    * stage; a step never announced gets a vertex of its own.
    */

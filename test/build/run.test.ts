@@ -91,6 +91,21 @@ describe('RUN through the programmatic handler', () => {
     expect(output && output.type === 'output' && new TextDecoder().decode(output.chunk)).toBe('hello\n');
   });
 
+  it('output events name the step as step-start announced it (index, stage, instruction, line)', async () => {
+    const events: BuildEvent[] = [];
+    const executor: RunExecutor = {
+      async run(step, ctx) {
+        ctx.onOutput('stdout', new TextEncoder().encode(`${step.argv.at(-1)}\n`));
+        return { layer: null };
+      },
+    };
+    await buildText('FROM scratch\nENV A=1\nRUN first\nRUN second\n', {}, { executor, onEvent: (e) => events.push(e) });
+    const starts = events.flatMap((e) => (e.type === 'step-start' && e.step.instruction.startsWith('RUN') ? [e.step] : []));
+    const outputs = events.flatMap((e) => (e.type === 'output' ? [e.step] : []));
+    expect(starts.map((s) => s.index)).toEqual([2, 3]);
+    expect(outputs).toEqual(starts);
+  });
+
   it('without executor or run, RUN fails with a typed error naming both options; the store stays empty', async () => {
     const err = await buildText('FROM scratch\nCOPY a /a\nRUN make\n', { a: 'x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BuildError);

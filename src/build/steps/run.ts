@@ -12,6 +12,7 @@ import { UnionFS } from '../../unionfs/union.js';
 import { readFile } from 'node:fs/promises';
 import { BuildError, positionOf, RunFailedError } from '../errors.js';
 import type { MountSource, RunContext, RunFile, RunResult, RunStep } from '../executor.js';
+import type { StepRef } from '../events.js';
 import { DEFAULT_PATH } from '../scope.js';
 import { resolveFromRef } from '../stages.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
@@ -66,8 +67,8 @@ function runCommandString(run: StageRun, argv: string[]): string {
   return [...prefix, ...argv].join(' ');
 }
 
-/** Runs RUN (mounts already expanded). */
-export async function runRun(run: StageRun, ins: RunInstruction): Promise<StepOutcome> {
+/** Runs RUN (mounts already expanded); its output events name `stepRef`, the step as announced. */
+export async function runRun(run: StageRun, ins: RunInstruction, stepRef: StepRef): Promise<StepOutcome> {
   const { session, state, plan } = run;
   const position = positionOf(ins, plan.label);
   const { args, shell, files } = runArgs(ins);
@@ -116,7 +117,6 @@ export async function runRun(run: StageRun, ins: RunInstruction): Promise<StepOu
   const stack = await state.stack();
   const epoch = session.epoch;
   const rootfs = new UnionFS(stack, epoch === undefined ? {} : { now: () => epoch * 1000 });
-  const stepRef = session.stepRef(plan, 0, ins);
   const ctx: RunContext = {
     lowers: [...state.layers],
     rootfs,
