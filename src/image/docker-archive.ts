@@ -217,8 +217,10 @@ const COMPRESSED_MEDIA_TYPE = {
  * `skopeo copy … docker-archive:`), old layout or new, plain or gzip.
  *
  * `ref` is matched against `RepoTags` after normalization (`busybox` ≡
- * `docker.io/library/busybox:latest`); without it the archive must hold one
- * image. When the archive also is an OCI layout holding that image's
+ * `docker.io/library/busybox:latest`), or is `@N`: the image at index N
+ * (from 0) of `manifest.json`, as skopeo's `docker-archive:FILE:@N` — the
+ * way to reach an untagged image among several. Without `ref` the archive
+ * must hold one image. When the archive also is an OCI layout holding that image's
  * manifest, the image is read from there (same manifest digest as Docker's);
  * otherwise a manifest is built over the layer members. The config keeps its
  * bytes, so the image ID is the archive's.
@@ -228,6 +230,7 @@ const COMPRESSED_MEDIA_TYPE = {
  * @example
  * ```ts
  * const image = await readDockerArchive('busybox.tar', 'busybox:latest');
+ * const second = await readDockerArchive('images.tar', '@1');
  * ```
  */
 export async function readDockerArchive(file: string, ref?: string): Promise<Image> {
@@ -237,7 +240,10 @@ export async function readDockerArchive(file: string, ref?: string): Promise<Ima
   const entries = parseManifestJson(manifestBytes, file);
   const label = (e: DockerArchiveEntry) => e.RepoTags?.[0] ?? e.Config;
   let matches = entries;
-  if (ref !== undefined) {
+  const index = ref === undefined ? undefined : /^@(\d+)$/.exec(ref)?.[1];
+  if (index !== undefined) {
+    matches = entries.slice(Number(index), Number(index) + 1);
+  } else if (ref !== undefined) {
     const wanted = tryCanonical(ref)?.canonical;
     matches = entries.filter((e) => (e.RepoTags ?? []).some((t) => t === ref || (wanted !== undefined && tryCanonical(t)?.canonical === wanted)));
   }

@@ -22,7 +22,7 @@ describe('base images', () => {
       tags: ['base:1'],
       output: [`type=oci,dest=${join(dir, 'layout')},tar=false,name=base:1`, `type=docker,dest=${join(dir, 'base.tar')},name=base:1`],
     });
-    const refs = ['base:1', `oci-layout://${join(dir, 'layout')}:1`, `docker-archive://${join(dir, 'base.tar')}:base:1`, `docker-archive://${join(dir, 'base.tar')}`];
+    const refs = ['base:1', `oci-layout://${join(dir, 'layout')}:1`, `docker-archive://${join(dir, 'base.tar')}:base:1`, `docker-archive://${join(dir, 'base.tar')}`, `docker-archive://${join(dir, 'base.tar')}:@0`];
     for (const ref of refs) {
       const child = await buildText(`FROM ${ref}\nCOPY b.txt /child.txt\n`, { 'b.txt': 'B' }, { store: base.store });
       const config = await child.image.config();

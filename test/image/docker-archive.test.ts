@@ -1,4 +1,4 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
@@ -10,9 +10,11 @@ import {
   appendLayers,
   emptyImage,
   ImageNotFoundError,
+  ImageStore,
   InvalidArchiveError,
   InvalidReferenceError,
   listDockerArchive,
+  loadImages,
   readDockerArchive,
   readOciLayout,
   withConfig,
@@ -143,6 +145,28 @@ describe('docker-archive', () => {
     const missing = await readDockerArchive(file, 'c').catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(ImageNotFoundError);
     expect((missing as ImageNotFoundError).data.available).toEqual(['a:latest', 'example.com/b:2']);
+    // skopeo's @N: the image at that index of manifest.json.
+    expect(await (await readDockerArchive(file, '@0')).configDigest()).toBe(await a.configDigest());
+    expect(await (await readDockerArchive(file, '@1')).configDigest()).toBe(await b.configDigest());
+    await expect(readDockerArchive(file, '@2')).rejects.toBeInstanceOf(ImageNotFoundError);
+  });
+
+  it('loads untagged images from an archive with no OCI view, each by its place in manifest.json', async () => {
+    const dir = await tempDir();
+    const saved = join(dir, 'saved.tar');
+    const a = sample('a');
+    const b = sample('b');
+    await writeDockerArchive(saved, [{ image: a, repoTags: [] }, { image: b, repoTags: [] }]);
+    // What older Docker wrote: manifest.json and the blobs, without index.json and oci-layout.
+    await mkdir(join(dir, 'x'));
+    await run('tar', ['-xf', saved, '-C', join(dir, 'x')]);
+    const file = join(dir, 'legacy.tar');
+    await run('tar', ['-cf', file, '-C', join(dir, 'x'), 'manifest.json', 'blobs']);
+    expect((await run('tar', ['-tf', file])).stdout.split('\n')).not.toContain('index.json');
+    const store = new ImageStore(join(await tempDir(), 'store'));
+    const { images } = await loadImages(store, file);
+    expect(images.map((i) => i.tags)).toEqual([[], []]);
+    expect(images.map((i) => i.id)).toEqual([await a.configDigest(), await b.configDigest()]);
   });
 
   it.each<[string, { gzipLayers?: boolean; symlinks?: boolean }]>([

@@ -158,37 +158,9 @@ async function fromDockerArchive(path: string, entries: DockerArchiveEntry[]): P
   const out: Candidate[] = [];
   for (const [i, entry] of entries.entries()) {
     const tags = canonicalTags(entry.RepoTags ?? []);
-    let image: Image;
-    if (entries.length === 1) image = await readDockerArchive(path);
-    else if (entry.RepoTags && entry.RepoTags.length > 0) image = await readDockerArchive(path, entry.RepoTags[0]);
-    else image = await untaggedEntry(path, entry, i, entries.length);
-    out.push({ image, tags });
+    out.push({ image: await readDockerArchive(path, `@${i}`), tags });
   }
   return out;
-}
-
-/**
- * An untagged image among several: `readDockerArchive` selects by tag only,
- * so it is found through the archive's OCI view (Docker ≥ 25 and layerkit
- * write one) by its config digest.
- */
-async function untaggedEntry(path: string, entry: DockerArchiveEntry, index: number, count: number): Promise<Image> {
-  const cannot = (why: string) =>
-    new InvalidArchiveError(path, `image ${index + 1} of ${count} has no RepoTags and ${why}`, 'manifest.json');
-  const hex = /([a-f0-9]{64})(?:\.json)?$/.exec(entry.Config)?.[1];
-  if (hex === undefined) throw cannot(`its Config ${JSON.stringify(entry.Config)} does not name a digest`);
-  let layout;
-  try {
-    layout = await listOciLayout(path);
-  } catch (err) {
-    if (err instanceof InvalidLayoutError) throw cannot('the archive has no OCI index to find it by');
-    throw err;
-  }
-  for (const digest of new Set(layout.map((e) => e.descriptor.digest))) {
-    const image = await readOciLayout(path, digest);
-    if ((await image.configDigest()) === `sha256:${hex}`) return image;
-  }
-  throw cannot('the archive\'s OCI index does not list it');
 }
 
 /** A layout entry's name: `io.containerd.image.name`, else a `ref.name` that is a whole reference. */
