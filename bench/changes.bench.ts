@@ -112,9 +112,9 @@ const extractCase: BenchCase = {
       const blob = join(work, 'layer.tar.gz');
       await pipeline(Readable.from(layerFromEntries(entries, { level: 6 }).compressed()), createWriteStream(blob));
       const blobSize = (await stat(blob)).size;
-      // Every run extracts into a new directory. Between runs, untimed, the
-      // previous output is flushed, so neither side pays for the other's
-      // writeback (each side runs first in every other round). Outputs
+      // Every run extracts into a new directory. Before each timed run,
+      // untimed, the disk is synced, so neither side pays for the other's
+      // writeback (and compare() alternates which side goes first). Outputs
       // are removed only at the end: on an ext4 without a journal, creating
       // files right after thousands were deleted makes the inode allocator
       // step over each recently freed inode (`recently_deleted()`, ~45 % of

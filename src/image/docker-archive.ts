@@ -220,8 +220,8 @@ const COMPRESSED_MEDIA_TYPE = {
  * `docker.io/library/busybox:latest`), or is `@N`: the image at index N
  * (from 0) of `manifest.json`, as skopeo's `docker-archive:FILE:@N` — the
  * way to reach an untagged image among several. Without `ref` the archive
- * must hold one image. When the archive also is an OCI layout holding that image's
- * manifest, the image is read from there (same manifest digest as Docker's);
+ * must hold one image. When the archive also is an OCI layout holding that
+ * image's manifest, the image is read from there (same manifest digest as Docker's);
  * otherwise a manifest is built over the layer members. The config keeps its
  * bytes, so the image ID is the archive's.
  *
