@@ -294,16 +294,30 @@ describe('ImageStore', () => {
   });
 
   describe('default root', () => {
-    const saved = process.env.LAYERKIT_HOME;
+    const names = ['LAYERKIT_HOME', 'XDG_DATA_HOME', 'HOME'] as const;
+    const saved = names.map((name) => process.env[name]);
     afterEach(() => {
-      if (saved === undefined) delete process.env.LAYERKIT_HOME;
-      else process.env.LAYERKIT_HOME = saved;
+      names.forEach((name, i) => {
+        if (saved[i] === undefined) delete process.env[name];
+        else process.env[name] = saved[i];
+      });
     });
-    it('is $LAYERKIT_HOME, else ./.layerkit', async () => {
+    it('is $LAYERKIT_HOME, else the per-user $XDG_DATA_HOME/layerkit, else ~/.local/share/layerkit', async () => {
       process.env.LAYERKIT_HOME = '/tmp/somewhere';
+      process.env.XDG_DATA_HOME = '/srv/data';
       expect(new ImageStore().root).toBe('/tmp/somewhere');
+      process.env.LAYERKIT_HOME = 'rel/store';
+      expect(defaultStoreRoot()).toBe(resolve('rel/store'));
       delete process.env.LAYERKIT_HOME;
-      expect(defaultStoreRoot()).toBe(resolve('.layerkit'));
+      expect(defaultStoreRoot()).toBe('/srv/data/layerkit');
+      process.env.HOME = '/home/someone';
+      delete process.env.XDG_DATA_HOME;
+      expect(defaultStoreRoot()).toBe('/home/someone/.local/share/layerkit');
+      // The XDG spec says a relative XDG_DATA_HOME is invalid and is ignored.
+      process.env.XDG_DATA_HOME = 'relative/data';
+      expect(defaultStoreRoot()).toBe('/home/someone/.local/share/layerkit');
+      // Not the working directory: the same store from anywhere.
+      expect(defaultStoreRoot()).not.toContain(process.cwd() + '/');
     });
   });
 });

@@ -4,7 +4,8 @@
  * @module
  */
 import { rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Digest } from '../../digest.js';
 import { blobPath, directoryBlobSource } from '../blob-source.js';
 import { ImageConflictError, ImageNotFoundError, InvalidReferenceError } from '../errors.js';
@@ -95,17 +96,22 @@ export interface GcResult {
 
 
 /**
- * The directory a store uses when none is given: `$LAYERKIT_HOME`, else
- * `./.layerkit` (resolved against the working directory).
+ * The directory a store uses when none is given: `$LAYERKIT_HOME`, else the
+ * per-user `$XDG_DATA_HOME/layerkit`, else `~/.local/share/layerkit` (where
+ * podman keeps its images too). One store per user, whatever the working
+ * directory: images do not vanish when you change directory. A relative
+ * `$XDG_DATA_HOME` is ignored, as the XDG base directory spec asks.
  *
  * @example
  * ```ts
- * defaultStoreRoot(); // '/home/me/project/.layerkit'
+ * defaultStoreRoot(); // '/home/me/.local/share/layerkit'
  * ```
  */
 export function defaultStoreRoot(): string {
   const home = process.env.LAYERKIT_HOME;
-  return resolve(home && home !== '' ? home : '.layerkit');
+  if (home && home !== '') return resolve(home);
+  const data = process.env.XDG_DATA_HOME;
+  return join(data && isAbsolute(data) ? data : join(homedir(), '.local', 'share'), 'layerkit');
 }
 
 /**
