@@ -69,7 +69,7 @@ export interface BuildOptions extends CacheOptions {
   platform?: string | Platform;
   /** Labels added to the image config (`--label`). */
   labels?: Readonly<Record<string, string>>;
-  /** The image store, or its directory (default `$LAYERKIT_HOME` or `./.layerkit`). */
+  /** The image store, or its directory (default `$LAYERKIT_HOME`, else `~/.local/share/layerkit`). */
   store?: ImageStore | string;
   /** Runs RUN instructions. */
   executor?: RunExecutor;

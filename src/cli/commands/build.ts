@@ -16,7 +16,7 @@ import { createProgress, PROGRESS_MODES, stderrWriter, type ProgressMode } from 
 const usage = `Usage: layerkit build [OPTIONS] CONTEXT
 
 Builds an image from a Dockerfile and a context directory into the local
-store ($LAYERKIT_HOME, default ./.layerkit).
+store ($LAYERKIT_HOME, default ~/.local/share/layerkit).
 
   -f, --file FILE           the Dockerfile (default CONTEXT/Dockerfile)
   -t, --tag NAME[:TAG]      tag the image (repeatable; ":latest" when no tag)

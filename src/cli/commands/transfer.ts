@@ -23,11 +23,11 @@ import { terminalOf, type TerminalIo } from '../terminal.js';
 export const STORE_FLAG: FlagSpec = { name: 'store', value: true };
 
 /** The `--store` line of every usage text. */
-export const STORE_OPTION = `      --store DIR    the image store (default $LAYERKIT_HOME or ./.layerkit)`;
+export const STORE_OPTION = `      --store DIR    the image store (default $LAYERKIT_HOME or ~/.local/share/layerkit)`;
 
 /**
  * The store a command works on: `--store DIR`, else the default one
- * (`$LAYERKIT_HOME`, else `./.layerkit`).
+ * (`$LAYERKIT_HOME`, else the per-user `~/.local/share/layerkit`).
  *
  * @example
  * ```ts

@@ -134,7 +134,7 @@ export function defaultStoreRoot(): string {
  *
  * @example
  * ```ts
- * const store = new ImageStore();                // ./.layerkit or $LAYERKIT_HOME
+ * const store = new ImageStore();                // $LAYERKIT_HOME or ~/.local/share/layerkit
  * await store.putImage(image, ['me/app:1', 'me/app:latest']);
  * const again = await store.getImage('me/app:1');
  * ```
