@@ -19,7 +19,12 @@ export interface StoredEntry {
   descriptor: Descriptor;
   /** Canonical references, sorted. */
   refs: string[];
+  /** Canonical `repo@digest` names the image was pulled from or pushed to, sorted. */
+  repoDigests?: string[];
 }
+
+/** The annotation that keeps an image's repo digests beside its tags (comma-separated). */
+export const REPO_DIGESTS_ANNOTATION = 'dev.layerkit.image.repo-digests';
 
 /** Reads `<root>/index.json`; an absent file is an empty store. */
 export async function readRefs(root: string): Promise<StoredEntry[]> {
@@ -36,6 +41,8 @@ export async function readRefs(root: string): Promise<StoredEntry[]> {
     const entry = byDigest.get(d.digest) ?? { descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size }, refs: [] };
     const ref = d.annotations?.[Annotation.refName];
     if (ref !== undefined && !entry.refs.includes(ref)) entry.refs.push(ref);
+    const repoDigests = d.annotations?.[REPO_DIGESTS_ANNOTATION];
+    if (repoDigests) entry.repoDigests = [...new Set([...(entry.repoDigests ?? []), ...repoDigests.split(',')])].sort();
     byDigest.set(d.digest, entry);
   }
   for (const e of byDigest.values()) e.refs.sort();
@@ -51,8 +58,9 @@ export async function writeRefs(root: string, entries: StoredEntry[]): Promise<v
   const manifests: Descriptor[] = [];
   for (const entry of [...entries].sort((a, b) => (a.descriptor.digest < b.descriptor.digest ? -1 : 1))) {
     const base = { mediaType: entry.descriptor.mediaType, digest: entry.descriptor.digest, size: entry.descriptor.size };
-    if (entry.refs.length === 0) manifests.push(base);
-    for (const ref of [...entry.refs].sort()) manifests.push({ ...base, annotations: { [Annotation.refName]: ref } });
+    const extra = entry.repoDigests?.length ? { [REPO_DIGESTS_ANNOTATION]: [...entry.repoDigests].sort().join(',') } : undefined;
+    if (entry.refs.length === 0) manifests.push(extra ? { ...base, annotations: extra } : base);
+    for (const ref of [...entry.refs].sort()) manifests.push({ ...base, annotations: { [Annotation.refName]: ref, ...extra } });
   }
   const index: ImageIndex = { schemaVersion: 2, mediaType: ImageMediaType.ociIndex, manifests };
   const bytes = canonicalJson('index', index);
@@ -63,7 +71,7 @@ export async function writeRefs(root: string, entries: StoredEntry[]): Promise<v
 
 /** Moves `ref` to the image `digest` (taking it from any other image). */
 export function assignRef(entries: StoredEntry[], descriptor: Descriptor, ref: string): StoredEntry[] {
-  const next = entries.map((e) => ({ descriptor: e.descriptor, refs: e.refs.filter((r) => r !== ref) }));
+  const next = entries.map((e) => ({ ...e, refs: e.refs.filter((r) => r !== ref) }));
   let target = next.find((e) => e.descriptor.digest === descriptor.digest);
   if (!target) {
     target = { descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, refs: [] };

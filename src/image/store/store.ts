@@ -174,15 +174,23 @@ export class ImageStore {
    * @example
    * ```ts
    * const { id, digest } = await store.putImage(image, 'me/app:1');
+   * await store.putImage(remoteImage, 'alpine:3.20', { concurrency: 4 }); // four layer downloads at a time
    * ```
    */
-  async putImage(image: Image, tags: string | string[] = []): Promise<PutImageResult> {
+  async putImage(image: Image, tags: string | string[] = [], options: { concurrency?: number } = {}): Promise<PutImageResult> {
     const refs = [...new Set((Array.isArray(tags) ? tags : [tags]).map((t) => parseTagReference(t).canonical))];
     const plan = await planImageBlobs(image);
     await this.#init();
     const created: Digest[] = [];
     try {
-      for (const blob of plan.blobs) if (await putBlob(this.root, this.#tmp, blob)) created.push(blob.digest);
+      // Workers share one queue; every worker finishes before an error propagates, so #discard sees all it must undo.
+      const queue = [...plan.blobs];
+      const worker = async () => {
+        for (let blob = queue.shift(); blob; blob = queue.shift()) if (await putBlob(this.root, this.#tmp, blob)) created.push(blob.digest);
+      };
+      const settled = await Promise.allSettled(Array.from({ length: Math.max(1, options.concurrency ?? 1) }, worker));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       await this.#lock(async () => {
         // A gc between our writes and this lock may have removed blobs nothing referenced yet.
         for (const blob of plan.blobs) await putBlob(this.root, this.#tmp, blob);
@@ -377,6 +385,38 @@ export class ImageStore {
         removedBlobs.push(digest as Digest);
       }
       return { removedBlobs, freedBytes, removedImages, removedTemporaryFiles: await sweepTemporaryFiles(this.#tmp) };
+    });
+  }
+
+  /**
+   * Records that a stored image is `repoDigest` (`registry/repo@sha256:…`, the
+   * manifest digest a registry knows it by), as `docker pull` and `docker push`
+   * do; `inspect` lists it under `RepoDigests`, and it goes with the image. A
+   * newer digest for the same repository replaces the older one. `imageId` is
+   * the image ID (config digest) or a manifest digest of stored images.
+   *
+   * @throws {@link ImageNotFoundError} when no stored image has that ID;
+   * {@link InvalidReferenceError} when `repoDigest` has no digest.
+   * @example
+   * ```ts
+   * await store.addRepoDigest(id, 'localhost:5000/app@sha256:4f1c…');
+   * (await store.inspect('localhost:5000/app:1')).RepoDigests; // ['localhost:5000/app@sha256:4f1c…']
+   * ```
+   */
+  async addRepoDigest(imageId: Digest, repoDigest: string): Promise<void> {
+    const parsed = parseReference(repoDigest);
+    if (parsed.digest === undefined) throw new InvalidReferenceError(repoDigest, 'a repo digest needs @sha256:…');
+    const value = `${parsed.name}@${parsed.digest}`;
+    await this.#lock(async () => {
+      const entries = await readRefs(this.root);
+      const facts = await Promise.all(entries.map((e) => loadFacts(this.root, e)));
+      const targets = facts.filter((f) => f.configDigest === imageId || f.entry.descriptor.digest === imageId).map((f) => f.entry);
+      if (targets.length === 0) throw new ImageNotFoundError(imageId, this.root, entries.flatMap((e) => e.refs));
+      for (const entry of targets) {
+        const others = (entry.repoDigests ?? []).filter((r) => r.slice(0, r.lastIndexOf('@')) !== parsed.name);
+        entry.repoDigests = [...others, value].sort();
+      }
+      await writeRefs(this.root, entries);
     });
   }
 

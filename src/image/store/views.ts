@@ -112,7 +112,7 @@ export function inspectOf(entry: StoredEntry, manifest: Manifest, config: ImageC
   return {
     Id: id,
     RepoTags: entry.refs.map(familiar),
-    RepoDigests: [...repos].sort().map((r) => `${r}@${entry.descriptor.digest}`),
+    RepoDigests: [...new Set([...[...repos].map((r) => `${r}@${entry.descriptor.digest}`), ...(entry.repoDigests ?? []).map(familiar)])].sort(),
     ...(config.created !== undefined ? { Created: config.created } : {}),
     ...(config.author !== undefined ? { Author: config.author } : {}),
     Architecture: config.architecture,
