@@ -16,20 +16,29 @@ import { parseTagReference } from './reference.js';
  * ```ts
  * const spec: OutputSpec = { type: 'oci', dest: 'out.tar', tar: true, names: ['me/app:1'] };
  * await writeImageOutput(image, spec);
+ * const push: OutputSpec = { type: 'registry', dest: '', tar: false, names: ['localhost:5000/app:1'], push: true };
  * ```
  */
 export interface OutputSpec {
-  /** `oci`: an OCI layout; `docker`: a docker-archive (always a tar). */
-  type: 'oci' | 'docker';
-  /** Destination path (a directory when `tar` is false). */
+  /**
+   * `oci`: an OCI layout; `docker`: a docker-archive (always a tar);
+   * `registry`: a push to every name; `image`: the local store under the
+   * names, and a push too with `push=true` (buildx's image exporter).
+   */
+  type: 'oci' | 'docker' | 'registry' | 'image';
+  /** Destination path (a directory when `tar` is false); empty for `registry` and `image`. */
   dest: string;
-  /** Write a tar file (default true, as buildx). */
+  /** Write a tar file (default true, as buildx); false for `registry` and `image`. */
   tar: boolean;
   /** Image names from `name=` (comma-separated, may repeat). */
   names: string[];
+  /** Push to the names (`registry`: always; `image`: `push=true`). Absent for file exports. */
+  push?: boolean;
+  /** `registry.insecure=true`: the names' registries may be plain HTTP. */
+  insecure?: boolean;
 }
 
-const KEYS = new Set(['type', 'dest', 'tar', 'name']);
+const KEYS = new Set(['type', 'dest', 'tar', 'name', 'push', 'registry.insecure']);
 
 // Splits on commas outside double quotes, as buildx's CSV reading does.
 function splitFields(spec: string): string[] {
@@ -52,20 +61,29 @@ function splitFields(spec: string): string[] {
  * Parses buildx's output spelling for the exporters layerkit has:
  * `type=oci,dest=DIR,tar=false`, `type=oci,dest=FILE.tar`,
  * `type=docker,dest=FILE.tar`, each with optional `name=a:1,name=b:2` (or a
- * quoted `"name=a:1,b:2"`).
+ * quoted `"name=a:1,b:2"`); `type=registry,name=REF` and
+ * `type=image,name=REF[,push=true]` (with `registry.insecure=true` where the
+ * registry is plain HTTP and not on loopback).
  *
  * @throws {@link InvalidOutputSpecError} for an unknown type or key, a missing
- * `dest`, `tar=false` with `type=docker`, or a bad boolean.
+ * `dest` (files) or `name` (registry), `tar=false` with `type=docker`, or a bad boolean.
  * @example
  * ```ts
  * parseOutputSpec('type=oci,dest=out,tar=false'); // { type: 'oci', dest: 'out', tar: false, names: [] }
+ * parseOutputSpec('type=image,name=localhost:5000/app:1,push=true'); // { type: 'image', dest: '', tar: false, names: [...], push: true }
  * ```
  */
 export function parseOutputSpec(spec: string): OutputSpec {
   let type: string | undefined;
   let dest: string | undefined;
   let tar: boolean | undefined;
+  let push: boolean | undefined;
+  let insecure: boolean | undefined;
   const names: string[] = [];
+  const bool = (key: string, value: string): boolean => {
+    if (value !== 'true' && value !== 'false') throw new InvalidOutputSpecError(spec, `${key} must be true or false, got ${JSON.stringify(value)}`);
+    return value === 'true';
+  };
   for (const raw of splitFields(spec)) {
     const field = raw.trim();
     if (field === '') continue;
@@ -73,13 +91,13 @@ export function parseOutputSpec(spec: string): OutputSpec {
     if (eq <= 0) throw new InvalidOutputSpecError(spec, `expected key=value, got ${JSON.stringify(field)}`);
     const key = field.slice(0, eq).trim().toLowerCase();
     const value = field.slice(eq + 1).trim();
-    if (!KEYS.has(key)) throw new InvalidOutputSpecError(spec, `unknown key ${JSON.stringify(key)} (known: type, dest, tar, name)`);
+    if (!KEYS.has(key)) throw new InvalidOutputSpecError(spec, `unknown key ${JSON.stringify(key)} (known: ${[...KEYS].join(', ')})`);
     if (key === 'type') type = value;
     else if (key === 'dest') dest = value;
-    else if (key === 'tar') {
-      if (value !== 'true' && value !== 'false') throw new InvalidOutputSpecError(spec, `tar must be true or false, got ${JSON.stringify(value)}`);
-      tar = value === 'true';
-    } else {
+    else if (key === 'tar') tar = bool(key, value);
+    else if (key === 'push') push = bool(key, value);
+    else if (key === 'registry.insecure') insecure = bool(key, value);
+    else {
       for (const name of value.split(',').map((n) => n.trim()).filter(Boolean)) {
         try {
           parseTagReference(name);
@@ -90,10 +108,18 @@ export function parseOutputSpec(spec: string): OutputSpec {
       }
     }
   }
-  if (type === undefined) throw new InvalidOutputSpecError(spec, 'missing type= (oci or docker)');
-  if (type !== 'oci' && type !== 'docker') {
-    throw new InvalidOutputSpecError(spec, `type ${JSON.stringify(type)} is not supported (oci or docker)`);
+  if (type === undefined) throw new InvalidOutputSpecError(spec, 'missing type= (oci, docker, registry or image)');
+  if (type === 'registry' || type === 'image') {
+    if (dest !== undefined || tar !== undefined) throw new InvalidOutputSpecError(spec, `type=${type} takes no dest= or tar=`);
+    if (type === 'registry' && push === false) throw new InvalidOutputSpecError(spec, 'type=registry always pushes');
+    const out: OutputSpec = { type, dest: '', tar: false, names, push: type === 'registry' || push === true };
+    if (insecure !== undefined) out.insecure = insecure;
+    return out;
   }
+  if (type !== 'oci' && type !== 'docker') {
+    throw new InvalidOutputSpecError(spec, `type ${JSON.stringify(type)} is not supported (oci, docker, registry or image)`);
+  }
+  if (push !== undefined || insecure !== undefined) throw new InvalidOutputSpecError(spec, `push= and registry.insecure= belong to type=registry and type=image`);
   if (dest === undefined || dest === '') throw new InvalidOutputSpecError(spec, 'missing dest=');
   if (dest === '-') throw new InvalidOutputSpecError(spec, 'writing to standard output is not supported');
   if (type === 'docker' && tar === false) throw new InvalidOutputSpecError(spec, 'type=docker is always a tar');
@@ -105,6 +131,8 @@ export function parseOutputSpec(spec: string): OutputSpec {
  * as `io.containerd.image.name` + tag), or a docker-archive (names as
  * `RepoTags`).
  *
+ * @throws {@link InvalidOutputSpecError} for `type=registry` and `type=image`, which `build()` writes.
+ *
  * @example
  * ```ts
  * await writeImageOutput(image, 'type=docker,dest=app.tar,name=me/app:1');
@@ -112,6 +140,10 @@ export function parseOutputSpec(spec: string): OutputSpec {
  */
 export async function writeImageOutput(image: Image, spec: string | OutputSpec): Promise<OutputSpec> {
   const out = typeof spec === 'string' ? parseOutputSpec(spec) : spec;
+  if (out.type === 'registry' || out.type === 'image') {
+    // Pushing is the registry client's work, a layer above this module: build() does it.
+    throw new InvalidOutputSpecError(typeof spec === 'string' ? spec : JSON.stringify(spec), `type=${out.type} is written by build() (or the registry client's push), not by writeImageOutput`);
+  }
   if (out.type === 'docker') await writeDockerArchive(out.dest, { image, repoTags: out.names });
   else await writeOciLayout(out.dest, { image, names: out.names }, { tar: out.tar });
   return out;

@@ -28,7 +28,7 @@ describe('parseOutputSpec', () => {
     ['dest=out', /missing type/],
     ['type=oci', /missing dest/],
     ['type=local,dest=out', /not supported/],
-    ['type=registry,name=x', /not supported/],
+    ['type=registry,name=x,dest=out', /takes no dest/],
     ['type=oci,dest=out,tar=yes', /true or false/],
     ['type=docker,dest=out,tar=false', /always a tar/],
     ['type=oci,dest=out,compression=zstd', /unknown key "compression"/],
