@@ -184,7 +184,7 @@ describe('bad usage exits 2 with the message and the usage text', () => {
     [['cache', 'prune', '--keep-storage'], 'flag needs an argument: --keep-storage'],
     [['cache', 'du', '-a'], "unknown shorthand flag: 'a' in -a"],
     [['parse', '--format'], 'flag needs an argument: --format'],
-    [['parse', '--strict', '-'], 'unknown flag: --strict'],
+    [['parse', '--strict=maybe', '-'], 'invalid value "maybe" for --strict: expected true or false'],
     [['build', '--bogus', '.'], 'unknown flag: --bogus'],
     [['build', '.', '-t'], "flag needs an argument: 't' in -t"],
     [['build', '.', '--build-arg'], 'flag needs an argument: --build-arg'],

@@ -46,17 +46,22 @@ describe('layerkit parse', () => {
     expect(out).toEqual({ status: 0, stdout: '(from "a")\n(run "b")\n', stderr: '' });
   });
 
-  it('reports a syntax error as FILE:LINE:COL, source line and caret, with status 1', async () => {
+  it('reports an unknown instruction of --format=json or --strict as FILE:LINE:COL, source line and caret, with status 1', async () => {
     const path = file('bad', 'FROM a\n  FORM b\n');
-    const out = await run(['parse', path]);
-    expect(out.status).toBe(1);
-    expect(out.stdout).toBe('');
-    expect(out.stderr).toBe(`${path}:2:3: unknown instruction: FORM (did you mean FROM?)\n  FORM b\n  ^\n`);
+    for (const argv of [['parse', '--format=json', path], ['parse', '--strict', path], ['parse', '--no-strict=false', '--format=tree', path]]) {
+      const out = await run(argv);
+      expect(out.status, argv.join(' ')).toBe(1);
+      expect(out.stdout).toBe('');
+      expect(out.stderr).toBe(`${path}:2:3: unknown instruction: FORM (did you mean FROM?)\n  FORM b\n  ^\n`);
+    }
   });
 
-  it('--no-strict keeps unknown instructions as BuildKit\'s parser does', async () => {
-    const out = await run(['parse', '--no-strict', '-'], 'FORM b');
-    expect(out).toMatchObject({ status: 0, stdout: '(form "")\n' });
+  it('keeps unknown instructions in the dumps, as BuildKit\'s parser does', async () => {
+    expect(await run(['parse', '-'], 'FORM b')).toMatchObject({ status: 0, stdout: '(form "")\n' });
+    expect(await run(['parse', '--no-strict', '-'], 'FORM b')).toMatchObject({ status: 0, stdout: '(form "")\n' });
+    const tree = await run(['parse', '--format=tree', '-'], 'FROM a\n{{ template }}\n');
+    expect(tree.status).toBe(0);
+    expect(JSON.parse(tree.stdout).instructions[1]).toMatchObject({ keyword: '{{', rawKeyword: '{{', args: [''] });
   });
 
   it('prints warnings on standard error', async () => {

@@ -4,22 +4,25 @@
  */
 import { DockerfileSyntaxError, dumpAst, parseDockerfile, parseInstructions } from '../../dockerfile/index.js';
 import type { DockerfileAst, InstructionNode } from '../../dockerfile/index.js';
-import { parseFlags, UsageError, type CliIo, type Command } from '../io.js';
+import { parseFlags, UsageError, type CliIo, type Command, type Flags } from '../io.js';
 
 const FORMATS = ['buildkit', 'json', 'tree'] as const;
 type Format = (typeof FORMATS)[number];
 
-const usage = `Usage: layerkit parse [--format=buildkit|json|tree] [--no-strict] FILE
+const usage = `Usage: layerkit parse [--format=buildkit|json|tree] [--strict] FILE
 
 Parses FILE (- for standard input) as a Dockerfile and prints it.
 
   --format=buildkit  BuildKit's dump of the syntax tree, one (instruction ...)
-                     per line (default)
+                     per line (default): what BuildKit's parser prints, unknown
+                     instructions (templates, typos) included
   --format=json      the typed instructions, grouped into stages, with
-                     positions (JSON, schema in docs/dockerfile-syntax.md)
-  --format=tree      the raw syntax tree as JSON (same document)
-  --no-strict        with buildkit or tree: keep unknown instructions and any
-                     ONBUILD trigger, as BuildKit's parser package does
+                     positions (JSON, schema in docs/dockerfile-syntax.md);
+                     an unknown instruction is an error, as in a build
+  --format=tree      the raw syntax tree as JSON (same document as buildkit)
+  --strict           with buildkit or tree: also reject what a build rejects
+                     before it starts (unknown instructions, ONBUILD triggers
+                     that are not allowed); --no-strict is the default
 
 Exit status: 0 parsed, 1 the Dockerfile is invalid, 2 bad usage or unreadable file.
 `;
@@ -30,7 +33,7 @@ export const parseCommand: Command = {
   summary: 'parse a Dockerfile; print its BuildKit dump or its instructions as JSON',
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { flags, positional } = parseFlags(args, [{ name: 'format', value: true }, { name: 'no-strict' }]);
+    const { flags, positional } = parseFlags(args, [{ name: 'format', value: true }, { name: 'strict' }, { name: 'no-strict' }]);
     const format = flags.get('format') ?? 'buildkit';
     if (!(FORMATS as readonly string[]).includes(format)) {
       throw new UsageError(`unknown format ${JSON.stringify(format)} (expected ${FORMATS.join(', ')})`);
@@ -47,7 +50,7 @@ export const parseCommand: Command = {
     let output: string;
     let ast: DockerfileAst;
     try {
-      ast = parseDockerfile(text, { strict: !flags.has('no-strict') });
+      ast = parseDockerfile(text, { strict: strictness(format as Format, flags) });
       output = render(ast, format as Format, file, text);
     } catch (err) {
       if (err instanceof DockerfileSyntaxError) {
@@ -63,6 +66,18 @@ export const parseCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * BuildKit's parser keeps an unknown instruction as a node, and its dump
+ * shows it; only turning nodes into instructions rejects it. So the dumps
+ * parse as the parser does, and the typed instructions as a build does.
+ */
+function strictness(format: Format, flags: Flags): boolean {
+  if (format === 'json') return true;
+  if (flags.given('strict')) return flags.has('strict');
+  if (flags.given('no-strict')) return !flags.has('no-strict');
+  return false;
+}
 
 function render(ast: DockerfileAst, format: Format, file: string, text: string): string {
   switch (format) {
