@@ -75,9 +75,16 @@ export async function parseBaseReference(value: string, data: BuildErrorData = {
   return storeReference(value, value, data);
 }
 
+/**
+ * An image ID as FROM accepts one: `sha256:` and at least four hex digits,
+ * or a bare short ID (twelve digits, as `docker images` prints) or longer.
+ * Anything else is a name — `FROM b`, a stage typo, must not pick an image
+ * whose ID happens to start with `b`.
+ */
+const IMAGE_ID = /^(?:sha256:[a-f0-9]{4,64}|[a-f0-9]{12,64})$/;
+
 function storeReference(ref: string, written: string, data: BuildErrorData): BaseReference {
-  // An image ID or ID prefix is a valid store lookup too.
-  if (/^(sha256:)?[a-f0-9]{6,64}$/.test(ref)) return { kind: 'store', ref };
+  if (IMAGE_ID.test(ref)) return { kind: 'store', ref };
   try {
     parseReference(ref);
   } catch (err) {
@@ -115,7 +122,8 @@ export async function loadBaseImage(
       case 'scratch':
         return emptyImage(platform);
       case 'store':
-        return await store.getImage(reference.ref);
+        // A name is looked up in its canonical spelling (docker.io/library/b:latest), which is never read as an ID prefix.
+        return await store.getImage(IMAGE_ID.test(reference.ref) ? reference.ref : parseReference(reference.ref).canonical);
       case 'oci-layout':
         return await readOciLayout(resolve(reference.path), reference.ref, { platform });
       case 'docker-archive':

@@ -92,15 +92,19 @@ describe('ImageStore', () => {
   it('refuses an ambiguous ID prefix', async () => {
     const store = new ImageStore(await tempDir());
     const ids: string[] = [];
+    // Two images whose IDs share their first four hex digits (the shortest prefix that is an ID).
     for (let i = 0; ; i++) {
       const image = withConfig(emptyImage(amd64), { config: { Cmd: [`${i}`] } });
-      await store.putImage(image, `img:${i}`);
       const hex = digestHex(await image.configDigest());
-      const twin = ids.find((h) => h[0] === hex[0]);
+      const twin = ids.find((h) => h.slice(0, 4) === hex.slice(0, 4));
       if (twin) {
-        const err = await store.getImage(hex[0]!).catch((e: unknown) => e);
+        await store.putImage(image, `img:${i}`);
+        await store.putImage(withConfig(emptyImage(amd64), { config: { Cmd: [`${ids.indexOf(twin)}`] } }), 'img:twin');
+        const err = await store.getImage(hex.slice(0, 4)).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(AmbiguousReferenceError);
         expect((err as AmbiguousReferenceError).data.candidates).toHaveLength(2);
+        // Shorter than four digits is a name, not an ID prefix.
+        expect(await store.getImage(hex.slice(0, 3)).catch((e: unknown) => e)).toBeInstanceOf(ImageNotFoundError);
         break;
       }
       ids.push(hex);
@@ -117,7 +121,14 @@ describe('ImageStore', () => {
     expect(list.map((l) => l.repoTags)).toEqual([['app:new', 'other/app:latest'], ['app:old']]);
     expect(list[0]!.id).toBe(await newer.configDigest());
     const manifest = await newer.manifest();
-    expect(list[0]!.size).toBe(manifest.layers.reduce((s, l) => s + l.size, 0));
+    // Docker's SIZE: the uncompressed layers.
+    const unpacked: number[] = [];
+    for (const layer of await newer.layers()) {
+      let n = 0;
+      for await (const chunk of layer.uncompressed()) n += chunk.length;
+      unpacked.push(n);
+    }
+    expect(list[0]!.size).toBe(unpacked[0]! + unpacked[1]!);
 
     const inspect = await store.inspect('app:new');
     expect(inspect.Id).toBe(await newer.configDigest());
@@ -136,7 +147,7 @@ describe('ImageStore', () => {
       ['ADD base /', false],
     ]);
     expect(history[0]!.size).toBe(0);
-    expect(history[1]!.size).toBe(manifest.layers[1]!.size);
+    expect(history[1]!.size).toBe(unpacked[1]);
     expect(history[2]!.layer).toEqual({ digest: manifest.layers[0]!.digest, diffId: (await newer.config()).rootfs.diff_ids[0] });
   });
 

@@ -10,6 +10,14 @@ import { parseReference } from '../reference.js';
 import type { ImageConfig, Manifest } from '../types.js';
 import type { StoredEntry } from './refs.js';
 
+/**
+ * The fewest hex digits that name an image by ID, as Docker's
+ * (`^(sha256:)?[a-f0-9]{4,64}$`): anything shorter is only a name.
+ */
+export const MIN_ID_PREFIX = 4;
+
+const ID_PREFIX = new RegExp(`^(?:sha256:)?([a-f0-9]{${MIN_ID_PREFIX},64})$`);
+
 /** A stored image with its manifest and config read (and verified). */
 export interface ImageFacts {
   entry: StoredEntry;
@@ -30,15 +38,19 @@ export async function loadFacts(root: string, entry: StoredEntry): Promise<Image
 /**
  * Finds the stored image a reference names: `repo:tag` (normalized),
  * `repo@sha256:…` or a bare `sha256:…`/64-hex manifest digest, or the image
- * ID (config digest) in full or as a unique hex prefix (`3f57d9401f8d`,
- * `sha256:3f57`). A name is tried before an ID prefix, as Docker does.
+ * ID (config digest) in full or as a unique hex prefix of at least
+ * {@link MIN_ID_PREFIX} digits (`3f57d9401f8d`, `sha256:3f57`). A name is
+ * tried before an ID prefix, as Docker does; `b` or `abc` is only ever a
+ * name. Several manifests of one config (the same image loaded from a
+ * docker-archive and from an OCI layout) are one image: an ID names it
+ * without ambiguity.
  *
  * @throws {@link ImageNotFoundError}, {@link AmbiguousReferenceError}, or the
  * {@link InvalidReferenceError} of a string that is neither a reference nor hex.
  */
 export async function resolveStored(root: string, entries: StoredEntry[], ref: string): Promise<ImageFacts> {
   const input = ref.trim();
-  const hex = /^(?:sha256:)?([a-f0-9]{1,64})$/.exec(input)?.[1];
+  const hex = ID_PREFIX.exec(input)?.[1];
   const byDigest = (digest: string) => entries.find((e) => e.descriptor.digest === digest);
   if (hex?.length === 64) {
     const manifestMatch = byDigest(`sha256:${hex}`);
@@ -58,12 +70,66 @@ export async function resolveStored(root: string, entries: StoredEntry[], ref: s
     const facts = await Promise.all(entries.map((e) => loadFacts(root, e)));
     const matches = facts.filter((f) => digestHex(f.configDigest).startsWith(hex));
     const ids = new Set(matches.map((m) => m.configDigest));
-    // Two manifests over one config share an ID; a prefix then cannot choose between them.
-    if (ids.size > 1 || (matches.length > 1 && hex.length < 64)) {
-      throw new AmbiguousReferenceError(input, matches.map((m) => `${m.configDigest} (${m.entry.descriptor.digest})`));
-    }
-    if (matches[0]) return matches[0];
+    if (ids.size > 1) throw new AmbiguousReferenceError(input, [...ids].sort());
+    // Manifests over one config are one image: any of them gives the same files and config.
+    const chosen = representative(matches);
+    if (chosen) return chosen;
   }
   if (parseError !== undefined && hex === undefined) throw parseError;
   throw new ImageNotFoundError(input, root, entries.flatMap((e) => e.refs));
+}
+
+/** Of several manifests of one image, the one that speaks for it: tagged first, then the lowest digest. */
+function representative(facts: ImageFacts[]): ImageFacts | undefined {
+  return [...facts].sort((a, b) => Number(b.entry.refs.length > 0) - Number(a.entry.refs.length > 0) || a.entry.descriptor.digest.localeCompare(b.entry.descriptor.digest))[0];
+}
+
+/**
+ * One image as Docker counts them: an image ID (config digest), with every
+ * stored manifest of that config and the union of their tags.
+ */
+export interface StoredImage extends ImageFacts {
+  /** Every stored manifest of this image ID. */
+  entries: StoredEntry[];
+}
+
+function merge(group: ImageFacts[]): StoredImage {
+  const chosen = representative(group)!;
+  const refs = [...new Set(group.flatMap((f) => f.entry.refs))].sort();
+  const repoDigests = [...new Set(group.flatMap((f) => f.entry.repoDigests ?? []))].sort();
+  const entry: StoredEntry = { ...chosen.entry, refs, ...(repoDigests.length > 0 ? { repoDigests } : {}) };
+  return { ...chosen, entry, entries: group.map((f) => f.entry) };
+}
+
+/**
+ * The stored images, one per image ID: manifests of the same config (one
+ * image loaded from a docker-archive and from an OCI layout) are merged.
+ *
+ * @example
+ * ```ts
+ * const images = await storedImages(store.root, await readRefs(store.root));
+ * ```
+ */
+export async function storedImages(root: string, entries: StoredEntry[]): Promise<StoredImage[]> {
+  const facts = await Promise.all(entries.map((e) => loadFacts(root, e)));
+  const byId = new Map<string, ImageFacts[]>();
+  for (const f of facts) byId.set(f.configDigest, [...(byId.get(f.configDigest) ?? []), f]);
+  return [...byId.values()].map(merge);
+}
+
+/**
+ * The image a reference names (see {@link resolveStored}) with every stored
+ * manifest of its ID and all their tags.
+ *
+ * @example
+ * ```ts
+ * const { entry, entries } = await resolveImage(store.root, await readRefs(store.root), 'busybox');
+ * ```
+ */
+export async function resolveImage(root: string, entries: StoredEntry[], ref: string): Promise<StoredImage> {
+  const found = await resolveStored(root, entries, ref);
+  const group = (await Promise.all(entries.map((e) => loadFacts(root, e)))).filter((f) => f.configDigest === found.configDigest);
+  const image = merge(group);
+  // Keep the manifest the reference named (a manifest digest names one of them).
+  return { ...image, manifest: found.manifest, entry: { ...image.entry, descriptor: found.entry.descriptor } };
 }

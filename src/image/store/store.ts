@@ -17,7 +17,8 @@ import { imageFromManifestDescriptor } from '../stored-image.js';
 import { listBlobs, putBlob, referencedBlobs, sweepTemporaryFiles } from './blobs.js';
 import { withLock, type LockOptions } from './lock.js';
 import { assignRef, ensureEntry, readRefs, writeRefs } from './refs.js';
-import { loadFacts, resolveStored } from './resolve.js';
+import { loadFacts, resolveImage, resolveStored, storedImages } from './resolve.js';
+import { uncompressedSizes } from './sizes.js';
 import { historyOf, inspectOf, summaryOf, type ImageHistoryEntry, type ImageInspect, type ImageSummary } from './views.js';
 
 /**
@@ -239,9 +240,11 @@ export class ImageStore {
    * ```
    */
   async list(): Promise<ImageSummary[]> {
-    const facts = await Promise.all((await readRefs(this.root)).map((e) => loadFacts(this.root, e)));
-    return facts
-      .map((f) => summaryOf(f.entry, f.manifest, f.config, f.configDigest))
+    // One line per image ID: manifests of one config (loaded from different formats) are one image.
+    const images = await storedImages(this.root, await readRefs(this.root));
+    const summaries: ImageSummary[] = [];
+    for (const f of images) summaries.push(summaryOf(f.entry, f.manifest, f.config, f.configDigest, await uncompressedSizes(this.root, f.manifest, f.config)));
+    return summaries
       .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.digest.localeCompare(b.digest));
   }
 
@@ -254,8 +257,8 @@ export class ImageStore {
    * ```
    */
   async inspect(ref: string): Promise<ImageInspect> {
-    const f = await resolveStored(this.root, await readRefs(this.root), ref);
-    return inspectOf(f.entry, f.manifest, f.config, f.configDigest);
+    const f = await resolveImage(this.root, await readRefs(this.root), ref);
+    return inspectOf(f.entry, f.manifest, f.config, f.configDigest, await uncompressedSizes(this.root, f.manifest, f.config));
   }
 
   /**
@@ -268,7 +271,7 @@ export class ImageStore {
    */
   async history(ref: string): Promise<ImageHistoryEntry[]> {
     const f = await resolveStored(this.root, await readRefs(this.root), ref);
-    return historyOf(f.manifest, f.config);
+    return historyOf(f.manifest, f.config, await uncompressedSizes(this.root, f.manifest, f.config));
   }
 
   /**
@@ -327,7 +330,7 @@ export class ImageStore {
    * ```
    */
   async remove(ref: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
-    const f = await resolveStored(this.root, await readRefs(this.root), ref);
+    const f = await resolveImage(this.root, await readRefs(this.root), ref);
     let byTag: string | undefined;
     try {
       const parsed = parseReference(ref.trim());
@@ -337,18 +340,22 @@ export class ImageStore {
     }
     return this.#lock(async () => {
       const entries = await readRefs(this.root);
-      const entry = entries.find((e) => e.descriptor.digest === f.entry.descriptor.digest);
-      if (!entry) throw new ImageNotFoundError(ref, this.root, entries.flatMap((e) => e.refs));
-      if (byTag !== undefined && entry.refs.length > 1) {
-        entry.refs = entry.refs.filter((r) => r !== byTag);
-        await writeRefs(this.root, entries);
+      // Every stored manifest of the image ID is the one image.
+      const mine = new Set(f.entries.map((e) => e.descriptor.digest));
+      const group = entries.filter((e) => mine.has(e.descriptor.digest));
+      if (group.length === 0) throw new ImageNotFoundError(ref, this.root, entries.flatMap((e) => e.refs));
+      const tags = [...new Set(group.flatMap((e) => e.refs))].sort();
+      if (byTag !== undefined && tags.length > 1) {
+        for (const e of group) e.refs = e.refs.filter((r) => r !== byTag);
+        // A manifest left without a tag while another manifest of the image keeps one is not a second image.
+        await writeRefs(this.root, entries.filter((e) => !(mine.has(e.descriptor.digest) && e.refs.length === 0)));
         return { untagged: [byTag], deleted: [] };
       }
-      if (byTag === undefined && entry.refs.length > 1 && !options.force) {
-        throw new ImageConflictError(ref, entry.refs, `image is referenced by ${entry.refs.length} tags (use force)`);
+      if (byTag === undefined && tags.length > 1 && !options.force) {
+        throw new ImageConflictError(ref, tags, `image is referenced by ${tags.length} tags (use force)`);
       }
-      await writeRefs(this.root, entries.filter((e) => e !== entry));
-      return { untagged: entry.refs, deleted: [entry.descriptor.digest as Digest] };
+      await writeRefs(this.root, entries.filter((e) => !mine.has(e.descriptor.digest)));
+      return { untagged: tags, deleted: group.map((e) => e.descriptor.digest as Digest) };
     });
   }
 

@@ -24,7 +24,7 @@ export interface ImageSummary {
   /** Tags in Docker's short form (`busybox:latest`); empty for an untagged image. */
   repoTags: string[];
   created?: string;
-  /** Sum of the stored layer blob sizes. */
+  /** Sum of the layers' uncompressed sizes (Docker's SIZE: the same however the image was loaded). */
   size: number;
   mediaType: string;
 }
@@ -48,7 +48,7 @@ export interface ImageInspect {
   Variant?: string;
   Os: string;
   OsVersion?: string;
-  /** Sum of the stored layer blob sizes. */
+  /** Sum of the layers' uncompressed sizes, as Docker shows. */
   Size: number;
   Config: ContainerConfig;
   RootFS: { Type: 'layers'; Layers: string[] };
@@ -70,7 +70,7 @@ export interface ImageHistoryEntry {
   author?: string;
   comment?: string;
   emptyLayer: boolean;
-  /** Stored size of the step's layer (0 for an empty layer). */
+  /** Uncompressed size of the step's layer (0 for an empty layer). */
   size: number;
   /** The layer, for steps that made one. */
   layer?: { digest: string; diffId: string };
@@ -84,22 +84,23 @@ function familiar(ref: string): string {
   }
 }
 
-function layersSize(manifest: Manifest): number {
-  return manifest.layers.reduce((sum, l) => sum + l.size, 0);
+/** `sizes[i]` is layer i's size (uncompressed, from sizes.ts); without them, the blob sizes. */
+function layersSize(manifest: Manifest, sizes?: readonly number[]): number {
+  return manifest.layers.reduce((sum, l, i) => sum + (sizes?.[i] ?? l.size), 0);
 }
 
-export function summaryOf(entry: StoredEntry, manifest: Manifest, config: ImageConfig, id: Digest): ImageSummary {
+export function summaryOf(entry: StoredEntry, manifest: Manifest, config: ImageConfig, id: Digest, sizes?: readonly number[]): ImageSummary {
   return {
     id,
     digest: entry.descriptor.digest as Digest,
     repoTags: entry.refs.map(familiar),
     ...(config.created !== undefined ? { created: config.created } : {}),
-    size: layersSize(manifest),
+    size: layersSize(manifest, sizes),
     mediaType: entry.descriptor.mediaType,
   };
 }
 
-export function inspectOf(entry: StoredEntry, manifest: Manifest, config: ImageConfig, id: Digest): ImageInspect {
+export function inspectOf(entry: StoredEntry, manifest: Manifest, config: ImageConfig, id: Digest, sizes?: readonly number[]): ImageInspect {
   const repos = new Set<string>();
   for (const ref of entry.refs) {
     try {
@@ -119,19 +120,20 @@ export function inspectOf(entry: StoredEntry, manifest: Manifest, config: ImageC
     ...(config.variant !== undefined ? { Variant: config.variant } : {}),
     Os: config.os,
     ...(config['os.version'] !== undefined ? { OsVersion: config['os.version'] } : {}),
-    Size: layersSize(manifest),
+    Size: layersSize(manifest, sizes),
     Config: structuredClone(config.config ?? {}),
     RootFS: { Type: 'layers', Layers: [...config.rootfs.diff_ids] },
     Descriptor: { ...entry.descriptor },
   };
 }
 
-export function historyOf(manifest: Manifest, config: ImageConfig): ImageHistoryEntry[] {
+export function historyOf(manifest: Manifest, config: ImageConfig, sizes?: readonly number[]): ImageHistoryEntry[] {
   const out: ImageHistoryEntry[] = [];
   let layerIndex = 0;
   for (const h of config.history ?? []) {
     const empty = h.empty_layer === true;
     const layer = empty ? undefined : manifest.layers[layerIndex];
+    const size = empty ? 0 : (sizes?.[layerIndex] ?? layer?.size ?? 0);
     const diffId = empty ? undefined : config.rootfs.diff_ids[layerIndex];
     if (!empty) layerIndex++;
     out.push({
@@ -140,7 +142,7 @@ export function historyOf(manifest: Manifest, config: ImageConfig): ImageHistory
       ...(h.author !== undefined ? { author: h.author } : {}),
       ...(h.comment !== undefined ? { comment: h.comment } : {}),
       emptyLayer: empty,
-      size: layer?.size ?? 0,
+      size,
       ...(layer && diffId ? { layer: { digest: layer.digest, diffId } } : {}),
     });
   }

@@ -1,0 +1,127 @@
+/**
+ * Docker habits with images, through the real program: one image ID is one
+ * image however often and in whichever format it was loaded; SIZE is the
+ * uncompressed size; a short word is a name, never a 1-character ID prefix
+ * (in the CLI verbs, in FROM and in COPY --from).
+ */
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BuildError } from '../../src/build/errors.js';
+import { ImageStore } from '../../src/image/store/store.js';
+import { buildText, tempDir } from '../build/helpers.js';
+import { layerkit } from './habits-helpers.js';
+
+let work: string;
+let source: ImageStore;
+let id: string;
+let unpacked: number;
+
+beforeAll(async () => {
+  work = await tempDir('layerkit-habits-images-');
+  source = new ImageStore(join(work, 'source'));
+  // Half random, half zeros: the gzip blob is clearly smaller than the tar.
+  const data = Buffer.concat([randomBytes(50_000), Buffer.alloc(150_000)]);
+  const built = await buildText('FROM scratch\nCOPY a.bin /a.bin\nCOPY b.txt /b.txt\n', { 'a.bin': data, 'b.txt': 'b\n' }, { store: source, tags: 'habits/img:1' });
+  id = built.imageId;
+  unpacked = 0;
+  for (const layer of await built.image.layers()) for await (const chunk of layer.uncompressed()) unpacked += chunk.length;
+  const compressed = (await Promise.all((await built.image.layers()).map((l) => l.size()))).reduce((a, b) => a + b, 0);
+  expect(compressed).toBeLessThan(unpacked);
+}, 120_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+function rows(table: string): string[][] {
+  return table.trim().split('\n').slice(1).map((line) => line.split(/\s{3,}/));
+}
+
+describe('one image ID is one image', () => {
+  it('lists an image loaded from a docker-archive and from an OCI layout once, with its uncompressed size, and rmi ID removes it', async () => {
+    const dockerTar = join(work, 'img.docker.tar');
+    const ociTar = join(work, 'img.oci.tar');
+    expect((await layerkit(['save', '--store', source.root, '-o', dockerTar, 'habits/img:1'])).status).toBe(0);
+    expect((await layerkit(['save', '--store', source.root, '--format', 'oci', '-o', ociTar, 'habits/img:1'])).status).toBe(0);
+    const store = join(work, 'twice');
+    for (const file of [dockerTar, ociTar]) {
+      const loaded = await layerkit(['load', '--store', store, '-i', file]);
+      expect(loaded.status, loaded.stderr).toBe(0);
+    }
+    // Two manifests are stored (plain tars and gzip blobs) …
+    expect(new Set((await new ImageStore(store).list()).map((s) => s.id))).toEqual(new Set([id]));
+
+    const listed = await layerkit(['images', '--store', store]);
+    expect(listed.status, listed.stderr).toBe(0);
+    const table = rows(listed.stdout);
+    expect(table).toHaveLength(1);
+    expect(table[0]!.slice(0, 3)).toEqual(['habits/img', '1', id.slice(7, 19)]);
+    expect(table[0]!.at(-1)).toBe(`${(unpacked / 1000).toPrecision(3)}kB`);
+
+    const inspected = await layerkit(['inspect', '--store', store, id.slice(7, 19)]);
+    expect(inspected.status, inspected.stderr).toBe(0);
+    expect((JSON.parse(inspected.stdout) as Array<{ Size: number; Id: string }>)[0]).toMatchObject({ Id: id, Size: unpacked });
+
+    const history = await layerkit(['history', '--store', store, 'habits/img:1']);
+    expect(history.status, history.stderr).toBe(0);
+    const sizes = rows(history.stdout).map((r) => r[2]);
+    expect(sizes.length).toBe(2);
+
+    const removed = await layerkit(['rmi', '--store', store, id.slice(7, 19)]);
+    expect(removed.status, removed.stderr).toBe(0);
+    expect(removed.stdout).toContain('Untagged: docker.io/habits/img:1');
+    expect((await layerkit(['images', '-q', '--store', store])).stdout).toBe('');
+  }, 120_000);
+
+  it('shows the same SIZE whichever format the image came from', async () => {
+    const sizes: string[] = [];
+    for (const format of ['docker', 'oci']) {
+      const file = join(work, `one.${format}.tar`);
+      const store = join(work, `one-${format}`);
+      expect((await layerkit(['save', '--store', source.root, '--format', format, '-o', file, 'habits/img:1'])).status).toBe(0);
+      expect((await layerkit(['load', '--store', store, '-i', file])).status).toBe(0);
+      const inspected = JSON.parse((await layerkit(['inspect', '--store', store, 'habits/img:1'])).stdout) as Array<{ Size: number }>;
+      sizes.push(String(inspected[0]!.Size));
+    }
+    expect(sizes).toEqual([String(unpacked), String(unpacked)]);
+  }, 120_000);
+});
+
+describe('a short word is a name, not an ID prefix', () => {
+  it('the CLI verbs take an ID prefix from 4 hex digits, never a 1-character word', async () => {
+    const hex = id.slice(7);
+    const one = await layerkit(['inspect', '--store', source.root, hex.slice(0, 1)]);
+    expect(one.status).toBe(1);
+    expect(one.stderr).toMatch(/no image "/);
+    const three = await layerkit(['inspect', '--store', source.root, hex.slice(0, 3)]);
+    expect(three.status).toBe(1);
+    const four = await layerkit(['inspect', '--store', source.root, hex.slice(0, 4)]);
+    expect(four.status, four.stderr).toBe(0);
+    expect((JSON.parse(four.stdout) as Array<{ Id: string }>)[0]!.Id).toBe(id);
+  }, 60_000);
+
+  it('FROM and COPY --from with a stage typo fail instead of picking an image by its first ID digit', async () => {
+    const first = id.slice(7, 8);
+    const typo = `FROM scratch AS base\nCOPY b.txt /b.txt\nFROM ${first}\n`;
+    await expect(buildText(typo, { 'b.txt': 'b\n' }, { store: source })).rejects.toMatchObject({ code: 'BASE_IMAGE_NOT_FOUND' });
+    const copyTypo = `FROM scratch AS base\nCOPY b.txt /b.txt\nFROM scratch\nCOPY --from=${first} /b.txt /c.txt\n`;
+    await expect(buildText(copyTypo, { 'b.txt': 'b\n' }, { store: source })).rejects.toBeInstanceOf(BuildError);
+    // A short ID, as docker images prints it, still names the image.
+    const byId = await buildText(`FROM ${id.slice(7, 19)}\nCOPY b.txt /again.txt\n`, { 'b.txt': 'b\n' }, { store: source });
+    expect((await byId.image.config()).rootfs.diff_ids.length).toBe(3);
+  }, 60_000);
+
+  it('the CLI build fails the same way, in one line with the position', async () => {
+    const ctx = join(work, 'typo-ctx');
+    await rm(ctx, { recursive: true, force: true });
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(ctx);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM scratch AS base\nFROM ${id.slice(7, 8)}\n`);
+    const out = await layerkit(['build', '--store', source.root, '--progress=quiet', ctx]);
+    expect(out.status).toBe(1);
+    expect(out.stderr).toContain(':2:');
+    expect(out.stderr).toMatch(/not in the local store|not found/);
+  }, 60_000);
+});
