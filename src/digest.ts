@@ -86,11 +86,19 @@ interface NodeCrypto {
   createHash(algorithm: string): { update(data: Uint8Array): unknown; digest(encoding: 'hex'): string };
 }
 
-// Loaded once; absent on runtimes without node:crypto, where the pure-JS hasher takes over.
-const nodeCrypto: NodeCrypto | undefined = await import('node:crypto').then(
-  (m) => m as unknown as NodeCrypto,
-  () => undefined,
-);
+// Looked up synchronously (no top-level await, so `require('layerkit')` can load the
+// package): absent on runtimes without node:crypto or without process.getBuiltinModule
+// (Node < 20.16), where the pure-JS hasher takes over.
+const nodeCrypto = builtin<NodeCrypto>('node:crypto');
+
+function builtin<T>(name: string): T | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  try {
+    return proc?.getBuiltinModule?.(name) as T | undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The backend {@link createSha256} picks when none is requested. */
 export const defaultHashBackend: HashBackend = nodeCrypto ? 'node' : 'noble';

@@ -7,10 +7,19 @@ import type * as NodeZlib from 'node:zlib';
 
 export type Zlib = typeof NodeZlib;
 
-export const nodeZlib: Zlib | undefined = await import('node:zlib').then(
-  (m) => m as Zlib,
-  () => undefined,
-);
+/**
+ * Looked up synchronously (no top-level await, so `require('layerkit')` can
+ * load the package); undefined without `process.getBuiltinModule` (Node <
+ * 20.16, browsers), where fflate takes over.
+ */
+export const nodeZlib: Zlib | undefined = (() => {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  try {
+    return proc?.getBuiltinModule?.('node:zlib') as Zlib | undefined;
+  } catch {
+    return undefined;
+  }
+})();
 
 /** Which implementation compresses and decompresses. */
 export type CompressionBackend = 'node' | 'fflate';
