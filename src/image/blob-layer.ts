@@ -7,9 +7,12 @@
  */
 import { sha256Stream, type Digest } from '../digest.js';
 import { DigestMismatchError, LayerkitError } from '../errors.js';
+import { decompress, describeHead, peek } from '../layers/compress/index.js';
+import { looksLikeTar } from '../layers/tar/header.js';
+import { CompressionError } from '../layers/errors.js';
 import type { Layer } from '../layers/layer.js';
 import { InvalidImageError } from './errors.js';
-import { decompressed, verified } from './streams.js';
+import { verified } from './streams.js';
 
 /** What a stored layer is known by before it is read. */
 export interface StoredLayerInfo {
@@ -59,21 +62,36 @@ class StoredLayer implements Layer {
     const digest = await this.digest();
     if (digest === this.#info.diffId) {
       // An uncompressed blob: one verification covers both names.
-      yield* this.compressed();
+      yield* await this.#checkedTar(this.compressed(), digest);
       return;
     }
     try {
-      yield* verified(decompressed(this.compressed(), this.mediaType), { digest: this.#info.diffId }, `${this.#info.what} diffID`);
+      // Sniffed, not taken from the media type: a layer whose media type lies about its compression still reads.
+      const { format, stream } = await decompress(this.compressed());
+      yield* verified(format === 'none' ? await this.#checkedTar(stream, digest) : stream, { digest: this.#info.diffId }, `${this.#info.what} diffID`);
     } catch (err) {
-      if (err instanceof LayerkitError) throw err;
+      if (err instanceof LayerkitError && !(err instanceof CompressionError)) throw err;
       // The decompressor gave up (corrupt or truncated data). Say why in our terms:
       // a blob that is not what its digest names, or a blob that is but does not decompress.
       const actual = await sha256Stream(this.#info.open()).catch(() => undefined);
       if (actual && actual.digest !== digest) {
         throw new DigestMismatchError(`${this.#info.what} blob`, digest, actual.digest);
       }
-      throw new InvalidImageError(this.#info.what, `blob does not decompress: ${(err as Error).message}`, { cause: err });
+      const reason = err instanceof CompressionError ? err.data.reason : (err as Error).message;
+      throw new InvalidImageError(`${this.#info.what} (${digest})`, `blob does not decompress: ${reason}`, { cause: err });
     }
+  }
+
+  /**
+   * An uncompressed blob must start as a tar does. Checked before a reader
+   * sees any byte, so damage at the start (a flipped magic byte) is reported
+   * as what it is, naming the layer, not as a malformed tar member.
+   */
+  async #checkedTar(stream: AsyncIterable<Uint8Array>, digest: Digest): Promise<AsyncIterable<Uint8Array>> {
+    const { head, stream: tar } = await peek(stream, 512);
+    if (head.length === 0 || looksLikeTar(head)) return tar;
+    await tar[Symbol.asyncIterator]().return?.();
+    throw new InvalidImageError(`${this.#info.what} (${digest})`, `not a gzip/zstd/tar stream: ${describeHead(head)}`);
   }
 }
 

@@ -20,7 +20,8 @@ import { canonicalJson, parseImageConfig, parseIndex, parseManifest } from './js
 import { layoutArchiveMembers, type PlannedBlob } from './layout.js';
 import { parseReference, parseTagReference, type ImageReference } from './reference.js';
 import { imageFromManifestDescriptor } from './stored-image.js';
-import { sniffCompression, verified } from './streams.js';
+import { detectCompression, ociLayerMediaType } from '../layers/compress/index.js';
+import { verified } from './streams.js';
 import { TarArchive } from './tar-archive.js';
 import { writeArchive } from './tar-writer.js';
 import { Annotation, ImageMediaType, isManifestMediaType, type Descriptor, type ImageIndex, type Manifest } from './types.js';
@@ -206,12 +207,6 @@ function digestFromName(name: string): Digest | undefined {
   return match ? parseDigest(`sha256:${match[1]}`) : undefined;
 }
 
-const COMPRESSED_MEDIA_TYPE = {
-  none: ImageMediaType.ociLayer,
-  gzip: ImageMediaType.ociLayerGzip,
-  zstd: ImageMediaType.ociLayerZstd,
-} as const;
-
 /**
  * Reads one image from a docker-archive (`docker save`, `podman save`,
  * `skopeo copy … docker-archive:`), old layout or new, plain or gzip.
@@ -267,11 +262,11 @@ export async function readDockerArchive(file: string, ref?: string): Promise<Ima
   const layers = entry.Layers.map((name, i) => {
     const member = archive.file(name);
     if (!member) throw new InvalidArchiveError(file, 'layer named by manifest.json is missing', name);
-    const compression = sniffCompression(member.head);
+    const compression = detectCompression(member.head);
     const diffId = parseDigest(config.rootfs.diff_ids[i] as string);
     const digest = digestFromName(name) ?? (compression === 'none' ? diffId : undefined);
     return storedLayer({
-      mediaType: COMPRESSED_MEDIA_TYPE[compression],
+      mediaType: ociLayerMediaType(compression),
       ...(digest === undefined ? {} : { digest }),
       size: member.size,
       diffId,

@@ -1,13 +1,10 @@
 /**
- * Byte-stream helpers for blobs: verification while streaming, decompression
- * by sniffing, and collecting small blobs.
+ * Byte-stream helpers for blobs: verification while streaming and collecting
+ * small blobs. Decompression is the layers module's (`decompress`).
  * @module
  */
-import { Readable, pipeline, type Transform } from 'node:stream';
-import * as zlib from 'node:zlib';
 import { createSha256, type Digest } from '../digest.js';
 import { DigestMismatchError } from '../errors.js';
-import { UnsupportedMediaTypeError } from './errors.js';
 
 /**
  * Passes `source` through while hashing it; at the end (or as soon as it
@@ -52,65 +49,4 @@ export async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8A
     offset += c.byteLength;
   }
   return out;
-}
-
-/** Compression of a blob, by its first bytes. */
-export type Compression = 'gzip' | 'zstd' | 'none';
-
-/** Tells compression from magic numbers (gzip `1f 8b`, zstd `28 b5 2f fd`). */
-export function sniffCompression(head: Uint8Array): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  return 'none';
-}
-
-type ZstdFactory = () => Transform;
-const zstdFactory: ZstdFactory | undefined = (zlib as unknown as { createZstdDecompress?: ZstdFactory })
-  .createZstdDecompress;
-
-async function* through(source: AsyncIterable<Uint8Array>, transform: Transform): AsyncGenerator<Uint8Array> {
-  // pipeline forwards errors both ways and tears down the source if we stop early.
-  pipeline(Readable.from(source, { objectMode: false }), transform, () => {});
-  for await (const chunk of transform) yield chunk as Uint8Array;
-}
-
-/**
- * Decompresses a blob stream, choosing gzip, zstd or nothing from its first
- * bytes (so a layer whose media type lies about compression still reads).
- *
- * @throws {@link UnsupportedMediaTypeError} for zstd on a Node without zstd support.
- */
-export async function* decompressed(source: AsyncIterable<Uint8Array>, mediaType: string): AsyncGenerator<Uint8Array> {
-  const iterator = source[Symbol.asyncIterator]();
-  let first = await iterator.next();
-  while (!first.done && first.value.byteLength < 4) {
-    // Gather enough bytes to sniff; tiny leading chunks are rare but legal.
-    const next = await iterator.next();
-    if (next.done) break;
-    const merged = new Uint8Array(first.value.byteLength + next.value.byteLength);
-    merged.set(first.value);
-    merged.set(next.value, first.value.byteLength);
-    first = { done: false, value: merged };
-  }
-  if (first.done) return;
-  const head = first.value;
-  const rest: AsyncIterable<Uint8Array> = {
-    async *[Symbol.asyncIterator]() {
-      yield head;
-      for (;;) {
-        const n = await iterator.next();
-        if (n.done) return;
-        yield n.value;
-      }
-    },
-  };
-  const compression = sniffCompression(head);
-  if (compression === 'none') {
-    yield* rest;
-  } else if (compression === 'gzip') {
-    yield* through(rest, zlib.createGunzip());
-  } else {
-    if (!zstdFactory) throw new UnsupportedMediaTypeError(mediaType, `zstd needs Node with zlib zstd support (this is ${process.version})`);
-    yield* through(rest, zstdFactory());
-  }
 }

@@ -3,7 +3,7 @@
  * `docker save` tar): one pass over the headers records where each member's
  * bytes are, and a member is then opened as a byte range of the file.
  *
- * A gzip-compressed archive is accepted too: indexing decompresses once, and
+ * A gzip- or zstd-compressed archive is accepted too: indexing decompresses once, and
  * opening a member decompresses again up to it (correct, but a member read
  * costs a pass over the archive up to that member).
  * @module
@@ -11,11 +11,17 @@
 import { createReadStream } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { decompressAs, describeHead, detectCompression } from '../layers/compress/index.js';
+import { CompressionError, type CompressionFormat } from '../layers/errors.js';
+import { BLOCK, checksumMatches, decodeHeader, decodePaxRecords, decodeText, isZeroBlock } from '../layers/tar/header.js';
 import { InvalidArchiveError } from './errors.js';
-import { collect, decompressed, sniffCompression } from './streams.js';
+import { collect } from './streams.js';
 
-/** One member of an archive. */
-export interface TarMember {
+/**
+ * Where one member of an indexed archive is: the headers are decoded by the
+ * layers module's tar codec, the data is left in place to be read later.
+ */
+export interface IndexedMember {
   /** Normalized path (no leading `./` or `/`, no trailing `/`). */
   readonly name: string;
   readonly type: 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
@@ -27,7 +33,6 @@ export interface TarMember {
   readonly head: Uint8Array;
 }
 
-const BLOCK = 512;
 const MAX_META_SIZE = 1 << 20;
 const HEAD_BYTES = 8;
 
@@ -92,53 +97,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-const latin1 = new TextDecoder('latin1');
-const utf8 = new TextDecoder('utf-8');
-
-function field(block: Uint8Array, start: number, length: number): string {
-  const bytes = block.subarray(start, start + length);
-  const nul = bytes.indexOf(0);
-  return utf8.decode(nul === -1 ? bytes : bytes.subarray(0, nul));
-}
-
-function numeric(block: Uint8Array, start: number, length: number): number {
-  const bytes = block.subarray(start, start + length);
-  if ((bytes[0] ?? 0) & 0x80) {
-    // GNU base-256: big-endian, first byte's high bit is the marker.
-    let value = (bytes[0] ?? 0) & 0x7f;
-    for (let i = 1; i < bytes.length; i++) value = value * 256 + (bytes[i] ?? 0);
-    return value;
-  }
-  const text = latin1.decode(bytes).replace(/[\0 ]+$/, '').trim();
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) return Number.NaN;
-  return parseInt(text, 8);
-}
-
-function checksumOk(block: Uint8Array): boolean {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
-  return numeric(block, 148, 8) === sum;
-}
-
-function parsePax(data: Uint8Array, path: string): Record<string, string> {
-  const records: Record<string, string> = {};
-  let i = 0;
-  while (i < data.byteLength) {
-    const space = data.indexOf(0x20, i);
-    if (space === -1) break;
-    const length = parseInt(latin1.decode(data.subarray(i, space)), 10);
-    if (!Number.isSafeInteger(length) || length <= 0 || i + length > data.byteLength) {
-      throw new InvalidArchiveError(path, 'malformed PAX record');
-    }
-    const record = utf8.decode(data.subarray(space + 1, i + length - 1));
-    const eq = record.indexOf('=');
-    if (eq > 0) records[record.slice(0, eq)] = record.slice(eq + 1);
-    i += length;
-  }
-  return records;
-}
-
 /** Normalizes a member name: `./a/b/` → `a/b`. Returns '' for the root. */
 export function normalizeMemberName(name: string): string {
   const normalized = posix.normalize(`/${name}`).replace(/\/+$/, '');
@@ -147,48 +105,48 @@ export function normalizeMemberName(name: string): string {
 
 const paddedSize = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
 
-async function indexArchive(reader: Reader, path: string): Promise<Map<string, TarMember>> {
-  const members = new Map<string, TarMember>();
+const TYPES: Record<number, IndexedMember['type']> = { 0x00: 'file', 0x30: 'file', 0x37: 'file', 0x35: 'dir', 0x32: 'symlink', 0x31: 'hardlink' };
+
+async function indexArchive(reader: Reader, path: string, format: CompressionFormat): Promise<Map<string, IndexedMember>> {
+  const members = new Map<string, IndexedMember>();
   let offset = 0;
   let longName: string | undefined;
   let longLink: string | undefined;
-  let pax: Record<string, string> = {};
+  let pax = new Map<string, Uint8Array>();
+  const paxText = (key: string) => (pax.has(key) ? decodeText(pax.get(key)!) : undefined);
   for (;;) {
     const block = await reader.read(offset, BLOCK);
     if (block.byteLength === 0) break; // EOF without end marker: tolerated
     if (block.byteLength < BLOCK) throw new InvalidArchiveError(path, `truncated header at offset ${offset}`);
-    if (block.every((b) => b === 0)) break;
-    if (!checksumOk(block)) throw new InvalidArchiveError(path, `bad header checksum at offset ${offset}`);
-    const typeflag = String.fromCharCode(block[156] ?? 0);
-    let size = numeric(block, 124, 12);
-    if (pax.size !== undefined) size = Number(pax.size);
-    if (!Number.isSafeInteger(size) || size < 0) throw new InvalidArchiveError(path, `bad size at offset ${offset}`);
+    if (isZeroBlock(block)) break;
+    if (!checksumMatches(block)) {
+      if (offset === 0 && format === 'none') throw new InvalidArchiveError(path, `not a gzip/zstd/tar stream: ${describeHead(block)}`);
+      throw new InvalidArchiveError(path, `bad header checksum at offset ${offset}`);
+    }
+    const header = decodeHeader(block);
+    const typeflag = header.typeflag;
+    const paxSize = paxText('size');
+    const size = paxSize !== undefined ? Number(paxSize) : header.size;
+    if (size === undefined || !Number.isSafeInteger(size) || size < 0) throw new InvalidArchiveError(path, `bad size at offset ${offset}`);
     const dataOffset = offset + BLOCK;
-    const next = dataOffset + paddedSize(size);
-    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+    const next = dataOffset + Math.ceil(size / BLOCK) * BLOCK;
+    // 'x' PAX, 'g' PAX global, 'L' GNU long name, 'K' GNU long link.
+    if (typeflag === 0x78 || typeflag === 0x67 || typeflag === 0x4c || typeflag === 0x4b) {
       if (size > MAX_META_SIZE) throw new InvalidArchiveError(path, `metadata entry of ${size} bytes at offset ${offset}`);
       const data = await reader.read(dataOffset, size);
       if (data.byteLength < size) throw new InvalidArchiveError(path, `truncated metadata at offset ${offset}`);
-      if (typeflag === 'x') pax = parsePax(data, path);
-      else if (typeflag === 'L') longName = field(data, 0, data.byteLength);
-      else if (typeflag === 'K') longLink = field(data, 0, data.byteLength);
+      if (typeflag === 0x78) {
+        const records = decodePaxRecords(data);
+        if (typeof records === 'string') throw new InvalidArchiveError(path, `malformed PAX record at offset ${offset}: ${records}`);
+        pax = records;
+      } else if (typeflag === 0x4c) longName = cString(data);
+      else if (typeflag === 0x4b) longLink = cString(data);
       offset = next;
       continue;
     }
-    const magic = latin1.decode(block.subarray(257, 263));
-    const prefix = magic === 'ustar\0' ? field(block, 345, 155) : '';
-    const rawName = pax.path ?? longName ?? (prefix ? `${prefix}/${field(block, 0, 100)}` : field(block, 0, 100));
-    const linkname = pax.linkpath ?? longLink ?? field(block, 157, 100);
-    const type: TarMember['type'] =
-      typeflag === '0' || typeflag === '\0' || typeflag === '7'
-        ? 'file'
-        : typeflag === '5'
-          ? 'dir'
-          : typeflag === '2'
-            ? 'symlink'
-            : typeflag === '1'
-              ? 'hardlink'
-              : 'other';
+    const rawName = paxText('path') ?? longName ?? decodeText(header.name);
+    const linkname = paxText('linkpath') ?? longLink ?? decodeText(header.linkname);
+    const type = TYPES[typeflag] ?? 'other';
     const memberSize = type === 'file' ? size : 0;
     const head = memberSize > 0 ? await reader.read(dataOffset, Math.min(HEAD_BYTES, memberSize)) : new Uint8Array(0);
     const name = normalizeMemberName(rawName);
@@ -204,53 +162,75 @@ async function indexArchive(reader: Reader, path: string): Promise<Map<string, T
     }
     longName = undefined;
     longLink = undefined;
-    pax = {};
+    pax = new Map();
     offset = next;
   }
   return members;
 }
 
+/** A NUL-terminated name from a GNU long-name payload. */
+function cString(data: Uint8Array): string {
+  const nul = data.indexOf(0);
+  return decodeText(nul === -1 ? data : data.subarray(0, nul));
+}
+
+/** Runs `work`, turning a decompressor's complaint into one about this archive. */
+async function namingArchive<T>(path: string, work: () => Promise<T>, member?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof CompressionError) throw new InvalidArchiveError(path, err.data.reason, member);
+    throw err;
+  }
+}
+
 /** An indexed archive on disk. */
 export class TarArchive {
   readonly path: string;
-  readonly compressed: boolean;
-  readonly #members: Map<string, TarMember>;
+  /** gzip or zstd: members are read by decompressing from the start. */
+  readonly format: CompressionFormat;
+  readonly #members: Map<string, IndexedMember>;
 
-  private constructor(path: string, compressed: boolean, members: Map<string, TarMember>) {
+  private constructor(path: string, format: CompressionFormat, members: Map<string, IndexedMember>) {
     this.path = path;
-    this.compressed = compressed;
+    this.format = format;
     this.#members = members;
   }
 
+  /** True when the archive is compressed. */
+  get compressed(): boolean {
+    return this.format !== 'none';
+  }
+
   /**
-   * Indexes an archive (plain or gzip-compressed tar).
+   * Indexes an archive (plain, gzip- or zstd-compressed tar).
    *
-   * @throws {@link InvalidArchiveError} for a malformed tar; fs errors (ENOENT…) as they are.
+   * @throws {@link InvalidArchiveError} for a malformed tar or a corrupt or
+   *   truncated compressed stream, naming the file; fs errors (ENOENT…) as they are.
    */
   static async open(path: string): Promise<TarArchive> {
     const handle = await openFile(path, 'r');
     let reader: Reader = new FileReader(handle);
-    let compressed = false;
     try {
-      const head = await reader.read(0, 4);
-      if (sniffCompression(head) !== 'none') {
+      const format = detectCompression(await reader.read(0, 4));
+      if (format !== 'none') {
         await reader.close();
-        compressed = true;
-        reader = new StreamReader(decompressed(createReadStream(path), 'archive'));
+        reader = new StreamReader(decompressAs(createReadStream(path), format));
       }
-      return new TarArchive(path, compressed, await indexArchive(reader, path));
+      const members = await namingArchive(path, () => indexArchive(reader, path, format));
+      return new TarArchive(path, format, members);
     } finally {
       await reader.close();
     }
   }
 
   /** All members, in archive order. */
-  members(): TarMember[] {
+  members(): IndexedMember[] {
     return [...this.#members.values()];
   }
 
   /** A regular-file member by name, following symlinks and hardlinks inside the archive. */
-  file(name: string): TarMember | undefined {
+  file(name: string): IndexedMember | undefined {
     let current = this.#members.get(normalizeMemberName(name));
     for (let hops = 0; current && hops < 16; hops++) {
       if (current.type === 'file') return current;
@@ -265,17 +245,17 @@ export class TarArchive {
   }
 
   /** A fresh stream of a member's bytes. */
-  async *open(member: TarMember): AsyncGenerator<Uint8Array> {
+  async *open(member: IndexedMember): AsyncGenerator<Uint8Array> {
     if (member.size === 0) return;
     if (!this.compressed) {
       yield* createReadStream(this.path, { start: member.offset, end: member.offset + member.size - 1 }) as AsyncIterable<Uint8Array>;
       return;
     }
-    const reader = new StreamReader(decompressed(createReadStream(this.path), 'archive'));
+    const reader = new StreamReader(decompressAs(createReadStream(this.path), this.format));
     try {
       const chunk = 1 << 20;
       for (let done = 0; done < member.size; ) {
-        const bytes = await reader.read(member.offset + done, Math.min(chunk, member.size - done));
+        const bytes = await namingArchive(this.path, () => reader.read(member.offset + done, Math.min(chunk, member.size - done)), member.name);
         if (bytes.byteLength === 0) throw new InvalidArchiveError(this.path, 'truncated member', member.name);
         done += bytes.byteLength;
         yield bytes;

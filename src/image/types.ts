@@ -7,9 +7,12 @@
  * is the object itself and {@link canonicalJson} turns it back into bytes.
  * @module
  */
+import { LayerMediaType } from '../layers/compress/media-types.js';
 
 /**
- * Media types of manifests, indexes, configs and layers (OCI and Docker).
+ * Media types of manifests, indexes, configs and layers (OCI and Docker). The
+ * layer types are those of the one table in layers ({@link LayerMediaType}),
+ * which also says what compression each names.
  *
  * @example
  * ```ts
@@ -20,18 +23,18 @@ export const ImageMediaType = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   ociConfig: 'application/vnd.oci.image.config.v1+json',
-  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
-  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  ociLayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  ociLayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-  ociLayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  ociLayer: LayerMediaType.ociTar,
+  ociLayerGzip: LayerMediaType.ociGzip,
+  ociLayerZstd: LayerMediaType.ociZstd,
+  ociLayerNondistributable: LayerMediaType.ociNondistributableTar,
+  ociLayerNondistributableGzip: LayerMediaType.ociNondistributableGzip,
+  ociLayerNondistributableZstd: LayerMediaType.ociNondistributableZstd,
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerConfig: 'application/vnd.docker.container.image.v1+json',
-  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
-  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  dockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  dockerLayer: LayerMediaType.dockerTar,
+  dockerLayerGzip: LayerMediaType.dockerGzip,
+  dockerForeignLayerGzip: LayerMediaType.dockerForeignGzip,
 } as const;
 
 /**

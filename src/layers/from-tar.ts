@@ -8,7 +8,8 @@ import { decompress } from './compress/index.js';
 import { detectCompression, peek } from './compress/sniff.js';
 import type { CompressionFormat } from './errors.js';
 import { layerFromUncompressed, type LayerCompressionOptions } from './from-uncompressed.js';
-import { Lazy, MediaType, measure, openStream, verified, type Layer, type Measured, type Opener } from './layer.js';
+import { ociLayerMediaType } from './compress/media-types.js';
+import { Lazy, measure, openStream, verified, type Layer, type Measured, type Opener } from './layer.js';
 
 /** Options of {@link layerFromTar}. */
 export interface LayerFromTarOptions extends LayerCompressionOptions {}
@@ -18,8 +19,8 @@ export interface LayerFromTarOptions extends LayerCompressionOptions {}
  *
  * The format is sniffed from the first bytes (once):
  * - gzip or zstd: the blob is the archive as it is (its digest is the
- *   digest of those bytes); the diffID is computed by decompressing it
- *   (zstd only where node:zlib supports it). `compression` options are
+ *   digest of those bytes); the diffID is computed by decompressing it.
+ *   `compression` options are
  *   ignored; `mediaType` defaults to OCI `…tar+gzip` / `…tar+zstd`.
  * - uncompressed: the blob is produced as {@link layerFromUncompressed}
  *   does — gzip by default, or the tar itself with `compression: 'none'`.
@@ -71,7 +72,7 @@ class SniffedTarLayer implements Layer {
    * getter) first when the exact type matters for zstd or raw tars.
    */
   get mediaType(): string {
-    return this.#inner.peek()?.mediaType ?? this.#options.mediaType ?? (this.#options.compression === 'none' ? MediaType.layerTar : MediaType.layerGzip);
+    return this.#inner.peek()?.mediaType ?? this.#options.mediaType ?? ociLayerMediaType(this.#options.compression ?? 'gzip');
   }
 
   async diffId(): Promise<Digest> {
@@ -104,7 +105,7 @@ class CompressedTarLayer implements Layer {
 
   constructor(open: Opener, format: Exclude<CompressionFormat, 'none'>, options: LayerFromTarOptions) {
     this.#open = open;
-    this.mediaType = options.mediaType ?? (format === 'zstd' ? MediaType.layerZstd : MediaType.layerGzip);
+    this.mediaType = options.mediaType ?? ociLayerMediaType(format);
     this.#blob = new Lazy(async () => {
       let result: Measured | undefined;
       for await (const _ of measure(openStream(open), (r) => (result = r))) void _;

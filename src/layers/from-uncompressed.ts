@@ -15,16 +15,21 @@
  * @module
  */
 import type { Digest } from '../digest.js';
-import { gzipStream } from './compress/gzip.js';
-import { parallelGzip, type ParallelGzipOptions } from './compress/parallel-gzip.js';
+import { compress } from './compress/index.js';
+import { ociLayerMediaType } from './compress/media-types.js';
+import type { ParallelGzipOptions } from './compress/parallel-gzip.js';
 import type { CompressionBackend } from './compress/zlib.js';
-import { Lazy, MediaType, measure, openStream, verified, type Layer, type Measured, type Opener } from './layer.js';
+import type { ZstdBackend } from './compress/zstd.js';
+import { Lazy, measure, openStream, verified, type Layer, type Measured, type Opener } from './layer.js';
 
 /** How a layer's blob is produced from its tar. */
 export interface LayerCompressionOptions {
-  /** `gzip` (default) or `none` (the blob is the tar itself). */
-  compression?: 'gzip' | 'none';
-  /** gzip level 0–9 (default 6, as gzip(1)). */
+  /**
+   * `gzip` (default), `zstd` (frames of 4 MiB, see {@link zstdStream}) or
+   * `none` (the blob is the tar itself).
+   */
+  compression?: 'gzip' | 'zstd' | 'none';
+  /** gzip level 0–9 (default 6, as gzip(1)); zstd level 1–19 (default 3, as zstd(1)). */
   level?: number;
   /**
    * Compress 1 MiB blocks on several threads (default true). The blob bytes
@@ -34,9 +39,11 @@ export interface LayerCompressionOptions {
   parallel?: boolean;
   /** Blocks compressed at once by the parallel compressor (see {@link ParallelGzipOptions}); no effect on the bytes. */
   concurrency?: number;
-  /** `node` (node:zlib, default where present) or `fflate`. */
+  /** gzip: `node` (node:zlib, default where present) or `fflate`. */
   backend?: CompressionBackend;
-  /** Media type to report (default: OCI `…tar+gzip` or `…tar`). */
+  /** zstd: `wasm` (default, the same bytes on every runtime) or `node` (node:zlib where it has zstd). */
+  zstdBackend?: ZstdBackend;
+  /** Media type to report (default: OCI `…tar+gzip`, `…tar+zstd` or `…tar`). */
   mediaType?: string;
 }
 
@@ -47,11 +54,7 @@ interface BlobFacts {
 
 /** Applies {@link LayerCompressionOptions} to a tar stream. */
 export function compressTar(tar: AsyncIterable<Uint8Array>, options: LayerCompressionOptions): AsyncIterable<Uint8Array> {
-  if (options.compression === 'none') return tar;
-  const level = options.level ?? 6;
-  const backend = options.backend ? { backend: options.backend } : {};
-  if (options.parallel === false) return gzipStream(tar, { level, ...backend });
-  return parallelGzip(tar, { level, ...backend, ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
+  return compress(tar, options.compression ?? 'gzip', options);
 }
 
 /**
@@ -80,7 +83,7 @@ class UncompressedLayer implements Layer {
   constructor(open: Opener, options: LayerCompressionOptions) {
     this.#open = open;
     this.#options = options;
-    this.mediaType = options.mediaType ?? (options.compression === 'none' ? MediaType.layerTar : MediaType.layerGzip);
+    this.mediaType = options.mediaType ?? ociLayerMediaType(options.compression ?? 'gzip');
     this.#tar = new Lazy(async () => {
       const blob = this.#blob.peek();
       if (blob) return blob.diffId;

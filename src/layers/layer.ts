@@ -4,13 +4,22 @@
  */
 import { createSha256, type Digest } from '../digest.js';
 import { DigestMismatchError } from '../errors.js';
+import { LayerMediaType } from './compress/media-types.js';
 
-/** Media types layerkit writes (OCI) and the Docker ones it also reads. */
+/**
+ * Short names of the layer media types layerkit writes (OCI) and the Docker
+ * one it also reads; the full table is {@link LayerMediaType}.
+ *
+ * @example
+ * ```ts
+ * layer.mediaType === MediaType.layerZstd;
+ * ```
+ */
 export const MediaType = {
-  layerTar: 'application/vnd.oci.image.layer.v1.tar',
-  layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  layerTar: LayerMediaType.ociTar,
+  layerGzip: LayerMediaType.ociGzip,
+  layerZstd: LayerMediaType.ociZstd,
+  dockerLayerGzip: LayerMediaType.dockerGzip,
 } as const;
 
 /**

@@ -100,9 +100,15 @@ export function gunzipStream(source: AsyncIterable<Uint8Array>, options: Pick<Gz
   const zlib = requireZlib();
   // The options reach the stream.Transform underneath: room to inflate ahead of the reader.
   const gunzip = zlib.createGunzip({ chunkSize: INFLATE_CHUNK, readableHighWaterMark: INFLATE_AHEAD } as ZlibOptions);
-  return throughNode(source, gunzip, (err) =>
-    isZlibError(err) ? new CompressionError('COMPRESSION_FORMAT', 'gzip', (err as Error).message, { cause: err }) : err,
-  );
+  return throughNode(source, gunzip, (err) => (isZlibError(err) ? new CompressionError('COMPRESSION_FORMAT', 'gzip', gzipReason(err), { cause: err }) : err));
+}
+
+/** What a decoder's error means, in the words a user can act on. */
+function gzipReason(err: unknown): string {
+  const message = (err as Error | null)?.message ?? String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'Z_BUF_ERROR' || /unexpected (end|EOF)/i.test(message)) return 'truncated gzip stream';
+  return `corrupt gzip stream (${message})`;
 }
 
 /**
@@ -131,7 +137,7 @@ async function* fflateGunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<
     try {
       gz.push(chunk, final);
     } catch (err) {
-      throw corrupt((err as Error).message, err);
+      throw corrupt(gzipReason(err), err);
     }
   };
   for await (const chunk of source) {
@@ -153,17 +159,17 @@ async function* fflateGunzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<
     }
     while (out.length > 0) yield out.shift()!;
   }
-  if (!sawInput) throw corrupt('empty input');
+  if (!sawInput) throw corrupt('truncated gzip stream (empty input)');
   push(new Uint8Array(0), true);
   for (const c of out) {
     crc = crc32(c, crc);
     length += c.byteLength;
   }
   if (extraMembers === 0) {
-    if (tailLength < 8) throw corrupt('unexpected end of file');
+    if (tailLength < 8) throw corrupt('truncated gzip stream');
     const view = new DataView(tail.buffer, tail.byteOffset, 8);
-    if (view.getUint32(0, true) !== crc) throw corrupt('CRC-32 mismatch');
-    if (view.getUint32(4, true) !== length % 2 ** 32) throw corrupt('length mismatch');
+    if (view.getUint32(0, true) !== crc) throw corrupt('corrupt gzip stream (CRC-32 mismatch)');
+    if (view.getUint32(4, true) !== length % 2 ** 32) throw corrupt('corrupt gzip stream (length mismatch)');
   }
   while (out.length > 0) yield out.shift()!;
 }

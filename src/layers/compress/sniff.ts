@@ -20,6 +20,20 @@ export function detectCompression(head: Uint8Array): CompressionFormat {
 }
 
 /**
+ * The first bytes of a stream in hex, for an error that says what a stream
+ * is not: `first bytes 1e 08 00 00`.
+ *
+ * @example
+ * ```ts
+ * describeHead(Uint8Array.of(0x1e, 0x08)); // 'first bytes 1e 08'
+ * ```
+ */
+export function describeHead(head: Uint8Array): string {
+  if (head.length === 0) return 'empty';
+  return `first bytes ${Array.from(head.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ')}`;
+}
+
+/**
  * Reads at least `n` bytes (fewer at end of stream) from `source` and returns
  * them with a stream that yields everything again from the first byte.
  *

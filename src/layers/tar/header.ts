@@ -173,6 +173,14 @@ export function isZeroBlock(block: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * True when `head` (the first bytes of a stream) can begin a tar archive: a
+ * header block whose checksum matches, or the zero block of an empty archive.
+ */
+export function looksLikeTar(head: Uint8Array): boolean {
+  return head.length >= BLOCK && (isZeroBlock(head) || checksumMatches(head));
+}
+
 /** Header fields as the reader sees them, before PAX and GNU long-name overrides. */
 export interface DecodedHeader {
   name: Uint8Array;

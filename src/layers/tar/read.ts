@@ -5,7 +5,7 @@
  * @module
  */
 import { cleanPath, type Entry, type EntryType } from '../entry.js';
-import { decompress } from '../compress/index.js';
+import { decompress, describeHead } from '../compress/index.js';
 import type { CompressionBackend } from '../compress/zlib.js';
 import { TarBodyExpiredError, TarFormatError, TarUnsupportedError, UnsafePathError } from '../errors.js';
 import { ByteReader } from './byte-reader.js';
@@ -84,7 +84,7 @@ const UNSUPPORTED: Record<number, string> = {
  * ```
  */
 export async function* readTar(source: AsyncIterable<Uint8Array>, options: ReadTarOptions = {}): AsyncIterable<TarMember> {
-  const { stream } = await decompress(source, options.backend ? { backend: options.backend } : {});
+  const { format, stream } = await decompress(source, options.backend ? { backend: options.backend } : {});
   const reader = new ByteReader(stream);
   let finished = false;
   try {
@@ -106,6 +106,8 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, options: ReadT
         return;
       }
       if (!checksumMatches(block)) {
+        // Garbage from the first byte is not a damaged tar: say what it is not, and show what it starts with.
+        if (offset === 0 && format === 'none') throw new TarFormatError('TAR_FORMAT', `not a gzip/zstd/tar stream: ${describeHead(block)}`, { offset });
         const name = decodeText(decodeHeader(block).name);
         throw new TarFormatError('TAR_FORMAT', 'header checksum mismatch', { offset, name });
       }
