@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Digest } from '../digest.js';
-import { gunzipStream } from '../layers/compress/gzip.js';
+import { decompress, decompressAs, mediaTypeCompression } from '../layers/compress/index.js';
+import type { CompressionFormat } from '../layers/errors.js';
 import type { Layer } from '../layers/layer.js';
 
 /** A private directory of staged layer blobs. */
@@ -50,7 +51,7 @@ export class LayerSpool {
       throw err;
     }
     const [digest, diffId, size] = await Promise.all([layer.digest(), layer.diffId(), layer.size()]);
-    return new StagedLayer(file, layer.mediaType, digest, diffId, size, layer.mediaType.endsWith('+gzip'));
+    return new StagedLayer(file, layer.mediaType, digest, diffId, size, mediaTypeCompression(layer.mediaType));
   }
 
   /** Removes the directory and everything staged in it. */
@@ -67,7 +68,8 @@ class StagedLayer implements Layer {
     readonly blobDigest: Digest,
     readonly tarDigest: Digest,
     readonly blobSize: number,
-    readonly gzip: boolean,
+    /** From the media type table; undefined for a media type outside it. */
+    readonly format: CompressionFormat | undefined,
   ) {}
 
   diffId(): Promise<Digest> {
@@ -86,8 +88,9 @@ class StagedLayer implements Layer {
     return createReadStream(this.file, { highWaterMark: 1 << 20 });
   }
 
-  uncompressed(): AsyncIterable<Uint8Array> {
+  async *uncompressed(): AsyncIterable<Uint8Array> {
     const blob = this.compressed();
-    return this.gzip ? gunzipStream(blob) : blob;
+    // A media type outside the table: the bytes say what they are.
+    yield* this.format ? decompressAs(blob, this.format) : (await decompress(blob)).stream;
   }
 }

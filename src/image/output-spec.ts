@@ -7,6 +7,7 @@ import { writeDockerArchive } from './docker-archive.js';
 import { InvalidOutputSpecError } from './errors.js';
 import type { Image } from './image.js';
 import { writeOciLayout } from './layout.js';
+import { withLayerCompression } from './recompress.js';
 import { parseTagReference } from './reference.js';
 
 /**
@@ -36,9 +37,17 @@ export interface OutputSpec {
   push?: boolean;
   /** `registry.insecure=true`: the names' registries may be plain HTTP. */
   insecure?: boolean;
+  /**
+   * `compression=gzip|zstd|uncompressed` (`type=oci`): every layer is written
+   * in it, recompressed where it is not (as BuildKit's `force-compression=true`).
+   */
+  compression?: 'gzip' | 'zstd' | 'uncompressed';
+  /** `compression-level=N`: gzip 0–9, zstd 1–19. */
+  compressionLevel?: number;
 }
 
-const KEYS = new Set(['type', 'dest', 'tar', 'name', 'push', 'registry.insecure']);
+const KEYS = new Set(['type', 'dest', 'tar', 'name', 'push', 'registry.insecure', 'compression', 'compression-level']);
+const COMPRESSIONS = new Set(['gzip', 'zstd', 'uncompressed']);
 
 // Splits on commas outside double quotes, as buildx's CSV reading does.
 function splitFields(spec: string): string[] {
@@ -63,7 +72,8 @@ function splitFields(spec: string): string[] {
  * `type=docker,dest=FILE.tar`, each with optional `name=a:1,name=b:2` (or a
  * quoted `"name=a:1,b:2"`); `type=registry,name=REF` and
  * `type=image,name=REF[,push=true]` (with `registry.insecure=true` where the
- * registry is plain HTTP and not on loopback).
+ * registry is plain HTTP and not on loopback). `type=oci` also takes
+ * `compression=gzip|zstd|uncompressed` and `compression-level=N`.
  *
  * @throws {@link InvalidOutputSpecError} for an unknown type or key, a missing
  * `dest` (files) or `name` (registry), `tar=false` with `type=docker`, or a bad boolean.
@@ -79,6 +89,8 @@ export function parseOutputSpec(spec: string): OutputSpec {
   let tar: boolean | undefined;
   let push: boolean | undefined;
   let insecure: boolean | undefined;
+  let compression: OutputSpec['compression'];
+  let compressionLevel: number | undefined;
   const names: string[] = [];
   const bool = (key: string, value: string): boolean => {
     if (value !== 'true' && value !== 'false') throw new InvalidOutputSpecError(spec, `${key} must be true or false, got ${JSON.stringify(value)}`);
@@ -97,7 +109,13 @@ export function parseOutputSpec(spec: string): OutputSpec {
     else if (key === 'tar') tar = bool(key, value);
     else if (key === 'push') push = bool(key, value);
     else if (key === 'registry.insecure') insecure = bool(key, value);
-    else {
+    else if (key === 'compression') {
+      if (!COMPRESSIONS.has(value)) throw new InvalidOutputSpecError(spec, `compression must be gzip, zstd or uncompressed, got ${JSON.stringify(value)}`);
+      compression = value as OutputSpec['compression'];
+    } else if (key === 'compression-level') {
+      if (!/^[0-9]{1,2}$/.test(value)) throw new InvalidOutputSpecError(spec, `compression-level must be a number, got ${JSON.stringify(value)}`);
+      compressionLevel = Number(value);
+    } else {
       for (const name of value.split(',').map((n) => n.trim()).filter(Boolean)) {
         try {
           parseTagReference(name);
@@ -109,6 +127,13 @@ export function parseOutputSpec(spec: string): OutputSpec {
     }
   }
   if (type === undefined) throw new InvalidOutputSpecError(spec, 'missing type= (oci, docker, registry or image)');
+  if ((compression !== undefined || compressionLevel !== undefined) && type !== 'oci') {
+    throw new InvalidOutputSpecError(spec, `compression= and compression-level= are supported with type=oci only`);
+  }
+  const level = compressionLevel ?? 0;
+  if (compressionLevel !== undefined && (compression === 'uncompressed' || (compression === 'zstd' ? level < 1 || level > 19 : level > 9))) {
+    throw new InvalidOutputSpecError(spec, `compression-level ${compressionLevel} is out of range for ${compression ?? 'gzip'} (gzip 0–9, zstd 1–19)`);
+  }
   if (type === 'registry' || type === 'image') {
     if (dest !== undefined || tar !== undefined) throw new InvalidOutputSpecError(spec, `type=${type} takes no dest= or tar=`);
     if (type === 'registry' && push === false) throw new InvalidOutputSpecError(spec, 'type=registry always pushes');
@@ -123,7 +148,10 @@ export function parseOutputSpec(spec: string): OutputSpec {
   if (dest === undefined || dest === '') throw new InvalidOutputSpecError(spec, 'missing dest=');
   if (dest === '-') throw new InvalidOutputSpecError(spec, 'writing to standard output is not supported');
   if (type === 'docker' && tar === false) throw new InvalidOutputSpecError(spec, 'type=docker is always a tar');
-  return { type, dest, tar: tar ?? true, names };
+  const out: OutputSpec = { type, dest, tar: tar ?? true, names };
+  if (compression !== undefined) out.compression = compression;
+  if (compressionLevel !== undefined) out.compressionLevel = compressionLevel;
+  return out;
 }
 
 /**
@@ -145,6 +173,10 @@ export async function writeImageOutput(image: Image, spec: string | OutputSpec):
     throw new InvalidOutputSpecError(typeof spec === 'string' ? spec : JSON.stringify(spec), `type=${out.type} is written by build() (or the registry client's push), not by writeImageOutput`);
   }
   if (out.type === 'docker') await writeDockerArchive(out.dest, { image, repoTags: out.names });
-  else await writeOciLayout(out.dest, { image, names: out.names }, { tar: out.tar });
+  else {
+    const level = out.compressionLevel === undefined ? {} : { level: out.compressionLevel };
+    const written = out.compression || out.compressionLevel !== undefined ? withLayerCompression(image, out.compression === 'uncompressed' ? 'none' : (out.compression ?? 'gzip'), level) : image;
+    await writeOciLayout(out.dest, { image: written, names: out.names }, { tar: out.tar });
+  }
   return out;
 }
