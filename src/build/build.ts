@@ -15,6 +15,8 @@ import { imageFromConfig } from '../image/image.js';
 import { parseOutputSpec, writeImageOutput, type OutputSpec } from '../image/output-spec.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { parseTagReference } from '../image/reference.js';
+import { registerScratchUser, storeTmp } from '../image/store/scratch.js';
+import { asNoSpace } from '../image/store/system-errors.js';
 import { ImageStore } from '../image/store/store.js';
 import type { Platform } from '../image/types.js';
 import { createSession, initialState, layerCompression, locate, type BuildSession } from './builder.js';
@@ -97,10 +99,13 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
 
   // The cache reads its specs (and any cacheFrom) now, so a bad one fails before any work.
   const cache = await CacheSession.open(store, options, { epoch: epoch ?? null, compression: layerCompression(options) });
-  const spool = await LayerSpool.create(options.tmpDir);
+  // Every temporary file of the build lives under the store, owned by this process: a killed build's are swept by the next command.
+  await registerScratchUser(store.root);
+  await store.sweepAbandoned();
+  const spool = await LayerSpool.create(options.tmpDir ?? storeTmp(store.root));
   try {
     const session = createSession({
-      options,
+      options: { ...options, tmpDir: spool.dir },
       store,
       context,
       lex,
@@ -164,6 +169,9 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     // The staged layers go with the staging directory: hand out the stored image.
     const storedImage = await store.getImage(stored.digest);
     return { image: storedImage, digest, imageId, tags: stored.tags, steps: session.steps, outputs, cache: report };
+  } catch (err) {
+    // A full disk is the machine's state, not the Dockerfile's: one typed error (the staging goes in `finally`).
+    throw asNoSpace(err, 'build');
   } finally {
     await cache.close();
     await spool.dispose();

@@ -3,18 +3,20 @@
  * a file of the build's private staging directory, while its digests are
  * computed; later readers (the store, outputs, COPY --from) stream that file
  * instead of compressing again. Nothing reaches the store until the build
- * succeeds, and the staging directory is removed whatever happens.
+ * succeeds, and the staging directory is removed whatever happens — by the
+ * build itself, or, when the build is killed, by the next command that opens
+ * the store (the directory lives under `<store>/tmp` and is named after its
+ * owner, see `image/store/scratch.ts`).
  * @module
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createReadStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { finished } from 'node:stream/promises';
 import type { Digest } from '../digest.js';
 import { decompress, decompressAs, mediaTypeCompression } from '../layers/compress/index.js';
 import type { CompressionFormat } from '../layers/errors.js';
 import type { Layer } from '../layers/layer.js';
+import { makeScratchDir } from '../image/store/scratch.js';
 
 /** A private directory of staged layer blobs. */
 export class LayerSpool {
@@ -25,9 +27,9 @@ export class LayerSpool {
     this.dir = dir;
   }
 
-  /** Creates the directory under `parent` (default the OS temp directory). */
-  static async create(parent = tmpdir()): Promise<LayerSpool> {
-    return new LayerSpool(await mkdtemp(join(parent, 'layerkit-build-')));
+  /** Creates an owned directory `build-<owner>-<random>` under `parent` (the store's `tmp/`). */
+  static async create(parent: string): Promise<LayerSpool> {
+    return new LayerSpool(await makeScratchDir(parent, 'build'));
   }
 
   /**
@@ -38,18 +40,21 @@ export class LayerSpool {
    */
   async stage(layer: Layer, signal?: AbortSignal): Promise<Layer> {
     const file = join(this.dir, `layer-${this.#count++}`);
-    const out = createWriteStream(file);
+    // Plain awaited writes: a failed write (a full disk) rejects here instead of firing an unhandled stream event.
+    const out = await open(file, 'wx', 0o600);
     try {
       for await (const chunk of layer.compressed()) {
         signal?.throwIfAborted();
-        if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+        for (let written = 0; written < chunk.byteLength; ) {
+          written += (await out.write(chunk, written, chunk.byteLength - written)).bytesWritten;
+        }
       }
-      out.end();
-      await finished(out);
     } catch (err) {
-      out.destroy();
+      await out.close().catch(() => undefined);
+      await rm(file, { force: true });
       throw err;
     }
+    await out.close();
     const [digest, diffId, size] = await Promise.all([layer.digest(), layer.diffId(), layer.size()]);
     return new StagedLayer(file, layer.mediaType, digest, diffId, size, mediaTypeCompression(layer.mediaType));
   }

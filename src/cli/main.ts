@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LayerkitError } from '../errors.js';
+import { asSystemError } from '../image/store/system-errors.js';
 import { commands } from './commands/index.js';
 import { processIo, UsageError, type CliIo } from './io.js';
 
@@ -32,7 +33,8 @@ Options:
 
 Exit status: 0 success, 1 invalid input (e.g. a Dockerfile syntax error), 2 bad usage;
 run, exec and start -a pass the command's own exit status through, and run
-exits 125 when it cannot start the container, as docker does.
+exits 125 when it cannot start the container, as docker does; 70 is a fault
+of layerkit itself (LAYERKIT_DEBUG=1 prints its stack).
 `;
 }
 
@@ -71,11 +73,17 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       io.stderr(`layerkit ${command.name}: ${err.message}\n\n${command.usage}`);
       return 2;
     }
-    if (err instanceof LayerkitError) {
-      io.stderr(`layerkit ${command.name}: ${err.message}\n`);
+    // The machine's state (a full disk, a path that is not a directory, a permission) is one line, not a trace.
+    const typed = asSystemError(err, command.name);
+    if (typed instanceof LayerkitError) {
+      const text = typed.message.startsWith(`${command.name}: `) ? typed.message.slice(command.name.length + 2) : typed.message;
+      io.stderr(`layerkit ${command.name}: ${text}\n`);
       return 1;
     }
-    throw err;
+    if (process.env['LAYERKIT_DEBUG']) throw err;
+    // A fault of layerkit itself: still one line; LAYERKIT_DEBUG=1 shows the stack.
+    io.stderr(`layerkit ${command.name}: internal error: ${err instanceof Error ? err.message : String(err)} (LAYERKIT_DEBUG=1 shows where)\n`);
+    return 70;
   }
 }
 

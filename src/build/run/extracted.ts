@@ -16,7 +16,7 @@
  * loses the rename and removes its copy.
  * @module
  */
-import { lstat, mkdir, mkdtemp, readFile, rename, rm, utimes, writeFile, chmod } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, utimes, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex } from '../../digest.js';
 import { classifyPath } from '../../layers/changes/whiteout.js';
@@ -24,6 +24,7 @@ import { run } from '../../layers/changes/disk.js';
 import { extractLayer } from '../../layers/extract.js';
 import type { Layer } from '../../layers/layer.js';
 import { readTar, type TarMember } from '../../layers/tar/read.js';
+import { makeScratchDir } from '../../image/store/scratch.js';
 import { SandboxError } from './errors.js';
 
 /**
@@ -110,8 +111,8 @@ async function findOrExtract(layer: Layer, base: string, hex: string): Promise<E
     extractionStats.reused++;
     return { hex, root: join(dir, 'root'), opaque: existing.opaque, whiteouts: existing.whiteouts };
   }
-  await mkdir(base, { recursive: true });
-  const tmp = await mkdtemp(join(base, `.${hex.slice(0, 12)}-`));
+  // Named after this process: a partial extraction of a killed build is swept by the next command.
+  const tmp = await makeScratchDir(base, `.${hex.slice(0, 12)}`);
   try {
     const meta = await extractInto(layer, tmp);
     await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta));

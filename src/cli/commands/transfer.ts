@@ -5,8 +5,7 @@
  * @module
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildCache } from '../../build/cache/cache.js';
 import { LayerkitError } from '../../errors.js';
@@ -15,6 +14,7 @@ import type { Image } from '../../image/image.js';
 import { writeOciLayout } from '../../image/layout.js';
 import { parseReference, type ImageReference } from '../../image/reference.js';
 import { loadImages } from '../../image/store/import.js';
+import { makeScratchDir, storeTmp } from '../../image/store/scratch.js';
 import { ImageStore } from '../../image/store/store.js';
 import { parseFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
 import { terminalOf, type TerminalIo } from '../terminal.js';
@@ -82,9 +82,10 @@ function stdoutWriter(io: CliIo): (bytes: Uint8Array) => void {
   throw new UsageError('standard output cannot take bytes here; use -o FILE');
 }
 
-/** Runs `fn` with a private temporary directory, removed afterwards. */
-async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'layerkit-transfer-'));
+/** Runs `fn` with a private directory under the store's `tmp/`, removed afterwards (or by the next command, if killed). */
+async function withTempDir<T>(store: ImageStore, fn: (dir: string) => Promise<T>): Promise<T> {
+  await store.sweepAbandoned();
+  const dir = await makeScratchDir(storeTmp(store.root), 'transfer');
   try {
     return await fn(dir);
   } finally {
@@ -186,7 +187,7 @@ const saveCommand: Command = {
     }
     // The writers make a file atomically; standard output gets it once complete.
     const write = stdoutWriter(io);
-    await withTempDir(async (dir) => {
+    await withTempDir(store, async (dir) => {
       const file = join(dir, 'images.tar');
       await writeImages(file, kind, images);
       for await (const chunk of createReadStream(file)) write(chunk as Uint8Array);
@@ -237,7 +238,7 @@ const loadCommand: Command = {
         return 1;
       }
       // Archives are read by random access: standard input goes to a file first.
-      result = await withTempDir(async (dir) => {
+      result = await withTempDir(store, async (dir) => {
         const file = join(dir, 'stdin.tar');
         await writeFile(file, stdin);
         try {

@@ -103,14 +103,27 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, options: L
   const content: LockContent = { pid: process.pid, hostname: hostname(), token: randomBytes(12).toString('hex') };
   const started = Date.now();
   let delay = 2;
+  // On a full disk the lock file is created but its content cannot be written: it is held empty then, so that
+  // prune and rmi can still free space. An empty lock is judged by its age (the holder keeps touching it).
+  let heldEmpty = false;
   for (;;) {
     try {
       const handle = await open(path, 'wx', 0o644);
       try {
         await handle.writeFile(JSON.stringify(content));
-      } finally {
-        await handle.close();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+          await handle.truncate(0).catch(() => undefined);
+          await handle.close().catch(() => undefined);
+          heldEmpty = true;
+          break;
+        }
+        await handle.close().catch(() => undefined);
+        // Leave no empty lock behind to stall the next command.
+        await rm(path, { force: true });
+        throw err;
       }
+      await handle.close();
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -139,6 +152,6 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, options: L
     clearInterval(refresh);
     // Remove only our own lock: if it was broken as stale, it is someone else's now.
     const current = await readLock(path).catch(() => undefined);
-    if (current?.content?.token === content.token) await rm(path, { force: true });
+    if (current?.content?.token === content.token || (heldEmpty && current !== undefined && current.content === undefined)) await rm(path, { force: true });
   }
 }

@@ -14,9 +14,11 @@ import type { Image } from '../image.js';
 import { planImageBlobs } from '../layout.js';
 import { parseReference, parseTagReference } from '../reference.js';
 import { imageFromManifestDescriptor } from '../stored-image.js';
-import { listBlobs, putBlob, referencedBlobs, sweepTemporaryFiles } from './blobs.js';
+import { listBlobs, putBlob, referencedBlobs } from './blobs.js';
 import { withLock, type LockOptions } from './lock.js';
 import { assignRef, ensureEntry, readRefs, writeRefs } from './refs.js';
+import { sweepStoreScratch } from './scratch.js';
+import { asNoSpace } from './system-errors.js';
 import { loadFacts, resolveImage, resolveStored, storedImages } from './resolve.js';
 import { uncompressedSizes } from './sizes.js';
 import { historyOf, inspectOf, summaryOf, type ImageHistoryEntry, type ImageInspect, type ImageSummary } from './views.js';
@@ -144,6 +146,7 @@ export class ImageStore {
   /** Absolute path of the store directory. */
   readonly root: string;
   readonly #options: ImageStoreOptions;
+  #swept: Promise<number> | undefined;
 
   constructor(root: string = defaultStoreRoot(), options: ImageStoreOptions = {}) {
     this.root = resolve(root);
@@ -152,6 +155,23 @@ export class ImageStore {
 
   get #tmp(): string {
     return join(this.root, 'tmp');
+  }
+
+  /**
+   * Removes what dead processes left in the store's scratch places (staged
+   * layers of a killed build, RUN step directories, partial layer
+   * extractions, temporary blob files); once per store object, and by every
+   * verb that reads or changes the store, so the next command cleans up
+   * after a `kill -9`. Resolves to how many entries went.
+   *
+   * @example
+   * ```ts
+   * const removed = await new ImageStore(root).sweepAbandoned();
+   * ```
+   */
+  sweepAbandoned(): Promise<number> {
+    this.#swept ??= sweepStoreScratch(this.root).catch(() => 0);
+    return this.#swept;
   }
 
   #lock<T>(fn: () => Promise<T>): Promise<T> {
@@ -181,6 +201,7 @@ export class ImageStore {
   async putImage(image: Image, tags: string | string[] = [], options: { concurrency?: number } = {}): Promise<PutImageResult> {
     const refs = [...new Set((Array.isArray(tags) ? tags : [tags]).map((t) => parseTagReference(t).canonical))];
     const plan = await planImageBlobs(image);
+    await this.sweepAbandoned();
     await this.#init();
     const created: Digest[] = [];
     try {
@@ -201,7 +222,7 @@ export class ImageStore {
       });
     } catch (err) {
       await this.#discard(created).catch(() => {});
-      throw err;
+      throw asNoSpace(err, 'storing the image');
     }
     return { digest: plan.descriptor.digest as Digest, id: plan.configDigest, tags: refs };
   }
@@ -240,6 +261,7 @@ export class ImageStore {
    * ```
    */
   async list(): Promise<ImageSummary[]> {
+    await this.sweepAbandoned();
     // One line per image ID: manifests of one config (loaded from different formats) are one image.
     const images = await storedImages(this.root, await readRefs(this.root));
     const summaries: ImageSummary[] = [];
@@ -330,6 +352,7 @@ export class ImageStore {
    * ```
    */
   async remove(ref: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
+    await this.sweepAbandoned();
     const f = await resolveImage(this.root, await readRefs(this.root), ref);
     let byTag: string | undefined;
     try {
@@ -372,6 +395,12 @@ export class ImageStore {
    */
   async gc(options: GcOptions = {}): Promise<GcResult> {
     if (!(await pathExists(this.root))) return { removedBlobs: [], freedBytes: 0, removedImages: [], removedTemporaryFiles: 0 };
+    return this.#gc(options).catch((err: unknown) => {
+      throw asNoSpace(err, 'prune');
+    });
+  }
+
+  #gc(options: GcOptions): Promise<GcResult> {
     return this.#lock(async () => {
       let entries = await readRefs(this.root);
       const removedImages: Digest[] = [];
@@ -391,7 +420,8 @@ export class ImageStore {
         freedBytes += info?.size ?? 0;
         removedBlobs.push(digest as Digest);
       }
-      return { removedBlobs, freedBytes, removedImages, removedTemporaryFiles: await sweepTemporaryFiles(this.#tmp) };
+      this.#swept = undefined;
+      return { removedBlobs, freedBytes, removedImages, removedTemporaryFiles: await this.sweepAbandoned() };
     });
   }
 

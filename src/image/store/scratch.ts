@@ -1,0 +1,194 @@
+/**
+ * Scratch space of a store: every temporary directory a command makes for
+ * a store lives under the store (`<store>/tmp`, or beside the files it will
+ * become), named after its owner — pid and the process's start time, so a
+ * later process with the same pid is not taken for the owner. The next
+ * command that opens the store removes what dead owners left behind (a build
+ * killed with `kill -9` leaves its staged layers, its RUN step directories
+ * and half-extracted layers; nothing else would ever remove them).
+ *
+ * Directories that cannot carry an owner in their name (made by code that
+ * takes only a parent directory) are covered by registration: a process
+ * registers itself in `<store>/tmp/.live/` before it makes any, and an
+ * unnamed entry is removed only when no registered process is alive.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { temporaryWriter } from '../fs-atomic.js';
+
+/** Files of dead writers without an owner tag are removed after this long anyway. */
+const ORPHAN_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** The start time of a process in clock ticks since boot (`/proc/PID/stat` field 22), or undefined. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+let selfTag: string | undefined;
+
+/**
+ * This process as an owner: `p<pid>s<start time>` (just `p<pid>s0` where
+ * `/proc` is not there).
+ *
+ * @example
+ * ```ts
+ * ownerTag(); // 'p4242s1234567'
+ * ```
+ */
+export function ownerTag(): string {
+  selfTag ??= `p${process.pid}s${processStartTime(process.pid) ?? '0'}`;
+  return selfTag;
+}
+
+const OWNER = /-p(\d+)s(\d+)-[0-9a-f]+$/;
+
+/** Whether the owner named by a tag's pid and start time is a live process on this host. */
+export function ownerAlive(pid: number, start: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (start === '0') return true;
+  const now = processStartTime(pid);
+  // No /proc entry although kill() saw the pid: another pid namespace; keep it.
+  return now === undefined || now === start;
+}
+
+/** The owner a scratch name carries, if it carries one. */
+export function scratchOwner(name: string): { pid: number; start: string } | undefined {
+  const match = OWNER.exec(name);
+  return match ? { pid: Number(match[1]), start: match[2]! } : undefined;
+}
+
+/**
+ * A unique scratch name `<prefix>-<owner>-<random>` (`.step-p42s9-…`).
+ *
+ * @example
+ * ```ts
+ * await mkdir(join(store.root, 'tmp', scratchName('build')));
+ * ```
+ */
+export function scratchName(prefix: string): string {
+  return `${prefix}-${ownerTag()}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * Makes a new owned directory `<parent>/<prefix>-<owner>-<random>`
+ * (the parent is created when missing) and returns its path.
+ *
+ * @example
+ * ```ts
+ * const dir = await makeScratchDir(join(store.root, 'tmp'), 'build');
+ * ```
+ */
+export async function makeScratchDir(parent: string, prefix: string): Promise<string> {
+  await mkdir(parent, { recursive: true });
+  const dir = join(parent, scratchName(prefix));
+  await mkdir(dir, { mode: 0o700 });
+  return dir;
+}
+
+/** The scratch directory of a store. */
+export function storeTmp(storeRoot: string): string {
+  return join(storeRoot, 'tmp');
+}
+
+/**
+ * Sweeps a store's scratch places: `tmp/`, `cache/tmp/` and the partial
+ * extractions in `layers-extracted/`. See {@link sweepScratch}.
+ *
+ * @example
+ * ```ts
+ * const removed = await sweepStoreScratch(store.root);
+ * ```
+ */
+export function sweepStoreScratch(storeRoot: string): Promise<number> {
+  const tmp = storeTmp(storeRoot);
+  return sweepScratch([tmp, join(storeRoot, 'cache', 'tmp'), join(storeRoot, 'layers-extracted')], tmp);
+}
+
+const registered = new Map<string, string>();
+
+/**
+ * Registers this process as a user of the store's scratch space until it
+ * exits, so {@link sweepScratch} keeps entries made without an owner tag
+ * while it lives. Idempotent.
+ *
+ * @example
+ * ```ts
+ * await registerScratchUser(store.root);
+ * ```
+ */
+export async function registerScratchUser(storeRoot: string): Promise<void> {
+  const dir = join(storeTmp(storeRoot), '.live');
+  if (registered.has(dir)) return;
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, ownerTag() + '-0');
+  await writeFile(file, '');
+  if (registered.size === 0) {
+    process.once('exit', () => {
+      for (const f of registered.values()) rmSync(f, { force: true });
+    });
+  }
+  registered.set(dir, file);
+}
+
+async function liveRegistrations(dir: string): Promise<boolean> {
+  let someoneAlive = false;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const owner = scratchOwner(name);
+    if (owner && ownerAlive(owner.pid, owner.start)) someoneAlive = true;
+    else await rm(join(dir, name), { force: true });
+  }
+  return someoneAlive;
+}
+
+/**
+ * Removes what dead owners left in the directories scratch lives in:
+ * `dirs` entries whose owner tag names a dead process; temporary files of
+ * the atomic writer whose pid is dead; in `unnamedIn`, entries without any
+ * owner when no registered user of the store is alive; anything of ours
+ * older than a day. Returns how many entries went.
+ *
+ * @example
+ * ```ts
+ * await sweepScratch([join(root, 'tmp'), join(root, 'layers-extracted')], join(root, 'tmp'));
+ * ```
+ */
+export async function sweepScratch(dirs: string[], unnamedIn?: string): Promise<number> {
+  let removed = 0;
+  for (const dir of dirs) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    // Listed before registrations are read: an unnamed entry seen here was made by a user registered by now.
+    const registrantsAlive = dir === unnamedIn ? await liveRegistrations(join(dir, '.live')) : true;
+    for (const name of names) {
+      if (name === '.live') continue;
+      const path = join(dir, name);
+      const owner = scratchOwner(name);
+      const writer = owner ? undefined : temporaryWriter(name);
+      let dead: boolean;
+      if (owner) dead = !ownerAlive(owner.pid, owner.start);
+      else if (writer) dead = writer.thisHost && !ownerAlive(writer.pid, '0');
+      else if (dir === unnamedIn) dead = !registrantsAlive;
+      else continue; // not ours to judge (a finished extraction, a blob)
+      if (!dead) {
+        const info = await stat(path).catch(() => undefined);
+        if (!info || Date.now() - info.mtimeMs <= ORPHAN_MAX_AGE_MS || owner) continue;
+      }
+      await rm(path, { recursive: true, force: true }).catch(() => undefined);
+      removed++;
+    }
+  }
+  return removed;
+}
