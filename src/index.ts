@@ -11,4 +11,5 @@ export * from './dockerfile/index.js';
 export * from './layers/index.js';
 export * from './unionfs/index.js';
 export * from './image/index.js';
+export * from './registry/index.js';
 export * from './build/index.js';
