@@ -73,8 +73,26 @@ export interface BuildOptions extends CacheOptions {
   store?: ImageStore | string;
   /** Runs RUN instructions. */
   executor?: RunExecutor;
-  /** Runs RUN instructions as a function over the union file system (see {@link handlerExecutor}). */
+  /**
+   * Runs RUN instructions as a function over the union file system (see
+   * {@link handlerExecutor}). Its steps are cached only with a
+   * {@link BuildOptions.runCacheKey}: the cache cannot see the function's code.
+   */
   run?: RunHandler;
+  /**
+   * Stands for what RUN steps do beyond their text: part of every RUN step's
+   * cache key. Change it whenever the `run` handler (or an executor of your
+   * own) changes behaviour — a version string, a hash of its source. Without
+   * it, RUN steps served by `run` are never cached (they and the rest of
+   * their stage run every time); sandbox RUN steps are cached on their text,
+   * as in BuildKit.
+   *
+   * @example
+   * ```ts
+   * await build({ context: '.', run: myHandler, runCacheKey: 'my-handler/3' });
+   * ```
+   */
+  runCacheKey?: string;
   /** Aborts the build (a `BUILD_ABORTED` error; the store is left unchanged). */
   signal?: AbortSignal;
   /** Progress events. */

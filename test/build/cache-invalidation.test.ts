@@ -159,8 +159,8 @@ describe('what a change invalidates', () => {
     const store = await freshStore();
     const context = await writeContext(FILES);
     const run = async (_step: unknown, fs: { writeFile(p: string, d: string): Promise<void> }) => fs.writeFile('/ran', 'yes');
-    await buildText(dockerfile, {}, { store, context, run, buildArgs: { V: '1' } });
-    const result = await buildText(dockerfile, {}, { store, context, run, buildArgs: { V: '2' } });
+    await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1', buildArgs: { V: '1' } });
+    const result = await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1', buildArgs: { V: '2' } });
     expect(result.steps.map((s) => [s.stage, s.instruction, s.cached])).toEqual([
       ['one', 'COPY a.txt /a', true],
       ['two', 'COPY b.txt /b', true],
@@ -169,8 +169,8 @@ describe('what a change invalidates', () => {
       ['two', 'COPY --from=one /a /from-one', false],
     ]);
     // The default applies again when no build arg is given: a value never built before, so it misses the same steps.
-    expect(cached(await buildText(dockerfile, {}, { store, context, run }))).toEqual([true, true, false, false, false]);
-    expect(cached(await buildText(dockerfile, {}, { store, context, run, buildArgs: { V: '1' } }))).toEqual([true, true, true, true, true]);
+    expect(cached(await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1' }))).toEqual([true, true, false, false, false]);
+    expect(cached(await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1', buildArgs: { V: '1' } }))).toEqual([true, true, true, true, true]);
   });
 
   it('metadata steps are cached: changing one misses it and the rest of its stage, nothing before', async () => {
@@ -272,12 +272,12 @@ describe('what a change invalidates', () => {
     const dockerfile = 'FROM scratch\nCOPY a.txt /a\nARG MODE\nRUN make\nCOPY b.txt /b\n';
     const store = await freshStore();
     const context = await writeContext(FILES);
-    await buildText(dockerfile, {}, { store, context, run, buildArgs: { MODE: 'fast' } });
+    await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1', buildArgs: { MODE: 'fast' } });
     expect(runs).toBe(1);
-    const same = await buildText(dockerfile, {}, { store, context, run, buildArgs: { MODE: 'fast' } });
+    const same = await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1', buildArgs: { MODE: 'fast' } });
     expect(runs).toBe(1);
     expect(cached(same)).toEqual([true, true, true, true]);
-    const other = await buildText(dockerfile, {}, { store, context, run, buildArgs: { MODE: 'slow' } });
+    const other = await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1', buildArgs: { MODE: 'slow' } });
     expect(runs).toBe(2);
     expect(cached(other)).toEqual([true, false, false, false]);
   });

@@ -101,11 +101,11 @@ describe('keys of the less common steps', () => {
       await fs.writeFile('/out', String(runs));
     };
     const dockerfile = 'FROM scratch\nRUN --mount=type=bind,source=src,target=/src make\n';
-    await buildText(dockerfile, {}, { store, context, run });
+    await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1' });
     await writeFile(join(context, 'elsewhere.txt'), 'e2');
-    expect(cached(await buildText(dockerfile, {}, { store, context, run }))).toEqual([true]);
+    expect(cached(await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1' }))).toEqual([true]);
     await writeFile(join(context, 'src/in.txt'), 'in2');
-    expect(cached(await buildText(dockerfile, {}, { store, context, run }))).toEqual([false]);
+    expect(cached(await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1' }))).toEqual([false]);
     expect(runs).toBe(2);
   });
 
@@ -117,11 +117,11 @@ describe('keys of the less common steps', () => {
       await fs.rm('/dir/gone.txt');
     };
     const dockerfile = (word: string) => `FROM scratch\nCOPY a.txt /a.txt\nCOPY dir /dir\nRUN derive ${word}\nFROM scratch\nCOPY --from=0 /dir /copy\nCOPY --from=0 /b.txt /b.txt\n`;
-    await buildText(dockerfile('one'), {}, { store, context, run });
-    const second = await buildText(dockerfile('two'), {}, { store, context, run });
+    await buildText(dockerfile('one'), {}, { store, context, run, runCacheKey: 'v1' });
+    const second = await buildText(dockerfile('two'), {}, { store, context, run, runCacheKey: 'v1' });
     // /dir is the same after the new RUN (content-based), /b.txt is not.
     expect(cached(second)).toEqual([true, true, false, true, false]);
-    const reference = await buildText(dockerfile('two'), {}, { store: await freshStore(), context, run, noCache: true });
+    const reference = await buildText(dockerfile('two'), {}, { store: await freshStore(), context, run, runCacheKey: 'v1', noCache: true });
     expect(second.digest).toBe(reference.digest);
   });
 

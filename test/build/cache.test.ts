@@ -15,11 +15,11 @@ describe('build cache through build()', () => {
   it('a second build replays every step (events and steps say so) and gives the same image', async () => {
     const store = await freshStore();
     const context = await writeContext(files);
-    const first = await buildText(dockerfile, {}, { store, context, run });
+    const first = await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1' });
     expect(first.steps.map((s) => s.cached)).toEqual([false, false, false, false, false]);
     expect(first.cache).toMatchObject({ hits: 0, misses: 5 });
     const events: BuildEvent[] = [];
-    const second = await buildText(dockerfile, {}, { store, context, run, onEvent: (e) => events.push(e) });
+    const second = await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1', onEvent: (e) => events.push(e) });
     expect(second.steps.map((s) => s.cached)).toEqual([true, true, true, true, true]);
     expect(second.cache).toMatchObject({ hits: 5, misses: 0 });
     expect(events.flatMap((e) => (e.type === 'step-end' ? [e.cached] : []))).toEqual([true, true, true, true, true]);
@@ -31,8 +31,8 @@ describe('build cache through build()', () => {
   it('noCache runs every step', async () => {
     const store = await freshStore();
     const context = await writeContext(files);
-    await buildText(dockerfile, {}, { store, context, run });
-    const again = await buildText(dockerfile, {}, { store, context, run, noCache: true });
+    await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1' });
+    const again = await buildText(dockerfile, {}, { store, context, run, runCacheKey: 'v1', noCache: true });
     expect(again.steps.some((s) => s.cached)).toBe(false);
   });
 });

@@ -87,7 +87,10 @@ async function copyInputs(run: StageRun, ins: CopyInstruction | AddInstruction, 
 }
 
 async function runInputs(run: StageRun, ins: RunInstruction, env: InputEnv): Promise<unknown[]> {
-  const out: unknown[] = [];
+  const { run: handler, runCacheKey } = run.session.options;
+  // A JavaScript handler's behaviour is its code, which no key can see: only the caller's runCacheKey stands for it.
+  if (handler !== undefined && runCacheKey === undefined) throw new Error('RUN served by a handler without runCacheKey: not cached');
+  const out: unknown[] = runCacheKey === undefined ? [] : [['run-cache-key', runCacheKey]];
   for (const mount of ins.mounts) if (mount.type === 'bind') out.push(['bind', mount.target ?? '', await bindChecksum(run, ins, mount, env)]);
   return out;
 }
