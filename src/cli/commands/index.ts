@@ -7,6 +7,7 @@ import { buildCommand } from './build.js';
 import { containerCommands } from './containers.js';
 import { imageCommands } from './images.js';
 import { parseCommand } from './parse.js';
+import { registryCommands } from './registry.js';
 
 const containerNames = new Set(containerCommands.map((c) => c.name));
 
@@ -15,4 +16,4 @@ const containerNames = new Set(containerCommands.map((c) => c.name));
  * the container verbs' (it also compares two images), so a same-named image
  * verb is left out rather than shadowed silently.
  */
-export const commands: readonly Command[] = [buildCommand, ...imageCommands.filter((c) => !containerNames.has(c.name)), ...containerCommands, parseCommand];
+export const commands: readonly Command[] = [buildCommand, ...imageCommands.filter((c) => !containerNames.has(c.name)), ...containerCommands, ...registryCommands, parseCommand];
