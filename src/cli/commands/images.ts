@@ -45,6 +45,10 @@ ${STORE_OPTION}
     const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'quiet', short: 'q' }, { name: 'digests' }]);
     if (positional.length > 0) throw new UsageError('images takes no arguments');
     const images = await openStore(flags).list();
+    for (const image of images.filter((i) => i.corrupt !== undefined)) {
+      const name = image.repoTags[0] ?? image.digest;
+      io.stderr(`layerkit images: warning: ${name} is corrupt (${image.corrupt}); remove it with layerkit rmi ${image.repoTags[0] ?? image.digest}\n`);
+    }
     if (flags.has('quiet')) {
       io.stdout(images.map((i) => `${shortId(i.id)}\n`).join(''));
       return 0;
@@ -55,7 +59,8 @@ ${STORE_OPTION}
       const names = image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>'];
       for (const name of names) {
         const [repo, tag] = name === '<none>:<none>' ? ['<none>', '<none>'] : splitTag(name);
-        rows.push([repo, tag, ...(digests ? [image.digest] : []), shortId(image.id), since(image.created), humanSize(image.size)]);
+        const size = image.corrupt === undefined ? humanSize(image.size) : '<corrupt>';
+        rows.push([repo, tag, ...(digests ? [image.digest] : []), shortId(image.id), since(image.created), size]);
       }
     }
     io.stdout(table(rows));

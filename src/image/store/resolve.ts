@@ -67,7 +67,8 @@ export async function resolveStored(root: string, entries: StoredEntry[], ref: s
     }
   }
   if (hex !== undefined) {
-    const facts = await Promise.all(entries.map((e) => loadFacts(root, e)));
+    // A corrupt image cannot be matched by ID, and must not hide the others.
+    const facts = (await Promise.all(entries.map((e) => loadFacts(root, e).catch(() => undefined)))).filter((f) => f !== undefined);
     const matches = facts.filter((f) => digestHex(f.configDigest).startsWith(hex));
     const ids = new Set(matches.map((m) => m.configDigest));
     if (ids.size > 1) throw new AmbiguousReferenceError(input, [...ids].sort());
@@ -110,8 +111,18 @@ function merge(group: ImageFacts[]): StoredImage {
  * const images = await storedImages(store.root, await readRefs(store.root));
  * ```
  */
-export async function storedImages(root: string, entries: StoredEntry[]): Promise<StoredImage[]> {
-  const facts = await Promise.all(entries.map((e) => loadFacts(root, e)));
+export async function storedImages(root: string, entries: StoredEntry[], broken?: (entry: StoredEntry, err: unknown) => void): Promise<StoredImage[]> {
+  const loaded = await Promise.all(
+    entries.map((e) =>
+      loadFacts(root, e).catch((err: unknown) => {
+        // With `broken`, an image whose manifest or config is unreadable is reported there and the rest still listed.
+        if (!broken) throw err;
+        broken(e, err);
+        return undefined;
+      }),
+    ),
+  );
+  const facts = loaded.filter((f) => f !== undefined);
   const byId = new Map<string, ImageFacts[]>();
   for (const f of facts) byId.set(f.configDigest, [...(byId.get(f.configDigest) ?? []), f]);
   return [...byId.values()].map(merge);
@@ -128,8 +139,33 @@ export async function storedImages(root: string, entries: StoredEntry[]): Promis
  */
 export async function resolveImage(root: string, entries: StoredEntry[], ref: string): Promise<StoredImage> {
   const found = await resolveStored(root, entries, ref);
-  const group = (await Promise.all(entries.map((e) => loadFacts(root, e)))).filter((f) => f.configDigest === found.configDigest);
+  // Another image's corrupt blob must not make this one unreachable.
+  const loaded = await Promise.all(entries.map((e) => loadFacts(root, e).catch(() => undefined)));
+  const group = loaded.filter((f) => f !== undefined && f.configDigest === found.configDigest) as ImageFacts[];
   const image = merge(group);
   // Keep the manifest the reference named (a manifest digest names one of them).
   return { ...image, manifest: found.manifest, entry: { ...image.entry, descriptor: found.entry.descriptor } };
+}
+
+/**
+ * The stored manifests a reference names without reading any blob: an exact
+ * tag, `repo@digest` or a full manifest digest. What `rmi` falls back to
+ * for an image whose manifest or config is corrupt.
+ *
+ * @example
+ * ```ts
+ * const entries = entriesByName(await readRefs(store.root), 'me/app:1');
+ * ```
+ */
+export function entriesByName(entries: StoredEntry[], ref: string): StoredEntry[] {
+  const input = ref.trim();
+  const hex = /^(?:sha256:)?([a-f0-9]{64})$/.exec(input)?.[1];
+  if (hex !== undefined) return entries.filter((e) => e.descriptor.digest === `sha256:${hex}`);
+  try {
+    const parsed = parseReference(input);
+    if (parsed.digest !== undefined) return entries.filter((e) => e.descriptor.digest === parsed.digest);
+    return entries.filter((e) => e.refs.includes(parsed.canonical));
+  } catch {
+    return [];
+  }
 }

@@ -8,7 +8,8 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Digest } from '../../digest.js';
 import { blobPath, directoryBlobSource } from '../blob-source.js';
-import { ImageConflictError, ImageNotFoundError, InvalidReferenceError } from '../errors.js';
+import { LayerkitError } from '../../errors.js';
+import { AmbiguousReferenceError, ImageConflictError, ImageNotFoundError, InvalidReferenceError } from '../errors.js';
 import { pathExists, writeFileAtomic } from '../fs-atomic.js';
 import type { Image } from '../image.js';
 import { planImageBlobs } from '../layout.js';
@@ -19,9 +20,9 @@ import { withLock, type LockOptions } from './lock.js';
 import { assignRef, ensureEntry, readRefs, writeRefs } from './refs.js';
 import { sweepStoreScratch } from './scratch.js';
 import { asNoSpace } from './system-errors.js';
-import { loadFacts, resolveImage, resolveStored, storedImages } from './resolve.js';
+import { entriesByName, loadFacts, resolveImage, resolveStored, storedImages } from './resolve.js';
 import { uncompressedSizes } from './sizes.js';
-import { historyOf, inspectOf, summaryOf, type ImageHistoryEntry, type ImageInspect, type ImageSummary } from './views.js';
+import { corruptSummaryOf, historyOf, inspectOf, summaryOf, type ImageHistoryEntry, type ImageInspect, type ImageSummary } from './views.js';
 
 /**
  * Options of {@link ImageStore}.
@@ -263,9 +264,17 @@ export class ImageStore {
   async list(): Promise<ImageSummary[]> {
     await this.sweepAbandoned();
     // One line per image ID: manifests of one config (loaded from different formats) are one image.
-    const images = await storedImages(this.root, await readRefs(this.root));
+    // A corrupt blob marks its image (`corrupt`) instead of failing the whole list.
     const summaries: ImageSummary[] = [];
-    for (const f of images) summaries.push(summaryOf(f.entry, f.manifest, f.config, f.configDigest, await uncompressedSizes(this.root, f.manifest, f.config)));
+    const images = await storedImages(this.root, await readRefs(this.root), (entry, err) => summaries.push(corruptSummaryOf(entry, reasonOf(err))));
+    for (const f of images) {
+      try {
+        summaries.push(summaryOf(f.entry, f.manifest, f.config, f.configDigest, await uncompressedSizes(this.root, f.manifest, f.config)));
+      } catch (err) {
+        if (!(err instanceof LayerkitError)) throw err;
+        summaries.push(corruptSummaryOf(f.entry, reasonOf(err), f.configDigest));
+      }
+    }
     return summaries
       .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.digest.localeCompare(b.digest));
   }
@@ -353,7 +362,13 @@ export class ImageStore {
    */
   async remove(ref: string, options: { force?: boolean } = {}): Promise<RemoveResult> {
     await this.sweepAbandoned();
-    const f = await resolveImage(this.root, await readRefs(this.root), ref);
+    const f = await resolveImage(this.root, await readRefs(this.root), ref).catch(async (err: unknown) => {
+      // An image whose manifest or config is corrupt is still removed by its tag or manifest digest.
+      if (err instanceof ImageNotFoundError || err instanceof AmbiguousReferenceError || err instanceof InvalidReferenceError) throw err;
+      const named = entriesByName(await readRefs(this.root), ref);
+      if (named.length === 0) throw err;
+      return { entry: { ...named[0]!, refs: [...new Set(named.flatMap((e) => e.refs))].sort() }, entries: named };
+    });
     let byTag: string | undefined;
     try {
       const parsed = parseReference(ref.trim());
@@ -457,4 +472,9 @@ export class ImageStore {
     });
   }
 
+}
+
+/** What is wrong with a corrupt image, for its line in a listing. */
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

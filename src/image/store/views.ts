@@ -27,6 +27,25 @@ export interface ImageSummary {
   /** Sum of the layers' uncompressed sizes (Docker's SIZE: the same however the image was loaded). */
   size: number;
   mediaType: string;
+  /**
+   * Set when a blob of the image is unreadable or does not match its digest
+   * (what is wrong); `size` is then 0, and `id` the manifest digest when the
+   * config could not be read. `rmi` still removes such an image.
+   */
+  corrupt?: string;
+}
+
+/**
+ * The line of an image whose manifest or config cannot be read.
+ *
+ * @example
+ * ```ts
+ * corruptSummaryOf(entry, 'config blob: expected sha256:…, got sha256:…');
+ * ```
+ */
+export function corruptSummaryOf(entry: StoredEntry, reason: string, id?: Digest): ImageSummary {
+  const digest = entry.descriptor.digest as Digest;
+  return { id: id ?? digest, digest, repoTags: entry.refs.map(familiar), size: 0, mediaType: entry.descriptor.mediaType, corrupt: reason };
 }
 
 /**
