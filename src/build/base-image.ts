@@ -1,16 +1,23 @@
 /**
  * Base images: what `FROM`, `COPY --from=<image>` and named build contexts
- * refer to, read from where layerkit can read images — the local store, an
- * OCI layout, a docker-archive. There is no registry access.
+ * refer to, read from where layerkit can read images — the local store, a
+ * registry, an OCI layout, a docker-archive.
  *
  * Reference syntax (docs/build.md, "Base images"):
  * - `scratch`: the empty image;
- * - `name[:tag][@digest]` or an image ID: the local store;
+ * - `name[:tag][@digest]`: the local store when it has the reference (for
+ *   the platform asked for), else its registry (`pull` always asks the
+ *   registry); an image ID or ID prefix: the local store only;
  * - `oci-layout://DIR[:tag]` or `oci-layout://DIR@sha256:…`: an OCI image
  *   layout directory (or tar);
  * - `docker-archive://FILE[:ref]`: a `docker save` tarball, `ref` picking
  *   one image when it holds several;
  * - `docker-image://ref` (in `buildContexts`): the same as a plain `ref`.
+ *
+ * Platforms: when the build names one (`platform`, `platforms`, `FROM
+ * --platform`), a store image of another platform is not used (the registry
+ * is asked for the right one) — never an image labelled with a platform it
+ * is not.
  * @module
  */
 import { stat } from 'node:fs/promises';
@@ -22,7 +29,9 @@ import { readOciLayout } from '../image/layout.js';
 import { parseReference } from '../image/reference.js';
 import type { ImageStore } from '../image/store/store.js';
 import type { Platform } from '../image/types.js';
+import { formatPlatform, platformMatches } from '../image/platform.js';
 import { BuildError, type BuildErrorData } from './errors.js';
+import { resolveRegistryBase, type RemoteBaseContext, type ResolvedBase } from './remote-base.js';
 
 /** A parsed base image reference. */
 export type BaseReference =
@@ -101,9 +110,88 @@ async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() ?? false;
 }
 
+/** How {@link resolveBase} finds images. */
+export interface ResolveBaseOptions {
+  store: ImageStore;
+  /** The platform of the stage. */
+  platform: Platform;
+  /** True when the build named the platform (then a store image of another platform is not used). */
+  explicitPlatform: boolean;
+  /** Ask the registry even when the store has the reference. */
+  pull: boolean;
+  /** The registry side, made on first use (none: store only). */
+  remote?: () => RemoteBaseContext;
+  onStore?: (reference: string, digest: string) => void;
+}
+
+/** True for a store reference that is an image ID (or prefix), which no registry knows. */
+function isImageId(ref: string): boolean {
+  return IMAGE_ID.test(ref);
+}
+
 /**
- * Loads a base image. Store images are looked up in `store`; a missing
- * image is a `BASE_IMAGE_NOT_FOUND` error that says there is no registry.
+ * Finds a base image's config and layers: the local store (unless
+ * `pull`), else the registry; layouts and archives from their files.
+ *
+ * @throws {@link BuildError} `BASE_IMAGE_NOT_FOUND`, `BASE_PLATFORM_MISMATCH`,
+ * `BASE_IMAGE_PULL_FAILED`, `INVALID_BASE_REFERENCE`.
+ * @example
+ * ```ts
+ * const base = await resolveBase(await parseBaseReference('alpine:3.20'), { store, platform, explicitPlatform: false, pull: false });
+ * ```
+ */
+export async function resolveBase(reference: BaseReference, options: ResolveBaseOptions, data: BuildErrorData = {}): Promise<ResolvedBase> {
+  if (reference.kind !== 'store' || isImageId(reference.ref) || options.remote === undefined) {
+    const image = await loadBaseImage(reference, options.store, options.platform, data);
+    const [config, layers, digest] = await Promise.all([image.config(), image.layers(), image.configDigest()]);
+    if (reference.kind === 'store' && options.explicitPlatform) checkPlatform(reference.ref, config, options.platform, data);
+    return { config, layers, digest };
+  }
+  let local: { config: Awaited<ReturnType<Image['config']>>; image: Image } | undefined;
+  if (!options.pull) {
+    try {
+      const image = await options.store.getImage(parseReference(reference.ref).canonical);
+      local = { config: await image.config(), image };
+    } catch (err) {
+      if (!(err instanceof LayerkitError && err.code === 'IMAGE_NOT_FOUND')) throw err;
+    }
+    if (local && (!options.explicitPlatform || platformOf(local.config) === undefined || platformMatches(options.platform, platformOf(local.config)!))) {
+      const [layers, digest] = await Promise.all([local.image.layers(), local.image.configDigest()]);
+      options.onStore?.(reference.ref, await local.image.digest());
+      return { config: local.config, layers, digest };
+    }
+  }
+  try {
+    return await resolveRegistryBase(options.remote(), reference.ref, options.platform, data);
+  } catch (err) {
+    const found = local ? platformOf(local.config) : undefined;
+    if (found && err instanceof BuildError && (err.code === 'BASE_IMAGE_NOT_FOUND' || err.code === 'BASE_PLATFORM_MISMATCH' || err.code === 'BASE_IMAGE_PULL_FAILED')) {
+      throw new BuildError(
+        'BASE_PLATFORM_MISMATCH',
+        `image "${reference.ref}" in the local store is ${formatPlatform(found)}, not ${formatPlatform(options.platform)}, and its registry has none: ${err.message}`,
+        { ...data, reference: reference.ref, reason: formatPlatform(found) },
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+function platformOf(config: { os?: string; architecture?: string; variant?: string }): Platform | undefined {
+  if (!config.os || !config.architecture) return undefined;
+  return config.variant ? { os: config.os, architecture: config.architecture, variant: config.variant } : { os: config.os, architecture: config.architecture };
+}
+
+function checkPlatform(ref: string, config: { os?: string; architecture?: string; variant?: string }, platform: Platform, data: BuildErrorData): void {
+  const found = platformOf(config);
+  if (found && !platformMatches(platform, found)) {
+    throw new BuildError('BASE_PLATFORM_MISMATCH', `image "${ref}" is ${formatPlatform(found)}, not ${formatPlatform(platform)}`, { ...data, reference: ref, reason: formatPlatform(found) });
+  }
+}
+
+/**
+ * Loads a base image from the store, a layout or an archive (no registry:
+ * {@link resolveBase} adds it). A missing image is `BASE_IMAGE_NOT_FOUND`.
  *
  * @throws {@link BuildError} `BASE_IMAGE_NOT_FOUND`, `INVALID_BASE_REFERENCE`.
  * @example
@@ -143,9 +231,9 @@ function notFound(reference: BaseReference, store: ImageStore, data: BuildErrorD
   let message: string;
   switch (reference.kind) {
     case 'store':
-      message =
-        `image "${reference.ref}" is not in the local store (${store.root}); layerkit has no registry access: ` +
-        `put it there first (ImageStore.putImage, a docker-archive:// or oci-layout:// reference, or a named build context)`;
+      message = isImageId(reference.ref)
+        ? `no image with ID ${reference.ref} in the local store (${store.root})`
+        : `image "${reference.ref}" is not in the local store (${store.root})`;
       break;
     case 'oci-layout':
       message = `cannot read image ${reference.ref === undefined ? '' : `"${reference.ref}" `}from OCI layout ${reference.path}: ${why}`;

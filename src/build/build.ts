@@ -12,7 +12,7 @@ import { ShellLex } from '../dockerfile/shell/lex.js';
 import { parseDockerfile } from '../dockerfile/syntax/parser.js';
 import { formatTimestamp } from '../image/json.js';
 import { imageFromConfig } from '../image/image.js';
-import { parseOutputSpec, writeImageOutput, type OutputSpec } from '../image/output-spec.js';
+import { parseOutputSpec, type OutputSpec } from '../image/output-spec.js';
 import { hostPlatform, parsePlatform } from '../image/platform.js';
 import { parseTagReference } from '../image/reference.js';
 import { registerScratchUser, storeTmp } from '../image/store/scratch.js';
@@ -24,6 +24,8 @@ import { CacheSession, fetchOnce } from './cache/session.js';
 import { openContext, type BuildContext } from './context/context.js';
 import { BuildError, positionOf } from './errors.js';
 import { handlerExecutor } from './executor.js';
+import { deliver } from './deliver.js';
+import { buildPlatforms, platformPart, requestedPlatforms } from './multi-platform.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { BUILTIN_ARGS, expandWord, metaScope, PLATFORM_ARGS, platformArgs } from './scope.js';
 import { LayerSpool } from './spool.js';
@@ -60,6 +62,10 @@ const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
  */
 export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   const started = Date.now();
+  const part = platformPart(options);
+  const platforms = requestedPlatforms(options);
+  if (platforms.length > 1) return buildPlatforms(options, platforms, build);
+  if (platforms.length === 1) options = { ...options, platform: platforms[0]!, platforms: undefined };
   const contextDir = resolve(options.context ?? '.');
   const store = typeof options.store === 'string' || options.store === undefined ? new ImageStore(options.store) : options.store;
 
@@ -114,6 +120,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       buildArgs,
       targetPlatform,
       buildPlatform,
+      explicitPlatform: options.platform !== undefined,
       epoch,
       created: formatTimestamp(new Date(epoch === undefined ? started : epoch * 1000)),
       spool,
@@ -153,22 +160,10 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
     const [digest, imageId] = await Promise.all([image.digest(), image.configDigest()]);
     session.checkAborted();
 
-    // Exports first, the store last: a failed export leaves the store as it was.
-    for (const output of outputs) {
-      const spec = output.names.length === 0 && tags.length > 0 ? { ...output, names: tags } : output;
-      await writeImageOutput(image, spec);
-      session.emit({ type: 'export', kind: spec.type, destination: spec.dest, digest });
-    }
-    // Cache exports (cacheTo) are outputs too: before the store.
-    const report = await cache.finish(session);
-    session.checkAborted();
-    const stored = await store.putImage(image, tags);
-    await cache.shareBlobs(final.layers);
-    session.emit({ type: 'export', kind: 'store', destination: store.root, digest });
-    session.emit({ type: 'build-end', digest, imageId, durationMs: Date.now() - started });
-    // The staged layers go with the staging directory: hand out the stored image.
-    const storedImage = await store.getImage(stored.digest);
-    return { image: storedImage, digest, imageId, tags: stored.tags, steps: session.steps, outputs, cache: report };
+    // Exports and pushes first, the store last: a failed export leaves the store as it was.
+    const done = await deliver({ session, image, digest, outputs, tags, cache, ...(part ? { platformPart: part } : {}) });
+    if (!part) session.emit({ type: 'build-end', digest, imageId, durationMs: Date.now() - started });
+    return { image: done.image, digest, imageId, tags: done.tags, steps: session.steps, outputs, cache: done.report, pushed: done.pushed, stored: done.stored };
   } catch (err) {
     // A full disk is the machine's state, not the Dockerfile's: one typed error (the staging goes in `finally`).
     throw asNoSpace(err, 'build');

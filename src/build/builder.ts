@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { LayerkitError } from '../errors.js';
 import type { ArgInstruction, Instruction, Stage } from '../dockerfile/instructions/types.js';
 import type { ShellLex } from '../dockerfile/shell/lex.js';
-import type { Image } from '../image/image.js';
+import { formatPlatform } from '../image/platform.js';
 import type { ImageStore } from '../image/store/store.js';
 import type { ImageConfig, Platform } from '../image/types.js';
 import { layerFromEntries } from '../layers/from-entries.js';
@@ -16,7 +16,8 @@ import type { LayerCompressionOptions } from '../layers/from-uncompressed.js';
 import type { Layer } from '../layers/layer.js';
 import { LowerStack } from '../unionfs/lower-stack.js';
 import { indexLayer } from '../unionfs/layer-source.js';
-import { loadBaseImage, parseBaseReference } from './base-image.js';
+import { parseBaseReference, resolveBase } from './base-image.js';
+import { registryClient, type RemoteBaseContext, type ResolvedBase } from './remote-base.js';
 import { openContext, type BuildContext } from './context/context.js';
 import { contextSourceFs, rootfsSourceFs, type SourceFs } from './copy/sources.js';
 import { BuildError, positionOf } from './errors.js';
@@ -39,6 +40,8 @@ export interface BuildSession {
   readonly buildArgs: ReadonlyMap<string, string>;
   readonly targetPlatform: Platform;
   readonly buildPlatform: Platform;
+  /** The build named its platform (`platform`/`platforms`): a base of another platform is not used. */
+  readonly explicitPlatform: boolean;
   /** Seconds; undefined = build time. */
   readonly epoch: number | undefined;
   /** The time history entries and the config get (RFC 3339). */
@@ -57,8 +60,18 @@ export interface BuildSession {
   stage(index: number): Promise<StageState>;
   /** A COPY --from / mount source as a file system. */
   sourceFs(ref: SourceRef, at: Instruction, stageLabel: string): Promise<SourceFs>;
-  /** The layers, config and config digest (the cache's identity of the image) of an image named in FROM or `--from`. */
-  image(reference: string, at: Instruction | Stage['from'], stageLabel: string): Promise<{ config: ImageConfig; layers: Layer[]; digest: string }>;
+  /**
+   * The layers, config and config digest (the cache's identity of the image)
+   * of an image named in FROM or `--from`, for `platform` (default the
+   * target platform); `remote` is set for an image found in a registry.
+   */
+  image(reference: string, at: Instruction | Stage['from'], stageLabel: string, platform?: Platform): Promise<ResolvedBase>;
+  /** The platform a stage's FROM asks for: its `--platform`, else the target platform. */
+  stagePlatform(plan: StagePlan): Platform;
+  /** Registry access (the client is made on first use). */
+  remote(): RemoteBaseContext;
+  /** Every base image resolved so far. */
+  bases(): Promise<ResolvedBase[]>;
   /** The named context `name` as a directory context, when it is one. */
   namedDirectory(name: string): Promise<BuildContext | undefined>;
   /** Stages the build is building right now (for cycle detection of ONBUILD-added dependencies). */
@@ -70,9 +83,10 @@ export interface BuildSession {
 }
 
 /** Creates the session object over the normalized pieces. */
-export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkAborted' | 'stage' | 'sourceFs' | 'image' | 'namedDirectory' | 'inProgress' | 'runStage' | 'layerOptions' | 'stepRef' | 'steps' | 'declaredArgs'>): BuildSession {
+export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkAborted' | 'stage' | 'sourceFs' | 'image' | 'stagePlatform' | 'remote' | 'bases' | 'namedDirectory' | 'inProgress' | 'runStage' | 'layerOptions' | 'stepRef' | 'steps' | 'declaredArgs'>): BuildSession {
   const built = new Map<number, Promise<StageState>>();
-  const images = new Map<string, Promise<{ config: ImageConfig; layers: Layer[]; digest: string }>>();
+  const images = new Map<string, Promise<ResolvedBase>>();
+  let remote: RemoteBaseContext | undefined;
   const directories = new Map<string, Promise<BuildContext | undefined>>();
   const stacks = new WeakMap<Layer[], Promise<LowerStack>>();
   const session: BuildSession = {
@@ -131,19 +145,35 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
         }
       }
     },
-    image(reference, at, stageLabel) {
-      let pending = images.get(reference);
+    image(reference, at, stageLabel, platform = init.targetPlatform) {
+      const memo = `${formatPlatform(platform)} ${reference}`;
+      let pending = images.get(memo);
       if (!pending) {
         pending = (async () => {
           const position = positionOf(at, stageLabel);
           const parsed = await parseBaseReference(reference, position);
-          const image: Image = await loadBaseImage(parsed, init.store, init.targetPlatform, position);
-          const [config, layers] = await Promise.all([image.config(), image.layers()]);
-          return { config, layers, digest: await image.configDigest() };
+          return resolveBase(parsed, {
+            store: init.store,
+            platform,
+            explicitPlatform: init.explicitPlatform || platform !== init.targetPlatform,
+            pull: init.options.pull === true,
+            remote: () => session.remote(),
+          }, position);
         })();
-        images.set(reference, pending);
+        images.set(memo, pending);
       }
       return pending;
+    },
+    stagePlatform(plan) {
+      return plan.platform !== undefined ? parsePlatformOption(plan.platform, plan) : init.targetPlatform;
+    },
+    remote() {
+      remote ??= { client: registryClient(init.options.registry), store: init.store, emit: (e) => session.emit(e) };
+      return remote;
+    },
+    async bases() {
+      const settled = await Promise.allSettled(images.values());
+      return settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     },
     namedDirectory(name) {
       let pending = directories.get(name);
@@ -210,7 +240,7 @@ export async function initialState(
   session: BuildSession,
   plan: StagePlan,
 ): Promise<{ state: StageState; triggers: string[] }> {
-  const platform = plan.platform !== undefined ? parsePlatformOption(plan.platform, plan) : session.targetPlatform;
+  const platform = session.stagePlatform(plan);
   let state: StageState;
   let triggers: string[] = [];
   const base = plan.replacedBy !== undefined ? ({ kind: 'context', name: plan.replacedBy } as const) : plan.base;
@@ -244,13 +274,13 @@ export async function initialState(
         break;
       }
       const value = session.options.buildContexts?.[base.name] ?? base.name;
-      const image = await session.image(value, plan.stage.from, plan.label);
+      const image = await session.image(value, plan.stage.from, plan.label, platform);
       state = imageState(session, image, platform);
       triggers = image.config.config?.OnBuild ?? [];
       break;
     }
     case 'image': {
-      const image = await session.image(base.ref, plan.stage.from, plan.label);
+      const image = await session.image(base.ref, plan.stage.from, plan.label, platform);
       state = imageState(session, image, platform);
       triggers = image.config.config?.OnBuild ?? [];
       break;

@@ -37,8 +37,18 @@ export type BuildErrorCode =
   | 'BASE_IMAGE_NOT_FOUND'
   /** A base image reference that cannot be read (`oci-layout://` without a path, …). */
   | 'INVALID_BASE_REFERENCE'
+  /** A base image exists, but not for the platform the build asked for. */
+  | 'BASE_PLATFORM_MISMATCH'
+  /** The registry of a base image refused or failed (authentication, protocol, a server error); the cause says why. */
+  | 'BASE_IMAGE_PULL_FAILED'
+  /** A RUN for a platform other than the host's: emulation is not supported. */
+  | 'FOREIGN_PLATFORM_RUN'
+  /** Pushing the result (`push`, `type=registry`, `type=image,push=true`) failed; the cause says why. */
+  | 'PUSH_FAILED'
   /** A `--chown`, `USER` or mount owner that is not in the stage's /etc/passwd or /etc/group. */
   | 'UNKNOWN_USER'
+  /** A numeric uid or gid of `USER` or `--chown` outside 0…2147483647 (runc's range). */
+  | 'INVALID_USER_ID'
   /** A RUN with neither an `executor` nor a `run` handler. */
   | 'RUN_EXECUTOR_MISSING'
   /** A metadata instruction with a value the image cannot hold (bad STOPSIGNAL, empty FROM …). */

@@ -27,7 +27,11 @@ export interface StepRef {
  * - `output`: a chunk of a RUN's stdout or stderr.
  * - `warning`: something BuildKit would warn about (an unused build arg, an
  *   undefined variable, a legacy `ENV key value`…).
- * - `export`: an image written to the store or an output.
+ * - `export`: an image written to the store or an output (`registry`: pushed).
+ * - `base-resolve`: a base image found in the registry (manifest and config only).
+ * - `base-download`: a registry base layer's blob downloaded into the store,
+ *   because its file tree was needed (`file-tree`: a COPY destination with no
+ *   layer index known, a RUN, `COPY --from`) or the result is stored (`store`).
  * - `build-end`: the final image's digests.
  *
  * @example
@@ -48,7 +52,9 @@ export type BuildEvent =
   | { type: 'step-end'; step: StepRef; cached: boolean; layer: string | null; durationMs: number }
   | { type: 'output'; step: StepRef; stream: 'stdout' | 'stderr'; chunk: Uint8Array }
   | { type: 'warning'; code: BuildWarningCode; message: string; line?: number; column?: number }
-  | { type: 'export'; kind: 'store' | 'oci' | 'docker'; destination: string; digest: string }
+  | { type: 'export'; kind: 'store' | 'oci' | 'docker' | 'registry' | 'image'; destination: string; digest: string }
+  | { type: 'base-resolve'; reference: string; source: 'store' | 'registry'; digest: string; platform: string }
+  | { type: 'base-download'; digest: string; bytes: number; reason: 'file-tree' | 'store' }
   | { type: 'build-end'; digest: string; imageId: string; durationMs: number };
 
 /** The kinds of warning a build reports. */

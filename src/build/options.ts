@@ -10,6 +10,7 @@ import type { LayerCompressionOptions } from '../layers/from-uncompressed.js';
 import type { BuildEventListener } from './events.js';
 import type { RunExecutor, RunHandler } from './executor.js';
 import type { CacheOptions, CacheReport } from './cache/session.js';
+import type { RegistryAccess } from './remote-base.js';
 import type { XattrReader } from './context/xattrs.js';
 
 /**
@@ -67,6 +68,34 @@ export interface BuildOptions extends CacheOptions {
   target?: string;
   /** The platform to build for (`linux/arm64`); default the host's Linux platform. */
   platform?: string | Platform;
+  /**
+   * Several platforms (`--platform linux/amd64,linux/arm64`): the stages are
+   * built once per platform and the result is an OCI image index with one
+   * image each. Only for builds whose RUN steps (if any) run on the host's
+   * platform, and only to outputs that can hold an index (a registry push,
+   * `type=oci`); the local store holds single-platform images.
+   */
+  platforms?: ReadonlyArray<string | Platform>;
+  /**
+   * Resolve every base image against the registry, even when the local store
+   * has the reference (`docker build --pull`). Default false: the store's
+   * image when it has the reference, the registry otherwise.
+   */
+  pull?: boolean;
+  /** Push the result to every tag (`--push`, the same as `output: 'type=registry'` named by `tags`). */
+  push?: boolean;
+  /**
+   * Put the result into the local store also when the build pushes and its
+   * base layers were never downloaded (a lazy base). Default: a build that
+   * pushes stores its result only when every layer is already local.
+   */
+  load?: boolean;
+  /**
+   * How base images, pushes and registry caches reach registries: the
+   * client's options (credentials, insecure hosts, CAs, events…) or a
+   * client to use.
+   */
+  registry?: RegistryAccess;
   /** Labels added to the image config (`--label`). */
   labels?: Readonly<Record<string, string>>;
   /** The image store, or its directory (default `$LAYERKIT_HOME`, else `~/.local/share/layerkit`). */
@@ -106,7 +135,7 @@ export interface BuildOptions extends CacheOptions {
   sourceDateEpoch?: number;
   /**
    * Named contexts (`--build-context name=value`): a directory path,
-   * `docker-image://ref` (the store), `oci-layout://DIR[:tag]` or
+   * `docker-image://ref` (the store, else the registry), `oci-layout://DIR[:tag]` or
    * `docker-archive://FILE[:ref]`. Usable in FROM and COPY --from by name.
    */
   buildContexts?: Readonly<Record<string, string>>;
@@ -152,7 +181,7 @@ export interface BuildStep {
 /** What {@link build} returns. */
 export interface BuildResult {
   image: Image;
-  /** The manifest digest (what `docker buildx --push` prints, an OCI layout names). */
+  /** The manifest digest (what `docker buildx --push` prints, an OCI layout names); the index's for a multi-platform build. */
   digest: string;
   /** The config digest: the image ID. */
   imageId: string;
@@ -161,6 +190,12 @@ export interface BuildResult {
   steps: BuildStep[];
   /** The exports written, parsed. */
   outputs: OutputSpec[];
+  /** Registry pushes made, with the manifest (or index) digest each names. */
+  pushed: Array<{ reference: string; digest: string }>;
+  /** True when the result went into the local store (false for a lazy push without `load`). */
+  stored: boolean;
+  /** Per platform, for a multi-platform build: each platform's image and its digests. */
+  platforms?: Array<{ platform: Platform; image: Image; digest: string; imageId: string }>;
   /** What the build cache did (hits, misses, context files read, cache exports). */
   cache: CacheReport;
 }

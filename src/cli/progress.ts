@@ -160,6 +160,8 @@ const EXPORT_NAMES: Record<Extract<BuildEvent, { type: 'export' }>['kind'], stri
   store: 'exporting to image',
   oci: 'exporting to oci image format',
   docker: 'exporting to docker image format',
+  registry: 'pushing',
+  image: 'pushing',
 };
 
 function stepName(step: StepRef): string {

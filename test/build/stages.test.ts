@@ -61,12 +61,15 @@ describe('multi-stage builds', () => {
     expect(cycle.data.cycle).toEqual(['a', 'b', 'a']);
   });
 
-  it('a --from that names no stage is an image; a missing image says there is no registry', async () => {
-    const err = await failure('FROM scratch\nCOPY --from=nosuch/image:1 /x /\n');
+  it('a --from that names no stage is an image; one neither in the store nor in its registry is BASE_IMAGE_NOT_FOUND', async () => {
+    // A registry that knows no image, so the test needs no network.
+    const unknown = async () => new Response(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }), { status: 404, headers: { 'content-type': 'application/json' } });
+    const registry = { fetch: unknown as unknown as typeof fetch };
+    const err = await failure('FROM scratch\nCOPY --from=nosuch/image:1 /x /\n', { registry });
     expect(err.code).toBe('BASE_IMAGE_NOT_FOUND');
-    expect(err.message).toContain('no registry access');
+    expect(err.message).toContain('neither in the local store nor in its registry');
     expect(err.data.line).toBe(2);
-    const from = await failure('FROM alpine:3.20\n');
+    const from = await failure('FROM alpine:3.20\n', { registry });
     expect(from.code).toBe('BASE_IMAGE_NOT_FOUND');
     expect(from.data).toMatchObject({ line: 1, reference: 'alpine:3.20' });
     const invalid = await failure('FROM Alpine\n');

@@ -91,6 +91,8 @@ export interface ImportedCache {
   /** A directory with `blobs/sha256/<hex>` holding the layers. */
   readonly dir: string;
   readonly records: ReadonlyMap<string, CacheRecord>;
+  /** Brings a layer's blob into `dir` before it is adopted (a registry cache downloads only the layers hit). */
+  readonly fetch?: (layer: CachedLayer) => Promise<void>;
 }
 
 /**
@@ -182,6 +184,10 @@ export class BuildCache {
       if (!record) continue;
       if (record.kind === 'step' && record.layer) {
         await this.#leaseOfThis.hold([record.layer.digest]);
+        if (imported.fetch && !(await hasBlob(this.root, record.layer))) {
+          const layer = record.layer;
+          if (!(await imported.fetch(layer).then(() => true, () => false))) continue;
+        }
         if (!(await adoptBlob(this.root, imported.dir, record.layer, this.#tmp))) continue;
       }
       await this.#writeRecord(key, record);

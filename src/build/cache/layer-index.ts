@@ -32,18 +32,12 @@ export function indexFile(root: string, digest: Digest): string {
 
 /** Saves the entries of `index` (which describes the layer with blob `digest`). */
 export async function saveIndex(root: string, tmpDir: string, digest: Digest, index: LayerIndex): Promise<void> {
-  const entries: SavedEntry[] = [];
-  for (const e of index.entries.values()) {
-    const xattrs = e.xattrs ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')])) : null;
-    const dev: [number, number] | null = e.type === 'char' || e.type === 'block' ? [e.devmajor ?? 0, e.devminor ?? 0] : null;
-    entries.push([e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.type === 'file' ? e.size : 0, e.linkname ?? null, dev, xattrs]);
-  }
   const path = indexFile(root, digest);
   const temp = temporaryPath(tmpDir, 'index');
   await mkdir(tmpDir, { recursive: true });
   await mkdir(dirname(path), { recursive: true });
   try {
-    await writeFile(temp, JSON.stringify({ v: VERSION, digest, entries, whiteouts: index.whiteouts, opaque: index.opaqueDirs }));
+    await writeFile(temp, encodeIndex(digest, index));
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
@@ -52,17 +46,44 @@ export async function saveIndex(root: string, tmpDir: string, digest: Digest, in
 }
 
 /**
+ * The saved form of a layer's index (entries without contents), as JSON
+ * bytes: what `indexes/<hex>.json` holds and what a registry publishes
+ * beside an image (docs/cache.md, "Layer indexes").
+ */
+export function encodeIndex(digest: Digest, index: LayerIndex): Uint8Array {
+  const entries: SavedEntry[] = [];
+  for (const e of index.entries.values()) {
+    const xattrs = e.xattrs ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')])) : null;
+    const dev: [number, number] | null = e.type === 'char' || e.type === 'block' ? [e.devmajor ?? 0, e.devminor ?? 0] : null;
+    entries.push([e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.type === 'file' ? e.size : 0, e.linkname ?? null, dev, xattrs]);
+  }
+  return new TextEncoder().encode(JSON.stringify({ v: VERSION, digest, entries, whiteouts: index.whiteouts, opaque: index.opaqueDirs }));
+}
+
+/**
  * The saved index of a cached layer, its file contents read on demand
  * through `contents` (a second `Layer` over the same blob, indexed in full
  * on the first read). Undefined when there is no usable saved index.
  */
 export async function loadIndex(root: string, digest: Digest, contents: () => Layer, position: number): Promise<LayerIndex | undefined> {
-  let saved: { v?: unknown; digest?: unknown; entries?: unknown; whiteouts?: unknown; opaque?: unknown };
+  let bytes: Uint8Array;
   try {
-    saved = JSON.parse(await readFile(indexFile(root, digest), 'utf8')) as typeof saved;
+    bytes = await readFile(indexFile(root, digest));
   } catch {
     return undefined;
   }
+  return decodeIndex(bytes, digest, contents, position);
+}
+
+/** {@link encodeIndex}'s bytes back to an index over `contents`; undefined when they are not a valid index of `digest`. */
+export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => Layer, position: number): LayerIndex | undefined {
+  let saved: { v?: unknown; digest?: unknown; entries?: unknown; whiteouts?: unknown; opaque?: unknown };
+  try {
+    saved = JSON.parse(new TextDecoder().decode(bytes)) as typeof saved;
+  } catch {
+    return undefined;
+  }
+  if (saved === null || typeof saved !== 'object') return undefined;
   if (saved.v !== VERSION || saved.digest !== digest || !Array.isArray(saved.entries) || !isStrings(saved.whiteouts) || !isStrings(saved.opaque)) return undefined;
   let full: Promise<LayerIndex> | undefined;
   const lazy = (path: string, size: number): ContentSource => ({

@@ -25,12 +25,22 @@ import type { SourceRef, StagePlan } from '../stages.js';
 import type { StageRun, StepOutcome } from '../steps/context.js';
 import { applyMetadata, METADATA_KINDS } from '../steps/metadata.js';
 import { workdirPath } from '../steps/workdir.js';
-import { BuildCache, type BuildCacheOptions } from './cache.js';
+import { BuildCache, type BuildCacheOptions, type ImportedCache } from './cache.js';
 import { baseKey, stepKeys, type BaseIdentity, type CacheKey, type KeySettings } from './key.js';
 import { exportCache, importCache, type ExportEntry, type ExportResult } from './layout.js';
 import { imageIdentity, isIndependent, stepInputs, type InputEnv } from './inputs.js';
 import type { CacheRecord } from './records.js';
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './spec.js';
+import {
+  exportRegistryCache,
+  importRegistryCache,
+  isRegistryCacheSpec,
+  parseRegistryCacheFrom,
+  parseRegistryCacheTo,
+  type RegistryCacheFromSpec,
+  type RegistryCacheToSpec,
+} from './registry-cache.js';
+import { registryClient, type RegistryAccess } from '../remote-base.js';
 
 /**
  * The cache options of `build()`.
@@ -45,10 +55,10 @@ export interface CacheOptions {
   noCache?: boolean;
   /** Stages (by name) whose steps are not looked up. `--no-cache-filter`. */
   noCacheFilter?: readonly string[];
-  /** Caches to fall back to: `type=local,src=DIR`. */
-  cacheFrom?: string | CacheFromSpec | ReadonlyArray<string | CacheFromSpec>;
-  /** Where to export this build's records: `type=local,dest=DIR[,mode=min|max]`. */
-  cacheTo?: string | CacheToSpec | ReadonlyArray<string | CacheToSpec>;
+  /** Caches to fall back to: `type=local,src=DIR`, `type=registry,ref=REF`. */
+  cacheFrom?: string | CacheFromSpec | RegistryCacheFromSpec | ReadonlyArray<string | CacheFromSpec | RegistryCacheFromSpec>;
+  /** Where to export this build's records: `type=local,dest=DIR[,mode=min|max]`, `type=registry,ref=REF[,mode=min|max]`. */
+  cacheTo?: string | CacheToSpec | RegistryCacheToSpec | ReadonlyArray<string | CacheToSpec | RegistryCacheToSpec>;
 }
 
 /**
@@ -125,7 +135,9 @@ export class CacheSession {
   readonly cache: BuildCache;
   readonly #options: CacheOptions;
   readonly #settings: KeySettings;
-  readonly #to: CacheToSpec[];
+  readonly #to: Array<CacheToSpec | RegistryCacheToSpec>;
+  readonly #registry: (() => import('../../registry/index.js').RegistryClient) | undefined;
+  readonly #disposers: Array<() => Promise<void>> = [];
   readonly #chains = new WeakMap<StageState, CacheKey>();
   readonly #used: Used[] = [];
   readonly #memos = new Map<string, CacheRecord>();
@@ -141,8 +153,9 @@ export class CacheSession {
   /** No record existed anywhere when the build started. */
   readonly #empty: boolean;
 
-  private constructor(cache: BuildCache, options: CacheOptions, settings: KeySettings, to: CacheToSpec[], empty: boolean) {
+  private constructor(cache: BuildCache, options: CacheOptions, settings: KeySettings, to: Array<CacheToSpec | RegistryCacheToSpec>, empty: boolean, registry?: () => import('../../registry/index.js').RegistryClient) {
     this.cache = cache;
+    this.#registry = registry;
     this.#empty = empty;
     this.#options = options;
     this.#settings = settings;
@@ -162,16 +175,34 @@ export class CacheSession {
    */
   static async open(store: ImageStore, options: CacheOptions, settings: KeySettings, cacheOptions: BuildCacheOptions = {}): Promise<CacheSession> {
     const list = <T>(v: T | ReadonlyArray<T> | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? [...(v as T[])] : [v as T]);
-    const from = list(options.cacheFrom).map(parseCacheFrom);
-    const to = list(options.cacheTo).map(parseCacheTo);
+    const from = list(options.cacheFrom).map((spec) => (isRegistryCacheSpec(spec) ? parseRegistryCacheFrom(spec as string | RegistryCacheFromSpec) : parseCacheFrom(spec as string | CacheFromSpec)));
+    const to = list(options.cacheTo).map((spec) => (isRegistryCacheSpec(spec) ? parseRegistryCacheTo(spec as string | RegistryCacheToSpec) : parseCacheTo(spec as string | CacheToSpec)));
+    // Registry caches reach the registry with the build's registry options.
+    let client: import('../../registry/index.js').RegistryClient | undefined;
+    const registry = () => (client ??= registryClient((options as { registry?: RegistryAccess }).registry));
     const cache = new BuildCache(store, cacheOptions);
+    const disposers: Array<() => Promise<void>> = [];
     let imported = 0;
-    for (const spec of from) {
-      const records = await importCache(spec);
-      imported += records.records.size;
-      cache.addImport(records);
+    try {
+      for (const spec of from) {
+        let records: ImportedCache;
+        if (spec.type === 'registry') {
+          const fromRegistry = await importRegistryCache(spec, registry(), join(cache.root, 'tmp'));
+          disposers.push(fromRegistry.dispose);
+          records = fromRegistry;
+        } else {
+          records = await importCache(spec);
+        }
+        imported += records.records.size;
+        cache.addImport(records);
+      }
+    } catch (err) {
+      for (const dispose of disposers) await dispose();
+      throw err;
     }
-    return new CacheSession(cache, options, settings, to, imported === 0 && !(await hasRecords(cache.root)));
+    const session = new CacheSession(cache, options, settings, to, imported === 0 && !(await hasRecords(cache.root)), registry);
+    session.#disposers.push(...disposers);
+    return session;
   }
 
   /** The stat index of build contexts (give it to context checksums). */
@@ -200,11 +231,11 @@ export class CacheSession {
     if (named !== undefined) {
       const dir = await session.namedDirectory(named);
       if (dir) base = { kind: 'context', checksum: await dir.checksum(await dir.resolveSources(['.']), { cache: this.cache.statCache }) };
-      else base = { kind: 'image', digest: imageIdentity(await session.image(session.options.buildContexts?.[named] ?? named, plan.stage.from, plan.label)) };
+      else base = { kind: 'image', digest: imageIdentity(await session.image(session.options.buildContexts?.[named] ?? named, plan.stage.from, plan.label, session.stagePlatform(plan))) };
     } else if (plan.base.kind === 'scratch') {
       base = { kind: 'scratch' };
     } else if (plan.base.kind === 'image') {
-      base = { kind: 'image', digest: imageIdentity(await session.image(plan.base.ref, plan.stage.from, plan.label)) };
+      base = { kind: 'image', digest: imageIdentity(await session.image(plan.base.ref, plan.stage.from, plan.label, session.stagePlatform(plan))) };
     } else if (plan.base.kind === 'stage') {
       const parent = this.#chains.get(await session.stage(plan.base.index));
       if (parent !== undefined) base = { kind: 'stage', key: parent };
@@ -372,11 +403,15 @@ export class CacheSession {
       for (const spec of this.#to) {
         const entries: ExportEntry[] = this.#used.filter((u) => spec.mode === 'max' || chain.has(u.stage)).map(({ key, record }) => ({ key, record }));
         for (const [key, record] of this.#memos) entries.push({ key, record });
+        const dest = spec.type === 'registry' ? spec.ref : spec.dest;
         try {
-          this.#report.exports.push({ dest: spec.dest, ...(await exportCache(this.cache, entries, spec)) });
+          const result = spec.type === 'registry'
+            ? await exportRegistryCache(this.cache, entries, spec, this.#registry!(), join(this.cache.root, 'tmp'))
+            : await exportCache(this.cache, entries, spec);
+          this.#report.exports.push({ dest, ...result });
         } catch (err) {
           if (!spec.ignoreError) throw err;
-          this.#report.writeErrors.push(`export to ${spec.dest}: ${(err as Error).message}`);
+          this.#report.writeErrors.push(`export to ${dest}: ${(err as Error).message}`);
         }
       }
     }
@@ -394,6 +429,7 @@ export class CacheSession {
   /** Waits for pending writes and ends the lease on cached blobs. Call whatever happened. */
   async close(): Promise<void> {
     await Promise.all(this.#pending);
+    for (const dispose of this.#disposers.splice(0)) await dispose().catch(() => undefined);
     await this.cache.close();
   }
 }

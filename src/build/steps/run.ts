@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { digestHex, sha256 } from '../../digest.js';
 import type { Mount, RunInstruction } from '../../dockerfile/instructions/types.js';
+import { formatPlatform, platformMatches } from '../../image/platform.js';
 import { UnionFS } from '../../unionfs/union.js';
 import { readFile } from 'node:fs/promises';
 import { BuildError, positionOf, RunFailedError } from '../errors.js';
@@ -71,6 +72,15 @@ function runCommandString(run: StageRun, argv: string[]): string {
 export async function runRun(run: StageRun, ins: RunInstruction, stepRef: StepRef): Promise<StepOutcome> {
   const { session, state, plan } = run;
   const position = positionOf(ins, plan.label);
+  // The sandbox would run the image's binaries on this CPU: a wrong result or an exec error, never the image asked for.
+  // A JavaScript handler (`run`) runs no binary, so it serves any platform.
+  if (session.options.run === undefined && !platformMatches(session.buildPlatform, state.platform)) {
+    throw new BuildError(
+      'FOREIGN_PLATFORM_RUN',
+      `RUN cannot run for platform ${formatPlatform(state.platform)} on this ${formatPlatform(session.buildPlatform)} host: emulation is not supported (build for ${formatPlatform(session.buildPlatform)}, or keep RUN out of stages for other platforms)`,
+      { ...position, reason: formatPlatform(state.platform), expected: formatPlatform(session.buildPlatform), actual: formatPlatform(state.platform) },
+    );
+  }
   const { args, shell, files } = runArgs(ins);
   const argv = shell ? commandArgs(run, { shell: args[0] ?? '' }) : args;
   if (shell && args.length === 1 && ins.command && 'shell' in ins.command && ins.command.shell === '' && ins.heredocs.length === 0) {
