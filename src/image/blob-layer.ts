@@ -91,7 +91,11 @@ class StoredLayer implements Layer {
     const { head, stream: tar } = await peek(stream, 512);
     if (head.length === 0 || looksLikeTar(head)) return tar;
     await tar[Symbol.asyncIterator]().return?.();
-    throw new InvalidImageError(`${this.#info.what} (${digest})`, `not a gzip/zstd/tar stream: ${describeHead(head)}`);
+    const reason = `not a gzip/zstd/tar stream: ${describeHead(head)}`;
+    // A blob that is not what its digest names is that first; the reason says what it looks like.
+    const actual = await sha256Stream(this.#info.open()).catch(() => undefined);
+    if (actual && actual.digest !== digest) throw new DigestMismatchError(`${this.#info.what} blob (${reason})`, digest, actual.digest);
+    throw new InvalidImageError(`${this.#info.what} (${digest})`, reason);
   }
 }
 

@@ -13,7 +13,7 @@ import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { decompressAs, describeHead, detectCompression } from '../layers/compress/index.js';
 import { CompressionError, type CompressionFormat } from '../layers/errors.js';
-import { BLOCK, checksumMatches, decodeHeader, decodePaxRecords, decodeText, isZeroBlock } from '../layers/tar/header.js';
+import { BLOCK, checksumMatches, decodeHeader, decodePaxRecords, decodeText, isZeroBlock, looksLikeTar } from '../layers/tar/header.js';
 import { InvalidArchiveError } from './errors.js';
 import { collect } from './streams.js';
 
@@ -120,7 +120,7 @@ async function indexArchive(reader: Reader, path: string, format: CompressionFor
     if (block.byteLength < BLOCK) throw new InvalidArchiveError(path, `truncated header at offset ${offset}`);
     if (isZeroBlock(block)) break;
     if (!checksumMatches(block)) {
-      if (offset === 0 && format === 'none') throw new InvalidArchiveError(path, `not a gzip/zstd/tar stream: ${describeHead(block)}`);
+      if (offset === 0 && format === 'none' && !looksLikeTar(block)) throw new InvalidArchiveError(path, `not a gzip/zstd/tar stream: ${describeHead(block)}`);
       throw new InvalidArchiveError(path, `bad header checksum at offset ${offset}`);
     }
     const header = decodeHeader(block);

@@ -175,10 +175,13 @@ export function isZeroBlock(block: Uint8Array): boolean {
 
 /**
  * True when `head` (the first bytes of a stream) can begin a tar archive: a
- * header block whose checksum matches, or the zero block of an empty archive.
+ * header block whose checksum matches or that carries the ustar magic (a
+ * damaged header is still a tar's), or the zero block of an empty archive.
  */
 export function looksLikeTar(head: Uint8Array): boolean {
-  return head.length >= BLOCK && (isZeroBlock(head) || checksumMatches(head));
+  if (head.length < BLOCK) return false;
+  const ustar = head[257] === 0x75 && head[258] === 0x73 && head[259] === 0x74 && head[260] === 0x61 && head[261] === 0x72;
+  return ustar || isZeroBlock(head) || checksumMatches(head);
 }
 
 /** Header fields as the reader sees them, before PAX and GNU long-name overrides. */

@@ -9,7 +9,7 @@ import { decompress, describeHead } from '../compress/index.js';
 import type { CompressionBackend } from '../compress/zlib.js';
 import { TarBodyExpiredError, TarFormatError, TarUnsupportedError, UnsafePathError } from '../errors.js';
 import { ByteReader } from './byte-reader.js';
-import { BLOCK, checksumMatches, decodeHeader, decodePaxRecords, decodeText, isZeroBlock, type DecodedHeader } from './header.js';
+import { BLOCK, checksumMatches, decodeHeader, decodePaxRecords, decodeText, isZeroBlock, looksLikeTar, type DecodedHeader } from './header.js';
 
 /** One member of a tar stream. */
 export interface TarMember {
@@ -107,7 +107,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>, options: ReadT
       }
       if (!checksumMatches(block)) {
         // Garbage from the first byte is not a damaged tar: say what it is not, and show what it starts with.
-        if (offset === 0 && format === 'none') throw new TarFormatError('TAR_FORMAT', `not a gzip/zstd/tar stream: ${describeHead(block)}`, { offset });
+        if (offset === 0 && format === 'none' && !looksLikeTar(block)) throw new TarFormatError('TAR_FORMAT', `not a gzip/zstd/tar stream: ${describeHead(block)}`, { offset });
         const name = decodeText(decodeHeader(block).name);
         throw new TarFormatError('TAR_FORMAT', 'header checksum mismatch', { offset, name });
       }
