@@ -5,12 +5,75 @@
  * @module
  */
 import type { UnionFS } from '../unionfs/union.js';
+import { BuildError } from './errors.js';
 
 /** One /etc/passwd line. */
 export interface PasswdEntry {
   name: string;
   uid: number;
   gid: number;
+  /** The home directory (field 6; empty when the line has none). */
+  home: string;
+}
+
+/** The largest uid or gid a container may use (runc refuses more: the kernel's ids are 32-bit, -1 means none). */
+export const MAX_ID = 2147483647;
+
+/** Why a numeric user or group id cannot be used. */
+export class IdRangeError extends Error {
+  constructor(
+    readonly kind: 'uid' | 'gid',
+    readonly value: string,
+  ) {
+    super(`${kind} ${value} is out of range: user and group ids must be within 0…${MAX_ID}`);
+  }
+}
+
+/**
+ * A numeric id of `USER`, `--chown` or `-u`, refused outside 0…2147483647
+ * as runc refuses it (instead of wrapping around to another id, root
+ * included).
+ *
+ * @throws {@link IdRangeError}
+ * @example
+ * ```ts
+ * numericId('1000', 'uid'); // 1000
+ * numericId('4294967296', 'uid'); // throws: uid 4294967296 is out of range
+ * ```
+ */
+export function numericId(text: string, kind: 'uid' | 'gid'): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value > MAX_ID) throw new IdRangeError(kind, text);
+  return value;
+}
+
+/**
+ * The user's home directory as Docker and BuildKit give it to a process
+ * whose environment has no `HOME`: the passwd entry's (runc's
+ * `GetExecUser`), `/` when the uid has no entry or the entry no home.
+ *
+ * @example
+ * ```ts
+ * homeOf(parsePasswd('app:x:1000:1000::/home/app:/bin/sh\n'), 1000); // '/home/app'
+ * homeOf([], 1234); // '/'
+ * ```
+ */
+export function homeOf(passwd: readonly PasswdEntry[], uid: number): string {
+  const home = passwd.find((p) => p.uid === uid)?.home ?? '';
+  return home === '' ? '/' : home;
+}
+
+/**
+ * `env` with `HOME=<home>` added when it sets none (Docker's and BuildKit's rule).
+ *
+ * @example
+ * ```ts
+ * withHome(['PATH=/bin'], '/root'); // ['PATH=/bin', 'HOME=/root']
+ * withHome(['HOME=/srv'], '/root'); // ['HOME=/srv']
+ * ```
+ */
+export function withHome(env: readonly string[], home: string): string[] {
+  return env.some((kv) => kv.startsWith('HOME=')) ? [...env] : [...env, `HOME=${home}`];
 }
 
 /** One /etc/group line. */
@@ -28,9 +91,9 @@ export function parsePasswd(text: string): PasswdEntry[] {
   for (const line of text.split('\n')) {
     const fields = line.replace(/\r$/, '').split(':');
     if (fields.length < 4 || fields[0] === '' || line.startsWith('#')) continue;
-    const [name, , uid, gid] = fields as [string, string, string, string];
+    const [name, , uid, gid, , home = ''] = fields as [string, string, string, string, string?, string?];
     if (!ID.test(uid) || !ID.test(gid)) continue;
-    out.push({ name, uid: Number(uid), gid: Number(gid) });
+    out.push({ name, uid: Number(uid), gid: Number(gid), home });
   }
   return out;
 }
@@ -107,6 +170,16 @@ export class UserDb {
     return this.#group;
   }
 
+  /** A numeric id in runc's range, else the builder's `INVALID_USER_ID` (positioned by the caller). */
+  #id(text: string, kind: 'uid' | 'gid'): number {
+    try {
+      return numericId(text, kind);
+    } catch (err) {
+      if (err instanceof IdRangeError) throw new BuildError('INVALID_USER_ID', err.message, { reference: text, reason: `${kind} out of range` });
+      throw err;
+    }
+  }
+
   async #read(path: string): Promise<string | undefined> {
     const fs = await this.fs();
     try {
@@ -129,7 +202,7 @@ export class UserDb {
     let gid = 0;
     if (user !== '') {
       if (ID.test(user)) {
-        uid = Number(user);
+        uid = this.#id(user, 'uid');
         gid = uid;
       } else {
         const found = (await this.passwd())?.find((p) => p.name === user);
@@ -168,8 +241,8 @@ export class UserDb {
     const withPrimary = (uid: number, gid: number, groups: number[]) => ({ uid, gid, additionalGids: [...new Set(groups.includes(gid) ? groups : [gid, ...groups])] });
     const isDefault = spec === '';
     const [user, group] = splitOwner(isDefault ? '0' : spec);
-    const numeric = (v: string) => (v === 'root' ? 0 : ID.test(v) ? Number(v) : undefined);
-    if (group !== undefined && numeric(user) !== undefined && numeric(group) !== undefined) return withPrimary(numeric(user)!, numeric(group)!, []);
+    const numeric = (v: string, kind: 'uid' | 'gid') => (v === 'root' ? 0 : ID.test(v) ? this.#id(v, kind) : undefined);
+    if (group !== undefined && numeric(user, 'uid') !== undefined && numeric(group, 'gid') !== undefined) return withPrimary(numeric(user, 'uid')!, numeric(group, 'gid')!, []);
     const passwd = (await this.passwd()) ?? [];
     let name: string | undefined;
     let uid: number;
@@ -178,7 +251,7 @@ export class UserDb {
     if (found) {
       ({ uid, gid, name } = found);
     } else if (ID.test(user)) {
-      uid = Number(user);
+      uid = this.#id(user, 'uid');
     } else {
       throw new UnknownNameError('user', user, '/etc/passwd');
     }
@@ -188,7 +261,7 @@ export class UserDb {
   }
 
   async groupId(group: string): Promise<number> {
-    if (ID.test(group)) return Number(group);
+    if (ID.test(group)) return this.#id(group, 'gid');
     const found = (await this.group())?.find((g) => g.name === group);
     if (!found) throw new UnknownNameError('group', group, '/etc/group');
     return found.gid;

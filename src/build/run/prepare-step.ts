@@ -17,6 +17,8 @@ import { HOST_DIRS, type SandboxCapabilities } from './probe.js';
 import { prepareStepDir, type MountOp, type StepLayout } from './prepare.js';
 import { planStubs, resolveInRoot, type MountPoint } from './rootfs-paths.js';
 import { setupScript, type ScriptPlan } from './script.js';
+import { openGoFifo, USER_NETWORK } from './user-network.js';
+import { homeOf, parsePasswd, withHome } from '../users.js';
 
 /** Docker's default capabilities (moby `oci/caps/defaults.go`): the bound of a sandboxed root. */
 const DEFAULT_CAPS = ['chown', 'dac_override', 'fsetid', 'fowner', 'mknod', 'net_raw', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service', 'sys_chroot', 'kill', 'audit_write'];
@@ -28,6 +30,20 @@ export interface PrepareOptions {
   strategy: 'overlay' | 'copy';
   hostname?: string;
   resolvConf?: string;
+}
+
+/**
+ * The network a sandboxed command gets: the host's (`host`), a namespace
+ * with only a loopback (`none`), or a namespace of its own reaching out
+ * through slirp4netns (`user`, with the host's loopback not reachable).
+ */
+export type SandboxNetwork = 'host' | 'none' | 'user';
+
+/** The network a step gets: its own unless it asks for the host's; out through slirp4netns where it can run. */
+export function networkOf(step: Pick<RunStep, 'network'>, caps: SandboxCapabilities): SandboxNetwork {
+  if (step.network === 'host') return 'host';
+  if (step.network === 'none') return 'none';
+  return caps.userNetwork ? 'user' : 'none';
 }
 
 /** A step ready to start. */
@@ -42,6 +58,10 @@ export interface PreparedStep {
   user: RunStep['user'];
   /** The setup script's stdin (secrets). */
   input: Buffer;
+  /** The network in force; for `user` the caller starts slirp4netns (see `user-network.ts`) once the init's pid is reported. */
+  network: SandboxNetwork;
+  /** For `user`: the step's FIFO, open read-write; the caller writes the go line and closes it. */
+  goFd?: number;
   /** The copy strategy's state, to diff after the command. */
   copy?: CopyRun;
   /** Releases cache-mount locks. */
@@ -70,6 +90,7 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
   const mounts = await planMounts(step, ctx, stepDir);
   try {
     const hostname = options.hostname ?? DEFAULT_HOSTNAME;
+    const network = networkOf(step, caps);
     // Mount points, resolved inside the root file system as the kernel will see them.
     const ops: MountOp[] = [];
     const points: MountPoint[] = [
@@ -102,10 +123,11 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
       pipes,
       files: [
         { name: 'hosts', content: hostsFile(hostname) },
-        { name: 'resolv.conf', content: options.resolvConf ?? (await resolvConf()) },
+        // slirp4netns answers DNS at its own address, relaying to the host's resolvers (loopback ones included).
+        { name: 'resolv.conf', content: options.resolvConf ?? (network === 'user' ? `nameserver ${USER_NETWORK.dns}\n` : await resolvConf()) },
       ],
       rootless: caps.rootless,
-      newNetwork: step.network === 'none',
+      newNetwork: network !== 'host',
       devpts: caps.devpts,
       mqueue: caps.mqueue,
       confine: step.security !== 'insecure',
@@ -133,20 +155,26 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
     }
 
     const user = await withPrimaryGroup(step.user, ctx);
+    // HOME from the user's passwd entry when the environment has none (Docker's and BuildKit's rule).
+    const env = withHome(step.env, homeOf(parsePasswd(String(await ctx.rootfs.readFile('/etc/passwd', 'utf8').catch(() => ''))), user.uid));
     const script = setupScript({
       stepDir,
       root: `r/${rootName}`,
       secrets: mounts.secrets.map(({ name, data, mode, uid, gid }) => ({ name, size: data.byteLength, mode, uid, gid })),
       mkdirs,
-      newNetwork: step.network === 'none',
+      newNetwork: network !== 'host',
+      waitForNetwork: network === 'user',
       hostname,
     });
+    const goFd = network === 'user' ? await openGoFifo(caps, stepDir) : undefined;
     return {
-      argv: outerArgv(caps, { ...step, user }, script, rootName, workdir.path, mounts.env),
+      argv: outerArgv(caps, { ...step, env, user }, network, script, rootName, workdir.path, mounts.env),
       rootName,
       workdir: workdir.path,
       user,
       input: Buffer.concat(mounts.secrets.map((s) => s.data)),
+      network,
+      ...(goFd === undefined ? {} : { goFd }),
       ...(copy ? { copy } : {}),
       release: mounts.release,
     };
@@ -177,11 +205,32 @@ async function matchRoot(upper: string, ctx: RunContext, caps: SandboxCapabiliti
   await utimes(upper, root.mtimeMs / 1000, root.mtimeMs / 1000);
 }
 
-/** `unshare … sh -c SCRIPT sh <final command>`: the namespaces, the setup, and the step's command. */
-function outerArgv(caps: SandboxCapabilities, step: RunStep, script: string, rootName: string, workdir: string, extraEnv: string[]): string[] {
+/**
+ * The shell that is pid 1 of the outer pid namespace: it waits for the inner
+ * `unshare` and exits with its status (128 + N for a signal). Not an exec:
+ * a namespace's init cannot re-raise a signal on itself, as unshare would.
+ */
+const OUTER_INIT = '"$@"; code=$?; exit $code';
+
+/**
+ * `setpriv --pdeathsig KILL -- unshare --pid --fork --kill-child -- sh -c
+ * OUTER_INIT -- unshare --mount --pid … --fork -- sh -c SCRIPT sh <final
+ * command>`. Two nested pid namespaces tie the step's life to its caller:
+ * the caller's death kills the outer `unshare` (parent-death signal), whose
+ * own death kills the outer namespace's init (`--kill-child`), and the
+ * kernel then kills every process of that namespace — the inner one, with
+ * the command, included. The command's own parent-death signal could not
+ * do it: it is cleared when the command's uid changes.
+ */
+function outerArgv(caps: SandboxCapabilities, step: RunStep, network: SandboxNetwork, script: string, rootName: string, workdir: string, extraEnv: string[]): string[] {
   const t = caps.tools;
-  const namespaces = [...(caps.rootless ? ['--user', '--map-root-user'] : []), '--mount', '--pid', '--ipc', '--uts', ...(step.network === 'none' ? ['--net'] : [])];
-  return [t.unshare!, ...namespaces, '--fork', '--propagation', 'private', '--', t.sh!, '-c', script, 'sh', ...finalCommand(caps, step, rootName, workdir, extraEnv)];
+  const outer = [...(caps.rootless ? ['--user', '--map-root-user'] : []), '--pid', '--fork', '--kill-child'];
+  const inner = ['--mount', '--pid', '--ipc', '--uts', ...(network === 'host' ? [] : ['--net']), '--fork', '--kill-child', '--propagation', 'private'];
+  return [
+    t.setpriv!, '--pdeathsig', 'KILL', '--',
+    t.unshare!, ...outer, '--', t.sh!, '-c', OUTER_INIT, 'init',
+    t.unshare!, ...inner, '--', t.sh!, '-c', script, 'sh', ...finalCommand(caps, step, rootName, workdir, extraEnv),
+  ];
 }
 
 /**

@@ -89,7 +89,8 @@ export async function prepareStepDir(layout: StepLayout): Promise<void> {
   if (hasLdCache) helperBinds.push({ source: '/etc/ld.so.cache', target: join(r, 'etc/ld.so.cache'), type: 'none', options: 'bind,ro' });
   helperBinds.push({ source: 'proc', target: join(r, 'proc'), type: 'proc', options: 'nosuid,nodev,noexec' });
 
-  // /dev: this skeleton bound at /dev (not a tmpfs filled by a copy: one process less per step), devices bound over its stubs.
+  // /dev: a fresh tmpfs (nodev: a node made there cannot be opened) filled from this skeleton by the
+  // setup script; the few devices Docker gives a container are bound over its stubs.
   const d = join(stepDir, 'd');
   for (const sub of ['pts', 'shm', 'mqueue']) await mkdir(join(d, sub));
   await chmod(join(d, 'shm'), 0o1777);
@@ -102,18 +103,20 @@ export async function prepareStepDir(layout: StepLayout): Promise<void> {
   }
   for (const file of layout.files) await writeFile(join(stepDir, 'f', file.name), file.content, { mode: 0o644 });
 
-  const first: FstabEntry[] = [{ source: r, target: r, type: 'none', options: 'bind' }];
+  // nodev on every mount the command can write to: root may mknod (Docker's default capabilities
+  // allow it) but never open a device it made, which is what Docker's device cgroup guarantees.
+  const first: FstabEntry[] = [{ source: r, target: r, type: 'none', options: 'bind,nosuid,nodev' }];
   if (layout.rootfs.kind === 'overlay') {
     const options = [`lowerdir=${layout.rootfs.lowers.join(':')}`, 'upperdir=../u', 'workdir=../w'];
     // In a user namespace only userxattr is allowed (which rules out redirect_dir
     // and metacopy); as root, turn them off so the upperdir alone records the change.
     options.push(...(layout.rootfs.userxattr ? ['userxattr'] : ['index=off', 'metacopy=off', 'redirect_dir=off']));
-    first.push({ source: 'overlay', target: root, type: 'overlay', options: options.join(',') });
+    first.push({ source: 'overlay', target: root, type: 'overlay', options: `nodev,${options.join(',')}` });
   } else {
-    first.push({ source: layout.rootfs.dir, target: root, type: 'none', options: 'bind' });
+    first.push({ source: layout.rootfs.dir, target: root, type: 'none', options: 'bind,nodev' });
   }
   first.push({ source: 'proc', target: join(root, 'proc'), type: 'proc', options: 'nosuid,nodev,noexec' });
-  first.push({ source: d, target: join(root, 'dev'), type: 'none', options: 'bind,nosuid' });
+  first.push({ source: 'tmpfs', target: join(root, 'dev'), type: 'tmpfs', options: 'nosuid,nodev,mode=755,size=65536k' });
 
   const second: FstabEntry[] = [];
   for (const name of devices) second.push({ source: `/dev/${name}`, target: join(root, 'dev', name), type: 'none', options: 'bind' });
@@ -144,9 +147,9 @@ export async function prepareStepDir(layout: StepLayout): Promise<void> {
   for (const mount of layout.mounts) {
     const target = join(root, mount.target);
     if (mount.kind === 'tmpfs') {
-      second.push({ source: 'tmpfs', target, type: 'tmpfs', options: mount.size === undefined ? 'mode=0755' : `mode=0755,size=${mount.size}` });
+      second.push({ source: 'tmpfs', target, type: 'tmpfs', options: mount.size === undefined ? 'nosuid,nodev,mode=0755' : `nosuid,nodev,mode=0755,size=${mount.size}` });
     } else {
-      second.push({ source: mount.source, target, type: 'none', options: mount.readOnly ? 'rbind,ro' : 'rbind' });
+      second.push({ source: mount.source, target, type: 'none', options: mount.readOnly ? 'rbind,ro,nodev' : 'rbind,nodev' });
     }
   }
   second.push(...helperBinds);
@@ -154,9 +157,9 @@ export async function prepareStepDir(layout: StepLayout): Promise<void> {
   if (layout.confine) {
     for (const path of MASKED_SYS) if (lstatOrUndefined(path)?.isDirectory()) second.push({ source: 'tmpfs', target: join(root, path), type: 'tmpfs', options: 'ro,size=0' });
   }
+  // Two passes: the /dev tmpfs is filled (and the workdir made) between them.
   await writeFile(join(stepDir, 'fstab.1'), fstab(first));
   await writeFile(join(stepDir, 'fstab.2'), fstab(second));
-  await writeFile(join(stepDir, 'fstab'), fstab([...first, ...second]));
 }
 
 function lstatOrUndefined(path: string) {

@@ -33,6 +33,12 @@ export interface SandboxCapabilities {
   devpts: boolean;
   /** A POSIX message queue file system (`/dev/mqueue`) can be mounted in the namespaces. */
   mqueue: boolean;
+  /**
+   * A namespace of its own can reach out through slirp4netns (installed, and
+   * `/dev/net/tun` usable by this process); without it, a step or container
+   * that does not ask for the host's network gets only a loopback.
+   */
+  userNetwork: boolean;
   /** Absolute paths of the programs the sandbox runs. */
   tools: Record<string, string>;
 }
@@ -104,7 +110,7 @@ export async function canUseSandbox(): Promise<boolean> {
 async function doProbe(): Promise<SandboxCapabilities> {
   const rootless = process.getuid?.() !== 0;
   const tools: Record<string, string> = {};
-  const fail = (reason: string): SandboxCapabilities => ({ available: false, reason, rootless, overlay: false, devpts: false, mqueue: false, tools });
+  const fail = (reason: string): SandboxCapabilities => ({ available: false, reason, rootless, overlay: false, devpts: false, mqueue: false, userNetwork: false, tools });
   if (process.platform !== 'linux') return fail(`namespaces need Linux (this is ${process.platform})`);
   for (const [name, pkg] of Object.entries(REQUIRED_TOOLS)) {
     const found = await findProgram(name);
@@ -136,7 +142,10 @@ async function doProbe(): Promise<SandboxCapabilities> {
     if (!/^namespaces$/m.test(out)) {
       return fail(`cannot create namespaces${rootless ? ' in an unprivileged user namespace' : ''}: ${out.trim().split('\n').pop() ?? ''}`);
     }
-    return { available: true, rootless, overlay: /^overlay$/m.test(out), devpts: /^devpts$/m.test(out), mqueue: /^mqueue$/m.test(out), tools };
+    const slirp = await findProgram('slirp4netns');
+    if (slirp) tools.slirp4netns = slirp;
+    const tun = await access('/dev/net/tun', constants.R_OK | constants.W_OK).then(() => true, () => false);
+    return { available: true, rootless, overlay: /^overlay$/m.test(out), devpts: /^devpts$/m.test(out), mqueue: /^mqueue$/m.test(out), userNetwork: slirp !== undefined && tun, tools };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -6,6 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import type { SandboxCapabilities } from './probe.js';
+import { closeFifo, release, startUserNetwork, type UserNetwork } from './user-network.js';
 
 /** How the step's processes ended. */
 export interface SandboxExit {
@@ -32,22 +34,68 @@ export interface SandboxProcess {
   timeoutMs?: number | undefined;
   /** Bytes of output kept for the error message. */
   tailBytes?: number;
+  /** A user-mode network to start once the init reports its pid (see `user-network.ts`). */
+  userNetwork?: UserNetworkPlan | undefined;
+}
+
+/** What starting a sandbox's user-mode network needs. */
+export interface UserNetworkPlan {
+  caps: SandboxCapabilities;
+  stepDir: string;
+  /** The step's FIFO, open read-write (closed when the sandbox ends). */
+  goFd: number;
+  /** Ask for slirp4netns's API socket (to publish ports). */
+  api?: boolean;
+  /** Called once the network is up (publish ports here), before the command is let go. */
+  onReady?(network: UserNetwork): Promise<void>;
+}
+
+/** `pid N START` on the status channel: the init's host pid and start time (`/proc/N/stat` field 22). */
+export const PID_LINE = /^pid (\d+)(?: (\d+))?$/m;
+
+/**
+ * Starts the user-mode network when the status names the init, then writes
+ * the go line. Returns the running network (to stop when the sandbox ends).
+ */
+export function networkOnPid(plan: UserNetworkPlan, pid: number): UserNetwork {
+  const network = startUserNetwork(plan.caps, pid, plan.stepDir, { api: plan.api === true });
+  network.ready.then(
+    async () => {
+      await plan.onReady?.(network);
+      release(plan.goFd, true);
+    },
+    () => release(plan.goFd, false),
+  ).catch(() => release(plan.goFd, false));
+  return network;
 }
 
 /**
  * util-linux `unshare --fork` passes a child's death by signal on by
  * raising the signal on itself, which cannot be done for SIGKILL: it then
- * prints this and exits 1. Such an exit is reported as 137, as a shell would.
+ * prints this (on the status channel) and exits 1. Such an exit is
+ * reported as 137, as a shell would.
  */
-export const SIGKILLED = /unshare: sigprocmask unblock failed[^\n]*\n?$/;
+export const SIGKILLED = /unshare: sigprocmask unblock failed/;
+
+/** The setup's diagnostics: the status channel without its protocol lines and the tools' SIGKILL notice. */
+export function setupLog(status: string): string {
+  return status
+    .replace(/^(pid \d+( \d+)?|exec)\n/gm, '')
+    .replace(/^unshare: sigprocmask unblock failed[^\n]*\n?/gm, '')
+    .trim();
+}
 
 const CLEAN_ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
-/** Runs a step's namespaces to completion. Never leaves a process behind when it resolves. */
+/**
+ * Runs a step's namespaces to completion. Never leaves a process behind when it resolves.
+ * The namespace tools' stderr (fd 2) is the status channel; the command's stderr is fd 3.
+ */
 export function runSandbox(proc: SandboxProcess): Promise<SandboxExit> {
   return new Promise((resolve, reject) => {
     const [program, ...args] = proc.argv;
     const child = spawn(program!, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: CLEAN_ENV, cwd: '/' });
+    let network: UserNetwork | undefined;
     const tailMax = proc.tailBytes ?? 4096;
     let tail = Buffer.alloc(0);
     let status = '';
@@ -63,16 +111,19 @@ export function runSandbox(proc: SandboxProcess): Promise<SandboxExit> {
       keep(chunk);
       proc.onOutput('stdout', new Uint8Array(chunk));
     });
-    child.stderr!.on('data', (chunk: Buffer) => {
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => {
       keep(chunk);
       proc.onOutput('stderr', new Uint8Array(chunk));
     });
-    const statusStream = child.stdio[3] as NodeJS.ReadableStream;
+    const statusStream = child.stderr!;
     statusStream.setEncoding('utf8');
     statusStream.on('data', (text: string) => {
       status += text;
-      const pid = /^pid (\d+)$/m.exec(status);
-      if (pid && initPid === 0) initPid = Number(pid[1]);
+      const pid = PID_LINE.exec(status);
+      if (pid && initPid === 0) {
+        initPid = Number(pid[1]);
+        if (proc.userNetwork && !stopped) network = networkOnPid(proc.userNetwork, initPid);
+      }
       if (/^exec$/m.test(status)) started = true;
       if (stopped && initPid !== 0) kill();
     });
@@ -108,16 +159,15 @@ export function runSandbox(proc: SandboxProcess): Promise<SandboxExit> {
     child.on('close', (code, signal) => {
       proc.signal?.removeEventListener('abort', onAbort);
       if (timer) clearTimeout(timer);
+      network?.stop();
+      if (proc.userNetwork) closeFifo(proc.userNetwork.goFd);
       let exitCode = code ?? 128 + signalNumber(signal);
-      let text = tail.subarray(Math.max(0, tail.length - tailMax)).toString('utf8');
-      if (exitCode === 1 && SIGKILLED.test(text)) {
-        exitCode = 128 + constants.signals.SIGKILL;
-        text = text.replace(SIGKILLED, '');
-      }
+      const text = tail.subarray(Math.max(0, tail.length - tailMax)).toString('utf8');
+      if (exitCode === 1 && started && SIGKILLED.test(status)) exitCode = 128 + constants.signals.SIGKILL;
       const exit: SandboxExit = {
         exitCode,
         started,
-        setupLog: status.replace(/^(pid \d+|exec)\n/gm, '').trim(),
+        setupLog: setupLog(status),
         tail: text,
       };
       if (stopped) exit.stopped = stopped;

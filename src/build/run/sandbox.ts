@@ -1,8 +1,10 @@
 /**
  * The sandbox executor: each RUN as a real process in the stage's root file
- * system, in its own mount, pid, ipc and uts namespaces (and network, for
- * `--network=none`), rootless through a user namespace when the caller is
- * not root. See `docs/run.md` for the design and its limits.
+ * system, in its own mount, pid, ipc, uts and network namespaces (the
+ * network reaching out through slirp4netns; `--network=host` shares the
+ * host's, `none` has only a loopback), rootless through a user namespace
+ * when the caller is not root. See `docs/run.md` for the design and its
+ * limits.
  * @module
  */
 import { rmSync } from 'node:fs';
@@ -137,6 +139,7 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
       signal: ctx.signal,
       timeoutMs: options.timeoutMs,
       tailBytes: options.outputTailBytes ?? 4096,
+      userNetwork: prepared.goFd === undefined ? undefined : { caps, stepDir, goFd: prepared.goFd },
     });
     releaseMounts();
     if (exit.stopped === 'abort') {

@@ -2,22 +2,24 @@
  * The setup of one sandboxed step. Process starts are what a step's setup
  * costs (tens of milliseconds each on a busy machine), so almost everything
  * is prepared by the executor as files in the step's directory and the
- * mounts are made by `mount --all --fstab` over generated fstab files. The script, run by the host's `/bin/sh` as the first process of the
- * step's namespaces (`unshare --mount --pid --ipc --uts [--net] [--user]
- * --fork`, clean environment):
+ * mounts are made by `mount --all --fstab` over generated fstab files. The
+ * script, run by the host's `/bin/sh` as the first process of the step's
+ * namespaces (see `prepare-step.ts` for the two nested pid namespaces that
+ * tie the step's life to its caller), with a clean environment:
  *
- * 1. reports its host pid on fd 3 (the namespace's init: killing it kills
- *    every process of the step);
+ * 1. reports its host pid and start time on the status channel (the
+ *    namespace's init: killing it kills every process of the step);
  * 2. reads secrets from stdin into a tmpfs that exists only in the
- *    namespace (never on the host's disk);
- * 3. mounts, with one `mount --all --fstab` run, the *helper root* (`r`,
- *    a directory of the step bound on itself), the root file system at an
- *    unguessable name inside it (overlayfs over the extracted lowers, or a
- *    bind of a materialized copy), `/proc`, `/dev` (a prepared skeleton
- *    with the host's devices bound over its stubs, devpts, shm, mqueue),
- *    `/sys`, hosts files, `RUN --mount`s, Docker's masks, and the host's
- *    system directories read-only into the helper root (when the workdir
- *    must be created, the fstab is split in two around that);
+ *    namespace (never on the host's disk), then, with a user-mode network,
+ *    waits for the caller's go (a line on stdin) once the stack is up;
+ * 3. mounts, with `mount --all --fstab` in two passes, the *helper root*
+ *    (`r`, a directory of the step bound on itself), the root file system
+ *    at an unguessable name inside it (overlayfs over the extracted lowers,
+ *    or a bind of a materialized copy), `/proc`, `/dev` (a new tmpfs filled
+ *    from a prepared skeleton, the host's few devices bound over its
+ *    stubs, devpts, shm, mqueue), `/sys`, hosts files, `RUN --mount`s,
+ *    Docker's masks, and the host's system directories read-only into the
+ *    helper root; every writable mount is `nodev`;
  * 4. `pivot_root`s into the helper root, so nothing of the host but its
  *    programs remains reachable;
  * 5. execs the final command: `env -i <step env> setpriv … unshare
@@ -25,8 +27,10 @@
  *    util-linux changes root, directory and user, then execs the step's
  *    argv (looked up with the step's PATH inside the root file system).
  *
- * Setup diagnostics go to fd 3 (not the step's output); the line `exec`
- * there marks the start of the step's own command.
+ * The status channel is the namespace tools' stderr (fd 2 as started; the
+ * command's real stderr arrives as fd 3): setup diagnostics and the tools'
+ * own messages never reach the step's output. The line `exec` there marks
+ * the start of the step's own command.
  * @module
  */
 
@@ -65,6 +69,8 @@ export interface ScriptPlan {
   mkdirs: Array<{ path: string; uid: number; gid: number }>;
   /** A new network namespace: bring `lo` up. */
   newNetwork: boolean;
+  /** Wait for `1` on the step's FIFO `go` before mounting: the user-mode network is being set up. */
+  waitForNetwork?: boolean;
   hostname: string;
 }
 
@@ -74,10 +80,12 @@ const q = shellQuote;
 export function setupScript(plan: ScriptPlan): string {
   const lines: string[] = [
     'set -eu',
-    // fd 4 keeps the real stderr for the command; setup messages go to fd 3.
-    'exec 4>&2 2>&3',
-    'read -r pid rest < /proc/self/stat',
-    'echo "pid $pid" >&3',
+    // The namespace tools' own stderr is the status channel (fd 2 as started): their messages are
+    // setup diagnostics, never the command's output. fd 3 arrives as the command's real stderr.
+    'exec 4>&3 3>&2',
+    // The host pid and start time (field 22) of this process, which becomes the command: pid 1.
+    'read -r pid _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ start _ < /proc/self/stat',
+    'echo "pid $pid $start" >&3',
     `cd ${q(plan.stepDir)}`,
   ];
   if (plan.secrets.length > 0) {
@@ -88,20 +96,20 @@ export function setupScript(plan: ScriptPlan): string {
       if (s.uid !== 0 || s.gid !== 0) lines.push(`chown ${s.uid}:${s.gid} p/${q(s.name)}`);
     }
   }
+  // Released by the caller once the network namespace has its user-mode stack.
+  if (plan.waitForNetwork) {
+    lines.push('go=; read -r go < go || true', '[ "$go" = 1 ] || { echo "the user-mode network (slirp4netns) could not be started" >&3; exit 1; }');
+  }
   lines.push('exec 0</dev/null');
   // lowerdir names are relative to l/ (short: the option string is limited to a page).
-  if (plan.mkdirs.length === 0) {
-    lines.push('(cd l && mount --all --fstab ../fstab)');
-  } else {
-    lines.push('(cd l && mount --all --fstab ../fstab.1)');
-  }
+  lines.push('(cd l && mount --all --fstab ../fstab.1)', `cp -a d/. ${q(plan.root + '/dev/')}`);
   const byOwner = new Map<string, string[]>();
   for (const dir of plan.mkdirs) byOwner.set(`${dir.uid}:${dir.gid}`, [...(byOwner.get(`${dir.uid}:${dir.gid}`) ?? []), dir.path]);
   for (const [owner, paths] of byOwner) {
     const [uid, gid] = owner.split(':');
     lines.push(`install -d -m 0755 -o ${uid} -g ${gid} ${paths.map((p) => q(plan.root + p)).join(' ')}`);
   }
-  if (plan.mkdirs.length > 0) lines.push('mount --all --fstab fstab.2');
+  lines.push('mount --all --fstab fstab.2');
   if (plan.newNetwork) lines.push('ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || true');
   lines.push(
     `echo ${q(plan.hostname)} > /proc/sys/kernel/hostname 2>/dev/null || true`,

@@ -18,7 +18,9 @@ import { writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { SandboxError } from '../errors.js';
-import { SIGKILLED } from '../process.js';
+import { networkOnPid, PID_LINE, setupLog, SIGKILLED, type UserNetworkPlan } from '../process.js';
+import type { UserNetwork } from '../user-network.js';
+import { closeFifo } from '../user-network.js';
 import { shellQuote } from '../script.js';
 
 /**
@@ -60,6 +62,8 @@ export interface AttachedProcess extends AttachOptions {
   statusFile?: string;
   /** Files the output is appended to (the container's logs). */
   logs?: { stdout: string; stderr: string };
+  /** A user-mode network to start once the init reports its pid. */
+  userNetwork?: UserNetworkPlan | undefined;
 }
 
 /** How an attached process ended. */
@@ -78,7 +82,8 @@ export interface AttachedExit {
  * stdin again. `argv` is the sandbox's `unshare … -- sh -c SCRIPT sh FINAL…`.
  */
 export function restoreStdin(argv: string[], sh: string): string[] {
-  for (let i = 2; i < argv.length - 2; i++) {
+  // The last `-- sh -c`: the setup script (an outer one is the pid namespaces' init).
+  for (let i = argv.length - 3; i >= 2; i--) {
     if (argv[i - 2] === '--' && argv[i - 1] === sh && argv[i] === '-c') {
       return [...argv.slice(0, i + 3), sh, '-c', 'exec 0<&5 5<&-; exec "$@"', 'stdin', ...argv.slice(i + 3)];
     }
@@ -93,10 +98,13 @@ export function restoreStdin(argv: string[], sh: string): string[] {
  */
 export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
   let command = proc.argv;
+  const run = proc.statusFile !== undefined;
   // A run's stdin (a pipe, or the pty) must get past the setup script: see restoreStdin.
-  if ((proc.stdin !== undefined || proc.tty === true) && proc.statusFile !== undefined) {
+  if ((proc.stdin !== undefined || proc.tty === true) && run) {
     command = [proc.sh, '-c', 'exec 5<&0; exec "$@"', 'attach', ...restoreStdin(command, proc.sh)];
   }
+  // The namespace tools' stderr is the status channel (arriving here as fd 3), the command's is fd 3 for them.
+  if (run) command = [proc.sh, '-c', 'exec 4>&3 3>&2 2>&4 4>&-; exec "$@"', 'status', ...command];
   if (proc.tty) {
     if (!proc.script) throw new SandboxError('SANDBOX_UNAVAILABLE', 'a terminal (-t) needs script (Debian package bsdutils)', { reason: 'script not found' });
     command = [proc.script, '-qec', command.map(shellQuote).join(' '), '/dev/null'];
@@ -104,10 +112,11 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
   const logs = proc.logs ? { stdout: createWriteStream(proc.logs.stdout, { flags: 'a' }), stderr: createWriteStream(proc.logs.stderr, { flags: 'a' }) } : undefined;
   return new Promise((resolve, reject) => {
     const child = spawn(command[0]!, command.slice(1), {
-      stdio: [proc.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', proc.statusFile ? 'pipe' : 'ignore'],
+      stdio: [proc.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', run ? 'pipe' : 'ignore'],
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', SHELL: proc.sh },
       cwd: '/',
     });
+    let network: UserNetwork | undefined;
     let status = '';
     let initPid = 0;
     let started = false;
@@ -121,14 +130,17 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
       tail = (tail + chunk.toString('latin1')).slice(-256);
       emit('stderr', chunk);
     });
-    if (proc.statusFile) {
+    if (run) {
       const statusStream = child.stdio[3] as Readable;
       statusStream.setEncoding('utf8');
       statusStream.on('data', (text: string) => {
         status += text;
         void writeFile(proc.statusFile!, status).catch(() => {});
-        const pid = /^pid (\d+)$/m.exec(status);
-        if (pid && initPid === 0) initPid = Number(pid[1]);
+        const pid = PID_LINE.exec(status);
+        if (pid && initPid === 0) {
+          initPid = Number(pid[1]);
+          if (proc.userNetwork) network = networkOnPid(proc.userNetwork, initPid);
+        }
         if (/^exec$/m.test(status)) started = true;
         if (proc.signal?.aborted) kill();
       });
@@ -161,11 +173,13 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
     });
     child.on('close', async (code, signal) => {
       finish();
+      network?.stop();
+      if (proc.userNetwork) closeFifo(proc.userNetwork.goFd);
       if (logs) await Promise.all([closeStream(logs.stdout), closeStream(logs.stderr)]);
       let exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
-      // util-linux unshare reports its child's SIGKILL this way (see process.ts).
-      if (exitCode === 1 && SIGKILLED.test(tail)) exitCode = 128 + constants.signals.SIGKILL;
-      resolve({ exitCode, started: proc.statusFile === undefined || started, setupLog: status.replace(/^(pid \d+|exec)\n/gm, '').trim() });
+      // util-linux unshare reports its child's SIGKILL this way (see process.ts); nsenter's child, on its stderr.
+      if (exitCode === 1 && (run ? started && SIGKILLED.test(status) : SIGKILLED.test(tail))) exitCode = 128 + constants.signals.SIGKILL;
+      resolve({ exitCode, started: !run || started, setupLog: setupLog(status) });
     });
   });
 }

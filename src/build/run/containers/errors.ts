@@ -36,7 +36,11 @@ export type ContainerErrorCode =
   /** Pausing needs the container in a cgroup v2 of its own, with a writable `cgroup.freeze`. */
   | 'FREEZER_UNAVAILABLE'
   /** A `cp` source or destination that cannot be used (missing, a directory onto a file…). */
-  | 'COPY_INVALID';
+  | 'COPY_INVALID'
+  /** `-u` gives a uid or gid outside 0…2147483647 (runc's range). */
+  | 'INVALID_USER_ID'
+  /** `-p` or `--network` that cannot be had (a port without a user-mode network, a port in use). */
+  | 'NETWORK_UNAVAILABLE';
 
 /**
  * Facts carried by a {@link ContainerError}.

@@ -12,6 +12,7 @@
  * process, after this one has gone.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunContext, RunStep } from '../../executor.js';
@@ -38,6 +39,7 @@ import { containerSpec, type CreateOptions } from './spec.js';
 import { alive, findContainer, inspectDir, listContainers, lookupContainer, readJson, writeJson, type ContainerInfo, type ContainerRunState, type ContainerSpec } from './state.js';
 import { startSupervisor } from './supervisor.js';
 import { mergeEnv } from './user.js';
+import { closeFifo, publish, USER_NETWORK } from '../user-network.js';
 
 /**
  * How a command inside a container ended.
@@ -69,6 +71,17 @@ export interface ExecOptions extends AttachOptions {
 /** What a new start of a container keeps in its directory. */
 const KEPT = new Set(['u', 'w', 'config.json', 'stdout.log', 'stderr.log']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The parent of a host process (field 4 of `/proc/PID/stat`). */
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return ppid > 0 ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Containers of one store (state under `<store>/containers`).
@@ -135,6 +148,12 @@ export class ContainerRuntime {
       ...('path' in cgroup ? { cgroup: cgroup.path } : { cgroupReason: cgroup.reason }),
     };
     const argv = [...joinCgroupArgv(caps.tools.sh!, cgroupPath), ...prepared.argv];
+    const ports = config.ports ?? [];
+    if (ports.length > 0 && prepared.network !== 'user') {
+      closeFifo(prepared.goFd);
+      prepared.release();
+      throw new ContainerError('NETWORK_UNAVAILABLE', `cannot publish ports of ${config.name}: ${config.network === 'bridge' ? 'slirp4netns cannot run here (Debian package slirp4netns, and /dev/net/tun)' : `the network is ${config.network}`}`, { container: nameOrId, reason: 'no user-mode network' });
+    }
     if (attach) {
       await writeJson(join(dir, 'state.json'), { ...run, supervisorPid: process.pid, attached: true });
       let exitCode = 125;
@@ -145,6 +164,10 @@ export class ContainerRuntime {
           ...(caps.tools.script ? { script: caps.tools.script } : {}),
           statusFile: join(dir, 'status'),
           logs: { stdout: join(dir, 'stdout.log'), stderr: join(dir, 'stderr.log') },
+          userNetwork:
+            prepared.goFd === undefined
+              ? undefined
+              : { caps, stepDir: dir, goFd: prepared.goFd, api: ports.length > 0, onReady: (network) => network.publish(ports) },
           ...attachOptions,
         });
         if (!exit.started) throw new SandboxError('SANDBOX_SETUP_FAILED', `the container could not be set up: ${exit.setupLog.split('\n').pop() ?? ''}`, { reason: exit.setupLog });
@@ -159,7 +182,17 @@ export class ContainerRuntime {
       }
       return { ...(await inspectDir(dir, config)), exitCode };
     }
-    await startSupervisor({ dir, autoRemove: config.autoRemove === true, argv, run, sh: caps.tools.sh!, cgroup: cgroupPath });
+    const slirp = [caps.tools.slirp4netns!, '--configure', `--mtu=${USER_NETWORK.mtu}`, '--disable-host-loopback', ...(ports.length > 0 ? ['--api-socket', 'slirp.sock'] : [])];
+    await startSupervisor({
+      dir,
+      autoRemove: config.autoRemove === true,
+      argv,
+      run,
+      sh: caps.tools.sh!,
+      cgroup: cgroupPath,
+      ...(prepared.network === 'user' ? { userNetwork: slirp, rootless: caps.rootless } : {}),
+    });
+    closeFifo(prepared.goFd);
     prepared.release();
     // Wait for the setup to report (or fail), then for the command's chroot, so that exec and cp work as soon as start returns.
     for (let i = 0; i < 600; i++) {
@@ -169,6 +202,15 @@ export class ContainerRuntime {
     }
     const info = await this.inspect(config.id).catch(() => inspectDir(dir, config));
     if (info.status === 'running' && info.pid) await runningRoot(info.pid, dir);
+    if (info.status === 'running' && ports.length > 0) {
+      const slirpPid = Number((await readFile(join(dir, 'slirp.pid'), 'utf8').catch(() => '0')).trim());
+      try {
+        await publish(slirpPid, ports);
+      } catch (err) {
+        await this.stop(config.id, { timeoutMs: 0 });
+        throw new ContainerError('NETWORK_UNAVAILABLE', `${config.name}: ${(err as Error).message}`, { container: nameOrId, reason: 'publish failed' }, { cause: err });
+      }
+    }
     return info;
   }
 
@@ -265,7 +307,13 @@ export class ContainerRuntime {
     if (options.tty) this.#needScript(caps);
     const env = mergeEnv(config.env, [...(options.env ?? []), ...(options.tty && !config.env.some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : [])]);
     const step = this.#runStep(config, argv, env);
-    const namespaces = ['-m', '-u', '-i', '-p', ...(config.network === 'none' ? ['-n'] : []), ...(caps.rootless ? ['-U', '--preserve-credentials'] : [])];
+    // Rootless: the user namespace that owns the others is the init's parent's (a non-root USER runs in a nested one).
+    const owner = caps.rootless ? parentPid(info.pid) : undefined;
+    const namespaces = [
+      '-m', '-u', '-i', '-p',
+      ...(config.network === 'host' ? [] : ['-n']),
+      ...(caps.rootless ? [`--user=/proc/${owner ?? info.pid}/ns/user`, '--preserve-credentials'] : []),
+    ];
     const command = [caps.tools.nsenter!, '-t', String(info.pid), ...namespaces, '--', ...finalCommand(caps, step, run.rootName, options.workdir ?? config.workdir)];
     const exit = await runAttached({
       argv: [...joinCgroupArgv(caps.tools.sh!, run.cgroup), ...command],
@@ -434,7 +482,7 @@ export class ContainerRuntime {
       workdir: config.workdir,
       user: config.user,
       mounts: [],
-      network: config.network,
+      network: config.network === 'bridge' ? 'default' : config.network,
       security: 'sandbox',
       heredocs: [],
       instruction: `container ${config.name}`,

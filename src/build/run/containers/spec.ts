@@ -9,6 +9,7 @@ import { UnionFS } from '../../../unionfs/union.js';
 import { ContainerError } from './errors.js';
 import type { ContainerSpec } from './state.js';
 import { mergeEnv, resolveUser } from './user.js';
+import type { PublishedPort } from '../user-network.js';
 
 /**
  * Options of {@link ContainerRuntime.create}.
@@ -31,8 +32,16 @@ export interface CreateOptions {
   workdir?: string;
   /** `-u user[:group]` (names from the image's /etc/passwd and /etc/group). */
   user?: string;
-  /** `--network` (`host`, the default, or `none`). */
-  network?: 'host' | 'none';
+  /**
+   * `--network`: `bridge` (default: a namespace of its own reaching out
+   * through slirp4netns, the host's loopback not reachable), `host`, or
+   * `none` (only a loopback).
+   */
+  network?: 'bridge' | 'host' | 'none';
+  /** `-p`: ports published on the host (`bridge` only). */
+  ports?: PublishedPort[];
+  /** `--hostname` (default: the short ID, as Docker). */
+  hostname?: string;
   /** `-t`: the container is meant to run on a terminal (adds `TERM=xterm`, as Docker). */
   tty?: boolean;
   /** `--rm`: remove the container when it exits. */
@@ -80,7 +89,9 @@ export async function containerSpec(img: Image, reference: string, options: Crea
     workdir: options.workdir ?? (config.WorkingDir || '/'),
     userSpec,
     user: await resolveUser(await UnionFS.open(await img.layers()), userSpec),
-    network: options.network ?? 'host',
+    network: options.network ?? 'bridge',
+    ...(options.ports && options.ports.length > 0 ? { ports: options.ports } : {}),
+    ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     ...(options.autoRemove ? { autoRemove: true } : {}),
     created: new Date().toISOString(),
   };

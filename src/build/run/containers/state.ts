@@ -7,10 +7,12 @@
  * `finished` (its time), `stdout.log` and `stderr.log`.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isFrozen } from './cgroup.js';
 import { ContainerError } from './errors.js';
+import type { PublishedPort } from '../user-network.js';
 
 /**
  * What a container runs, fixed at `create`.
@@ -36,7 +38,12 @@ export interface ContainerSpec {
   /** The user as written (`-u`, else the image's User), kept for `commit`. */
   userSpec: string;
   user: { uid: number; gid: number; additionalGids: number[] };
-  network: 'host' | 'none';
+  /** `bridge`: a network namespace of its own, out through slirp4netns (`none` when it cannot run here). */
+  network: 'bridge' | 'host' | 'none';
+  /** `-p`: ports published on the host (user-mode network only). */
+  ports?: PublishedPort[];
+  /** The hostname (default: the short ID). */
+  hostname?: string;
   /** Removed when it exits (`docker run --rm`). */
   autoRemove?: boolean;
   /** RFC 3339. */
@@ -104,6 +111,22 @@ export function alive(pid: number | undefined): boolean {
   }
 }
 
+/**
+ * Whether the process `pid` is the one that started at `start` (field 22 of
+ * `/proc/PID/stat`, clock ticks since boot): a pid can be reused.
+ */
+export function sameProcess(pid: number, start: number | undefined): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') return false;
+    return start === undefined || fields[19] === String(start);
+  } catch {
+    return false;
+  }
+}
+
 /** The container's status from its files. */
 export async function inspectDir(dir: string, config: ContainerSpec): Promise<ContainerInfo> {
   const run = await readJson<ContainerRunState>(join(dir, 'state.json'));
@@ -116,12 +139,14 @@ export async function inspectDir(dir: string, config: ContainerSpec): Promise<Co
     return { ...info, status: 'exited', exitCode: Number(exit.trim()), ...(finishedAt ? { finishedAt } : {}) };
   }
   const status = await readFile(join(dir, 'status'), 'utf8').catch(() => '');
-  const pid = /^pid (\d+)$/m.exec(status);
-  if (alive(run.supervisorPid)) {
+  const pid = /^pid (\d+)(?: (\d+))?$/m.exec(status);
+  const init = pid ? { pid: Number(pid[1]), start: pid[2] === undefined ? undefined : Number(pid[2]) } : undefined;
+  // Running while its processes live: the supervisor's word, or, without it, the init itself.
+  if (alive(run.supervisorPid) || (init && sameProcess(init.pid, init.start))) {
     const status = (await isFrozen(run.cgroup)) ? 'paused' : 'running';
-    return { ...info, status, ...(pid ? { pid: Number(pid[1]) } : {}) };
+    return { ...info, status, ...(init ? { pid: init.pid } : {}) };
   }
-  // The supervisor died without writing an exit code (killed): the namespace died with it or is dying.
+  // The supervisor died without writing an exit code (killed) and took the namespaces with it.
   return { ...info, status: 'exited', exitCode: 137 };
 }
 

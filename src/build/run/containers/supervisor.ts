@@ -25,13 +25,40 @@ export interface SupervisorPlan {
   cgroup: string | undefined;
   /** Remove the container's directory after it exits. */
   autoRemove: boolean;
+  /** slirp4netns and its options (without the pid and the ready fd) for a user-mode network. */
+  userNetwork?: string[] | undefined;
+  /** The namespaces are in a user namespace (slirp4netns joins it). */
+  rootless?: boolean;
 }
 
-// unshare exits 1 after printing this when its child died of SIGKILL (see process.ts): report 137.
+/**
+ * The supervisor's script. The namespace tools' stderr goes to `status` (the
+ * setup's report), the command's to the log (fd 3 for the setup script). With
+ * a user-mode network it waits for the init's pid, starts slirp4netns (its
+ * child, with a parent-death signal) and writes the go line into the step's
+ * FIFO once it is ready (see `user-network.ts`).
+ */
 const SCRIPT = [
-  'd=$1; cg=$2; autorm=$3; shift 3',
-  '"$@" 3>"$d/status" </dev/null; code=$?',
-  'if [ "$code" = 1 ]; then case "$(tail -n 1 "$d/stderr.log")" in "unshare: sigprocmask unblock failed"*) code=137;; esac; fi',
+  'd=$1; cg=$2; autorm=$3; slirp=$4; usrns=$5; shift 5',
+  'if [ -n "$slirp" ]; then',
+  '  exec 6<>"$d/go"',
+  '  "$@" 6>&- 3>&2 2>"$d/status" </dev/null & main=$!',
+  '  pid=; while [ -z "$pid" ] && kill -0 $main 2>/dev/null; do sleep 0.02; read -r word pid rest < "$d/status" || true; [ "$word" = pid ] || pid=; done',
+  '  net=',
+  '  if [ -n "$pid" ]; then',
+  '    rm -f "$d/slirp.ready"',
+  '    (cd "$d" && exec setpriv --pdeathsig KILL -- $slirp ${usrns:+--userns-path=/proc/$pid/ns/user} --ready-fd=7 $pid tap0 7>slirp.ready 2>slirp.log) & net=$!',
+  '    echo $net > "$d/slirp.pid"',
+  '    while [ ! -s "$d/slirp.ready" ] && kill -0 $net 2>/dev/null; do sleep 0.02; done',
+  '  fi',
+  '  if [ -s "$d/slirp.ready" ]; then echo 1 >&6; else echo 0 >&6; fi',
+  '  wait $main; code=$?',
+  '  exec 6>&-',
+  '  [ -z "$net" ] || kill -9 $net 2>/dev/null',
+  'else',
+  '  "$@" 3>&2 2>"$d/status" </dev/null; code=$?',
+  'fi',
+  'if [ "$code" = 1 ] && grep -q "unshare: sigprocmask unblock failed" "$d/status"; then code=137; fi',
   'date -u +%Y-%m-%dT%H:%M:%S.%3NZ > "$d/finished"; echo $code > "$d/exit"',
   'if [ -n "$cg" ]; then for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done; fi',
   'if [ -n "$autorm" ]; then chmod -R u+rwx "$d" 2>/dev/null; rm -rf "$d"; fi',
@@ -42,7 +69,7 @@ export async function startSupervisor(plan: SupervisorPlan): Promise<void> {
   const out = await open(join(plan.dir, 'stdout.log'), 'a');
   const err = await open(join(plan.dir, 'stderr.log'), 'a');
   try {
-    const child = spawn(plan.sh, ['-c', SCRIPT, 'supervisor', plan.dir, plan.cgroup ?? '', plan.autoRemove ? '1' : '', ...plan.argv], {
+    const child = spawn(plan.sh, ['-c', SCRIPT, 'supervisor', plan.dir, plan.cgroup ?? '', plan.autoRemove ? '1' : '', (plan.userNetwork ?? []).join(' '), plan.rootless ? '1' : '', ...plan.argv], {
       detached: true,
       stdio: ['ignore', out.fd, err.fd],
       cwd: '/',

@@ -3,7 +3,7 @@
  * `create`'s options, as Docker fills them in.
  * @module
  */
-import { parseGroup, parsePasswd } from '../../users.js';
+import { IdRangeError, numericId, parseGroup, parsePasswd } from '../../users.js';
 import type { UnionFS } from '../../../unionfs/union.js';
 import { ContainerError } from './errors.js';
 import type { ContainerSpec } from './state.js';
@@ -36,7 +36,8 @@ export function mergeEnv(base: string[], extra: string[]): string[] {
  * `user[:group]` against the image's /etc/passwd and /etc/group (numbers
  * as they are; the user's groups from /etc/group as supplementary groups).
  *
- * @throws {@link ContainerError} `UNKNOWN_USER` for a name neither file has.
+ * @throws {@link ContainerError} `UNKNOWN_USER` for a name neither file has,
+ *   `INVALID_USER_ID` for an id outside 0…2147483647 (runc's range).
  * @example
  * ```ts
  * await resolveUser(view, 'app:staff'); // { uid: 1000, gid: 50, additionalGids: [] }
@@ -44,13 +45,21 @@ export function mergeEnv(base: string[], extra: string[]): string[] {
  */
 export async function resolveUser(view: UnionFS, spec: string): Promise<ContainerSpec['user']> {
   const [user = '', group] = spec.split(':');
+  const id = (text: string, kind: 'uid' | 'gid') => {
+    try {
+      return numericId(text, kind);
+    } catch (err) {
+      if (!(err instanceof IdRangeError)) throw err;
+      throw new ContainerError('INVALID_USER_ID', `invalid user ${JSON.stringify(spec)}: ${err.message}`, { reason: `${kind} out of range` });
+    }
+  };
   const passwd = parsePasswd(String(await view.readFile('/etc/passwd', 'utf8').catch(() => '')));
   const groups = parseGroup(String(await view.readFile('/etc/group', 'utf8').catch(() => '')));
   let uid = 0;
   let gid = 0;
   let name: string | undefined;
   if (/^\d+$/.test(user)) {
-    uid = Number(user);
+    uid = id(user, 'uid');
     const found = passwd.find((p) => p.uid === uid);
     gid = found?.gid ?? 0;
     name = found?.name;
@@ -61,7 +70,7 @@ export async function resolveUser(view: UnionFS, spec: string): Promise<Containe
     name = found.name;
   } else name = passwd.find((p) => p.uid === 0)?.name;
   if (group !== undefined && group !== '') {
-    if (/^\d+$/.test(group)) gid = Number(group);
+    if (/^\d+$/.test(group)) gid = id(group, 'gid');
     else {
       const found = groups.find((g) => g.name === group);
       if (!found) throw new ContainerError('UNKNOWN_USER', `unable to find group ${group}: no matching entries in group file`, { reason: 'unknown group' });
