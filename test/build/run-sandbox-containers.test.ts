@@ -23,6 +23,7 @@ import { sandboxExecutor } from '../../src/build/run/index.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { readTar } from '../../src/layers/tar/read.js';
 import { buildText, mountTable, processesWith, sandboxReady, tempDir, writeContext } from './helpers.js';
+import { bundleForOthers } from '../support/bundle-for-others.js';
 
 let ready = false;
 let runtime: ContainerRuntime;
@@ -356,12 +357,13 @@ describe('containers as a normal user (user namespace)', () => {
     await mkdir(join(dir, 'context/etc'), { recursive: true });
     await copyFile('/bin/busybox', join(dir, 'context/busybox'));
     await writeFile(join(dir, 'context/etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
-    await writeFile(join(dir, 'child.mts'), ROOTLESS_CHILD);
+    // nobody may not be able to read the checkout: it runs a bundle in the world-readable dir.
+    const script = await bundleForOthers(dir, 'child', ROOTLESS_CHILD);
     await mkdir(join(dir, 'store'));
     await chmod(join(dir, 'store'), 0o777);
-    const argv = [...asUser, process.execPath, '--import', 'tsx', join(dir, 'child.mts'), dir];
+    const argv = [...asUser, process.execPath, script, dir];
     const stdout = await new Promise<string>((done, fail) => {
-      execFile(argv[0]!, argv.slice(1), { cwd: repo, env: { ...process.env, HOME: dir, TMPDIR: dir }, maxBuffer: 1 << 24 }, (err, out, errText) => (err ? fail(new Error(`${err.message}\n${errText}`)) : done(out)));
+      execFile(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, HOME: dir, TMPDIR: dir }, maxBuffer: 1 << 24 }, (err, out, errText) => (err ? fail(new Error(`${err.message}\n${errText}`)) : done(out)));
     });
     const report = JSON.parse(stdout.trim().split('\n').pop()!) as { uid: number; output: string; pause: string; diff: string[]; copied: string; tags: string[]; left: number };
     expect(report.uid).not.toBe(0);

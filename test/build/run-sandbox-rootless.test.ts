@@ -12,6 +12,8 @@ import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { bundleForOthers } from '../support/bundle-for-others.js';
+import { probeSandbox } from '../../src/build/run/probe.js';
 import { tempDir, which } from './helpers.js';
 
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -50,10 +52,14 @@ RUN id -u && touch mine
 let ready = false;
 let dir = '';
 let asUser: string[] = [];
+let script = '';
 beforeAll(async () => {
   const reasons: string[] = [];
   if (!existsSync('/bin/busybox')) reasons.push('/bin/busybox missing (Debian package busybox-static)');
   if (process.getuid?.() === 0 && !(await which('setpriv'))) reasons.push('setpriv missing (util-linux)');
+  // The sandbox's tools (util-linux, attr, …) and namespaces are the same for every user.
+  const probe = await probeSandbox();
+  if (!probe.available) reasons.push(`no sandbox: ${probe.reason}`);
   if (reasons.length > 0) {
     if (process.env.CI) throw new Error(reasons.join('; '));
     console.warn(`skipping rootless tests: ${reasons.join('; ')}`);
@@ -67,8 +73,8 @@ beforeAll(async () => {
   await writeFile(join(context, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n');
   await writeFile(join(context, 'etc/group'), 'root:x:0:\napp:x:1000:\n');
   await writeFile(join(context, 'Dockerfile'), DOCKERFILE);
-  await writeFile(join(dir, 'child.mts'), CHILD);
-  await chmod(join(dir, 'child.mts'), 0o644);
+  // nobody may not be able to read the checkout: it runs a bundle in the world-readable dir.
+  script = await bundleForOthers(dir, 'child', CHILD);
   for (const sub of ['store-overlay', 'store-copy']) {
     await mkdir(join(dir, sub));
     await chmod(join(dir, sub), 0o777);
@@ -85,9 +91,9 @@ interface ChildReport {
 }
 
 function child(strategy: 'overlay' | 'copy'): Promise<ChildReport> {
-  const argv = [...asUser, process.execPath, '--import', 'tsx', join(dir, 'child.mts'), join(dir, 'context'), join(dir, `store-${strategy}`), strategy];
+  const argv = [...asUser, process.execPath, script, join(dir, 'context'), join(dir, `store-${strategy}`), strategy];
   return new Promise((resolvePromise, reject) => {
-    execFile(argv[0]!, argv.slice(1), { cwd: repo, env: { ...process.env, HOME: dir, TMPDIR: dir }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+    execFile(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, HOME: dir, TMPDIR: dir }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr}`));
       else resolvePromise(JSON.parse(stdout.trim().split('\n').pop()!) as ChildReport);
     });
