@@ -68,7 +68,8 @@ function errorCodes(err: unknown): { codes: string[]; messages: string[] } {
 /** True for errors of certificate verification (a TLS server is there, but not trusted). */
 function isCertificateError(err: unknown): boolean {
   const { codes } = errorCodes(err);
-  return codes.some((c) => c.startsWith('CERT_') || c.includes('CERT') || c === 'ERR_TLS_CERT_ALTNAME_INVALID' || c.includes('SELF_SIGNED') || c.includes('ISSUER'));
+  // OpenSSL's verification codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE, DEPTH_ZERO_SELF_SIGNED_CERT, …) and Node's name check.
+  return codes.some((c) => /CERT|SIGNATURE|ISSUER|SELF_SIGNED|UNABLE_TO_|INVALID_CA|HOSTNAME_MISMATCH/.test(c));
 }
 
 function isPlainHttpAnswer(err: unknown): boolean {
