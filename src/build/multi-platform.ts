@@ -104,8 +104,13 @@ export async function buildPlatforms(options: BuildOptions, platforms: Platform[
     pushed.push({ reference: target.reference, digest });
     options.onEvent?.({ type: 'export', kind: 'registry', destination: target.reference, digest });
   }
+  // Each platform's new layers were staged in its build, gone by now: hand out the pushed images, read from the registry.
+  const first = parseReference(targets[0]!.reference).name;
+  const reader = registryClient(options.registry);
+  const images = await Promise.all(results.map((r) => reader.getImage(`${first}@${r.digest}`)));
   const host = hostPlatform();
-  const main = results[Math.max(0, platforms.findIndex((p) => platformMatches(host, p)))]!;
+  const mainIndex = Math.max(0, platforms.findIndex((p) => platformMatches(host, p)));
+  const main = { ...results[mainIndex]!, image: images[mainIndex]! };
   options.onEvent?.({ type: 'build-end', digest, imageId: main.imageId, durationMs: Date.now() - started });
   return {
     image: main.image,
@@ -117,7 +122,7 @@ export async function buildPlatforms(options: BuildOptions, platforms: Platform[
     cache: mergeReports(results.map((r) => r.cache)),
     pushed,
     stored: false,
-    platforms: results.map((r, i) => ({ platform: platforms[i]!, image: r.image, digest: r.digest, imageId: r.imageId })),
+    platforms: results.map((r, i) => ({ platform: platforms[i]!, image: images[i]!, digest: r.digest, imageId: r.imageId })),
   };
 }
 
