@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as main from '../src/index.js';
 import * as testing from '../src/testing/index.js';
+import * as dockerfile from '../src/dockerfile/index.js';
 
 const root = join(import.meta.dirname, '..');
-const entryPoints: Record<string, Record<string, unknown>> = { layerkit: main, 'layerkit/testing': testing };
+const entryPoints: Record<string, Record<string, unknown>> = { layerkit: main, 'layerkit/testing': testing, 'layerkit/dockerfile': dockerfile };
 
 /** `[file, specifier, name]` for each value imported in a fenced example (type-only imports left out). */
 async function documentedImports(): Promise<Array<[string, string, string]>> {
@@ -17,7 +18,7 @@ async function documentedImports(): Promise<Array<[string, string, string]>> {
   const found: Array<[string, string, string]> = [];
   for (const file of files) {
     const text = await readFile(join(root, file), 'utf8');
-    for (const m of text.matchAll(/import\s+(type\s+)?\{([^}]*)\}\s+from\s+'(layerkit(?:\/testing)?)'/g)) {
+    for (const m of text.matchAll(/import\s+(type\s+)?\{([^}]*)\}\s+from\s+'(layerkit(?:\/testing|\/dockerfile)?)'/g)) {
       if (m[1]) continue;
       for (const part of m[2]!.split(',')) {
         const name = part.trim().split(/\s+as\s+/)[0]!.trim();
