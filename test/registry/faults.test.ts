@@ -1,0 +1,247 @@
+/**
+ * Faults between layerkit and a real registry: a registry killed mid-push and
+ * mid-pull, a proxy that corrupts a blob byte, answers 429 with Retry-After,
+ * stops answering, or cuts a download once; and plain HTTP refused for hosts
+ * that are neither loopback nor named insecure. After each fault, the store and
+ * the registry are checked: nothing partial, nothing corrupt.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fetch as undiciFetch } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageStore } from '../../src/image/store/store.js';
+import { RegistryClient, RegistryError, pull, type RegistryEvent } from '../../src/registry/index.js';
+import { validateImage } from '../../src/testing/image.js';
+import { randomImage } from './fixtures.js';
+import { hasTool, startProxy, startRegistry, tempDir, type FaultProxy, type RunningRegistry } from './helpers.js';
+
+const registryTool = await hasTool('docker-registry', 'the registry fault tests (apt-get install docker-registry)');
+
+const dirs: string[] = [];
+async function dir(name: string): Promise<string> {
+  const d = await tempDir(name);
+  dirs.push(d);
+  return d;
+}
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** Every blob file in the store hashes to its name, and no temporary file is left. */
+async function expectStoreSound(store: ImageStore): Promise<string[]> {
+  const names = await readdir(join(store.root, 'blobs', 'sha256')).catch(() => [] as string[]);
+  for (const hex of names) {
+    const actual = createHash('sha256').update(await readFile(join(store.root, 'blobs', 'sha256', hex))).digest('hex');
+    expect(actual).toBe(hex);
+  }
+  expect(await readdir(join(store.root, 'tmp')).catch(() => [] as string[])).toEqual([]);
+  return names.map((h) => `sha256:${h}`);
+}
+
+async function failure(p: Promise<unknown>): Promise<RegistryError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RegistryError);
+  return err as RegistryError;
+}
+
+const isBlobGet = (method: string | undefined, url: string | undefined) => method === 'GET' && /\/blobs\/sha256:/.test(url ?? '');
+
+describe.runIf(registryTool)('faults', () => {
+  let reg: RunningRegistry;
+  const proxies: FaultProxy[] = [];
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(async () => {
+    for (const p of proxies) await p.stop();
+    await reg?.stop();
+  });
+  const proxy = async (decide: Parameters<typeof startProxy>[1]) => {
+    const p = await startProxy(reg, decide);
+    proxies.push(p);
+    return p;
+  };
+
+  it('a blob served with one wrong byte is rejected and nothing of it is stored', async () => {
+    const image = randomImage(2, 64);
+    await new RegistryClient().push(image, `${reg.host}/fault/corrupt:1`);
+    const layerDigests = (await image.manifest()).layers.map((l) => l.digest);
+    const p = await proxy((req) => (isBlobGet(req.method, req.url) && req.url!.includes(layerDigests[1]!) ? { kind: 'corrupt-body', at: 100 } : { kind: 'pass' }));
+    const store = new ImageStore(await dir('store'));
+    const err = await failure(pull(`${p.host}/fault/corrupt:1`, store, { retries: 0 }));
+    expect(err.code).toBe('DIGEST_MISMATCH');
+    expect(err.message).toContain(layerDigests[1]);
+    expect(err.data.registry).toBe(p.host);
+    expect(await store.list()).toEqual([]);
+    expect(await expectStoreSound(store)).not.toContain(layerDigests[1]);
+  });
+
+  it('429 with Retry-After: waits as asked, then succeeds', async () => {
+    const image = randomImage(1);
+    await new RegistryClient().push(image, `${reg.host}/fault/busy:1`);
+    let refused = 0;
+    const p = await proxy((req) => {
+      if (req.method === 'GET' && req.url?.includes('/manifests/') && refused === 0) {
+        refused++;
+        return { kind: 'respond', status: 429, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}' };
+      }
+      return { kind: 'pass' };
+    });
+    const events: RegistryEvent[] = [];
+    const store = new ImageStore(await dir('store'));
+    const started = Date.now();
+    const result = await pull(`${p.host}/fault/busy:1`, store, { onEvent: (e) => events.push(e) });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(result.manifestDigest).toBe(await image.digest());
+    expect(events.filter((e) => e.type === 'retry')).toMatchObject([{ type: 'retry', delayMs: 1000, reason: 'status 429' }]);
+  });
+
+  it('429 every time ends in TOO_MANY_REQUESTS after the retries', async () => {
+    const p = await proxy((req) => (req.url === '/v2/' ? { kind: 'pass' } : { kind: 'respond', status: 429, headers: { 'retry-after': '0' } }));
+    const err = await failure(new RegistryClient({ retries: 2 }).getManifest(`${p.host}/fault/busy:1`));
+    expect(err.code).toBe('TOO_MANY_REQUESTS');
+    expect(err.data.attempts).toBe(3);
+    expect(p.seen.filter((s) => s.path.includes('/manifests/')).length).toBe(3);
+  });
+
+  it('a registry that stops answering is a TIMEOUT naming it, within the configured time', async () => {
+    const p = await proxy((req) => (req.url === '/v2/' ? { kind: 'pass' } : { kind: 'hang' }));
+    const started = Date.now();
+    const err = await failure(new RegistryClient({ timeoutMs: 500, retries: 0 }).getManifest(`${p.host}/fault/hang:1`));
+    const elapsed = Date.now() - started;
+    expect(err.code).toBe('TIMEOUT');
+    expect(err.message).toContain(p.host);
+    expect(err.message).toContain('500 ms');
+    expect(elapsed).toBeLessThan(3000);
+    // With one retry it waits twice, and says how many attempts it made.
+    const again = await failure(new RegistryClient({ timeoutMs: 300, retries: 1 }).getManifest(`${p.host}/fault/hang:1`));
+    expect(again.code).toBe('TIMEOUT');
+    expect(again.data.attempts).toBe(2);
+  });
+
+  it('a download cut once is resumed with a Range request, and the pull succeeds', async () => {
+    const image = randomImage(1, 512);
+    await new RegistryClient().push(image, `${reg.host}/fault/cut:1`);
+    const layer = (await image.manifest()).layers[0]!;
+    let cut = false;
+    const p = await proxy((req) => {
+      if (!cut && isBlobGet(req.method, req.url) && req.url!.includes(layer.digest)) {
+        cut = true;
+        return { kind: 'cut-body', after: 100_000 };
+      }
+      return { kind: 'pass' };
+    });
+    const store = new ImageStore(await dir('store'));
+    const result = await pull(`${p.host}/fault/cut:1`, store);
+    expect(result.manifestDigest).toBe(await image.digest());
+    const blobRequests = p.seen.filter((s) => isBlobGet(s.method, s.path) && s.path.includes(layer.digest));
+    expect(blobRequests.length).toBe(2);
+    expect(blobRequests[1]!.range).toMatch(/^bytes=\d+-$/);
+    expect(Number(/bytes=(\d+)-/.exec(blobRequests[1]!.range!)![1])).toBeGreaterThan(0);
+    expect((await validateImage(await store.getImage(`${p.host}/fault/cut:1`))).problems).toEqual([]);
+    await expectStoreSound(store);
+  });
+
+  it('plain HTTP is refused for a host that is neither loopback nor named insecure, and used when named', async () => {
+    // A name that is not loopback by its spelling, routed to the loopback registry by the injected fetch.
+    const name = `registry.test:${reg.port}`;
+    const routed = ((url: string, init: Record<string, unknown>) =>
+      undiciFetch(url.replace('registry.test', '127.0.0.1'), init as Parameters<typeof undiciFetch>[1])) as unknown as typeof fetch;
+    const err = await failure(new RegistryClient({ fetch: routed, retries: 0 }).getManifest(`${name}/fault/any:1`));
+    expect(err.code).toBe('INSECURE_REFUSED');
+    expect(err.message).toContain(name);
+    const image = randomImage(1);
+    const client = new RegistryClient({ fetch: routed, insecure: [name] });
+    await client.push(image, `${name}/fault/insecure:1`);
+    expect((await client.getManifest(`${name}/fault/insecure:1`)).digest).toBe(await image.digest());
+  });
+});
+
+describe.runIf(registryTool)('a registry killed with SIGKILL', () => {
+  let reg: RunningRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('mid-push: the push retries or fails cleanly; a later push completes and pulls back intact', async () => {
+    const image = randomImage(4, 2048);
+    let killed: Promise<void> | undefined;
+    const client = new RegistryClient({ concurrency: 2, onEvent: (e) => {
+      if (!killed && e.type === 'blob-progress' && e.direction === 'push' && e.bytes > 0) {
+        killed = reg.stop('SIGKILL').then(() => new Promise((r) => setTimeout(r, 300))).then(() => reg.restart());
+      }
+    } });
+    const outcome = await client.push(image, `${reg.host}/killed/push:1`).then(
+      (r) => r,
+      (e: unknown) => e,
+    );
+    expect(killed).toBeDefined();
+    await killed;
+    if (!(outcome instanceof RegistryError)) expect((outcome as { digest: string }).digest).toBe(await image.digest());
+    else expect(['UNREACHABLE', 'SERVER_ERROR', 'TIMEOUT']).toContain(outcome.code);
+    const pushed = await new RegistryClient().push(image, `${reg.host}/killed/push:1`);
+    expect(pushed.digest).toBe(await image.digest());
+    const store = new ImageStore(await dir('store'));
+    await pull(`${reg.host}/killed/push:1`, store);
+    expect((await validateImage(await store.getImage(`${reg.host}/killed/push:1`))).problems).toEqual([]);
+    await client.close();
+  });
+
+  it('mid-pull and not back: a clean UNREACHABLE error, no image and no partial blob in the store', async () => {
+    const image = randomImage(3, 2048);
+    await new RegistryClient().push(image, `${reg.host}/killed/pull:1`);
+    const store = new ImageStore(await dir('store'));
+    let killed: Promise<void> | undefined;
+    const err = await failure(
+      // One blob at a time: bytes already in socket buffers may still arrive, the next blob's request cannot.
+      pull(`${reg.host}/killed/pull:1`, store, {
+        retries: 1,
+        concurrency: 1,
+        onEvent: (e) => {
+          if (!killed && e.type === 'blob-progress' && e.direction === 'pull' && e.bytes > 0) killed = reg.stop('SIGKILL');
+        },
+      }),
+    );
+    await killed;
+    expect(['UNREACHABLE', 'TIMEOUT']).toContain(err.code);
+    expect(err.message).toContain(reg.host);
+    expect(await store.list()).toEqual([]);
+    await expectStoreSound(store);
+    // Back up: the same store completes the pull, and everything verifies.
+    await reg.restart();
+    const result = await pull(`${reg.host}/killed/pull:1`, store);
+    expect(result.manifestDigest).toBe(await image.digest());
+    expect((await validateImage(await store.getImage(`${reg.host}/killed/pull:1`))).problems).toEqual([]);
+    await expectStoreSound(store);
+  });
+
+  it('mid-pull and back soon: the pull resumes within its retries', async () => {
+    const image = randomImage(3, 2048);
+    await new RegistryClient().push(image, `${reg.host}/killed/resume:1`);
+    const store = new ImageStore(await dir('store'));
+    let killed: Promise<void> | undefined;
+    const events: RegistryEvent[] = [];
+    const result = await pull(`${reg.host}/killed/resume:1`, store, {
+      retries: 6,
+      concurrency: 1,
+      onEvent: (e) => {
+        events.push(e);
+        if (!killed && e.type === 'blob-progress' && e.direction === 'pull' && e.bytes > 0) {
+          killed = reg.stop('SIGKILL').then(() => new Promise((r) => setTimeout(r, 200))).then(() => reg.restart());
+        }
+      },
+    });
+    await killed;
+    expect(result.manifestDigest).toBe(await image.digest());
+    expect(events.some((e) => e.type === 'retry')).toBe(true);
+    expect((await validateImage(await store.getImage(`${reg.host}/killed/resume:1`))).problems).toEqual([]);
+    await expectStoreSound(store);
+  });
+});
