@@ -61,7 +61,7 @@ function pairs(spec: string, allowed: readonly string[]): Map<string, string> {
   }
   const type = out.get('type') ?? 'local';
   if (type !== 'local') {
-    throw invalid(spec, `cache type ${JSON.stringify(type)} is not supported: layerkit has no registry or cloud access; use type=local and carry the directory`);
+    throw invalid(spec, `cache type ${JSON.stringify(type)} is not supported: use type=local (a directory) or type=registry (a registry reference)`);
   }
   return out;
 }
