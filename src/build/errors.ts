@@ -49,6 +49,8 @@ export type BuildErrorCode =
   | 'UNKNOWN_USER'
   /** A numeric uid or gid of `USER` or `--chown` outside 0…2147483647 (runc's range). */
   | 'INVALID_USER_ID'
+  /** `RUN --network=host` without the `network.host` entitlement (`allow`). */
+  | 'ENTITLEMENT_REQUIRED'
   /** A RUN with neither an `executor` nor a `run` handler. */
   | 'RUN_EXECUTOR_MISSING'
   /** A metadata instruction with a value the image cannot hold (bad STOPSIGNAL, empty FROM …). */

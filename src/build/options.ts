@@ -163,6 +163,18 @@ export interface BuildOptions extends CacheOptions {
   xattrs?: boolean | XattrReader;
   /** Where new layers are staged while building (default the OS temp directory). */
   tmpDir?: string;
+  /**
+   * Entitlements granted to the Dockerfile, as BuildKit's `--allow`:
+   * `network.host` lets `RUN --network=host` share the host's network
+   * (without it such a RUN is an `ENTITLEMENT_REQUIRED` error; other RUNs
+   * get a network namespace of their own).
+   *
+   * @example
+   * ```ts
+   * await build({ context: '.', executor: sandboxExecutor(), allow: ['network.host'] });
+   * ```
+   */
+  allow?: ReadonlyArray<'network.host'>;
 }
 
 /** One instruction as it ran. */
