@@ -62,7 +62,10 @@ export function parseChallenges(header: string): Challenge[] {
         }
         i++;
       } else {
-        value = token();
+        // Unquoted: RFC 7235 allows only a token, but servers write URLs bare too; read to the next comma.
+        const start2 = i;
+        while (i < n && header[i] !== ',' && !/\s/.test(header[i]!)) i++;
+        value = header.slice(start2, i);
       }
       current.params[word.toLowerCase()] = value;
     } else {
