@@ -15,6 +15,7 @@ export {
   ContainerRuntime,
   ContainerError,
   humanDuration,
+  parsePublish,
   statusText,
   type AttachOptions,
   type ContainerCommitOptions,
@@ -27,4 +28,5 @@ export {
   type ExecOptions,
   type ExitResult,
   type OutputListener,
+  type PublishedPort,
 } from './containers/index.js';

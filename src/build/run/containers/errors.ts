@@ -40,7 +40,9 @@ export type ContainerErrorCode =
   /** `-u` gives a uid or gid outside 0…2147483647 (runc's range). */
   | 'INVALID_USER_ID'
   /** `-p` or `--network` that cannot be had (a port without a user-mode network, a port in use). */
-  | 'NETWORK_UNAVAILABLE';
+  | 'NETWORK_UNAVAILABLE'
+  /** A `-p` that is not `[IP:]HOST:CONTAINER[/tcp|udp]`, or a `--hostname` that is not a host name. */
+  | 'INVALID_OPTION';
 
 /**
  * Facts carried by a {@link ContainerError}.

@@ -6,7 +6,8 @@
  * @module
  */
 export { ContainerRuntime, type ExecOptions, type ExitResult } from './runtime.js';
-export type { CreateOptions } from './spec.js';
+export { parsePublish, type CreateOptions } from './spec.js';
+export type { PublishedPort } from '../user-network.js';
 export type { AttachOptions, OutputListener } from './attach.js';
 export type { ContainerCommitOptions, ContainerCommitResult } from './commit.js';
 export { ContainerError, type ContainerErrorCode, type ContainerErrorData } from './errors.js';

@@ -39,6 +39,7 @@ import { containerSpec, type CreateOptions } from './spec.js';
 import { alive, findContainer, inspectDir, listContainers, lookupContainer, readJson, writeJson, type ContainerInfo, type ContainerRunState, type ContainerSpec } from './state.js';
 import { startSupervisor } from './supervisor.js';
 import { mergeEnv } from './user.js';
+import { homeOf, parsePasswd, withHome } from '../../users.js';
 import { closeFifo, publish, USER_NETWORK } from '../user-network.js';
 
 /**
@@ -71,6 +72,11 @@ export interface ExecOptions extends AttachOptions {
 /** What a new start of a container keeps in its directory. */
 const KEPT = new Set(['u', 'w', 'config.json', 'stdout.log', 'stderr.log']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The container's hostname: `--hostname`, else its short ID (Docker's). */
+function hostnameOf(config: ContainerSpec): string {
+  return config.hostname ?? config.id.slice(0, 12);
+}
 
 /** The parent of a host process (field 4 of `/proc/PID/stat`). */
 function parentPid(pid: number): number | undefined {
@@ -139,7 +145,7 @@ export class ContainerRuntime {
     for (const name of await readdir(dir)) if (!KEPT.has(name)) await removeTree(join(dir, name));
     const layers = await (await this.store.getImage(config.imageDigest)).layers();
     const { step, ctx } = await this.#step(config, layers);
-    const prepared = await prepareStep(step, ctx, caps, { stepDir: dir, strategy: 'overlay' });
+    const prepared = await prepareStep(step, ctx, caps, { stepDir: dir, strategy: 'overlay', hostname: hostnameOf(config) });
     const cgroup = await createCgroup(config.id);
     const cgroupPath = 'path' in cgroup ? cgroup.path : undefined;
     const run: ContainerRunState = {
@@ -306,7 +312,9 @@ export class ContainerRuntime {
     const caps = await this.#caps();
     if (options.tty) this.#needScript(caps);
     const env = mergeEnv(config.env, [...(options.env ?? []), ...(options.tty && !config.env.some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : [])]);
-    const step = this.#runStep(config, argv, env);
+    const view = await UnionFS.open(await (await this.store.getImage(config.imageDigest)).layers());
+    const passwd = parsePasswd(String(await view.readFile('/etc/passwd', 'utf8').catch(() => '')));
+    const step = this.#runStep(config, argv, withHome(env, homeOf(passwd, config.user.uid)));
     // Rootless: the user namespace that owns the others is the init's parent's (a non-root USER runs in a nested one).
     const owner = caps.rootless ? parentPid(info.pid) : undefined;
     const namespaces = [
@@ -478,7 +486,8 @@ export class ContainerRuntime {
   #runStep(config: ContainerSpec, argv: string[], env: string[]): RunStep {
     return {
       argv,
-      env,
+      // Docker's process environment: HOSTNAME first, then the container's (which may override it).
+      env: mergeEnv([`HOSTNAME=${hostnameOf(config)}`], env),
       workdir: config.workdir,
       user: config.user,
       mounts: [],

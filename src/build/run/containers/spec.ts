@@ -49,6 +49,39 @@ export interface CreateOptions {
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** RFC 1123 host names, at most 64 bytes (the kernel's limit). */
+const HOSTNAME = /^(?=.{1,64}$)[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
+
+/**
+ * `-p [IP:]HOST:CONTAINER[/tcp|udp]` (Docker's syntax; a host port is
+ * required: nothing picks a free one).
+ *
+ * @throws {@link ContainerError} `INVALID_OPTION`
+ * @example
+ * ```ts
+ * parsePublish('127.0.0.1:8080:80'); // { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' }
+ * parsePublish('5353:53/udp');       // { hostPort: 5353, containerPort: 53, protocol: 'udp' }
+ * ```
+ */
+export function parsePublish(text: string): PublishedPort {
+  const bad = (why: string) => new ContainerError('INVALID_OPTION', `invalid -p ${JSON.stringify(text)}: ${why}`, { reason: why });
+  const [spec = '', protocol = 'tcp', ...extra] = text.split('/');
+  if (extra.length > 0 || (protocol !== 'tcp' && protocol !== 'udp')) throw bad('the protocol must be tcp or udp');
+  const colon = spec.lastIndexOf(':');
+  if (colon < 0) throw bad('expected [IP:]HOST:CONTAINER (a host port is required)');
+  const containerText = spec.slice(colon + 1);
+  const rest = spec.slice(0, colon);
+  const at = rest.lastIndexOf(':');
+  let hostIp = at < 0 ? undefined : rest.slice(0, at);
+  const hostText = at < 0 ? rest : rest.slice(at + 1);
+  if (hostIp !== undefined && /^\[.*\]$/.test(hostIp)) hostIp = hostIp.slice(1, -1);
+  const port = (p: string, what: string) => {
+    if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw bad(`the ${what} port must be 1…65535`);
+    return Number(p);
+  };
+  if (hostIp !== undefined && !/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(hostIp)) throw bad('the host address must be an IP address');
+  return { ...(hostIp ? { hostIp } : {}), hostPort: port(hostText, 'host'), containerPort: port(containerText, 'container'), protocol };
+}
 
 /**
  * The spec of a new container of `image` (named `reference` by the caller):
@@ -72,6 +105,9 @@ export async function containerSpec(img: Image, reference: string, options: Crea
   const name = options.name;
   if (name !== undefined && !NAME.test(name)) {
     throw new ContainerError('INVALID_NAME', `invalid container name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, { container: name, reason: 'invalid name' });
+  }
+  if (options.hostname !== undefined && !HOSTNAME.test(options.hostname)) {
+    throw new ContainerError('INVALID_OPTION', `invalid hostname ${JSON.stringify(options.hostname)}: letters, digits, '-' and '.', at most 64`, { reason: 'invalid hostname' });
   }
   const userSpec = options.user ?? config.User ?? '';
   const extraEnv = options.env ?? [];
