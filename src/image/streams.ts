@@ -5,6 +5,7 @@
  */
 import { createSha256, type Digest } from '../digest.js';
 import { DigestMismatchError } from '../errors.js';
+import { concatBytes } from '../layers/bytes.js';
 
 /**
  * Passes `source` through while hashing it; at the end (or as soon as it
@@ -41,12 +42,5 @@ export async function collect(source: AsyncIterable<Uint8Array>): Promise<Uint8A
     chunks.push(chunk);
     total += chunk.byteLength;
   }
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  return chunks.length === 1 ? (chunks[0] as Uint8Array) : concatBytes(chunks, total);
 }

@@ -11,6 +11,7 @@
 import { createReadStream } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { concatBytes } from '../layers/bytes.js';
 import { decompressAs, describeHead, detectCompression } from '../layers/compress/index.js';
 import { CompressionError, type CompressionFormat } from '../layers/errors.js';
 import { BLOCK, checksumMatches, decodeHeader, decodePaxRecords, decodeText, isZeroBlock, looksLikeTar } from '../layers/tar/header.js';
@@ -70,7 +71,7 @@ class StreamReader implements Reader {
   async #fill(): Promise<boolean> {
     const next = await this.#iterator.next();
     if (next.done) return false;
-    this.#pending = this.#pending.byteLength === 0 ? next.value : concat(this.#pending, next.value);
+    this.#pending = this.#pending.byteLength === 0 ? next.value : concatBytes([this.#pending, next.value]);
     return true;
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -90,12 +91,6 @@ class StreamReader implements Reader {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
-}
 
 /** Normalizes a member name: `./a/b/` → `a/b`. Returns '' for the root. */
 export function normalizeMemberName(name: string): string {

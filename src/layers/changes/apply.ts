@@ -21,6 +21,7 @@
  * @module
  */
 import { createSha256 } from '../../digest.js';
+import { concatBytes } from '../bytes.js';
 import { bytesSource, type Entry } from '../entry.js';
 import type { Layer } from '../layer.js';
 import { InvalidEntryError, UnsafePathError } from '../errors.js';
@@ -96,20 +97,10 @@ async function bufferMember(member: TarMember): Promise<Entry> {
     size += chunk.byteLength;
   }
   if (size === 0) return { ...entry, size: 0, content: undefined };
-  const bytes = chunks.length === 1 ? chunks[0]! : concat(chunks, size);
+  const bytes = chunks.length === 1 ? chunks[0]! : concatBytes(chunks, size);
   const content = bytesSource(bytes);
   rememberContentDigest(content, hash.digest());
   return { ...entry, size, content };
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /** @internal Applies a finished plan to a copy of `lower`. */

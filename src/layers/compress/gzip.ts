@@ -4,10 +4,10 @@
  * @module
  */
 import { Gunzip as FflateGunzip, Gzip as FflateGzip } from 'fflate';
-import { Readable } from 'node:stream';
 import type { ZlibOptions } from 'node:zlib';
 import { CompressionError } from '../errors.js';
 import { crc32 } from './crc32.js';
+import { throughNode } from './node-transform.js';
 import { defaultCompressionBackend, requireZlib, type CompressionBackend } from './zlib.js';
 
 const OUTPUT_CHUNK = 128 * 1024;
@@ -37,24 +37,6 @@ export interface GzipOptions {
 function isZlibError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('Z_');
-}
-
-/** Runs a Node transform over an async iterable, as an async iterable. */
-async function* throughNode(
-  source: AsyncIterable<Uint8Array>,
-  transform: NodeJS.ReadWriteStream & NodeJS.EventEmitter,
-  wrap: (err: unknown) => unknown,
-): AsyncGenerator<Uint8Array> {
-  const input = Readable.from(source, { objectMode: false });
-  input.on('error', (err) => (transform as unknown as { destroy(e: unknown): void }).destroy(err));
-  input.pipe(transform);
-  try {
-    for await (const chunk of transform as unknown as AsyncIterable<Uint8Array>) yield chunk;
-  } catch (err) {
-    throw wrap(err);
-  } finally {
-    input.destroy();
-  }
 }
 
 /**

@@ -22,6 +22,7 @@
  * @module
  */
 import { availableParallelism } from 'node:os';
+import { fixedBlocks } from './blocks.js';
 import { crc32 } from './crc32.js';
 import { gzipStream } from './gzip.js';
 import { defaultCompressionBackend, requireZlib, type CompressionBackend } from './zlib.js';
@@ -202,8 +203,6 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
   let crc = 0;
   let total = 0;
   let previous: Uint8Array | undefined;
-  let block = new Uint8Array(blockSize);
-  let filled = 0;
 
   const submit = (data: Uint8Array): void => {
     crc = crc32(data, crc);
@@ -217,28 +216,10 @@ export async function* parallelGzip(source: AsyncIterable<Uint8Array>, options: 
 
   yield GZIP_HEADER;
   try {
-    for await (const chunk of source) {
-      if (filled === 0 && chunk.byteLength === blockSize) {
-        // A whole block at a block boundary (what the tar writer yields for files on disk): used as it is, not copied.
-        submit(chunk);
-        while (pending.length >= concurrency) yield* await pending.shift()!;
-        continue;
-      }
-      let at = 0;
-      while (at < chunk.byteLength) {
-        const take = Math.min(blockSize - filled, chunk.byteLength - at);
-        block.set(chunk.subarray(at, at + take), filled);
-        filled += take;
-        at += take;
-        if (filled === blockSize) {
-          submit(block);
-          block = new Uint8Array(blockSize);
-          filled = 0;
-          while (pending.length >= concurrency) yield* await pending.shift()!;
-        }
-      }
+    for await (const block of fixedBlocks(source, blockSize)) {
+      submit(block);
+      while (pending.length >= concurrency) yield* await pending.shift()!;
     }
-    if (filled > 0) submit(block.subarray(0, filled));
     while (pending.length > 0) yield* await pending.shift()!;
   } finally {
     pending.length = 0;

@@ -2,6 +2,7 @@
  * Recognising a compressed stream by its first bytes, without consuming them.
  * @module
  */
+import { concatBytes } from '../bytes.js';
 import type { CompressionFormat } from '../errors.js';
 
 /**
@@ -60,7 +61,7 @@ export async function peek(
     seen.push(next.value);
     have += next.value.byteLength;
   }
-  const head = seen.length === 1 ? seen[0]! : concat(seen, have);
+  const head = seen.length === 1 ? seen[0]! : concatBytes(seen, have);
   async function* replay(): AsyncGenerator<Uint8Array> {
     let finished = done;
     try {
@@ -79,14 +80,4 @@ export async function peek(
     }
   }
   return { head: head ?? new Uint8Array(0), stream: replay() };
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }

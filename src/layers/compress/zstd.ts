@@ -11,10 +11,11 @@
  * encoder can be chosen where present.
  * @module
  */
-import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Decompress } from 'fzstd';
 import { CompressionError } from '../errors.js';
+import { fixedBlocks } from './blocks.js';
+import { throughNode } from './node-transform.js';
 import { nodeZlib } from './zlib.js';
 
 /** Which implementation compresses zstd. */
@@ -68,20 +69,11 @@ export function unzstdStream(source: AsyncIterable<Uint8Array>): AsyncIterable<U
   return nativeZstd ? nativeUnzstd(source) : jsUnzstd(source);
 }
 
-async function* nativeUnzstd(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const transform = native!.createZstdDecompress!();
-  const input = Readable.from(source, { objectMode: false });
-  input.on('error', (err) => (transform as unknown as { destroy(e: unknown): void }).destroy(err));
-  input.pipe(transform);
-  try {
-    for await (const chunk of transform as unknown as AsyncIterable<Uint8Array>) yield chunk;
-  } catch (err) {
+function nativeUnzstd(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  return throughNode(source, native!.createZstdDecompress!() as NodeJS.ReadWriteStream & NodeJS.EventEmitter, (err) => {
     const code = (err as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('Z_')) throw corrupt(zstdReason(err), err);
-    throw err;
-  } finally {
-    input.destroy();
-  }
+    return typeof code === 'string' && code.startsWith('Z_') ? corrupt(zstdReason(err), err) : err;
+  });
 }
 
 async function* jsUnzstd(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
@@ -144,24 +136,11 @@ export async function* zstdStream(source: AsyncIterable<Uint8Array>, options: Zs
   if (!Number.isInteger(level) || level < 1 || level > 19) throw new RangeError(`zstd level must be an integer from 1 to 19, got ${level}`);
   const frameSize = Math.max(MIN_FRAME, options.frameSize ?? DEFAULT_FRAME);
   const encode = options.backend === 'node' ? nativeEncoder(level) : await wasmEncoder(level);
-  let frame = new Uint8Array(frameSize);
-  let filled = 0;
   let wroteAny = false;
-  for await (const chunk of source) {
-    let at = 0;
-    while (at < chunk.byteLength) {
-      const take = Math.min(frameSize - filled, chunk.byteLength - at);
-      frame.set(chunk.subarray(at, at + take), filled);
-      filled += take;
-      at += take;
-      if (filled === frameSize) {
-        yield await encode(frame);
-        wroteAny = true;
-        frame = new Uint8Array(frameSize);
-        filled = 0;
-      }
-    }
+  for await (const frame of fixedBlocks(source, frameSize)) {
+    yield await encode(frame);
+    wroteAny = true;
   }
   // An empty input still gets one (empty) frame: a zero-byte blob is not a zstd stream.
-  if (filled > 0 || !wroteAny) yield await encode(frame.subarray(0, filled));
+  if (!wroteAny) yield await encode(new Uint8Array(0));
 }

@@ -9,6 +9,7 @@
  * has `prefix`, so `prefix` is honoured only under the POSIX magic.
  * @module
  */
+import { concatBytes } from '../bytes.js';
 
 export const BLOCK = 512;
 
@@ -254,13 +255,7 @@ export function encodePaxRecords(records: ReadonlyArray<readonly [string, Uint8A
     parts.push(record);
     total += len;
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 /**
