@@ -31,7 +31,8 @@ export interface StepRef {
  * - `base-resolve`: a base image found in the registry (manifest and config only).
  * - `base-download`: a registry base layer's blob downloaded into the store,
  *   because its file tree was needed (`file-tree`: a COPY destination with no
- *   layer index known, a RUN, `COPY --from`) or the result is stored (`store`).
+ *   layer index known, a RUN, `COPY --from`) or its whole blob was (`store`: the
+ *   result goes into the store, or is pushed to another registry).
  * - `build-end`: the final image's digests.
  *
  * @example

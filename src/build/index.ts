@@ -27,6 +27,7 @@ export {
 } from './executor.js';
 export type { BuildEvent, BuildEventListener, BuildWarningCode, StepRef } from './events.js';
 export { parseBaseReference, type BaseReference } from './base-image.js';
+export { layerIndexTag, LAYER_INDEX_ARTIFACT_TYPE, LAYER_INDEX_MEDIA_TYPE, LAYER_DIGEST_ANNOTATION, type RegistryAccess } from './remote-base.js';
 export { parseChmod, type ChmodSpec } from './copy/chmod.js';
 export { parsePasswd, parseGroup, type PasswdEntry, type GroupEntry } from './users.js';
 export type { RunInlineFile } from './steps/run.js';

@@ -59,7 +59,14 @@ export const LAYER_DIGEST_ANNOTATION = 'dev.layerkit.layer.digest';
 const EMPTY_CONFIG = new TextEncoder().encode('{}');
 const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';
 
-/** The tag under which the layer indexes of the image with manifest `digest` are published. */
+/**
+ * The tag under which the layer indexes of the image with manifest `digest` are published.
+ *
+ * @example
+ * ```ts
+ * layerIndexTag(result.digest); // 'sha256-4f1c….lkindex'
+ * ```
+ */
 export function layerIndexTag(digest: Digest): string {
   return `sha256-${digestHex(digest)}.lkindex`;
 }

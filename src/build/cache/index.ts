@@ -2,7 +2,8 @@
  * The build cache: keys derived as BuildKit derives them (parent key,
  * expanded instruction, visible variables, content checksums of what a step
  * reads, platform), records and layer blobs in the image store, incremental
- * context hashing, export/import as an OCI layout (`type=local`), and LRU
+ * context hashing, export/import as an OCI layout (`type=local`) or through a
+ * registry (`type=registry`), and LRU
  * pruning to a size bound. `build()` uses it unless told not to; see
  * docs/cache.md.
  *
@@ -23,5 +24,13 @@ export { baseKey, instructionIdentity, keyOf, stepKeys, type BaseIdentity, type 
 export { checksumItems } from './selection.js';
 export { exportCache, importCache, type ExportEntry, type ExportResult } from './layout.js';
 export { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './spec.js';
+export {
+  exportRegistryCache,
+  importRegistryCache,
+  parseRegistryCacheFrom,
+  parseRegistryCacheTo,
+  type RegistryCacheFromSpec,
+  type RegistryCacheToSpec,
+} from './registry-cache.js';
 export type { CachedLayer, CacheRecord } from './records.js';
 export { CacheError, type CacheErrorCode, type CacheErrorData } from './errors.js';
