@@ -38,6 +38,13 @@ export const processIo: CliIo = {
 /** A mistake in how the command was called (exit status 2). */
 export class UsageError extends Error {
   override name = 'UsageError';
+  /** Say only the message: the usage text would not help (a flag layerkit does not have by design). */
+  readonly brief: boolean;
+
+  constructor(message: string, options: { brief?: boolean } = {}) {
+    super(message);
+    this.brief = options.brief === true;
+  }
 }
 
 /** One subcommand of `layerkit`. */
@@ -68,6 +75,29 @@ export interface FlagSpec {
   value?: boolean;
   /** May be given several times (values kept in order); else the last one wins. */
   repeat?: boolean;
+  /**
+   * A Docker flag layerkit does not have by design, and why: using it is a
+   * one-line error (`--privileged is not supported: …`), not the whole usage.
+   */
+  unsupported?: string;
+}
+
+/**
+ * Docker flags that cannot mean anything here, declared so that using one
+ * says so in one line. `value` tells whether the flag takes a value, so
+ * that the rest of the command line is not misread before the error.
+ *
+ * @example
+ * ```ts
+ * parseFlags(args, [...RUN_FLAGS, ...unsupportedFlags({ privileged: [false, 'the sandbox grants no extra privileges'] })]);
+ * ```
+ */
+export function unsupportedFlags(table: Record<string, [value: boolean, why: string, short?: string]>): FlagSpec[] {
+  return Object.entries(table).map(([name, [value, why, short]]) => ({ name, value, unsupported: why, ...(short ? { short } : {}) }));
+}
+
+function refuse(spec: FlagSpec, shown: string): never {
+  throw new UsageError(`${shown} is not supported: ${spec.unsupported}`, { brief: true });
 }
 
 /** What {@link parseFlags} found. */
@@ -144,6 +174,7 @@ export function parseFlags(args: string[], specs: readonly FlagSpec[], options: 
       const name = arg.slice(2, eq < 0 ? undefined : eq);
       const spec = byLong.get(name);
       if (!spec) throw new UsageError(`unknown flag: --${name}`);
+      if (spec.unsupported !== undefined) refuse(spec, `--${name}`);
       if (!spec.value) {
         setBoolean(spec, eq < 0 ? undefined : arg.slice(eq + 1), `--${name}`);
         continue;
@@ -158,6 +189,7 @@ export function parseFlags(args: string[], specs: readonly FlagSpec[], options: 
       const letter = arg[j]!;
       const spec = byShort.get(letter);
       if (!spec) throw new UsageError(`unknown shorthand flag: '${letter}' in ${arg}`);
+      if (spec.unsupported !== undefined) refuse(spec, `-${letter}`);
       if (!spec.value) {
         if (arg[j + 1] === '=') {
           setBoolean(spec, arg.slice(j + 2), `-${letter}`);

@@ -70,7 +70,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     return await command.run(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr(`layerkit ${command.name}: ${err.message}\n\n${command.usage}`);
+      io.stderr(`layerkit ${command.name}: ${err.message}\n${err.brief ? '' : `\n${command.usage}`}`);
       return 2;
     }
     // The machine's state (a full disk, a path that is not a directory, a permission) is one line, not a trace.

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RunFailedError } from '../../src/build/errors.js';
+import { BuildError, RunFailedError } from '../../src/build/errors.js';
 import type { BuildOptions } from '../../src/build/options.js';
 import { extractionStats, SandboxError, sandboxExecutor } from '../../src/build/run/index.js';
 import type { Image } from '../../src/image/image.js';
@@ -292,7 +292,7 @@ RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/t && cat /scratch/t 
     for (const p of ['/data', '/scratch']) expect(tree.has(p)).toBe(false);
   });
 
-  it('binds from another stage, and refuses a context source outside the context and type=ssh', async (t) => {
+  it('binds from another stage, refuses a context source outside the context, and mounts type=ssh only with an agent', async (t) => {
     if (!ready) return t.skip();
     const result = await sandboxBuild(`${BASE}RUN mkdir /out && echo built > /out/artifact
 FROM scratch AS final
@@ -303,8 +303,10 @@ RUN --mount=type=bind,from=0,source=/out,target=/in ["/bin/busybox", "cp", "/in/
     const outside = await sandboxBuild(`${BASE}RUN --mount=type=bind,source=escape,target=/x true\n`, { files: { escape: { symlink: '/etc' } } }).catch((e: unknown) => e);
     expect(outside).toBeInstanceOf(SandboxError);
     expect((outside as SandboxError).code).toBe('MOUNT_SOURCE_INVALID');
-    const ssh = await sandboxBuild(`${BASE}RUN --mount=type=ssh true\n`).catch((e: unknown) => e);
-    expect((ssh as SandboxError).code).toBe('MOUNT_UNSUPPORTED');
+    // type=ssh without an agent for its id: no mount (BuildKit), or an error when required.
+    await sandboxBuild(`${BASE}RUN --mount=type=ssh ["/bin/busybox", "true"]\n`);
+    const ssh = await sandboxBuild(`${BASE}RUN --mount=type=ssh,required=true true\n`).catch((e: unknown) => e);
+    expect((ssh as BuildError).code).toBe('INVALID_OPTION');
   });
 });
 

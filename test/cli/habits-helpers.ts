@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 const repo = join(import.meta.dirname, '../..');
+// Resolved here, so that the program also starts from a directory outside the checkout.
+const tsx = import.meta.resolve('tsx');
 
 export interface ProgramResult {
   status: number;
@@ -26,7 +28,7 @@ export interface ProgramOptions {
 /** Runs `layerkit ARGS` and resolves with its exit status and output. */
 export function layerkit(args: string[], options: ProgramOptions = {}): Promise<ProgramResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'src/cli/main.ts'), ...args], {
+    const child = spawn(process.execPath, ['--import', tsx, join(repo, 'src/cli/main.ts'), ...args], {
       cwd: options.cwd ?? repo,
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -12,7 +12,10 @@
  * - `secret`: a file in a tmpfs private to the step's namespaces (never on
  *   the host's disk, never in a layer), at `/run/secrets/<id>` or `target`;
  *   `env=` puts it in the command's environment instead or as well.
- * - `ssh`: not supported (`MOUNT_UNSUPPORTED`).
+ * - `ssh`: the agent socket given for its id, bound at `target` (default
+ *   `/run/buildkit/ssh_agent.N`), `SSH_AUTH_SOCK` set to the first one, as
+ *   BuildKit does; the socket keeps its host owner and mode, so a RUN user
+ *   other than root may not be able to connect.
  * @module
  */
 import { cp, mkdir, readdir, realpath, stat, chmod, chown } from 'node:fs/promises';
@@ -76,11 +79,9 @@ export async function planMounts(step: RunStep, ctx: RunContext, stepDir: string
   const plan: MountsPlan = { mounts: [], secrets: [], env: [], release: () => releases.splice(0).forEach((r) => r()) };
   try {
     let n = 0;
+    let sshMounts = 0;
     for (const mount of step.mounts) {
       n++;
-      if (mount.type === 'ssh') {
-        throw new SandboxError('MOUNT_UNSUPPORTED', 'RUN --mount=type=ssh is not supported by the sandbox executor', { reason: 'ssh agent forwarding', ...position(step) });
-      }
       if (mount.type === 'cache' && mount.from !== undefined && mount.from !== '') {
         throw new SandboxError('MOUNT_UNSUPPORTED', 'RUN --mount=type=cache,from=… is not supported by the sandbox executor', { reason: 'cache seeded from a stage', ...position(step) });
       }
@@ -140,8 +141,14 @@ export async function planMounts(step: RunStep, ctx: RunContext, stepDir: string
           plan.mounts.push({ target, kind: 'file', op: { kind: 'bind', source: join(stepDir, 'p', name), target, readOnly: true } });
           break;
         }
-        case 'ssh':
-          throw new SandboxError('MOUNT_UNSUPPORTED', 'RUN --mount=type=ssh is not supported by the sandbox executor', { reason: 'ssh agent forwarding', ...position(step) });
+        case 'ssh': {
+          if (source.socket === null) break; // optional and not provided: no mount (BuildKit)
+          // The agent's socket itself, bound where BuildKit puts it; SSH_AUTH_SOCK names the first one.
+          const target = absoluteTarget(mount.target, step.workdir, `/run/buildkit/ssh_agent.${sshMounts++}`);
+          plan.mounts.push({ target, kind: 'file', op: { kind: 'bind', source: source.socket, target, readOnly: false } });
+          if (!plan.env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) plan.env.push(`SSH_AUTH_SOCK=${target}`);
+          break;
+        }
       }
     }
     return plan;

@@ -1,0 +1,189 @@
+/**
+ * What `layerkit build` reads and writes besides the build itself, in
+ * `docker build`'s spelling: a context or Dockerfile on standard input
+ * (`build -`, `-f -`), `--secret` and `--ssh` specs, and the exporters that
+ * write the final stage's files (`-o type=local,dest=DIR`, `-o
+ * type=tar,dest=FILE|-`, `-o DIR`, `-o -`).
+ * @module
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { SecretSource } from '../build/options.js';
+import type { Image } from '../image/image.js';
+import { squash } from '../layers/changes/squash.js';
+import { extractLayer } from '../layers/extract.js';
+import { layerFromTarFile } from '../layers/from-tar.js';
+import { UsageError } from './io.js';
+
+/** Reads a whole stream. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Whether bytes on standard input are an archive (a tar, plain or
+ * compressed) rather than a Dockerfile, as `docker build -` tells them
+ * apart.
+ */
+export function isArchive(bytes: Uint8Array): boolean {
+  const b = Buffer.from(bytes.subarray(0, 6));
+  // gzip, bzip2, xz, zstd: what docker build accepts compressed.
+  if (b[0] === 0x1f && b[1] === 0x8b) return true;
+  if (b.subarray(0, 3).toString('latin1') === 'BZh') return true;
+  if (b.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return true;
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return true;
+  return bytes.length >= 262 && Buffer.from(bytes.subarray(257, 262)).toString('latin1') === 'ustar';
+}
+
+/**
+ * The context `build -` reads: a tar (plain or compressed) on standard input
+ * unpacked into a private directory — paths stay inside it, devices are
+ * not created — or, when standard input holds a Dockerfile, an empty
+ * context and that text. `dispose` removes the directory.
+ */
+export async function stdinContext(bytes: Uint8Array): Promise<{ dir: string; dockerfileText?: string; dispose: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'layerkit-context-'));
+  const dispose = () => rm(dir, { recursive: true, force: true });
+  try {
+    if (!isArchive(bytes)) return { dir, dockerfileText: Buffer.from(bytes).toString('utf8'), dispose };
+    const file = join(dir, '.stdin.tar');
+    await writeFile(file, bytes);
+    const root = join(dir, 'context');
+    await extractLayer(layerFromTarFile(file), root, { devices: 'skip', owners: false });
+    await rm(file);
+    return { dir: root, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+function fields(spec: string, option: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--${option} expects key=value fields, got ${JSON.stringify(part)} in ${JSON.stringify(spec)}`);
+    out.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * `--secret id=ID[,src=FILE|,env=VAR][,type=file|env]`, as buildx reads it:
+ * `source` and `src` are one key; an id alone takes the environment
+ * variable of that name.
+ *
+ * @example
+ * ```ts
+ * parseSecrets(['id=npm,src=/home/me/.npmrc', 'id=TOKEN']); // { npm: { file: '/home/me/.npmrc' }, TOKEN: { env: 'TOKEN' } }
+ * ```
+ */
+export function parseSecrets(specs: string[]): Record<string, SecretSource> {
+  const out: Record<string, SecretSource> = {};
+  for (const spec of specs) {
+    const f = fields(spec, 'secret');
+    const id = f.get('id');
+    if (!id) throw new UsageError(`--secret needs id=…, got ${JSON.stringify(spec)}`);
+    const src = f.get('src') ?? f.get('source');
+    const env = f.get('env');
+    const type = f.get('type');
+    if (type !== undefined && type !== 'file' && type !== 'env') throw new UsageError(`--secret type must be file or env, got ${JSON.stringify(type)}`);
+    for (const key of f.keys()) if (!['id', 'src', 'source', 'env', 'type'].includes(key)) throw new UsageError(`--secret: unknown key ${JSON.stringify(key)} in ${JSON.stringify(spec)}`);
+    if (type === 'env' || (env !== undefined && src === undefined)) out[id] = { env: env ?? src ?? id };
+    else if (src !== undefined) out[id] = { file: src };
+    else out[id] = { env: id };
+  }
+  return out;
+}
+
+/**
+ * `--ssh default` (the agent at `$SSH_AUTH_SOCK`) or `--ssh ID=SOCKET`:
+ * agent sockets by id. Private key files would need an agent of layerkit's
+ * own: they are refused with the reason.
+ *
+ * @example
+ * ```ts
+ * await parseSsh(['default']); // { default: process.env.SSH_AUTH_SOCK }
+ * ```
+ */
+export async function parseSsh(specs: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const id = eq < 0 ? spec : spec.slice(0, eq);
+    const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter(Boolean);
+    if (id === '') throw new UsageError(`--ssh expects default or ID[=SOCKET], got ${JSON.stringify(spec)}`);
+    if (paths.length > 1) throw new UsageError(`--ssh ${id}: one agent socket per id (key files are not supported)`);
+    const path = paths[0] ?? env['SSH_AUTH_SOCK'];
+    if (path === undefined || path === '') throw new UsageError(`--ssh ${id}: no socket given and SSH_AUTH_SOCK is not set`);
+    const info = await stat(path).catch(() => undefined);
+    if (!info) throw new UsageError(`--ssh ${id}: ${path} does not exist`);
+    if (!info.isSocket()) throw new UsageError(`--ssh ${id}: ${path} is not an agent socket (private key files are not supported: add the key to ssh-agent)`);
+    out[id] = path;
+  }
+  return out;
+}
+
+/** An export of the final stage's files. */
+export type FilesOutput = { type: 'local'; dest: string } | { type: 'tar'; dest: string };
+
+/**
+ * Splits `-o` specs into the file exporters handled here (`type=local`,
+ * `type=tar`, and buildx's shorthands `-o DIR`, `-o -`) and the image
+ * exporters the build writes.
+ */
+export function splitOutputs(specs: string[]): { files: FilesOutput[]; images: string[] } {
+  const files: FilesOutput[] = [];
+  const images: string[] = [];
+  for (const spec of specs) {
+    if (spec === '-') files.push({ type: 'tar', dest: '-' });
+    else if (!spec.includes('=')) files.push({ type: 'local', dest: spec });
+    else {
+      const f = fields(spec, 'output');
+      const type = f.get('type');
+      if (type !== 'local' && type !== 'tar') {
+        images.push(spec);
+        continue;
+      }
+      const dest = f.get('dest');
+      if (!dest) throw new UsageError(`-o type=${type} needs dest=…`);
+      for (const key of f.keys()) if (key !== 'type' && key !== 'dest') throw new UsageError(`-o type=${type}: unknown key ${JSON.stringify(key)}`);
+      files.push({ type, dest });
+    }
+  }
+  if (files.filter((f) => f.dest === '-').length > 1) throw new UsageError('only one output can go to standard output');
+  return { files, images };
+}
+
+/**
+ * Writes the image's file system (its layers applied in order, whiteouts
+ * resolved) as a directory or a tar; `-` is standard output.
+ */
+export async function writeFilesOutput(image: Image, output: FilesOutput, stdout: (bytes: Uint8Array) => void): Promise<void> {
+  const layer = await squash(await image.layers());
+  if (output.type === 'local') {
+    await extractLayer(layer, output.dest, { devices: 'skip' });
+    return;
+  }
+  if (output.dest === '-') {
+    for await (const chunk of layer.uncompressed()) stdout(chunk);
+    return;
+  }
+  // Written beside the destination and renamed: a failed export leaves no partial file.
+  const partial = `${output.dest}.partial-${process.pid}`;
+  try {
+    const out = createWriteStream(partial);
+    for await (const chunk of layer.uncompressed()) if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    const { rename } = await import('node:fs/promises');
+    await rename(partial, output.dest);
+  } catch (err) {
+    await rm(partial, { force: true });
+    throw err;
+  }
+}
