@@ -231,6 +231,22 @@ function expandOrLocate(lex: ShellLex, word: string, env: import('./scope.js').V
   void at;
 }
 
+/**
+ * A NUL byte cannot be part of a process argument or environment variable
+ * (exec(2) ends each string there): refused as an instruction error rather
+ * than failing inside the process start.
+ */
+function refuseNul(command: { shell: string } | { exec: string[] }, env: readonly string[]): void {
+  const words = 'shell' in command ? [command.shell] : command.exec;
+  if (words.some((w) => w.includes('\0'))) {
+    throw new BuildError('INVALID_INSTRUCTION', 'RUN: the command contains a NUL byte (\\0), which no process argument can hold', { reason: 'nul byte' });
+  }
+  const bad = env.find((e) => e.includes('\0'));
+  if (bad !== undefined) {
+    throw new BuildError('INVALID_INSTRUCTION', `RUN: the environment variable ${bad.slice(0, bad.indexOf('='))} contains a NUL byte (\\0), which no process environment can hold`, { reason: 'nul byte' });
+  }
+}
+
 /** Builds one stage: initial state from FROM, ONBUILD triggers, then each instruction. */
 async function runStage(session: BuildSession, plan: StagePlan, cache: CacheSession): Promise<StageState> {
   session.inProgress.add(plan.index);
@@ -281,7 +297,10 @@ async function runInstruction(run: StageRun, cache: CacheSession, raw: Instructi
         outcome = await runCopy(run, instruction, tap);
       }
       else if (instruction.kind === 'workdir') outcome = await runWorkdir(run, instruction);
-      else if (instruction.kind === 'run') outcome = await runRun(run, instruction, ref);
+      else if (instruction.kind === 'run') {
+        refuseNul(instruction.command, state.config.config?.Env ?? []);
+        outcome = await runRun(run, instruction, ref);
+      }
       else throw new BuildError('INVALID_INSTRUCTION', `${raw.keyword} is not allowed here`, positionOf(raw, plan.label));
       await cache.record(run, step, outcome);
     }

@@ -41,7 +41,10 @@ export function fileSource(hostPath: string, path: string, stats: BigIntStats): 
         if (size > 0) yield bytes;
         return;
       }
-      const handle = await open(hostPath, 'r');
+      // O_NOFOLLOW: a file swapped for a symlink since it was listed fails the check instead of being followed.
+      const handle = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: unknown) => {
+        throw vanished(err, changed);
+      });
       try {
         const now = await handle.stat({ bigint: true });
         if (now.ino !== stats.ino || now.dev !== stats.dev) throw changed('replaced by another file');
@@ -67,7 +70,12 @@ export function fileSource(hostPath: string, path: string, stats: BigIntStats): 
 function readSmall(hostPath: string, stats: BigIntStats, changed: (reason: string) => Error): Buffer {
   const size = Number(stats.size);
   // Non-blocking, so a file replaced by a FIFO since it was listed fails the check instead of hanging.
-  const fd = openSync(hostPath, constants.O_RDONLY | constants.O_NONBLOCK);
+  let fd: number;
+  try {
+    fd = openSync(hostPath, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw vanished(err, changed);
+  }
   try {
     const now = fstatSync(fd, { bigint: true });
     if (now.ino !== stats.ino || now.dev !== stats.dev) throw changed('replaced by another file');
@@ -86,4 +94,17 @@ function readSmall(hostPath: string, stats: BigIntStats, changed: (reason: strin
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * An open of a listed file that failed because the file is gone, or is now a
+ * symlink or a directory (another process changed the context): reported as
+ * the context having changed. Other failures (a permission) stay as they are.
+ */
+function vanished(err: unknown, changed: (reason: string) => Error): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return changed('it is gone');
+  if (code === 'ELOOP' || code === 'EMLINK') return changed('it became a symbolic link');
+  if (code === 'EISDIR') return changed('it became a directory');
+  return err;
 }

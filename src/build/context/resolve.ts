@@ -65,7 +65,13 @@ export class Resolver {
   readlink(node: ContextNode): Promise<string> {
     let target = this.#links.get(node.path);
     if (!target) {
-      target = readlink(this.tree.hostPath(node.path));
+      target = readlink(this.tree.hostPath(node.path)).catch((err: unknown) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EINVAL' && code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+        // Listed as a symlink, now a file or gone: another process changed the context while it was read.
+        const reason = code === 'EINVAL' ? 'it is no longer a symbolic link' : 'it is gone';
+        throw new ContextError('CONTEXT_CHANGED', `${node.path} changed while the context was being read: ${reason}`, { path: node.path, reason }, { cause: err });
+      });
       this.#links.set(node.path, target);
     }
     return target;

@@ -36,10 +36,20 @@ function outputTo(io: CliIo): OutputListener {
 function envFlags(flags: Flags): string[] {
   const out: string[] = [];
   for (const kv of flags.all('env')) {
+    // Docker's words: a variable needs a name.
+    if (kv === '' || kv.startsWith('=')) throw new UsageError(`invalid argument ${JSON.stringify(kv)} for "-e, --env" flag: invalid environment variable: ${kv}`);
     if (kv.includes('=')) out.push(kv);
     else if (process.env[kv] !== undefined) out.push(`${kv}=${process.env[kv]}`);
   }
   return out;
+}
+
+/** `-w DIR`, which must be absolute (Docker refuses a relative one before creating anything). */
+function workdirFlag(flags: Flags): { workdir?: string } {
+  const dir = flags.get('workdir');
+  if (dir === undefined) return {};
+  if (!dir.startsWith('/')) throw new UsageError(`the working directory '${dir}' is invalid, it needs to be an absolute path`);
+  return { workdir: dir };
 }
 
 // --- create / run ---------------------------------------------------------
@@ -77,7 +87,7 @@ function createOptions(flags: Flags, command: string[]) {
     ...(command.length > 0 ? { cmd: command } : {}),
     ...(entrypoint !== undefined ? { entrypoint: entrypoint === '' ? [] : [entrypoint] } : {}),
     env: envFlags(flags),
-    ...(flags.get('workdir') !== undefined ? { workdir: flags.get('workdir')! } : {}),
+    ...workdirFlag(flags),
     ...(flags.get('user') !== undefined ? { user: flags.get('user')! } : {}),
     ...(network !== undefined ? { network: network as 'host' | 'none' } : {}),
     ...(flags.has('tty') ? { tty: true } : {}),
@@ -343,7 +353,7 @@ ${STORE_HELP}
     if (container === undefined || command.length === 0) throw new UsageError('expected a CONTAINER and a COMMAND');
     const exit = await runtimeOf(flags).exec(container, command, {
       env: envFlags(flags),
-      ...(flags.get('workdir') !== undefined ? { workdir: flags.get('workdir')! } : {}),
+      ...workdirFlag(flags),
       ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
       ...(flags.has('tty') ? { tty: true } : {}),
       onOutput: outputTo(io),

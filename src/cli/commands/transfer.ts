@@ -4,9 +4,9 @@
  * and `cache du` / `cache prune` (`docker buildx du` / `prune`).
  * @module
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { BuildCache } from '../../build/cache/cache.js';
 import { LayerkitError } from '../../errors.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
@@ -15,6 +15,7 @@ import { writeOciLayout } from '../../image/layout.js';
 import { parseReference, type ImageReference } from '../../image/reference.js';
 import { loadImages } from '../../image/store/import.js';
 import { makeScratchDir, storeTmp } from '../../image/store/scratch.js';
+import { SystemError } from '../../image/store/system-errors.js';
 import { ImageStore } from '../../image/store/store.js';
 import { parseFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
 import { terminalOf, type TerminalIo } from '../terminal.js';
@@ -37,7 +38,28 @@ export const STORE_OPTION = `      --store DIR    the image store (default $LAYE
  */
 export function openStore(flags: Flags): ImageStore {
   const dir = flags.get('store');
-  return dir === undefined ? new ImageStore() : new ImageStore(dir);
+  const store = dir === undefined ? new ImageStore() : new ImageStore(dir);
+  refuseFileInPath(store.root, 'the store');
+  return store;
+}
+
+/**
+ * Refuses a directory path that is, or runs through, something other than a
+ * directory (`--store` pointing at a file), naming it, before any command
+ * trips over it with a bare `ENOTDIR`.
+ */
+function refuseFileInPath(dir: string, what: string): void {
+  for (let path = resolve(dir); ; path = dirname(path)) {
+    const info = statSync(path, { throwIfNoEntry: false });
+    if (info !== undefined) {
+      if (!info.isDirectory()) {
+        const where = path === resolve(dir) ? `${dir} is not a directory` : `${dir}: ${path} is not a directory`;
+        throw new SystemError('open', 'ENOTDIR', `${what} ${where}`, path);
+      }
+      return;
+    }
+    if (dirname(path) === path) return;
+  }
 }
 
 /** Docker's human sizes: decimal units, three significant digits. */
@@ -182,6 +204,12 @@ const saveCommand: Command = {
     for (const item of items) images.push({ image: await store.getImage(item.ref), tags: [...item.tags] });
     const kind = format as (typeof SAVE_FORMATS)[number];
     if (output !== undefined) {
+      // As docker save: the directory must exist (nothing is created on the way).
+      const parent = dirname(resolve(output));
+      const info = statSync(parent, { throwIfNoEntry: false });
+      if (!info?.isDirectory()) {
+        throw new SystemError('save', info ? 'ENOTDIR' : 'ENOENT', `invalid output path: directory ${JSON.stringify(dirname(output))} ${info ? 'is not a directory' : 'does not exist'}`, parent);
+      }
       await writeImages(output, kind, images);
       return 0;
     }

@@ -36,7 +36,7 @@ export class NoSpaceError extends LayerkitError<'NO_SPACE', { operation: string;
  */
 export class SystemError extends LayerkitError<'SYSTEM_ERROR', { operation: string; errno: string; path?: string; syscall?: string }> {
   constructor(operation: string, errno: string, message: string, path?: string, syscall?: string, options?: { cause?: unknown }) {
-    super('SYSTEM_ERROR', `${operation}: ${message}`, { operation, errno, ...(path === undefined ? {} : { path }), ...(syscall === undefined ? {} : { syscall }) }, options);
+    super('SYSTEM_ERROR', message, { operation, errno, ...(path === undefined ? {} : { path }), ...(syscall === undefined ? {} : { syscall }) }, options);
   }
 }
 
