@@ -172,7 +172,7 @@ describe('export and import (type=local)', () => {
 
   it('bad specs fail before any work', async () => {
     const context = await multiContext();
-    for (const spec of ['type=registry,ref=x/y', 'type=local', 'type=local,dest=x,mode=huge', 'type=local,dest=x,bogus=1']) {
+    for (const spec of ['type=registry', 'type=inline', 'type=local', 'type=local,dest=x,mode=huge', 'type=local,dest=x,bogus=1']) {
       const err = await build({ ...base, context, store: await freshStore(), cacheTo: spec }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CacheError);
       expect((err as CacheError).code).toBe('CACHE_INVALID_SPEC');
