@@ -12,6 +12,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cleanPath, type ContentSource, type Entry } from '../../layers/entry.js';
+import { UnsafePathError } from '../../layers/errors.js';
 import { readTar } from '../../layers/tar/read.js';
 import { zstdSupported } from '../../layers/compress/index.js';
 import { BuildError } from '../errors.js';
@@ -81,7 +82,10 @@ export async function isExtractable(source: ContentSource, name: string): Promis
       return true;
     }
     return false;
-  } catch {
+  } catch (err) {
+    // A header was read, so this is a tar: a member that may not be extracted fails the ADD (as a plain tar's
+    // does, naming archive and member) instead of the archive being copied as a file.
+    if (err instanceof UnsafePathError) return true;
     return false;
   }
 }
