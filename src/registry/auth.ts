@@ -6,6 +6,7 @@
  */
 import type { Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
+import type { HttpResponse } from './transport.js';
 
 /** One challenge of a `WWW-Authenticate` header. */
 export interface Challenge {
@@ -87,7 +88,7 @@ export function repositoryScope(repository: string, actions: 'pull' | 'pull,push
 export interface AuthDeps {
   credentials(domain: string): Promise<Credentials | undefined>;
   /** A request to a token service (TLS and timeouts of the transport, no auth). */
-  tokenFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response>;
+  tokenFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<HttpResponse>;
 }
 
 interface CachedToken {
@@ -185,7 +186,7 @@ export class Authenticator {
       throw new RegistryError('PROTOCOL', `${domain} named a token realm that is not a URL: ${JSON.stringify(realm)}`, { registry: domain });
     }
     const service = challenge.params.service;
-    let response: Response;
+    let response: HttpResponse;
     if (creds && 'identityToken' in creds) {
       // OAuth2 refresh-token grant: what Docker does with an identity token from `docker login`.
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'layerkit' });

@@ -18,7 +18,7 @@ import { RegistryError } from './errors.js';
 import type { RegistryEvent } from './events.js';
 import { forEachLimit } from './limit.js';
 import { isRemoteLayer, remoteImage, remoteLayer, type RemoteImage } from './remote-image.js';
-import { describeNetworkError, Transport } from './transport.js';
+import { describeNetworkError, Transport, type HttpResponse } from './transport.js';
 
 /**
  * Options of {@link RegistryClient} (and of {@link pull} and {@link push}).
@@ -126,11 +126,11 @@ function mediaTypeOf(contentType: string | null, bytes: Uint8Array): string {
   }
 }
 
-async function readLimited(res: Response, limit: number, what: string, registry: string): Promise<Uint8Array> {
+async function readLimited(res: HttpResponse, limit: number, what: string, registry: string): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   if (res.body) {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.body) {
       total += chunk.byteLength;
       if (total > limit) {
         await res.body.cancel().catch(() => {});
@@ -482,7 +482,7 @@ export class RegistryClient {
       }
       try {
         if (res.body) {
-          for await (const raw of res.body as unknown as AsyncIterable<Uint8Array>) {
+          for await (const raw of res.body) {
             let chunk = raw;
             if (skip > 0) {
               if (chunk.byteLength <= skip) {

@@ -4,15 +4,65 @@
  * backoff on 429/5xx/network errors, inactivity timeouts, and typed errors.
  * @module
  */
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Readable } from 'node:stream';
+import { Agent, request as undiciRequest } from 'undici';
 import { Authenticator } from './auth.js';
 import { findCredentials, type Credentials } from './credentials.js';
 import { RegistryError, type RegistryErrorCode } from './errors.js';
 import type { RegistryEvent } from './events.js';
 import { allowsPlainHttp, apiHost, certsDirs, dockerConfigDir, hostTls, insecureHosts, registryDomain, systemTrust } from './hosts.js';
 
-/** A fetch-shaped function (undici's, or one a test injects). */
+/** A fetch-shaped function (one a test injects). */
 export type FetchLike = (url: string, init: Record<string, unknown>) => Promise<Response>;
+
+/**
+ * The part of a response the client reads. Blob bodies are large, so the
+ * default path is undici's `request` (a Node stream, a fraction of the cost of
+ * fetch's web streams per chunk); an injected fetch is adapted to the same shape.
+ */
+export interface HttpResponse {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly headers: { get(name: string): string | null };
+  readonly body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null;
+  text(): Promise<string>;
+}
+
+function fromFetch(res: Response): HttpResponse {
+  const stream = res.body;
+  const body = stream
+    ? {
+        [Symbol.asyncIterator]: () => (stream as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](),
+        cancel: () => stream.cancel().catch(() => {}),
+      }
+    : null;
+  return { status: res.status, ok: res.ok, headers: res.headers, body, text: () => res.text() };
+}
+
+function fromUndici(res: { statusCode: number; headers: Record<string, string | string[] | undefined>; body: Readable & { text(): Promise<string> } }): HttpResponse {
+  const headers = res.headers;
+  const stream = res.body;
+  // Destroying an unread body makes undici emit an abort error; a reader learns of errors through iteration.
+  stream.on('error', () => {});
+  const body = {
+    [Symbol.asyncIterator]: () => (stream as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](),
+    cancel: async () => {
+      stream.destroy();
+    },
+  };
+  return {
+    status: res.statusCode,
+    ok: res.statusCode >= 200 && res.statusCode < 300,
+    headers: {
+      get(name: string) {
+        const v = headers[name.toLowerCase()];
+        return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+      },
+    },
+    body,
+    text: () => stream.text(),
+  };
+}
 
 /** What the transport needs from the client's options. */
 export interface TransportOptions {
@@ -102,7 +152,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function drain(res: Response): Promise<void> {
+async function drain(res: HttpResponse): Promise<void> {
   try {
     await res.body?.cancel();
   } catch {
@@ -119,7 +169,7 @@ export class Transport {
   readonly retries: number;
   readonly timeoutMs: number;
   readonly #options: TransportOptions;
-  readonly #fetch: FetchLike;
+  readonly #fetch: FetchLike | undefined;
   readonly #insecure: string[];
   readonly #dockerConfig: string;
   readonly #certsDirs: string[];
@@ -130,7 +180,7 @@ export class Transport {
     this.#options = options;
     this.retries = Math.max(0, options.retries ?? DEFAULTS.retries);
     this.timeoutMs = options.timeoutMs ?? DEFAULTS.timeoutMs;
-    this.#fetch = (options.fetch as unknown as FetchLike | undefined) ?? (undiciFetch as unknown as FetchLike);
+    this.#fetch = options.fetch as unknown as FetchLike | undefined;
     this.#insecure = insecureHosts(options.insecure);
     this.#dockerConfig = dockerConfigDir(options.dockerConfig);
     this.#certsDirs = certsDirs(options.certsDirs, this.#dockerConfig);
@@ -174,14 +224,25 @@ export class Transport {
     return agent;
   }
 
-  async #raw(url: string, init: Record<string, unknown>): Promise<Response> {
+  async #raw(url: string, init: { method: string; headers: Record<string, string>; body?: Uint8Array | AsyncIterable<Uint8Array> | string | undefined }): Promise<HttpResponse> {
     const dispatcher = await this.#agent(new URL(url).host);
     const body = init.body;
     const streamed = body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array);
-    return this.#fetch(url, { ...init, dispatcher, redirect: 'follow', ...(streamed ? { duplex: 'half' } : {}) });
+    if (this.#fetch) {
+      return fromFetch(await this.#fetch(url, { ...init, dispatcher, redirect: 'follow', ...(streamed ? { duplex: 'half' } : {}) }));
+    }
+    const res = await undiciRequest(url, {
+      method: init.method as 'GET',
+      headers: init.headers,
+      body: streamed ? Readable.from(body as AsyncIterable<Uint8Array>, { objectMode: false }) : (body as string | Uint8Array | undefined) ?? null,
+      dispatcher,
+      // Registries on object storage redirect blob reads; undici drops Authorization when the origin changes.
+      maxRedirections: 5,
+    });
+    return fromUndici(res as unknown as Parameters<typeof fromUndici>[0]);
   }
 
-  async #tokenFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response> {
+  async #tokenFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<HttpResponse> {
     const domain = new URL(url).host;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -269,7 +330,7 @@ export class Transport {
   }
 
   /** A typed error for a response the caller did not expect. */
-  async responseError(res: Response, spec: RequestSpec): Promise<RegistryError> {
+  async responseError(res: HttpResponse, spec: RequestSpec): Promise<RegistryError> {
     const text = await res.text().catch(() => '');
     let registryCodes: string[] = [];
     let detail = '';
@@ -314,11 +375,11 @@ export class Transport {
   }
 
   /** Sends a request with authentication and retries; resolves a 2xx (or accepted) response. */
-  async request(spec: RequestSpec): Promise<Response> {
+  async request(spec: RequestSpec): Promise<HttpResponse> {
     const retries = spec.retry === false ? 0 : this.retries;
     let authRetried = false;
     for (let attempt = 0; ; attempt++) {
-      let res: Response;
+      let res: HttpResponse;
       try {
         const base = await this.base(spec.registry);
         const url = /^https?:\/\//.test(spec.path) ? spec.path : `${base}${spec.path}`;
