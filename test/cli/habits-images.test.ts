@@ -125,3 +125,38 @@ describe('a short word is a name, not an ID prefix', () => {
     expect(out.stderr).toMatch(/not in the local store|not found/);
   }, 60_000);
 });
+
+describe('images and inspect, formatted', () => {
+  it('inspect -f/--format applies a Go template to each image', async () => {
+    const tpl = '{{.Id}}|{{json .RootFS.Layers}}|{{index .RepoTags 0}}|{{range .RootFS.Layers}}L{{end}}|{{.Config.Env}}';
+    const out = await layerkit(['inspect', '--store', source.root, '-f', tpl, 'habits/img:1', id.slice(7, 19)]);
+    expect(out.status, out.stderr).toBe(0);
+    const built = await source.inspect('habits/img:1');
+    const line = `${id}|${JSON.stringify(built.RootFS.Layers)}|habits/img:1|LL|[${(built.Config.Env ?? []).join(' ')}]`;
+    // Go prints a list as [a b].
+    expect(built.Config.Env?.length).toBeGreaterThan(0);
+    expect(out.stdout).toBe(`${line}\n${line}\n`);
+    const bad = await layerkit(['inspect', '--store', source.root, '--format', '{{.Id', 'habits/img:1']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('unclosed action');
+  }, 60_000);
+
+  it('images --format, table formats, -a and REPOSITORY[:TAG]', async () => {
+    await source.tag('habits/img:1', 'habits/img:2');
+    await source.tag('habits/img:1', 'other/thing:x');
+    const plain = await layerkit(['images', '--store', source.root, '--format', '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}', 'habits/img']);
+    expect(plain.status, plain.stderr).toBe(0);
+    const size = `${(unpacked / 1000).toPrecision(3)}kB`;
+    expect(plain.stdout.split('\n').filter(Boolean).sort()).toEqual([`habits/img:1 ${id.slice(7, 19)} ${size}`, `habits/img:2 ${id.slice(7, 19)} ${size}`]);
+    const one = await layerkit(['images', '-a', '--store', source.root, '--format', '{{.Tag}}', 'habits/img:2']);
+    expect(one.stdout).toBe('2\n');
+    const table = await layerkit(['images', '--store', source.root, '--format', 'table {{.Repository}}\t{{.Tag}}', 'other/thing']);
+    expect(table.stdout).toBe(`${'REPOSITORY'.padEnd(14)}TAG\n${'other/thing'.padEnd(14)}x\n`);
+    const json = await layerkit(['images', '--store', source.root, '--format', 'json', 'other/thing:x']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ Repository: 'other/thing', Tag: 'x', ID: id.slice(7, 19), Size: size });
+    const none = await layerkit(['images', '--store', source.root, 'nothing/here']);
+    expect(none.stdout.trim().split('\n')).toHaveLength(1);
+    const full = await layerkit(['images', '-q', '--no-trunc', '--store', source.root, 'other/thing']);
+    expect(full.stdout).toBe(`${id}\n`);
+  }, 60_000);
+});

@@ -5,6 +5,7 @@
  * @module
  */
 import { humanDuration } from '../../build/run/containers/status.js';
+import { formatList, renderGoTemplate } from '../go-template.js';
 import { parseFlags, UsageError, type CliIo, type Command } from '../io.js';
 import { humanSize, openStore, STORE_FLAG, STORE_OPTION, transferCommands } from './transfer.js';
 
@@ -30,37 +31,125 @@ function splitTag(repoTag: string): [string, string] {
   return colon > repoTag.lastIndexOf('/') ? [repoTag.slice(0, colon), repoTag.slice(colon + 1)] : [repoTag, '<none>'];
 }
 
+/** Whether a tag (`repo:tag`, familiar) is one `images REPOSITORY[:TAG]` asks for. */
+function matchesRepo(repoTag: string, wanted: string | undefined): boolean {
+  if (wanted === undefined) return true;
+  const [repo, tag] = splitTag(repoTag);
+  const [wantRepo, wantTag] = splitTag(wanted);
+  const bare = (r: string) => r.replace(/^(docker\.io\/)?(library\/)?/, '');
+  return bare(repo) === bare(wantRepo) && (wantTag === '<none>' || wantTag === tag);
+}
+
+function filterImages<T extends { repoTags: string[] }>(images: T[], wanted: string | undefined): T[] {
+  return wanted === undefined ? images : images.filter((i) => i.repoTags.some((t) => matchesRepo(t, wanted)));
+}
+
+/** What `images --format` templates see, per line (Docker's field names). */
+interface ImageRow {
+  ID: string;
+  Repository: string;
+  Tag: string;
+  Digest: string;
+  CreatedSince: string;
+  CreatedAt: string;
+  Size: string;
+  Containers: string;
+  SharedSize: string;
+  UniqueSize: string;
+}
+
+/** Go's `time.Time.String()` in UTC, as Docker's CreatedAt: `2024-01-01 00:00:00 +0000 UTC`. */
+function goTime(iso: string | undefined): string {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
+}
+
+function imageRows(images: Awaited<ReturnType<ReturnType<typeof openStore>['list']>>, idOf: (id: string) => string, wanted: string | undefined): ImageRow[] {
+  const rows: ImageRow[] = [];
+  for (const image of images) {
+    const names = image.repoTags.length > 0 ? image.repoTags.filter((t) => matchesRepo(t, wanted)) : ['<none>:<none>'];
+    for (const name of names) {
+      const [repo, tag] = name === '<none>:<none>' ? ['<none>', '<none>'] : splitTag(name);
+      rows.push({
+        ID: idOf(image.id),
+        Repository: repo,
+        Tag: tag,
+        Digest: image.digest,
+        CreatedSince: since(image.created),
+        CreatedAt: goTime(image.created),
+        Size: humanSize(image.size),
+        Containers: 'N/A',
+        SharedSize: 'N/A',
+        UniqueSize: 'N/A',
+      });
+    }
+  }
+  return rows;
+}
+
+const IMAGE_HEADERS: Record<keyof ImageRow, string> = {
+  ID: 'IMAGE ID',
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  Digest: 'DIGEST',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+  Containers: 'CONTAINERS',
+  SharedSize: 'SHARED SIZE',
+  UniqueSize: 'UNIQUE SIZE',
+};
+
+/** `--format json` is one JSON object per line, as Docker; anything else a Go template. */
+function formatImages(format: string, rows: ImageRow[]): string {
+  if (format === 'json') return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
+  return formatList(format, rows, IMAGE_HEADERS);
+}
+
 const imagesCommand: Command = {
   name: 'images',
   summary: 'list the images in the local store',
-  usage: `Usage: layerkit images [--quiet] [--digests] [--store DIR]
+  usage: `Usage: layerkit images [OPTIONS] [REPOSITORY[:TAG]]
 
-Lists the images of the store, newest first, one line per tag.
+Lists the images of the store, newest first, one line per tag; with
+REPOSITORY[:TAG], only those.
 
   -q, --quiet        only image IDs
       --digests      show manifest digests
+  -a, --all          every image (the same: layerkit keeps no intermediate images)
+      --no-trunc     full image IDs
+      --format T     a Go template per line ({{.ID}} {{.Repository}} {{.Tag}}
+                     {{.Digest}} {{.CreatedSince}} {{.CreatedAt}} {{.Size}}),
+                     'table T' with a header, or json
 ${STORE_OPTION}
 `,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'quiet', short: 'q' }, { name: 'digests' }]);
-    if (positional.length > 0) throw new UsageError('images takes no arguments');
-    const images = await openStore(flags).list();
+    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'quiet', short: 'q' }, { name: 'digests' }, { name: 'all', short: 'a' }, { name: 'no-trunc' }, { name: 'format', value: true }]);
+    if (positional.length > 1) throw new UsageError('expected at most one REPOSITORY[:TAG]');
+    const images = filterImages(await openStore(flags).list(), positional[0]);
     for (const image of images.filter((i) => i.corrupt !== undefined)) {
       const name = image.repoTags[0] ?? image.digest;
       io.stderr(`layerkit images: warning: ${name} is corrupt (${image.corrupt}); remove it with layerkit rmi ${image.repoTags[0] ?? image.digest}\n`);
     }
+    const idOf = (id: string) => (flags.has('no-trunc') ? id : shortId(id));
     if (flags.has('quiet')) {
-      io.stdout(images.map((i) => `${shortId(i.id)}\n`).join(''));
+      io.stdout([...new Set(images.map((i) => idOf(i.id)))].map((id) => `${id}\n`).join(''));
+      return 0;
+    }
+    const format = flags.get('format');
+    if (format !== undefined) {
+      io.stdout(formatImages(format, imageRows(images, idOf, positional[0])));
       return 0;
     }
     const digests = flags.has('digests');
     const rows = [['REPOSITORY', 'TAG', ...(digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
     for (const image of images) {
-      const names = image.repoTags.length > 0 ? image.repoTags : ['<none>:<none>'];
+      const names = image.repoTags.length > 0 ? image.repoTags.filter((t) => matchesRepo(t, positional[0])) : ['<none>:<none>'];
       for (const name of names) {
         const [repo, tag] = name === '<none>:<none>' ? ['<none>', '<none>'] : splitTag(name);
         const size = image.corrupt === undefined ? humanSize(image.size) : '<corrupt>';
-        rows.push([repo, tag, ...(digests ? [image.digest] : []), shortId(image.id), since(image.created), size]);
+        rows.push([repo, tag, ...(digests ? [image.digest] : []), idOf(image.id), since(image.created), size]);
       }
     }
     io.stdout(table(rows));
@@ -71,20 +160,28 @@ ${STORE_OPTION}
 const inspectCommand: Command = {
   name: 'inspect',
   summary: 'show an image as JSON (docker image inspect)',
-  usage: `Usage: layerkit inspect [--store DIR] IMAGE...
+  usage: `Usage: layerkit inspect [OPTIONS] IMAGE...
 
 Prints a JSON array with the main fields of docker image inspect (Id,
 RepoTags, RepoDigests, Created, Architecture, Os, Size, Config, RootFS).
-IMAGE is a tag, NAME@DIGEST, a manifest digest or an image ID (prefix).
+IMAGE is a tag, NAME@DIGEST, a manifest digest or an image ID (a prefix
+of at least 4 hex digits).
 
+  -f, --format T     a Go template per image: {{.Id}}, {{json .Config}},
+                     {{index .Config.Labels "k"}}, {{range .Config.Env}}…{{end}}
 ${STORE_OPTION}
 `,
   async run(args: string[], io: CliIo): Promise<number> {
-    const { flags, positional } = parseFlags(args, [STORE_FLAG]);
+    const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'format', short: 'f', value: true }]);
     if (positional.length === 0) throw new UsageError('expected at least one IMAGE');
     const store = openStore(flags);
     const found = [];
     for (const ref of positional) found.push(await store.inspect(ref));
+    const format = flags.get('format');
+    if (format !== undefined && format !== 'json') {
+      io.stdout(found.map((image) => `${renderGoTemplate(format, image)}\n`).join(''));
+      return 0;
+    }
     io.stdout(JSON.stringify(found, null, 4) + '\n');
     return 0;
   },
