@@ -7,7 +7,8 @@
  */
 import { build, ImageStore } from '../src/index.js';
 
-const store = new ImageStore(process.argv[2] ?? '.layerkit');
+// STORE_DIR, else the default per-user store (~/.local/share/layerkit or $LAYERKIT_HOME).
+const store = process.argv[2] === undefined ? new ImageStore() : new ImageStore(process.argv[2]);
 const result = await build({
   context: new URL('./hello', import.meta.url).pathname,
   store,
