@@ -12,7 +12,7 @@
 export * from './syntax/index.js';
 export { dumpAst, dumpNode } from './dump.js';
 export { printDockerfile, printInstruction } from './print.js';
-export { DockerfileSyntaxError, type DockerfileSyntaxErrorData, type SourceLocation } from './errors.js';
+export { DockerfileSyntaxError, formatAtPosition, type DockerfileSyntaxErrorData, type SourceLocation } from './errors.js';
 export { suggest, type SuggestOptions } from './suggest.js';
 export * from './shell/index.js';
 export * from './instructions/index.js';

@@ -8,12 +8,15 @@ import { join, resolve } from 'node:path';
 import { comparePaths, registerSyncReader, type ContentSource, type Entry } from './entry.js';
 import { layerFromEntries, type LayerFromEntriesOptions } from './from-entries.js';
 import type { Layer } from './layer.js';
-import { isHostXattr, readTreeXattrs } from './xattrs.js';
+import { isHostXattr, readTreeXattrs, type BatchXattrReader } from './xattrs.js';
 
 const READ_CHUNK = 1024 * 1024;
 
-/** Reads the extended attributes of one path (absolute host path). */
-export type XattrReader = (hostPath: string) => Promise<Readonly<Record<string, Uint8Array>> | undefined>;
+/**
+ * Reads extended attributes of host files, many paths per call: the one
+ * reader shape of layerkit (the `getfattr` reader has it; so can yours).
+ */
+export type XattrReader = BatchXattrReader;
 
 /** Options of {@link layerFromDirectory} and {@link entriesFromDirectory}. */
 export interface LayerFromDirectoryOptions extends LayerFromEntriesOptions {
@@ -25,8 +28,8 @@ export interface LayerFromDirectoryOptions extends LayerFromEntriesOptions {
    * Extended attributes. Node has no xattr API, so by default (`'auto'`) they
    * are read with one `getfattr -R` run per walk (alongside the walk) when
    * `getfattr` (Debian package `attr`) is installed, and not at all otherwise. `security.selinux`
-   * and `system.*` (host labels and ACLs) are left out. `false` reads none; a
-   * function reads them your way.
+   * and `system.*` (host labels and ACLs) are left out. `false` reads none; an
+   * {@link XattrReader} (`{ read(paths) }`) reads them your way.
    */
   xattrs?: 'auto' | false | XattrReader;
 }
@@ -109,8 +112,8 @@ export async function entriesFromDirectory(directory: string, options: LayerFrom
   const xattrMode = options.xattrs ?? 'auto';
   // The getfattr run reads the tree while the walk below does: a process start costs more than the reading.
   const bulkXattrs = xattrMode === 'auto' ? readTreeXattrs(dir, { exclude: isHostXattr }) : undefined;
-  const readXattrs: XattrReader | undefined = typeof xattrMode === 'function' ? xattrMode : undefined;
-  const hostPaths = bulkXattrs ? new Map<Entry, string>() : undefined;
+  const reader: XattrReader | undefined = typeof xattrMode === 'object' ? xattrMode : undefined;
+  const hostPaths = bulkXattrs || reader ? new Map<Entry, string>() : undefined;
 
   const visit = async (hostPath: string, path: string): Promise<void> => {
     // Plain (number) stats are several times cheaper than bigint ones; the exact
@@ -133,8 +136,6 @@ export async function entriesFromDirectory(directory: string, options: LayerFrom
       entry = { ...base, type: st.isCharacterDevice() ? 'char' : 'block', ...deviceNumbers(lstatSync(hostPath, { bigint: true }).rdev) };
     } else return; // sockets, doors
     if (hostPaths) hostPaths.set(entry, hostPath);
-    const xattrs = readXattrs ? await readXattrs(hostPath) : undefined;
-    if (xattrs && Object.keys(xattrs).length > 0) entry.xattrs = xattrs;
     if (path !== '/' || options.includeRoot) entries.push(entry);
     if (entry.type !== 'dir' && st.nlink > 1) {
       const exact = lstatSync(hostPath, { bigint: true });
@@ -149,11 +150,11 @@ export async function entriesFromDirectory(directory: string, options: LayerFrom
     }
   };
   await visit(dir, '/');
-  const found = await bulkXattrs;
+  const found = reader ? await reader.read([...hostPaths!.values()]) : await bulkXattrs;
   if (found && found.size > 0) {
     for (const [entry, hostPath] of hostPaths!) {
       const xattrs = found.get(hostPath);
-      if (xattrs) entry.xattrs = xattrs;
+      if (xattrs && Object.keys(xattrs).length > 0) entry.xattrs = xattrs;
     }
   }
 

@@ -118,8 +118,11 @@ function sameMeta(a: AnyNode, b: AnyNode): boolean {
   return a.meta.mode === b.meta.mode && a.meta.uid === b.meta.uid && a.meta.gid === b.meta.gid && a.meta.xattrs === b.meta.xattrs;
 }
 
-/** The entry describing a view object at `path` (content lazy: the file's current source). */
-export function entryOf(path: string, node: AnyNode): Entry {
+/**
+ * The entry describing a view object at `path` (content lazy: the file's
+ * current source; left out with `content: false`, for metadata-only uses).
+ */
+export function entryOf(path: string, node: AnyNode, options: { content?: boolean } = {}): Entry {
   const entry: Entry = {
     path,
     type: node.type,
@@ -133,7 +136,7 @@ export function entryOf(path: string, node: AnyNode): Entry {
   switch (node.type) {
     case 'file':
       entry.size = node.content.size;
-      if (node.content.size > 0) entry.content = node.upper ? node.content.seal() : contentOf(node.content);
+      if (node.content.size > 0 && options.content !== false) entry.content = node.upper ? node.content.seal() : contentOf(node.content);
       break;
     case 'symlink':
       entry.linkname = node.target;

@@ -7,12 +7,13 @@
 import {
   getfattrReader as layersGetfattrReader,
   parseGetfattrDump as parseDump,
-  type BatchXattrReader,
   type XattrMap,
 } from '../../layers/xattrs.js';
 
-/** Reads the extended attributes of host files (without following symlinks). */
-export type XattrReader = BatchXattrReader;
+/** Reads the extended attributes of host files (without following symlinks): the layers module's one reader shape. */
+import type { XattrReader } from '../../layers/from-directory.js';
+
+export type { XattrReader };
 
 function isAppleXattr(name: string): boolean {
   return name.startsWith('com.apple.');

@@ -13,6 +13,7 @@ import type { ChecksumTap } from '../context/checksum-tap.js';
 import type { CopySource } from '../context/sources.js';
 import type { Entry, EntryType } from '../../layers/entry.js';
 import type { LowerNode } from '../../unionfs/inode.js';
+import { entryOf } from '../../unionfs/commit.js';
 import type { LowerStack } from '../../unionfs/lower-stack.js';
 import { CopyTarget } from './target.js';
 
@@ -143,7 +144,7 @@ function rootfsItem(stack: LowerStack, source: string, path: string, resolved: s
         if (rel !== '' && excludes?.matches(rel)) {
           if (node.type !== 'dir' || !excludes.hasExclusions) return;
         } else {
-          const entry = lowerEntry(nodePath, node);
+          const entry = entryOf(nodePath, node);
           if (node.type !== 'dir' && stack.links.has(node)) {
             const first = firstNames.get(node);
             if (first !== undefined) {
@@ -164,34 +165,4 @@ function rootfsItem(stack: LowerStack, source: string, path: string, resolved: s
       yield* walk(root, resolved, '');
     },
   };
-}
-
-function lowerEntry(path: string, node: LowerNode): Entry {
-  const entry: Entry = {
-    path,
-    type: node.type,
-    mode: node.meta.mode,
-    uid: node.meta.uid,
-    gid: node.meta.gid,
-    mtime: Math.floor(node.meta.mtimeMs / 1000),
-    size: 0,
-  };
-  if (node.meta.xattrs) entry.xattrs = node.meta.xattrs;
-  switch (node.type) {
-    case 'file': {
-      const content = node.content;
-      entry.size = content.size;
-      if (content.size > 0) entry.content = { size: content.size, open: () => content.read() };
-      break;
-    }
-    case 'symlink':
-      entry.linkname = node.target;
-      break;
-    case 'char':
-    case 'block':
-      entry.devmajor = node.devmajor;
-      entry.devminor = node.devminor;
-      break;
-  }
-  return entry;
 }

@@ -8,7 +8,7 @@
  */
 import { comparePaths, type Entry } from '../../layers/entry.js';
 import { ancestorPaths, baseName, childPath } from '../../layers/path.js';
-import type { LowerNode } from '../../unionfs/inode.js';
+import { entryOf } from '../../unionfs/commit.js';
 import type { LowerStack } from '../../unionfs/lower-stack.js';
 
 /** Linux follows at most 40 symlinks per lookup; BuildKit's continuity allows 255. */
@@ -41,7 +41,7 @@ export class CopyTarget {
       if (up && up.type !== 'dir') return undefined;
     }
     const node = this.#lower.lookup(path);
-    return node ? entryOfLower(path, node) : undefined;
+    return node ? entryOf(path, node, { content: false }) : undefined;
   }
 
   /**
@@ -122,26 +122,6 @@ export class CopyTarget {
     }
     return firstNameHoldsContent([...out.values()].sort((a, b) => comparePaths(a.path, b.path)));
   }
-}
-
-function entryOfLower(path: string, node: LowerNode): Entry {
-  const entry: Entry = {
-    path,
-    type: node.type,
-    mode: node.meta.mode,
-    uid: node.meta.uid,
-    gid: node.meta.gid,
-    mtime: Math.floor(node.meta.mtimeMs / 1000),
-    size: 0,
-  };
-  if (node.meta.xattrs) entry.xattrs = node.meta.xattrs;
-  if (node.type === 'symlink') entry.linkname = node.target;
-  if (node.type === 'char' || node.type === 'block') {
-    entry.devmajor = node.devmajor;
-    entry.devminor = node.devminor;
-  }
-  if (node.type === 'file') entry.size = node.content.size;
-  return entry;
 }
 
 /** The directory part of a clean path. */

@@ -39,7 +39,9 @@ const isMarker = (path: string) => path.slice(path.lastIndexOf('/') + 1).startsW
 export async function upperEntries(upper: string, lower: UnionFS, owners: OwnerMapping, options: { whiteoutMtime?: number } = {}): Promise<Entry[]> {
   // One getfattr run over the upperdir (overlayUpperEntries would first probe for the tool).
   const xattrs = await readTreeXattrs(upper);
-  const reader = async (host: string) => xattrs.get(host);
+  const reader = {
+    read: async (paths: readonly string[]) => new Map(paths.flatMap((p) => (xattrs.has(p) ? [[p, xattrs.get(p)!] as const] : []))),
+  };
   const raw = await overlayUpperEntries(upper, { xattrs: reader, ...(options.whiteoutMtime === undefined ? {} : { whiteoutMtime: options.whiteoutMtime }) });
   const entries: Entry[] = [];
   for (const entry of raw) {

@@ -8,7 +8,7 @@ import { build } from '../../build/build.js';
 import type { RunExecutor } from '../../build/executor.js';
 import { canUseSandbox } from '../../build/run/probe.js';
 import { sandboxExecutor } from '../../build/run/sandbox.js';
-import { DockerfileSyntaxError } from '../../dockerfile/errors.js';
+import { DockerfileSyntaxError, formatAtPosition } from '../../dockerfile/errors.js';
 import { LayerkitError } from '../../errors.js';
 import { parseSecrets, parseSsh, readAll, splitOutputs, stdinContext, writeFilesOutput } from '../build-inputs.js';
 import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec } from '../io.js';
@@ -161,8 +161,7 @@ async function positioned(err: LayerkitError, dockerfile: string, text?: string)
   if (typeof line !== 'number') return undefined;
   const col = typeof column === 'number' ? column : 1;
   const source = await (text !== undefined ? Promise.resolve(text) : readFile(dockerfile, 'utf8')).then((t) => t.split(/\r?\n/)[line - 1], () => undefined);
-  const head = `${dockerfile}:${line}:${col}: ${err.message}`;
-  return source === undefined ? head : `${head}\n${source}\n${' '.repeat(Math.max(0, col - 1))}^`;
+  return formatAtPosition(dockerfile, line, col, err.message, source);
 }
 
 async function defaultExecutor(noRun: boolean): Promise<RunExecutor | undefined> {

@@ -8,6 +8,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BuildCache } from '../../build/cache/cache.js';
+import { ramInBytes } from '../../dockerfile/instructions/go-values.js';
 import { LayerkitError } from '../../errors.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
 import type { Image } from '../../image/image.js';
@@ -74,8 +75,6 @@ export function humanSize(bytes: number): string {
   return `${unit === 0 ? value : value.toPrecision(3)}${units[unit]}`;
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
-
 /**
  * A size as buildx's `--keep-storage` reads it (go-units `RAMInBytes`):
  * a number with an optional unit `k`, `m`, `g`, `t`, `p` (any case, with or
@@ -89,10 +88,9 @@ const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2
  * ```
  */
 export function parseSize(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(text);
-  const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]! : Number.NaN;
-  if (!Number.isSafeInteger(Math.floor(bytes))) throw new UsageError(`invalid size ${JSON.stringify(text)} (expected e.g. 500MB, 2GB or a number of bytes)`);
-  return Math.floor(bytes);
+  const bytes = ramInBytes(text.trim());
+  if (bytes === undefined || bytes < 0 || !Number.isSafeInteger(bytes)) throw new UsageError(`invalid size ${JSON.stringify(text)} (expected e.g. 500MB, 2GB or a number of bytes)`);
+  return bytes;
 }
 
 // ---------------------------------------------------------------------------
