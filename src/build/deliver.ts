@@ -91,11 +91,12 @@ function isOptions(access: unknown): access is { insecure?: string[] } {
   return typeof access === 'object' && access !== null && typeof (access as { getManifest?: unknown }).getManifest !== 'function';
 }
 
-/** The same image with each registry base layer as the registry layer it stands for, so a push can mount it. */
-async function pushable(image: Image): Promise<Image> {
+/** The same image with each registry base layer as the registry layer it stands for, so a push to `registry` can mount it. */
+async function pushable(image: Image, registry: string): Promise<Image> {
   const layers = await image.layers();
-  if (layers.every((l) => pushableLayer(l) === l)) return image;
-  const mapped = imageFromConfig(await image.config(), layers.map(pushableLayer), { mediaType: image.mediaType });
+  const pushLayers = layers.map((l) => pushableLayer(l, registry));
+  if (pushLayers.every((l, i) => l === layers[i])) return image;
+  const mapped = imageFromConfig(await image.config(), pushLayers, { mediaType: image.mediaType });
   const [a, b] = await Promise.all([mapped.digest(), image.digest()]);
   if (a !== b) throw new Error(`internal: the pushable view of ${b} has digest ${a}`);
   return mapped;
@@ -104,7 +105,7 @@ async function pushable(image: Image): Promise<Image> {
 async function pushOne(session: BuildSession, image: Image, target: PushTarget, reference: string): Promise<Digest> {
   const client = clientFor(session, target);
   try {
-    const { digest } = await client.push(await pushable(image), reference);
+    const { digest } = await client.push(await pushable(image, parseReference(reference).domain), reference);
     // The indexes let builds elsewhere COPY onto this image without its blobs; losing them costs only that.
     await publishLayerIndexes(client, image, reference).catch((err: unknown) => {
       session.warn('Ignored', `layer indexes of ${reference} not published: ${(err as Error).message}`);

@@ -31,8 +31,9 @@ export interface StepRef {
  * - `base-resolve`: a base image found in the registry (manifest and config only).
  * - `base-download`: a registry base layer's blob downloaded into the store,
  *   because its file tree was needed (`file-tree`: a COPY destination with no
- *   layer index known, a RUN, `COPY --from`) or its whole blob was (`store`: the
- *   result goes into the store, or is pushed to another registry).
+ *   layer index known, a RUN, `COPY --from`), its whole blob was (`store`: the
+ *   result goes into the store), or it was streamed to another registry
+ *   than the base's (`push`, not stored).
  * - `build-end`: the final image's digests.
  *
  * @example
@@ -55,7 +56,7 @@ export type BuildEvent =
   | { type: 'warning'; code: BuildWarningCode; message: string; line?: number; column?: number }
   | { type: 'export'; kind: 'store' | 'oci' | 'docker' | 'registry' | 'image'; destination: string; digest: string }
   | { type: 'base-resolve'; reference: string; source: 'store' | 'registry'; digest: string; platform: string }
-  | { type: 'base-download'; digest: string; bytes: number; reason: 'file-tree' | 'store' }
+  | { type: 'base-download'; digest: string; bytes: number; reason: 'file-tree' | 'store' | 'push' }
   | { type: 'build-end'; digest: string; imageId: string; durationMs: number };
 
 /** The kinds of warning a build reports. */

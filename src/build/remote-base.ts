@@ -8,8 +8,9 @@
  * - its file tree is needed and no layer index of it is known (a COPY whose
  *   destination must be resolved, a RUN, `COPY --from` the image);
  * - the result goes into the local store;
- * - the result is pushed to another registry than the base's (the same
- *   registry mounts or already has it).
+ * - the result is pushed to another registry than the base's (the blob is
+ *   streamed from one registry to the other, not stored; the same registry
+ *   mounts it or has it already).
  * Each download is a `base-download` event with its reason.
  *
  * Layer indexes (the entry list of a layer, no contents) come from the local
@@ -96,14 +97,36 @@ export interface RemoteBaseContext {
   emit: (event: BuildEvent) => void;
 }
 
-/** The registry layer behind a base layer of a build, when it has one. */
+/** The registry layer behind a base layer of a build, when it has one, and where its events go. */
 const remoteOf = new WeakMap<Layer, RemoteLayer>();
+const emitterOf = new WeakMap<Layer, RemoteBaseContext['emit']>();
 /** Base layers whose index came from a saved or published index (no download needed for their tree). */
 const indexed = new WeakSet<Layer>();
 
-/** The registry layer a build's base layer stands for (to mount it on push), or the layer itself. */
-export function pushableLayer(layer: Layer): Layer {
-  return remoteOf.get(layer) ?? layer;
+/**
+ * What a push to `registry` should read for a build's layer: for a registry
+ * base layer, the registry layer itself — mounted when `registry` is the
+ * base's, else streamed from the base's registry to the target without a
+ * copy in the store (a `base-download` event with reason `push` says so);
+ * any other layer as it is.
+ */
+export function pushableLayer(layer: Layer, registry: string): Layer {
+  const remote = remoteOf.get(layer);
+  if (!remote) return layer;
+  if (remote.source.registry === registry) return remote;
+  const emit = emitterOf.get(layer);
+  return {
+    mediaType: remote.mediaType,
+    source: remote.source,
+    diffId: () => remote.diffId(),
+    digest: () => remote.digest(),
+    size: () => remote.size(),
+    uncompressed: () => remote.uncompressed(),
+    async *compressed() {
+      emit?.({ type: 'base-download', digest: remote.source.digest, bytes: await remote.size(), reason: 'push' });
+      yield* remote.compressed();
+    },
+  } as Layer;
 }
 
 /** True when `layer` is a registry base layer whose blob the store does not hold. */
@@ -214,6 +237,7 @@ function localizedLayer(remote: RemoteLayer, ctx: RemoteBaseContext): Layer {
     },
   };
   remoteOf.set(layer, remote);
+  emitterOf.set(layer, ctx.emit);
   return layer;
 }
 

@@ -112,6 +112,30 @@ describeRegistry('builds with a registry', () => {
     expect((await image.config()).config?.Cmd).toEqual(['/app/hello.txt']);
   }, 90_000);
 
+  it('a failed push is PUSH_FAILED and leaves the store as it was; a push to another registry reads the base blobs', async () => {
+    const store = await freshStore();
+    const dead = `127.0.0.1:1/app:1`;
+    const err = await buildText(`FROM ${registry.host}/base:1\nCOPY hello.txt /\n`, { 'hello.txt': 'x' }, { store, tags: dead, push: true, registry: { retries: 0, timeoutMs: 5000 } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildError);
+    expect((err as BuildError).code).toBe('PUSH_FAILED');
+    expect((err as BuildError).message).toContain(dead);
+    expect(await store.list()).toEqual([]);
+
+    // Another registry has none of the base's blobs: they are streamed through, not stored.
+    const other = await startRegistry();
+    try {
+      const events: BuildEvent[] = [];
+      const result = await buildText(`FROM ${registry.host}/base:1\nENV X=1\n`, {}, { store: await freshStore(), output: `type=registry,name=${other.host}/copy:1`, onEvent: (e) => events.push(e) });
+      const downloads = events.flatMap((e) => (e.type === 'base-download' ? [e.reason] : []));
+      expect(downloads.length).toBeGreaterThan(0);
+      expect(new Set(downloads)).toEqual(new Set(['push']));
+      expect((await client.getManifest(`${other.host}/copy:1`)).digest).toBe(result.digest);
+      expect(result.stored).toBe(false);
+    } finally {
+      await other.stop();
+    }
+  }, 60_000);
+
   it('push without a name, and an output spec of an unknown type, fail before any work', async () => {
     const noName = await buildText('FROM scratch\nCOPY a /\n', { a: 'a' }, { push: true }).catch((e: unknown) => e);
     expect(noName).toMatchObject({ code: 'INVALID_OPTION' });
