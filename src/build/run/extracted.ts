@@ -25,6 +25,7 @@ import { extractLayer } from '../../layers/extract.js';
 import type { Layer } from '../../layers/layer.js';
 import { readTar, type TarMember } from '../../layers/tar/read.js';
 import { makeScratchDir } from '../../image/store/scratch.js';
+import { leaseExtracted } from './extracted-gc.js';
 import { SandboxError } from './errors.js';
 
 /**
@@ -52,6 +53,8 @@ interface Meta {
   whiteouts: string[];
   /** Which xattr namespaces carry the opaque markers. */
   xattrs: Array<'user' | 'trusted'>;
+  /** Bytes of the layer's files, for `cache du` and pruning (absent in older extractions). */
+  bytes?: number;
 }
 
 /**
@@ -93,6 +96,8 @@ export async function extractedLayer(layer: Layer, storeRoot: string): Promise<E
   const hex = digestHex(await layer.diffId());
   const base = extractedDir(storeRoot);
   const key = `${base}\0${hex}`;
+  // Leased before it is looked at, so a prune in another process keeps it (see extracted-gc.ts).
+  leaseExtracted(base, hex);
   let pending = inFlight.get(key);
   if (!pending) {
     pending = findOrExtract(layer, base, hex).finally(() => inFlight.delete(key));
@@ -108,6 +113,9 @@ async function findOrExtract(layer: Layer, base: string, hex: string): Promise<E
   const existing = await readMeta(dir);
   if (existing) {
     if (asRoot() && !existing.xattrs.includes('trusted')) await upgradeToTrusted(dir, existing);
+    // meta.json's time is the layer's last use: pruning drops the least recently used first.
+    const now = new Date();
+    await utimes(join(dir, 'meta.json'), now, now).catch(() => undefined);
     extractionStats.reused++;
     return { hex, root: join(dir, 'root'), opaque: existing.opaque, whiteouts: existing.whiteouts };
   }
@@ -145,8 +153,10 @@ async function readMeta(dir: string): Promise<Meta | undefined> {
 async function extractInto(layer: Layer, tmp: string): Promise<Meta> {
   const whiteouts: string[] = [];
   const opaque: string[] = [];
+  let bytes = 0;
   async function* withoutMarkers(members: AsyncIterable<TarMember>): AsyncIterable<TarMember> {
     for await (const member of members) {
+      if (member.entry.type === 'file') bytes += member.entry.size;
       const what = classifyPath(member.entry.path);
       if (what.kind === 'whiteout') whiteouts.push(what.target);
       else if (what.kind === 'opaque') opaque.push(what.dir);
@@ -170,7 +180,7 @@ async function extractInto(layer: Layer, tmp: string): Promise<Meta> {
     await ensureDir(root, parent);
     await keepingTimes(join(root, parent), () => makeWhiteout(host));
   }
-  return { version: 1, opaque, whiteouts, xattrs };
+  return { version: 1, opaque, whiteouts, xattrs, bytes };
 }
 
 /** A directory a marker goes in, created (0755, as extractors create missing parents) when the layer has none. */

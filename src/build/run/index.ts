@@ -29,4 +29,5 @@ export {
   type ExitResult,
   type OutputListener,
   type PublishedPort,
+  type TerminalSize,
 } from './containers/index.js';

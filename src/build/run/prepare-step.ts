@@ -30,6 +30,11 @@ export interface PrepareOptions {
   strategy: 'overlay' | 'copy';
   hostname?: string;
   resolvConf?: string;
+  /**
+   * The command runs on a terminal of its own: the outer namespace mounts a
+   * devpts instance and runs util-linux `script` (see {@link TTY_INIT}).
+   */
+  tty?: boolean;
 }
 
 /**
@@ -129,6 +134,7 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
       rootless: caps.rootless,
       newNetwork: network !== 'host',
       devpts: caps.devpts,
+      terminal: options.tty === true,
       mqueue: caps.mqueue,
       confine: step.security !== 'insecure',
       hostDirs: HOST_DIRS,
@@ -168,7 +174,7 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
     });
     const goFd = network === 'user' ? await openGoFifo(caps, stepDir) : undefined;
     return {
-      argv: outerArgv(caps, { ...step, env, user }, network, script, rootName, workdir.path, mounts.env),
+      argv: outerArgv(caps, { ...step, env, user }, network, script, rootName, workdir.path, mounts.env, options.tty === true),
       rootName,
       workdir: workdir.path,
       user,
@@ -213,6 +219,20 @@ async function matchRoot(upper: string, ctx: RunContext, caps: SandboxCapabiliti
 const OUTER_INIT = '"$@"; code=$?; exit $code';
 
 /**
+ * The outer init of a run on a terminal: a devpts instance of the step's own
+ * over `/dev/pts` (and its `ptmx` over `/dev/ptmx`) in a private mount
+ * namespace, then util-linux `script` makes the terminal there and runs the
+ * rest on it. The caller replaces the rest of the argv by one shell command
+ * string (`"$1"`, see `containers/attach.ts`) and gives this init the status
+ * channel as stderr.
+ */
+export const TTY_INIT = [
+  'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts',
+  'mount --bind /dev/pts/ptmx /dev/ptmx',
+  'script -qec "$1" /dev/null; code=$?; exit $code',
+].join('\n');
+
+/**
  * `setpriv --pdeathsig KILL -- unshare --pid --fork --kill-child -- sh -c
  * OUTER_INIT -- unshare --mount --pid … --fork -- sh -c SCRIPT sh <final
  * command>`. Two nested pid namespaces tie the step's life to its caller:
@@ -222,13 +242,13 @@ const OUTER_INIT = '"$@"; code=$?; exit $code';
  * the command, included. The command's own parent-death signal could not
  * do it: it is cleared when the command's uid changes.
  */
-function outerArgv(caps: SandboxCapabilities, step: RunStep, network: SandboxNetwork, script: string, rootName: string, workdir: string, extraEnv: string[]): string[] {
+function outerArgv(caps: SandboxCapabilities, step: RunStep, network: SandboxNetwork, script: string, rootName: string, workdir: string, extraEnv: string[], tty: boolean): string[] {
   const t = caps.tools;
-  const outer = [...(caps.rootless ? ['--user', '--map-root-user'] : []), '--pid', '--fork', '--kill-child'];
+  const outer = [...(caps.rootless ? ['--user', '--map-root-user'] : []), ...(tty ? ['--mount', '--propagation', 'private'] : []), '--pid', '--fork', '--kill-child'];
   const inner = ['--mount', '--pid', '--ipc', '--uts', ...(network === 'host' ? [] : ['--net']), '--fork', '--kill-child', '--propagation', 'private'];
   return [
     t.setpriv!, '--pdeathsig', 'KILL', '--',
-    t.unshare!, ...outer, '--', t.sh!, '-c', OUTER_INIT, 'init',
+    t.unshare!, ...outer, '--', t.sh!, '-c', tty ? TTY_INIT : OUTER_INIT, 'init',
     t.unshare!, ...inner, '--', t.sh!, '-c', script, 'sh', ...finalCommand(caps, step, rootName, workdir, extraEnv),
   ];
 }

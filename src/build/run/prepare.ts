@@ -42,6 +42,13 @@ export interface StepLayout {
   newNetwork: boolean;
   /** What the probe found mountable: devpts and mqueue instances. */
   devpts: boolean;
+  /**
+   * The command runs on a terminal made by the caller from a devpts instance
+   * of the step's own (mounted over `/dev/pts` in the step's mount
+   * namespace, see `prepare-step.ts`): `/dev/pts` is that instance, so the
+   * terminal is `/dev/pts/0` inside.
+   */
+  terminal?: boolean;
   mqueue: boolean;
   /** Mask and protect `/proc` and `/sys` as Docker does (false for `--security=insecure`). */
   confine: boolean;
@@ -73,6 +80,9 @@ export async function prepareStepDir(layout: StepLayout): Promise<void> {
   await mkdir(join(r, 'proc'));
   await mkdir(join(r, '.old'));
   await mkdir(join(r, 'etc'));
+  // The container's terminals are reachable from the helper root too (exec -t allocates one there).
+  await mkdir(join(r, 'dev/pts'), { recursive: true });
+  await symlink('pts/ptmx', join(r, 'dev/ptmx'));
   const hasLdCache = existsSync('/etc/ld.so.cache');
   if (hasLdCache) await writeFile(join(r, 'etc/ld.so.cache'), '');
   const helperBinds: FstabEntry[] = [];
@@ -122,7 +132,9 @@ export async function prepareStepDir(layout: StepLayout): Promise<void> {
   for (const name of devices) second.push({ source: `/dev/${name}`, target: join(root, 'dev', name), type: 'none', options: 'bind' });
   second.push({ source: 'shm', target: join(root, 'dev/shm'), type: 'tmpfs', options: 'nosuid,nodev,noexec,mode=1777,size=65536k' });
   if (layout.pipes.length > 0) second.push({ source: join(d, 'pipes'), target: join(root, 'dev/pipes'), type: 'none', options: 'bind,ro' });
-  if (layout.devpts) second.push({ source: 'devpts', target: join(root, 'dev/pts'), type: 'devpts', options: 'newinstance,ptmxmode=0666,mode=0620' });
+  if (layout.terminal) second.push({ source: '/dev/pts', target: join(root, 'dev/pts'), type: 'none', options: 'bind' });
+  else if (layout.devpts) second.push({ source: 'devpts', target: join(root, 'dev/pts'), type: 'devpts', options: 'newinstance,ptmxmode=0666,mode=0620' });
+  if (layout.terminal || layout.devpts) second.push({ source: join(root, 'dev/pts'), target: join(r, 'dev/pts'), type: 'none', options: 'bind' });
   if (layout.mqueue) second.push({ source: 'mqueue', target: join(root, 'dev/mqueue'), type: 'mqueue', options: 'nosuid,nodev,noexec' });
   // sysfs belongs to the network namespace: in a user namespace sharing the host's network, bind the host's, read-only.
   second.push(

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { SandboxCapabilities } from './probe.js';
+import { execFailureFilter } from './exec-failure.js';
 import { closeFifo, release, startUserNetwork, type UserNetwork } from './user-network.js';
 
 /** How the step's processes ended. */
@@ -111,10 +112,11 @@ export function runSandbox(proc: SandboxProcess): Promise<SandboxExit> {
       keep(chunk);
       proc.onOutput('stdout', new Uint8Array(chunk));
     });
-    (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => {
+    const commandErr = execFailureFilter((chunk) => {
       keep(chunk);
       proc.onOutput('stderr', new Uint8Array(chunk));
     });
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => commandErr.write(chunk));
     const statusStream = child.stderr!;
     statusStream.setEncoding('utf8');
     statusStream.on('data', (text: string) => {
@@ -157,6 +159,7 @@ export function runSandbox(proc: SandboxProcess): Promise<SandboxExit> {
       reject(err);
     });
     child.on('close', (code, signal) => {
+      commandErr.end();
       proc.signal?.removeEventListener('abort', onAbort);
       if (timer) clearTimeout(timer);
       network?.stop();

@@ -12,9 +12,9 @@
  * terminal's `\r\n`, as with `docker run -t`); Node has no pty API.
  * @module
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { SandboxError } from '../errors.js';
@@ -22,6 +22,8 @@ import { networkOnPid, PID_LINE, setupLog, SIGKILLED, type UserNetworkPlan } fro
 import type { UserNetwork } from '../user-network.js';
 import { closeFifo } from '../user-network.js';
 import { shellQuote } from '../script.js';
+import { execFailureFilter } from '../exec-failure.js';
+import { TTY_INIT } from '../prepare-step.js';
 
 /**
  * Output callback of attached runs and `exec`.
@@ -46,9 +48,31 @@ export interface AttachOptions {
   stdin?: Readable;
   /** `-t`: run the command on a pseudo-terminal. */
   tty?: boolean;
+  /**
+   * With `tty`: the caller's terminal, whose size the container's terminal
+   * takes at the start and after every change (the CLI passes its stdout's).
+   */
+  terminal?: TerminalSize;
   onOutput?: OutputListener;
   /** Kills the container's processes when aborted. */
   signal?: AbortSignal;
+}
+
+/**
+ * The size of the terminal a container's terminal follows.
+ *
+ * @example
+ * ```ts
+ * const terminal: TerminalSize = {
+ *   size: () => ({ columns: process.stdout.columns, rows: process.stdout.rows }),
+ *   onResize: (listener) => (process.stdout.on('resize', listener), () => process.stdout.off('resize', listener)),
+ * };
+ * ```
+ */
+export interface TerminalSize {
+  size(): { columns: number; rows: number };
+  /** Calls `listener` on each change; returns what stops it. */
+  onResize(listener: () => void): () => void;
 }
 
 /** What {@link runAttached} needs beyond {@link AttachOptions}. */
@@ -64,6 +88,8 @@ export interface AttachedProcess extends AttachOptions {
   logs?: { stdout: string; stderr: string };
   /** A user-mode network to start once the init reports its pid. */
   userNetwork?: UserNetworkPlan | undefined;
+  /** `exec -t`: `argv` already runs the command on a terminal of the container's. */
+  terminalBuilt?: boolean;
 }
 
 /** How an attached process ended. */
@@ -91,24 +117,38 @@ export function restoreStdin(argv: string[], sh: string): string[] {
   throw new SandboxError('SANDBOX_SETUP_FAILED', 'the sandbox argv has no setup script to relay stdin past', { reason: 'unexpected argv' });
 }
 
+const STATUS_SWAP = 'exec 4>&3 3>&2 2>&4 4>&-; exec "$@"';
+const STDIN_PAST_SETUP = 'exec 5<&0; exec "$@"';
+
+/**
+ * The host argv of an attached process. A run's namespace tools get the
+ * status channel (fd 3 here) as stderr and hand the command's stderr on as
+ * fd 3; its stdin (a pipe, or the terminal) gets past the setup script (see
+ * {@link restoreStdin}). On a terminal, a run's argv was prepared with
+ * `TTY_INIT` (the terminal is made inside its namespaces, from a devpts
+ * instance of its own) and everything after that init becomes the one
+ * command string `script` runs; `exec` builds its terminal itself
+ * (`terminalBuilt`).
+ */
+export function attachedArgv(proc: Pick<AttachedProcess, 'argv' | 'sh' | 'stdin' | 'tty' | 'statusFile' | 'terminalBuilt'>): string[] {
+  const { argv, sh } = proc;
+  if (proc.statusFile === undefined) return argv;
+  const withStdin = (inner: string[]) => (proc.stdin !== undefined || proc.tty === true ? [sh, '-c', STDIN_PAST_SETUP, 'attach', ...restoreStdin(inner, sh)] : inner);
+  if (!proc.tty) return [sh, '-c', STATUS_SWAP, 'status', ...withStdin(argv)];
+  const at = argv.indexOf(TTY_INIT);
+  if (at < 2 || argv[at - 1] !== '-c') throw new SandboxError('SANDBOX_SETUP_FAILED', 'the sandbox argv was not prepared for a terminal', { reason: 'unexpected argv' });
+  const inner = [sh, '-c', STATUS_SWAP, 'status', ...withStdin(argv.slice(at + 2))];
+  return [sh, '-c', 'exec 2>&3; exec "$@"', 'terminal', ...argv.slice(0, at + 2), inner.map(shellQuote).join(' ')];
+}
+
 /**
  * Runs an attached process: stdin relayed (`-i`), a pty (`-t`), output
  * streamed and logged, fd 3 read as the setup's report when there is one.
  * Resolves when the process has ended.
  */
 export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
-  let command = proc.argv;
+  const command = attachedArgv(proc);
   const run = proc.statusFile !== undefined;
-  // A run's stdin (a pipe, or the pty) must get past the setup script: see restoreStdin.
-  if ((proc.stdin !== undefined || proc.tty === true) && run) {
-    command = [proc.sh, '-c', 'exec 5<&0; exec "$@"', 'attach', ...restoreStdin(command, proc.sh)];
-  }
-  // The namespace tools' stderr is the status channel (arriving here as fd 3), the command's is fd 3 for them.
-  if (run) command = [proc.sh, '-c', 'exec 4>&3 3>&2 2>&4 4>&-; exec "$@"', 'status', ...command];
-  if (proc.tty) {
-    if (!proc.script) throw new SandboxError('SANDBOX_UNAVAILABLE', 'a terminal (-t) needs script (Debian package bsdutils)', { reason: 'script not found' });
-    command = [proc.script, '-qec', command.map(shellQuote).join(' '), '/dev/null'];
-  }
   const logs = proc.logs ? { stdout: createWriteStream(proc.logs.stdout, { flags: 'a' }), stderr: createWriteStream(proc.logs.stderr, { flags: 'a' }) } : undefined;
   return new Promise((resolve, reject) => {
     const child = spawn(command[0]!, command.slice(1), {
@@ -125,10 +165,13 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
       logs?.[stream].write(chunk);
       proc.onOutput?.(stream, new Uint8Array(chunk));
     };
-    child.stdout!.on('data', (chunk: Buffer) => emit('stdout', chunk));
+    // The command's exec failing is said in the runtime's words (on a terminal, stdout carries it).
+    const commandErr = execFailureFilter((chunk) => emit(proc.tty ? 'stdout' : 'stderr', chunk));
+    child.stdout!.on('data', (chunk: Buffer) => (proc.tty ? commandErr.write(chunk) : emit('stdout', chunk)));
     child.stderr!.on('data', (chunk: Buffer) => {
       tail = (tail + chunk.toString('latin1')).slice(-256);
-      emit('stderr', chunk);
+      if (proc.tty) emit('stderr', chunk);
+      else commandErr.write(chunk);
     });
     if (run) {
       const statusStream = child.stdio[3] as Readable;
@@ -150,6 +193,22 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
       child.stdin.on('error', () => {});
       proc.stdin.pipe(child.stdin);
     }
+    // The container's terminal follows the caller's: stty on the terminal the command holds (its fd 0).
+    let stopResize = () => {};
+    if (proc.tty && proc.terminal) {
+      const terminal = proc.terminal;
+      const resize = () => void resizeTerminal(run ? initPid : 0, child.pid, terminal.size());
+      const first = setInterval(() => {
+        if (run && !started) return;
+        clearInterval(first);
+        resize();
+      }, 20);
+      const off = terminal.onResize(resize);
+      stopResize = () => {
+        clearInterval(first);
+        off();
+      };
+    }
     const kill = () => {
       try {
         if (initPid !== 0) process.kill(initPid, 'SIGKILL');
@@ -161,6 +220,7 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
     proc.signal?.addEventListener('abort', kill, { once: true });
     if (proc.signal?.aborted) kill();
     const finish = () => {
+      stopResize();
       proc.signal?.removeEventListener('abort', kill);
       if (proc.stdin && child.stdin) {
         proc.stdin.unpipe(child.stdin);
@@ -172,6 +232,7 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
       reject(err);
     });
     child.on('close', async (code, signal) => {
+      commandErr.end();
       finish();
       network?.stop();
       if (proc.userNetwork) closeFifo(proc.userNetwork.goFd);
@@ -182,6 +243,51 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
       resolve({ exitCode, started: !run || started, setupLog: setupLog(status) });
     });
   });
+}
+
+/**
+ * Sets the size of the terminal held as fd 0 by `pid` (a run's init), or by
+ * the first descendant of `root` holding a `/dev/pts` terminal (`exec`).
+ * The kernel then sends SIGWINCH to the terminal's foreground group.
+ */
+async function resizeTerminal(pid: number, root: number | undefined, size: { columns: number; rows: number }): Promise<void> {
+  let holder = 0;
+  for (let attempt = 0; holder === 0 && attempt < 100; attempt++) {
+    // A run's init holds the terminal once its stdin has been given back past the setup.
+    if (pid !== 0) holder = (await holdsTerminal(pid)) ? pid : 0;
+    else if (root !== undefined) holder = (await terminalHolder(root)) ?? 0;
+    if (holder === 0) await new Promise((r) => setTimeout(r, 20));
+  }
+  if (holder === 0 || !(size.columns > 0 && size.rows > 0)) return;
+  await new Promise<void>((resolve) => {
+    execFile('stty', ['-F', `/proc/${holder}/fd/0`, 'rows', String(size.rows), 'cols', String(size.columns)], { env: { PATH: '/usr/bin:/bin' } }, () => resolve());
+  });
+}
+
+/** A descendant of `root` whose fd 0 is a `/dev/pts` terminal. */
+async function terminalHolder(root: number): Promise<number | undefined> {
+  const parents = new Map<number, number>();
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid > 0) parents.set(Number(name), ppid);
+  }
+  for (const [pid] of parents) {
+    let up = parents.get(pid);
+    while (up !== undefined && up !== root) up = parents.get(up);
+    if (up !== root) continue;
+    if (await holdsTerminal(pid)) return pid;
+  }
+  return undefined;
+}
+
+/** Whether `pid`'s fd 0 is a pseudo-terminal slave (Unix 98 majors 136–143). */
+async function holdsTerminal(pid: number): Promise<boolean> {
+  const info = await stat(`/proc/${pid}/fd/0`).catch(() => undefined);
+  if (!info?.isCharacterDevice()) return false;
+  const major = (info.rdev >> 8) & 0xfff;
+  return major >= 136 && major <= 143;
 }
 
 function closeStream(stream: WriteStream): Promise<void> {

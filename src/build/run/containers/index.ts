@@ -8,7 +8,7 @@
 export { ContainerRuntime, type ExecOptions, type ExitResult } from './runtime.js';
 export { parsePublish, type CreateOptions } from './spec.js';
 export type { PublishedPort } from '../user-network.js';
-export type { AttachOptions, OutputListener } from './attach.js';
+export type { AttachOptions, OutputListener, TerminalSize } from './attach.js';
 export type { ContainerCommitOptions, ContainerCommitResult } from './commit.js';
 export { ContainerError, type ContainerErrorCode, type ContainerErrorData } from './errors.js';
 export { humanDuration, statusText } from './status.js';

@@ -27,6 +27,7 @@ import { UnionFS } from '../../../unionfs/union.js';
 import { SandboxError } from '../errors.js';
 import { removeTree } from '../files.js';
 import { finalCommand, prepareStep } from '../prepare-step.js';
+import { shellQuote } from '../script.js';
 import { findProgram, probeSandbox, type SandboxCapabilities } from '../probe.js';
 import { runAttached, type AttachOptions } from './attach.js';
 import { createCgroup, inCgroup, joinCgroupArgv, removeCgroup, setFrozen } from './cgroup.js';
@@ -38,7 +39,7 @@ import { runningRoot, withMountedRoot } from './rootfs.js';
 import { containerSpec, type CreateOptions } from './spec.js';
 import { alive, findContainer, inspectDir, listContainers, lookupContainer, readJson, writeJson, type ContainerInfo, type ContainerRunState, type ContainerSpec } from './state.js';
 import { startSupervisor } from './supervisor.js';
-import { mergeEnv } from './user.js';
+import { mergeEnv, resolveUser } from './user.js';
 import { homeOf, parsePasswd, withHome } from '../../users.js';
 import { closeFifo, publish, USER_NETWORK } from '../user-network.js';
 
@@ -67,6 +68,8 @@ export interface ExecOptions extends AttachOptions {
   env?: string[];
   /** `-w` (default: the container's). */
   workdir?: string;
+  /** `-u USER[:GROUP]` (default: the container's user). */
+  user?: string;
 }
 
 /** What a new start of a container keeps in its directory. */
@@ -145,7 +148,8 @@ export class ContainerRuntime {
     for (const name of await readdir(dir)) if (!KEPT.has(name)) await removeTree(join(dir, name));
     const layers = await (await this.store.getImage(config.imageDigest)).layers();
     const { step, ctx } = await this.#step(config, layers);
-    const prepared = await prepareStep(step, ctx, caps, { stepDir: dir, strategy: 'overlay', hostname: hostnameOf(config) });
+    const terminal = attach === true && attachOptions.tty === true;
+    const prepared = await prepareStep(step, ctx, caps, { stepDir: dir, strategy: 'overlay', hostname: hostnameOf(config), ...(terminal ? { tty: true } : {}) });
     const cgroup = await createCgroup(config.id);
     const cgroupPath = 'path' in cgroup ? cgroup.path : undefined;
     const run: ContainerRunState = {
@@ -222,11 +226,11 @@ export class ContainerRuntime {
 
   /** `docker run`: create, then start (detached or attached); `rm` removes it once it has exited. */
   async run(image: string, options: CreateOptions & AttachOptions & { detach?: boolean; rm?: boolean } = {}): Promise<ContainerInfo & Partial<ExitResult>> {
-    const { detach, rm, stdin, tty, onOutput, signal, ...create } = options;
+    const { detach, rm, stdin, tty, terminal, onOutput, signal, ...create } = options;
     const created = await this.create(image, { ...create, ...(tty ? { tty } : {}), ...(rm && detach ? { autoRemove: true } : {}) });
     if (detach) return this.start(created.id);
     try {
-      return await this.start(created.id, { attach: true, ...(stdin ? { stdin } : {}), ...(tty ? { tty } : {}), ...(onOutput ? { onOutput } : {}), ...(signal ? { signal } : {}) });
+      return await this.start(created.id, { attach: true, ...(stdin ? { stdin } : {}), ...(tty ? { tty } : {}), ...(terminal ? { terminal } : {}), ...(onOutput ? { onOutput } : {}), ...(signal ? { signal } : {}) });
     } finally {
       if (rm) await this.rm(created.id, { force: true });
     }
@@ -314,7 +318,9 @@ export class ContainerRuntime {
     const env = mergeEnv(config.env, [...(options.env ?? []), ...(options.tty && !config.env.some((e) => e.startsWith('TERM=')) ? ['TERM=xterm'] : [])]);
     const view = await UnionFS.open(await (await this.store.getImage(config.imageDigest)).layers());
     const passwd = parsePasswd(String(await view.readFile('/etc/passwd', 'utf8').catch(() => '')));
-    const step = this.#runStep(config, argv, withHome(env, homeOf(passwd, config.user.uid)));
+    // -u: resolved in the image's /etc/passwd and /etc/group, as at create.
+    const user = options.user === undefined ? config.user : await resolveUser(view, options.user);
+    const step = this.#runStep({ ...config, user }, argv, withHome(env, homeOf(passwd, user.uid)));
     // Rootless: the user namespace that owns the others is the init's parent's (a non-root USER runs in a nested one).
     const owner = caps.rootless ? parentPid(info.pid) : undefined;
     const namespaces = [
@@ -322,12 +328,16 @@ export class ContainerRuntime {
       ...(config.network === 'host' ? [] : ['-n']),
       ...(caps.rootless ? [`--user=/proc/${owner ?? info.pid}/ns/user`, '--preserve-credentials'] : []),
     ];
-    const command = [caps.tools.nsenter!, '-t', String(info.pid), ...namespaces, '--', ...finalCommand(caps, step, run.rootName, options.workdir ?? config.workdir)];
+    const final = finalCommand(caps, step, run.rootName, options.workdir ?? config.workdir);
+    // -t: util-linux script makes the terminal inside the container's namespaces, from its own devpts
+    // (reachable from the helper root as /dev/pts), so the command sees /dev/pts/N as Docker's would.
+    const inside = options.tty ? [caps.tools.script!, '-qec', final.map(shellQuote).join(' '), '/dev/null'] : final;
+    const command = [caps.tools.nsenter!, '-t', String(info.pid), ...namespaces, '--', ...inside];
     const exit = await runAttached({
       argv: [...joinCgroupArgv(caps.tools.sh!, run.cgroup), ...command],
       sh: caps.tools.sh!,
-      ...(caps.tools.script ? { script: caps.tools.script } : {}),
       ...options,
+      ...(options.tty ? { terminalBuilt: true } : {}),
     });
     return { exitCode: exit.exitCode };
   }
@@ -468,6 +478,7 @@ export class ContainerRuntime {
 
   #needScript(caps: SandboxCapabilities): void {
     if (!caps.tools.script) throw new SandboxError('SANDBOX_UNAVAILABLE', 'a terminal (-t) needs script (Debian package bsdutils)', { reason: 'script not found' });
+    if (!caps.devpts) throw new SandboxError('SANDBOX_UNAVAILABLE', 'a terminal (-t) needs a devpts instance of the container\'s own, which cannot be mounted here', { reason: 'devpts refused' });
   }
 
   async #caps(): Promise<SandboxCapabilities> {
