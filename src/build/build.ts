@@ -106,7 +106,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   // The cache reads its specs (and any cacheFrom) now, so a bad one fails before any work.
   const cache = await CacheSession.open(store, options, { epoch: epoch ?? null, compression: layerCompression(options) });
   // Every temporary file of the build lives under the store, owned by this process: a killed build's are swept by the next command.
-  await registerScratchUser(store.root);
+  const unregister = await registerScratchUser(store.root);
   await store.sweepAbandoned();
   const spool = await LayerSpool.create(options.tmpDir ?? storeTmp(store.root));
   try {
@@ -170,6 +170,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   } finally {
     await cache.close();
     await spool.dispose();
+    await unregister();
   }
 }
 

@@ -10,7 +10,7 @@ import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeScratchDir, ownerAlive, ownerTag, processStartTime, scratchOwner, sweepStoreScratch } from '../../src/image/store/scratch.js';
+import { makeScratchDir, ownerAlive, ownerTag, processStartTime, registerScratchUser, scratchOwner, sweepStoreScratch } from '../../src/image/store/scratch.js';
 import { sandboxReady } from '../build/helpers.js';
 import { cli, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
 
@@ -60,6 +60,30 @@ describe('scratch ownership', () => {
     expect(await sweepStoreScratch(store)).toBe(2);
     expect(await names(tmp)).toEqual([mine.slice(tmp.length + 1)]);
     expect(await names(join(store, 'layers-extracted'))).toEqual(['f'.repeat(64)]);
+  });
+});
+
+describe('entries without an owner in their name', () => {
+  it('stay while a registered user of the store lives, and go when none does', async () => {
+    const store = await scratch();
+    cleanup.push(store);
+    const tmp = join(store, 'tmp');
+    await mkdir(join(tmp, 'step-abc123'), { recursive: true });
+    // Registered by a process that is dead now: nothing protects the entry.
+    const code = `import { registerScratchUser } from ${JSON.stringify(join(repo, 'src/image/store/scratch.ts'))};
+      await registerScratchUser(${JSON.stringify(store)});
+      process.kill(process.pid, 'SIGKILL');`;
+    await exec(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: repo }).catch(() => undefined);
+    expect((await names(join(tmp, '.live'))).length).toBe(1);
+    const release = await registerScratchUser(store);
+    expect(await sweepStoreScratch(store)).toBe(0);
+    expect(await names(tmp)).toEqual(['.live', 'step-abc123']);
+    expect(await names(join(tmp, '.live'))).toEqual([`live-${ownerTag()}-0`]);
+    // Released: the registration goes (with its emptied directory), and the next sweep takes the entry.
+    await release();
+    expect(await names(tmp)).toEqual(['step-abc123']);
+    expect(await sweepStoreScratch(store)).toBe(1);
+    expect(await names(tmp)).toEqual([]);
   });
 });
 

@@ -5,9 +5,10 @@
  * @module
  */
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { digestHex, type Digest } from '../../digest.js';
 import { sweepTemporaryFiles } from '../../image/store/blobs.js';
+import { pruneExtracted } from '../run/extracted-gc.js';
 import { blobFile } from './blobs.js';
 import type { PruneResult } from './cache.js';
 import { blobOf, listBlobFiles, listRecords } from './files.js';
@@ -93,5 +94,7 @@ export async function pruneCache(root: string, keep: number): Promise<PruneResul
     if (/^[0-9a-f]{64}$/.test(hex) && !blobSizes.has(`sha256:${hex}` as Digest)) await rm(join(root, 'indexes', name), { force: true });
   }
   await sweepTemporaryFiles(join(root, 'tmp'));
-  return { removedRecords, removedBlobs, freedBytes, keptBytes: total };
+  // The store's unpacked layers count with the cache and go least recently used first, within what is left of `keep`.
+  const extracted = await pruneExtracted(dirname(root), { keepBytes: Math.max(0, keep - total) });
+  return { removedRecords, removedBlobs, freedBytes: freedBytes + extracted.freedBytes, keptBytes: total + extracted.keptBytes };
 }

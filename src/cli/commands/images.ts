@@ -5,6 +5,7 @@
  * @module
  */
 import { humanDuration } from '../../build/run/containers/status.js';
+import { layersInUse, pruneExtracted } from '../../build/run/extracted-gc.js';
 import { formatList, renderGoTemplate } from '../go-template.js';
 import { parseFlags, UsageError, type CliIo, type Command } from '../io.js';
 import { humanSize, openStore, STORE_FLAG, STORE_OPTION, transferCommands } from './transfer.js';
@@ -236,7 +237,8 @@ const rmiCommand: Command = {
   usage: `Usage: layerkit rmi [--force] [--store DIR] IMAGE...
 
 By tag: removes that tag, and the image with its last tag. By ID or
-digest: removes the image and its tags. Blobs go with layerkit prune.
+digest: removes the image and its tags. Unpacked copies of layers that no
+image uses any more go at once; blobs go with layerkit prune.
 
   -f, --force        remove by ID even when several tags point at the image
 ${STORE_OPTION}
@@ -250,6 +252,7 @@ ${STORE_OPTION}
       for (const tag of result.untagged) io.stdout(`Untagged: ${tag}\n`);
       for (const digest of result.deleted) io.stdout(`Deleted: ${digest}\n`);
     }
+    await pruneExtracted(store.root, { keep: await layersInUse(store.root) });
     return 0;
   },
 };
@@ -259,8 +262,9 @@ const pruneCommand: Command = {
   summary: 'delete unreferenced blobs (and untagged images with --dangling)',
   usage: `Usage: layerkit prune [--dangling] [--store DIR]
 
-Deletes the blobs no image of the store uses (the build cache has its own:
-layerkit cache prune).
+Deletes the blobs no image of the store uses, and the unpacked copies of
+layers (used by RUN and containers) that no image uses (the build cache
+has its own: layerkit cache prune).
 
       --dangling     also remove images without a tag
 ${STORE_OPTION}
@@ -268,9 +272,11 @@ ${STORE_OPTION}
   async run(args: string[], io: CliIo): Promise<number> {
     const { flags, positional } = parseFlags(args, [STORE_FLAG, { name: 'dangling' }]);
     if (positional.length > 0) throw new UsageError('prune takes no arguments');
-    const result = await openStore(flags).gc({ dangling: flags.has('dangling') });
+    const store = openStore(flags);
+    const result = await store.gc({ dangling: flags.has('dangling') });
+    const extracted = await pruneExtracted(store.root, { keep: await layersInUse(store.root) });
     for (const digest of result.removedImages) io.stdout(`Deleted Images: ${digest}\n`);
-    io.stdout(`Total reclaimed space: ${humanSize(result.freedBytes)}\n`);
+    io.stdout(`Total reclaimed space: ${humanSize(result.freedBytes + extracted.freedBytes)}\n`);
     return 0;
   },
 };

@@ -8,6 +8,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BuildCache } from '../../build/cache/cache.js';
+import { extractedUsage } from '../../build/run/extracted-gc.js';
 import { ramInBytes } from '../../dockerfile/instructions/go-values.js';
 import { LayerkitError } from '../../errors.js';
 import { writeDockerArchive } from '../../image/docker-archive.js';
@@ -312,8 +313,13 @@ const cacheCommand: Command = {
     if (sub === 'du') {
       const { flags, positional } = parseFlags(rest, [STORE_FLAG]);
       if (positional.length > 0) throw new UsageError('cache du takes no arguments');
-      const usage = await new BuildCache(openStore(flags)).usage();
-      io.stdout(`Records:      ${usage.records}\nLayer blobs:  ${usage.blobs}\nTotal:        ${humanSize(usage.bytes)}\n`);
+      const store = openStore(flags);
+      const usage = await new BuildCache(store).usage();
+      // The unpacked layers RUN steps and containers use are a cache too.
+      const extracted = await extractedUsage(store.root);
+      io.stdout(`Records:      ${usage.records}\nLayer blobs:  ${usage.blobs}\n`);
+      io.stdout(`Extracted layers: ${extracted.layers} (${humanSize(extracted.bytes)})\n`);
+      io.stdout(`Total:        ${humanSize(usage.bytes + extracted.bytes)}\n`);
       return 0;
     }
     if (sub === 'prune') {

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { temporaryWriter } from '../fs-atomic.js';
 
@@ -118,30 +118,55 @@ export function sweepStoreScratch(storeRoot: string): Promise<number> {
   return sweepScratch([tmp, join(storeRoot, 'cache', 'tmp'), join(storeRoot, 'layers-extracted')], tmp);
 }
 
-const registered = new Map<string, string>();
+const registered = new Map<string, { file: string; users: number }>();
 
 /**
- * Registers this process as a user of the store's scratch space until it
- * exits, so {@link sweepScratch} keeps entries made without an owner tag
- * while it lives. Idempotent.
+ * Registers this process as a user of the store's scratch space, so
+ * {@link sweepScratch} keeps entries made without an owner tag while it
+ * lives; resolves to the function that ends the registration (counted: the
+ * file goes when the last user of this process releases it, or at exit).
  *
  * @example
  * ```ts
- * await registerScratchUser(store.root);
+ * const release = await registerScratchUser(store.root);
+ * try { await work(); } finally { await release(); }
  * ```
  */
-export async function registerScratchUser(storeRoot: string): Promise<void> {
+export async function registerScratchUser(storeRoot: string): Promise<() => Promise<void>> {
   const dir = join(storeTmp(storeRoot), '.live');
-  if (registered.has(dir)) return;
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, ownerTag() + '-0');
-  await writeFile(file, '');
-  if (registered.size === 0) {
-    process.once('exit', () => {
-      for (const f of registered.values()) rmSync(f, { force: true });
-    });
+  const known = registered.get(dir);
+  if (known) {
+    known.users++;
+  } else {
+    const file = join(dir, `live-${ownerTag()}-0`);
+    for (let attempt = 0; ; attempt++) {
+      await mkdir(dir, { recursive: true });
+      try {
+        await writeFile(file, '');
+        break;
+      } catch (err) {
+        // Another process removed the emptied directory between the two calls.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 5) throw err;
+      }
+    }
+    if (registered.size === 0) {
+      process.once('exit', () => {
+        for (const r of registered.values()) rmSync(r.file, { force: true });
+      });
+    }
+    registered.set(dir, { file, users: 1 });
   }
-  registered.set(dir, file);
+  let released = false;
+  return async () => {
+    const entry = registered.get(dir);
+    if (released || !entry) return;
+    released = true;
+    if (--entry.users > 0) return;
+    registered.delete(dir);
+    await rm(entry.file, { force: true });
+    // Leave no empty directory behind; another process's registration keeps it.
+    await rmdir(dir).catch(() => undefined);
+  };
 }
 
 async function liveRegistrations(dir: string): Promise<boolean> {
