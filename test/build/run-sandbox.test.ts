@@ -219,11 +219,14 @@ EOF
     expect(Object.keys(await describeLayer(result.image, B + 1)).filter((p) => p.startsWith('/dev'))).toEqual([]);
   });
 
-  it('--network=none has only the loopback interface, up; the default shares the host network', async (t) => {
+  it('--network=none has only the loopback interface, up; --network=host (allowed) shares the host network', async (t) => {
     if (!ready) return t.skip();
-    const result = await sandboxBuild(`${BASE}RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /none.txt && cat /sys/class/net/lo/operstate > /lo.txt
-RUN tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /host.txt
-`);
+    const result = await sandboxBuild(
+      `${BASE}RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /none.txt && cat /sys/class/net/lo/operstate > /lo.txt
+RUN --network=host tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort > /host.txt
+`,
+      { allow: ['network.host'] },
+    );
     const tree = await rootfs(result.image);
     expect(await readText(tree, '/none.txt')).toBe('lo\n');
     expect(['unknown\n', 'up\n']).toContain(await readText(tree, '/lo.txt'));
