@@ -7,6 +7,7 @@
  * @module
  */
 import { createWriteStream } from 'node:fs';
+import { specFields } from '../csv.js';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,10 +66,9 @@ export async function stdinContext(bytes: Uint8Array): Promise<{ dir: string; do
 
 function fields(spec: string, option: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--${option} expects key=value fields, got ${JSON.stringify(part)} in ${JSON.stringify(spec)}`);
-    out.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  for (const { key, value, raw } of specFields(spec, (reason) => new UsageError(`--${option} ${JSON.stringify(spec)}: ${reason}`))) {
+    if (value === undefined || key === '') throw new UsageError(`--${option} expects key=value fields, got ${JSON.stringify(raw)} in ${JSON.stringify(spec)}`);
+    out.set(key, value);
   }
   return out;
 }

@@ -3,6 +3,7 @@
  * an image to one.
  * @module
  */
+import { specFields } from '../csv.js';
 import { writeDockerArchive } from './docker-archive.js';
 import { InvalidOutputSpecError } from './errors.js';
 import type { Image } from './image.js';
@@ -49,23 +50,6 @@ export interface OutputSpec {
 const KEYS = new Set(['type', 'dest', 'tar', 'name', 'push', 'registry.insecure', 'compression', 'compression-level']);
 const COMPRESSIONS = new Set(['gzip', 'zstd', 'uncompressed']);
 
-// Splits on commas outside double quotes, as buildx's CSV reading does.
-function splitFields(spec: string): string[] {
-  const fields: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (const ch of spec) {
-    if (ch === '"') quoted = !quoted;
-    else if (ch === ',' && !quoted) {
-      fields.push(current);
-      current = '';
-    } else current += ch;
-  }
-  if (quoted) throw new InvalidOutputSpecError(spec, 'unterminated quote');
-  fields.push(current);
-  return fields;
-}
-
 /**
  * Parses buildx's output spelling for the exporters layerkit has:
  * `type=oci,dest=DIR,tar=false`, `type=oci,dest=FILE.tar`,
@@ -96,13 +80,10 @@ export function parseOutputSpec(spec: string): OutputSpec {
     if (value !== 'true' && value !== 'false') throw new InvalidOutputSpecError(spec, `${key} must be true or false, got ${JSON.stringify(value)}`);
     return value === 'true';
   };
-  for (const raw of splitFields(spec)) {
-    const field = raw.trim();
-    if (field === '') continue;
-    const eq = field.indexOf('=');
-    if (eq <= 0) throw new InvalidOutputSpecError(spec, `expected key=value, got ${JSON.stringify(field)}`);
-    const key = field.slice(0, eq).trim().toLowerCase();
-    const value = field.slice(eq + 1).trim();
+  // buildx reads specs as one CSV record (go-csvvalue), then key=value fields.
+  for (const { key, value, raw } of specFields(spec, (reason) => new InvalidOutputSpecError(spec, reason))) {
+    if (raw.trim() === '') continue;
+    if (value === undefined || key === '') throw new InvalidOutputSpecError(spec, `expected key=value, got ${JSON.stringify(raw.trim())}`);
     if (!KEYS.has(key)) throw new InvalidOutputSpecError(spec, `unknown key ${JSON.stringify(key)} (known: ${[...KEYS].join(', ')})`);
     if (key === 'type') type = value;
     else if (key === 'dest') dest = value;

@@ -35,7 +35,8 @@ describe('parseOutputSpec', () => {
     ['type=oci,dest=out,oci-mediatypes=true', /unknown key "oci-mediatypes"/],
     ['type=oci,dest=-', /standard output/],
     ['type=oci,dest=out,name=Bad/Name', /lowercase/],
-    ['type=oci,"dest=out', /unterminated quote/],
+    ['type=oci,"dest=out', /bad quoting: parse error on line 1, column 11: extraneous or missing " in quoted-field/],
+    ['type=oci,dest=o"ut', /bad quoting: .*bare " in non-quoted-field/],
     ['type=oci,dest', /key=value/],
   ])('rejects %s', (spec, reason) => {
     let caught: unknown;

@@ -6,6 +6,7 @@
  * one accepts; where BuildKit shows Go's error text, so do we.
  * @module
  */
+import { CsvError, csvFields as readCsvFields, utf8Length } from '../../csv.js';
 import { goQuote } from '../shell/runes.js';
 import { goToLower } from '../unicode.js';
 
@@ -226,70 +227,10 @@ export function ramInBytes(text: string): number | undefined {
  * double quotes with `""` for a quote. Errors carry encoding/csv's text.
  */
 export function csvFields(input: string): string[] {
-  let line = input;
-  if (line.endsWith('\r\n')) line = line.slice(0, -2);
-  else if (line.endsWith('\n')) line = line.slice(0, -1);
-  if (line === '') throw new GoValueError('EOF');
-  const record = line;
-  const fields: string[] = [];
-  // `pos` is a UTF-16 offset into the record; encoding/csv's columns count
-  // bytes, which only an error needs.
-  let pos = 0;
-  const parseError = (at: number, what: string) =>
-    new GoValueError(`parse error on line 1, column ${utf8Length(record.slice(0, at)) + 1}: ${what}`);
-  for (;;) {
-    if (line[0] !== '"') {
-      const comma = line.indexOf(',');
-      const field = comma >= 0 ? line.slice(0, comma) : line;
-      const quote = field.indexOf('"');
-      if (quote >= 0) throw parseError(pos + quote, 'bare " in non-quoted-field');
-      fields.push(field);
-      if (comma < 0) return fields;
-      line = line.slice(comma + 1);
-      pos += field.length + 1;
-      continue;
-    }
-    line = line.slice(1);
-    pos += 1;
-    let field = '';
-    for (;;) {
-      const quote = line.indexOf('"');
-      if (quote < 0) throw parseError(pos, 'extraneous or missing " in quoted-field');
-      field += line.slice(0, quote);
-      pos += quote + 1;
-      line = line.slice(quote + 1);
-      if (line[0] === '"') {
-        field += '"';
-        line = line.slice(1);
-        pos += 1;
-        continue;
-      }
-      if (line[0] === ',') {
-        fields.push(field);
-        line = line.slice(1);
-        pos += 1;
-        break;
-      }
-      if (line === '') {
-        fields.push(field);
-        return fields;
-      }
-      throw parseError(pos - 1, 'extraneous or missing " in quoted-field');
-    }
+  try {
+    return readCsvFields(input);
+  } catch (err) {
+    throw err instanceof CsvError ? new GoValueError(err.message) : err;
   }
 }
 
-/** Length of `text` in UTF-8 bytes, without encoding it (a lone surrogate counts as U+FFFD). */
-function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 2; // a pair: 2 units, 4 bytes
-      i++;
-    } else bytes += 2;
-  }
-  return bytes;
-}
