@@ -128,3 +128,27 @@ export function utf8Length(text: string): number {
   }
   return bytes;
 }
+
+/**
+ * The attributes of a spec as a map, for specs whose keys are a known set
+ * and appear once each: empty fields skipped; a field without `=`, a key
+ * outside `known` or a key given twice is an error made by `fail`.
+ *
+ * @example
+ * ```ts
+ * specAttributes('type=local,src=cache', ['type', 'src', 'dest'], (reason) => new Error(reason));
+ * // Map { 'type' => 'local', 'src' => 'cache' }
+ * ```
+ */
+export function specAttributes(spec: string, known: Iterable<string>, fail: (reason: string) => Error): Map<string, string> {
+  const allowed = new Set(known);
+  const out = new Map<string, string>();
+  for (const { key, value, raw } of specFields(spec, fail)) {
+    if (raw.trim() === '') continue;
+    if (value === undefined || key === '') throw fail(`expected key=value, got ${JSON.stringify(raw)}`);
+    if (!allowed.has(key)) throw fail(`unknown attribute ${JSON.stringify(key)}`);
+    if (out.has(key)) throw fail(`${key} given twice`);
+    out.set(key, value);
+  }
+  return out;
+}

@@ -13,7 +13,7 @@
  * @module
  */
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { specFields } from '../../csv.js';
+import { specAttributes } from '../../csv.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReadStream } from 'node:fs';
@@ -74,14 +74,7 @@ function invalid(spec: string, reason: string): CacheError {
 }
 
 function pairs(spec: string, allowed: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const { key, value, raw } of specFields(spec, (reason) => invalid(spec, reason))) {
-    if (raw.trim() === '') continue;
-    if (value === undefined || key === '') throw invalid(spec, `expected key=value, got ${JSON.stringify(raw)}`);
-    if (!allowed.includes(key) && !ACCEPTED.has(key)) throw invalid(spec, `unknown attribute ${JSON.stringify(key)}`);
-    if (out.has(key)) throw invalid(spec, `${key} given twice`);
-    out.set(key, value);
-  }
+  const out = specAttributes(spec, [...allowed, ...ACCEPTED], (reason) => invalid(spec, reason));
   return out;
 }
 

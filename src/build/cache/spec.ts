@@ -4,7 +4,7 @@
  * @module
  */
 import { isDigest } from '../../digest.js';
-import { specFields } from '../../csv.js';
+import { specAttributes } from '../../csv.js';
 import { CacheError } from './errors.js';
 
 /**
@@ -49,14 +49,7 @@ export interface CacheFromSpec {
 const ACCEPTED = new Set(['compression', 'compression-level', 'force-compression', 'oci-mediatypes', 'image-manifest']);
 
 function pairs(spec: string, allowed: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const { key, value, raw } of specFields(spec, (reason) => invalid(spec, reason))) {
-    if (raw.trim() === '') continue;
-    if (value === undefined || key === '') throw invalid(spec, `expected key=value, got ${JSON.stringify(raw)}`);
-    if (!allowed.includes(key) && !ACCEPTED.has(key)) throw invalid(spec, `unknown attribute ${JSON.stringify(key)}`);
-    if (out.has(key)) throw invalid(spec, `${key} given twice`);
-    out.set(key, value);
-  }
+  const out = specAttributes(spec, [...allowed, ...ACCEPTED], (reason) => invalid(spec, reason));
   const type = out.get('type') ?? 'local';
   if (type !== 'local') {
     throw invalid(spec, `cache type ${JSON.stringify(type)} is not supported: use type=local (a directory) or type=registry (a registry reference)`);
