@@ -8,6 +8,7 @@
  * network.host entitlement), and a `layerkit build` killed with SIGKILL
  * takes every process of its step with it.
  */
+import { existsSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -82,6 +83,29 @@ describe('RUN: host devices', () => {
     expect(lines).toContain('null-works');
     // Docker's default nodes and links, nothing of the host's other devices.
     expect(lines[0]!.trim().split(' ')).toEqual(['core', 'fd', 'full', 'mqueue', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero']);
+  });
+});
+
+describe('RUN: the kernel\'s interfaces and the host\'s tools', () => {
+  it('Docker\'s masks hold and cannot be undone: /proc/timer_list empty, /proc/sys read-only, no remount or umount', { timeout: 60_000 }, async (t) => {
+    if (!ready) return t.skip();
+    if (!existsSync('/proc/timer_list')) {
+      if (process.env.CI) throw new Error('/proc/timer_list missing on this kernel');
+      return t.skip();
+    }
+    const out = await runOutput(
+      'RUN echo "timer_list $(wc -c < /proc/timer_list)"; (echo 1 > /proc/sys/kernel/panic) 2>&1 | sed "s|.*: ||"; mount -o remount,rw /proc/sys 2>&1 | sed "s|.*: ||"; umount /proc/timer_list 2>&1 | sed "s|.*: ||"\n',
+    );
+    expect(out.split('\n')).toEqual(['timer_list 0', 'Read-only file system', 'permission denied (are you root?)', 'Operation not permitted', '']);
+  });
+
+  it('an LD_PRELOAD in the image\'s environment cannot make the host\'s tools load a file of the image', { timeout: 60_000 }, async (t) => {
+    if (!ready) return t.skip();
+    const out = await runOutput('RUN echo garbage > /evil.so\nENV LD_PRELOAD=/evil.so\nRUN echo ran\n');
+    // The host's tools run from the helper root, where no /evil.so exists: glibc says it cannot open it (not that it is no ELF file).
+    expect(out).toContain('ran\n');
+    expect(out).toContain("object '/evil.so' from LD_PRELOAD cannot be preloaded (cannot open shared object file)");
+    expect(out).not.toContain('invalid ELF header');
   });
 });
 
