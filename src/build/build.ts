@@ -287,6 +287,10 @@ async function runInstruction(run: StageRun, cache: CacheSession, raw: Instructi
     if ((instruction.kind === 'env' && instruction.env.some((e) => e.legacy)) || (instruction.kind === 'label' && instruction.labels.some((l) => l.legacy))) {
       session.warn('LegacyKeyValueFormat', `"${instruction.kind.toUpperCase()} key=value" should be used instead of legacy "${instruction.kind.toUpperCase()} key value" format`, raw.range.start);
     }
+    if (instruction.kind === 'run' && instruction.network === 'host' && !session.options.allow?.includes('network.host')) {
+      // BuildKit's entitlement: checked before the cache, so a cached step does not slip through either.
+      throw new BuildError('ENTITLEMENT_REQUIRED', 'RUN --network=host needs the network.host entitlement (API: allow: [\'network.host\'], CLI: --allow network.host)', { reason: 'network.host not allowed' });
+    }
     const step = await cache.lookup(run, instruction);
     if (step?.hit) {
       outcome = await cache.replay(run, instruction, step);
