@@ -272,22 +272,22 @@ async function findIndexes(ctx: RemoteBaseContext, remote: NonNullable<ResolvedB
     return;
   }
   const repo = `${remote.registry}/${remote.repository}`;
-  for (const { layer, position, digest } of missing) {
+  await Promise.all(missing.map(async ({ layer, position, digest }) => {
     const blob = published.get(digest);
-    if (!blob) continue;
+    if (!blob) return;
     try {
       const chunks: Uint8Array[] = [];
       for await (const chunk of ctx.client.fetchBlob(repo, blob)) chunks.push(chunk);
       const bytes = Buffer.concat(chunks);
-      if (sha256(bytes) !== blob) continue;
+      if (sha256(bytes) !== blob) return;
       const index = decodeIndex(bytes, digest, () => layer, position);
-      if (!index) continue;
+      if (!index) return;
       remember(layer, index);
       await saveIndex(cacheRoot, join(cacheRoot, 'tmp'), digest, index).catch(() => {});
     } catch {
       // An index that cannot be fetched is only a lost shortcut.
     }
-  }
+  }));
 }
 
 function remember(layer: Layer, index: LayerIndex): void {
@@ -308,14 +308,15 @@ export async function publishLayerIndexes(client: RegistryClient, image: Image, 
   const repo = `${parsed.domain}/${parsed.path}`;
   const layers = await image.layers();
   if (layers.some((l) => remoteOf.has(l) && !indexed.has(l))) return false;
-  const descriptors: Array<{ mediaType: string; digest: Digest; size: number; annotations: Record<string, string> }> = [];
-  for (const layer of layers) {
-    const digest = await layer.digest();
-    const bytes = encodeIndex(digest, await indexLayer(layer));
-    const blobDigest = sha256(bytes);
-    await client.pushBlob(repo, { digest: blobDigest, size: bytes.byteLength, open: async function* () { yield bytes; } });
-    descriptors.push({ mediaType: LAYER_INDEX_MEDIA_TYPE, digest: blobDigest, size: bytes.byteLength, annotations: { [LAYER_DIGEST_ANNOTATION]: digest } });
-  }
+  const descriptors = await Promise.all(
+    layers.map(async (layer) => {
+      const digest = await layer.digest();
+      const bytes = encodeIndex(digest, await indexLayer(layer));
+      const blobDigest = sha256(bytes);
+      await client.pushBlob(repo, { digest: blobDigest, size: bytes.byteLength, open: async function* () { yield bytes; } });
+      return { mediaType: LAYER_INDEX_MEDIA_TYPE, digest: blobDigest, size: bytes.byteLength, annotations: { [LAYER_DIGEST_ANNOTATION]: digest } };
+    }),
+  );
   const emptyDigest = sha256(EMPTY_CONFIG);
   await client.pushBlob(repo, { digest: emptyDigest, size: EMPTY_CONFIG.byteLength, open: async function* () { yield EMPTY_CONFIG; } });
   const manifestDigest = await image.digest();

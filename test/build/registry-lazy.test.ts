@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import type { BuildEvent } from '../../src/build/events.js';
 import { formatPlatform, hostPlatform } from '../../src/image/platform.js';
-import { RegistryClient, pull, push } from '../../src/registry/index.js';
+import { RegistryClient, push } from '../../src/registry/index.js';
 import { buildText, freshStore, rootfs, writeContext } from './helpers.js';
 import { hasRegistry, startCountingProxy, startRegistry, type CountingProxy, type TestRegistry } from './registry-fixture.js';
 
@@ -64,7 +64,8 @@ describeRegistry('lazy registry bases', () => {
 
     // The same build over the base pulled into a store first.
     const pulledStore = await freshStore();
-    await pull(`${proxy.host}/lazy/base:1`, pulledStore);
+    // Pulled: the base's manifest, config and layer blobs in the store under its reference, no layer index.
+    await pulledStore.putImage(await new RegistryClient().getImage(`${proxy.host}/lazy/base:1`), [`${proxy.host}/lazy/base:1`]);
     const full = await buildText(DOCKERFILE(`${proxy.host}/lazy/base:1`), FILES, { store: pulledStore });
     expect(full.stored).toBe(true);
     expect(lazy.digest).toBe(full.digest);
