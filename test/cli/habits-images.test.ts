@@ -23,7 +23,7 @@ beforeAll(async () => {
   source = new ImageStore(join(work, 'source'));
   // Half random, half zeros: the gzip blob is clearly smaller than the tar.
   const data = Buffer.concat([randomBytes(50_000), Buffer.alloc(150_000)]);
-  const built = await buildText('FROM scratch\nCOPY a.bin /a.bin\nCOPY b.txt /b.txt\n', { 'a.bin': data, 'b.txt': 'b\n' }, { store: source, tags: 'habits/img:1' });
+  const built = await buildText('FROM scratch\nCOPY a.bin /a.bin\nCOPY b.txt /b.txt\n', { 'a.bin': { content: data }, 'b.txt': 'b\n' }, { store: source, tags: 'habits/img:1' });
   id = built.imageId;
   unpacked = 0;
   for (const layer of await built.image.layers()) for await (const chunk of layer.uncompressed()) unpacked += chunk.length;

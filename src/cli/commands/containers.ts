@@ -9,14 +9,19 @@
  * usage included, so that a command's own 1 or 2 is not mistaken for it).
  * @module
  */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { fileURLToPath } from 'node:url';
 import { ContainerRuntime, statusText, humanDuration, type ContainerInfo, type OutputListener } from '../../build/run/containers/index.js';
 import { goQuote } from '../../dockerfile/syntax/go-quote.js';
 import { LayerkitError } from '../../errors.js';
 import { diff as diffTrees } from '../../layers/changes/diff.js';
 import { flatten } from '../../layers/changes/squash.js';
-import { parseFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
-import { openStore, STORE_FLAG as STORE, STORE_OPTION as STORE_HELP } from './transfer.js';
+import { containerLogs, containerSize } from '../../build/run/containers/verbs.js';
+import { formatList } from '../go-template.js';
+import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
+import { humanSize, openStore, STORE_FLAG as STORE, STORE_OPTION as STORE_HELP } from './transfer.js';
 
 function runtimeOf(flags: Flags): ContainerRuntime {
   return new ContainerRuntime(openStore(flags));
@@ -65,10 +70,28 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'user', short: 'u', value: true },
   { name: 'network', value: true },
   { name: 'entrypoint', value: true },
+  { name: 'env-file', value: true, repeat: true },
+  ...unsupportedFlags({
+    privileged: [false, 'the sandbox grants no extra privileges'],
+    'cap-add': [true, 'the sandbox keeps one fixed set of capabilities'],
+    'cap-drop': [true, 'the sandbox keeps one fixed set of capabilities'],
+    'security-opt': [true, 'the sandbox has one security profile'],
+    device: [true, 'containers get no host devices'],
+    gpus: [true, 'containers get no host devices'],
+    restart: [true, 'there is no daemon to restart containers'],
+    cpus: [true, 'containers have no resource limits'],
+    memory: [true, 'containers have no resource limits', 'm'],
+    pid: [true, 'a container always has its own process namespace'],
+    ipc: [true, 'a container always has its own IPC namespace'],
+    userns: [true, 'the user namespace is layerkit\'s (rootless or not)'],
+    'log-driver': [true, 'logs are files in the container\'s directory'],
+    'log-opt': [true, 'logs are files in the container\'s directory'],
+  }),
 ];
 
 const CREATE_HELP = `      --name NAME        the container's name (default: its short ID)
   -e, --env K=V          set an environment variable (K alone: take it from this environment)
+      --env-file FILE    read K=V lines from FILE (# comments and blank lines skipped)
   -w, --workdir DIR      working directory inside the container
   -u, --user USER[:GROUP]  user, by name or id (from the image's /etc/passwd and /etc/group)
       --network host|none  the host's network (default), or only a loopback
@@ -78,7 +101,34 @@ const CREATE_HELP = `      --name NAME        the container's name (default: its
       --rm               remove the container when it exits
 ${STORE_HELP}`;
 
-function createOptions(flags: Flags, command: string[]) {
+/**
+ * `--env-file FILE` lines, as Docker reads them: `K=V` kept as written
+ * (no quotes removed), `K` alone from this environment, `#` comments and
+ * blank lines skipped; `-e` comes after, so it wins.
+ */
+async function envFileFlags(flags: Flags): Promise<string[]> {
+  const out: string[] = [];
+  for (const file of flags.all('env-file')) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--env-file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    for (const [n, raw] of text.split(/\r?\n/).entries()) {
+      const line = raw.replace(/^\s+/, '');
+      if (line === '' || line.startsWith('#')) continue;
+      const eq = line.indexOf('=');
+      const name = eq < 0 ? line.trimEnd() : line.slice(0, eq);
+      if (name === '' || /\s/.test(name)) throw new UsageError(`--env-file ${file}:${n + 1}: variable '${name}' contains whitespaces`);
+      if (eq >= 0) out.push(`${name}=${line.slice(eq + 1)}`);
+      else if (process.env[name] !== undefined) out.push(`${name}=${process.env[name]}`);
+    }
+  }
+  return out;
+}
+
+function createOptions(flags: Flags, command: string[], fileEnv: string[] = []) {
   const network = flags.get('network');
   if (network !== undefined && network !== 'host' && network !== 'none') throw new UsageError(`--network must be host or none, not ${JSON.stringify(network)}`);
   const entrypoint = flags.get('entrypoint');
@@ -86,7 +136,7 @@ function createOptions(flags: Flags, command: string[]) {
     ...(flags.get('name') !== undefined ? { name: flags.get('name')! } : {}),
     ...(command.length > 0 ? { cmd: command } : {}),
     ...(entrypoint !== undefined ? { entrypoint: entrypoint === '' ? [] : [entrypoint] } : {}),
-    env: envFlags(flags),
+    env: [...fileEnv, ...envFlags(flags)],
     ...workdirFlag(flags),
     ...(flags.get('user') !== undefined ? { user: flags.get('user')! } : {}),
     ...(network !== undefined ? { network: network as 'host' | 'none' } : {}),
@@ -102,7 +152,7 @@ const createCommand: Command = {
     const { flags, positional } = parseFlags(args, CREATE_FLAGS, { interspersed: false });
     const [image, ...command] = positional;
     if (image === undefined) throw new UsageError('expected an IMAGE');
-    const created = await runtimeOf(flags).create(image, { ...createOptions(flags, command), ...(flags.has('rm') ? { autoRemove: true } : {}) });
+    const created = await runtimeOf(flags).create(image, { ...createOptions(flags, command, await envFileFlags(flags)), ...(flags.has('rm') ? { autoRemove: true } : {}) });
     io.stdout(`${created.id}\n`);
     return 0;
   },
@@ -129,13 +179,13 @@ Exit status: the command's, or 125 when layerkit fails (as docker run).
       if (positional.length === 0) throw new UsageError('expected an IMAGE');
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
-      io.stderr(`layerkit run: ${err.message}\n\n${runCommand.usage}`);
+      io.stderr(`layerkit run: ${err.message}\n${err.brief ? '' : `\n${runCommand.usage}`}`);
       return 125;
     }
     const [image, ...command] = positional as [string, ...string[]];
     try {
       const runtime = runtimeOf(flags);
-      const options = createOptions(flags, command);
+      const options = createOptions(flags, command, await envFileFlags(flags));
       if (flags.has('detach')) {
         const started = await runtime.run(image, { ...options, detach: true, rm: flags.has('rm') });
         io.stdout(`${started.id}\n`);
@@ -149,7 +199,7 @@ Exit status: the command's, or 125 when layerkit fails (as docker run).
       });
       return exit.exitCode ?? 0;
     } catch (err) {
-      if (!(err instanceof LayerkitError)) throw err;
+      if (!(err instanceof LayerkitError) && !(err instanceof UsageError)) throw err;
       io.stderr(`layerkit run: ${err.message}\n`);
       return 125;
     }
@@ -202,23 +252,71 @@ const psCommand: Command = {
 
   -a, --all        show all containers (default: running and paused ones)
   -q, --quiet      only container IDs
+  -s, --size       show each writable layer's size (and, virtual, with its image)
       --no-trunc   do not truncate IDs and commands
+      --format T   a Go template per line ({{.ID}} {{.Image}} {{.Command}}
+                   {{.CreatedAt}} {{.RunningFor}} {{.State}} {{.Status}}
+                   {{.Names}} {{.Size}}), 'table T' with a header, or json
 ${STORE_HELP}
 `,
   async run(args, io) {
-    const { flags, positional } = parseFlags(args, [STORE, { name: 'all', short: 'a' }, { name: 'quiet', short: 'q' }, { name: 'no-trunc' }]);
+    const { flags, positional } = parseFlags(args, [STORE, { name: 'all', short: 'a' }, { name: 'quiet', short: 'q' }, { name: 'no-trunc' }, { name: 'size', short: 's' }, { name: 'format', value: true }]);
     if (positional.length > 0) throw new UsageError('ps takes no arguments');
-    const list = await runtimeOf(flags).ps({ all: flags.has('all') });
+    const runtime = runtimeOf(flags);
+    const list = await runtime.ps({ all: flags.has('all') });
     const truncate = !flags.has('no-trunc');
     if (flags.has('quiet')) {
       io.stdout(list.map((c) => `${truncate ? c.id.slice(0, 12) : c.id}\n`).join(''));
       return 0;
     }
     const now = Date.now();
-    io.stdout(dockerTable([['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], ...list.map((c) => psRow(c, truncate, now))]));
+    const sizes = new Map<string, string>();
+    const format = flags.get('format');
+    if (flags.has('size') || (format !== undefined && format.includes('.Size'))) {
+      for (const c of list) {
+        const { rw, rootFs } = await containerSize(runtime, c.id);
+        sizes.set(c.id, `${humanSize(rw)} (virtual ${humanSize(rootFs)})`);
+      }
+    }
+    if (format !== undefined) {
+      const rows = list.map((c) => psFields(c, truncate, now, sizes.get(c.id) ?? ''));
+      io.stdout(format === 'json' ? rows.map((r) => `${JSON.stringify(r)}\n`).join('') : formatList(format, rows, PS_HEADERS));
+      return 0;
+    }
+    const size = flags.has('size');
+    const header = ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES', ...(size ? ['SIZE'] : [])];
+    io.stdout(dockerTable([header, ...list.map((c) => [...psRow(c, truncate, now), ...(size ? [sizes.get(c.id)!] : [])])]));
     return 0;
   },
 };
+
+/** What `ps --format` templates see (Docker's field names). */
+function psFields(c: ContainerInfo, truncate: boolean, now: number, size: string): Record<string, string> {
+  const [id, image, command, runningFor, status, names] = psRow(c, truncate, now) as [string, string, string, string, string, string];
+  return { ID: id, Image: image, Command: command, CreatedAt: goTimeText(c.created), RunningFor: runningFor, Ports: '', State: c.status, Status: status, Size: size, Names: names, Labels: '', Mounts: '', Networks: c.network };
+}
+
+const PS_HEADERS: Record<string, string> = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Ports: 'PORTS',
+  State: 'STATE',
+  Status: 'STATUS',
+  Size: 'SIZE',
+  Names: 'NAMES',
+  Labels: 'LABELS',
+  Mounts: 'MOUNTS',
+  Networks: 'NETWORKS',
+};
+
+/** Go's `time.Time.String()` in UTC, as Docker's CreatedAt. */
+function goTimeText(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
+}
 
 // --- start / stop / restart / pause / unpause / rm --------------------------
 
@@ -339,6 +437,8 @@ Exits with the command's exit code.
 
   -e, --env K=V        set an environment variable
   -w, --workdir DIR    working directory (default: the container's)
+  -u, --user USER[:GROUP]  run as this user (default: the container's)
+  -d, --detach         run it in the background (its output is not kept)
   -i, --interactive    attach standard input
   -t, --tty            run the command on a pseudo-terminal
 ${STORE_HELP}
@@ -346,14 +446,31 @@ ${STORE_HELP}
   async run(args, io) {
     const { flags, positional } = parseFlags(
       args,
-      [STORE, { name: 'env', short: 'e', value: true, repeat: true }, { name: 'workdir', short: 'w', value: true }, { name: 'interactive', short: 'i' }, { name: 'tty', short: 't' }],
+      [
+        STORE,
+        { name: 'env', short: 'e', value: true, repeat: true },
+        { name: 'workdir', short: 'w', value: true },
+        { name: 'user', short: 'u', value: true },
+        { name: 'detach', short: 'd' },
+        { name: 'interactive', short: 'i' },
+        { name: 'tty', short: 't' },
+      ],
       { interspersed: false },
     );
     const [container, ...command] = positional;
     if (container === undefined || command.length === 0) throw new UsageError('expected a CONTAINER and a COMMAND');
+    if (flags.has('detach')) {
+      if (flags.has('interactive') || flags.has('tty')) throw new UsageError('-d cannot be combined with -i or -t');
+      await runtimeOf(flags).inspect(container).then((c) => {
+        if (c.status !== 'running') throw new UsageError(`container ${c.name} is not running`);
+      });
+      detachedExec(flags, container, command);
+      return 0;
+    }
     const exit = await runtimeOf(flags).exec(container, command, {
       env: envFlags(flags),
       ...workdirFlag(flags),
+      ...(flags.get('user') !== undefined ? { user: flags.get('user')! } : {}),
       ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
       ...(flags.has('tty') ? { tty: true } : {}),
       onOutput: outputTo(io),
@@ -362,16 +479,54 @@ ${STORE_HELP}
   },
 };
 
+/**
+ * `exec -d`: the same exec, attached, in a process of its own that outlives
+ * this one (output discarded, as Docker does for a detached exec).
+ */
+function detachedExec(flags: Flags, container: string, command: string[]): void {
+  const self = import.meta.url.endsWith('.ts') ? '../main.ts' : '../main.js';
+  const loader = import.meta.url.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
+  const args = [
+    ...(flags.get('store') !== undefined ? ['--store', flags.get('store')!] : []),
+    ...flags.all('env').flatMap((e) => ['-e', e]),
+    ...(flags.get('workdir') !== undefined ? ['-w', flags.get('workdir')!] : []),
+    ...(flags.get('user') !== undefined ? ['-u', flags.get('user')!] : []),
+    container,
+    ...command,
+  ];
+  const child = spawn(process.execPath, [...loader, fileURLToPath(new URL(self, import.meta.url)), 'exec', ...args], { detached: true, stdio: 'ignore' });
+  child.unref();
+}
+
 const logsCommand: Command = {
   name: 'logs',
   summary: "print a container's output (docker logs)",
-  usage: `Usage: layerkit logs [OPTIONS] CONTAINER\n\nWhat the container wrote: its stdout to stdout, its stderr to stderr.\n\n${STORE_HELP}\n`,
+  usage: `Usage: layerkit logs [OPTIONS] CONTAINER
+
+What the container wrote: its stdout to stdout, its stderr to stderr.
+
+  -f, --follow      keep printing new output until the container stops
+  -n, --tail N      only the last N lines of each stream (all: every line)
+${STORE_HELP}
+`,
   async run(args, io) {
-    const { flags, positional } = parseFlags(args, [STORE]);
+    const { flags, positional } = parseFlags(args, [
+      STORE,
+      { name: 'follow', short: 'f' },
+      { name: 'tail', short: 'n', value: true },
+      ...unsupportedFlags({
+        timestamps: [false, 'logs are kept as the bytes the container wrote, without times', 't'],
+        since: [true, 'logs are kept as the bytes the container wrote, without times'],
+        until: [true, 'logs are kept as the bytes the container wrote, without times'],
+        details: [false, 'containers have no log labels'],
+      }),
+    ]);
     if (positional.length !== 1) throw new UsageError('expected exactly one CONTAINER');
-    const logs = await runtimeOf(flags).logs(positional[0]!);
-    if (logs.stdout !== '') io.stdout(logs.stdout);
-    if (logs.stderr !== '') io.stderr(logs.stderr);
+    const tailText = flags.get('tail');
+    if (tailText !== undefined && tailText !== 'all' && !/^\d+$/.test(tailText)) throw new UsageError(`--tail expects a number of lines or all, got ${JSON.stringify(tailText)}`);
+    const tail = tailText === undefined || tailText === 'all' ? undefined : Number(tailText);
+    const write = io.write ? (stream: 'stdout' | 'stderr', bytes: Uint8Array) => io.write!(stream, bytes) : outputTo(io);
+    await containerLogs(runtimeOf(flags), positional[0]!, write, { ...(tail === undefined ? {} : { tail }), follow: flags.has('follow') });
     return 0;
   },
 };

@@ -1,0 +1,156 @@
+/**
+ * `kill`, `wait`, `top` and `import`: the Docker verbs that signal or watch
+ * a container, and the one that turns a root file system tarball into an
+ * image.
+ * @module
+ */
+import { rm, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { importRootfs } from '../../build/import-rootfs.js';
+import { ContainerRuntime } from '../../build/run/containers/index.js';
+import { killContainer, topContainer, waitContainer } from '../../build/run/containers/verbs.js';
+import { LayerkitError } from '../../errors.js';
+import { parsePlatform } from '../../image/platform.js';
+import { layerFromTarFile } from '../../layers/from-tar.js';
+import { readAll } from '../build-inputs.js';
+import { parseFlags, UsageError, type CliIo, type Command, type Flags } from '../io.js';
+import { terminalOf, type TerminalIo } from '../terminal.js';
+import { openStore, STORE_FLAG as STORE, STORE_OPTION as STORE_HELP } from './transfer.js';
+
+function runtimeOf(flags: Flags): ContainerRuntime {
+  return new ContainerRuntime(openStore(flags));
+}
+
+/** Each container in turn; the status is 1 if any failed (each failure said on its own line). */
+async function each(names: string[], io: CliIo, verb: string, act: (name: string) => Promise<string | undefined>): Promise<number> {
+  if (names.length === 0) throw new UsageError('expected at least one CONTAINER');
+  let status = 0;
+  for (const name of names) {
+    try {
+      const out = await act(name);
+      if (out !== undefined) io.stdout(`${out}\n`);
+    } catch (err) {
+      if (!(err instanceof LayerkitError)) throw err;
+      io.stderr(`layerkit ${verb}: ${err.message}\n`);
+      status = 1;
+    }
+  }
+  return status;
+}
+
+const killCommand: Command = {
+  name: 'kill',
+  summary: 'send a signal to running containers (docker kill)',
+  usage: `Usage: layerkit kill [OPTIONS] CONTAINER...
+
+Sends SIGKILL, or the signal given, to each container's main process.
+
+  -s, --signal SIG   a signal name (KILL, SIGHUP, term) or number
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE, { name: 'signal', short: 's', value: true }]);
+    const runtime = runtimeOf(flags);
+    const signal = flags.get('signal') ?? 'KILL';
+    return each(positional, io, 'kill', async (name) => {
+      await killContainer(runtime, name, signal);
+      return name;
+    });
+  },
+};
+
+const waitCommand: Command = {
+  name: 'wait',
+  summary: 'wait for containers to stop and print their exit codes (docker wait)',
+  usage: `Usage: layerkit wait [OPTIONS] CONTAINER...
+
+Blocks until each container stops, then prints its exit code.
+
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE]);
+    const runtime = runtimeOf(flags);
+    return each(positional, io, 'wait', async (name) => String(await waitContainer(runtime, name)));
+  },
+};
+
+const topCommand: Command = {
+  name: 'top',
+  summary: "list a running container's processes (docker top)",
+  usage: `Usage: layerkit top [OPTIONS] CONTAINER
+
+The container's processes as the host sees them: user id, host pid,
+parent pid and command line.
+
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional } = parseFlags(args, [STORE]);
+    if (positional.length !== 1) throw new UsageError('expected exactly one CONTAINER');
+    const processes = await topContainer(runtimeOf(flags), positional[0]!);
+    const rows = [['UID', 'PID', 'PPID', 'CMD'], ...processes.map((p) => [String(p.uid), String(p.pid), String(p.ppid), p.cmd])];
+    const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+    io.stdout(rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]! + 3) : c)).join('')).join('\n') + '\n');
+    return 0;
+  },
+};
+
+const importCommand: Command = {
+  name: 'import',
+  summary: 'make an image from a root file system tarball (docker import)',
+  usage: `Usage: layerkit import [OPTIONS] FILE|- [REPOSITORY[:TAG]]
+
+Stores a one-layer image of the tarball's files (plain, gzip or zstd),
+read from FILE or standard input, and prints its ID.
+
+  -c, --change LINE   apply a Dockerfile instruction to the config: CMD,
+                      ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL,
+                      USER, VOLUME, WORKDIR (repeatable)
+  -m, --message TEXT  the history entry's comment
+      --platform P    the image's OS/ARCH (default the host's)
+${STORE_HELP}
+`,
+  async run(args, io: CliIo & TerminalIo) {
+    const { flags, positional } = parseFlags(args, [
+      STORE,
+      { name: 'change', short: 'c', value: true, repeat: true },
+      { name: 'message', short: 'm', value: true },
+      { name: 'platform', value: true },
+    ]);
+    if (positional.length < 1 || positional.length > 2) throw new UsageError('expected FILE (or -) and an optional REPOSITORY[:TAG]');
+    const [source, tag] = positional as [string, string | undefined];
+    const platform = flags.get('platform');
+    const options = {
+      changes: flags.all('change'),
+      ...(flags.get('message') !== undefined ? { message: flags.get('message')! } : {}),
+      ...(platform !== undefined ? { platform: parsePlatform(platform) } : {}),
+    };
+    const store = openStore(flags);
+    let spool: string | undefined;
+    try {
+      let file = source;
+      if (source === '-') {
+        if (io.stdin === undefined || terminalOf(io).isTTY('stdin')) {
+          io.stderr('layerkit import: nothing to read: standard input is a terminal; give a FILE or redirect it\n');
+          return 1;
+        }
+        // The layer is read more than once (digests, then the store): standard input goes to a file first.
+        spool = await mkdtemp(join(tmpdir(), 'layerkit-import-'));
+        file = join(spool, 'rootfs.tar');
+        await writeFile(file, await readAll(io.stdin));
+      }
+      const image = importRootfs(layerFromTarFile(file), options);
+      const stored = await store.putImage(image, tag === undefined ? [] : [tag]);
+      io.stdout(`${stored.id}\n`);
+      return 0;
+    } finally {
+      if (spool !== undefined) await rm(spool, { recursive: true, force: true });
+    }
+  },
+};
+
+/** `kill`, `wait`, `top`, `import`, in the order `layerkit --help` lists them. */
+export const containerVerbCommands: readonly Command[] = [killCommand, waitCommand, topCommand, importCommand];
