@@ -237,9 +237,9 @@ export const buildCommand: Command = {
         const cached = result.steps.filter((s) => s.cached).length;
         say(`built ${result.imageId}\n`);
         say(`digest ${result.digest}\n`);
-        for (const p of result.pushed) io.stdout(`pushed ${p.reference} ${p.digest}\n`);
-        if (result.stored) for (const tag of result.tags) io.stdout(`tagged ${tag}\n`);
-        else io.stdout('not stored locally (pushed only; --load stores it)\n');
+        for (const p of result.pushed) say(`pushed ${p.reference} ${p.digest}\n`);
+        if (result.stored) for (const tag of result.tags) say(`tagged ${tag}\n`);
+        else say('not stored locally (pushed only; --load stores it)\n');
         say(`${result.steps.length} steps, ${cached} cached\n`);
       }
       return 0;
