@@ -2,12 +2,16 @@
 // registry, downloads none of the base's layer blobs (counted by a proxy in
 // front of a real registry) and gives the same image digest as the build over
 // a base pulled into the store. Also: several platforms as one index.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import type { BuildEvent } from '../../src/build/events.js';
 import { formatPlatform, hostPlatform } from '../../src/image/platform.js';
 import { RegistryClient, push } from '../../src/registry/index.js';
 import { buildText, freshStore, rootfs, writeContext } from './helpers.js';
+import { run, tool } from '../layers/interop-helpers.js';
 import { hasRegistry, startCountingProxy, startRegistry, type CountingProxy, type TestRegistry } from './registry-fixture.js';
 
 const enabled = hasRegistry();
@@ -75,6 +79,19 @@ describeRegistry('lazy registry bases', () => {
     const tree = await rootfs(remote);
     for (const path of ['/app/hello.txt', '/app/lib/hello.txt', '/srv/data/hello.txt', '/new/dir/hello.txt', '/app/lib/base.js']) expect(tree.has(path), path).toBe(true);
     expect(tree.get('/srv/data')?.mode).toBe(0o750);
+
+    // An independent client agrees: skopeo copies the lazily pushed image (every blob read and verified) and names the same digest.
+    if (tool('skopeo')) {
+      const dir = await mkdtemp(join(tmpdir(), 'layerkit-skopeo-'));
+      try {
+        run('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/lazy/out:1`, `oci:${dir}:out`]);
+        const inspected = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/lazy/out:1`])) as { Digest: string; Layers: string[] };
+        expect(inspected.Digest).toBe(lazy.digest);
+        expect(inspected.Layers.slice(0, baseLayers.length)).toEqual(baseLayers);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
   }, 90_000);
 
   it('a base without published indexes is downloaded for its tree (a base-download event says why); same digest', async () => {
@@ -120,6 +137,18 @@ describeRegistry('lazy registry bases', () => {
       expect(tree.has('/hello.txt')).toBe(true);
       const baseImage = (await client.getImages(`${registry.host}/multi/base:1`)).find((b) => b.platform.architecture === platform.architecture)!.image;
       expect(await (await image.layers())[0]!.digest()).toBe(await (await baseImage.layers())[0]!.digest());
+    }
+    if (tool('skopeo')) {
+      const raw = JSON.parse(run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/multi/out:1`])) as { mediaType: string; manifests: Array<{ digest: string; platform: { architecture: string } }> };
+      expect(raw.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+      expect(raw.manifests.map((m) => m.platform.architecture)).toEqual(['amd64', 'arm64']);
+      expect(raw.manifests.map((m) => m.digest)).toEqual(result.platforms!.map((p) => p.digest));
+      const dir = await mkdtemp(join(tmpdir(), 'layerkit-skopeo-'));
+      try {
+        run('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${registry.host}/multi/out:1`, `oci:${dir}:out`]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     }
     // A multi-platform build cannot go to the local store, and RUN for the foreign platform is refused.
     await expect(buildText('FROM scratch\nCOPY hello.txt /\n', FILES, { platforms })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
