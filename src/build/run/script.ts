@@ -10,8 +10,7 @@
  * 1. reports its host pid and start time on the status channel (the
  *    namespace's init: killing it kills every process of the step);
  * 2. reads secrets from stdin into a tmpfs that exists only in the
- *    namespace (never on the host's disk), then, with a user-mode network,
- *    waits for the caller's go (a line on stdin) once the stack is up;
+ *    namespace (never on the host's disk);
  * 3. mounts, with `mount --all --fstab` in two passes, the *helper root*
  *    (`r`, a directory of the step bound on itself), the root file system
  *    at an unguessable name inside it (overlayfs over the extracted lowers,
@@ -19,7 +18,9 @@
  *    from a prepared skeleton, the host's few devices bound over its
  *    stubs, devpts, shm, mqueue), `/sys`, hosts files, `RUN --mount`s,
  *    Docker's masks, and the host's system directories read-only into the
- *    helper root; every writable mount is `nodev`;
+ *    helper root; every writable mount is `nodev`; then, with a user-mode
+ *    network, waits for the caller's go (a line on the step's FIFO) once
+ *    slirp4netns, started meanwhile, is up;
  * 4. `pivot_root`s into the helper root, so nothing of the host but its
  *    programs remains reachable;
  * 5. execs the final command: `env -i <step env> setpriv … unshare
@@ -69,7 +70,7 @@ export interface ScriptPlan {
   mkdirs: Array<{ path: string; uid: number; gid: number }>;
   /** A new network namespace: bring `lo` up. */
   newNetwork: boolean;
-  /** Wait for `1` on the step's FIFO `go` before mounting: the user-mode network is being set up. */
+  /** Wait for `1` on the step's FIFO `go` before the command starts: the user-mode network is being set up. */
   waitForNetwork?: boolean;
   hostname: string;
 }
@@ -96,10 +97,6 @@ export function setupScript(plan: ScriptPlan): string {
       if (s.uid !== 0 || s.gid !== 0) lines.push(`chown ${s.uid}:${s.gid} p/${q(s.name)}`);
     }
   }
-  // Released by the caller once the network namespace has its user-mode stack.
-  if (plan.waitForNetwork) {
-    lines.push('go=; read -r go < go || true', '[ "$go" = 1 ] || { echo "the user-mode network (slirp4netns) could not be started" >&3; exit 1; }');
-  }
   lines.push('exec 0</dev/null');
   // lowerdir names are relative to l/ (short: the option string is limited to a page).
   lines.push('(cd l && mount --all --fstab ../fstab.1)', `cp -a d/. ${q(plan.root + '/dev/')}`);
@@ -110,6 +107,10 @@ export function setupScript(plan: ScriptPlan): string {
     lines.push(`install -d -m 0755 -o ${uid} -g ${gid} ${paths.map((p) => q(plan.root + p)).join(' ')}`);
   }
   lines.push('mount --all --fstab fstab.2');
+  // Released by the caller once the network namespace has its user-mode stack (started while the mounts were made).
+  if (plan.waitForNetwork) {
+    lines.push('go=; read -r go < go || true', '[ "$go" = 1 ] || { echo "the user-mode network (slirp4netns) could not be started" >&3; exit 1; }');
+  }
   if (plan.newNetwork) lines.push('ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || true');
   lines.push(
     `echo ${q(plan.hostname)} > /proc/sys/kernel/hostname 2>/dev/null || true`,
