@@ -13,12 +13,13 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { ContainerRuntime, statusText, humanDuration, type ContainerInfo, type OutputListener } from '../../build/run/containers/index.js';
+import { ContainerRuntime, parsePublish, statusText, humanDuration, type ContainerInfo, type OutputListener, type TerminalSize } from '../../build/run/containers/index.js';
 import { goQuote } from '../../dockerfile/syntax/go-quote.js';
 import { LayerkitError } from '../../errors.js';
 import { diff as diffTrees } from '../../layers/changes/diff.js';
 import { flatten } from '../../layers/changes/squash.js';
 import { containerLogs, containerSize } from '../../build/run/containers/verbs.js';
+import { parseMountFlag, parseVolumeFlag, type ContainerMount } from '../../build/run/containers/volumes.js';
 import { formatList } from '../go-template.js';
 import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
 import { humanSize, openStore, STORE_FLAG as STORE, STORE_OPTION as STORE_HELP } from './transfer.js';
@@ -35,6 +36,21 @@ function outputTo(io: CliIo): OutputListener {
     const text = decoders[stream].write(Buffer.from(chunk));
     if (text !== '') io[stream](text);
   };
+}
+
+/**
+ * `-t` on this process's own terminal: raw mode while attached (the
+ * container's terminal does the echo and the line editing, as with Docker),
+ * and the container's terminal follows this one's size.
+ */
+function hostTerminal(io: CliIo, tty: boolean): { terminal?: TerminalSize; restore(): void } {
+  if (!tty || io.stdin !== process.stdin || !process.stdin.isTTY) return { restore: () => {} };
+  process.stdin.setRawMode(true);
+  const out = process.stdout;
+  const terminal: TerminalSize | undefined = out.isTTY
+    ? { size: () => ({ columns: out.columns, rows: out.rows }), onResize: (listener) => (out.on('resize', listener), () => void out.off('resize', listener)) }
+    : undefined;
+  return { ...(terminal ? { terminal } : {}), restore: () => process.stdin.setRawMode(false) };
 }
 
 /** `-e K=V`, or `-e K` taking K's value from this process's environment (dropped when unset), as Docker. */
@@ -69,8 +85,12 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'workdir', short: 'w', value: true },
   { name: 'user', short: 'u', value: true },
   { name: 'network', value: true },
+  { name: 'publish', short: 'p', value: true, repeat: true },
+  { name: 'hostname', value: true },
   { name: 'entrypoint', value: true },
   { name: 'env-file', value: true, repeat: true },
+  { name: 'volume', short: 'v', value: true, repeat: true },
+  { name: 'mount', value: true, repeat: true },
   ...unsupportedFlags({
     privileged: [false, 'the sandbox grants no extra privileges'],
     'cap-add': [true, 'the sandbox keeps one fixed set of capabilities'],
@@ -92,9 +112,15 @@ const CREATE_FLAGS: FlagSpec[] = [
 const CREATE_HELP = `      --name NAME        the container's name (default: its short ID)
   -e, --env K=V          set an environment variable (K alone: take it from this environment)
       --env-file FILE    read K=V lines from FILE (# comments and blank lines skipped)
+  -v, --volume SRC:DST[:ro]  bind a host directory (absolute SRC) or a named volume
+                         (kept under the store until layerkit volume rm) at DST
+      --mount SPEC       type=bind|volume|tmpfs,source=…,target=…[,readonly]
   -w, --workdir DIR      working directory inside the container
   -u, --user USER[:GROUP]  user, by name or id (from the image's /etc/passwd and /etc/group)
-      --network host|none  the host's network (default), or only a loopback
+      --network bridge|host|none  a network of its own reaching out through slirp4netns
+                         (default), the host's, or only a loopback
+  -p, --publish [IP:]HOST:CONTAINER[/tcp|udp]  publish a container port on the host
+      --hostname NAME    the container's host name (default: its short ID)
       --entrypoint CMD   replace the image's ENTRYPOINT (and its CMD unless one is given)
   -i, --interactive      keep standard input open (attached runs)
   -t, --tty              run the command on a pseudo-terminal
@@ -128,9 +154,16 @@ async function envFileFlags(flags: Flags): Promise<string[]> {
   return out;
 }
 
+/** `-v` and `--mount`, in the order given (each kind in its order). */
+function mountFlags(flags: Flags): { mounts?: ContainerMount[] } {
+  const mounts = [...flags.all('volume').map(parseVolumeFlag), ...flags.all('mount').map(parseMountFlag)];
+  return mounts.length > 0 ? { mounts } : {};
+}
+
 function createOptions(flags: Flags, command: string[], fileEnv: string[] = []) {
   const network = flags.get('network');
-  if (network !== undefined && network !== 'host' && network !== 'none') throw new UsageError(`--network must be host or none, not ${JSON.stringify(network)}`);
+  if (network !== undefined && network !== 'bridge' && network !== 'host' && network !== 'none') throw new UsageError(`--network must be bridge, host or none, not ${JSON.stringify(network)}`);
+  const ports = flags.all('publish').map((p) => parsePublish(p));
   const entrypoint = flags.get('entrypoint');
   return {
     ...(flags.get('name') !== undefined ? { name: flags.get('name')! } : {}),
@@ -139,7 +172,10 @@ function createOptions(flags: Flags, command: string[], fileEnv: string[] = []) 
     env: [...fileEnv, ...envFlags(flags)],
     ...workdirFlag(flags),
     ...(flags.get('user') !== undefined ? { user: flags.get('user')! } : {}),
-    ...(network !== undefined ? { network: network as 'host' | 'none' } : {}),
+    ...(network !== undefined ? { network: network as 'bridge' | 'host' | 'none' } : {}),
+    ...(ports.length > 0 ? { ports } : {}),
+    ...(flags.get('hostname') !== undefined ? { hostname: flags.get('hostname')! } : {}),
+    ...mountFlags(flags),
     ...(flags.has('tty') ? { tty: true } : {}),
   };
 }
@@ -191,13 +227,19 @@ Exit status: the command's, or 125 when layerkit fails (as docker run).
         io.stdout(`${started.id}\n`);
         return 0;
       }
-      const exit = await runtime.run(image, {
-        ...options,
-        rm: flags.has('rm'),
-        ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
-        onOutput: outputTo(io),
-      });
-      return exit.exitCode ?? 0;
+      const host = hostTerminal(io, flags.has('tty'));
+      try {
+        const exit = await runtime.run(image, {
+          ...options,
+          rm: flags.has('rm'),
+          ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
+          ...(host.terminal ? { terminal: host.terminal } : {}),
+          onOutput: outputTo(io),
+        });
+        return exit.exitCode ?? 0;
+      } finally {
+        host.restore();
+      }
     } catch (err) {
       if (!(err instanceof LayerkitError) && !(err instanceof UsageError)) throw err;
       io.stderr(`layerkit run: ${err.message}\n`);
@@ -467,15 +509,21 @@ ${STORE_HELP}
       detachedExec(flags, container, command);
       return 0;
     }
-    const exit = await runtimeOf(flags).exec(container, command, {
-      env: envFlags(flags),
-      ...workdirFlag(flags),
-      ...(flags.get('user') !== undefined ? { user: flags.get('user')! } : {}),
-      ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
-      ...(flags.has('tty') ? { tty: true } : {}),
-      onOutput: outputTo(io),
-    });
-    return exit.exitCode;
+    const host = hostTerminal(io, flags.has('tty'));
+    try {
+      const exit = await runtimeOf(flags).exec(container, command, {
+        env: envFlags(flags),
+        ...workdirFlag(flags),
+        ...(flags.get('user') !== undefined ? { user: flags.get('user')! } : {}),
+        ...(flags.has('interactive') && io.stdin ? { stdin: io.stdin } : {}),
+        ...(flags.has('tty') ? { tty: true } : {}),
+        ...(host.terminal ? { terminal: host.terminal } : {}),
+        onOutput: outputTo(io),
+      });
+      return exit.exitCode;
+    } finally {
+      host.restore();
+    }
   },
 };
 
