@@ -143,7 +143,9 @@ export async function isRemoteOnly(layer: Layer, store: ImageStore): Promise<boo
  * registry) so that their file trees are known without the blobs.
  *
  * @throws {@link BuildError} `BASE_IMAGE_NOT_FOUND` (the registry has no such
- * image), `BASE_PLATFORM_MISMATCH`, `BASE_IMAGE_PULL_FAILED` (any other registry error, as its cause).
+ * image, denies access to it, or cannot be reached; `data.reason` is the
+ * registry error's code), `BASE_PLATFORM_MISMATCH`, `BASE_IMAGE_PULL_FAILED`
+ * (any other registry error, as its cause).
  */
 export async function resolveRegistryBase(ctx: RemoteBaseContext, ref: string, platform: Platform, data: BuildErrorData = {}): Promise<ResolvedBase> {
   const parsed = parseReference(ref);
@@ -186,6 +188,10 @@ function registryError(err: unknown, reference: string, platform: Platform, data
   const why = err instanceof Error ? err.message : String(err);
   if (code === 'NOT_FOUND' || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN') {
     return new BuildError('BASE_IMAGE_NOT_FOUND', `image "${reference}" is neither in the local store nor in its registry: ${why}`, { reference, ...data, reason: code }, { cause: err });
+  }
+  if (code === 'UNAUTHORIZED' || code === 'DENIED') {
+    // Docker Hub answers 401 for a repository that does not exist as for a private one: Docker says "pull access denied".
+    return new BuildError('BASE_IMAGE_NOT_FOUND', `image "${reference}" is not in the local store and its registry denied access (it does not exist, or needs a login): ${why}`, { reference, ...data, reason: code }, { cause: err });
   }
   if (code === 'UNREACHABLE' || code === 'TIMEOUT') {
     return new BuildError('BASE_IMAGE_NOT_FOUND', `image "${reference}" is not in the local store and its registry cannot be reached: ${why}`, { reference, ...data, reason: code }, { cause: err });
