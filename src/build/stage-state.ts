@@ -21,6 +21,9 @@ export async function chainKey(layers: readonly Layer[]): Promise<string> {
   return sha256(ids.join(' '));
 }
 
+/** Name → position in an `Env` array that {@link StageState.setEnv} maintains (a new array starts a new map). */
+const envIndex = new WeakMap<string[], Map<string, number>>();
+
 /** A stage being built (or built). */
 export class StageState {
   /** The config as it will be written (no `created` until export). */
@@ -50,6 +53,34 @@ export class StageState {
   get container(): NonNullable<ImageConfig['config']> {
     this.config.config ??= {};
     return this.config.config;
+  }
+
+  /**
+   * `ENV key=value`: replaces the first `key` entry of the config's `Env`
+   * (BuildKit's `addEnv`) or appends one, and sets the variable. The name
+   * positions are remembered beside the array, so each ENV costs the same
+   * however many came before (a copy and a search per line made 20,000 ENV
+   * lines quadratic).
+   */
+  setEnv(key: string, value: string): void {
+    const env = (this.container.Env ??= []);
+    let index = envIndex.get(env);
+    if (!index) {
+      index = new Map();
+      for (const [i, e] of env.entries()) {
+        const eq = e.indexOf('=');
+        const name = eq < 0 ? e : e.slice(0, eq);
+        if (!index.has(name)) index.set(name, i);
+      }
+      envIndex.set(env, index);
+    }
+    const at = index.get(key);
+    if (at !== undefined && at < env.length) env[at] = `${key}=${value}`;
+    else {
+      index.set(key, env.length);
+      env.push(`${key}=${value}`);
+    }
+    this.vars.set(key, value);
   }
 
   get history(): History[] {

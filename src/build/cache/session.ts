@@ -257,7 +257,8 @@ export class CacheSession {
     const parent = this.#chains.get(run.state);
     if (parent === undefined) return undefined;
     const lookups = this.#lookups(run.plan);
-    const vars = run.state.vars.toList();
+    // Only what changed since the parent's lookup: the parent's key already stands for the rest (linear in ENV lines).
+    const vars = run.state.vars.takeChanges();
     const platform = formatPlatform(run.state.platform);
     if (readsContext(instruction)) {
       // Its key needs every source hashed. When no record can match, the copy goes first and

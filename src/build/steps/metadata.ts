@@ -57,8 +57,7 @@ export function applyMetadata(run: StageRun, instruction: Instruction): StepOutc
     case 'env': {
       let text = 'ENV';
       for (const { key, value } of instruction.env) {
-        c.Env = setEnv(c.Env ?? [], key, value);
-        state.vars.set(key, value);
+        state.setEnv(key, value);
         text += ` ${key}=${value}`;
       }
       return { createdBy: text };
