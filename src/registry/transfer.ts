@@ -3,10 +3,7 @@
  * and `login` / `logout` as Docker keeps them in config.json.
  * @module
  */
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Digest } from '../digest.js';
-import { blobPath } from '../image/blob-source.js';
 import type { Image } from '../image/image.js';
 import { parseReference, type ImageReference } from '../image/reference.js';
 import type { ImageStore } from '../image/store/store.js';
@@ -14,6 +11,7 @@ import type { Platform } from '../image/types.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
 import { eraseCredentials, storeCredentials } from './credentials.js';
 import { registryDomain } from './hosts.js';
+import { ingestBlobs, storeHasBlob } from './ingest.js';
 import type { RemoteImage } from './remote-image.js';
 
 /**
@@ -35,14 +33,6 @@ export interface PullResult {
   reference: ImageReference;
 }
 
-async function hasStoredBlob(store: ImageStore, digest: Digest, size: number): Promise<boolean> {
-  try {
-    return (await stat(join(store.root, blobPath(digest)))).size === size;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Pulls an image into a store, as `docker pull` does: an index is resolved to
  * `platform` (default: this machine's), layer blobs the store already has
@@ -62,16 +52,19 @@ export async function pull(ref: string, store: ImageStore, options: RegistryOpti
   const client = options.client ?? new RegistryClient(options);
   try {
     const fetched = await client.getImage(ref, options.platform ? { platform: options.platform } : {});
-    const manifest = await fetched.manifest();
-    // Layers the store has are skipped by putImage without being opened; say so.
-    for (const d of manifest.layers) {
-      if (await hasStoredBlob(store, d.digest as Digest, d.size)) client.emit({ type: 'blob-done', digest: d.digest as Digest, total: d.size, direction: 'pull', result: 'present' });
+    const [manifest, layers] = await Promise.all([fetched.manifest(), fetched.layers()]);
+    const blobs = manifest.layers.map((d, i) => ({ digest: d.digest as Digest, size: d.size, open: () => layers[i]!.compressed() }));
+    // Layers the store has are neither fetched nor announced as downloads.
+    for (const blob of blobs) {
+      if (await storeHasBlob(store, blob.digest, blob.size)) client.emit({ type: 'blob-done', digest: blob.digest, total: blob.size, direction: 'pull', result: 'present' });
     }
-    const image = fetched;
     const reference = fetched.reference;
     const tags = reference.tag !== undefined && reference.digest === undefined ? [reference.canonical] : [];
-    const stored = await store.putImage(image, tags, { concurrency: client.concurrency });
-    await store.addRepoDigest(stored.digest, `${reference.name}@${fetched.resolvedDigest}`);
+    const stored = await ingestBlobs(store, blobs, client.concurrency, async () => {
+      const put = await store.putImage(fetched, tags);
+      await store.addRepoDigest(put.digest, `${reference.name}@${fetched.resolvedDigest}`);
+      return put;
+    });
     return { image: fetched, imageId: stored.id, manifestDigest: stored.digest, resolvedDigest: fetched.resolvedDigest, reference };
   } finally {
     if (!options.client) await client.close();
