@@ -77,7 +77,8 @@ describe.runIf(registryTool)('faults', () => {
     expect(err.message).toContain(layerDigests[1]);
     expect(err.data.registry).toBe(p.host);
     expect(await store.list()).toEqual([]);
-    expect(await expectStoreSound(store)).not.toContain(layerDigests[1]);
+    // The store was empty and is empty again: the good layer written before the bad one was removed.
+    expect(await expectStoreSound(store)).toEqual([]);
   });
 
   it('429 with Retry-After: waits as asked, then succeeds', async () => {
@@ -213,7 +214,7 @@ describe.runIf(registryTool)('a registry killed with SIGKILL', () => {
     expect(['UNREACHABLE', 'TIMEOUT']).toContain(err.code);
     expect(err.message).toContain(reg.host);
     expect(await store.list()).toEqual([]);
-    await expectStoreSound(store);
+    expect(await expectStoreSound(store)).toEqual([]);
     // Back up: the same store completes the pull, and everything verifies.
     await reg.restart();
     const result = await pull(`${reg.host}/killed/pull:1`, store);
