@@ -7,7 +7,7 @@ import { BuildError } from '../../src/build/errors.js';
 import type { BuildEvent } from '../../src/build/events.js';
 import { hostPlatform } from '../../src/image/platform.js';
 import { RegistryClient, push } from '../../src/registry/index.js';
-import { buildText, freshStore, rootfs, writeContext } from './helpers.js';
+import { buildText, freshStore, rootfs, tempDir, writeContext } from './helpers.js';
 import { hasRegistry, startRegistry, type TestRegistry } from './registry-fixture.js';
 
 const enabled = hasRegistry();
@@ -133,6 +133,24 @@ describeRegistry('builds with a registry', () => {
       expect(result.stored).toBe(false);
     } finally {
       await other.stop();
+    }
+  }, 60_000);
+
+  it('credentials from the registry option reach FROM and push; without them the base is not found and the message says to log in', async () => {
+    const creds = { username: 'builder', password: 'secret-word' };
+    const locked = await startRegistry({ htpasswd: creds });
+    try {
+      const registryOption = { auth: { [locked.host]: creds }, dockerConfig: await tempDir() };
+      await buildText('FROM scratch\nCOPY a.txt /\n', { 'a.txt': 'locked\n' }, { output: `type=registry,name=${locked.host}/private/base:1`, registry: registryOption });
+      const built = await buildText(`FROM ${locked.host}/private/base:1\nCOPY b.txt /\n`, { 'b.txt': 'b\n' }, { registry: registryOption, tags: `${locked.host}/private/app:1`, push: true });
+      expect(built.pushed[0]!.digest).toBe(built.digest);
+      const anonymous = await buildText(`FROM ${locked.host}/private/base:1\n`, {}, { registry: { dockerConfig: await tempDir() } }).catch((e: unknown) => e);
+      expect(anonymous).toBeInstanceOf(BuildError);
+      expect((anonymous as BuildError).code).toBe('BASE_IMAGE_NOT_FOUND');
+      expect((anonymous as BuildError).data.reason).toBe('UNAUTHORIZED');
+      expect((anonymous as BuildError).message).toContain('login');
+    } finally {
+      await locked.stop();
     }
   }, 60_000);
 

@@ -37,14 +37,24 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-/** Starts a plain-HTTP registry on a free loopback port; its storage is removed by stop(). */
-export async function startRegistry(): Promise<TestRegistry> {
+/**
+ * Starts a plain-HTTP registry on a free loopback port; its storage is
+ * removed by stop(). With `htpasswd`, it asks for Basic credentials.
+ */
+export async function startRegistry(options: { htpasswd?: { username: string; password: string } } = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'layerkit-registry-'));
   let child: ChildProcess | undefined;
   try {
+    const auth: string[] = [];
+    if (options.htpasswd) {
+      const { hashSync } = await import('bcryptjs');
+      await writeFile(join(dir, 'htpasswd'), `${options.htpasswd.username}:${hashSync(options.htpasswd.password, 5)}\n`);
+      auth.push('auth:', '  htpasswd:', '    realm: layerkit-test', `    path: ${join(dir, 'htpasswd')}`);
+    }
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
       const config = [
+        ...auth,
         'version: 0.1',
         'log:',
         '  level: error',
@@ -88,7 +98,7 @@ export async function startRegistry(): Promise<TestRegistry> {
 async function ready(host: string, child: ChildProcess): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) return false;
-    const ok = await fetch(`http://${host}/v2/`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`http://${host}/v2/`).then((r) => r.status === 200 || r.status === 401, () => false);
     if (ok) return true;
     await new Promise((r) => setTimeout(r, 50));
   }
