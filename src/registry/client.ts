@@ -78,7 +78,15 @@ export interface BlobUpload {
   mountFrom?: string;
 }
 
-/** The media types asked for when fetching a manifest. */
+/**
+ * The `Accept` header of manifest requests: OCI manifest, Docker schema 2,
+ * OCI index and Docker manifest list.
+ *
+ * @example
+ * ```ts
+ * await fetch(url, { headers: { accept: MANIFEST_ACCEPT } });
+ * ```
+ */
 export const MANIFEST_ACCEPT = [
   ImageMediaType.ociManifest,
   ImageMediaType.dockerManifest,
@@ -182,7 +190,14 @@ export class RegistryClient {
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   }
 
-  /** Closes kept-alive connections (the client stays usable; new ones open on demand). */
+  /**
+   * Closes kept-alive connections (the client stays usable; new ones open on demand).
+   *
+   * @example
+   * ```ts
+   * try { await client.push(image, ref); } finally { await client.close(); }
+   * ```
+   */
   close(): Promise<void> {
     return this.#t.close();
   }

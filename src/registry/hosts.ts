@@ -14,7 +14,15 @@ export const DOCKER_HUB_API = 'registry-1.docker.io';
 /** The key Docker's config.json uses for Docker Hub credentials. */
 export const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
 
-/** The host (and port) whose `/v2/` API serves a reference's domain. */
+/**
+ * The host (and port) whose `/v2/` API serves a reference's domain.
+ *
+ * @example
+ * ```ts
+ * apiHost('docker.io');      // 'registry-1.docker.io'
+ * apiHost('localhost:5000'); // 'localhost:5000'
+ * ```
+ */
 export function apiHost(domain: string): string {
   return domain === 'docker.io' ? DOCKER_HUB_API : domain;
 }
@@ -49,7 +57,16 @@ export function splitHostPort(host: string): { hostname: string; port?: string }
   return { hostname: host.slice(0, colon), port: host.slice(colon + 1) };
 }
 
-/** True for `localhost`, 127.0.0.0/8 and ::1, with or without a port. */
+/**
+ * True for `localhost`, 127.0.0.0/8 and ::1, with or without a port: the
+ * registries plain HTTP is allowed for without naming them insecure.
+ *
+ * @example
+ * ```ts
+ * isLoopback('127.0.0.1:5000'); // true
+ * isLoopback('registry.lan');   // false
+ * ```
+ */
 export function isLoopback(host: string): boolean {
   const { hostname } = splitHostPort(host);
   const name = hostname.toLowerCase();
