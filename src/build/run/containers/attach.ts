@@ -130,7 +130,7 @@ const STDIN_PAST_SETUP = 'exec 5<&0; exec "$@"';
  * command string `script` runs; `exec` builds its terminal itself
  * (`terminalBuilt`).
  */
-export function attachedArgv(proc: Pick<AttachedProcess, 'argv' | 'sh' | 'stdin' | 'tty' | 'statusFile' | 'terminalBuilt'>): string[] {
+export function attachedArgv(proc: Pick<AttachedProcess, 'argv' | 'sh' | 'stdin' | 'tty' | 'statusFile' | 'terminalBuilt' | 'terminal'>): string[] {
   const { argv, sh } = proc;
   if (proc.statusFile === undefined) return argv;
   const withStdin = (inner: string[]) => (proc.stdin !== undefined || proc.tty === true ? [sh, '-c', STDIN_PAST_SETUP, 'attach', ...restoreStdin(inner, sh)] : inner);
@@ -138,7 +138,18 @@ export function attachedArgv(proc: Pick<AttachedProcess, 'argv' | 'sh' | 'stdin'
   const at = argv.indexOf(TTY_INIT);
   if (at < 2 || argv[at - 1] !== '-c') throw new SandboxError('SANDBOX_SETUP_FAILED', 'the sandbox argv was not prepared for a terminal', { reason: 'unexpected argv' });
   const inner = [sh, '-c', STATUS_SWAP, 'status', ...withStdin(argv.slice(at + 2))];
-  return [sh, '-c', 'exec 2>&3; exec "$@"', 'terminal', ...argv.slice(0, at + 2), inner.map(shellQuote).join(' ')];
+  return [sh, '-c', 'exec 2>&3; exec "$@"', 'terminal', ...argv.slice(0, at + 2), withTerminalSize(inner, proc.terminal)];
+}
+
+/**
+ * The command string `script` runs on a new terminal: the caller's size set
+ * first (by the host's `stty`, before the command starts), then the argv.
+ */
+export function withTerminalSize(argv: string[], terminal: TerminalSize | undefined): string {
+  const command = argv.map(shellQuote).join(' ');
+  const size = terminal?.size();
+  if (!size || !(size.columns > 0 && size.rows > 0)) return command;
+  return `stty rows ${Math.trunc(size.rows)} cols ${Math.trunc(size.columns)} 2>/dev/null; exec ${command}`;
 }
 
 /**
