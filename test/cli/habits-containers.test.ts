@@ -5,7 +5,7 @@
  * does not have by design.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxExecutor } from '../../src/build/run/index.js';
@@ -201,5 +201,51 @@ describe('a running container', () => {
     const started = await lk('run', ['-d', IMAGE, 'sh', '-c', 'echo first; sleep 1; echo second']);
     const follower = await lk('logs', ['-f', started.stdout.trim()]);
     expect(follower.stdout).toBe('first\nsecond\n');
+  }, 60_000);
+});
+
+describe('run -v and --mount', () => {
+  it('binds a host directory read-write (the host sees the writes) and read-only', async (t) => {
+    if (!ready) return t.skip();
+    const host = join(work, 'host-dir');
+    await mkdir(host);
+    await writeFile(join(host, 'in.txt'), 'from host\n');
+    const rw = await lk('run', ['--rm', '-v', `${host}:/data`, IMAGE, 'sh', '-c', 'cat /data/in.txt && echo from container > /data/out.txt']);
+    expect(rw.status, rw.stderr).toBe(0);
+    expect(rw.stdout).toBe('from host\n');
+    expect(await readFile(join(host, 'out.txt'), 'utf8')).toBe('from container\n');
+    const ro = await lk('run', ['--rm', '--mount', `type=bind,source=${host},target=/data,readonly`, IMAGE, 'sh', '-c', 'cat /data/in.txt; echo x > /data/no.txt']);
+    expect(ro.stdout).toBe('from host\n');
+    expect(ro.status).not.toBe(0);
+    expect(await readdir(host)).not.toContain('no.txt');
+  }, 120_000);
+
+  it('a named volume outlives its containers until volume rm; tmpfs leaves nothing', async (t) => {
+    if (!ready) return t.skip();
+    const first = await lk('run', ['--rm', '-v', 'habits-vol:/cache', '--mount', 'type=tmpfs,target=/scratch', IMAGE, 'sh', '-c', 'echo kept > /cache/k && echo gone > /scratch/g']);
+    expect(first.status, first.stderr).toBe(0);
+    const second = await lk('run', ['--name', 'habits-vol-user', '--mount', 'type=volume,src=habits-vol,dst=/again', IMAGE, 'cat', '/again/k']);
+    expect(second.stdout).toBe('kept\n');
+    expect((await lk('volume', ['ls', '-q'])).stdout.split('\n')).toContain('habits-vol');
+    const busy = await lk('volume', ['rm', 'habits-vol']);
+    expect(busy.status).toBe(1);
+    expect(busy.stderr).toContain('in use by habits-vol-user');
+    await lk('rm', ['habits-vol-user']);
+    expect((await lk('volume', ['rm', 'habits-vol'])).status).toBe(0);
+    expect((await lk('volume', ['ls', '-q'])).stdout.split('\n')).not.toContain('habits-vol');
+    const diff = await lk('run', ['--name', 'habits-tmpfs', '--mount', 'type=tmpfs,target=/scratch', IMAGE, 'sh', '-c', 'echo gone > /scratch/g']);
+    expect(diff.status, diff.stderr).toBe(0);
+    expect((await lk('diff', ['habits-tmpfs'])).stdout).not.toContain('/scratch/g');
+  }, 120_000);
+
+  it('refuses a missing bind source, a relative target and a file source in one line', async () => {
+    const missing = await lk('run', ['--rm', '-v', `${join(work, 'nope')}:/x`, IMAGE, 'true']);
+    expect(missing.status).toBe(125);
+    expect(missing.stderr).toContain('does not exist');
+    const relative = await lk('run', ['--rm', '-v', '/tmp:x', IMAGE, 'true']);
+    expect(relative.status).toBe(125);
+    expect(relative.stderr).toContain('not an absolute path');
+    const file = await lk('run', ['--rm', '-v', `${rootfsTar}:/x`, IMAGE, 'true']);
+    expect(file.stderr).toContain('not a directory');
   }, 60_000);
 });

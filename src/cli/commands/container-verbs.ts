@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { importRootfs } from '../../build/import-rootfs.js';
 import { ContainerRuntime } from '../../build/run/containers/index.js';
 import { killContainer, topContainer, waitContainer } from '../../build/run/containers/verbs.js';
+import { listVolumes, parseVolumeFlag, prepareMounts, removeVolume } from '../../build/run/containers/volumes.js';
 import { LayerkitError } from '../../errors.js';
 import { parsePlatform } from '../../image/platform.js';
 import { layerFromTarFile } from '../../layers/from-tar.js';
@@ -152,5 +153,46 @@ ${STORE_HELP}
   },
 };
 
-/** `kill`, `wait`, `top`, `import`, in the order `layerkit --help` lists them. */
-export const containerVerbCommands: readonly Command[] = [killCommand, waitCommand, topCommand, importCommand];
+const volumeCommand: Command = {
+  name: 'volume',
+  summary: 'list, create or remove named volumes (docker volume)',
+  usage: `Usage: layerkit volume ls [OPTIONS]
+       layerkit volume create [OPTIONS] NAME
+       layerkit volume rm [OPTIONS] NAME...
+
+Named volumes are directories under the store (volumes/NAME/_data) that
+run -v NAME:/path mounts; they stay until removed.
+
+  -q, --quiet   ls: only the names
+${STORE_HELP}
+`,
+  async run(args, io) {
+    const { flags, positional: words } = parseFlags(args, [STORE, { name: 'quiet', short: 'q' }]);
+    const [sub, ...positional] = words;
+    const runtime = runtimeOf(flags);
+    const root = runtime.store.root;
+    if (sub === 'ls' || sub === 'list') {
+      const names = await listVolumes(root);
+      io.stdout(flags.has('quiet') ? names.map((n) => `${n}\n`).join('') : `DRIVER    VOLUME NAME\n${names.map((n) => `local     ${n}\n`).join('')}`);
+      return 0;
+    }
+    if (sub === 'create') {
+      if (positional.length !== 1) throw new UsageError('expected one NAME');
+      await prepareMounts(root, [parseVolumeFlag(`${positional[0]}:/volume`)]);
+      io.stdout(`${positional[0]}\n`);
+      return 0;
+    }
+    if (sub === 'rm' || sub === 'remove') {
+      const containers = await runtime.ps({ all: true });
+      return each(positional, io, 'volume rm', async (name) => {
+        const users = containers.filter((c) => c.mounts?.some((m) => m.type === 'volume' && m.source === name)).map((c) => c.name);
+        await removeVolume(root, name, users);
+        return name;
+      });
+    }
+    throw new UsageError(sub === undefined ? 'expected ls, create or rm' : `unknown volume command ${JSON.stringify(sub)} (expected ls, create or rm)`);
+  },
+};
+
+/** `kill`, `wait`, `top`, `import`, `volume`, in the order `layerkit --help` lists them. */
+export const containerVerbCommands: readonly Command[] = [killCommand, waitCommand, topCommand, importCommand, volumeCommand];

@@ -8,6 +8,7 @@ import type { Image } from '../../../image/image.js';
 import { UnionFS } from '../../../unionfs/union.js';
 import { ContainerError } from './errors.js';
 import type { ContainerSpec } from './state.js';
+import type { ContainerMount } from './volumes.js';
 import { mergeEnv, resolveUser } from './user.js';
 import type { PublishedPort } from '../user-network.js';
 
@@ -42,6 +43,8 @@ export interface CreateOptions {
   ports?: PublishedPort[];
   /** `--hostname` (default: the short ID, as Docker). */
   hostname?: string;
+  /** `-v`/`--mount`: host directories, named volumes, tmpfs (see `volumes.ts`). */
+  mounts?: ContainerMount[];
   /** `-t`: the container is meant to run on a terminal (adds `TERM=xterm`, as Docker). */
   tty?: boolean;
   /** `--rm`: remove the container when it exits. */
@@ -128,6 +131,7 @@ export async function containerSpec(img: Image, reference: string, options: Crea
     network: options.network ?? 'bridge',
     ...(options.ports && options.ports.length > 0 ? { ports: options.ports } : {}),
     ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
+    ...(options.mounts && options.mounts.length > 0 ? { mounts: options.mounts } : {}),
     ...(options.autoRemove ? { autoRemove: true } : {}),
     created: new Date().toISOString(),
   };

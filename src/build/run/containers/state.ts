@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { isFrozen } from './cgroup.js';
 import { ContainerError } from './errors.js';
 import type { PublishedPort } from '../user-network.js';
+import type { ContainerMount } from './volumes.js';
 
 /**
  * What a container runs, fixed at `create`.
@@ -44,6 +45,8 @@ export interface ContainerSpec {
   ports?: PublishedPort[];
   /** The hostname (default: the short ID). */
   hostname?: string;
+  /** `-v`/`--mount`, as given at create. */
+  mounts?: ContainerMount[];
   /** Removed when it exits (`docker run --rm`). */
   autoRemove?: boolean;
   /** RFC 3339. */
