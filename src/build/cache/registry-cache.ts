@@ -12,13 +12,14 @@
  * a record that uses it is hit.
  * @module
  */
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { specAttributes } from '../../csv.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { sha256, type Digest } from '../../digest.js';
 import { writeFileAtomic } from '../../image/fs-atomic.js';
+import { makeScratchDir } from '../../image/store/scratch.js';
 import { parseManifest } from '../../image/json.js';
 import { parseReference } from '../../image/reference.js';
 import { ImageMediaType } from '../../image/types.js';
@@ -147,8 +148,8 @@ async function* bytesOf(data: Uint8Array): AsyncGenerator<Uint8Array> {
  * ```
  */
 export async function exportRegistryCache(cache: BuildCache, entries: readonly ExportEntry[], spec: RegistryCacheToSpec, client: RegistryClient, tmpDir: string = tmpdir()): Promise<ExportResult> {
-  await mkdir(tmpDir, { recursive: true });
-  const dir = await mkdtemp(join(tmpDir, 'registry-cache-'));
+  // Named for this process, so a store sweep while it runs leaves it alone.
+  const dir = await makeScratchDir(tmpDir, 'registry-cache');
   try {
     const result = await exportCache(cache, entries, { type: 'local', dest: dir, mode: spec.mode, tag: 'latest', ignoreError: false });
     const manifestBytes = await readFile(blobFile(dir, result.digest));
@@ -179,8 +180,7 @@ export async function exportRegistryCache(cache: BuildCache, entries: readonly E
  * ```
  */
 export async function importRegistryCache(spec: RegistryCacheFromSpec, client: RegistryClient, tmpDir: string = tmpdir()): Promise<ImportedCache & { dispose(): Promise<void> }> {
-  await mkdir(tmpDir, { recursive: true });
-  const dir = await mkdtemp(join(tmpDir, 'registry-cache-'));
+  const dir = await makeScratchDir(tmpDir, 'registry-cache');
   const dispose = () => rm(dir, { recursive: true, force: true });
   const empty = { dir, records: new Map<string, CacheRecord>(), dispose };
   const fail = async (reason: string, cause?: unknown) => {
