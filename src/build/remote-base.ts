@@ -72,12 +72,10 @@ export function layerIndexTag(digest: Digest): string {
   return `sha256-${digestHex(digest)}.lkindex`;
 }
 
-/** A client for `access` (made once per build). */
-export function registryClient(access: RegistryAccess | undefined, onEvent?: (e: unknown) => void): RegistryClient {
+/** A client for `access`: the one given, or one made from the options (once per build). */
+export function registryClient(access: RegistryAccess | undefined): RegistryClient {
   if (access instanceof RegistryClient) return access;
-  const options: RegistryOptions = { ...(access ?? {}) };
-  if (onEvent && !options.onEvent) options.onEvent = onEvent as RegistryOptions['onEvent'];
-  return new RegistryClient(options);
+  return new RegistryClient({ ...(access ?? {}) });
 }
 
 /** What the builder needs from a base image. */
