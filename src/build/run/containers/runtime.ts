@@ -27,9 +27,8 @@ import { UnionFS } from '../../../unionfs/union.js';
 import { SandboxError } from '../errors.js';
 import { removeTree } from '../files.js';
 import { finalCommand, prepareStep } from '../prepare-step.js';
-import { shellQuote } from '../script.js';
 import { findProgram, probeSandbox, type SandboxCapabilities } from '../probe.js';
-import { runAttached, type AttachOptions } from './attach.js';
+import { runAttached, withTerminalSize, type AttachOptions } from './attach.js';
 import { createCgroup, inCgroup, joinCgroupArgv, removeCgroup, setFrozen } from './cgroup.js';
 import { containerChanges, writableEntries } from './changes.js';
 import { commitImage, type ContainerCommitOptions, type ContainerCommitResult } from './commit.js';
@@ -333,7 +332,7 @@ export class ContainerRuntime {
     const final = finalCommand(caps, step, run.rootName, options.workdir ?? config.workdir);
     // -t: util-linux script makes the terminal inside the container's namespaces, from its own devpts
     // (reachable from the helper root as /dev/pts), so the command sees /dev/pts/N as Docker's would.
-    const inside = options.tty ? [caps.tools.script!, '-qec', final.map(shellQuote).join(' '), '/dev/null'] : final;
+    const inside = options.tty ? [caps.tools.script!, '-qec', withTerminalSize(final, options.terminal), '/dev/null'] : final;
     const command = [caps.tools.nsenter!, '-t', String(info.pid), ...namespaces, '--', ...inside];
     const exit = await runAttached({
       argv: [...joinCgroupArgv(caps.tools.sh!, run.cgroup), ...command],
