@@ -147,6 +147,26 @@ describe.runIf(registryTool)('faults', () => {
     await expectStoreSound(store);
   });
 
+  it('503 twice, then an answer: two retries and success', async () => {
+    const image = randomImage(1);
+    await new RegistryClient().push(image, `${reg.host}/fault/flaky:1`);
+    let failures = 0;
+    const p = await proxy((req) => (req.url?.includes('/manifests/') && failures++ < 2 ? { kind: 'respond', status: 503 } : { kind: 'pass' }));
+    const events: RegistryEvent[] = [];
+    const got = await new RegistryClient({ onEvent: (e) => events.push(e) }).getManifest(`${p.host}/fault/flaky:1`);
+    expect(got.digest).toBe(await image.digest());
+    expect(events.filter((e) => e.type === 'retry').map((e) => (e as { reason: string }).reason)).toEqual(['status 503', 'status 503']);
+  });
+
+  it('a manifest fetched by digest whose bytes do not hash to it is DIGEST_MISMATCH', async () => {
+    const image = randomImage(1);
+    await new RegistryClient().push(image, `${reg.host}/fault/manifest:1`);
+    const p = await proxy((req) => (req.url?.includes('/manifests/sha256:') ? { kind: 'corrupt-body', at: 10 } : { kind: 'pass' }));
+    const err = await failure(new RegistryClient().getManifest(`${p.host}/fault/manifest@${await image.digest()}`));
+    expect(err.code).toBe('DIGEST_MISMATCH');
+    expect(err.data.expected).toBe(await image.digest());
+  });
+
   it('plain HTTP is refused for a host that is neither loopback nor named insecure, and used when named', async () => {
     // A name that is not loopback by its spelling, routed to the loopback registry by the injected fetch.
     const name = `registry.test:${reg.port}`;
@@ -159,6 +179,27 @@ describe.runIf(registryTool)('faults', () => {
     const client = new RegistryClient({ fetch: routed, insecure: [name] });
     await client.push(image, `${name}/fault/insecure:1`);
     expect((await client.getManifest(`${name}/fault/insecure:1`)).digest).toBe(await image.digest());
+    // The environment names it too.
+    process.env.LAYERKIT_INSECURE_REGISTRIES = `other.test, ${name}`;
+    try {
+      expect((await new RegistryClient({ fetch: routed }).getManifest(`${name}/fault/insecure:1`)).digest).toBe(await image.digest());
+    } finally {
+      delete process.env.LAYERKIT_INSECURE_REGISTRIES;
+    }
+  });
+});
+
+describe('Docker Hub', () => {
+  it('is reached at registry-1.docker.io over HTTPS, with library/ for official images', async () => {
+    const urls: string[] = [];
+    const offline = ((url: string) => {
+      urls.push(url);
+      return Promise.reject(Object.assign(new Error('offline'), { code: 'ECONNREFUSED' }));
+    }) as unknown as typeof fetch;
+    const err = await failure(new RegistryClient({ fetch: offline, retries: 0 }).getManifest('alpine'));
+    expect(err.code).toBe('UNREACHABLE');
+    expect(err.data.registry).toBe('docker.io');
+    expect(urls).toEqual(['https://registry-1.docker.io/v2/']);
   });
 });
 
