@@ -150,6 +150,14 @@ describeRegistry('lazy registry bases', () => {
         await rm(dir, { recursive: true, force: true });
       }
     }
+    // One foreign platform, RUN-less, into the store: the base's image of that platform, labelled as such.
+    const foreignPlatform = platforms.find((p) => p !== formatPlatform(hostPlatform()))!;
+    const single = await buildText('FROM ' + registry.host + '/multi/base:1\nCOPY hello.txt /\n', FILES, { platform: foreignPlatform });
+    expect(single.stored).toBe(true);
+    const singleConfig = await single.image.config();
+    expect(`${singleConfig.os}/${singleConfig.architecture}`).toBe(foreignPlatform);
+    expect((await rootfs(single.image)).get('/arch.txt')?.size).toBe(`${foreignPlatform.split('/')[1]}\n`.length);
+    expect(single.digest).toBe(result.platforms!.find((p) => formatPlatform(p.platform) === foreignPlatform)!.digest);
     // A multi-platform build cannot go to the local store, and RUN for the foreign platform is refused.
     await expect(buildText('FROM scratch\nCOPY hello.txt /\n', FILES, { platforms })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     const foreign = platforms.find((p) => p !== formatPlatform(hostPlatform()))!;
