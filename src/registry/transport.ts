@@ -245,7 +245,12 @@ export class Transport {
   }
 
   async #tokenFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<HttpResponse> {
-    const domain = new URL(url).host;
+    const parsed = new URL(url);
+    const domain = parsed.host;
+    // Credentials go to a token service in the clear only where plain HTTP is allowed at all.
+    if (parsed.protocol !== 'https:' && !allowsPlainHttp(domain, this.#insecure)) {
+      throw new RegistryError('INSECURE_REFUSED', `the token service ${parsed.origin} is plain HTTP; it is used only on loopback or when named insecure (LAYERKIT_INSECURE_REGISTRIES=${domain})`, { registry: domain, operation: 'token' });
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.#raw(url, init);

@@ -7,6 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +16,7 @@ import { ImageStore } from '../../src/image/store/store.js';
 import { RegistryClient, RegistryError, pull, type RegistryEvent } from '../../src/registry/index.js';
 import { validateImage } from '../../src/testing/image.js';
 import { randomImage } from './fixtures.js';
-import { hasTool, startProxy, startRegistry, tempDir, type FaultProxy, type RunningRegistry } from './helpers.js';
+import { closeServer, hasTool, startProxy, startRegistry, tempDir, type FaultProxy, type RunningRegistry } from './helpers.js';
 
 const registryTool = await hasTool('docker-registry', 'the registry fault tests (apt-get install docker-registry)');
 
@@ -165,6 +167,45 @@ describe.runIf(registryTool)('faults', () => {
     const err = await failure(new RegistryClient().getManifest(`${p.host}/fault/manifest@${await image.digest()}`));
     expect(err.code).toBe('DIGEST_MISMATCH');
     expect(err.data.expected).toBe(await image.digest());
+  });
+
+  it('blob reads redirected to another origin (as object-storage registries do) succeed without carrying the credentials there', async () => {
+    const image = randomImage(2, 64);
+    await new RegistryClient().push(image, `${reg.host}/fault/redirect:1`);
+    // A "CDN" on another port serving blobs from the registry, noting any Authorization it is sent.
+    const cdnSaw: Array<string | undefined> = [];
+    const cdn = createServer((req, res) => {
+      cdnSaw.push(req.headers.authorization);
+      httpRequest({ host: '127.0.0.1', port: reg.port, path: req.url, method: 'GET' }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      }).end();
+    });
+    await new Promise<void>((r) => cdn.listen(0, '127.0.0.1', () => r()));
+    const cdnPort = (cdn.address() as AddressInfo).port;
+    try {
+      const authHeader = `Basic ${Buffer.from('erin:pw').toString('base64')}`;
+      const p = await proxy((req) => {
+        if (req.headers.authorization !== authHeader) return { kind: 'respond', status: 401, headers: { 'www-authenticate': 'Basic realm="test"' } };
+        if (isBlobGet(req.method, req.url)) return { kind: 'respond', status: 307, headers: { location: `http://127.0.0.1:${cdnPort}${req.url}` } };
+        return { kind: 'pass' };
+      });
+      const store = new ImageStore(await dir('store'));
+      const result = await pull(`${p.host}/fault/redirect:1`, store, { auth: { [p.host]: { username: 'erin', password: 'pw' } } });
+      expect(result.manifestDigest).toBe(await image.digest());
+      expect(cdnSaw.length).toBe(3); // two layers and the config
+      expect(cdnSaw.every((a) => a === undefined)).toBe(true);
+      expect((await validateImage(await store.getImage(`${p.host}/fault/redirect:1`))).problems).toEqual([]);
+    } finally {
+      await closeServer(cdn);
+    }
+  });
+
+  it('credentials are never sent to a plain-HTTP token service off loopback', async () => {
+    const p = await proxy(() => ({ kind: 'respond', status: 401, headers: { 'www-authenticate': 'Bearer realm="http://auth.example.test/token",service="x"' } }));
+    const err = await failure(new RegistryClient({ retries: 0, auth: { [p.host]: { username: 'u', password: 'p' } } }).getManifest(`${p.host}/fault/realm:1`));
+    expect(err.code).toBe('INSECURE_REFUSED');
+    expect(err.message).toContain('http://auth.example.test');
   });
 
   it('plain HTTP is refused for a host that is neither loopback nor named insecure, and used when named', async () => {
