@@ -24,7 +24,7 @@ function cli(args: string[], cwd: string, env: Record<string, string | undefined
 }
 
 describe('the default store', () => {
-  it('is ~/.local/share/layerkit whatever the working directory; XDG_DATA_HOME and LAYERKIT_HOME move it', async () => {
+  it('is ~/.local/share/layerkit whatever the working directory; XDG_DATA_HOME and LAYERKIT_HOME move it', { timeout: 300_000 }, async () => {
     const home = join(dir, 'home');
     const project = join(dir, 'project');
     const elsewhere = join(dir, 'elsewhere');

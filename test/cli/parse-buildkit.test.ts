@@ -106,14 +106,14 @@ describe('the real program', () => {
   const file = join(dir, 'Dockerfile.typos');
   writeFileSync(file, TEMPLATES['typos']!);
 
-  it('dumps unknown instructions as BuildKit does', async () => {
+  it('dumps unknown instructions as BuildKit does', { timeout: 300_000 }, async () => {
     const out = await cli(['parse', file]);
     const expected = '(from "alpine")\n(runn "")\n(evn "")\n(workdir "/x")\n(coppy "")\n';
     expect(out).toEqual({ status: 0, stdout: expected, stderr: '' });
     if (oracle) expect(out.stdout).toBe(((await oracle.parseMany([TEMPLATES['typos']!]))[0] as { dump: string }).dump + '\n');
   });
 
-  it('rejects them in --format=json and in a build, with the did-you-mean, leaving the store untouched', async () => {
+  it('rejects them in --format=json and in a build, with the did-you-mean, leaving the store untouched', { timeout: 300_000 }, async () => {
     const json = await cli(['parse', '--format=json', file]);
     expect(json).toEqual({ status: 1, stdout: '', stderr: `${file}:2:1: unknown instruction: RUNN (did you mean RUN?)\nRUNN echo hi\n^\n` });
 

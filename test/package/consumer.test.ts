@@ -130,7 +130,7 @@ afterAll(async () => {
 });
 
 describe('the packed tarball', () => {
-  it('ships the docs, the built code and its CommonJS doors, and no source maps', async () => {
+  it('ships the docs, the built code and its CommonJS doors, and no source maps', { timeout: 300_000 }, async () => {
     const files = packed.files.map((f) => f.path);
     const docs = (await readdir(join(repo, 'docs'))).filter((f) => f.endsWith('.md'));
     expect(docs.length).toBeGreaterThan(5);
@@ -143,7 +143,7 @@ describe('the packed tarball', () => {
     expect(js).not.toContain('sourceMappingURL');
   });
 
-  it('names its repository and home page, builds at pack time and runs nothing at install time', async () => {
+  it('names its repository and home page, builds at pack time and runs nothing at install time', { timeout: 300_000 }, async () => {
     const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as {
       repository?: { url?: string };
       homepage?: string;
@@ -163,7 +163,7 @@ describe('the packed tarball', () => {
 });
 
 describe('a consumer project', () => {
-  it('type-checks an ES module and a CommonJS script against the installed package, and both run', async () => {
+  it('type-checks an ES module and a CommonJS script against the installed package, and both run', { timeout: 300_000 }, async () => {
     await writeFile(join(consumer, 'esm.mts'), ESM);
     await writeFile(join(consumer, 'cjs.cts'), CJS);
     await writeFile(join(consumer, 'tsconfig.json'), TSCONFIG({ lib: ['ES2023'], types: ['node'], typeRoots: [join(repo, 'node_modules/@types')] }));
@@ -191,7 +191,7 @@ describe('a consumer project', () => {
     }
   });
 
-  it('type-checks layerkit/dockerfile with no Node types (types: [], lib ES2022 only), which the main entry needs', async () => {
+  it('type-checks layerkit/dockerfile with no Node types (types: [], lib ES2022 only), which the main entry needs', { timeout: 300_000 }, async () => {
     const portable = join(work, 'portable');
     await mkdir(portable);
     await symlink(join(consumer, 'node_modules'), join(portable, 'node_modules'));
@@ -209,7 +209,7 @@ describe('a consumer project', () => {
     expect(failed).toMatch(/error TS\d+/);
   });
 
-  it('loads layerkit/dockerfile where there is no Node: a browser bundle run with no process, Buffer or require', async () => {
+  it('loads layerkit/dockerfile where there is no Node: a browser bundle run with no process, Buffer or require', { timeout: 300_000 }, async () => {
     const result = await bundle({
       stdin: { contents: "export { parseDockerfile, dumpAst } from 'layerkit/dockerfile';", resolveDir: consumer, loader: 'js' },
       bundle: true,
@@ -225,7 +225,7 @@ describe('a consumer project', () => {
     expect(sandbox['out']).toBe('(from "alpine")\n(run "<<EOF")');
   });
 
-  it('installs the layerkit command, whose help points at docs that are in the package', async () => {
+  it('installs the layerkit command, whose help points at docs that are in the package', { timeout: 300_000 }, async () => {
     const bin = join(consumer, 'node_modules/.bin/layerkit');
     expect((await run(bin, ['--version'], consumer)).stdout).toMatch(/^layerkit \d+\.\d+\.\d+/);
     const help = (await run(bin, ['parse', '--help'], consumer)).stdout;
