@@ -126,6 +126,13 @@ describe.runIf(registryTool)('faults', () => {
     expect(again.data.attempts).toBe(2);
   });
 
+  it('an upload the registry stops reading is a TIMEOUT too', async () => {
+    const p = await proxy((req) => (req.method === 'PUT' && req.url?.includes('/blobs/uploads/') ? { kind: 'hang' } : { kind: 'pass' }));
+    const err = await failure(new RegistryClient({ timeoutMs: 700, retries: 0 }).push(randomImage(1, 4096), `${p.host}/fault/stall:1`));
+    expect(err.code).toBe('TIMEOUT');
+    expect(err.message).toMatch(new RegExp(`^${p.host} stopped answering: nothing for 700 ms during upload sha256:`));
+  });
+
   it('a download cut once is resumed with a Range request, and the pull succeeds', async () => {
     const image = randomImage(1, 512);
     await new RegistryClient().push(image, `${reg.host}/fault/cut:1`);
