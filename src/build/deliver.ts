@@ -20,7 +20,7 @@ import type { BuildSession } from './builder.js';
 import type { CacheReport, CacheSession } from './cache/session.js';
 import { BuildError } from './errors.js';
 import { isRemoteOnly, publishLayerIndexes, pushableLayer, registryClient } from './remote-base.js';
-import type { RegistryClient } from '../registry/index.js';
+import { isRemoteLayer, type RegistryClient } from '../registry/index.js';
 
 /** Everything {@link deliver} needs. */
 export interface DeliverInput {
@@ -91,10 +91,20 @@ function isOptions(access: unknown): access is { insecure?: string[] } {
   return typeof access === 'object' && access !== null && typeof (access as { getManifest?: unknown }).getManifest !== 'function';
 }
 
-/** The same image with each registry base layer as the registry layer it stands for, so a push to `registry` can mount it. */
-async function pushable(image: Image, registry: string): Promise<Image> {
+/**
+ * The same image with each registry base layer as the registry layer it
+ * stands for, so a push to `registry` can mount it — or, for another
+ * registry, stream it through unless the store has its blob already.
+ */
+async function pushable(image: Image, registry: string, store: ImageStore): Promise<Image> {
   const layers = await image.layers();
-  const pushLayers = layers.map((l) => pushableLayer(l, registry));
+  const pushLayers = await Promise.all(
+    layers.map(async (l) => {
+      const mapped = pushableLayer(l, registry);
+      if (mapped === l || (isRemoteLayer(mapped) && mapped.source.registry === registry)) return mapped;
+      return (await isRemoteOnly(l, store)) ? mapped : l;
+    }),
+  );
   if (pushLayers.every((l, i) => l === layers[i])) return image;
   const mapped = imageFromConfig(await image.config(), pushLayers, { mediaType: image.mediaType });
   const [a, b] = await Promise.all([mapped.digest(), image.digest()]);
@@ -105,7 +115,7 @@ async function pushable(image: Image, registry: string): Promise<Image> {
 async function pushOne(session: BuildSession, image: Image, target: PushTarget, reference: string): Promise<Digest> {
   const client = clientFor(session, target);
   try {
-    const { digest } = await client.push(await pushable(image, parseReference(reference).domain), reference);
+    const { digest } = await client.push(await pushable(image, parseReference(reference).domain, session.store), reference);
     // The indexes let builds elsewhere COPY onto this image without its blobs; losing them costs only that.
     await publishLayerIndexes(client, image, reference).catch((err: unknown) => {
       session.warn('Ignored', `layer indexes of ${reference} not published: ${(err as Error).message}`);
