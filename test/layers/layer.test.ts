@@ -202,7 +202,7 @@ describe('layerFromTar', () => {
     expect((await validateLayer(raw)).problems).toEqual([]);
   });
 
-  it('reads a tar file from disk; zstd blobs have a digest but no diffID on this runtime', async () => {
+  it('reads a tar file from disk; a damaged zstd blob has a digest but no diffID', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'layerkit-layer-'));
     try {
       const tar = await collect(writeTar([file('/a', 'on disk')]));
