@@ -24,7 +24,7 @@ import { CacheSession, fetchOnce } from './cache/session.js';
 import { openContext, type BuildContext } from './context/context.js';
 import { BuildError, positionOf } from './errors.js';
 import { handlerExecutor } from './executor.js';
-import { deliver } from './deliver.js';
+import { deliver, pushTargets } from './deliver.js';
 import { buildPlatforms, platformPart, requestedPlatforms } from './multi-platform.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import { BUILTIN_ARGS, expandWord, metaScope, PLATFORM_ARGS, platformArgs } from './scope.js';
@@ -72,6 +72,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   // Validate every option before any work.
   const tags = normalizeTags(options.tags);
   const outputs = normalizeOutputs(options.output);
+  pushTargets(options, outputs, tags);
   const targetPlatform = normalizePlatform(options.platform);
   const buildPlatform = hostPlatform();
   if (options.executor && options.run) {

@@ -155,8 +155,13 @@ describeRegistry('builds with a registry', () => {
   }, 60_000);
 
   it('push without a name, and an output spec of an unknown type, fail before any work', async () => {
-    const noName = await buildText('FROM scratch\nCOPY a /\n', { a: 'a' }, { push: true }).catch((e: unknown) => e);
+    const events: BuildEvent[] = [];
+    const noName = await buildText('FROM scratch\nCOPY a /\n', { a: 'a' }, { push: true, onEvent: (e) => events.push(e) }).catch((e: unknown) => e);
     expect(noName).toMatchObject({ code: 'INVALID_OPTION' });
+    expect(events).toEqual([]);
+    const noOutputName = await buildText('FROM scratch\nCOPY a /\n', { a: 'a' }, { output: 'type=image,push=true', onEvent: (e) => events.push(e) }).catch((e: unknown) => e);
+    expect(noOutputName).toMatchObject({ code: 'INVALID_OPTION' });
+    expect(events).toEqual([]);
     const bad = await buildText('FROM scratch\n', {}, { output: 'type=registry' }).catch((e: unknown) => e);
     expect(bad).toMatchObject({ code: 'INVALID_OPTION' });
   });
