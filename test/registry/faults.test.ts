@@ -16,7 +16,7 @@ import { ImageStore } from '../../src/image/store/store.js';
 import { RegistryClient, RegistryError, pull, type RegistryEvent } from '../../src/registry/index.js';
 import { validateImage } from '../../src/testing/image.js';
 import { randomImage } from './fixtures.js';
-import { closeServer, hasTool, startProxy, startRegistry, tempDir, type FaultProxy, type RunningRegistry } from './helpers.js';
+import { closeServer, hasTool, startProxy, startRegistry, tempDir, type FaultProxy, type ProxyAction, type RunningRegistry } from './helpers.js';
 
 const registryTool = await hasTool('docker-registry', 'the registry fault tests (apt-get install docker-registry)');
 
@@ -192,7 +192,7 @@ describe.runIf(registryTool)('faults', () => {
     const cdnPort = (cdn.address() as AddressInfo).port;
     try {
       const authHeader = `Basic ${Buffer.from('erin:pw').toString('base64')}`;
-      const p = await proxy((req) => {
+      const p = await proxy((req): ProxyAction => {
         if (req.headers.authorization !== authHeader) return { kind: 'respond', status: 401, headers: { 'www-authenticate': 'Basic realm="test"' } };
         if (isBlobGet(req.method, req.url)) return { kind: 'respond', status: 307, headers: { location: `http://127.0.0.1:${cdnPort}${req.url}` } };
         return { kind: 'pass' };
