@@ -249,3 +249,48 @@ describe('run -v and --mount', () => {
     expect(file.stderr).toContain('not a directory');
   }, 60_000);
 });
+
+describe('run --init', () => {
+  let init = false;
+
+  beforeAll(async () => {
+    const { findProgram } = await import('../../src/build/run/probe.js');
+    init = (await findProgram('docker-init')) !== undefined || (await findProgram('tini-static')) !== undefined;
+    if (!init) {
+      if (process.env.CI) throw new Error('run --init needs docker-init or tini-static (Debian package tini)');
+      console.warn('skipping run --init tests: no docker-init or tini-static (Debian package tini)');
+    }
+  });
+
+  it('runs the command under a static init as PID 1 that reaps orphans (without it, they stay zombies)', async (t) => {
+    if (!ready || !init) return t.skip();
+    const zombies = async (flags: string[]) => {
+      // The orphan's parent becomes PID 1, which `exec sleep` makes a process that never waits.
+      const id = (await lk('run', ['-d', ...flags, IMAGE, 'sh', '-c', '(sleep 0.2 &); exec sleep 30'])).stdout.trim();
+      try {
+        const ps = await lk('exec', [id, 'ps', '-o', 'pid,stat,comm']);
+        expect(ps.status, ps.stderr).toBe(0);
+        return { pid1: ps.stdout.split('\n')[1]!.trim().split(/\s+/).at(-1), zombies: ps.stdout.split('\n').filter((l) => / Z /.test(` ${l} `)).length };
+      } finally {
+        await lk('rm', ['-f', id]);
+      }
+    };
+    expect(await zombies([])).toEqual({ pid1: 'sleep', zombies: 1 });
+    expect(await zombies(['--init'])).toEqual({ pid1: 'docker-init', zombies: 0 });
+    const cmdline = await lk('run', ['--rm', '--init', IMAGE, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]);
+    expect(cmdline.stdout).toMatch(/^\/run\/init\/docker-init -- sh -c/);
+  }, 120_000);
+
+  it('forwards stop\'s SIGTERM to the command, which would ignore it as PID 1', async (t) => {
+    if (!ready || !init) return t.skip();
+    const started = await lk('run', ['-d', '--init', '--name', 'habits-init', IMAGE, 'sleep', '60']);
+    expect(started.status, started.stderr).toBe(0);
+    const before = Date.now();
+    await lk('stop', ['-t', '20', 'habits-init']);
+    expect(Date.now() - before).toBeLessThan(15_000);
+    expect((await lk('wait', ['habits-init'])).stdout).toBe('143\n');
+    // Nothing of the init reached the container's writable layer.
+    expect((await lk('diff', ['habits-init'])).stdout).toBe('');
+    await lk('rm', ['habits-init']);
+  }, 60_000);
+});

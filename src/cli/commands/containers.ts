@@ -91,6 +91,7 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'env-file', value: true, repeat: true },
   { name: 'volume', short: 'v', value: true, repeat: true },
   { name: 'mount', value: true, repeat: true },
+  { name: 'init' },
   ...unsupportedFlags({
     privileged: [false, 'the sandbox grants no extra privileges'],
     'cap-add': [true, 'the sandbox keeps one fixed set of capabilities'],
@@ -115,6 +116,8 @@ const CREATE_HELP = `      --name NAME        the container's name (default: its
   -v, --volume SRC:DST[:ro]  bind a host directory (absolute SRC) or a named volume
                          (kept under the store until layerkit volume rm) at DST
       --mount SPEC       type=bind|volume|tmpfs,source=…,target=…[,readonly]
+      --init             run a static init as PID 1 that reaps zombies and forwards
+                         signals (the host's docker-init or tini-static)
   -w, --workdir DIR      working directory inside the container
   -u, --user USER[:GROUP]  user, by name or id (from the image's /etc/passwd and /etc/group)
       --network bridge|host|none  a network of its own reaching out through slirp4netns
@@ -176,6 +179,7 @@ function createOptions(flags: Flags, command: string[], fileEnv: string[] = []) 
     ...(ports.length > 0 ? { ports } : {}),
     ...(flags.get('hostname') !== undefined ? { hostname: flags.get('hostname')! } : {}),
     ...mountFlags(flags),
+    ...(flags.has('init') ? { init: true } : {}),
     ...(flags.has('tty') ? { tty: true } : {}),
   };
 }

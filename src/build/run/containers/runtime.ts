@@ -39,7 +39,7 @@ import { containerSpec, type CreateOptions } from './spec.js';
 import { alive, findContainer, inspectDir, listContainers, lookupContainer, readJson, writeJson, type ContainerInfo, type ContainerRunState, type ContainerSpec } from './state.js';
 import { startSupervisor } from './supervisor.js';
 import { mergeEnv, resolveUser } from './user.js';
-import { prepareMounts, sandboxMounts } from './volumes.js';
+import { findInit, INIT_PATH, prepareMounts, sandboxMounts } from './volumes.js';
 import { homeOf, parsePasswd, withHome } from '../../users.js';
 import { closeFifo, publish, USER_NETWORK } from '../user-network.js';
 
@@ -120,6 +120,7 @@ export class ContainerRuntime {
       throw new ContainerError('NAME_IN_USE', `the container name ${options.name} is already in use`, { container: options.name, reason: 'name in use' });
     }
     await prepareMounts(this.store.root, options.mounts ?? []);
+    if (options.init) await findInit();
     const spec = await containerSpec(await this.store.getImage(image), image, options);
     const dir = join(this.root, spec.id);
     await mkdir(join(dir, 'u'), { recursive: true });
@@ -512,7 +513,7 @@ export class ContainerRuntime {
   }
 
   async #step(config: ContainerSpec, layers: Layer[]): Promise<{ step: RunStep; ctx: RunContext }> {
-    const mounts = await sandboxMounts(this.store.root, config.mounts ?? []);
+    const mounts = await sandboxMounts(this.store.root, config.mounts ?? [], config.init ? await findInit() : undefined);
     const ctx: RunContext = {
       lowers: layers,
       rootfs: await UnionFS.open(layers),
@@ -520,6 +521,7 @@ export class ContainerRuntime {
       resolveMountSource: (mount) => mounts.resolve(mount),
       onOutput: () => {},
     };
-    return { step: { ...this.#runStep(config, config.argv, config.env), mounts: mounts.mounts }, ctx };
+    const argv = config.init ? [INIT_PATH, '--', ...config.argv] : config.argv;
+    return { step: { ...this.#runStep(config, argv, config.env), mounts: mounts.mounts }, ctx };
   }
 }

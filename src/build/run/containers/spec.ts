@@ -45,6 +45,8 @@ export interface CreateOptions {
   hostname?: string;
   /** `-v`/`--mount`: host directories, named volumes, tmpfs (see `volumes.ts`). */
   mounts?: ContainerMount[];
+  /** `--init`: a static init (the host's docker-init or tini-static) runs as PID 1, reaping zombies and forwarding signals. */
+  init?: boolean;
   /** `-t`: the container is meant to run on a terminal (adds `TERM=xterm`, as Docker). */
   tty?: boolean;
   /** `--rm`: remove the container when it exits. */
@@ -132,6 +134,7 @@ export async function containerSpec(img: Image, reference: string, options: Crea
     ...(options.ports && options.ports.length > 0 ? { ports: options.ports } : {}),
     ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     ...(options.mounts && options.mounts.length > 0 ? { mounts: options.mounts } : {}),
+    ...(options.init ? { init: true } : {}),
     ...(options.autoRemove ? { autoRemove: true } : {}),
     created: new Date().toISOString(),
   };

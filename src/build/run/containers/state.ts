@@ -47,6 +47,8 @@ export interface ContainerSpec {
   hostname?: string;
   /** `-v`/`--mount`, as given at create. */
   mounts?: ContainerMount[];
+  /** `--init`: the host's static init runs the command as PID 1. */
+  init?: boolean;
   /** Removed when it exits (`docker run --rm`). */
   autoRemove?: boolean;
   /** RFC 3339. */

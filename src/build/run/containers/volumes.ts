@@ -7,9 +7,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix } from 'node:path';
+import { bytesSource } from '../../../layers/entry.js';
+import { layerFromEntries } from '../../../layers/from-entries.js';
+import { UnionFS } from '../../../unionfs/union.js';
 import type { Mount, MountSource } from '../../executor.js';
+import { findProgram } from '../probe.js';
 import { ContainerError } from './errors.js';
 
 /**
@@ -141,9 +145,11 @@ export async function prepareMounts(storeRoot: string, mounts: readonly Containe
  * resolver that tells it where each one's files are. Directories are bound
  * as they are: their owner and mode are kept.
  */
-export async function sandboxMounts(storeRoot: string, mounts: readonly ContainerMount[]): Promise<{ mounts: Mount[]; resolve(mount: Mount): Promise<MountSource> }> {
+export async function sandboxMounts(storeRoot: string, mounts: readonly ContainerMount[], init?: string): Promise<{ mounts: Mount[]; resolve(mount: Mount): Promise<MountSource> }> {
   const hostPaths = new Map<string, string>();
   const out: Mount[] = [];
+  const initBind = init === undefined ? undefined : await initMount(init);
+  if (initBind) out.push(initBind.mount);
   for (const [i, m] of mounts.entries()) {
     if (m.type === 'tmpfs') {
       out.push({ type: 'tmpfs', target: m.target, readOnly: false, required: false });
@@ -160,6 +166,7 @@ export async function sandboxMounts(storeRoot: string, mounts: readonly Containe
     mounts: out,
     async resolve(mount) {
       if (mount.type === 'tmpfs') return { kind: 'tmpfs' };
+      if (initBind && mount.type === 'bind' && mount.from === 'init' && mount.target === INIT_DIR) return initBind.source;
       const hostPath = mount.id === undefined ? undefined : hostPaths.get(mount.id);
       if (mount.type !== 'cache' || hostPath === undefined) throw new ContainerError('INVALID_OPTION', `unexpected mount ${mount.target ?? ''}`, { reason: 'unknown mount' });
       return { kind: 'cache', id: mount.id!, hostPath, sharing: 'shared' };
@@ -191,4 +198,50 @@ export async function removeVolume(storeRoot: string, name: string, inUse: reado
   }
   if (inUse.length > 0) throw new ContainerError('CONTAINER_RUNNING', `volume ${name} is in use by ${inUse.join(', ')}`, { reason: 'volume in use' });
   await rm(join(storeRoot, 'volumes', name), { recursive: true, force: true });
+}
+
+/**
+ * Where `--init`'s init runs from: a read-only directory bound over a
+ * mount point of the sandbox's own (as RUN mounts are), so nothing of it
+ * reaches the writable layer.
+ */
+const INIT_DIR = '/run/init';
+
+/** The init's path inside the container. */
+export const INIT_PATH = `${INIT_DIR}/docker-init`;
+
+/** Static inits that run in any image, as Docker's docker-init (a static tini) does. */
+const INIT_PROGRAMS = ['docker-init', 'tini-static'];
+
+/**
+ * The host's static init for `--init` (Docker's `docker-init`, or Debian's
+ * `tini-static` from the package tini): reaps zombies and forwards signals
+ * as the container's PID 1.
+ *
+ * @throws {@link ContainerError} `INVALID_OPTION` when none is installed.
+ */
+export async function findInit(): Promise<string> {
+  for (const name of INIT_PROGRAMS) {
+    const found = await findProgram(name);
+    if (found) return found;
+  }
+  throw new ContainerError('INVALID_OPTION', '--init needs a static init on this machine: docker-init or tini-static (Debian package tini)', { reason: 'no init program' });
+}
+
+/**
+ * The mount that puts the init at {@link INIT_PATH} (read-only), and its
+ * source for the sandbox: a one-file view, copied into the run's own
+ * directory at each start.
+ */
+export async function initMount(program: string): Promise<{ mount: Mount; source: MountSource }> {
+  const bytes = new Uint8Array(await readFile(program));
+  const layer = layerFromEntries([
+    { path: '/init', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 },
+    { path: '/init/docker-init', type: 'file', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: bytes.length, content: bytesSource(bytes) },
+  ]);
+  const rootfs = await UnionFS.open([layer]);
+  return {
+    mount: { type: 'bind', from: 'init', source: '/init', target: INIT_DIR, readOnly: true, required: false },
+    source: { kind: 'layers', layers: [layer], rootfs, path: '/init' },
+  };
 }
