@@ -5,10 +5,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { BuildError } from '../../src/build/errors.js';
 import type { BuildEvent } from '../../src/build/events.js';
+import { parseOutputSpec, writeImageOutput } from '../../src/image/output-spec.js';
 import { hostPlatform } from '../../src/image/platform.js';
 import { RegistryClient, push } from '../../src/registry/index.js';
 import { buildText, freshStore, rootfs, tempDir, writeContext } from './helpers.js';
 import { hasRegistry, startRegistry, type TestRegistry } from './registry-fixture.js';
+
+describe('registry output specs', () => {
+  it.each([
+    ['type=registry,name=localhost:5000/app:1', { type: 'registry', dest: '', tar: false, names: ['localhost:5000/app:1'], push: true }],
+    ['type=image,name=localhost:5000/app:1,push=true', { type: 'image', dest: '', tar: false, names: ['localhost:5000/app:1'], push: true }],
+    ['type=image,name=app:1', { type: 'image', dest: '', tar: false, names: ['app:1'], push: false }],
+    ['type=image,"name=a:1,b:2",push=true,registry.insecure=true', { type: 'image', dest: '', tar: false, names: ['a:1', 'b:2'], push: true, insecure: true }],
+  ])('%s', (spec, expected) => {
+    expect(parseOutputSpec(spec)).toEqual(expected);
+  });
+
+  it.each([
+    ['type=registry,name=x,push=false', /always pushes/],
+    ['type=image,name=x,tar=true', /takes no dest= or tar=/],
+    ['type=oci,dest=o,push=true', /belong to type=registry and type=image/],
+    ['type=image,name=x,push=maybe', /push must be true or false/],
+  ])('rejects %s', (spec, reason) => {
+    expect(() => parseOutputSpec(spec)).toThrow(reason);
+  });
+
+  it('writeImageOutput leaves registry outputs to build()', async () => {
+    const image = (await buildText('FROM scratch\nENV A=1\n')).image;
+    await expect(writeImageOutput(image, 'type=registry,name=localhost:5000/x:1')).rejects.toMatchObject({ code: 'INVALID_OUTPUT_SPEC' });
+  });
+});
 
 const enabled = hasRegistry();
 const describeRegistry = enabled ? describe : describe.skip;
