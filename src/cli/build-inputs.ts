@@ -52,6 +52,10 @@ export async function stdinContext(bytes: Uint8Array): Promise<{ dir: string; do
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {
     if (!isArchive(bytes)) return { dir, dockerfileText: Buffer.from(bytes).toString('utf8'), dispose };
+    const head = Buffer.from(bytes.subarray(0, 3));
+    if (head.toString('latin1') === 'BZh' || (head[0] === 0xfd && head[1] === 0x37)) {
+      throw new UsageError('a bzip2 or xz context on standard input is not supported: send a plain, gzip or zstd tar');
+    }
     const file = join(dir, '.stdin.tar');
     await writeFile(file, bytes);
     const root = join(dir, 'context');
