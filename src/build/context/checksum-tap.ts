@@ -98,20 +98,34 @@ export class ChecksumTap {
   }
 }
 
-/** A content source whose complete reads record the bytes' SHA-256 in `seen`. */
+/**
+ * A content source whose complete reads record the bytes' SHA-256 in `seen`.
+ * A class, not an object literal: one per copied file, and a generator
+ * method of a literal costs each file its own closure, prototype and shape.
+ */
+class HashingSource implements ContentSource {
+  readonly size: number;
+
+  constructor(
+    private readonly inner: ContentSource,
+    private readonly seen: Observed,
+  ) {
+    this.size = inner.size;
+  }
+
+  async *open(): AsyncGenerator<Uint8Array> {
+    const hasher = createSha256();
+    let size = 0;
+    for await (const chunk of this.inner.open()) {
+      hasher.update(chunk);
+      size += chunk.byteLength;
+      yield chunk;
+    }
+    // Only a read that ran to the end, with the listed size, names the content.
+    if (size === this.inner.size) this.seen.digest ??= hasher.digest();
+  }
+}
+
 function hashing(inner: ContentSource, seen: Observed): ContentSource {
-  return {
-    size: inner.size,
-    async *open() {
-      const hasher = createSha256();
-      let size = 0;
-      for await (const chunk of inner.open()) {
-        hasher.update(chunk);
-        size += chunk.byteLength;
-        yield chunk;
-      }
-      // Only a read that ran to the end, with the listed size, names the content.
-      if (size === inner.size) seen.digest ??= hasher.digest();
-    },
-  };
+  return new HashingSource(inner, seen);
 }

@@ -26,48 +26,67 @@ const SYNC_READ_MAX = 1 << 20;
  *
  * @param path the context path, for errors.
  */
-export function fileSource(hostPath: string, path: string, stats: BigIntStats): ContentSource {
-  const size = Number(stats.size);
-  const changed = (reason: string) =>
-    new ContextError('CONTEXT_CHANGED', `${path} changed while the context was being read: ${reason}`, {
-      path,
-      reason,
+export function fileSource(hostPath: string, path: string, stats: FileStats): ContentSource {
+  return new FileSource(hostPath, path, stats);
+}
+
+/** What {@link fileSource} compares a file against: the listing's identity and size. */
+export type FileStats = Pick<BigIntStats, 'dev' | 'ino' | 'size'>;
+
+/**
+ * A class, not an object literal: there is one per context file, and a
+ * generator method of a literal costs each file its own closure, prototype
+ * object and hidden class (a third of a large COPY's heap).
+ */
+class FileSource implements ContentSource {
+  readonly size: number;
+
+  constructor(
+    private readonly hostPath: string,
+    private readonly path: string,
+    private readonly stats: FileStats,
+  ) {
+    this.size = Number(stats.size);
+  }
+
+  #changed(reason: string): ContextError {
+    return new ContextError('CONTEXT_CHANGED', `${this.path} changed while the context was being read: ${reason}`, { path: this.path, reason });
+  }
+
+  async *open(): AsyncGenerator<Uint8Array> {
+    const { hostPath, stats, size } = this;
+    const changed = (reason: string) => this.#changed(reason);
+    if (size <= SYNC_READ_MAX) {
+      const bytes = readSmall(hostPath, stats, changed);
+      if (size > 0) yield bytes;
+      return;
+    }
+    // O_NOFOLLOW: a file swapped for a symlink since it was listed fails the check instead of being followed.
+    const handle = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: unknown) => {
+      throw vanished(err, changed);
     });
-  return {
-    size,
-    async *open() {
-      if (size <= SYNC_READ_MAX) {
-        const bytes = readSmall(hostPath, stats, changed);
-        if (size > 0) yield bytes;
-        return;
+    try {
+      const now = await handle.stat({ bigint: true });
+      if (now.ino !== stats.ino || now.dev !== stats.dev) throw changed('replaced by another file');
+      if (now.size !== stats.size) throw changed(`size ${stats.size} became ${now.size}`);
+      let remaining = size;
+      while (remaining > 0) {
+        const buffer = Buffer.allocUnsafe(Math.min(CHUNK, remaining));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, size - remaining);
+        if (bytesRead === 0) throw changed('shorter than listed');
+        remaining -= bytesRead;
+        yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
       }
-      // O_NOFOLLOW: a file swapped for a symlink since it was listed fails the check instead of being followed.
-      const handle = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: unknown) => {
-        throw vanished(err, changed);
-      });
-      try {
-        const now = await handle.stat({ bigint: true });
-        if (now.ino !== stats.ino || now.dev !== stats.dev) throw changed('replaced by another file');
-        if (now.size !== stats.size) throw changed(`size ${stats.size} became ${now.size}`);
-        let remaining = size;
-        while (remaining > 0) {
-          const buffer = Buffer.allocUnsafe(Math.min(CHUNK, remaining));
-          const { bytesRead } = await handle.read(buffer, 0, buffer.length, size - remaining);
-          if (bytesRead === 0) throw changed('shorter than listed');
-          remaining -= bytesRead;
-          yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-        }
-        const probe = Buffer.allocUnsafe(1);
-        if ((await handle.read(probe, 0, 1, size)).bytesRead !== 0) throw changed('longer than listed');
-      } finally {
-        await handle.close();
-      }
-    },
-  };
+      const probe = Buffer.allocUnsafe(1);
+      if ((await handle.read(probe, 0, 1, size)).bytesRead !== 0) throw changed('longer than listed');
+    } finally {
+      await handle.close();
+    }
+  }
 }
 
 /** The whole of a small file, read synchronously and checked against its listing. */
-function readSmall(hostPath: string, stats: BigIntStats, changed: (reason: string) => Error): Buffer {
+function readSmall(hostPath: string, stats: FileStats, changed: (reason: string) => Error): Buffer {
   const size = Number(stats.size);
   // Non-blocking, so a file replaced by a FIFO since it was listed fails the check instead of hanging.
   let fd: number;

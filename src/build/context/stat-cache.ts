@@ -24,6 +24,9 @@
  * @module
  */
 import type { BigIntStats } from 'node:fs';
+
+/** The stat fields that identify a file's content in the index. */
+type StatKey = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs' | 'mode'>;
 import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest, sha256, type Digest } from '../../digest.js';
@@ -139,7 +142,7 @@ export class RootIndex {
   }
 
   /** The record of `rel` if the file's stat data is exactly what was recorded. */
-  lookup(rel: string, stats: BigIntStats): StatRecord | undefined {
+  lookup(rel: string, stats: StatKey): StatRecord | undefined {
     const record = this.#records.get(rel);
     if (!record) return undefined;
     const same =
@@ -156,7 +159,7 @@ export class RootIndex {
    * Records what was read for `rel`, unless the file changed too recently
    * (relative to `fence`) for its stat data to identify this content.
    */
-  store(rel: string, stats: BigIntStats, fence: bigint, digest: Digest | undefined, xattrs: StatRecord['xattrs']): void {
+  store(rel: string, stats: StatKey, fence: bigint, digest: Digest | undefined, xattrs: StatRecord['xattrs']): void {
     // ctime is when the inode last changed, and no one can set it; mtime can be anything.
     const coarse = stats.ctimeNs % SECOND_NS === 0n;
     if (stats.ctimeNs + (coarse ? COARSE_MARGIN_NS : 0n) >= fence) {
