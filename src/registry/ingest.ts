@@ -6,7 +6,7 @@
  * @module
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,24 +20,32 @@ import type { ImageStore } from '../image/store/store.js';
 import { forEachLimit } from './limit.js';
 
 /**
- * Streams a blob into `target` through a temporary file in `tmpDir` (named so
- * the store's sweeper knows its writer), fsyncs, renames, fsyncs the
- * directory — the store's own crash-safety, written with a Node stream so
- * chunks queued while the disk is busy go out together in one writev.
+ * Streams a verified blob into a temporary file in `tmpDir` (named so the
+ * store's sweeper knows its writer) with a Node stream, so chunks queued
+ * while the disk is busy go out together in one writev. The file is removed
+ * again if the stream fails (a digest mismatch throws at its end).
  */
-async function writeBlobAtomic(target: string, source: AsyncIterable<Uint8Array>, tmpDir: string): Promise<void> {
-  await mkdir(tmpDir, { recursive: true });
-  await mkdir(dirname(target), { recursive: true });
+async function writeTemporary(source: AsyncIterable<Uint8Array>, tmpDir: string): Promise<string> {
   const tmp = temporaryPath(tmpDir);
   try {
-    // `flush`: the file is fsynced before the stream closes it.
-    await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 }));
-    await rename(tmp, target);
+    await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }));
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDirectory(dirname(target));
+  return tmp;
+}
+
+/** The store's crash safety: the content reaches the disk before the name does. */
+async function commitTemporary(tmp: string, target: string): Promise<void> {
+  const handle = await open(tmp, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await mkdir(dirname(target), { recursive: true });
+  await rename(tmp, target);
 }
 
 /** True when the store has a blob file of that size. */
@@ -65,12 +73,32 @@ export interface IngestBlob {
 export async function ingestBlobs<T>(store: ImageStore, blobs: readonly IngestBlob[], concurrency: number, commit: () => Promise<T>): Promise<T> {
   const created: Digest[] = [];
   const tmpDir = join(store.root, 'tmp');
+  // A blob's fsync and rename run while the next blob downloads: the download slot is not held
+  // waiting for the disk (which, on a busy machine, is where a pull's time would go).
+  const commits: Array<Promise<void>> = [];
   try {
-    await forEachLimit(blobs, concurrency, async (blob) => {
-      if (await storeHasBlob(store, blob.digest, blob.size)) return;
-      await writeBlobAtomic(join(store.root, blobPath(blob.digest)), blob.open(), tmpDir);
-      created.push(blob.digest);
-    });
+    await mkdir(tmpDir, { recursive: true });
+    try {
+      await forEachLimit(blobs, concurrency, async (blob) => {
+        if (await storeHasBlob(store, blob.digest, blob.size)) return;
+        const tmp = await writeTemporary(blob.open(), tmpDir);
+        const target = join(store.root, blobPath(blob.digest));
+        commits.push(
+          commitTemporary(tmp, target).then(
+            () => void created.push(blob.digest),
+            async (err: unknown) => {
+              await rm(tmp, { force: true });
+              throw err;
+            },
+          ),
+        );
+      });
+    } finally {
+      const settled = await Promise.allSettled(commits);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+    for (const dir of new Set(created.map((d) => dirname(join(store.root, blobPath(d)))))) await fsyncDirectory(dir);
     return await commit();
   } catch (err) {
     if (created.length > 0) {
