@@ -78,11 +78,12 @@ describe('bad input', () => {
     const store = await storeWithImage();
     const workdir = await cli(['run', '-w', 'rel', '--store', store, 't:1', '/a']);
     oneLine(workdir.stderr);
-    expect(workdir.code).toBe(2);
+    // docker run's status when it cannot start the container.
+    expect(workdir.code).toBe(125);
     expect(workdir.stderr).toContain("the working directory 'rel' is invalid, it needs to be an absolute path");
     const env = await cli(['run', '-e', '=x', '--store', store, 't:1', '/a']);
     oneLine(env.stderr);
-    expect(env.code).toBe(2);
+    expect(env.code).toBe(125);
     expect(env.stderr).toContain('invalid argument "=x" for "-e, --env" flag: invalid environment variable: =x');
     const ps = await cli(['ps', '-a', '-q', '--store', store]);
     expect(ps).toMatchObject({ code: 0, stdout: '' });
