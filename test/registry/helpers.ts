@@ -147,7 +147,13 @@ export async function startRegistry(config: RegistryConfig = {}): Promise<Runnin
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     await waitReady(port, !!config.tls, child, () => log);
   };
-  await launch();
+  try {
+    await launch();
+  } catch (err) {
+    child!.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const stopChild = async (signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
