@@ -115,7 +115,7 @@ describe('layerkit build and the store verbs', () => {
     expect((await run(['build', '--cache-from', '.'])).status).toBe(2);
     expect((await run(['build', '--bogus', '.'])).status).toBe(2);
     expect((await run(['build', '--build-arg', 'novalue', '.'])).status).toBe(2);
-    expect((await run(['images', 'extra'])).status).toBe(2);
+    expect((await run(['images', 'one', 'two'])).status).toBe(2);
   });
 
   it('prints CACHED for every step of an unchanged rebuild, as buildx --progress=plain does', async () => {

@@ -80,7 +80,7 @@ describe('build', () => {
   });
 
   it('keeps the last value of a non-repeatable option, as docker does', async () => {
-    const built = await cli(['build', '--store', store, '-q', '--no-run', '-f', 'missing.Dockerfile', '-fOther.Dockerfile', '-t', 'other', ctx]);
+    const built = await cli(['build', '--store', store, '-q', '--no-run', '-f', 'missing.Dockerfile', `-f${join(ctx, 'Other.Dockerfile')}`, '-t', 'other', ctx]);
     expect(built.stderr).toBe('');
     expect(built.status).toBe(0);
     expect((await inspect(store, 'other')).Config.Labels).toEqual({ which: 'other' });

@@ -176,7 +176,7 @@ export const buildCommand: Command = {
   usage,
   async run(args: string[], io: CliIo): Promise<number> {
     const { flags, positional } = parseFlags(args, BUILD_FLAGS);
-    if (positional.length !== 1) throw new UsageError('expected exactly one CONTEXT directory (or - for standard input)');
+    if (positional.length !== 1) throw new UsageError('expected exactly one CONTEXT directory');
     const mode = progressMode(flags.get('progress'), flags.has('quiet'));
     const quiet = mode === 'quiet';
     const epoch = sourceDateEpoch(flags.get('source-date-epoch') ?? process.env['SOURCE_DATE_EPOCH']);
