@@ -4,7 +4,6 @@
  * @module
  */
 import type { Digest } from '../digest.js';
-import type { Image } from '../image/image.js';
 import { parseReference, type ImageReference } from '../image/reference.js';
 import type { ImageStore } from '../image/store/store.js';
 import type { Platform } from '../image/types.js';
@@ -23,7 +22,8 @@ import type { RemoteImage } from './remote-image.js';
  * ```
  */
 export interface PullResult {
-  image: Image;
+  /** The pulled image as the registry has it (layers remote; the stored copy is `store.getImage(imageId)`). */
+  image: RemoteImage;
   /** The image ID (config digest). */
   imageId: Digest;
   /** The manifest digest of the stored image (the platform's, when the reference named an index). */
@@ -170,4 +170,3 @@ export async function logout(host: string, options: { dockerConfig?: string } = 
   return eraseCredentials(registryDomain(host), options);
 }
 
-export type { RemoteImage };
