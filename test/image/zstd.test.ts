@@ -6,13 +6,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadImages } from '../../src/image/store/import.js';
 import { readOciLayout } from '../../src/image/layout.js';
 import { parseOutputSpec } from '../../src/image/output-spec.js';
 import { mediaTypeCompression } from '../../src/layers/compress/media-types.js';
-import { buildText, freshStore, readText, rootfs, tempDir, treeSummary } from '../build/helpers.js';
+import { buildText, freshStore, readText, rootfs, tempDir, treeSummary, writeContext } from '../build/helpers.js';
 import { tool } from '../layers/interop-helpers.js';
 
 const ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
@@ -94,6 +94,17 @@ describe('zstd images', () => {
     const tree = await rootfs(child.image);
     expect(await readText(tree, '/a.txt')).toBe('LOADED');
     expect(await readText(tree, '/b.txt')).toBe('B');
+  });
+
+  it('layerkit build -o type=oci,…,compression=zstd (the real program) writes zstd layers', async () => {
+    const dir = await tempDir();
+    const context = await writeContext({ Dockerfile: 'FROM scratch\nCOPY a.txt /a.txt\n', 'a.txt': 'CLI' });
+    const layout = join(dir, 'out');
+    const repo = resolve(import.meta.dirname, '../..');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(repo, 'src/cli/main.ts'), 'build', '--store', join(dir, 'store'), '-t', 'cli:1', '-o', `type=oci,dest=${layout},tar=false,name=cli:1,compression=zstd`, context], { cwd: repo, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(await layoutLayerTypes(layout, '1')).toEqual([ZSTD]);
+    expect(await readText(await rootfs(await readOciLayout(layout, '1')), '/a.txt')).toBe('CLI');
   });
 
   it.runIf(hasSkopeo)('skopeo decompresses our zstd layers (recompressing them to gzip) to the tar our config names', async () => {
