@@ -21,6 +21,7 @@ import { Lease } from './leases.js';
 import { encodeRecord, type CachedLayer, type CacheRecord } from './records.js';
 import { blobOf, listRecords, readRecord } from './files.js';
 import { pruneCache } from './prune.js';
+import { extractedFiles } from '../run/extracted-files.js';
 
 /**
  * Options of {@link BuildCache}: how long to wait for the store's lock
@@ -254,7 +255,31 @@ export class BuildCache {
    * contents are read from the blob on first use; undefined if none was saved.
    */
   loadIndex(info: CachedLayer, position: number): Promise<LayerIndex | undefined> {
-    return loadIndex(this.root, info.digest, () => blobLayer(this.root, info), position);
+    return loadIndex(this.root, info.digest, () => blobLayer(this.root, info), position, extractedFiles(this.storeRoot, info.diffId));
+  }
+
+  /**
+   * The saved entry list of any layer (a base image's) by its blob digest,
+   * its file contents read from the layer's extraction or else from `layer`
+   * (through a view of its own, so the index can be remembered for `layer`);
+   * undefined if none was saved.
+   */
+  async loadLayerIndex(layer: Layer, position: number): Promise<LayerIndex | undefined> {
+    const [digest, diffId] = await Promise.all([layer.digest(), layer.diffId()]);
+    const reader: Layer = {
+      mediaType: layer.mediaType,
+      diffId: () => layer.diffId(),
+      digest: () => layer.digest(),
+      size: () => layer.size(),
+      compressed: () => layer.compressed(),
+      uncompressed: () => layer.uncompressed(),
+    };
+    return loadIndex(this.root, digest, () => reader, position, extractedFiles(this.storeRoot, diffId));
+  }
+
+  /** Whether a layer's entry list is saved. */
+  async hasIndex(digest: Digest): Promise<boolean> {
+    return (await stat(indexFile(this.root, digest)).catch(() => undefined))?.isFile() === true;
   }
 
   /** The file of a cached blob (for exports). */

@@ -7,8 +7,10 @@
  * left (a COPY looks at its destination, a RUN at everything). Without a
  * saved index that means decompressing every cached layer below it. With
  * one, the stack is built from the saved entries at once; a file's bytes
- * are fetched from the blob only when something reads them (the first read
- * indexes that one layer fully, once).
+ * are read from the layer's extraction on disk when there is one (an
+ * earlier RUN made it), else fetched from the blob only when something reads
+ * them (the first read indexes that one layer fully, once). Base image
+ * layers get saved indexes too, once a RUN has stacked them.
  * @module
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -65,18 +67,25 @@ export function encodeIndex(digest: Digest, index: LayerIndex): Uint8Array {
  * through `contents` (a second `Layer` over the same blob, indexed in full
  * on the first read). Undefined when there is no usable saved index.
  */
-export async function loadIndex(root: string, digest: Digest, contents: () => Layer, position: number): Promise<LayerIndex | undefined> {
+export async function loadIndex(root: string, digest: Digest, contents: () => Layer, position: number, local?: LocalFiles): Promise<LayerIndex | undefined> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(indexFile(root, digest));
   } catch {
     return undefined;
   }
-  return decodeIndex(bytes, digest, contents, position);
+  return decodeIndex(bytes, digest, contents, position, local);
 }
 
+/**
+ * Where a decoded index may read one file's bytes without the layer (the
+ * layer's extraction on disk): undefined when it cannot serve exactly that
+ * file, which is then read from the layer.
+ */
+export type LocalFiles = (path: string, size: number) => Promise<AsyncIterable<Uint8Array> | undefined>;
+
 /** {@link encodeIndex}'s bytes back to an index over `contents`; undefined when they are not a valid index of `digest`. */
-export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => Layer, position: number): LayerIndex | undefined {
+export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => Layer, position: number, local?: LocalFiles): LayerIndex | undefined {
   let saved: { v?: unknown; digest?: unknown; entries?: unknown; whiteouts?: unknown; opaque?: unknown };
   try {
     saved = JSON.parse(new TextDecoder().decode(bytes)) as typeof saved;
@@ -89,6 +98,12 @@ export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => L
   const lazy = (path: string, size: number): ContentSource => ({
     size,
     async *open() {
+      // One file from the layer's extraction costs one read; the layer costs a full decompression.
+      const body = full === undefined ? await local?.(path, size) : undefined;
+      if (body) {
+        yield* body;
+        return;
+      }
       full ??= indexLayer(contents());
       const entry = (await full).entries.get(path);
       if (entry?.content) yield* entry.content.open();

@@ -17,7 +17,7 @@ import { formatPlatform } from '../../image/platform.js';
 import type { ImageStore } from '../../image/store/store.js';
 import type { Layer } from '../../layers/layer.js';
 import type { StatCache } from '../context/stat-cache.js';
-import { indexLayer } from '../../unionfs/layer-source.js';
+import { indexLayer, rememberIndex } from '../../unionfs/layer-source.js';
 import type { BuildSession } from '../builder.js';
 import type { Fetcher } from '../options.js';
 import type { StageState } from '../stage-state.js';
@@ -85,8 +85,18 @@ export interface CacheReport {
   writeErrors: string[];
 }
 
-/** Steps whose new layer the builder indexed from its entries (a RUN's may need reading). */
-const SAVED_INDEX_KINDS = new Set<Instruction['kind']>(['copy', 'add', 'workdir']);
+/**
+ * Steps whose new layer's index is saved with its record: the builder
+ * indexed it already (from its entries, or a RUN's from its staged blob
+ * right after the step), so saving it reads nothing.
+ */
+const SAVED_INDEX_KINDS = new Set<Instruction['kind']>(['copy', 'add', 'workdir', 'run']);
+
+/** Steps that stack the whole file system below them (so every base layer is indexed after them). */
+const STACKING_KINDS = new Set<Instruction['kind']>(['run', 'workdir']);
+
+/** Steps that may look at the file system below them. */
+const FS_KINDS = new Set<Instruction['kind']>(['copy', 'add', 'run', 'workdir']);
 
 /**
  * A step's keys and, for a hit, what the cache holds — or, when no record can
@@ -152,6 +162,10 @@ export class CacheSession {
   readonly #fresh = new Set<CacheKey>();
   /** No record existed anywhere when the build started. */
   readonly #empty: boolean;
+  /** Each stage's base layers, as its FROM gave them. */
+  readonly #bases = new WeakMap<StageState, readonly Layer[]>();
+  /** Per stage: saved indexes of its base layers remembered, and the layers that had none (saved after a step stacked them). */
+  readonly #baseIndexes = new WeakMap<StageState, Promise<Layer[]>>();
 
   private constructor(cache: BuildCache, options: CacheOptions, settings: KeySettings, to: Array<CacheToSpec | RegistryCacheToSpec>, empty: boolean, registry?: () => import('../../registry/index.js').RegistryClient) {
     this.cache = cache;
@@ -240,6 +254,8 @@ export class CacheSession {
       const parent = this.#chains.get(await session.stage(plan.base.index));
       if (parent !== undefined) base = { kind: 'stage', key: parent };
     }
+    // An image's layers come from the store or a registry: their saved indexes spare reading them.
+    if (base?.kind === 'image') this.#bases.set(state, [...state.layers]);
     if (base === undefined) return;
     const key = baseKey(base, formatPlatform(state.platform));
     this.#chains.set(state, key);
@@ -254,6 +270,7 @@ export class CacheSession {
    * then it and the rest of its stage run uncached.
    */
   async lookup(run: StageRun, instruction: Instruction): Promise<StepLookup | undefined> {
+    if (FS_KINDS.has(instruction.kind)) await this.#baseIndexesOf(run.state);
     const parent = this.#chains.get(run.state);
     if (parent === undefined) return undefined;
     const lookups = this.#lookups(run.plan);
@@ -288,6 +305,36 @@ export class CacheSession {
       if (record?.kind === 'step') hit = record;
     }
     return { kind: instruction.kind, key, chain, hit, lookedUp: lookups };
+  }
+
+  /**
+   * Gives the stage's base layers their saved indexes before a step may
+   * stack them: the first step that runs after cache hits (or in a build
+   * without the cache) then reads entry lists, not the base's blobs. Once
+   * per stage; returns the layers that had no saved index.
+   */
+  #baseIndexesOf(state: StageState): Promise<Layer[]> {
+    let pending = this.#baseIndexes.get(state);
+    if (!pending) {
+      pending = (async () => {
+        const missing: Layer[] = [];
+        for (const [position, layer] of (this.#bases.get(state) ?? []).entries()) {
+          const index = await this.cache.loadLayerIndex(layer, position).catch(() => undefined);
+          if (index) rememberIndex(layer, index);
+          else missing.push(layer);
+        }
+        return missing;
+      })();
+      this.#baseIndexes.set(state, pending);
+    }
+    return pending;
+  }
+
+  /** Saves the indexes of base layers that had none, once a step indexed them all (no extra read). */
+  async #saveBaseIndexes(state: StageState): Promise<void> {
+    const missing = await this.#baseIndexes.get(state);
+    if (!missing) return;
+    for (const layer of missing.splice(0)) await this.cache.saveIndex(await layer.digest(), await indexLayer(layer));
   }
 
   #inputEnv(lookups: boolean): InputEnv {
@@ -371,6 +418,7 @@ export class CacheSession {
       // The builder remembers the index of layers it made from entries: saving it costs no reading.
       if (layer && SAVED_INDEX_KINDS.has(kind)) await this.cache.saveIndex(record.layer!.digest, await indexLayer(layer));
     })();
+    if (STACKING_KINDS.has(kind)) this.#write(this.#saveBaseIndexes(run.state));
     this.#write(write);
   }
 
