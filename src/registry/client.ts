@@ -532,7 +532,7 @@ export class RegistryClient {
         if (total !== undefined && offset === total) break;
         failures++;
         if (failures > this.#t.retries) throw this.#t.networkError(err, registry, operation, repository, failures);
-        const delay = Math.min(5_000, 200 * 2 ** (failures - 1));
+        const delay = this.#t.delay(failures - 1);
         this.emit({ type: 'retry', registry, operation, attempt: failures, delayMs: delay, reason: `${describeNetworkError(err)} after ${offset} bytes; resuming` });
         await sleep(delay);
       }
@@ -606,7 +606,7 @@ export class RegistryClient {
         if (!retryableUpload(err) || attempt >= this.#t.retries) {
           throw err instanceof LayerkitError ? err : this.#t.networkError(err, registry, `upload ${blob.digest}`, repository, attempt + 1);
         }
-        const delay = Math.min(5_000, 200 * 2 ** attempt);
+        const delay = this.#t.delay(attempt);
         this.emit({ type: 'retry', registry, operation: `upload ${blob.digest}`, attempt: attempt + 1, delayMs: delay, reason: err instanceof Error ? err.message : String(err) });
         await sleep(delay);
         // A killed connection may still have completed the upload.

@@ -255,7 +255,7 @@ export class Transport {
       try {
         const res = await this.#raw(url, init);
         if ((res.status === 429 || res.status >= 500) && attempt < this.retries) {
-          const delay = this.#delay(attempt, res.headers.get('retry-after'));
+          const delay = this.delay(attempt, res.headers.get('retry-after'));
           await drain(res);
           this.emit({ type: 'retry', registry: domain, operation: 'token', attempt: attempt + 1, delayMs: delay, reason: `status ${res.status}` });
           await sleep(delay);
@@ -264,14 +264,15 @@ export class Transport {
         return res;
       } catch (err) {
         if (attempt >= this.retries) throw this.networkError(err, domain, 'token', undefined, attempt + 1);
-        const delay = this.#delay(attempt);
+        const delay = this.delay(attempt);
         this.emit({ type: 'retry', registry: domain, operation: 'token', attempt: attempt + 1, delayMs: delay, reason: describeNetworkError(err) });
         await sleep(delay);
       }
     }
   }
 
-  #delay(attempt: number, retryAfter?: string | null): number {
+  /** The wait before retry `attempt + 1`: Retry-After when given, else exponential backoff with jitter; capped by `maxRetryDelayMs`. */
+  delay(attempt: number, retryAfter?: string | null): number {
     const max = this.#options.maxRetryDelayMs ?? DEFAULTS.maxRetryDelayMs;
     const asked = parseRetryAfter(retryAfter ?? null);
     if (asked !== undefined) return Math.min(max, asked);
@@ -400,7 +401,7 @@ export class Transport {
         if (err instanceof RegistryError) throw err;
         const error = this.networkError(err, spec.registry, spec.operation, spec.repository, attempt + 1);
         if (attempt >= retries || error.code === 'TLS' || error.code === 'INSECURE_REFUSED') throw error;
-        const delay = this.#delay(attempt);
+        const delay = this.delay(attempt);
         this.emit({ type: 'retry', registry: spec.registry, operation: spec.operation, attempt: attempt + 1, delayMs: delay, reason: describeNetworkError(err) });
         await sleep(delay);
         continue;
@@ -418,7 +419,7 @@ export class Transport {
       }
       const transient = res.status === 429 || (res.status >= 500 && res.status !== 501 && res.status !== 505);
       if (transient && attempt < retries) {
-        const delay = this.#delay(attempt, res.headers.get('retry-after'));
+        const delay = this.delay(attempt, res.headers.get('retry-after'));
         await drain(res);
         this.emit({ type: 'retry', registry: spec.registry, operation: spec.operation, attempt: attempt + 1, delayMs: delay, reason: `status ${res.status}` });
         await sleep(delay);
