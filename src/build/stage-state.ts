@@ -21,6 +21,9 @@ export async function chainKey(layers: readonly Layer[]): Promise<string> {
   return sha256(ids.join(' '));
 }
 
+/** Bytes of layer file bodies an index keeps in memory before it spools them (see `#indexOptions`). */
+const INDEX_MEMORY = 8 * 2 ** 20;
+
 /** Name → position in an `Env` array that {@link StageState.setEnv} maintains (a new array starts a new map). */
 const envIndex = new WeakMap<string[], Map<string, number>>();
 
@@ -93,11 +96,22 @@ export class StageState {
     this.#stack ??= (async () => {
       let stack = LowerStack.empty();
       for (const layer of this.layers) {
-        stack = stack.withLayer(await indexLayer(layer, this.#spoolDir === undefined ? {} : { spoolDir: this.#spoolDir }));
+        stack = stack.withLayer(await indexLayer(layer, this.#indexOptions()));
       }
       return stack;
     })();
     return this.#stack;
+  }
+
+  /**
+   * How base layers are indexed: small bodies in memory up to 8 MiB, the
+   * rest in a spool file of the build's scratch directory. A RUN step reads
+   * `/etc/passwd` through the view, which indexes a whole base image; with
+   * the default 64 MiB of bodies in memory, a RUN on a 150 MB base went past
+   * a 256 MiB peak.
+   */
+  #indexOptions(): { memoryBudget: number; spoolDir?: string } {
+    return this.#spoolDir === undefined ? { memoryBudget: INDEX_MEMORY } : { memoryBudget: INDEX_MEMORY, spoolDir: this.#spoolDir };
   }
 
   /** A read-only view of the file system as it stands (writes go to a throwaway upper). */
@@ -122,7 +136,7 @@ export class StageState {
     if (index) rememberIndex(layer, index);
     this.layers.push(layer);
     const previous = this.#stack;
-    if (previous) this.#stack = previous.then(async (stack) => stack.withLayer(index ?? (await indexLayer(layer))));
+    if (previous) this.#stack = previous.then(async (stack) => stack.withLayer(index ?? (await indexLayer(layer, this.#indexOptions()))));
   }
 
   /** Replaces the stack after a union view committed a layer on top of it. */
