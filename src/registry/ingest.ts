@@ -83,15 +83,16 @@ export async function ingestBlobs<T>(store: ImageStore, blobs: readonly IngestBl
         if (await storeHasBlob(store, blob.digest, blob.size)) return;
         const tmp = await writeTemporary(blob.open(), tmpDir);
         const target = join(store.root, blobPath(blob.digest));
-        commits.push(
-          commitTemporary(tmp, target).then(
-            () => void created.push(blob.digest),
-            async (err: unknown) => {
-              await rm(tmp, { force: true });
-              throw err;
-            },
-          ),
+        const committed = commitTemporary(tmp, target).then(
+          () => void created.push(blob.digest),
+          async (err: unknown) => {
+            await rm(tmp, { force: true });
+            throw err;
+          },
         );
+        // Settled together below; marked handled now so a failure is not reported as unhandled meanwhile.
+        committed.catch(() => {});
+        commits.push(committed);
       });
     } finally {
       const settled = await Promise.allSettled(commits);
