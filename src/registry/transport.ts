@@ -127,6 +127,15 @@ function isPlainHttpAnswer(err: unknown): boolean {
   return codes.includes('ERR_SSL_WRONG_VERSION_NUMBER') || messages.some((m) => /wrong version number|packet length too long/i.test(m));
 }
 
+/**
+ * True when the registry's name does not resolve: a typo or an offline
+ * machine, which waiting does not fix (Docker fails at once too). A
+ * temporary resolver failure (`EAI_AGAIN`) is still retried.
+ */
+function isUnknownHost(err: unknown): boolean {
+  return errorCodes(err).codes.includes('ENOTFOUND');
+}
+
 /** A short description of a network error: `ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5000`. */
 export function describeNetworkError(err: unknown): string {
   const { codes, messages } = errorCodes(err);
@@ -400,7 +409,7 @@ export class Transport {
       } catch (err) {
         if (err instanceof RegistryError) throw err;
         const error = this.networkError(err, spec.registry, spec.operation, spec.repository, attempt + 1);
-        if (attempt >= retries || error.code === 'TLS' || error.code === 'INSECURE_REFUSED') throw error;
+        if (attempt >= retries || error.code === 'TLS' || error.code === 'INSECURE_REFUSED' || isUnknownHost(err)) throw error;
         const delay = this.delay(attempt);
         this.emit({ type: 'retry', registry: spec.registry, operation: spec.operation, attempt: attempt + 1, delayMs: delay, reason: describeNetworkError(err) });
         await sleep(delay);

@@ -126,6 +126,15 @@ describe.runIf(registryTool)('faults', () => {
     expect(again.data.attempts).toBe(2);
   });
 
+  it('a registry whose name does not resolve fails at once, without retries', async () => {
+    // .invalid never resolves (RFC 6761): waiting would not change the answer.
+    const events: RegistryEvent[] = [];
+    const err = await failure(new RegistryClient({ retries: 4, onEvent: (e) => events.push(e) }).getManifest('registry.invalid/app:1'));
+    expect(err.code).toBe('UNREACHABLE');
+    expect(err.message).toContain('registry.invalid');
+    expect(events.filter((e) => e.type === 'retry')).toEqual([]);
+  });
+
   it('an upload the registry stops reading is a TIMEOUT too', async () => {
     const p = await proxy((req) => (req.method === 'PUT' && req.url?.includes('/blobs/uploads/') ? { kind: 'hang' } : { kind: 'pass' }));
     const err = await failure(new RegistryClient({ timeoutMs: 700, retries: 0 }).push(randomImage(1, 4096), `${p.host}/fault/stall:1`));
