@@ -277,11 +277,6 @@ export class BuildCache {
     return loadIndex(this.root, digest, () => reader, position, extractedFiles(this.storeRoot, diffId));
   }
 
-  /** Whether a layer's entry list is saved. */
-  async hasIndex(digest: Digest): Promise<boolean> {
-    return (await stat(indexFile(this.root, digest)).catch(() => undefined))?.isFile() === true;
-  }
-
   /** The file of a cached blob (for exports). */
   blobPath(digest: Digest): string {
     return blobFile(this.root, digest);
