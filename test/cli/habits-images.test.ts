@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { BuildError } from '../../src/build/errors.js';
+import { ImageNotFoundError } from '../../src/image/errors.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { buildText, tempDir } from '../build/helpers.js';
 import { layerkit } from './habits-helpers.js';
@@ -100,6 +102,19 @@ describe('a short word is a name, not an ID prefix', () => {
     const four = await layerkit(['inspect', '--store', source.root, hex.slice(0, 4)]);
     expect(four.status, four.stderr).toBe(0);
     expect((JSON.parse(four.stdout) as Array<{ Id: string }>)[0]!.Id).toBe(id);
+  }, 60_000);
+
+  it('law: a prefix of 1 to 3 hex digits never names an image by ID; every prefix of 4 or more of a unique ID does', async () => {
+    const hex = id.slice(7);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 64 }), fc.boolean(), async (length, prefixed) => {
+        const ref = `${prefixed ? 'sha256:' : ''}${hex.slice(0, length)}`;
+        const found = await source.getImage(ref).then((image) => image.configDigest(), (err: unknown) => err);
+        if (length < 4) expect(found).toBeInstanceOf(ImageNotFoundError);
+        else expect(found).toBe(id);
+      }),
+      { numRuns: 40 },
+    );
   }, 60_000);
 
   it('FROM and COPY --from with a stage typo fail instead of picking an image by its first ID digit', async () => {
