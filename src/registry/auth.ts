@@ -6,7 +6,7 @@
  */
 import type { Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
-import type { HttpResponse } from './transport.js';
+import type { HttpResponse } from './http-response.js';
 
 /** One challenge of a `WWW-Authenticate` header. */
 export interface Challenge {

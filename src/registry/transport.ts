@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import { Agent, request as undiciRequest } from 'undici';
 import { Authenticator } from './auth.js';
+import type { HttpResponse } from './http-response.js';
 import { findCredentials, type Credentials } from './credentials.js';
 import { RegistryError, type RegistryErrorCode } from './errors.js';
 import type { RegistryEvent } from './events.js';
@@ -15,18 +16,7 @@ import { allowsPlainHttp, apiHost, certsDirs, dockerConfigDir, hostTls, insecure
 /** A fetch-shaped function (one a test injects). */
 export type FetchLike = (url: string, init: Record<string, unknown>) => Promise<Response>;
 
-/**
- * The part of a response the client reads. Blob bodies are large, so the
- * default path is undici's `request` (a Node stream, a fraction of the cost of
- * fetch's web streams per chunk); an injected fetch is adapted to the same shape.
- */
-export interface HttpResponse {
-  readonly status: number;
-  readonly ok: boolean;
-  readonly headers: { get(name: string): string | null };
-  readonly body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null;
-  text(): Promise<string>;
-}
+export type { HttpResponse } from './http-response.js';
 
 function fromFetch(res: Response): HttpResponse {
   const stream = res.body;
