@@ -149,7 +149,7 @@ describe('RUN: user ids', () => {
   });
 
   it('UserDb refuses out-of-range ids for USER and --chown alike', async () => {
-    const users = new UserDb(async () => new UnionFS([]));
+    const users = new UserDb(async () => new UnionFS());
     await expect(users.runUser('4294967296')).rejects.toMatchObject({ code: 'INVALID_USER_ID' });
     await expect(users.runUser('1:4294967297')).rejects.toMatchObject({ code: 'INVALID_USER_ID' });
     await expect(users.chownOwner('4294967296')).rejects.toMatchObject({ code: 'INVALID_USER_ID' });
