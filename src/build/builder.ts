@@ -6,6 +6,7 @@
 import { resolve as resolveHost } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { LayerkitError } from '../errors.js';
+import { suggest } from '../dockerfile/suggest.js';
 import type { ArgInstruction, Instruction, Stage } from '../dockerfile/instructions/types.js';
 import type { ShellLex } from '../dockerfile/shell/lex.js';
 import { formatPlatform } from '../image/platform.js';
@@ -158,7 +159,9 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
             explicitPlatform: init.explicitPlatform || platform !== init.targetPlatform,
             pull: init.options.pull === true,
             remote: () => session.remote(),
-          }, position);
+          }, position).catch((err: unknown) => {
+            throw withStageHint(err, reference, session.graph.plans.flatMap((p) => (p.stage.name ? [p.stage.name] : [])));
+          });
         })();
         images.set(memo, pending);
       }
@@ -335,4 +338,16 @@ export function locate(err: unknown, instruction: { original: string; range: { s
 /** The meta ARGs' declared names. */
 export function metaArgNames(metaArgs: readonly ArgInstruction[]): string[] {
   return metaArgs.flatMap((m) => m.args.map((a) => a.key));
+}
+
+/**
+ * A base image that could not be had, named like a stage of this
+ * Dockerfile (`FROM bulder` beside `AS builder`): the error says which stage
+ * was probably meant, since an image by that name was never the intent.
+ */
+function withStageHint(err: unknown, reference: string, stages: readonly string[]): unknown {
+  if (!(err instanceof LayerkitError) || err.code !== 'BASE_IMAGE_NOT_FOUND') return err;
+  const near = suggest(reference, stages);
+  if (near !== undefined) err.message += ` (no stage is named ${JSON.stringify(reference)}; did you mean ${JSON.stringify(near)}?)`;
+  return err;
 }

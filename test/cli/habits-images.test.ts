@@ -123,6 +123,10 @@ describe('a short word is a name, not an ID prefix', () => {
     await expect(buildText(typo, { 'b.txt': 'b\n' }, { store: source })).rejects.toMatchObject({ code: 'BASE_IMAGE_NOT_FOUND' });
     const copyTypo = `FROM scratch AS base\nCOPY b.txt /b.txt\nFROM scratch\nCOPY --from=${first} /b.txt /c.txt\n`;
     await expect(buildText(copyTypo, { 'b.txt': 'b\n' }, { store: source })).rejects.toBeInstanceOf(BuildError);
+    // A name close to a stage's says which stage was probably meant.
+    const near = await buildText('FROM scratch AS builder\nCOPY b.txt /b.txt\nFROM bulder\n', { 'b.txt': 'b\n' }, { store: source }).catch((e: unknown) => e);
+    expect(near).toMatchObject({ code: 'BASE_IMAGE_NOT_FOUND' });
+    expect((near as Error).message).toContain('did you mean "builder"?');
     // A short ID, as docker images prints it, still names the image.
     const byId = await buildText(`FROM ${id.slice(7, 19)}\nCOPY b.txt /again.txt\n`, { 'b.txt': 'b\n' }, { store: source });
     expect((await byId.image.config()).rootfs.diff_ids.length).toBe(3);
