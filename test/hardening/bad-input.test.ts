@@ -11,6 +11,7 @@ import { build } from '../../src/build/build.js';
 import { BuildError } from '../../src/build/errors.js';
 import { asSystemError, NoSpaceError, SystemError } from '../../src/image/store/system-errors.js';
 import { cli, cliArgv, crashed, removeAll, repo, scratch } from './helpers.js';
+import { bundleForOthers } from '../support/bundle-for-others.js';
 
 const exec = promisify(execFile);
 const cleanup: string[] = [];
@@ -99,7 +100,12 @@ describe('bad input', () => {
     cleanup.push(dir);
     await mkdir(join(dir, 'store'));
     await chmod(dir, 0o700);
-    const result = await exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...cliArgv(['images', '--store', join(dir, 'store')])], { cwd: repo }).then(
+    // nobody may not be able to read the checkout: it runs the CLI bundled into a world-readable dir.
+    const bin = await scratch();
+    cleanup.push(bin);
+    await chmod(bin, 0o755);
+    const script = await bundleForOthers(bin, 'layerkit', `import ${JSON.stringify(join(repo, 'src/cli/main.ts'))};`);
+    const result = await exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script, 'images', '--store', join(dir, 'store')], { cwd: bin }).then(
       () => ({ code: 0, stderr: '' }),
       (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
     );
