@@ -171,9 +171,13 @@ describe('a build after cache hits', () => {
       const saved = new Set(await readdir(join(store.root, 'cache', 'indexes')));
       for (const layer of await first.image.layers()) expect(saved.has(`${digestHex(await layer.digest())}.json`)).toBe(true);
 
+      // A cache whose layers have no saved index (as written before RUN layers had them) gets them on the next rebuild.
+      await rm(join(store.root, 'cache', 'indexes'), { recursive: true });
       await writeFile(join(context, 'edit.txt'), 'two\n');
       const edited = await buildText(dockerfile, {}, { store, context, executor });
       expect(edited.steps.map((s) => s.cached)).toEqual([true, false, false, false]);
+      const resaved = new Set(await readdir(join(store.root, 'cache', 'indexes')));
+      for (const layer of await edited.image.layers()) expect(resaved.has(`${digestHex(await layer.digest())}.json`)).toBe(true);
       const cold = await buildText(dockerfile, {}, { store, context, executor, noCache: true });
       expect(cold.cache.hits).toBe(0);
       expect(edited.digest).toBe(cold.digest);

@@ -166,6 +166,8 @@ export class CacheSession {
   readonly #bases = new WeakMap<StageState, readonly Layer[]>();
   /** Per stage: saved indexes of its base layers remembered, and the layers that had none (saved after a step stacked them). */
   readonly #baseIndexes = new WeakMap<StageState, Promise<Layer[]>>();
+  /** Per stage: layers of hits recorded before their kind had saved indexes (saved once a step stacked them). */
+  readonly #unindexedHits = new WeakMap<StageState, Layer[]>();
 
   private constructor(cache: BuildCache, options: CacheOptions, settings: KeySettings, to: Array<CacheToSpec | RegistryCacheToSpec>, empty: boolean, registry?: () => import('../../registry/index.js').RegistryClient) {
     this.cache = cache;
@@ -330,11 +332,10 @@ export class CacheSession {
     return pending;
   }
 
-  /** Saves the indexes of base layers that had none, once a step indexed them all (no extra read). */
+  /** Saves the indexes of base and cached layers that had none, once a step indexed them all (no extra read). */
   async #saveBaseIndexes(state: StageState): Promise<void> {
-    const missing = await this.#baseIndexes.get(state);
-    if (!missing) return;
-    for (const layer of missing.splice(0)) await this.cache.saveIndex(await layer.digest(), await indexLayer(layer));
+    const missing = [...((await this.#baseIndexes.get(state))?.splice(0) ?? []), ...(this.#unindexedHits.get(state)?.splice(0) ?? [])];
+    for (const layer of missing) await this.cache.saveIndex(await layer.digest(), await indexLayer(layer));
   }
 
   #inputEnv(lookups: boolean): InputEnv {
@@ -367,7 +368,9 @@ export class CacheSession {
       outcome = { createdBy: record.createdBy, layer: null };
       if (record.layer) {
         const index = await this.cache.loadIndex(record.layer, run.state.layers.length);
-        run.state.addLayer(this.cache.layer(record.layer), index);
+        const layer = this.cache.layer(record.layer);
+        run.state.addLayer(layer, index);
+        if (!index) this.#unindexedHits.set(run.state, [...(this.#unindexedHits.get(run.state) ?? []), layer]);
         outcome.layer = { digest: record.layer.digest };
       }
     }
