@@ -10,7 +10,7 @@ import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeScratchDir, ownerAlive, ownerTag, processStartTime, registerScratchUser, scratchOwner, sweepStoreScratch } from '../../src/image/store/scratch.js';
+import { makeScratchDir, ownerAlive, ownerLives, ownerTag, processStartTime, registerScratchUser, scratchOwner, sweepStoreScratch } from '../../src/image/store/scratch.js';
 import { sandboxReady } from '../build/helpers.js';
 import { cli, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
 
@@ -41,6 +41,10 @@ describe('scratch ownership', () => {
     expect(ownerAlive(owner!.pid, owner!.start)).toBe(true);
     // Same pid, another start time: a process that reused the pid is not the owner.
     expect(ownerAlive(process.pid, String(Number(owner!.start) + 1))).toBe(false);
+    // Another host's owner cannot be asked: alive until its entry is a day old.
+    const foreign = scratchOwner(`build-p1s1h${owner!.host === '00000000' ? '11111111' : '00000000'}-abc123`)!;
+    expect(ownerLives(foreign)).toBe(true);
+    expect(ownerLives(scratchOwner(`build-p1s999999999999h${owner!.host}-abc123`)!)).toBe(false);
   });
 
   it('sweeps the directories of a killed process and keeps a live one\'s', async () => {

@@ -24,7 +24,7 @@ import { directoryBlobSource, readBlob } from '../../image/blob-source.js';
 import { parseImageConfig, parseManifest } from '../../image/json.js';
 import { readRefs } from '../../image/store/refs.js';
 import { loadFacts } from '../../image/store/resolve.js';
-import { ownerAlive, ownerTag, scratchName, scratchOwner } from '../../image/store/scratch.js';
+import { ownerLives, ownerTag, scratchName, scratchOwner } from '../../image/store/scratch.js';
 
 const HEX = /^[0-9a-f]{64}$/;
 
@@ -66,7 +66,7 @@ export function leasedExtracted(base: string): Set<string> {
   for (const name of names) {
     const owner = scratchOwner(name);
     if (!owner) continue;
-    if (!ownerAlive(owner.pid, owner.start)) {
+    if (!ownerLives(owner)) {
       rmSync(join(dir, name), { force: true });
       continue;
     }

@@ -13,9 +13,10 @@
  * unnamed entry is removed only when no registered process is alive.
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { temporaryWriter } from '../fs-atomic.js';
 
@@ -35,22 +36,29 @@ export function processStartTime(pid: number): string | undefined {
 }
 
 let selfTag: string | undefined;
+let hostTag: string | undefined;
+
+/** This host, as 8 hex digits: a store on a shared file system may hold other hosts' scratch. */
+function thisHost(): string {
+  hostTag ??= createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+  return hostTag;
+}
 
 /**
- * This process as an owner: `p<pid>s<start time>` (just `p<pid>s0` where
- * `/proc` is not there).
+ * This process as an owner: `p<pid>s<start time>h<host>` (start time 0
+ * where `/proc` is not there).
  *
  * @example
  * ```ts
- * ownerTag(); // 'p4242s1234567'
+ * ownerTag(); // 'p4242s1234567h1f2e3d4c'
  * ```
  */
 export function ownerTag(): string {
-  selfTag ??= `p${process.pid}s${processStartTime(process.pid) ?? '0'}`;
+  selfTag ??= `p${process.pid}s${processStartTime(process.pid) ?? '0'}h${thisHost()}`;
   return selfTag;
 }
 
-const OWNER = /-p(\d+)s(\d+)-[0-9a-f]+$/;
+const OWNER = /-(p(\d+)s(\d+)h([0-9a-f]{8}))-[0-9a-f]+$/;
 
 /** Whether the owner named by a tag's pid and start time is a live process on this host. */
 export function ownerAlive(pid: number, start: string): boolean {
@@ -65,10 +73,19 @@ export function ownerAlive(pid: number, start: string): boolean {
   return now === undefined || now === start;
 }
 
-/** The owner a scratch name carries, if it carries one. */
-export function scratchOwner(name: string): { pid: number; start: string } | undefined {
+/** The owner a scratch name carries, if it carries one (`tag` as {@link ownerTag} writes it). */
+export function scratchOwner(name: string): { pid: number; start: string; host: string; tag: string } | undefined {
   const match = OWNER.exec(name);
-  return match ? { pid: Number(match[1]), start: match[2]! } : undefined;
+  return match ? { tag: match[1]!, pid: Number(match[2]), start: match[3]!, host: match[4]! } : undefined;
+}
+
+/**
+ * Whether the owner of a scratch name may still be using it: a live process
+ * with that pid and start time on this host; an owner on another host
+ * cannot be asked, so it counts as alive (its leftovers age out after a day).
+ */
+export function ownerLives(owner: { pid: number; start: string; host: string }): boolean {
+  return owner.host !== thisHost() || ownerAlive(owner.pid, owner.start);
 }
 
 /**
@@ -173,7 +190,7 @@ async function liveRegistrations(dir: string): Promise<boolean> {
   let someoneAlive = false;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const owner = scratchOwner(name);
-    if (owner && ownerAlive(owner.pid, owner.start)) someoneAlive = true;
+    if (owner && ownerLives(owner)) someoneAlive = true;
     else await rm(join(dir, name), { force: true });
   }
   return someoneAlive;
@@ -203,13 +220,14 @@ export async function sweepScratch(dirs: string[], unnamedIn?: string): Promise<
       const owner = scratchOwner(name);
       const writer = owner ? undefined : temporaryWriter(name);
       let dead: boolean;
-      if (owner) dead = !ownerAlive(owner.pid, owner.start);
+      if (owner) dead = !ownerLives(owner);
       else if (writer) dead = writer.thisHost && !ownerAlive(writer.pid, '0');
       else if (dir === unnamedIn) dead = !registrantsAlive;
       else continue; // not ours to judge (a finished extraction, a blob)
       if (!dead) {
         const info = await stat(path).catch(() => undefined);
-        if (!info || Date.now() - info.mtimeMs <= ORPHAN_MAX_AGE_MS || owner) continue;
+        // A live owner here keeps its entry however old; another host's goes after a day.
+        if (!info || Date.now() - info.mtimeMs <= ORPHAN_MAX_AGE_MS || owner?.host === thisHost()) continue;
       }
       await rm(path, { recursive: true, force: true }).catch(() => undefined);
       removed++;
