@@ -99,7 +99,7 @@ describe('users and groups', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(name, fc.nat(70000), fc.nat(70000)), { maxLength: 8 }), (users) => {
         const text = users.map(([n, u, g]) => `${n}:x:${u}:${g}:gecos:/home/${n}:/bin/sh`).join('\n') + '\nbroken line\n#comment:x:1:1\n';
-        expect(parsePasswd(text)).toEqual(users.map(([n, u, g]) => ({ name: n, uid: u, gid: g })));
+        expect(parsePasswd(text)).toEqual(users.map(([n, u, g]) => ({ name: n, uid: u, gid: g, home: `/home/${n}` })));
       }),
     );
     expect(parseGroup('wheel:x:10:root,app\nbad:x:y:\n')).toEqual([{ name: 'wheel', gid: 10, members: ['root', 'app'] }]);
