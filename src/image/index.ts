@@ -44,6 +44,7 @@ export {
   type ImageWithTags,
 } from './docker-archive.js';
 export { parseOutputSpec, writeImageOutput, type OutputSpec } from './output-spec.js';
+export { withLayerCompression, type RecompressOptions } from './recompress.js';
 export {
   defaultStoreRoot,
   ImageStore,
