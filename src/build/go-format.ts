@@ -4,41 +4,13 @@
  * `time.Duration` (`30s`, `1m30s`).
  * @module
  */
+import { goQuote } from '../dockerfile/syntax/go-quote.js';
 
-const NAMED_ESCAPES: Record<number, string> = {
-  0x07: '\\a',
-  0x08: '\\b',
-  0x0c: '\\f',
-  0x0a: '\\n',
-  0x0d: '\\r',
-  0x09: '\\t',
-  0x0b: '\\v',
-  0x5c: '\\\\',
-  0x22: '\\"',
-};
-
-/**
- * `strconv.Quote`: double quotes, `\"` and `\\`, named escapes for control
- * characters, `\x..` for other C0 bytes and DEL, `\u…` for C1 controls and
- * unpaired surrogates; other characters as they are.
- */
-export function goQuote(text: string): string {
-  let out = '"';
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
-    const named = NAMED_ESCAPES[cp];
-    if (named !== undefined) out += named;
-    else if (cp < 0x20 || cp === 0x7f) out += '\\x' + cp.toString(16).padStart(2, '0');
-    else if ((cp >= 0x80 && cp < 0xa0) || (cp >= 0xd800 && cp < 0xe000) || cp === 0xfeff) {
-      out += '\\u' + cp.toString(16).padStart(4, '0');
-    } else out += ch;
-  }
-  return out + '"';
-}
+export { goQuote };
 
 /** `fmt.Sprintf("%q", []string{…})`: `["a" "b"]`. */
 export function goQuoteList(list: readonly string[]): string {
-  return '[' + list.map(goQuote).join(' ') + ']';
+  return '[' + list.map((s) => goQuote(s)).join(' ') + ']';
 }
 
 /** `fmt.Sprintf("%v", []string{…})`: `[a b]`. */

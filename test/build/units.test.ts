@@ -8,6 +8,7 @@ import { destinationPath } from '../../src/build/steps/copy-add.js';
 import { isSignal } from '../../src/build/steps/metadata.js';
 import { workdirPath } from '../../src/build/steps/workdir.js';
 import { parseGroup, parsePasswd } from '../../src/build/users.js';
+import { isGoPrint } from '../../src/dockerfile/unicode.js';
 
 const segment = fc.constantFrom('a', 'b', 'dir', '.', '..', '', 'x y');
 const pathText = fc.array(segment, { maxLength: 6 }).map((parts) => parts.join('/'));
@@ -71,8 +72,10 @@ describe('Go formatting in history entries', () => {
     expect(goQuote('\u0001\u007f é')).toBe('"\\x01\\x7f é"');
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme' }), (s) => {
-        // Where Go's escapes are JSON's too, the quoted text reads back as JSON.
+        // Where Go's escapes are JSON's too, the quoted text reads back as JSON: not for what
+        // Go 1.19's tables (BuildKit's reference) call unprintable, which it writes as \u/\U escapes.
         if (/[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f\ufeff]/.test(s)) return;
+        if ([...s].some((ch) => ch.codePointAt(0)! >= 0x80 && !isGoPrint(ch.codePointAt(0)!))) return;
         expect(JSON.parse(goQuote(s))).toBe(s);
       }),
     );
