@@ -9,7 +9,7 @@ import type { Platform } from '../image/types.js';
 import type { LayerCompressionOptions } from '../layers/from-uncompressed.js';
 import type { BuildEventListener } from './events.js';
 import type { RunExecutor, RunHandler } from './executor.js';
-import type { CacheOptions, CacheReport } from './cache/session.js';
+import type { CacheOptions, CacheReport } from './cache/cache-options.js';
 import type { RegistryAccess } from './remote-base.js';
 import type { XattrReader } from './context/xattrs.js';
 

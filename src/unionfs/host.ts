@@ -15,8 +15,28 @@ import { LayerIndex } from './layer-index.js';
 import { walkView } from './ops-read.js';
 import type { AnyNode } from './inode.js';
 import { joinPath } from './paths.js';
-import type { UnionFS } from './union.js';
+import type { WriteData } from './data.js';
+import type { SpecialFile } from './ops-write.js';
 import type { DirRef, View } from './view.js';
+
+/**
+ * The `UnionFS` methods the functions below call. Declared here, not taken
+ * from the class, because the class's file imports this one.
+ */
+export interface ViewFs {
+  readonly view: View;
+  lstat(path: string): Promise<{ isDirectory(): boolean }>;
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, data: WriteData, options: { flag: string; mode: number }): Promise<void>;
+  mkdir(path: string, options: { mode: number }): Promise<string | undefined>;
+  rm(path: string, options: { recursive?: boolean; force?: boolean }): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  link(existingPath: string, newPath: string): Promise<void>;
+  mknod(path: string, file: SpecialFile): Promise<void>;
+  lchown(path: string, uid: number, gid: number): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  lutimes(path: string, atime: number, mtime: number): Promise<void>;
+}
 
 /** Entries as tar members, for the extractor (no tar is written). */
 export async function* membersOf(entries: Iterable<Entry>): AsyncIterable<TarMember> {
@@ -110,7 +130,7 @@ export interface WriteIntoViewOptions {
  * write: what is at a path of a different type is removed first, a directory
  * onto a directory keeps its content.
  */
-export async function writeEntriesIntoView(fs: UnionFS, entries: Iterable<Entry>, base: string, options: WriteIntoViewOptions = {}): Promise<void> {
+export async function writeEntriesIntoView(fs: ViewFs, entries: Iterable<Entry>, base: string, options: WriteIntoViewOptions = {}): Promise<void> {
   const at = (p: string) => (p === '/' ? base : base === '/' ? p : base + p);
   const dirs: Entry[] = [];
   for (const entry of entries) {
@@ -139,7 +159,7 @@ export async function writeEntriesIntoView(fs: UnionFS, entries: Iterable<Entry>
   for (const entry of dirs.reverse()) await setMetadata(fs, at(entry.path), entry, options);
 }
 
-async function setMetadata(fs: UnionFS, path: string, entry: Entry, options: WriteIntoViewOptions): Promise<void> {
+async function setMetadata(fs: ViewFs, path: string, entry: Entry, options: WriteIntoViewOptions): Promise<void> {
   const owner = options.preserveOwners === false ? options.owner ?? { uid: 0, gid: 0 } : entry;
   await fs.lchown(path, owner.uid, owner.gid);
   if (entry.type !== 'symlink') await fs.chmod(path, entry.mode);
@@ -165,7 +185,7 @@ export interface SyncOptions extends SnapshotOptions {
  * removed, changed ones rewritten, unchanged ones left alone, so the upper
  * records exactly what the process did.
  */
-export async function syncFromDirectory(fs: UnionFS, dir: string, options: SyncOptions = {}): Promise<void> {
+export async function syncFromDirectory(fs: ViewFs, dir: string, options: SyncOptions = {}): Promise<void> {
   const view = fs.view;
   const wanted = await entriesFromDirectory(dir, { owner: options.owner, xattrs: options.xattrs ?? false, includeRoot: true });
   const byPath = new Map(wanted.map((e) => [e.path, e]));
@@ -193,7 +213,7 @@ export async function syncFromDirectory(fs: UnionFS, dir: string, options: SyncO
 
 /** Whether the view's object at a path already is `entry`, differs only in metadata, or must be replaced. */
 async function compareObject(
-  fs: UnionFS,
+  fs: ViewFs,
   node: AnyNode,
   entry: Entry,
   dir: string,

@@ -4,7 +4,7 @@ import { parseChmod } from '../../src/build/copy/chmod.js';
 import { cleanDest } from '../../src/build/copy/copy.js';
 import { goDuration, goQuote, goQuoteList } from '../../src/build/go-format.js';
 import { VarList } from '../../src/build/scope.js';
-import { destinationPath } from '../../src/build/steps/copy-add.js';
+import { destinationPath } from '../../src/build/copy/destination.js';
 import { isSignal } from '../../src/build/steps/metadata.js';
 import { workdirPath } from '../../src/build/steps/workdir.js';
 import { parseGroup, parsePasswd } from '../../src/build/users.js';

@@ -20,8 +20,10 @@ import type { CacheKey } from './key.js';
 import { Lease } from './leases.js';
 import { encodeRecord, type CachedLayer, type CacheRecord } from './records.js';
 import { blobOf, listRecords, readRecord } from './files.js';
-import { pruneCache } from './prune.js';
+import { pruneCache, type PruneResult } from './prune.js';
 import { extractedFiles } from '../run/extracted-files.js';
+
+export type { PruneResult } from './prune.js';
 
 /**
  * Options of {@link BuildCache}: how long to wait for the store's lock
@@ -62,21 +64,6 @@ export interface CacheUsage {
 export interface PruneOptions {
   /** Keep at most this many bytes (records and blobs), dropping the least recently used records first. */
   keepStorage: number;
-}
-
-/**
- * What {@link BuildCache.prune} removed and kept.
- *
- * @example
- * ```ts
- * const { removedRecords, freedBytes, keptBytes } = await cache.prune({ keepStorage: 0 });
- * ```
- */
-export interface PruneResult {
-  removedRecords: number;
-  removedBlobs: number;
-  freedBytes: number;
-  keptBytes: number;
 }
 
 /**

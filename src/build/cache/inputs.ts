@@ -7,7 +7,7 @@
  */
 import { sha256, type Digest } from '../../digest.js';
 import type { AddInstruction, CopyInstruction, Instruction, Mount, RunInstruction } from '../../dockerfile/instructions/types.js';
-import type { BuildSession } from '../builder.js';
+import type { BuildSession } from '../session-types.js';
 import type { BuildContext } from '../context/context.js';
 import type { CopySource } from '../context/sources.js';
 import type { StatCache } from '../context/stat-cache.js';
@@ -15,7 +15,7 @@ import { parentsItems } from '../copy/parents.js';
 import { contextSourceFs, type CopyItem } from '../copy/sources.js';
 import { resolveFromRef, type SourceRef } from '../stages.js';
 import type { StageState } from '../stage-state.js';
-import { destinationPath } from '../steps/copy-add.js';
+import { destinationPath } from '../copy/destination.js';
 import type { StageRun } from '../steps/context.js';
 import { keyOf, type CacheKey } from './key.js';
 import type { CacheRecord } from './records.js';

@@ -10,10 +10,24 @@ import { digestHex, type Digest } from '../../digest.js';
 import { sweepTemporaryFiles } from '../../image/store/blobs.js';
 import { pruneExtracted } from '../run/extracted-gc.js';
 import { blobFile } from './blobs.js';
-import type { PruneResult } from './cache.js';
 import { blobOf, listBlobFiles, listRecords } from './files.js';
 import { indexFile } from './layer-index.js';
 import { leasedDigests } from './leases.js';
+
+/**
+ * What `BuildCache.prune` removed and kept.
+ *
+ * @example
+ * ```ts
+ * const { removedRecords, freedBytes, keptBytes } = await cache.prune({ keepStorage: 0 });
+ * ```
+ */
+export interface PruneResult {
+  removedRecords: number;
+  removedBlobs: number;
+  freedBytes: number;
+  keptBytes: number;
+}
 
 /**
  * Removes records, oldest use first, until records plus the blobs they use

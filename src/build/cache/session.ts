@@ -18,7 +18,7 @@ import type { ImageStore } from '../../image/store/store.js';
 import type { Layer } from '../../layers/layer.js';
 import type { StatCache } from '../context/stat-cache.js';
 import { indexLayer, rememberIndex } from '../../unionfs/layer-source.js';
-import type { BuildSession } from '../builder.js';
+import type { BuildSession } from '../session-types.js';
 import type { Fetcher } from '../options.js';
 import type { StageState } from '../stage-state.js';
 import type { SourceRef, StagePlan } from '../stages.js';
@@ -26,6 +26,7 @@ import type { StageRun, StepOutcome } from '../steps/context.js';
 import { applyMetadata, METADATA_KINDS } from '../steps/metadata.js';
 import { workdirPath } from '../steps/workdir.js';
 import { BuildCache, type BuildCacheOptions, type ImportedCache } from './cache.js';
+import type { CacheOptions, CacheReport } from './cache-options.js';
 import { baseKey, stepKeys, type BaseIdentity, type CacheKey, type KeySettings } from './key.js';
 import { exportCache, importCache, type ExportEntry, type ExportResult } from './layout.js';
 import { imageIdentity, isIndependent, stepInputs, type InputEnv } from './inputs.js';
@@ -42,48 +43,7 @@ import {
 } from './registry-cache.js';
 import { registryClient, type RegistryAccess } from '../remote-base.js';
 
-/**
- * The cache options of `build()`.
- *
- * @example
- * ```ts
- * await build({ context: '.', cacheFrom: 'type=local,src=.ci/cache', cacheTo: 'type=local,dest=.ci/cache,mode=max' });
- * ```
- */
-export interface CacheOptions {
-  /** Look nothing up (every step runs); results are still recorded. `docker build --no-cache`. */
-  noCache?: boolean;
-  /** Stages (by name) whose steps are not looked up. `--no-cache-filter`. */
-  noCacheFilter?: readonly string[];
-  /** Caches to fall back to: `type=local,src=DIR`, `type=registry,ref=REF`. */
-  cacheFrom?: string | CacheFromSpec | RegistryCacheFromSpec | ReadonlyArray<string | CacheFromSpec | RegistryCacheFromSpec>;
-  /** Where to export this build's records: `type=local,dest=DIR[,mode=min|max]`, `type=registry,ref=REF[,mode=min|max]`. */
-  cacheTo?: string | CacheToSpec | RegistryCacheToSpec | ReadonlyArray<string | CacheToSpec | RegistryCacheToSpec>;
-}
-
-/**
- * What the cache did in one build.
- *
- * @example
- * ```ts
- * const { cache } = await build({ context: '.' });
- * console.log(`${cache.hits} cached, ${cache.misses} ran`);
- * ```
- */
-export interface CacheReport {
-  /** Steps whose result came from the cache. */
-  hits: number;
-  /** Steps that ran. */
-  misses: number;
-  /** Context files whose content was read and hashed for cache keys. */
-  contextFilesRead: number;
-  /** Context files whose digest came from the stat index without reading. */
-  contextFilesReused: number;
-  /** Cache exports written. */
-  exports: Array<ExportResult & { dest: string }>;
-  /** Records that could not be written (the build succeeded regardless), as messages. */
-  writeErrors: string[];
-}
+export type { CacheOptions, CacheReport } from './cache-options.js';
 
 /**
  * Steps whose new layer's index is saved with its record: the builder

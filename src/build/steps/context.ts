@@ -4,31 +4,13 @@
  * @module
  */
 import type { Instruction } from '../../dockerfile/instructions/types.js';
-import type { BuildSession } from '../builder.js';
+import type { BuildSession, StageRun } from '../session-types.js';
 import { BuildError, positionOf } from '../errors.js';
 import type { StageState } from '../stage-state.js';
 import type { StagePlan } from '../stages.js';
 import { UnknownNameError, UserDb } from '../users.js';
 
-/** One stage being run. */
-export interface StageRun {
-  session: BuildSession;
-  plan: StagePlan;
-  state: StageState;
-  users: UserDb;
-  /** CMD was set in this stage (then ENTRYPOINT keeps it). */
-  cmdSet: boolean;
-}
-
-/** What a step did: its history text, and its layer when it made one. */
-export interface StepOutcome {
-  /** `created_by` of the history entry; null for instructions BuildKit records none for (ONBUILD). */
-  createdBy: string | null;
-  /** The layer's digest when the step made one. */
-  layer?: { digest: string } | null;
-  /** The layer came from the build cache. */
-  cached?: boolean;
-}
+export type { StageRun, StepOutcome } from '../session-types.js';
 
 /** A StageRun for a state. */
 export function stageRun(session: BuildSession, plan: StagePlan, state: StageState): StageRun {

@@ -13,6 +13,7 @@ import type { ChecksumTap } from '../context/checksum-tap.js';
 import { ContextError } from '../context/errors.js';
 import { extractArchive, isExtractable } from '../copy/archive.js';
 import { parseChmod, type ChmodSpec } from '../copy/chmod.js';
+import { destinationPath } from '../copy/destination.js';
 import { cleanDest, copyItem, heredocItem, prepareDestination, type CopyAttrs } from '../copy/copy.js';
 import { parentsItems } from '../copy/parents.js';
 import { contextSourceFs, RootfsNotFoundError, type CopyItem, type SourceFs } from '../copy/sources.js';
@@ -20,16 +21,6 @@ import { CopyTarget } from '../copy/target.js';
 import { BuildError, positionOf } from '../errors.js';
 import { resolveFromRef } from '../stages.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
-
-/** The destination of COPY/ADD: absolute, relative ones against WORKDIR, a trailing `/` kept. */
-export function destinationPath(workdir: string | undefined, dest: string): string {
-  let p = dest;
-  if (p === '.' || p === '') p = './';
-  const base = p.startsWith('/') ? '' : workdir && workdir !== '' ? workdir : '/';
-  const joined = cleanDest(`${base}/${p}`);
-  const keepSlash = p.endsWith('/') || p.endsWith('/.');
-  return keepSlash && joined !== '/' ? joined + '/' : joined;
-}
 
 function isUrl(source: string): boolean {
   return source.startsWith('http://') || source.startsWith('https://');
