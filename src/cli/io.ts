@@ -35,6 +35,15 @@ export const processIo: CliIo = {
   },
 };
 
+/**
+ * `--help` (or `-h` where the command gives `-h` no other meaning) met as an
+ * option: the command's usage is the answer. Raised by {@link parseFlags},
+ * so a `-h` that is a value or part of a container's command stays theirs.
+ */
+export class HelpRequested extends Error {
+  override name = 'HelpRequested';
+}
+
 /** A mistake in how the command was called (exit status 2). */
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -169,6 +178,7 @@ export function parseFlags(args: string[], specs: readonly FlagSpec[], options: 
       positional.push(arg);
       continue;
     }
+    if (arg === '--help' || (arg === '-h' && !byShort.has('h'))) throw new HelpRequested('help requested');
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
       const name = arg.slice(2, eq < 0 ? undefined : eq);

@@ -6,10 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LayerkitError } from '../errors.js';
-import { asSystemError } from '../image/store/system-errors.js';
+import { asSystemError, LayerkitError } from '../index.js';
 import { commands } from './commands/index.js';
-import { processIo, UsageError, type CliIo } from './io.js';
+import { HelpRequested, processIo, UsageError, type CliIo } from './io.js';
 
 function version(): string {
   // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
@@ -62,13 +61,18 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     io.stderr(`layerkit: unknown command ${JSON.stringify(name)}\n\n${help()}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // A command that reads no options still answers a leading --help.
+  if (rest[0] === '--help' || rest[0] === '-h') {
     io.stdout(command.usage);
     return 0;
   }
   try {
     return await command.run(rest, io);
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      io.stdout(command.usage);
+      return 0;
+    }
     if (err instanceof UsageError) {
       io.stderr(`layerkit ${command.name}: ${err.message}\n${err.brief ? '' : `\n${command.usage}`}`);
       return 2;
