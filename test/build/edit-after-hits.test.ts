@@ -17,7 +17,7 @@ import { bytesSource, type Entry } from '../../src/layers/entry.js';
 import { layerFromEntries } from '../../src/layers/from-entries.js';
 import type { Layer } from '../../src/layers/layer.js';
 import { treeArbitrary } from '../../src/testing/layers.js';
-import { indexLayer } from '../../src/unionfs/layer-source.js';
+import { indexLayer, rememberIndex } from '../../src/unionfs/layer-source.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { buildText, sandboxReady, tempDir, writeContext } from './helpers.js';
 
@@ -140,6 +140,18 @@ describe('files of a layer from its extraction', () => {
     } finally {
       await rm(store, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a saved index remembered as its own layer\'s', () => {
+  it('reads a file from the layer (without finding itself as the layer\'s index)', async () => {
+    const entries = [dir('/etc'), file('/etc/passwd', 'root\n')];
+    const layer = layerFromEntries(entries);
+    const digest = await layer.digest();
+    const saved = decodeIndex(encodeIndex(digest, await indexLayer(layerFromEntries(entries))), digest, () => layer, 0)!;
+    // What a lazy registry base and a stored base get: the decoded index stands for the layer itself.
+    rememberIndex(layer, saved);
+    expect(await collect((await indexLayer(layer)).entries.get('/etc/passwd')!.content!.open())).toBe('root\n');
   });
 });
 

@@ -247,21 +247,12 @@ export class BuildCache {
 
   /**
    * The saved entry list of any layer (a base image's) by its blob digest,
-   * its file contents read from the layer's extraction or else from `layer`
-   * (through a view of its own, so the index can be remembered for `layer`);
+   * its file contents read from the layer's extraction or else from `layer`;
    * undefined if none was saved.
    */
   async loadLayerIndex(layer: Layer, position: number): Promise<LayerIndex | undefined> {
     const [digest, diffId] = await Promise.all([layer.digest(), layer.diffId()]);
-    const reader: Layer = {
-      mediaType: layer.mediaType,
-      diffId: () => layer.diffId(),
-      digest: () => layer.digest(),
-      size: () => layer.size(),
-      compressed: () => layer.compressed(),
-      uncompressed: () => layer.uncompressed(),
-    };
-    return loadIndex(this.root, digest, () => reader, position, extractedFiles(this.storeRoot, diffId));
+    return loadIndex(this.root, digest, () => layer, position, extractedFiles(this.storeRoot, diffId));
   }
 
   /** The file of a cached blob (for exports). */

@@ -104,7 +104,7 @@ export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => L
         yield* body;
         return;
       }
-      full ??= indexLayer(contents());
+      full ??= indexLayer(ownView(contents()));
       const entry = (await full).entries.get(path);
       if (entry?.content) yield* entry.content.open();
     },
@@ -125,6 +125,22 @@ export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => L
   } catch {
     return undefined;
   }
+}
+
+/**
+ * `layer` under an object of its own: the decoded index is usually
+ * remembered as `layer`'s own, and indexing `layer` itself would then return
+ * this very index, whose reads would wait on themselves forever.
+ */
+function ownView(layer: Layer): Layer {
+  return {
+    mediaType: layer.mediaType,
+    diffId: () => layer.diffId(),
+    digest: () => layer.digest(),
+    size: () => layer.size(),
+    compressed: () => layer.compressed(),
+    uncompressed: () => layer.uncompressed(),
+  };
 }
 
 function decodeEntry(raw: unknown): Entry | undefined {
