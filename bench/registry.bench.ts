@@ -9,6 +9,12 @@
  *
  * Each timed push goes to a fresh, empty registry (new storage, new port), so
  * neither side finds a blob already there nor mounts one it pushed before.
+ *
+ * Before every timed call the page cache is written out (`sync`, untimed).
+ * skopeo never fsyncs, so without that the 200 MB it leaves dirty are written
+ * back during whichever call comes next — and a pull's fsyncs, whose journal
+ * commits must wait for data written before them, pay for skopeo's writes as
+ * well as for their own.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -96,6 +102,7 @@ export const cases: BenchCase[] = [
           settle: async () => {
             await reg?.stop();
             reg = await startRegistry();
+            await sh('sync', []);
           },
           baseline: () => sh('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${f.layout}:v1`, `docker://${reg!.host}/bench/skopeo:${round++}`]),
           subject: () => push(f.store, 'bench/registry:1', `${reg!.host}/bench/layerkit:${round++}`),
@@ -128,6 +135,7 @@ export const cases: BenchCase[] = [
           warmup: 1,
           settle: async () => {
             await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+            await sh('sync', []);
           },
           baseline: async () => {
             const out = await freshTemp('skopeo-pull');
