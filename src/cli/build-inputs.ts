@@ -7,16 +7,11 @@
  * @module
  */
 import { createWriteStream } from 'node:fs';
-import { specFields } from '../csv.js';
+import { extractLayer, type Image, layerFromTarFile, type SecretSource, specFields, squash } from '../index.js';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { SecretSource } from '../build/options.js';
-import type { Image } from '../image/image.js';
-import { squash } from '../layers/changes/squash.js';
-import { extractLayer } from '../layers/extract.js';
-import { layerFromTarFile } from '../layers/from-tar.js';
 import { UsageError } from './io.js';
 
 /** Reads a whole stream. */

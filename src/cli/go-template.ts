@@ -8,7 +8,7 @@
  * `map[k:v]` (sorted keys), a missing key as `<no value>`.
  * @module
  */
-import { LayerkitError } from '../errors.js';
+import { LayerkitError } from '../index.js';
 
 /**
  * A `--format` template that does not parse or cannot be applied, with

@@ -13,7 +13,7 @@
  * test can drive a frame to a known time.
  * @module
  */
-import type { BuildEvent, StepRef } from '../build/events.js';
+import type { BuildEvent, StepRef } from '../index.js';
 import type { CliIo } from './io.js';
 import { terminalOf, type TerminalIo } from './terminal.js';
 

@@ -4,8 +4,34 @@
  * layouts and docker-archives.
  * @module
  */
-export * from './types.js';
-export * from './errors.js';
+export {
+  Annotation,
+  ImageMediaType,
+  isIndexMediaType,
+  isManifestMediaType,
+  type ContainerConfig,
+  type Descriptor,
+  type HealthConfig,
+  type History,
+  type ImageConfig,
+  type ImageIndex,
+  type Manifest,
+  type Platform,
+  type RootFS,
+} from './types.js';
+export {
+  AmbiguousReferenceError,
+  BlobNotFoundError,
+  ImageConflictError,
+  ImageNotFoundError,
+  InvalidArchiveError,
+  InvalidImageError,
+  InvalidLayoutError,
+  InvalidOutputSpecError,
+  InvalidReferenceError,
+  StoreLockedError,
+  UnsupportedMediaTypeError,
+} from './errors.js';
 export { canonicalJson, canonicalJsonString, formatTimestamp, parseImageConfig, parseIndex, parseManifest, type DocumentKind } from './json.js';
 export { emptyImage, imageFromConfig, type Image, type ImageFromConfigOptions } from './image.js';
 export {
@@ -56,4 +82,6 @@ export {
 } from './store/store.js';
 export type { LockOptions } from './store/lock.js';
 export type { ImageHistoryEntry, ImageInspect, ImageSummary } from './store/views.js';
+export { asSystemError, NoSpaceError, SystemError } from './store/system-errors.js';
+export { makeScratchDir, storeTmp } from './store/scratch.js';
 export { loadImages, LoadSourceError, type LoadedImage, type LoadOptions, type LoadResult } from './store/import.js';

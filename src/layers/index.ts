@@ -3,10 +3,38 @@
  * compression, and `Layer` constructors.
  * @module
  */
-export * from './entry.js';
+export {
+  bytesSource,
+  cleanPath,
+  comparePaths,
+  isCleanPath,
+  parentPath,
+  type ContentSource,
+  type Entry,
+  type EntryType,
+  type SyncContentReader,
+} from './entry.js';
 export { MediaType, type Layer, type Opener } from './layer.js';
-export * from './errors.js';
-export * from './tar/index.js';
+export {
+  CompressionError,
+  DuplicatePathError,
+  InvalidEntryError,
+  TarBodyExpiredError,
+  TarFormatError,
+  TarUnsupportedError,
+  UnsafePathError,
+  type CompressionFormat,
+  type TarPosition,
+} from './errors.js';
+export {
+  looksLikeTar,
+  readTar,
+  writeTar,
+  type ExternalHardlinks,
+  type ReadTarOptions,
+  type TarMember,
+  type WriteTarOptions,
+} from './tar/index.js';
 export {
   compress,
   crc32,
@@ -40,7 +68,41 @@ export {
   type LayerFromDirectoryOptions,
   type XattrReader,
 } from './from-directory.js';
-export * from './tree.js';
-export * from './changes/index.js';
-export * from './extract.js';
-export * from './overlay.js';
+export { contentDigest, IMPLICIT_DIRECTORY, Tree } from './tree.js';
+export {
+  apply,
+  applyEntries,
+  changesToEntries,
+  classifyPath,
+  diff,
+  flatten,
+  LayerFormatError,
+  OPAQUE_WHITEOUT,
+  opaquePath,
+  sameEntry,
+  squash,
+  toLayer,
+  WHITEOUT_PREFIX,
+  whiteoutPath,
+  type ApplyOptions,
+  type Change,
+  type ChangeKind,
+  type ChangesToEntriesOptions,
+  type DiffOptions,
+  type FlattenOptions,
+  type LayerFormatCode,
+  type LayerInput,
+  type SquashOptions,
+  type ToLayerOptions,
+  type WhiteoutKind,
+} from './changes/index.js';
+export { ExtractError, extractLayer, type ExtractOptions, type ExtractResult } from './extract.js';
+export {
+  extractOverlayLayer,
+  layerFromOverlayUpper,
+  OverlayError,
+  overlayUpperEntries,
+  type OverlayErrorCode,
+  type OverlayLayerWriteOptions,
+  type OverlayUpperOptions,
+} from './overlay.js';

@@ -15,8 +15,57 @@
  * ```
  * @module
  */
-export * from './layers.js';
-export * from './trees.js';
-export * from './unionfs.js';
-export * from './image.js';
-export * from './dockerfile.js';
+export {
+  encodeRawTar,
+  entryArbitrary,
+  layerArbitrary,
+  nameArbitrary,
+  patternSource,
+  rawTarArbitrary,
+  treeArbitrary,
+  validateLayer,
+  type EntryArbitraryOptions,
+  type LayerProblem,
+  type LayerProblemCode,
+  type LayerValidationReport,
+  type RawTarMember,
+  type TreeArbitraryOptions,
+} from './layers.js';
+export {
+  applyTreeEdits,
+  fileTreeArbitrary,
+  snapshotTree,
+  treeEditsArbitrary,
+  treeEvolutionArbitrary,
+  type FileTreeArbitraryOptions,
+  type TreeEdit,
+  type TreeSnapshotRow,
+} from './trees.js';
+export {
+  hostFs,
+  lowerLayersArbitrary,
+  observeFs,
+  runUnionOp,
+  statType,
+  unionOpArbitrary,
+  UnionOpCommand,
+  unionOpsArbitrary,
+  type FsLike,
+  type Observation,
+  type ObservedNode,
+  type ObserveOptions,
+  type StatLike,
+  type UnionArbitraryOptions,
+  type UnionOp,
+  type UnionOpOutcome,
+} from './unionfs.js';
+export { validateImage, type ImageProblem, type ImageProblemCode, type ImageValidationReport, type ValidateImageOptions } from './image.js';
+export {
+  dockerfileArbitrary,
+  dockerfileLikeTextArbitrary,
+  shellEnvArbitrary,
+  shellWordArbitrary,
+  type DockerfileArbitraryOptions,
+  type DockerfileEscapeToken,
+  type ShellWordArbitraryOptions,
+} from './dockerfile.js';

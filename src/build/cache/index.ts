@@ -20,7 +20,7 @@
  */
 export { BuildCache, type BuildCacheOptions, type CacheUsage, type ImportedCache, type PruneOptions, type PruneResult } from './cache.js';
 export type { CacheOptions, CacheReport } from './session.js';
-export { baseKey, instructionIdentity, keyOf, stepKeys, type BaseIdentity, type CacheKey, type KeySettings, type StepKeyInput } from './key.js';
+export { baseKey, instructionIdentity, stepKeys, type BaseIdentity, type CacheKey, type KeySettings, type StepKeyInput } from './key.js';
 export { checksumItems } from './selection.js';
 export { exportCache, importCache, type ExportEntry, type ExportResult } from './layout.js';
 export { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './spec.js';

@@ -149,6 +149,11 @@ export async function extractedUsage(storeRoot: string): Promise<{ layers: numbe
  * The diffIDs (hex) of every layer that a stored image, or the image of a
  * container of the store, is made of. Images whose manifest or config
  * cannot be read count nothing.
+ *
+ * @example
+ * ```ts
+ * await pruneExtracted(store.root, { keep: await layersInUse(store.root) });
+ * ```
  */
 export async function layersInUse(storeRoot: string): Promise<Set<string>> {
   const used = new Set<string>();

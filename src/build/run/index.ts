@@ -10,23 +10,35 @@
 export { sandboxExecutor, type SandboxExecutor, type SandboxExecutorOptions } from './sandbox.js';
 export { canUseSandbox, probeSandbox, type SandboxCapabilities } from './probe.js';
 export { SandboxError, type SandboxErrorCode, type SandboxErrorData } from './errors.js';
-export { extractedLayer, extractedDir, extractionStats, type ExtractedLayer } from './extracted.js';
+export { extractedDir } from './extracted.js';
+export { extractedUsage, layersInUse, pruneExtracted, type PruneExtractedOptions } from './extracted-gc.js';
 export {
   ContainerRuntime,
   ContainerError,
-  humanDuration,
+  containerLogs,
+  containerSize,
+  killContainer,
+  listVolumes,
+  parseMountFlag,
   parsePublish,
-  statusText,
+  parseVolumeFlag,
+  prepareMounts,
+  removeVolume,
+  topContainer,
+  waitContainer,
   type AttachOptions,
   type ContainerCommitOptions,
   type ContainerCommitResult,
   type ContainerErrorCode,
   type ContainerErrorData,
   type ContainerInfo,
+  type ContainerMount,
+  type ContainerProcess,
   type ContainerSpec,
   type CreateOptions,
   type ExecOptions,
   type ExitResult,
+  type LogsOptions,
   type OutputListener,
   type PublishedPort,
   type TerminalSize,

@@ -4,12 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { build } from '../../build/build.js';
-import type { RunExecutor } from '../../build/executor.js';
-import { canUseSandbox } from '../../build/run/probe.js';
-import { sandboxExecutor } from '../../build/run/sandbox.js';
-import { DockerfileSyntaxError, formatAtPosition } from '../../dockerfile/errors.js';
-import { LayerkitError } from '../../errors.js';
+import { build, canUseSandbox, DockerfileSyntaxError, formatAtPosition, LayerkitError, type RunExecutor, sandboxExecutor } from '../../index.js';
 import { parseSecrets, parseSsh, readAll, splitOutputs, stdinContext, writeFilesOutput } from '../build-inputs.js';
 import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec } from '../io.js';
 import { createProgress, PROGRESS_MODES, stderrWriter, type ProgressMode } from '../progress.js';

@@ -8,13 +8,20 @@ import { rm, writeFile } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importRootfs } from '../../build/import-rootfs.js';
-import { ContainerRuntime } from '../../build/run/containers/index.js';
-import { killContainer, topContainer, waitContainer } from '../../build/run/containers/verbs.js';
-import { listVolumes, parseVolumeFlag, prepareMounts, removeVolume } from '../../build/run/containers/volumes.js';
-import { LayerkitError } from '../../errors.js';
-import { parsePlatform } from '../../image/platform.js';
-import { layerFromTarFile } from '../../layers/from-tar.js';
+import {
+  ContainerRuntime,
+  importRootfs,
+  killContainer,
+  layerFromTarFile,
+  LayerkitError,
+  listVolumes,
+  parsePlatform,
+  parseVolumeFlag,
+  prepareMounts,
+  removeVolume,
+  topContainer,
+  waitContainer,
+} from '../../index.js';
 import { readAll } from '../build-inputs.js';
 import { parseFlags, UsageError, type CliIo, type Command, type Flags } from '../io.js';
 import { terminalOf, type TerminalIo } from '../terminal.js';

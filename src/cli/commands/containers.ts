@@ -13,13 +13,23 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
-import { ContainerRuntime, parsePublish, statusText, humanDuration, type ContainerInfo, type OutputListener, type TerminalSize } from '../../build/run/containers/index.js';
-import { goQuote } from '../../dockerfile/syntax/go-quote.js';
-import { LayerkitError } from '../../errors.js';
-import { diff as diffTrees } from '../../layers/changes/diff.js';
-import { flatten } from '../../layers/changes/squash.js';
-import { containerLogs, containerSize } from '../../build/run/containers/verbs.js';
-import { parseMountFlag, parseVolumeFlag, type ContainerMount } from '../../build/run/containers/volumes.js';
+import {
+  type ContainerInfo,
+  containerLogs,
+  type ContainerMount,
+  ContainerRuntime,
+  containerSize,
+  diff as diffTrees,
+  flatten,
+  goQuote,
+  LayerkitError,
+  type OutputListener,
+  parseMountFlag,
+  parsePublish,
+  parseVolumeFlag,
+  type TerminalSize,
+} from '../../index.js';
+import { humanDuration, statusText } from '../status-text.js';
 import { formatList } from '../go-template.js';
 import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
 import { humanSize, openStore, STORE_FLAG as STORE, STORE_OPTION as STORE_HELP } from './transfer.js';

@@ -4,8 +4,8 @@
  * transfer.ts. Each is a call into the image store or the build cache.
  * @module
  */
-import { humanDuration } from '../../build/run/containers/status.js';
-import { layersInUse, pruneExtracted } from '../../build/run/extracted-gc.js';
+import { layersInUse, pruneExtracted } from '../../index.js';
+import { humanDuration } from '../status-text.js';
 import { formatList, renderGoTemplate } from '../go-template.js';
 import { parseFlags, UsageError, type CliIo, type Command } from '../io.js';
 import { humanSize, openStore, STORE_FLAG, STORE_OPTION, transferCommands } from './transfer.js';

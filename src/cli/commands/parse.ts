@@ -2,8 +2,7 @@
  * `layerkit parse`: print a Dockerfile's syntax tree.
  * @module
  */
-import { DockerfileSyntaxError, dumpAst, parseDockerfile, parseInstructions } from '../../dockerfile/index.js';
-import type { DockerfileAst, InstructionNode } from '../../dockerfile/index.js';
+import { type DockerfileAst, DockerfileSyntaxError, dumpAst, type InstructionNode, parseDockerfile, parseInstructions } from '../../index.js';
 import { parseFlags, UsageError, type CliIo, type Command, type Flags } from '../io.js';
 
 const FORMATS = ['buildkit', 'json', 'tree'] as const;

@@ -7,18 +7,22 @@
 import { createReadStream, statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { BuildCache } from '../../build/cache/cache.js';
-import { extractedUsage } from '../../build/run/extracted-gc.js';
-import { ramInBytes } from '../../dockerfile/instructions/go-values.js';
-import { LayerkitError } from '../../errors.js';
-import { writeDockerArchive } from '../../image/docker-archive.js';
-import type { Image } from '../../image/image.js';
-import { writeOciLayout } from '../../image/layout.js';
-import { parseReference, type ImageReference } from '../../image/reference.js';
-import { loadImages } from '../../image/store/import.js';
-import { makeScratchDir, storeTmp } from '../../image/store/scratch.js';
-import { SystemError } from '../../image/store/system-errors.js';
-import { ImageStore } from '../../image/store/store.js';
+import {
+  BuildCache,
+  extractedUsage,
+  type Image,
+  type ImageReference,
+  ImageStore,
+  LayerkitError,
+  loadImages,
+  makeScratchDir,
+  parseReference,
+  ramInBytes,
+  storeTmp,
+  SystemError,
+  writeDockerArchive,
+  writeOciLayout,
+} from '../../index.js';
 import { parseFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
 import { terminalOf, type TerminalIo } from '../terminal.js';
 

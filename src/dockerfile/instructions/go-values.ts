@@ -197,6 +197,13 @@ const BINARY_UNITS: Readonly<Record<string, number>> = {
  * go-units `RAMInBytes` as vendored by BuildKit: a number and an optional
  * binary suffix (`b`, `k`, `kb`, `kib`, … `p`, any case, an optional space
  * between). Returns undefined when it does not parse.
+ *
+ * @example
+ * ```ts
+ * ramInBytes('64m');   // 67108864
+ * ramInBytes('1.5 KiB'); // 1536
+ * ramInBytes('lots');  // undefined
+ * ```
  */
 export function ramInBytes(text: string): number | undefined {
   let sep = -1;

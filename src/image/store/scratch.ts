@@ -116,7 +116,15 @@ export async function makeScratchDir(parent: string, prefix: string): Promise<st
   return dir;
 }
 
-/** The scratch directory of a store. */
+/**
+ * The scratch directory of a store: the parent for {@link makeScratchDir},
+ * swept of directories whose owner died by `ImageStore.sweepAbandoned`.
+ *
+ * @example
+ * ```ts
+ * const dir = await makeScratchDir(storeTmp(store.root), 'export');
+ * ```
+ */
 export function storeTmp(storeRoot: string): string {
   return join(storeRoot, 'tmp');
 }

@@ -1,8 +1,8 @@
 /**
  * Docker's container verbs over a layerkit store: {@link ContainerRuntime}
  * (`create`, `start`, `run`, `stop`, `restart`, `pause`, `unpause`, `exec`,
- * `ps`, `logs`, `rm`, `commit`, `cp`, `diff`), and Docker's status words
- * ({@link statusText}).
+ * `ps`, `logs`, `rm`, `commit`, `cp`, `diff`), the verbs the CLI adds over
+ * it (`kill`, `top`, `wait`, logs and sizes), and named volumes and mounts.
  * @module
  */
 export { ContainerRuntime, type ExecOptions, type ExitResult } from './runtime.js';
@@ -11,5 +11,6 @@ export type { PublishedPort } from '../user-network.js';
 export type { AttachOptions, OutputListener, TerminalSize } from './attach.js';
 export type { ContainerCommitOptions, ContainerCommitResult } from './commit.js';
 export { ContainerError, type ContainerErrorCode, type ContainerErrorData } from './errors.js';
-export { humanDuration, statusText } from './status.js';
+export { containerLogs, containerSize, killContainer, topContainer, waitContainer, type ContainerProcess, type LogsOptions } from './verbs.js';
+export { listVolumes, parseMountFlag, parseVolumeFlag, prepareMounts, removeVolume, type ContainerMount } from './volumes.js';
 export type { ContainerInfo, ContainerSpec } from './state.js';

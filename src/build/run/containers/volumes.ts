@@ -123,6 +123,12 @@ export function volumePath(storeRoot: string, name: string): string {
  * an existing directory; a named volume is created if missing (as `docker
  * run` does).
  *
+ * @example
+ * ```ts
+ * const mounts = [parseVolumeFlag('data:/var/lib/data')];
+ * await prepareMounts(store.root, mounts);
+ * ```
+ *
  * @throws {@link ContainerError} `INVALID_OPTION`.
  */
 export async function prepareMounts(storeRoot: string, mounts: readonly ContainerMount[]): Promise<void> {
@@ -189,6 +195,11 @@ export async function listVolumes(storeRoot: string): Promise<string[]> {
 /**
  * Removes a named volume and its files (`docker volume rm`); refused while
  * a container in `inUse` has it.
+ *
+ * @example
+ * ```ts
+ * for (const name of await listVolumes(store.root)) await removeVolume(store.root, name, []);
+ * ```
  *
  * @throws {@link ContainerError} `CONTAINER_NOT_FOUND`-style `INVALID_OPTION` for an unknown volume, `CONTAINER_RUNNING` when in use.
  */

@@ -4,7 +4,7 @@
  * ago` — with the durations of Docker's `units.HumanDuration`.
  * @module
  */
-import type { ContainerInfo } from './state.js';
+import type { ContainerInfo } from '../index.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
