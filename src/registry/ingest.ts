@@ -5,11 +5,11 @@
  * again — the store ends as it began.
  * @module
  */
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished } from 'node:stream/promises';
 import type { Digest } from '../digest.js';
 import { blobPath } from '../image/blob-source.js';
 import { fsyncDirectory, temporaryPath } from '../image/fs-atomic.js';
@@ -21,15 +21,28 @@ import { forEachLimit } from './limit.js';
 
 /**
  * Streams a verified blob into a temporary file in `tmpDir` (named so the
- * store's sweeper knows its writer) with a Node stream, so chunks queued
- * while the disk is busy go out together in one writev. The file is removed
- * again if the stream fails (a digest mismatch throws at its end).
+ * store's sweeper knows its writer). Chunks go straight into a Node write
+ * stream — no `Readable` wrapped around the source, which cost about a tenth
+ * of a pull's CPU — and chunks queued while the disk is busy still go out
+ * together in one writev. The file is removed again if the source or the
+ * disk fails (a digest mismatch throws at the source's end).
  */
 async function writeTemporary(source: AsyncIterable<Uint8Array>, tmpDir: string): Promise<string> {
   const tmp = temporaryPath(tmpDir);
+  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 });
+  // A write error while the source is being read is kept and thrown at the next chunk.
+  let failed: { error: unknown } | undefined;
+  out.on('error', (error) => void (failed ??= { error }));
   try {
-    await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: 1 << 20 }));
+    for await (const chunk of source) {
+      if (failed) throw failed.error;
+      if (!out.write(chunk)) await once(out, 'drain');
+    }
+    out.end();
+    await finished(out);
   } catch (err) {
+    out.destroy();
+    await finished(out).catch(() => {});
     await rm(tmp, { force: true });
     throw err;
   }
