@@ -240,6 +240,7 @@ export {
   type WriteStreamOptions,
 } from './unionfs/index.js';
 export {
+  diffImages,
   AmbiguousReferenceError,
   Annotation,
   appendHistory,

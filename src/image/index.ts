@@ -33,6 +33,7 @@ export {
   UnsupportedMediaTypeError,
 } from './errors.js';
 export { canonicalJson, canonicalJsonString, formatTimestamp, parseImageConfig, parseIndex, parseManifest, type DocumentKind } from './json.js';
+export { diffImages } from './diff.js';
 export { emptyImage, imageFromConfig, type Image, type ImageFromConfigOptions } from './image.js';
 export {
   appendHistory,

@@ -19,8 +19,7 @@ import {
   type ContainerMount,
   ContainerRuntime,
   containerSize,
-  diff as diffTrees,
-  flatten,
+  diffImages,
   goQuote,
   LayerkitError,
   type OutputListener,
@@ -685,8 +684,7 @@ ${STORE_HELP}
     if (positional.length !== 2) throw new UsageError('expected one CONTAINER, or IMAGE1 and IMAGE2');
     const store = runtimeOf(flags).store;
     const [a, b] = await Promise.all(positional.map((ref) => store.getImage(ref)));
-    const [before, after] = await Promise.all([flatten(await a!.layers()), flatten(await b!.layers())]);
-    io.stdout(diffTrees(before, after).filter((c) => c.path !== '/').map((c) => `${LETTER[c.kind]} ${c.path}\n`).join(''));
+    io.stdout((await diffImages(a!, b!)).map((c) => `${LETTER[c.kind]} ${c.path}\n`).join(''));
     return 0;
   },
 };
