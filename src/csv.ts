@@ -75,7 +75,14 @@ export function csvFields(input: string): string[] {
   }
 }
 
-/** One `key=value` field of a spec; `value` is undefined for a field without `=`. */
+/**
+ * One `key=value` field of a spec; `value` is undefined for a field without `=`.
+ *
+ * @example
+ * ```ts
+ * for (const { key, value } of specFields('id=npm,src=.npmrc')) console.log(key, value); // id npm, src .npmrc
+ * ```
+ */
 export interface SpecField {
   /** The text before the first `=`, trimmed and lower-cased (buildx compares keys so). */
   key: string;

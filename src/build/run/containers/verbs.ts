@@ -81,7 +81,14 @@ export async function waitContainer(runtime: ContainerRuntime, nameOrId: string,
   }
 }
 
-/** One process of {@link topContainer}. */
+/**
+ * One process of {@link topContainer}.
+ *
+ * @example
+ * ```ts
+ * for (const p of await topContainer(runtime, 'web')) console.log(p.pid, p.cmd);
+ * ```
+ */
 export interface ContainerProcess {
   uid: number;
   pid: number;
@@ -136,7 +143,15 @@ export async function topContainer(runtime: ContainerRuntime, nameOrId: string):
   return out;
 }
 
-/** Options of {@link containerLogs}. */
+/**
+ * Options of {@link containerLogs}.
+ *
+ * @example
+ * ```ts
+ * const options: LogsOptions = { tail: 10, follow: true };
+ * await containerLogs(runtime, 'web', (stream, bytes) => process[stream].write(bytes), options);
+ * ```
+ */
 export interface LogsOptions {
   /** Only the last N lines of each stream (`--tail N`; default all). */
   tail?: number;
