@@ -86,13 +86,13 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
           if (dir) return contextSourceFs(dir, `context ${ref.name}`);
           const value = init.options.buildContexts?.[ref.name] ?? ref.name;
           const image = await session.image(value, at, stageLabel);
-          return rootfsSourceFs(await stackOf(stacks, image.layers), `context ${ref.name}`);
+          return rootfsSourceFs(await stackOf(stacks, image.layers, session.options.tmpDir), `context ${ref.name}`);
         }
         case 'scratch':
           return rootfsSourceFs(LowerStack.empty(), 'scratch');
         case 'image': {
           const image = await session.image(ref.ref, at, stageLabel);
-          return rootfsSourceFs(await stackOf(stacks, image.layers), `image ${ref.ref}`);
+          return rootfsSourceFs(await stackOf(stacks, image.layers, session.options.tmpDir), `image ${ref.ref}`);
         }
       }
     },
@@ -170,12 +170,13 @@ export function layerCompression(options: BuildOptions): LayerCompressionOptions
   return { parallel: true, ...(options.compression ?? {}) };
 }
 
-async function stackOf(cache: WeakMap<Layer[], Promise<LowerStack>>, layers: Layer[]): Promise<LowerStack> {
+async function stackOf(cache: WeakMap<Layer[], Promise<LowerStack>>, layers: Layer[], spoolDir: string | undefined): Promise<LowerStack> {
   let pending = cache.get(layers);
   if (!pending) {
     pending = (async () => {
       let stack = LowerStack.empty();
-      for (const layer of layers) stack = stack.withLayer(await indexLayer(layer));
+      // Large bodies spill into the build's scratch directory under the store, never $TMPDIR: a killed build's are swept.
+      for (const layer of layers) stack = stack.withLayer(await indexLayer(layer, spoolDir === undefined ? {} : { spoolDir }));
       return stack;
     })();
     cache.set(layers, pending);

@@ -7,9 +7,8 @@
  * @module
  */
 import { createWriteStream } from 'node:fs';
-import { extractLayer, type Image, layerFromTarFile, type SecretSource, specFields, squash } from '../index.js';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { extractLayer, type Image, layerFromTarFile, makeScratchDir, type SecretSource, specFields, squash, storeTmp } from '../index.js';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { UsageError } from './io.js';
@@ -40,10 +39,13 @@ export function isArchive(bytes: Uint8Array): boolean {
  * The context `build -` reads: a tar (plain or compressed) on standard input
  * unpacked into a private directory — paths stay inside it, devices are
  * not created — or, when standard input holds a Dockerfile, an empty
- * context and that text. `dispose` removes the directory.
+ * context and that text. `dispose` removes the directory. The directory is
+ * scratch of the store at `storeRoot`, owned by this process, so a build
+ * killed with `kill -9` leaves nothing in `$TMPDIR` and the next command
+ * sweeps it.
  */
-export async function stdinContext(bytes: Uint8Array): Promise<{ dir: string; dockerfileText?: string; dispose: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'layerkit-context-'));
+export async function stdinContext(bytes: Uint8Array, storeRoot: string): Promise<{ dir: string; dockerfileText?: string; dispose: () => Promise<void> }> {
+  const dir = await makeScratchDir(storeTmp(storeRoot), 'context');
   const dispose = () => rm(dir, { recursive: true, force: true });
   try {
     if (!isArchive(bytes)) return { dir, dockerfileText: Buffer.from(bytes).toString('utf8'), dispose };

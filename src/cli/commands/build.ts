@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { build, canUseSandbox, DockerfileSyntaxError, formatAtPosition, LayerkitError, type RunExecutor, sandboxExecutor } from '../../index.js';
 import { parseSecrets, parseSsh, readAll, splitOutputs, stdinContext, writeFilesOutput } from '../build-inputs.js';
 import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec } from '../io.js';
+import { openStore } from './transfer.js';
 import { createProgress, PROGRESS_MODES, stderrWriter, type ProgressMode } from '../progress.js';
 
 const usage = `Usage: layerkit build [OPTIONS] CONTEXT|-
@@ -188,7 +189,7 @@ export const buildCommand: Command = {
     const store = flags.get('store');
     const executor = await defaultExecutor(flags.has('no-run'));
     const stdin = fromStdin || file === '-' ? (io.stdin ? await readAll(io.stdin) : Buffer.alloc(0)) : undefined;
-    const piped = fromStdin ? await stdinContext(stdin!) : undefined;
+    const piped = fromStdin ? await stdinContext(stdin!, openStore(flags).root) : undefined;
     const context = piped?.dir ?? positional[0]!;
     // As docker build: -f is a path from the current directory, except inside a context read from standard input.
     const dockerfileText = file === '-' ? stdin!.toString('utf8') : piped?.dockerfileText;

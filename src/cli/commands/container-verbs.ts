@@ -5,8 +5,6 @@
  * @module
  */
 import { rm, writeFile } from 'node:fs/promises';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ContainerRuntime,
@@ -15,10 +13,12 @@ import {
   layerFromTarFile,
   LayerkitError,
   listVolumes,
+  makeScratchDir,
   parsePlatform,
   parseVolumeFlag,
   prepareMounts,
   removeVolume,
+  storeTmp,
   topContainer,
   waitContainer,
 } from '../../index.js';
@@ -145,8 +145,9 @@ ${STORE_HELP}
           io.stderr('layerkit import: nothing to read: standard input is a terminal; give a FILE or redirect it\n');
           return 1;
         }
-        // The layer is read more than once (digests, then the store): standard input goes to a file first.
-        spool = await mkdtemp(join(tmpdir(), 'layerkit-import-'));
+        // The layer is read more than once (digests, then the store): standard input goes to a file first,
+        // in the store's scratch, owned by this process, so a killed import's is swept by the next command.
+        spool = await makeScratchDir(storeTmp(store.root), 'import');
         file = join(spool, 'rootfs.tar');
         await writeFile(file, await readAll(io.stdin));
       }
