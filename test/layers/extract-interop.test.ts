@@ -16,6 +16,7 @@ import { extractLayer } from '../../src/layers/extract.js';
 import { layerFromTarFile } from '../../src/layers/from-tar.js';
 import { Tree } from '../../src/layers/tree.js';
 import { treeEvolutionArbitrary } from '../../src/testing/trees.js';
+import { ownerReadableTree } from '../support/owner-readable.js';
 import { snapshotDir, tempDir } from './extract-helpers.js';
 
 const RUNS = Number(process.env.LAYERKIT_PROPERTY_RUNS ?? 0);
@@ -34,7 +35,7 @@ describe.runIf(haveGnuTar || Boolean(process.env.CI))('extractLayer vs GNU tar',
     if (!haveGnuTar) throw new Error('GNU tar missing');
     await fc.assert(
       fc.asyncProperty(
-        treeEvolutionArbitrary(1, { xattrs: false, linuxSymlinks: true, ...(isRoot ? {} : { specialFiles: false, owners: [process.getuid!()], modeMask: 0o777 }) }),
+        treeEvolutionArbitrary(1, { xattrs: false, linuxSymlinks: true, ...(isRoot ? {} : { specialFiles: false, owners: [process.getuid!()], modeMask: 0o777 }) }).map((trees) => trees.map(ownerReadableTree)),
         async ([tree]) => {
           const t = await tempDir('layerkit-interop-');
           cleanups.push(t.cleanup);

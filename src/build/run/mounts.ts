@@ -106,8 +106,11 @@ export async function planMounts(step: RunStep, ctx: RunContext, stepDir: string
           const path = posix.normalize('/' + source.path);
           const info = await source.rootfs.stat(path).catch(() => undefined);
           if (!info) throw new SandboxError('MOUNT_SOURCE_INVALID', `mount source ${path} not found in ${mount.from}`, { path, ...position(step) });
-          if (info.isDirectory()) await container.copyOut(path === '/' ? '/.' : path + '/.', from, { archive: true });
-          else await container.copyOut(path, from, { archive: true });
+          // Owners are kept only as root: an unprivileged caller cannot chown, and its own files are
+          // root's inside the rootless sandbox's user namespace (--map-root-user), as layers mostly have them.
+          const archive = process.getuid?.() === 0;
+          if (info.isDirectory()) await container.copyOut(path === '/' ? '/.' : path + '/.', from, { archive });
+          else await container.copyOut(path, from, { archive });
           const target = absoluteTarget(mount.target, step.workdir);
           plan.mounts.push({ target, kind: info.isDirectory() ? 'dir' : 'file', op: { kind: 'bind', source: from, target, readOnly: mount.readOnly } });
           break;
