@@ -15,7 +15,7 @@ import { run, tool } from '../layers/interop-helpers.js';
 import { hasRegistry, startCountingProxy, startRegistry, type CountingProxy, type TestRegistry } from './registry-fixture.js';
 
 const enabled = hasRegistry();
-const describeRegistry = enabled ? describe : describe.skip;
+const describeRegistry = describe.runIf(enabled);
 
 const BASE_FILES = {
   'etc/os-release': 'ID=lazy\n',

@@ -20,7 +20,7 @@ async function run(argv: string[]): Promise<{ status: number; stdout: string; st
 }
 
 const enabled = hasRegistry();
-const describeRegistry = enabled ? describe : describe.skip;
+const describeRegistry = describe.runIf(enabled);
 
 describeRegistry('layerkit build with a registry', () => {
   let registry: TestRegistry;
