@@ -3,9 +3,10 @@
  * fflate. Corrupt or truncated input becomes a {@link CompressionError}.
  * @module
  */
-import { Gunzip as FflateGunzip, Gzip as FflateGzip } from 'fflate';
+import { Gunzip as FflateGunzip, gzipSync as fflateGzipSync } from 'fflate';
 import type { ZlibOptions } from 'node:zlib';
 import { CompressionError } from '../errors.js';
+import { fixedBlocks } from './blocks.js';
 import { crc32 } from './crc32.js';
 import { throughNode } from './node-transform.js';
 import { defaultCompressionBackend, requireZlib, type CompressionBackend } from './zlib.js';
@@ -55,17 +56,23 @@ export function gzipStream(source: AsyncIterable<Uint8Array>, options: GzipOptio
   return throughNode(source, zlib.createGzip({ level, chunkSize: OUTPUT_CHUNK }), (err) => err);
 }
 
+/** Bytes per gzip member of the fflate backend: a bounded buffer, a negligible loss of ratio. */
+const FFLATE_MEMBER = 1 << 20;
+
+/**
+ * fflate's streaming `Gzip` (0.8.3) emits back-references beyond its window
+ * for some inputs (zlib reads "invalid distance too far back") while its
+ * one-shot `gzipSync` of the same bytes is right. So each 1 MiB block is a
+ * gzip member of its own: a concatenation every gunzip reads as one stream.
+ */
 async function* fflateGzip(source: AsyncIterable<Uint8Array>, level: number): AsyncGenerator<Uint8Array> {
-  const out: Uint8Array[] = [];
-  const gz = new FflateGzip({ level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, mtime: 0 }, (chunk) => {
-    out.push(chunk);
-  });
-  for await (const chunk of source) {
-    gz.push(chunk, false);
-    while (out.length > 0) yield out.shift()!;
+  const options = { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9, mtime: 0 };
+  let any = false;
+  for await (const block of fixedBlocks(source, FFLATE_MEMBER)) {
+    any = true;
+    yield fflateGzipSync(block, options);
   }
-  gz.push(new Uint8Array(0), true);
-  while (out.length > 0) yield out.shift()!;
+  if (!any) yield fflateGzipSync(new Uint8Array(0), options);
 }
 
 /**
