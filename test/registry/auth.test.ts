@@ -4,7 +4,7 @@
  * the test runs (RS256 JWTs the registry checks against a certificate).
  * Credentials from the API, from config.json, and through a credential helper.
  */
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageStore } from '../../src/image/store/store.js';
@@ -12,19 +12,11 @@ import { RegistryClient, RegistryError, login, logout, pull, readDockerConfig } 
 import { findCredentials } from '../../src/registry/credentials.js';
 import { validateImage } from '../../src/testing/image.js';
 import { randomImage } from './fixtures.js';
-import { hasTool, makeCerts, makeSigningKey, startRegistry, startTokenService, tempDir, type RunningRegistry, type TestCerts, type TokenService } from './helpers.js';
+import { hasTool, makeCerts, makeSigningKey, startRegistry, startTokenService, type RunningRegistry, type TestCerts, type TokenService, scopedTempDirs } from './helpers.js';
 
 const ready = (await hasTool('docker-registry', 'the registry auth tests (apt-get install docker-registry)')) && (await hasTool('openssl', 'the registry TLS tests (apt-get install openssl)'));
 
-const dirs: string[] = [];
-async function dir(name: string): Promise<string> {
-  const d = await tempDir(name);
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const dir = scopedTempDirs();
 
 async function failure(p: Promise<unknown>): Promise<RegistryError> {
   const err = await p.then(

@@ -4,7 +4,7 @@
  * its own environment and standard input).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
@@ -12,20 +12,12 @@ import { main } from '../../src/cli/main.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { randomImage } from './fixtures.js';
-import { hasTool, makeCerts, startRegistry, tempDir, type RunningRegistry } from './helpers.js';
+import { hasTool, makeCerts, startRegistry, type RunningRegistry, scopedTempDirs } from './helpers.js';
 
 const root = join(import.meta.dirname, '../..');
 const ready = (await hasTool('docker-registry', 'the registry CLI tests (apt-get install docker-registry)')) && (await hasTool('openssl', 'the registry CLI TLS tests (apt-get install openssl)'));
 
-const dirs: string[] = [];
-async function dir(name: string): Promise<string> {
-  const d = await tempDir(name);
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const dir = scopedTempDirs();
 
 async function cli(argv: string[], stdin = ''): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';

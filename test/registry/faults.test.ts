@@ -6,7 +6,7 @@
  * the registry are checked: nothing partial, nothing corrupt.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -16,19 +16,11 @@ import { ImageStore } from '../../src/image/store/store.js';
 import { RegistryClient, RegistryError, pull, type RegistryEvent } from '../../src/registry/index.js';
 import { validateImage } from '../../src/testing/image.js';
 import { randomImage } from './fixtures.js';
-import { closeServer, hasTool, startProxy, startRegistry, tempDir, type FaultProxy, type ProxyAction, type RunningRegistry } from './helpers.js';
+import { closeServer, hasTool, startProxy, startRegistry, type FaultProxy, type ProxyAction, type RunningRegistry, scopedTempDirs } from './helpers.js';
 
 const registryTool = await hasTool('docker-registry', 'the registry fault tests (apt-get install docker-registry)');
 
-const dirs: string[] = [];
-async function dir(name: string): Promise<string> {
-  const d = await tempDir(name);
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const dir = scopedTempDirs();
 
 /** Every blob file in the store hashes to its name, and no temporary file is left. */
 async function expectStoreSound(store: ImageStore): Promise<string[]> {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import bcrypt from 'bcryptjs';
+import { afterAll } from 'vitest';
 
 const exec = promisify(execFile);
 
@@ -40,6 +41,19 @@ export async function freePort(): Promise<number> {
 
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `layerkit-reg-${prefix}-`));
+}
+
+/** A {@link tempDir} maker whose directories are removed after the calling test file. */
+export function scopedTempDirs(): (prefix: string) => Promise<string> {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+  return async (prefix) => {
+    const d = await tempDir(prefix);
+    dirs.push(d);
+    return d;
+  };
 }
 
 /** Certificates made with openssl: a CA, a server certificate for localhost/127.0.0.1 signed by it. */

@@ -4,7 +4,6 @@
  * A missing tool skips with a printed reason, and fails under CI=true.
  */
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,21 +13,13 @@ import { ImageMediaType } from '../../src/image/types.js';
 import { RegistryClient, RegistryError, isRemoteLayer, pull, push, type RegistryEvent } from '../../src/registry/index.js';
 import { validateImage } from '../../src/testing/image.js';
 import { randomImage, recordingFetch } from './fixtures.js';
-import { hasTool, startRegistry, tempDir, type RunningRegistry } from './helpers.js';
+import { hasTool, startRegistry, type RunningRegistry, scopedTempDirs } from './helpers.js';
 
 const exec = promisify(execFile);
 const registryTool = await hasTool('docker-registry', 'the registry tests (apt-get install docker-registry)');
 const skopeo = await hasTool('skopeo', 'the skopeo interop tests (apt-get install skopeo)');
 
-const dirs: string[] = [];
-async function dir(name: string): Promise<string> {
-  const d = await tempDir(name);
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const dir = scopedTempDirs();
 
 describe.runIf(registryTool)('a plain loopback registry', () => {
   let reg: RunningRegistry;
