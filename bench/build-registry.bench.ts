@@ -20,7 +20,7 @@ import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from '../src/build/build.js';
+import { build } from '../src/builder/build.js';
 import { ImageStore } from '../src/image/store/store.js';
 import type { RegistryEvent } from '../src/registry/index.js';
 import { which } from './context-fixture.js';

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from '../src/build/build.js';
+import { build } from '../src/builder/build.js';
 import { CONTEXT_BYTES, CONTEXT_FILES, which, writeBenchContext } from './context-fixture.js';
 import { compare, ms, unavailable, type BenchCase } from './lib.js';
 

@@ -26,8 +26,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from '../src/build/build.js';
-import type { BuildResult } from '../src/build/options.js';
+import { build } from '../src/builder/build.js';
+import type { BuildResult } from '../src/builder/options.js';
 import { which, writeBenchContext } from './context-fixture.js';
 import { alternately, median, ms, unavailable, type BenchCase, type BenchRow } from './lib.js';
 

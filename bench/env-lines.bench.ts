@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from '../src/build/build.js';
+import { build } from '../src/builder/build.js';
 import { compare, ms, type BenchCase } from './lib.js';
 
 function envLines(n: number): string {

@@ -5,8 +5,8 @@
  *   rss-build-probe.ts copy CONTEXT STORE   # FROM scratch, COPY . /data
  *   rss-build-probe.ts run  CONTEXT STORE   # FROM base:rss, RUN a small change
  */
-import { build } from '../src/build/build.js';
-import { sandboxExecutor } from '../src/build/run/sandbox.js';
+import { build } from '../src/builder/build.js';
+import { sandboxExecutor } from '../src/sandbox/sandbox.js';
 
 const [mode, context, store] = process.argv.slice(2);
 if (!context || !store || (mode !== 'copy' && mode !== 'run')) throw new Error('usage: rss-build-probe.ts copy|run CONTEXT STORE');

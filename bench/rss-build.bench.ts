@@ -17,8 +17,8 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from '../src/build/build.js';
-import { canUseSandbox, probeSandbox } from '../src/build/run/probe.js';
+import { build } from '../src/builder/build.js';
+import { canUseSandbox, probeSandbox } from '../src/sandbox/probe.js';
 import { ms, unavailable, type BenchCase } from './lib.js';
 
 const BUDGET = 256 * 2 ** 20;

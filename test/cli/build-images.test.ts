@@ -7,7 +7,7 @@ import type { CliIo } from '../../src/cli/io.js';
 import type { TerminalIo } from '../../src/cli/terminal.js';
 import { humanSize, since } from '../../src/cli/commands/images.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { sandboxReady } from '../build/helpers.js';
+import { sandboxReady } from '../builder/helpers.js';
 
 const BUSYBOX = '/bin/busybox';
 

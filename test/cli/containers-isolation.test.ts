@@ -13,12 +13,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainerError, ContainerRuntime, sandboxExecutor } from '../../src/build/run/index.js';
+import { ContainerError, ContainerRuntime } from '../../src/containers/index.js';
+import { sandboxExecutor } from '../../src/sandbox/index.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, processesWith, sandboxReady, tempDir, which, writeContext } from '../build/helpers.js';
-import { eventually, hostAddress, httpServer, layerkit, repo, userNetworkReady } from '../build/sandbox-isolation-helpers.js';
+import { buildText, processesWith, sandboxReady, tempDir, which, writeContext } from '../builder/helpers.js';
+import { eventually, hostAddress, httpServer, layerkit, repo, userNetworkReady } from '../builder/sandbox-isolation-helpers.js';
 import { bundleForOthers } from '../support/bundle-for-others.js';
 
 const IMAGE = 'busybox:isolation-cli';
@@ -239,8 +240,9 @@ describe('containers: hostname, HOSTNAME and HOME', () => {
 });
 
 const ROOTLESS_CHILD = `
-import { build } from ${JSON.stringify(join(repo, 'src/build/build.ts'))};
-import { sandboxExecutor, ContainerRuntime } from ${JSON.stringify(join(repo, 'src/build/run/index.ts'))};
+import { build } from ${JSON.stringify(join(repo, 'src/builder/build.ts'))};
+import { sandboxExecutor } from ${JSON.stringify(join(repo, 'src/sandbox/index.ts'))};
+import { ContainerRuntime } from ${JSON.stringify(join(repo, 'src/containers/index.ts'))};
 import { ImageStore } from ${JSON.stringify(join(repo, 'src/image/store/store.ts'))};
 const [context, storeDir] = process.argv.slice(2);
 const store = new ImageStore(storeDir);

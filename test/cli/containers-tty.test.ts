@@ -10,10 +10,10 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sandboxExecutor } from '../../src/build/run/index.js';
+import { sandboxExecutor } from '../../src/sandbox/index.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, requireTool, sandboxReady, tempDir, writeContext } from '../build/helpers.js';
-import { eventually, repo } from '../build/sandbox-isolation-helpers.js';
+import { buildText, requireTool, sandboxReady, tempDir, writeContext } from '../builder/helpers.js';
+import { eventually, repo } from '../builder/sandbox-isolation-helpers.js';
 
 const run = promisify(execFile);
 const IMAGE = 'busybox:tty';

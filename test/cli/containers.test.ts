@@ -11,11 +11,11 @@ import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sandboxExecutor } from '../../src/build/run/index.js';
+import { sandboxExecutor } from '../../src/sandbox/index.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, mountTable, processesWith, sandboxReady, tempDir, writeContext } from '../build/helpers.js';
+import { buildText, mountTable, processesWith, sandboxReady, tempDir, writeContext } from '../builder/helpers.js';
 
 const repo = join(import.meta.dirname, '../..');
 const IMAGE = 'busybox:cli';

@@ -9,9 +9,9 @@ import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sandboxExecutor } from '../../src/build/run/index.js';
+import { sandboxExecutor } from '../../src/sandbox/index.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, sandboxReady, tempDir } from '../build/helpers.js';
+import { buildText, sandboxReady, tempDir } from '../builder/helpers.js';
 import { layerkit } from './habits-helpers.js';
 
 let work: string;

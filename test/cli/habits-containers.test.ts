@@ -8,11 +8,11 @@ import { execFileSync } from 'node:child_process';
 import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sandboxExecutor } from '../../src/build/run/index.js';
+import { sandboxExecutor } from '../../src/sandbox/index.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, sandboxReady, tempDir } from '../build/helpers.js';
+import { buildText, sandboxReady, tempDir } from '../builder/helpers.js';
 import { layerkit } from './habits-helpers.js';
 
 const IMAGE = 'habits/box';
@@ -254,7 +254,7 @@ describe('run --init', () => {
   let init = false;
 
   beforeAll(async () => {
-    const { findProgram } = await import('../../src/build/run/probe.js');
+    const { findProgram } = await import('../../src/sandbox/probe.js');
     init = (await findProgram('docker-init')) !== undefined || (await findProgram('tini-static')) !== undefined;
     if (!init) {
       if (process.env.CI) throw new Error('run --init needs docker-init or tini-static (Debian package tini)');

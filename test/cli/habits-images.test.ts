@@ -9,10 +9,10 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { BuildError } from '../../src/build/errors.js';
+import { BuildError } from '../../src/builder/errors.js';
 import { ImageNotFoundError } from '../../src/image/errors.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, tempDir } from '../build/helpers.js';
+import { buildText, tempDir } from '../builder/helpers.js';
 import { layerkit } from './habits-helpers.js';
 
 let work: string;

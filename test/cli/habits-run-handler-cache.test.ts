@@ -5,9 +5,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
-import type { RunHandler } from '../../src/build/executor.js';
+import type { RunHandler } from '../../src/sandbox/executor.js';
 import { ImageStore } from '../../src/image/store/store.js';
-import { buildText, freshStore, readText, rootfs } from '../build/helpers.js';
+import { buildText, freshStore, readText, rootfs } from '../builder/helpers.js';
 
 const DOCKERFILE = 'FROM scratch\nCOPY a.txt /a.txt\nRUN make-greeting\nCOPY b.txt /b.txt\n';
 const FILES = { 'a.txt': 'a\n', 'b.txt': 'b\n' };

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { BuildEvent, StepRef } from '../../src/build/events.js';
+import type { BuildEvent, StepRef } from '../../src/builder/events.js';
 import { createProgress, resolveProgressMode, stderrWriter, type ProgressClock } from '../../src/cli/progress.js';
 import { terminalOf } from '../../src/cli/terminal.js';
 import { processIo, type CliIo } from '../../src/cli/io.js';

@@ -7,8 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { build } from '../../src/build/build.js';
-import { BuildError } from '../../src/build/errors.js';
+import { build } from '../../src/builder/build.js';
+import { BuildError } from '../../src/builder/errors.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { removeAll, scratch } from './helpers.js';
 

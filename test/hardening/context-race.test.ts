@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { build } from '../../src/build/build.js';
+import { build } from '../../src/builder/build.js';
 import { LayerkitError } from '../../src/errors.js';
-import { layerMembers } from '../build/helpers.js';
+import { layerMembers } from '../builder/helpers.js';
 import { cli, crashed, exited, removeAll, scratch } from './helpers.js';
 
 const cleanup: string[] = [];

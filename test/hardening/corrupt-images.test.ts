@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { build } from '../../src/build/build.js';
+import { build } from '../../src/builder/build.js';
 import { digestHex } from '../../src/digest.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { cli, crashed, removeAll, scratch } from './helpers.js';

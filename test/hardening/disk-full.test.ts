@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { build } from '../../src/build/build.js';
+import { build } from '../../src/builder/build.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { NoSpaceError } from '../../src/image/store/system-errors.js';
 import { canMount, cli, crashed, removeAll, scratch, smallTmpfs } from './helpers.js';

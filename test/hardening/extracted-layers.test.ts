@@ -10,9 +10,9 @@ import { utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { build } from '../../src/build/build.js';
-import { extractedLayer } from '../../src/build/run/extracted.js';
-import { listExtracted, pruneExtracted } from '../../src/build/run/extracted-gc.js';
+import { build } from '../../src/builder/build.js';
+import { extractedLayer } from '../../src/sandbox/extracted.js';
+import { listExtracted, pruneExtracted } from '../../src/sandbox/extracted-gc.js';
 import { digestHex } from '../../src/digest.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { cli, names, removeAll, repo, scratch } from './helpers.js';
@@ -25,7 +25,7 @@ afterEach(async () => removeAll(...cleanup.splice(0)));
 async function extractElsewhere(store: string, refs: string[]): Promise<void> {
   const code = `
     import { ImageStore } from ${JSON.stringify(join(repo, 'src/image/store/store.ts'))};
-    import { extractedLayer } from ${JSON.stringify(join(repo, 'src/build/run/extracted.ts'))};
+    import { extractedLayer } from ${JSON.stringify(join(repo, 'src/sandbox/extracted.ts'))};
     const store = new ImageStore(${JSON.stringify(store)});
     for (const ref of ${JSON.stringify(refs)}) for (const layer of await (await store.getImage(ref)).layers()) await extractedLayer(layer, store.root);`;
   await exec(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: repo });

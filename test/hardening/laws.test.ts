@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { VarList } from '../../src/build/scope.js';
+import { VarList } from '../../src/builder/scope.js';
 import { ownerTag, scratchName, scratchOwner } from '../../src/image/store/scratch.js';
 
 type Op = { kind: 'set'; name: string; value: string } | { kind: 'delete'; name: string } | { kind: 'take' } | { kind: 'clone' };

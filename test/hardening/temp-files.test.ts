@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeScratchDir, ownerAlive, ownerLives, ownerTag, processStartTime, registerScratchUser, scratchOwner, sweepStoreScratch } from '../../src/image/store/scratch.js';
-import { sandboxReady } from '../build/helpers.js';
+import { sandboxReady } from '../builder/helpers.js';
 import { cli, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
 
 const exec = promisify(execFile);

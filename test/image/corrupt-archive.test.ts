@@ -9,7 +9,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { BuildError } from '../../src/build/errors.js';
+import { BuildError } from '../../src/builder/errors.js';
 import { sha256 } from '../../src/digest.js';
 import { LayerkitError } from '../../src/errors.js';
 import { writeDockerArchive } from '../../src/image/docker-archive.js';
@@ -23,7 +23,7 @@ import { collect as collectStream } from '../../src/image/streams.js';
 import { compress } from '../../src/layers/compress/index.js';
 import { TarFormatError } from '../../src/layers/errors.js';
 import { readTar } from '../../src/layers/tar/read.js';
-import { buildText, freshStore } from '../build/helpers.js';
+import { buildText, freshStore } from '../builder/helpers.js';
 import { layerOf, tempDir } from './helpers.js';
 
 const repo = resolve(import.meta.dirname, '../..');

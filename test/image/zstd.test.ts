@@ -12,7 +12,7 @@ import { loadImages } from '../../src/image/store/import.js';
 import { readOciLayout } from '../../src/image/layout.js';
 import { parseOutputSpec } from '../../src/image/output-spec.js';
 import { mediaTypeCompression } from '../../src/layers/compress/media-types.js';
-import { buildText, freshStore, readText, rootfs, tempDir, treeSummary, writeContext } from '../build/helpers.js';
+import { buildText, freshStore, readText, rootfs, tempDir, treeSummary, writeContext } from '../builder/helpers.js';
 import { tool } from '../layers/interop-helpers.js';
 
 const ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';

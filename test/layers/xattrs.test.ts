@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { entriesFromDirectory } from '../../src/layers/from-directory.js';
 import { findGetfattr, getfattrReader, isHostXattr, parseGetfattrDump, readTreeXattrs, type XattrMap } from '../../src/layers/xattrs.js';
-import { getfattrReader as contextReader, parseGetfattrDump as contextParse } from '../../src/build/context/xattrs.js';
-import { readTreeXattrs as runReadTree, readXattrs as runReadXattrs } from '../../src/build/run/xattrs.js';
+import { getfattrReader as contextReader, parseGetfattrDump as contextParse } from '../../src/context/xattrs.js';
+import { readTreeXattrs as runReadTree, readXattrs as runReadXattrs } from '../../src/sandbox/xattrs.js';
 
 const haveGetfattr = spawnSync('getfattr', ['--version']).status === 0 && spawnSync('setfattr', ['--version']).status === 0;
 if (!haveGetfattr && process.env.CI) throw new Error('getfattr/setfattr missing (Debian package attr; required under CI)');

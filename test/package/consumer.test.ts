@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { build as bundle } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from '../../src/build/build.js';
+import { build } from '../../src/builder/build.js';
 import { ImageStore } from '../../src/image/store/store.js';
 
 const exec = promisify(execFile);

@@ -26,7 +26,7 @@ async function dir(name: string): Promise<string> {
   return d;
 }
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 
 function storedCount(root: string): number {
   try {

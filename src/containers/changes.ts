@@ -1,0 +1,59 @@
+/**
+ * What a container changed: its writable layer (the overlayfs upper kept in
+ * its directory) as OCI layer entries, and `docker diff`'s view of them.
+ * Only the upper is walked, plus a lookup in the image per entry, so the
+ * cost follows what the container touched, not the image's size.
+ * @module
+ */
+import type { Entry } from '../layers/entry.js';
+import { comparePaths } from '../layers/entry.js';
+import { classifyPath } from '../layers/changes/whiteout.js';
+import { childPath } from '../layers/path.js';
+import type { UnionChange } from '../unionfs/commit.js';
+import type { UnionFS } from '../unionfs/union.js';
+import { upperEntries } from '../sandbox/upper-layer.js';
+import type { ContainerSpec } from './state.js';
+
+/**
+ * The writable layer's entries in canonical order, as the RUN executor
+ * makes a layer from an upper: overlay markers turned into OCI whiteouts and
+ * opaque directories, copied-up but unchanged objects left out, owners put
+ * right when the container ran in a user namespace (`rootless`).
+ */
+export async function writableEntries(upper: string, image: UnionFS, spec: Pick<ContainerSpec, 'user'>, options: { rootless: boolean; whiteoutMtime?: number }): Promise<Entry[]> {
+  const stepUser = { uid: spec.user.uid, gid: spec.user.gid };
+  const owners = options.rootless ? { hostIds: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, stepUser } : { stepUser };
+  return upperEntries(upper, image, owners, options.whiteoutMtime === undefined ? {} : { whiteoutMtime: options.whiteoutMtime });
+}
+
+/**
+ * `docker diff` of a writable layer against the image: `A` for a path the
+ * image does not have, `C` for one it has (directories that hold a change
+ * included), `D` for a whiteout's target and for every child an opaque
+ * directory hides. Parents before children, siblings in byte order.
+ *
+ * @example
+ * ```ts
+ * containerChanges(entries, imageView); // [{ kind: 'C', path: '/srv' }, { kind: 'A', path: '/srv/made.txt' }]
+ * ```
+ */
+export async function containerChanges(entries: readonly Entry[], image: UnionFS): Promise<UnionChange[]> {
+  const inLayer = new Set(entries.map((e) => e.path));
+  const out: UnionChange[] = [];
+  for (const entry of entries) {
+    const what = classifyPath(entry.path);
+    if (what.kind === 'whiteout') {
+      out.push({ kind: 'D', path: what.target });
+    } else if (what.kind === 'opaque') {
+      const children = await image.readdir(what.dir).catch(() => [] as string[]);
+      for (const name of children) {
+        const path = childPath(what.dir, String(name));
+        if (!inLayer.has(path)) out.push({ kind: 'D', path });
+      }
+    } else if (entry.path !== '/') {
+      const before = await image.lstat(entry.path).catch(() => undefined);
+      out.push({ kind: before ? 'C' : 'A', path: entry.path });
+    }
+  }
+  return out.sort((a, b) => comparePaths(a.path, b.path));
+}

@@ -1,0 +1,131 @@
+/**
+ * Checksums taken from a copy's own reads. A cold build must read every
+ * source file to copy it; hashing those bytes on their way into the layer
+ * gives the cache key without a second read of the context, and the xattrs
+ * the copy read for the layer are the ones the key covers, so no second
+ * round of `getfattr` runs either.
+ *
+ * The digest is exactly {@link BuildContext.checksum}'s for the same
+ * selection: the records are built by the same code, from the same
+ * snapshot of the context, with contents and xattrs taken from what the
+ * copy observed. A file the copy did not read to its end (replaced by a
+ * later source, or only sniffed by ADD) is read for the checksum as usual.
+ * @module
+ */
+import { createSha256, type Digest } from '../digest.js';
+import type { ContentSource, Entry } from '../layers/entry.js';
+import { checksumSelection, type ChecksumOptions, type Observed } from './checksum.js';
+import { internalsOf, type CopySource } from './sources.js';
+
+/** What a tap needs from its context. */
+export interface TapHost {
+  /** The context object (sources must come from it). */
+  readonly context: object;
+  readonly root: string;
+  /** Whether the context reads xattrs (then every observed entry's attributes are known). */
+  readonly readsXattrs: boolean;
+  /** Remembers a finished checksum for later checksums of an equal selection. */
+  remember(selection: readonly CopySource[], digest: Digest): void;
+}
+
+/**
+ * Collects what a copy reads from a context and turns it into the
+ * selection's checksum (see the module notes). Create it with
+ * {@link BuildContext.tapChecksum} before the copy reads anything.
+ *
+ * @example
+ * ```ts
+ * const tap = await ctx.tapChecksum({ cache });
+ * const sources = await ctx.resolveSources(['src']);
+ * tap.add(sources);
+ * for (const source of sources) for await (const { entry } of source.entries()) await copy(tap.observe(entry));
+ * const key = await tap.digest(); // === await ctx.checksum(sources, { cache })
+ * ```
+ */
+export class ChecksumTap {
+  readonly #host: TapHost;
+  readonly #options: ChecksumOptions;
+  readonly #fence: bigint;
+  readonly #selection: CopySource[] = [];
+  readonly #observed = new Map<string, Observed>();
+  #digest: Promise<Digest> | undefined;
+
+  /** @internal Use {@link BuildContext.tapChecksum}. */
+  constructor(host: TapHost, options: ChecksumOptions, fence: bigint) {
+    this.#host = host;
+    this.#options = options;
+    this.#fence = fence;
+  }
+
+  /** Appends sources to the selection the digest covers (in copy order). */
+  add(sources: readonly CopySource[]): void {
+    if (this.#digest) throw new Error('ChecksumTap: sources added after the digest was taken');
+    for (const source of sources) internalsOf(source, this.#host.context);
+    this.#selection.push(...sources);
+  }
+
+  /**
+   * Notes an entry of one of the sources and returns it with a content
+   * source that hashes the bytes as they are read.
+   */
+  observe(entry: Entry): Entry {
+    const seen: Observed = { xattrs: this.#host.readsXattrs ? (entry.xattrs ?? {}) : undefined };
+    if (entry.type === 'hardlink' && entry.linkname !== undefined) seen.sameAs = entry.linkname;
+    // A path met twice (overlapping sources) is one object of one snapshot: keep what is known.
+    const previous = this.#observed.get(entry.path);
+    if (previous) return entry.type === 'file' && entry.content ? { ...entry, content: hashing(entry.content, previous) } : entry;
+    this.#observed.set(entry.path, seen);
+    if (entry.type !== 'file' || !entry.content) return entry;
+    return { ...entry, content: hashing(entry.content, seen) };
+  }
+
+  /**
+   * The checksum of the selection. Call it after the copy read what it
+   * needs; files it did not read are read now. The result is remembered by
+   * the context for equal selections.
+   */
+  digest(): Promise<Digest> {
+    this.#digest ??= (async () => {
+      const selection = [...this.#selection];
+      const digest = await checksumSelection(this.#host.context, this.#host.root, selection, this.#options, {
+        observed: this.#observed,
+        fence: this.#fence,
+      });
+      this.#host.remember(selection, digest);
+      return digest;
+    })();
+    return this.#digest;
+  }
+}
+
+/**
+ * A content source whose complete reads record the bytes' SHA-256 in `seen`.
+ * A class, not an object literal: one per copied file, and a generator
+ * method of a literal costs each file its own closure, prototype and shape.
+ */
+class HashingSource implements ContentSource {
+  readonly size: number;
+
+  constructor(
+    private readonly inner: ContentSource,
+    private readonly seen: Observed,
+  ) {
+    this.size = inner.size;
+  }
+
+  async *open(): AsyncGenerator<Uint8Array> {
+    const hasher = createSha256();
+    let size = 0;
+    for await (const chunk of this.inner.open()) {
+      hasher.update(chunk);
+      size += chunk.byteLength;
+      yield chunk;
+    }
+    // Only a read that ran to the end, with the listed size, names the content.
+    if (size === this.inner.size) this.seen.digest ??= hasher.digest();
+  }
+}
+
+function hashing(inner: ContentSource, seen: Observed): ContentSource {
+  return new HashingSource(inner, seen);
+}

@@ -1,0 +1,226 @@
+/**
+ * Content checksums of COPY/ADD selections, for the build cache.
+ *
+ * The digest covers exactly what the copy would produce and nothing else:
+ * for each source, in order, its name (the name a non-directory gets inside a
+ * destination directory) and type, then one record per object — the root
+ * first, then depth-first with siblings in byte order — holding the path
+ * relative to the source root, type, permission and setuid/setgid/sticky
+ * bits, uid, gid, size, symlink target (or, for a second link to a file
+ * already copied, the relative path of the first), device numbers, extended
+ * attributes (BuildKit's selection: `security.*` only `security.capability`,
+ * no `system.*`) and the SHA-256 of the content. Timestamps are not hashed:
+ * touching a file changes nothing. The host path of the context, inode
+ * numbers and `readdir` order do not enter either.
+ *
+ * Each record is one line of JSON; the digest is the SHA-256 of a version
+ * line followed by those lines. With a {@link StatCache}, content digests
+ * (and xattrs) of files whose stat data is unchanged come from the index and
+ * the files are not read.
+ * @module
+ */
+import { createSha256, sha256, sha256Stream, type Digest } from '../digest.js';
+import { fileSource } from './content.js';
+import type { RootIndex, StatCache, StatRecord } from './stat-cache.js';
+import { internalsOf, type CopySource, type SourceInternals } from './sources.js';
+import { deviceNumbers, type WalkedNode } from './walk.js';
+
+const VERSION_LINE = 'layerkit.context.checksum/v1\n';
+/** Nodes described at once: one `getfattr` batch for those the index cannot answer. */
+const BATCH = 2048;
+const PARALLEL_READS = 4;
+const EMPTY_DIGEST = sha256(new Uint8Array(0));
+
+/** Options of {@link BuildContext.checksum}. */
+export interface ChecksumOptions {
+  /** Reuse content digests of unchanged files, and record new ones. */
+  cache?: StatCache;
+}
+
+/**
+ * What a copy learnt about one context object while reading it (see
+ * `ChecksumTap`): the checksum then needs neither a second read of the
+ * content nor another xattr lookup.
+ */
+export interface Observed {
+  /** The SHA-256 of the content, when a read ran to the end. */
+  digest?: Digest;
+  /** For the second name of a hardlinked file: the context path of the first (same bytes). */
+  sameAs?: string;
+  /** Xattrs as read for the copy (`{}`: none); undefined when the context reads none. */
+  xattrs: Record<string, Uint8Array> | undefined;
+}
+
+/** How a checksum is being taken, beyond the public options. */
+export interface ChecksumRun {
+  /** Objects a copy already read, by context path. */
+  observed?: ReadonlyMap<string, Observed>;
+  /** The stat-index fence, when it was taken before the reads began. */
+  fence?: bigint;
+}
+
+interface Known {
+  digest: Digest | undefined;
+  xattrs: Record<string, Uint8Array> | undefined;
+  /** Symlink target. */
+  link?: string;
+}
+
+/**
+ * The checksum of a selection made by `context` (see module docs).
+ * @internal
+ */
+export async function checksumSelection(
+  context: object,
+  hostRoot: string,
+  selection: readonly CopySource[],
+  options: ChecksumOptions,
+  run: ChecksumRun = {},
+): Promise<Digest> {
+  const internals = selection.map((source) => internalsOf(source, context));
+  const index = options.cache ? await options.cache.index(hostRoot) : undefined;
+  const fence = run.fence ?? (options.cache ? await options.cache.fence() : 0n);
+  const hasher = createSha256();
+  const encoder = new TextEncoder();
+  const line = (record: unknown[]) => hasher.update(encoder.encode(JSON.stringify(record) + '\n'));
+  hasher.update(encoder.encode(VERSION_LINE));
+  for (const [i, source] of selection.entries()) {
+    const inner = internals[i]!;
+    // A directory is copied as its contents: its own name does not reach the destination.
+    line(['source', source.type === 'dir' ? '' : source.name, source.type]);
+    const firstRel = new Map<string, string>();
+    const seen = new Set<string>();
+    let batch: WalkedNode[] = [];
+    const flush = async () => {
+      const known = await describe(batch, inner, { index, fence, cache: options.cache, observed: run.observed });
+      batch.forEach((walked, k) => {
+        line(record(walked, inner, known[k]!, firstRel));
+        seen.add(walked.node.rel);
+      });
+      batch = [];
+    };
+    for await (const walked of inner.walk()) {
+      batch.push(walked);
+      if (batch.length >= BATCH) await flush();
+    }
+    await flush();
+    // A directory walked whole tells which recorded paths below it are gone.
+    if (index && inner.root.type === 'dir' && !inner.excludes) index.prune(inner.root.rel, seen);
+  }
+  await index?.save();
+  return hasher.digest();
+}
+
+interface Describing {
+  index: RootIndex | undefined;
+  fence: bigint;
+  cache: StatCache | undefined;
+  observed: ReadonlyMap<string, Observed> | undefined;
+}
+
+/**
+ * Content digests and xattrs of a batch: what a copy observed, else the
+ * index where it is valid, else read now. Everything not taken from the
+ * index is recorded in it.
+ */
+async function describe(batch: WalkedNode[], inner: SourceInternals, how: Describing): Promise<Known[]> {
+  const { index, fence, cache, observed } = how;
+  const tree = inner.options.resolver.tree;
+  const reader = inner.options.xattrs;
+  const known: Known[] = [];
+  const toRead: number[] = [];
+  const toList: number[] = [];
+  const toStore: number[] = [];
+  for (const [k, { node }] of batch.entries()) {
+    const plainFile = node.type === 'file' && !node.stats.isSocket();
+    const seen = observed?.get(node.path);
+    if (seen) {
+      const digest = plainFile ? (seen.digest ?? (seen.sameAs === undefined ? undefined : observed!.get(seen.sameAs)?.digest)) : undefined;
+      known.push({ digest: node.type === 'file' && !plainFile ? EMPTY_DIGEST : digest, xattrs: seen.xattrs });
+      if (plainFile && digest === undefined) toRead.push(k);
+      else if (plainFile && cache) cache.stats.misses++;
+      toStore.push(k);
+      continue;
+    }
+    const hit: StatRecord | undefined = index?.lookup(node.rel, node.stats);
+    // A record made without reading xattrs cannot answer for a context that reads them.
+    if (hit && !(node.type === 'file' && hit.digest === undefined) && !(reader && hit.xattrs === undefined)) {
+      if (node.type === 'file' && cache) cache.stats.hits++;
+      known.push({ digest: hit.digest, xattrs: reader ? hit.xattrs : undefined });
+      continue;
+    }
+    known.push({ digest: node.type === 'file' && !plainFile ? EMPTY_DIGEST : undefined, xattrs: undefined });
+    if (plainFile) toRead.push(k);
+    if (reader) toList.push(k);
+    toStore.push(k);
+  }
+  if (reader && toList.length > 0) {
+    const attrs = await reader.read(toList.map((k) => tree.hostPath(batch[k]!.node.path)));
+    for (const k of toList) known[k]!.xattrs = attrs.get(tree.hostPath(batch[k]!.node.path));
+  }
+  let next = 0;
+  const work = async () => {
+    while (next < toRead.length) {
+      const k = toRead[next++]!;
+      const { node } = batch[k]!;
+      known[k]!.digest = (await sha256Stream(fileSource(tree.hostPath(node.path), node.path, node.stats).open())).digest;
+      if (cache) cache.stats.misses++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, toRead.length) }, work));
+  if (index) {
+    // `{}` records "read, none"; undefined "not read".
+    for (const k of toStore) index.store(batch[k]!.node.rel, batch[k]!.node.stats, fence, known[k]!.digest, reader ? (known[k]!.xattrs ?? {}) : undefined);
+  }
+  for (const [k, { node }] of batch.entries()) {
+    if (node.type === 'symlink') known[k]!.link = await inner.options.resolver.readlink(node);
+  }
+  return known;
+}
+
+function record(walked: WalkedNode, inner: SourceInternals, known: Known, firstRel: Map<string, string>): unknown[] {
+  const { node, rel } = walked;
+  const { stats } = node;
+  const host = inner.options.owner === 'host';
+  let type: string = node.type;
+  let size = 0n;
+  let link = '';
+  let digest = '';
+  if (node.type === 'file') {
+    const key = `${stats.dev}:${stats.ino}`;
+    const first = stats.nlink > 1n ? firstRel.get(key) : undefined;
+    if (first !== undefined) {
+      type = 'hardlink';
+      link = first;
+    } else {
+      if (stats.nlink > 1n) firstRel.set(key, rel);
+      size = stats.isSocket() ? 0n : stats.size;
+      digest = known.digest ?? '';
+    }
+  }
+  if (node.type === 'symlink') link = known.link ?? '';
+  const [major, minor] = node.type === 'char' || node.type === 'block' ? deviceNumbers(stats.rdev) : [0, 0];
+  return [
+    'entry',
+    rel,
+    type,
+    Number(stats.mode & 0o7777n),
+    host ? Number(stats.uid) : 0,
+    host ? Number(stats.gid) : 0,
+    `${size}`,
+    link,
+    major,
+    minor,
+    hashedXattrs(known.xattrs),
+    digest,
+  ];
+}
+
+/** BuildKit's contenthash keeps `security.capability` but no other `security.*`, and no `system.*`. */
+function hashedXattrs(xattrs: Record<string, Uint8Array> | undefined): [string, string][] {
+  if (!xattrs) return [];
+  return Object.keys(xattrs)
+    .filter((k) => k === 'security.capability' || (!k.startsWith('security.') && !k.startsWith('system.')))
+    .sort()
+    .map((k) => [k, Buffer.from(xattrs[k]!).toString('hex')]);
+}

@@ -1,0 +1,228 @@
+/**
+ * A persisted stat index for incremental context checksums.
+ *
+ * For every file it has hashed, the index remembers `dev`, `ino`, `size`,
+ * `mtime` and `ctime` (nanoseconds) and `mode`, next to the content digest
+ * and the extended attributes. A later checksum reuses the digest only when
+ * all six are unchanged, so a rebuild of an unchanged context reads no file
+ * contents, while any write, truncate, chmod, chown, xattr change, rename over
+ * the path or replacement by a new inode forces a re-hash. mtime alone is never
+ * trusted (it can be restored with `touch -d`, `utimes`, `rsync -t`, `git
+ * checkout`); ctime cannot be set from user space and moves on every one of
+ * those changes — the guard against the stale hits of buildkit#4950 and
+ * earthly#2317.
+ *
+ * Timestamps have a granularity (the kernel's coarse clock tick, 1 s or 2 s on
+ * some filesystems), so two changes within one tick can leave identical stat
+ * data. Like git's "racily clean" rule, an entry is only recorded if the file's
+ * ctime is strictly older than a fence taken (from the filesystem's own clock,
+ * by writing a file in the cache directory) before any content was read; a
+ * file changed in the same tick as the hashing is simply hashed again next
+ * time. A ctime with no sub-second part hints at a coarse filesystem and must
+ * be two seconds older than the fence. (mtime plays no part here: it can be
+ * set to anything, including the future.)
+ * @module
+ */
+import type { BigIntStats } from 'node:fs';
+
+/** The stat fields that identify a file's content in the index. */
+type StatKey = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs' | 'mode'>;
+import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseDigest, sha256, type Digest } from '../digest.js';
+
+/** What a checksum reused and what it had to read. */
+export interface StatCacheStats {
+  /** Files whose content digest came from the index. */
+  hits: number;
+  /** Files whose content was read and hashed. */
+  misses: number;
+}
+
+/**
+ * The remembered state of one path: `digest` only for regular files; `xattrs`
+ * undefined when they were not read, `{}` when there were none.
+ */
+export interface StatRecord {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  mode: bigint;
+  digest: Digest | undefined;
+  xattrs: Record<string, Uint8Array> | undefined;
+}
+
+type StoredRecord = [string, string, string, string, string, string, string | null, Record<string, string> | null];
+
+const VERSION = 1;
+const COARSE_MARGIN_NS = 2_000_000_000n;
+const SECOND_NS = 1_000_000_000n;
+
+/**
+ * A caller-owned cache of file digests, persisted in a directory. Give the
+ * same `StatCache` (or a new one on the same directory, in a later process) to
+ * successive checksums of a context so unchanged files are not read again.
+ * One index file per context root lives in the directory.
+ *
+ * @example
+ * ```ts
+ * const cache = new StatCache('.layerkit/cache');
+ * const ctx = await openContext('.');
+ * const digest = await ctx.checksum(await ctx.resolveSources(['.']), { cache });
+ * console.log(cache.stats); // { hits: 120, misses: 3 }
+ * ```
+ */
+export class StatCache {
+  readonly dir: string;
+  readonly stats: StatCacheStats = { hits: 0, misses: 0 };
+  readonly #indexes = new Map<string, Promise<RootIndex>>();
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** The index of one context root (loaded once per cache object). */
+  index(hostRoot: string): Promise<RootIndex> {
+    let index = this.#indexes.get(hostRoot);
+    if (!index) {
+      index = RootIndex.load(join(this.dir, `context-${sha256(hostRoot).slice(7, 23)}.json`), hostRoot);
+      this.#indexes.set(hostRoot, index);
+    }
+    return index;
+  }
+
+  /**
+   * The current time of the filesystem holding the cache, as it would stamp a
+   * file changed now (nanoseconds).
+   */
+  async fence(): Promise<bigint> {
+    await mkdir(this.dir, { recursive: true });
+    const path = join(this.dir, `.fence-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const handle = await open(path, 'w');
+    try {
+      await handle.write('fence');
+      return (await handle.stat({ bigint: true })).mtimeNs;
+    } finally {
+      await handle.close();
+      await unlink(path).catch(() => undefined);
+    }
+  }
+}
+
+/** The records of one context root. */
+export class RootIndex {
+  readonly #records: Map<string, StatRecord>;
+  #dirty = false;
+
+  private constructor(
+    readonly file: string,
+    readonly hostRoot: string,
+    records: Map<string, StatRecord>,
+  ) {
+    this.#records = records;
+  }
+
+  /** Loads the index file; a missing, corrupt or foreign file gives an empty index. */
+  static async load(file: string, hostRoot: string): Promise<RootIndex> {
+    const records = new Map<string, StatRecord>();
+    try {
+      const json = JSON.parse(await readFile(file, 'utf8')) as { version?: unknown; root?: unknown; entries?: unknown };
+      if (json.version === VERSION && json.root === hostRoot && json.entries && typeof json.entries === 'object') {
+        for (const [rel, stored] of Object.entries(json.entries as Record<string, StoredRecord>)) {
+          const record = decode(stored);
+          if (record) records.set(rel, record);
+        }
+      }
+    } catch {
+      // No usable index: start empty; it is only a cache.
+    }
+    return new RootIndex(file, hostRoot, records);
+  }
+
+  /** The record of `rel` if the file's stat data is exactly what was recorded. */
+  lookup(rel: string, stats: StatKey): StatRecord | undefined {
+    const record = this.#records.get(rel);
+    if (!record) return undefined;
+    const same =
+      record.dev === stats.dev &&
+      record.ino === stats.ino &&
+      record.size === stats.size &&
+      record.mtimeNs === stats.mtimeNs &&
+      record.ctimeNs === stats.ctimeNs &&
+      record.mode === stats.mode;
+    return same ? record : undefined;
+  }
+
+  /**
+   * Records what was read for `rel`, unless the file changed too recently
+   * (relative to `fence`) for its stat data to identify this content.
+   */
+  store(rel: string, stats: StatKey, fence: bigint, digest: Digest | undefined, xattrs: StatRecord['xattrs']): void {
+    // ctime is when the inode last changed, and no one can set it; mtime can be anything.
+    const coarse = stats.ctimeNs % SECOND_NS === 0n;
+    if (stats.ctimeNs + (coarse ? COARSE_MARGIN_NS : 0n) >= fence) {
+      if (this.#records.delete(rel)) this.#dirty = true;
+      return;
+    }
+    const { dev, ino, size, mtimeNs, ctimeNs, mode } = stats;
+    this.#records.set(rel, { dev, ino, size, mtimeNs, ctimeNs, mode, digest, xattrs });
+    this.#dirty = true;
+  }
+
+  /** Forgets records below `prefix` (a directory rel, `''` for all) that are not in `keep`. */
+  prune(prefix: string, keep: ReadonlySet<string>): void {
+    for (const rel of this.#records.keys()) {
+      const below = prefix === '' || rel === prefix || rel.startsWith(prefix + '/');
+      if (below && !keep.has(rel)) {
+        this.#records.delete(rel);
+        this.#dirty = true;
+      }
+    }
+  }
+
+  /** Writes the index if it changed (atomically: temporary file, then rename). */
+  async save(): Promise<void> {
+    if (!this.#dirty) return;
+    const entries: Record<string, StoredRecord> = {};
+    for (const [rel, r] of this.#records) {
+      const xattrs = r.xattrs
+        ? Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')]))
+        : null;
+      entries[rel] = [`${r.dev}`, `${r.ino}`, `${r.size}`, `${r.mtimeNs}`, `${r.ctimeNs}`, `${r.mode}`, r.digest ?? null, xattrs];
+    }
+    const dir = join(this.file, '..');
+    await mkdir(dir, { recursive: true });
+    const temp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await writeFile(temp, JSON.stringify({ version: VERSION, root: this.hostRoot, entries }));
+    await rename(temp, this.file);
+    this.#dirty = false;
+  }
+
+  /** Number of records (for tests and diagnostics). */
+  get size(): number {
+    return this.#records.size;
+  }
+}
+
+function decode(stored: StoredRecord): StatRecord | undefined {
+  try {
+    const [dev, ino, size, mtimeNs, ctimeNs, mode, digest, xattrs] = stored;
+    return {
+      dev: BigInt(dev),
+      ino: BigInt(ino),
+      size: BigInt(size),
+      mtimeNs: BigInt(mtimeNs),
+      ctimeNs: BigInt(ctimeNs),
+      mode: BigInt(mode),
+      digest: digest === null ? undefined : parseDigest(digest),
+      xattrs: xattrs
+        ? Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, Uint8Array.from(Buffer.from(v, 'hex'))]))
+        : undefined,
+    };
+  } catch {
+    return undefined;
+  }
+}
+

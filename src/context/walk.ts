@@ -1,0 +1,161 @@
+/**
+ * Walking the context view and turning its nodes into {@link Entry} objects.
+ * @module
+ */
+import { bytesSource, type Entry } from '../layers/entry.js';
+import { fileSource } from './content.js';
+import { NO_PARENT_INFO, type MatchInfo, type PatternMatcher } from './patternmatcher.js';
+import type { Resolver } from './resolve.js';
+import type { ContextNode, ContextTree } from './tree.js';
+import type { XattrReader } from './xattrs.js';
+
+/** A node met by a walk, with its path relative to where the walk started (`''` for the start). */
+export interface WalkedNode {
+  node: ContextNode;
+  rel: string;
+}
+
+/**
+ * Depth-first walk from `start` (yielded first), children in byte order of
+ * their names, symlinks not followed. With `excludes` (COPY `--exclude`),
+ * paths relative to `start` are matched: a matched file is skipped; a matched
+ * directory is skipped whole unless the patterns have `!` exceptions, in
+ * which case it is yielded just before the first descendant that is kept (and
+ * not at all if none is), as BuildKit's copier does. `start` itself is never
+ * matched.
+ */
+export async function* walkNodes(
+  tree: ContextTree,
+  start: ContextNode,
+  excludes?: PatternMatcher,
+): AsyncGenerator<WalkedNode> {
+  yield { node: start, rel: '' };
+  if (start.type === 'dir') yield* walkDir(tree, start, '', NO_PARENT_INFO, excludes, []);
+}
+
+async function* walkDir(
+  tree: ContextTree,
+  dir: ContextNode,
+  dirRel: string,
+  info: MatchInfo,
+  excludes: PatternMatcher | undefined,
+  pending: WalkedNode[],
+): AsyncGenerator<WalkedNode> {
+  for (const node of await tree.list(dir)) {
+    const name = node.path.slice(node.path.lastIndexOf('/') + 1);
+    const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+    let excluded = false;
+    let childInfo = NO_PARENT_INFO;
+    if (excludes) ({ matched: excluded, info: childInfo } = excludes.matchesWithParentInfo(rel, info));
+    if (!excluded) {
+      // Excluded ancestors appear once something below them is kept.
+      yield* pending.splice(0);
+      yield { node, rel };
+      if (node.type === 'dir') yield* walkDir(tree, node, rel, childInfo, excludes, pending);
+    } else if (node.type === 'dir' && excludes!.hasExclusions) {
+      const walked = { node, rel };
+      pending.push(walked);
+      yield* walkDir(tree, node, rel, childInfo, excludes, pending);
+      if (pending[pending.length - 1] === walked) pending.pop();
+    }
+  }
+}
+
+/** How context nodes become entries. */
+export interface EntryOptions {
+  resolver: Resolver;
+  /** `root`: uid/gid 0 as BuildKit and the classic builder send them; `host`: the ids on disk. */
+  owner: 'root' | 'host';
+  xattrs: XattrReader | undefined;
+}
+
+/**
+ * Nodes per `getfattr` batch. A process start costs tens of milliseconds on
+ * a busy machine, far more than listing a few thousand paths, so batches are
+ * large (the reader still splits command lines that would grow too long).
+ */
+const XATTR_BATCH = 2048;
+
+/**
+ * Entries for walked nodes, in the same order. Files that share an inode
+ * become one `file` (the first met) and `hardlink` entries pointing at it,
+ * within this call (BuildKit's copier keeps links within one source).
+ * Extended attributes are read in batches.
+ */
+export async function* nodeEntries(
+  nodes: AsyncIterable<WalkedNode>,
+  options: EntryOptions,
+): AsyncGenerator<WalkedNode & { entry: Entry }> {
+  const firstPaths = new Map<string, string>();
+  let batch: WalkedNode[] = [];
+  const flush = async function* () {
+    const attrs = options.xattrs
+      ? await options.xattrs.read(batch.map((w) => options.resolver.tree.hostPath(w.node.path)))
+      : undefined;
+    for (const walked of batch) {
+      const { node } = walked;
+      let hardlinkTo: string | undefined;
+      if (node.type === 'file' && node.stats.nlink > 1n) {
+        const key = `${node.stats.dev}:${node.stats.ino}`;
+        hardlinkTo = firstPaths.get(key);
+        if (hardlinkTo === undefined) firstPaths.set(key, node.path);
+      }
+      const entry = await nodeEntry(node, options, hardlinkTo);
+      const xattrs = attrs?.get(options.resolver.tree.hostPath(node.path));
+      if (xattrs) entry.xattrs = xattrs;
+      yield { ...walked, entry };
+    }
+    batch = [];
+  };
+  for await (const walked of nodes) {
+    batch.push(walked);
+    if (batch.length >= XATTR_BATCH) yield* flush();
+  }
+  yield* flush();
+}
+
+/** One node as an {@link Entry} (without xattrs). */
+export async function nodeEntry(
+  node: ContextNode,
+  options: Pick<EntryOptions, 'resolver' | 'owner'>,
+  hardlinkTo?: string,
+): Promise<Entry> {
+  const { stats } = node;
+  const host = options.owner === 'host';
+  const entry: Entry = {
+    path: node.path,
+    type: hardlinkTo === undefined ? node.type : 'hardlink',
+    mode: Number(stats.mode & 0o7777n),
+    uid: host ? Number(stats.uid) : 0,
+    gid: host ? Number(stats.gid) : 0,
+    mtime: Number(floorDiv(stats.mtimeNs, 1_000_000_000n)),
+    size: 0,
+  };
+  if (hardlinkTo !== undefined) {
+    entry.linkname = hardlinkTo;
+  } else if (stats.isSocket()) {
+    entry.content = bytesSource(new Uint8Array(0));
+  } else if (node.type === 'file') {
+    entry.size = Number(stats.size);
+    entry.content = fileSource(options.resolver.tree.hostPath(node.path), node.path, stats);
+  } else if (node.type === 'symlink') {
+    entry.linkname = await options.resolver.readlink(node);
+  } else if (node.type === 'char' || node.type === 'block') {
+    const [major, minor] = deviceNumbers(stats.rdev);
+    entry.devmajor = major;
+    entry.devminor = minor;
+  }
+  return entry;
+}
+
+/** glibc's `major()`/`minor()` of a Linux `dev_t`. */
+export function deviceNumbers(rdev: bigint): [number, number] {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return [Number(major), Number(minor)];
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n ? q - 1n : q;
+}
