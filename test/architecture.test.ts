@@ -132,6 +132,45 @@ function cliViolations(texts: ReadonlyMap<string, string>, graph: ReadonlyMap<st
   return out.sort();
 }
 
+/**
+ * The layers of docs/architecture.md's table, lowest first: a module imports
+ * only modules of lower layers (and itself). Two modules in one layer know
+ * nothing of each other (the builder does not run containers; the sandbox
+ * does not build images).
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ['errors', 'csv'],
+  ['digest'],
+  ['dockerfile', 'layers'],
+  ['unionfs', 'image', 'context'],
+  ['registry', 'sandbox', 'testing'],
+  ['builder', 'containers'],
+  ['index'],
+  ['cli'],
+];
+
+/** The module a file belongs to: its folder under src/, or its name for a file directly in src/. */
+function moduleOf(file: string): string {
+  const parts = file.split('/');
+  return parts.length > 2 ? parts[1]! : parts[1]!.replace(/\.ts$/, '');
+}
+
+/** Imports that point up or sideways in {@link LAYERS}, and files in modules the table does not name. */
+function layerViolations(graph: ReadonlyMap<string, ReadonlySet<string>>): string[] {
+  const rank = new Map(LAYERS.flatMap((names, i) => names.map((name) => [name, i] as const)));
+  const out: string[] = [];
+  for (const [file, targets] of graph) {
+    const from = moduleOf(file);
+    if (!rank.has(from)) out.push(`${file}: module ${from} is in no layer`);
+    for (const target of targets) {
+      const to = moduleOf(target);
+      if (to === from || !rank.has(to) || !rank.has(from)) continue;
+      if (rank.get(to)! >= rank.get(from)!) out.push(`${file} -> ${target}`);
+    }
+  }
+  return out.sort();
+}
+
 async function readSources(): Promise<Map<string, string>> {
   const texts = new Map<string, string>();
   for (const file of await sourceFiles(src)) texts.set(file, await readFile(join(root, file), 'utf8'));
@@ -150,6 +189,10 @@ describe('architecture', () => {
     expect(cliViolations(texts, await importGraph(texts))).toEqual([]);
   });
 
+  it('keeps every import pointing down the module layers of docs/architecture.md', async () => {
+    expect(layerViolations(await importGraph(await readSources()))).toEqual([]);
+  });
+
   it('finds a cycle through a type-only import and a re-export, and a deep CLI import', async () => {
     // The checker itself, on a small tree: if it saw nothing, the two tests above would pass vacuously.
     const texts = new Map([
@@ -166,5 +209,18 @@ describe('architecture', () => {
     expect(cycles(graph)).toEqual([['src/a.ts', 'src/b.ts', 'src/dir/c.ts']]);
     expect(cliViolations(texts, graph)).toEqual(['src/cli/main.ts -> src/dir/c.ts', 'src/cli/util.ts -> src/a.ts']);
     expect(cycles(new Map([['src/x.ts', new Set(['src/x.ts'])]]))).toEqual([['src/x.ts']]);
+  });
+
+  it('finds an upward, a sideways and an unplaced import', () => {
+    const graph = new Map([
+      ['src/layers/tar.ts', new Set(['src/image/image.ts', 'src/digest.ts', 'src/layers/entry.ts'])],
+      ['src/builder/build.ts', new Set(['src/containers/runtime.ts', 'src/sandbox/executor.ts'])],
+      ['src/extra/x.ts', new Set(['src/errors.ts'])],
+    ]);
+    expect(layerViolations(graph)).toEqual([
+      'src/builder/build.ts -> src/containers/runtime.ts',
+      'src/extra/x.ts: module extra is in no layer',
+      'src/layers/tar.ts -> src/image/image.ts',
+    ]);
   });
 });
