@@ -24,17 +24,61 @@ export class LayerkitError<
   readonly code: Code;
   readonly data: Data;
 
-  constructor(code: Code, message: string, data: Data, options?: { cause?: unknown }) {
+  /**
+   * `data` may be left out when every field of `Data` is optional, so a
+   * subclass that only narrows `Code` and `Data` needs no constructor.
+   */
+  constructor(code: Code, message: string, ...[data, options]: ErrorArguments<Data>) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
-    this.data = data;
+    this.data = (data ?? {}) as Data;
+  }
+
+  /**
+   * `FILE:LINE:COL: message` when `data` has a 1-based `line` (and `column`,
+   * 1 when absent), followed by the source line and a caret when `data` has
+   * `sourceLine`; the bare message otherwise.
+   */
+  format(file = 'Dockerfile'): string {
+    const { line, column, sourceLine } = this.data as { line?: unknown; column?: unknown; sourceLine?: unknown };
+    if (typeof line !== 'number') return this.message;
+    return formatAtPosition(
+      file,
+      line,
+      typeof column === 'number' ? column : 1,
+      this.message,
+      typeof sourceLine === 'string' ? sourceLine : undefined,
+    );
   }
 
   /** A plain object with name, code, message and data, for logs and IPC. */
   toJSON(): { name: string; code: Code; message: string; data: Data } {
     return { name: this.name, code: this.code, message: this.message, data: this.data };
   }
+}
+
+/**
+ * The arguments of a {@link LayerkitError} after code and message: `data`
+ * (optional when all its fields are) and the `cause`.
+ */
+export type ErrorArguments<Data> = {} extends Data
+  ? [data?: Data, options?: { cause?: unknown }]
+  : [data: Data, options?: { cause?: unknown }];
+
+/**
+ * `FILE:LINE:COL: message`, then (when known) the source line and a caret
+ * under the column: how every position in a file is shown to a person.
+ *
+ * @example
+ * ```ts
+ * formatAtPosition('Dockerfile', 2, 5, 'unknown flag', 'RUN --nope x');
+ * // 'Dockerfile:2:5: unknown flag\nRUN --nope x\n    ^'
+ * ```
+ */
+export function formatAtPosition(file: string, line: number, column: number, message: string, sourceLine?: string): string {
+  const head = `${file}:${line}:${column}: ${message}`;
+  return sourceLine === undefined ? head : `${head}\n${sourceLine}\n${' '.repeat(Math.max(0, column - 1))}^`;
 }
 
 /** Thrown when a string is not a valid `algorithm:hex` digest. */

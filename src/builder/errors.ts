@@ -97,17 +97,7 @@ export interface BuildErrorData extends Partial<InstructionPosition> {
  * }
  * ```
  */
-export class BuildError extends LayerkitError<BuildErrorCode, BuildErrorData> {
-  constructor(code: BuildErrorCode, message: string, data: BuildErrorData = {}, options?: { cause?: unknown }) {
-    super(code, message, data, options);
-  }
-
-  /** `FILE:LINE:COL: message` when the error has a position, else the message. */
-  format(file = 'Dockerfile'): string {
-    if (this.data.line === undefined) return this.message;
-    return `${file}:${this.data.line}:${this.data.column ?? 1}: ${this.message}`;
-  }
-}
+export class BuildError extends LayerkitError<BuildErrorCode, BuildErrorData> {}
 
 /** The position data of an instruction, for error constructors. */
 export function positionOf(

@@ -73,8 +73,4 @@ export interface ContainerErrorData {
  * }
  * ```
  */
-export class ContainerError extends LayerkitError<ContainerErrorCode, ContainerErrorData> {
-  constructor(code: ContainerErrorCode, message: string, data: ContainerErrorData = {}, options?: { cause?: unknown }) {
-    super(code, message, data, options);
-  }
-}
+export class ContainerError extends LayerkitError<ContainerErrorCode, ContainerErrorData> {}

@@ -50,11 +50,7 @@ export interface ContextErrorData {
  * }
  * ```
  */
-export class ContextError extends LayerkitError<ContextErrorCode, ContextErrorData> {
-  constructor(code: ContextErrorCode, message: string, data: ContextErrorData, options?: { cause?: unknown }) {
-    super(code, message, data, options);
-  }
-}
+export class ContextError extends LayerkitError<ContextErrorCode, ContextErrorData> {}
 
 /** Node-style error codes the context view reports for fs-shaped calls. */
 export type ContextFsErrorCode = 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'ELOOP' | 'EINVAL';

@@ -57,24 +57,5 @@ export class DockerfileSyntaxError extends LayerkitError<'DOCKERFILE_SYNTAX', Do
   constructor(message: string, data: DockerfileSyntaxErrorData, options?: { cause?: unknown }) {
     super('DOCKERFILE_SYNTAX', message, data, options);
   }
-
-  /** `FILE:LINE:COL: message`, then the source line and a caret under the column. */
-  format(file: string): string {
-    return formatAtPosition(file, this.line, this.column, this.message, this.sourceLine);
-  }
 }
 
-/**
- * `FILE:LINE:COL: message`, then (when known) the source line and a caret
- * under the column: how every Dockerfile position is shown to a person.
- *
- * @example
- * ```ts
- * formatAtPosition('Dockerfile', 2, 5, 'unknown flag', 'RUN --nope x');
- * // 'Dockerfile:2:5: unknown flag\nRUN --nope x\n    ^'
- * ```
- */
-export function formatAtPosition(file: string, line: number, column: number, message: string, sourceLine?: string): string {
-  const head = `${file}:${line}:${column}: ${message}`;
-  return sourceLine === undefined ? head : `${head}\n${sourceLine}\n${' '.repeat(Math.max(0, column - 1))}^`;
-}

@@ -27,7 +27,8 @@ export {
 } from './syntax/index.js';
 export { dumpAst, dumpNode } from './dump.js';
 export { printDockerfile, printInstruction } from './print.js';
-export { DockerfileSyntaxError, formatAtPosition, type DockerfileSyntaxErrorData, type SourceLocation } from './errors.js';
+export { DockerfileSyntaxError, type DockerfileSyntaxErrorData, type SourceLocation } from './errors.js';
+export { formatAtPosition } from '../errors.js';
 export { suggest, type SuggestOptions } from './suggest.js';
 export {
   envFromList,

@@ -52,8 +52,4 @@ export interface RegistryErrorData {
  * }
  * ```
  */
-export class RegistryError extends LayerkitError<RegistryErrorCode, RegistryErrorData> {
-  constructor(code: RegistryErrorCode, message: string, data: RegistryErrorData, options?: { cause?: unknown }) {
-    super(code, message, data, options);
-  }
-}
+export class RegistryError extends LayerkitError<RegistryErrorCode, RegistryErrorData> {}

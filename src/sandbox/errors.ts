@@ -64,11 +64,7 @@ export interface SandboxErrorData {
  * }
  * ```
  */
-export class SandboxError extends LayerkitError<SandboxErrorCode, SandboxErrorData> {
-  constructor(code: SandboxErrorCode, message: string, data: SandboxErrorData = {}, options?: { cause?: unknown }) {
-    super(code, message, data, options);
-  }
-}
+export class SandboxError extends LayerkitError<SandboxErrorCode, SandboxErrorData> {}
 
 /** Where an instruction is and what it says. */
 export interface InstructionPosition {
@@ -115,8 +111,8 @@ export class RunFailedError extends LayerkitError<'RUN_FAILED', RunFailedErrorDa
   }
 
   /** `FILE:LINE:COL: message`, then the tail of the output. */
-  format(file = 'Dockerfile'): string {
+  override format(file = 'Dockerfile'): string {
     const tail = this.data.outputTail === '' ? '' : `\n${this.data.outputTail.replace(/\n$/, '')}`;
-    return `${file}:${this.data.line}:${this.data.column}: ${this.message}${tail}`;
+    return super.format(file) + tail;
   }
 }

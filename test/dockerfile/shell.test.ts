@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { LayerkitError } from '../../src/errors.js';
 import { envFromList, ShellExpansionError, ShellLex } from '../../src/dockerfile/shell/index.js';
 
-const fixtures = fileURLToPath(new URL('../fixtures/buildkit/shell', import.meta.url));
+const fixtures = fileURLToPath(new URL('../fixtures/buildkit/shell/', import.meta.url));
 
 function tryWord(lex: ShellLex, word: string, env: readonly string[]): string {
   try {

@@ -54,8 +54,4 @@ export interface CacheErrorData {
  * }
  * ```
  */
-export class CacheError extends LayerkitError<CacheErrorCode, CacheErrorData> {
-  constructor(code: CacheErrorCode, message: string, data: CacheErrorData = {}, options?: { cause?: unknown }) {
-    super(code, message, data, options);
-  }
-}
+export class CacheError extends LayerkitError<CacheErrorCode, CacheErrorData> {}
