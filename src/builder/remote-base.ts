@@ -36,8 +36,8 @@ import type { Image } from '../image/image.js';
 import type { Layer } from '../layers/layer.js';
 import { RegistryClient, type RegistryOptions, type RemoteLayer } from '../registry/index.js';
 import type { LayerIndex } from '../unionfs/layer-index.js';
-import { indexLayer, rememberIndex } from '../unionfs/layer-source.js';
-import { decodeIndex, encodeIndex, loadIndex, saveIndex } from './cache/layer-index.js';
+import { indexLayer, rememberIndex, type IndexLayerOptions } from '../unionfs/layer-source.js';
+import { decodeIndex, encodeIndex, loadIndex, saveIndex, storeIndexOptions } from './cache/layer-index.js';
 import { BuildError, type BuildErrorData } from './errors.js';
 import type { BuildEvent } from './events.js';
 
@@ -284,7 +284,7 @@ async function findIndexes(ctx: RemoteBaseContext, remote: NonNullable<ResolvedB
       for await (const chunk of ctx.client.fetchBlob(repo, blob)) chunks.push(chunk);
       const bytes = Buffer.concat(chunks);
       if (sha256(bytes) !== blob) return;
-      const index = decodeIndex(bytes, digest, () => layer, position);
+      const index = decodeIndex(bytes, digest, () => layer, position, undefined, () => storeIndexOptions(ctx.store.root));
       if (!index) return;
       remember(layer, index);
       await saveIndex(cacheRoot, join(cacheRoot, 'tmp'), digest, index).catch(() => {});
@@ -306,8 +306,12 @@ function remember(layer: Layer, index: LayerIndex): void {
  * need a download (a registry base layer without a known index) make it
  * publish nothing. Failures are reported to the caller, who treats them
  * as a lost optimisation.
+ *
+ * A layer not indexed yet is read in full; bodies past 64 MiB spill into
+ * `spill.spoolDir` (a build passes its scratch directory under the store:
+ * `await storeIndexOptions(store.root)`), else into the OS temp directory.
  */
-export async function publishLayerIndexes(client: RegistryClient, image: Image, reference: string): Promise<boolean> {
+export async function publishLayerIndexes(client: RegistryClient, image: Image, reference: string, spill: IndexLayerOptions = {}): Promise<boolean> {
   const parsed = parseReference(reference);
   const repo = `${parsed.domain}/${parsed.path}`;
   const layers = await image.layers();
@@ -315,7 +319,7 @@ export async function publishLayerIndexes(client: RegistryClient, image: Image, 
   const descriptors = await Promise.all(
     layers.map(async (layer) => {
       const digest = await layer.digest();
-      const bytes = encodeIndex(digest, await indexLayer(layer));
+      const bytes = encodeIndex(digest, await indexLayer(layer, spill));
       const blobDigest = sha256(bytes);
       await client.pushBlob(repo, { digest: blobDigest, size: bytes.byteLength, open: async function* () { yield bytes; } });
       return { mediaType: LAYER_INDEX_MEDIA_TYPE, digest: blobDigest, size: bytes.byteLength, annotations: { [LAYER_DIGEST_ANNOTATION]: digest } };

@@ -27,8 +27,7 @@
  */
 import { LayerkitError } from '../errors.js';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LayerFormatError } from './changes/errors.js';
 import { hostPath, lookup, makeSpecial, writeXattrs } from './changes/disk.js';
 import { extractLayer, type ExtractOptions, type ExtractResult } from './extract.js';
@@ -177,7 +176,9 @@ export interface OverlayLayerWriteOptions extends ExtractOptions {
  * `dir` must be missing or empty. The files arrive with one rename (see
  * {@link extractLayer}); the markers are added afterwards, so if one cannot be
  * made (an {@link OverlayError} `MARKER_NOT_CREATED`) `dir` holds the files
- * without all their markers and should be removed.
+ * without all their markers and should be removed. The markers' xattrs go
+ * through a small file in a directory beside `dir` (`.<name>.xattrs-…`),
+ * removed before this returns; nothing is written to `$TMPDIR`.
  *
  * @example
  * ```ts
@@ -220,7 +221,8 @@ export async function extractOverlayLayer(layer: Layer | AsyncIterable<TarMember
       if (why !== null) throw new OverlayError('MARKER_NOT_CREATED', path, `whiteout device: ${why}`);
     }
   }
-  const scratch = await mkdtemp(join(tmpdir(), 'layerkit-xattrs-'));
+  // Beside `dir`, never in $TMPDIR: a target under a store keeps its scratch under the store too.
+  const scratch = await mkdtemp(join(dirname(dir), `.${basename(dir)}.xattrs-`));
   const failed = await writeXattrs([...xattrs].map(([host, set]) => ({ host, xattrs: set })), scratch).finally(() => rm(scratch, { recursive: true, force: true }));
   if (failed.length > 0) throw new OverlayError('MARKER_NOT_CREATED', failed[0]!.host, `overlay xattr: ${failed[0]!.reason}`);
   return result;

@@ -2,12 +2,14 @@
  * What this machine lets the sandbox do: the tools it runs (util-linux,
  * coreutils, attr), whether namespaces can be created (as root, or
  * unprivileged through a user namespace), and whether overlayfs can be
- * mounted inside them. Probed once per process by actually doing it.
+ * mounted inside them. Probed once per process by actually doing it, in
+ * a private mount namespace on a tmpfs mounted over an existing directory
+ * there: the probe writes nothing to the host's file systems (no directory
+ * in `$TMPDIR` for a killed process to leave behind).
  * @module
  */
 import { execFile } from 'node:child_process';
-import { access, constants, mkdtemp, realpath, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, constants, realpath, stat } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { shellQuote } from './script.js';
 
@@ -120,33 +122,31 @@ async function doProbe(): Promise<SandboxCapabilities> {
     if (!HOST_DIRS.some((dir) => real.startsWith(dir + '/'))) return fail(`${name} is at ${real}, outside ${HOST_DIRS.join(', ')}`);
     tools[name] = found;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'layerkit-probe-'));
-  try {
-    const script = [
-      'set -e',
-      `cd ${shellQuote(dir)}`,
-      'mount -t tmpfs tmpfs .',
-      'mkdir l u w m p q',
-      'echo namespaces',
-      'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts p && echo devpts || true',
-      'mount -t mqueue -o nosuid,nodev,noexec mqueue q && echo mqueue || true',
-      `mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w${rootless ? ',userxattr' : ''} m`,
-      'echo overlay',
-    ].join('\n');
-    const ns = rootless ? ['--user', '--map-root-user'] : [];
-    const out = await new Promise<string>((resolve) => {
-      execFile(tools.unshare!, [...ns, '--mount', '--pid', '--ipc', '--uts', '--fork', '--propagation', 'private', tools.sh!, '-c', script], (err, stdout, stderr) => {
-        resolve(String(stdout) + (err ? `\n${String(stderr).trim()}` : ''));
-      });
+  // Any directory will do as the mount point: the tmpfs covers it in the probe's namespace only.
+  const dir = (await stat('/tmp').then((s) => s.isDirectory(), () => false)) ? '/tmp' : '/dev';
+  const script = [
+    'set -e',
+    // Mounted first, entered after: a directory entered before the mount would still be the host's.
+    `mount -t tmpfs tmpfs ${shellQuote(dir)}`,
+    `cd ${shellQuote(dir)}`,
+    'mkdir l u w m p q',
+    'echo namespaces',
+    'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts p && echo devpts || true',
+    'mount -t mqueue -o nosuid,nodev,noexec mqueue q && echo mqueue || true',
+    `mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w${rootless ? ',userxattr' : ''} m`,
+    'echo overlay',
+  ].join('\n');
+  const ns = rootless ? ['--user', '--map-root-user'] : [];
+  const out = await new Promise<string>((resolve) => {
+    execFile(tools.unshare!, [...ns, '--mount', '--pid', '--ipc', '--uts', '--fork', '--propagation', 'private', tools.sh!, '-c', script], (err, stdout, stderr) => {
+      resolve(String(stdout) + (err ? `\n${String(stderr).trim()}` : ''));
     });
-    if (!/^namespaces$/m.test(out)) {
-      return fail(`cannot create namespaces${rootless ? ' in an unprivileged user namespace' : ''}: ${out.trim().split('\n').pop() ?? ''}`);
-    }
-    const slirp = await findProgram('slirp4netns');
-    if (slirp) tools.slirp4netns = slirp;
-    const tun = await access('/dev/net/tun', constants.R_OK | constants.W_OK).then(() => true, () => false);
-    return { available: true, rootless, overlay: /^overlay$/m.test(out), devpts: /^devpts$/m.test(out), mqueue: /^mqueue$/m.test(out), userNetwork: slirp !== undefined && tun, tools };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  });
+  if (!/^namespaces$/m.test(out)) {
+    return fail(`cannot create namespaces${rootless ? ' in an unprivileged user namespace' : ''}: ${out.trim().split('\n').pop() ?? ''}`);
   }
+  const slirp = await findProgram('slirp4netns');
+  if (slirp) tools.slirp4netns = slirp;
+  const tun = await access('/dev/net/tun', constants.R_OK | constants.W_OK).then(() => true, () => false);
+  return { available: true, rootless, overlay: /^overlay$/m.test(out), devpts: /^devpts$/m.test(out), mqueue: /^mqueue$/m.test(out), userNetwork: slirp !== undefined && tun, tools };
 }

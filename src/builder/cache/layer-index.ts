@@ -17,15 +17,32 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { digestHex, type Digest } from '../../digest.js';
 import { temporaryPath } from '../../image/fs-atomic.js';
+import { processScratchDir } from '../../image/store/scratch.js';
 import type { ContentSource, Entry, EntryType } from '../../layers/entry.js';
 import type { Layer } from '../../layers/layer.js';
 import { LayerIndex } from '../../unionfs/layer-index.js';
-import { indexLayer } from '../../unionfs/layer-source.js';
+import { indexLayer, type IndexLayerOptions } from '../../unionfs/layer-source.js';
 
 const VERSION = 1;
 const TYPES = new Set<EntryType>(['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo']);
 
 type SavedEntry = [path: string, type: EntryType, mode: number, uid: number, gid: number, mtime: number, size: number, linkname: string | null, dev: [number, number] | null, xattrs: Record<string, string> | null];
+
+/**
+ * Where indexing a layer for the store at `storeRoot` spills file bodies
+ * past the in-memory budget: this process's `spool-<owner>-…` directory
+ * under `<store>/tmp` (see `processScratchDir`), never the OS temp
+ * directory. It goes when the process exits, or, after a `kill -9`, with the
+ * next command that opens the store.
+ *
+ * @example
+ * ```ts
+ * const index = await indexLayer(layer, await storeIndexOptions(store.root));
+ * ```
+ */
+export async function storeIndexOptions(storeRoot: string): Promise<IndexLayerOptions> {
+  return { spoolDir: await processScratchDir(storeRoot, 'spool') };
+}
 
 /** The file of a saved index. */
 export function indexFile(root: string, digest: Digest): string {
@@ -66,6 +83,9 @@ export function encodeIndex(digest: Digest, index: LayerIndex): Uint8Array {
  * The saved index of a cached layer, its file contents read on demand
  * through `contents` (a second `Layer` over the same blob, indexed in full
  * on the first read). Undefined when there is no usable saved index.
+ *
+ * `root` is a build cache's directory, `<store>/cache`: the full index of a
+ * first read spills into the store's scratch ({@link storeIndexOptions}).
  */
 export async function loadIndex(root: string, digest: Digest, contents: () => Layer, position: number, local?: LocalFiles): Promise<LayerIndex | undefined> {
   let bytes: Uint8Array;
@@ -74,7 +94,7 @@ export async function loadIndex(root: string, digest: Digest, contents: () => La
   } catch {
     return undefined;
   }
-  return decodeIndex(bytes, digest, contents, position, local);
+  return decodeIndex(bytes, digest, contents, position, local, () => storeIndexOptions(dirname(root)));
 }
 
 /**
@@ -84,8 +104,14 @@ export async function loadIndex(root: string, digest: Digest, contents: () => La
  */
 export type LocalFiles = (path: string, size: number) => Promise<AsyncIterable<Uint8Array> | undefined>;
 
-/** {@link encodeIndex}'s bytes back to an index over `contents`; undefined when they are not a valid index of `digest`. */
-export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => Layer, position: number, local?: LocalFiles): LayerIndex | undefined {
+/**
+ * {@link encodeIndex}'s bytes back to an index over `contents`; undefined
+ * when they are not a valid index of `digest`. `spill` says how the layer is
+ * indexed when a file is first read from it (for a store:
+ * `() => storeIndexOptions(store.root)`); without it, bodies past 64 MiB
+ * spill into the OS temp directory.
+ */
+export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => Layer, position: number, local?: LocalFiles, spill?: () => Promise<IndexLayerOptions>): LayerIndex | undefined {
   let saved: { v?: unknown; digest?: unknown; entries?: unknown; whiteouts?: unknown; opaque?: unknown };
   try {
     saved = JSON.parse(new TextDecoder().decode(bytes)) as typeof saved;
@@ -104,7 +130,7 @@ export function decodeIndex(bytes: Uint8Array, digest: Digest, contents: () => L
         yield* body;
         return;
       }
-      full ??= indexLayer(ownView(contents()));
+      full ??= (async () => indexLayer(ownView(contents()), spill ? await spill() : {}))();
       const entry = (await full).entries.get(path);
       if (entry?.content) yield* entry.content.open();
     },

@@ -14,12 +14,12 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { specAttributes } from '../../csv.js';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { sha256, type Digest } from '../../digest.js';
 import { writeFileAtomic } from '../../image/fs-atomic.js';
-import { makeScratchDir } from '../../image/store/scratch.js';
+import { makeScratchDir, storeTmp } from '../../image/store/scratch.js';
+import { defaultStoreRoot } from '../../image/store/store.js';
 import { parseManifest } from '../../image/json.js';
 import { parseReference } from '../../image/reference.js';
 import { ImageMediaType } from '../../image/types.js';
@@ -142,12 +142,16 @@ async function* bytesOf(data: Uint8Array): AsyncGenerator<Uint8Array> {
  * blobs pushed (those the registry has are skipped) and the manifest put
  * under `spec.ref`.
  *
+ * The layout is staged in an owned scratch directory under `tmpDir`
+ * (default the cache's store's `tmp/`), removed when the export ends and,
+ * after a `kill -9`, by the next command that opens the store.
+ *
  * @example
  * ```ts
  * await exportRegistryCache(cache, entries, parseRegistryCacheTo('type=registry,ref=localhost:5000/cache'), client);
  * ```
  */
-export async function exportRegistryCache(cache: BuildCache, entries: readonly ExportEntry[], spec: RegistryCacheToSpec, client: RegistryClient, tmpDir: string = tmpdir()): Promise<ExportResult> {
+export async function exportRegistryCache(cache: BuildCache, entries: readonly ExportEntry[], spec: RegistryCacheToSpec, client: RegistryClient, tmpDir: string = storeTmp(cache.storeRoot)): Promise<ExportResult> {
   // Named for this process, so a store sweep while it runs leaves it alone.
   const dir = await makeScratchDir(tmpDir, 'registry-cache');
   try {
@@ -173,14 +177,20 @@ export async function exportRegistryCache(cache: BuildCache, entries: readonly E
  * now: the returned import fetches one (verified) when a record using it is
  * hit. A ref the registry does not have gives no records.
  *
+ * The fetched blobs wait in an owned scratch directory under `into` until
+ * the cache adopts them: a directory, or the `BuildCache` the import is for
+ * (its store's `tmp/`); the default is the default store's `tmp/`
+ * (`defaultStoreRoot()`), where `new BuildCache()` lives. `dispose()`
+ * removes it; after a `kill -9` the next command that opens the store does.
+ *
  * @throws {@link CacheError} `CACHE_INVALID_LAYOUT` for a manifest that is not a build cache, or a registry error, unless `ignoreError`.
  * @example
  * ```ts
  * cache.addImport(await importRegistryCache(parseRegistryCacheFrom('type=registry,ref=localhost:5000/cache'), client));
  * ```
  */
-export async function importRegistryCache(spec: RegistryCacheFromSpec, client: RegistryClient, tmpDir: string = tmpdir()): Promise<ImportedCache & { dispose(): Promise<void> }> {
-  const dir = await makeScratchDir(tmpDir, 'registry-cache');
+export async function importRegistryCache(spec: RegistryCacheFromSpec, client: RegistryClient, into: string | Pick<BuildCache, 'storeRoot'> = storeTmp(defaultStoreRoot())): Promise<ImportedCache & { dispose(): Promise<void> }> {
+  const dir = await makeScratchDir(typeof into === 'string' ? into : storeTmp(into.storeRoot), 'registry-cache');
   const dispose = () => rm(dir, { recursive: true, force: true });
   const empty = { dir, records: new Map<string, CacheRecord>(), dispose };
   const fail = async (reason: string, cause?: unknown) => {

@@ -143,7 +143,80 @@ export function sweepStoreScratch(storeRoot: string): Promise<number> {
   return sweepScratch([tmp, join(storeRoot, 'cache', 'tmp'), join(storeRoot, 'layers-extracted')], tmp);
 }
 
-const registered = new Map<string, { file: string; users: number }>();
+const exitCleanups = new Set<{ run: () => void }>();
+let exitListening = false;
+
+function runExitCleanups(): void {
+  for (const cleanup of exitCleanups) {
+    try {
+      cleanup.run();
+    } catch {
+      // The process is ending: what cannot be removed now is swept by the next command.
+    }
+  }
+  exitCleanups.clear();
+}
+
+/**
+ * Runs `cleanup` synchronously when the process exits, unless the returned
+ * function cancels it first. Every cleanup shares one `exit` listener of the
+ * process, however many scratch directories, spools or registrations come
+ * and go (one listener each would pass Node's limit of ten and warn).
+ *
+ * A process killed with `SIGKILL` runs none of them: what it leaves is owned
+ * by its pid and start time, and the next command sweeps it.
+ *
+ * @example
+ * ```ts
+ * const dir = await makeScratchDir(storeTmp(store.root), 'export');
+ * const cancel = atExit(() => rmSync(dir, { recursive: true, force: true }));
+ * try { await work(dir); } finally { cancel(); await rm(dir, { recursive: true, force: true }); }
+ * ```
+ */
+export function atExit(cleanup: () => void): () => void {
+  const entry = { run: cleanup };
+  exitCleanups.add(entry);
+  if (!exitListening) {
+    exitListening = true;
+    process.on('exit', runExitCleanups);
+  }
+  return () => {
+    exitCleanups.delete(entry);
+  };
+}
+
+const processDirs = new Map<string, Promise<string>>();
+
+/**
+ * A scratch directory of this process in the store's `tmp/`
+ * (`<prefix>-<owner>-<random>`), made on the first call for a store and
+ * prefix and shared by later ones: for files that live as long as the
+ * process (the spool of a layer index). It is removed when the process
+ * exits; after a `kill -9` the next command that opens the store sweeps it,
+ * as its owner is dead. Made again if something removed it meanwhile.
+ *
+ * @example
+ * ```ts
+ * const index = await indexLayer(layer, { spoolDir: await processScratchDir(store.root, 'spool') });
+ * ```
+ */
+export async function processScratchDir(storeRoot: string, prefix: string): Promise<string> {
+  const key = join(storeTmp(storeRoot), prefix);
+  let pending = processDirs.get(key);
+  if (!pending) {
+    pending = makeScratchDir(storeTmp(storeRoot), prefix).then((dir) => {
+      atExit(() => rmSync(dir, { recursive: true, force: true }));
+      return dir;
+    });
+    processDirs.set(key, pending);
+    pending.catch(() => processDirs.delete(key));
+  }
+  const dir = await pending;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+const registered = new Map<string, { file: string; users: number; cancel: () => void }>();
 
 /**
  * Registers this process as a user of the store's scratch space, so
@@ -174,12 +247,7 @@ export async function registerScratchUser(storeRoot: string): Promise<() => Prom
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 5) throw err;
       }
     }
-    if (registered.size === 0) {
-      process.once('exit', () => {
-        for (const r of registered.values()) rmSync(r.file, { force: true });
-      });
-    }
-    registered.set(dir, { file, users: 1 });
+    registered.set(dir, { file, users: 1, cancel: atExit(() => rmSync(file, { force: true })) });
   }
   let released = false;
   return async () => {
@@ -188,6 +256,7 @@ export async function registerScratchUser(storeRoot: string): Promise<() => Prom
     released = true;
     if (--entry.users > 0) return;
     registered.delete(dir);
+    entry.cancel();
     await rm(entry.file, { force: true });
     // Leave no empty directory behind; another process's registration keeps it.
     await rmdir(dir).catch(() => undefined);
