@@ -10,7 +10,7 @@
 import { DockerfileParser } from 'dockerfile-ast';
 import { parse as dockerFileParserParse } from 'docker-file-parser';
 import { parseDockerfile } from '../src/dockerfile/index.js';
-import { parseInstructions } from '../src/dockerfile/instructions/index.js';
+import { parseInstructions } from '../src/dockerfile/index.js';
 import { compare, ms, type BenchCase } from './lib.js';
 
 /** mulberry32: a small seeded PRNG, so every run parses the same text. */

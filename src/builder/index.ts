@@ -18,40 +18,20 @@ export { importRootfs, ImportChangeError, type ImportOptions } from './import-ro
 export { layerIndexTag, LAYER_INDEX_ARTIFACT_TYPE, LAYER_INDEX_MEDIA_TYPE, LAYER_DIGEST_ANNOTATION, type RegistryAccess } from './remote-base.js';
 export { parseChmod, type ChmodSpec } from './copy/chmod.js';
 export type { RunInlineFile } from './steps/run.js';
+// The build cache (docs/cache.md): keys, records, local and registry export/import, pruning.
+export { BuildCache, type BuildCacheOptions, type CacheUsage, type ImportedCache, type PruneOptions, type PruneResult } from './cache/cache.js';
+export type { CacheOptions, CacheReport } from './cache/session.js';
+export { baseKey, instructionIdentity, stepKeys, type BaseIdentity, type CacheKey, type KeySettings, type StepKeyInput } from './cache/key.js';
+export { checksumItems } from './cache/selection.js';
+export { exportCache, importCache, type ExportEntry, type ExportResult } from './cache/layout.js';
+export { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './cache/spec.js';
 export {
-  baseKey,
-  BuildCache,
-  CacheError,
-  checksumItems,
-  exportCache,
   exportRegistryCache,
-  importCache,
   importRegistryCache,
-  instructionIdentity,
-  parseCacheFrom,
-  parseCacheTo,
   parseRegistryCacheFrom,
   parseRegistryCacheTo,
-  stepKeys,
-  type BaseIdentity,
-  type BuildCacheOptions,
-  type CachedLayer,
-  type CacheErrorCode,
-  type CacheErrorData,
-  type CacheFromSpec,
-  type CacheKey,
-  type CacheOptions,
-  type CacheRecord,
-  type CacheReport,
-  type CacheToSpec,
-  type CacheUsage,
-  type ExportEntry,
-  type ExportResult,
-  type ImportedCache,
-  type KeySettings,
-  type PruneOptions,
-  type PruneResult,
   type RegistryCacheFromSpec,
   type RegistryCacheToSpec,
-  type StepKeyInput,
-} from './cache/index.js';
+} from './cache/registry-cache.js';
+export type { CachedLayer, CacheRecord } from './cache/records.js';
+export { CacheError, type CacheErrorCode, type CacheErrorData } from './cache/errors.js';

@@ -4,7 +4,7 @@ import { DockerfileSyntaxError } from '../../src/dockerfile/errors.js';
 import { ShellExpansionError, ShellLex } from '../../src/dockerfile/shell/index.js';
 import { parseDockerfile } from '../../src/dockerfile/syntax/index.js';
 import type { InstructionNode } from '../../src/dockerfile/syntax/node.js';
-import { expandInstruction, parseInstruction, parseInstructions } from '../../src/dockerfile/instructions/index.js';
+import { expandInstruction, parseInstruction, parseInstructions } from '../../src/dockerfile/index.js';
 import { LayerkitError } from '../../src/errors.js';
 
 /** The error parsing `text` gives (parsed non-strictly, so the instruction layer sees everything). */

@@ -8,7 +8,7 @@ import {
   parseInstructions,
   type Instruction,
   type InstructionKind,
-} from '../../src/dockerfile/instructions/index.js';
+} from '../../src/dockerfile/index.js';
 
 const lex = new ShellLex();
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDockerfile } from '../../src/dockerfile/index.js';
 import { FlagError, FlagTable } from '../../src/dockerfile/instructions/flags.js';
-import { parseInstructions } from '../../src/dockerfile/instructions/index.js';
+import { parseInstructions } from '../../src/dockerfile/index.js';
 
 const TABLE = new FlagTable({
   from: 'string',

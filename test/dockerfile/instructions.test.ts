@@ -7,7 +7,7 @@ import {
   parseInstructions,
   type Instruction,
   type InstructionKind,
-} from '../../src/dockerfile/instructions/index.js';
+} from '../../src/dockerfile/index.js';
 
 function parse(text: string) {
   return parseInstructions(parseDockerfile(text), { source: text });
