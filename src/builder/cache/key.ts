@@ -3,17 +3,23 @@
  *
  * A key is the SHA-256 of a canonical JSON array that starts with a version
  * tag, so a change to what keys cover changes every key instead of letting
- * an old record answer a new question. Canonical means object members sorted
- * by name, `undefined` members dropped, byte arrays as hex, bigints as
- * decimal strings: the same inputs give the same key in any process, on any
+ * an old record answer a new question. Canonical is the image documents'
+ * generic form (`canonicalJsonString('generic', …)`: members sorted by the
+ * UTF-8 bytes of their names, `undefined` members dropped, strings escaped as
+ * Go escapes them): the same inputs give the same key in any process, on any
  * machine.
  * @module
  */
 import { sha256, type Digest } from '../../digest.js';
 import type { Instruction } from '../../dockerfile/instructions/types.js';
+import { canonicalJsonString } from '../../image/json.js';
 
-/** The version tag at the start of every key. */
-export const KEY_VERSION = 'layerkit.cache.key/v1';
+/**
+ * The version tag at the start of every key. v2: keys are encoded with the
+ * image documents' canonical JSON (Go's string escapes, UTF-8 member order),
+ * so records written under v1 keys miss instead of matching differently.
+ */
+export const KEY_VERSION = 'layerkit.cache.key/v2';
 
 /**
  * A cache key: `sha256:<hex>`.
@@ -26,36 +32,7 @@ export const KEY_VERSION = 'layerkit.cache.key/v1';
 export type CacheKey = Digest;
 
 /**
- * JSON text with object members in byte order of their names.
- *
- * @example
- * ```ts
- * canonicalJson({ b: 1, a: [2n, undefined] }); // '{"a":["2",null],"b":1}'
- * ```
- */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(normalize(value));
-}
-
-function normalize(value: unknown): unknown {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
-  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
-  if (Array.isArray(value)) return value.map((v) => (v === undefined ? null : normalize(v)));
-  if (typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const name of Object.keys(value as object).sort()) {
-      const member = (value as Record<string, unknown>)[name];
-      if (member !== undefined && typeof member !== 'function') out[name] = normalize(member);
-    }
-    return out;
-  }
-  return null;
-}
-
-/**
- * The key of a list of parts: `sha256(canonicalJson([KEY_VERSION, ...parts]))`.
+ * The key of a list of parts: the sha256 of the canonical JSON of `[KEY_VERSION, ...parts]`.
  *
  * @example
  * ```ts
@@ -63,7 +40,7 @@ function normalize(value: unknown): unknown {
  * ```
  */
 export function keyOf(parts: readonly unknown[]): CacheKey {
-  return sha256(canonicalJson([KEY_VERSION, ...parts]));
+  return sha256(canonicalJsonString('generic', [KEY_VERSION, ...parts]));
 }
 
 /** Fields of an instruction that say where it is or how it was spelled, not what it does. */
