@@ -14,7 +14,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { mkdir, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -247,7 +247,12 @@ export async function registerScratchUser(storeRoot: string): Promise<() => Prom
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt > 5) throw err;
       }
     }
-    registered.set(dir, { file, users: 1, cancel: atExit(() => rmSync(file, { force: true })) });
+    const atEnd = () => {
+      rmSync(file, { force: true });
+      // Leave no empty directory behind; another process's registration keeps it (ENOTEMPTY).
+      rmdirSync(dir);
+    };
+    registered.set(dir, { file, users: 1, cancel: atExit(atEnd) });
   }
   let released = false;
   return async () => {
