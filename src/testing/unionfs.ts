@@ -12,6 +12,9 @@
  */
 import fc from 'fast-check';
 import type { ContentSource, Entry } from '../layers/entry.js';
+import type { FsLike, StatLike } from '../unionfs/fs-like.js';
+
+export type { FsLike, StatLike };
 
 /**
  * One file-system operation, as data.
@@ -44,61 +47,6 @@ export type UnionOp =
  * ```
  */
 export type UnionOpOutcome = { ok: true; value?: unknown } | { ok: false; code: string };
-
-/**
- * The `lstat` fields that both a view and a real file system must agree on.
- *
- * @example
- * ```ts
- * const st: StatLike = await fsp.lstat('/etc'); // node:fs Stats fit, and so do UnionStats
- * ```
- */
-export interface StatLike {
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  ino: number;
-  isFile(): boolean;
-  isDirectory(): boolean;
-  isSymbolicLink(): boolean;
-  isFIFO(): boolean;
-  isCharacterDevice(): boolean;
-  isBlockDevice(): boolean;
-}
-
-/**
- * The subset of `fs.promises` the runner and observer use, with view-absolute paths.
- *
- * @example
- * ```ts
- * const subjects: FsLike[] = [await UnionFS.open(layers), hostFs(dir, fsp)];
- * ```
- */
-export interface FsLike {
-  stat(path: string): Promise<StatLike>;
-  lstat(path: string): Promise<StatLike>;
-  access(path: string, mode?: number): Promise<void>;
-  readFile(path: string): Promise<Uint8Array>;
-  writeFile(path: string, data: string, options: { flag: string }): Promise<void>;
-  readdir(path: string): Promise<string[]>;
-  mkdir(path: string, options: { recursive: boolean; mode: number }): Promise<string | undefined>;
-  rm(path: string, options: { recursive: boolean; force: boolean }): Promise<void>;
-  rmdir(path: string): Promise<void>;
-  unlink(path: string): Promise<void>;
-  rename(from: string, to: string): Promise<void>;
-  copyFile(from: string, to: string, mode?: number): Promise<void>;
-  symlink(target: string, path: string): Promise<void>;
-  readlink(path: string): Promise<string>;
-  realpath(path: string): Promise<string>;
-  link(from: string, to: string): Promise<void>;
-  chmod(path: string, mode: number): Promise<void>;
-  chown(path: string, uid: number, gid: number): Promise<void>;
-  lchown(path: string, uid: number, gid: number): Promise<void>;
-  utimes(path: string, atime: number, mtime: number): Promise<void>;
-  truncate(path: string, length?: number): Promise<void>;
-}
 
 /**
  * The type of an object from its stat, as the observer names it.

@@ -10,6 +10,7 @@ export { indexLayer, type IndexLayerOptions } from './layer-source.js';
 export { UnionFsError, UnionFsIsDirError, InvalidLayerError, type FsErrorCode, type UnionFsErrorData, type InvalidLayerErrorData } from './errors.js';
 export { UnionStats, UnionDirent } from './stats.js';
 export type { UnionChange } from './commit.js';
+export type { FsLike, StatLike } from './fs-like.js';
 export type { ViewPolicy } from './view.js';
 export type { PathLike } from './paths.js';
 export type { WriteData } from './data.js';

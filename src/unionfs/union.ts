@@ -22,6 +22,7 @@ import type { PathLike } from './paths.js';
 import type { UnionDirent, UnionStats } from './stats.js';
 import { createReadStream, createWriteStream, type ReadStreamOptions, type WriteStreamOptions } from './streams.js';
 import { View, type ViewPolicy } from './view.js';
+import type { FsLike } from './fs-like.js';
 
 /**
  * A lower layer as {@link UnionFS.open} takes it: a `Layer`, an index of one, or its entries.
@@ -101,7 +102,7 @@ export async function stackOf(lowers: LowerStack | readonly LowerInput[], option
  * const layer = await view.commit({ sourceDateEpoch: 0 });
  * ```
  */
-export class UnionFS {
+export class UnionFS implements FsLike {
   readonly #view: View;
 
   /** A view over an already built stack (see {@link UnionFS.open} for the general case). */
