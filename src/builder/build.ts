@@ -31,12 +31,10 @@ import { BUILTIN_ARGS, expandWord, metaScope, PLATFORM_ARGS, platformArgs } from
 import { LayerSpool } from './spool.js';
 import type { StageState } from './stage-state.js';
 import { planStages, type StagePlan } from './stages.js';
+import type { StepRef } from './events.js';
 import { stageRun, type StageRun, type StepOutcome } from './steps/context.js';
-import { runCopy } from './steps/copy-add.js';
-import { applyMetadata, METADATA_KINDS } from './steps/metadata.js';
 import { runOnbuildTriggers } from './steps/from.js';
-import { runRun } from './steps/run.js';
-import { runWorkdir } from './steps/workdir.js';
+import { stepOf } from './steps/table.js';
 
 const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
 
@@ -111,7 +109,8 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
   await store.sweepAbandoned();
   const spool = await LayerSpool.create(options.tmpDir ?? storeTmp(store.root));
   try {
-    const session = createSession({
+    const session = createSession(
+      {
       options: { ...options, tmpDir: spool.dir },
       store,
       context,
@@ -128,8 +127,9 @@ export async function build(options: BuildOptions = {}): Promise<BuildResult> {
       executor,
       fetcher: fetchOnce(options.fetcher),
       secrets: options.secrets ?? {},
-    });
-    session.runStage = (plan) => runStage(session, plan, cache);
+      },
+      (session, plan) => runStage(session, plan, cache),
+    );
     for (const warning of ast.warnings) {
       session.warn('DockerfileParse', warning.short, warning.range.start);
     }
@@ -233,46 +233,34 @@ function expandOrLocate(lex: ShellLex, word: string, env: import('./scope.js').V
   void at;
 }
 
-/**
- * A NUL byte cannot be part of a process argument or environment variable
- * (exec(2) ends each string there): refused as an instruction error rather
- * than failing inside the process start.
- */
-function refuseNul(command: { shell: string } | { exec: string[] }, env: readonly string[]): void {
-  const words = 'shell' in command ? [command.shell] : command.exec;
-  if (words.some((w) => w.includes('\0'))) {
-    throw new BuildError('INVALID_INSTRUCTION', 'RUN: the command contains a NUL byte (\\0), which no process argument can hold', { reason: 'nul byte' });
-  }
-  const bad = env.find((e) => e.includes('\0'));
-  if (bad !== undefined) {
-    throw new BuildError('INVALID_INSTRUCTION', `RUN: the environment variable ${bad.slice(0, bad.indexOf('='))} contains a NUL byte (\\0), which no process environment can hold`, { reason: 'nul byte' });
-  }
-}
-
 /** Builds one stage: initial state from FROM, ONBUILD triggers, then each instruction. */
 async function runStage(session: BuildSession, plan: StagePlan, cache: CacheSession): Promise<StageState> {
-  session.inProgress.add(plan.index);
-  try {
-    const { state, triggers } = await initialState(session, plan);
-    await cache.beginStage(session, plan, state);
-    const run = stageRun(session, plan, state);
-    if (plan.replacedBy === undefined) {
-      await runOnbuildTriggers(run, triggers, (ins, index) => runInstruction(run, cache, ins, index, true));
-      let index = 0;
-      for (const instruction of plan.stage.instructions) await runInstruction(run, cache, instruction, ++index, false);
-    }
-    state.done = true;
-    return state;
-  } finally {
-    session.inProgress.delete(plan.index);
+  const { state, triggers } = await initialState(session, plan);
+  await cache.beginStage(session, plan, state);
+  const run = stageRun(session, plan, state);
+  if (plan.replacedBy === undefined) {
+    await runOnbuildTriggers(run, triggers, (ins, index) => runInstruction(run, cache, ins, index, true));
+    let index = 0;
+    for (const instruction of plan.stage.instructions) await runInstruction(run, cache, instruction, ++index, false);
   }
+  state.done = true;
+  return state;
 }
 
-/** Expands, runs and records one instruction. */
+/** How events and results name a step. */
+function stepRef(plan: StagePlan, index: number, instruction: Instruction): StepRef {
+  return { stage: plan.label, index, total: plan.stage.instructions.length, instruction: instruction.original, line: instruction.range.start.line };
+}
+
+/**
+ * Expands, runs and records one instruction: its step (`steps/table.ts`)
+ * says what it reads, how it runs and how a hit replays; the cache keys it
+ * and keeps the record.
+ */
 async function runInstruction(run: StageRun, cache: CacheSession, raw: Instruction, index: number, fromTrigger: boolean): Promise<void> {
   const { session, plan, state } = run;
   session.checkAborted();
-  const ref = session.stepRef(plan, index, raw);
+  const ref = stepRef(plan, index, raw);
   if (fromTrigger) ref.instruction = `ONBUILD ${raw.original}`;
   const started = Date.now();
   session.emit({ type: 'step-start', step: ref });
@@ -288,27 +276,22 @@ async function runInstruction(run: StageRun, cache: CacheSession, raw: Instructi
     if ((instruction.kind === 'env' && instruction.env.some((e) => e.legacy)) || (instruction.kind === 'label' && instruction.labels.some((l) => l.legacy))) {
       session.warn('LegacyKeyValueFormat', `"${instruction.kind.toUpperCase()} key=value" should be used instead of legacy "${instruction.kind.toUpperCase()} key value" format`, raw.range.start);
     }
-    if (instruction.kind === 'run' && instruction.network === 'host' && !session.options.allow?.includes('network.host')) {
-      // BuildKit's entitlement: checked before the cache, so a cached step does not slip through either.
-      throw new BuildError('ENTITLEMENT_REQUIRED', 'RUN --network=host needs the network.host entitlement (API: allow: [\'network.host\'], CLI: --allow network.host)', { reason: 'network.host not allowed' });
-    }
-    const step = await cache.lookup(run, instruction);
-    if (step?.hit) {
-      outcome = await cache.replay(run, instruction, step);
+    const step = stepOf(instruction.kind);
+    if (!step) throw new BuildError('INVALID_INSTRUCTION', `${raw.keyword} is not allowed here`, positionOf(raw, plan.label));
+    step.check?.(run, instruction);
+    const prepared = step.prepare(run, instruction);
+    const lookup = await cache.lookup(run, instruction, {
+      inputs: (env) => step.inputs(run, instruction, prepared, env),
+      keyAfterRun: step.keyAfterRun(instruction),
+      independent: step.independent(instruction),
+      readsFs: step.readsFs,
+      stacks: step.stacks,
+    });
+    if (lookup?.hit) {
+      outcome = { ...step.replay(run, instruction, await cache.replay(run, lookup)), cached: true };
     } else {
-      if (METADATA_KINDS.has(instruction.kind)) outcome = applyMetadata(run, instruction);
-      else if (instruction.kind === 'copy' || instruction.kind === 'add') {
-        // A key computed after the copy is hashed from the copy's own reads of the context.
-        const tap = step?.deferred ? await session.context.tapChecksum({ cache: cache.statCache }) : undefined;
-        outcome = await runCopy(run, instruction, tap);
-      }
-      else if (instruction.kind === 'workdir') outcome = await runWorkdir(run, instruction);
-      else if (instruction.kind === 'run') {
-        refuseNul(instruction.command, state.config.config?.Env ?? []);
-        outcome = await runRun(run, instruction, ref);
-      }
-      else throw new BuildError('INVALID_INSTRUCTION', `${raw.keyword} is not allowed here`, positionOf(raw, plan.label));
-      await cache.record(run, step, outcome);
+      outcome = await step.execute(run, instruction, prepared, { ref, keyAfterRun: lookup !== undefined && lookup.keys === undefined, statCache: cache.statCache });
+      await cache.record(run, lookup, outcome);
     }
   } catch (err) {
     throw locate(err, raw, plan.label);

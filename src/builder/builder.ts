@@ -33,9 +33,17 @@ import type { SourceRef, StageGraph, StagePlan } from './stages.js';
 
 export type { BuildSession } from './session-types.js';
 
-/** Creates the session object over the normalized pieces. */
-export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkAborted' | 'stage' | 'sourceFs' | 'image' | 'stagePlatform' | 'remote' | 'bases' | 'namedDirectory' | 'inProgress' | 'runStage' | 'layerOptions' | 'stepRef' | 'steps' | 'declaredArgs'>): BuildSession {
+/**
+ * Creates the session object over the normalized pieces; `runStage` builds
+ * one stage (the build driver's), called once per stage by `stage()`.
+ */
+export function createSession(
+  init: Omit<BuildSession, 'emit' | 'warn' | 'checkAborted' | 'stage' | 'sourceFs' | 'image' | 'stagePlatform' | 'remote' | 'bases' | 'namedDirectory' | 'layerOptions' | 'steps' | 'declaredArgs'>,
+  runStage: (session: BuildSession, plan: StagePlan) => Promise<StageState>,
+): BuildSession {
   const built = new Map<number, Promise<StageState>>();
+  /** Stages being built right now (for cycle detection of ONBUILD-added dependencies). */
+  const inProgress = new Set<number>();
   const images = new Map<string, Promise<ResolvedBase>>();
   let remote: RemoteBaseContext | undefined;
   const directories = new Map<string, Promise<BuildContext | undefined>>();
@@ -44,10 +52,6 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
     ...init,
     steps: [],
     declaredArgs: new Set(),
-    inProgress: new Set(),
-    runStage: async () => {
-      throw new Error('runStage not set');
-    },
     emit(event) {
       init.options.onEvent?.(event);
     },
@@ -64,13 +68,16 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
       let pending = built.get(index);
       if (!pending) {
         const plan = session.graph.plans[index]!;
-        if (session.inProgress.has(index)) {
+        if (inProgress.has(index)) {
           throw new BuildError('STAGE_CYCLE', `circular dependency detected on stage: ${plan.label}`, {
             ...positionOf(plan.stage.from, plan.label),
             cycle: [plan.label],
           });
         }
-        pending = session.runStage(plan);
+        inProgress.add(index);
+        pending = runStage(session, plan);
+        const done = () => inProgress.delete(index);
+        pending.then(done, done);
         built.set(index, pending);
       }
       return pending;
@@ -148,15 +155,6 @@ export function createSession(init: Omit<BuildSession, 'emit' | 'warn' | 'checkA
       const options = layerCompression(init.options);
       return init.epoch === undefined ? options : { ...options, sourceDateEpoch: init.epoch };
     },
-    stepRef(plan, index, instruction) {
-      return {
-        stage: plan.label,
-        index,
-        total: plan.stage.instructions.length,
-        instruction: instruction.original,
-        line: instruction.range.start.line,
-      };
-    },
   };
   return session;
 }
@@ -205,7 +203,7 @@ export async function initialState(
     case 'stage': {
       const parent = await session.stage(base.index);
       const config = structuredClone(parent.config);
-      state = new StageState(config, parent.layers, parent.platform, session.options.tmpDir);
+      state = new StageState(config, parent.layers, parent.platform, session.options.tmpDir, parent.indexes());
       state.vars = parent.vars.clone();
       state.args.push(...parent.args);
       triggers = session.graph.plans[base.index]!.stage.instructions.flatMap((i) => (i.kind === 'onbuild' ? [i.expression] : []));

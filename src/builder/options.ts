@@ -166,16 +166,21 @@ export interface BuildOptions extends CacheOptions {
   /**
    * Entitlements granted to the Dockerfile, as BuildKit's `--allow`:
    * `network.host` lets `RUN --network=host` share the host's network
-   * (without it such a RUN is an `ENTITLEMENT_REQUIRED` error; other RUNs
-   * get a network namespace of their own).
+   * (other RUNs get a network namespace of their own); `security.insecure`
+   * lets `RUN --security=insecure` run with every capability and unmasked
+   * `/proc` and `/sys`. Without the entitlement such a RUN is an
+   * `ENTITLEMENT_REQUIRED` error, also when the build cache has the step.
    *
    * @example
    * ```ts
    * await build({ context: '.', executor: sandboxExecutor(), allow: ['network.host'] });
    * ```
    */
-  allow?: ReadonlyArray<'network.host'>;
+  allow?: ReadonlyArray<Entitlement>;
 }
+
+/** An entitlement a build may grant (BuildKit's `--allow` values layerkit knows). */
+export type Entitlement = 'network.host' | 'security.insecure';
 
 /** One instruction as it ran. */
 export interface BuildStep {

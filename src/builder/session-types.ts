@@ -9,10 +9,12 @@ import type { ShellLex } from '../dockerfile/shell/lex.js';
 import type { ImageStore } from '../image/store/store.js';
 import type { Platform } from '../image/types.js';
 import type { layerFromEntries } from '../layers/from-entries.js';
+import type { Layer } from '../layers/layer.js';
+import type { LayerIndex } from '../unionfs/layer-index.js';
 import type { RemoteBaseContext, ResolvedBase } from './remote-base.js';
 import type { BuildContext } from '../context/context.js';
 import type { SourceFs } from './copy/sources.js';
-import type { BuildEvent, BuildWarningCode, StepRef } from './events.js';
+import type { BuildEvent, BuildWarningCode } from './events.js';
 import type { RunExecutor } from '../sandbox/executor.js';
 import type { BuildOptions, BuildStep, Fetcher, SecretSource } from './options.js';
 import type { VarList } from './scope.js';
@@ -66,12 +68,7 @@ export interface BuildSession {
   bases(): Promise<ResolvedBase[]>;
   /** The named context `name` as a directory context, when it is one. */
   namedDirectory(name: string): Promise<BuildContext | undefined>;
-  /** Stages the build is building right now (for cycle detection of ONBUILD-added dependencies). */
-  readonly inProgress: Set<number>;
-  /** Runs one stage's instructions (set by the build driver). */
-  runStage: (plan: StagePlan) => Promise<StageState>;
   layerOptions(): Parameters<typeof layerFromEntries>[1];
-  stepRef(plan: StagePlan, index: number, instruction: { original: string; range: { start: { line: number } } }): StepRef;
 }
 
 /** One stage being run. */
@@ -88,8 +85,11 @@ export interface StageRun {
 export interface StepOutcome {
   /** `created_by` of the history entry; null for instructions BuildKit records none for (ONBUILD). */
   createdBy: string | null;
-  /** The layer's digest when the step made one. */
-  layer?: { digest: string } | null;
+  /**
+   * The layer's digest when the step made one; a step that wrote it gives
+   * the layer too, with its index when it made one (the cache saves it).
+   */
+  layer?: { digest: string; layer?: Layer; index?: LayerIndex | undefined } | null;
   /** The layer came from the build cache. */
   cached?: boolean;
 }

@@ -17,6 +17,15 @@ import { decompress, decompressAs, mediaTypeCompression } from '../layers/compre
 import type { CompressionFormat } from '../layers/errors.js';
 import type { Layer } from '../layers/layer.js';
 import { makeScratchDir } from '../image/store/scratch.js';
+import type { LayerIndex } from '../unionfs/layer-index.js';
+import { indexLayer, type IndexLayerOptions } from '../unionfs/layer-source.js';
+
+/** A layer staged by {@link LayerSpool.stage}, with its index when one was asked for. */
+export interface Staged {
+  layer: Layer;
+  /** Made from the same bytes as they were written; undefined when not asked for or the tar could not be indexed. */
+  index: LayerIndex | undefined;
+}
 
 /** A private directory of staged layer blobs. */
 export class LayerSpool {
@@ -39,24 +48,46 @@ export class LayerSpool {
    * verifies what it receives.
    */
   async stage(layer: Layer, signal?: AbortSignal): Promise<Layer> {
+    return (await this.#write(layer, signal, undefined)).layer;
+  }
+
+  /**
+   * {@link stage}, indexing the layer from the bytes being written (they are
+   * decompressed beside the write): a layer whose entries the build does not
+   * hold (a RUN's) is indexed once, and nothing reads the staged file back
+   * to index it.
+   */
+  stageIndexed(layer: Layer, options: IndexLayerOptions, signal?: AbortSignal): Promise<Staged> {
+    return this.#write(layer, signal, options);
+  }
+
+  async #write(layer: Layer, signal: AbortSignal | undefined, indexing: IndexLayerOptions | undefined): Promise<Staged> {
     const file = join(this.dir, `layer-${this.#count++}`);
+    const format = mediaTypeCompression(layer.mediaType);
+    const tee = indexing === undefined ? undefined : new Tee();
+    const index = tee === undefined ? undefined : indexStream(tee, format, indexing!);
     // Plain awaited writes: a failed write (a full disk) rejects here instead of firing an unhandled stream event.
     const out = await open(file, 'wx', 0o600);
     try {
       for await (const chunk of layer.compressed()) {
         signal?.throwIfAborted();
+        const passed = tee?.push(chunk);
         for (let written = 0; written < chunk.byteLength; ) {
           written += (await out.write(chunk, written, chunk.byteLength - written)).bytesWritten;
         }
+        await passed;
       }
+      tee?.end();
     } catch (err) {
+      tee?.end(err);
+      await index;
       await out.close().catch(() => undefined);
       await rm(file, { force: true });
       throw err;
     }
     await out.close();
     const [digest, diffId, size] = await Promise.all([layer.digest(), layer.diffId(), layer.size()]);
-    return new StagedLayer(file, layer.mediaType, digest, diffId, size, mediaTypeCompression(layer.mediaType));
+    return { layer: new StagedLayer(file, layer.mediaType, digest, diffId, size, format), index: await index };
   }
 
   /** Removes the directory and everything staged in it. */
@@ -97,5 +128,71 @@ class StagedLayer implements Layer {
     const blob = this.compressed();
     // A media type outside the table: the bytes say what they are.
     yield* this.format ? decompressAs(blob, this.format) : (await decompress(blob)).stream;
+  }
+}
+
+/** Indexes the tar inside a blob stream; undefined when it is not one the reader takes. */
+async function indexStream(blob: AsyncIterable<Uint8Array>, format: CompressionFormat | undefined, options: IndexLayerOptions): Promise<LayerIndex | undefined> {
+  const once: Pick<Layer, 'uncompressed'> = {
+    async *uncompressed() {
+      yield* format ? decompressAs(blob, format) : (await decompress(blob)).stream;
+    },
+  };
+  try {
+    // A fresh object: nothing else indexes it, so the memo of indexLayer keeps no second copy.
+    return await indexLayer(once as Layer, options);
+  } catch {
+    return undefined;
+  } finally {
+    if (blob instanceof Tee) blob.end(new Error('index reader stopped'));
+  }
+}
+
+/**
+ * One writer, one reader, one chunk in flight: the writer's `push` resolves
+ * once the reader took the chunk, so the index follows the file write at
+ * its pace. A reader that stops (an error) makes later pushes no-ops.
+ */
+class Tee implements AsyncIterable<Uint8Array> {
+  #chunk: Uint8Array | undefined;
+  #taken: (() => void) | undefined;
+  #ready: (() => void) | undefined;
+  #done = false;
+  #error: unknown;
+
+  push(chunk: Uint8Array): Promise<void> {
+    if (this.#done) return Promise.resolve();
+    this.#chunk = chunk;
+    const taken = new Promise<void>((resolve) => (this.#taken = resolve));
+    this.#ready?.();
+    return taken;
+  }
+
+  end(error?: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#error = error;
+    this.#ready?.();
+    this.#taken?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      if (this.#chunk === undefined && !this.#done) await new Promise<void>((resolve) => (this.#ready = resolve));
+      this.#ready = undefined;
+      const chunk = this.#chunk;
+      if (chunk !== undefined) {
+        this.#chunk = undefined;
+        const taken = this.#taken;
+        this.#taken = undefined;
+        taken?.();
+        yield chunk;
+        continue;
+      }
+      if (this.#done) {
+        if (this.#error !== undefined) throw this.#error;
+        return;
+      }
+    }
   }
 }

@@ -10,7 +10,7 @@ import type { Entry } from '../layers/entry.js';
 import type { Layer } from '../layers/layer.js';
 import type { History, ImageConfig, Platform } from '../image/types.js';
 import { LayerIndex } from '../unionfs/layer-index.js';
-import { indexLayer, rememberIndex } from '../unionfs/layer-source.js';
+import { indexLayer } from '../unionfs/layer-source.js';
 import { LowerStack } from '../unionfs/lower-stack.js';
 import { UnionFS } from '../unionfs/union.js';
 import { VarList } from './scope.js';
@@ -21,7 +21,7 @@ export async function chainKey(layers: readonly Layer[]): Promise<string> {
   return sha256(ids.join(' '));
 }
 
-/** Bytes of layer file bodies an index keeps in memory before it spools them (see `#indexOptions`). */
+/** Bytes of layer file bodies an index keeps in memory before it spools them (see `indexOptions`). */
 const INDEX_MEMORY = 8 * 2 ** 20;
 
 /** Name → position in an `Env` array that {@link StageState.setEnv} maintains (a new array starts a new map). */
@@ -32,6 +32,8 @@ export class StageState {
   /** The config as it will be written (no `created` until export). */
   config: ImageConfig;
   readonly layers: Layer[];
+  /** Beside each layer, its index when the build knows it (made as the layer was written, or a saved one). */
+  readonly #indexes: Array<LayerIndex | undefined>;
   /** Variables for expansion and RUN: the image's ENV, then ARGs and ENVs as met. */
   vars: VarList;
   /** ARGs declared in the stage so far, with their values (for RUN's history text). */
@@ -40,13 +42,13 @@ export class StageState {
   /** Set once the stage's last instruction ran. */
   done = false;
   #stack: Promise<LowerStack> | undefined;
-  /** Layers whose indexes were pushed onto the stack, in order (for the lazy build). */
-  readonly #indexed: LayerIndex[] = [];
   readonly #spoolDir: string | undefined;
 
-  constructor(config: ImageConfig, layers: readonly Layer[], platform: Platform, spoolDir?: string) {
+  /** `indexes`: known indexes of `layers`, position by position (a parent stage's). */
+  constructor(config: ImageConfig, layers: readonly Layer[], platform: Platform, spoolDir?: string, indexes: ReadonlyArray<LayerIndex | undefined> = []) {
     this.config = config;
     this.layers = [...layers];
+    this.#indexes = this.layers.map((_, i) => indexes[i]);
     this.vars = VarList.fromList(config.config?.Env ?? []);
     this.platform = platform;
     this.#spoolDir = spoolDir;
@@ -95,8 +97,8 @@ export class StageState {
   stack(): Promise<LowerStack> {
     this.#stack ??= (async () => {
       let stack = LowerStack.empty();
-      for (const layer of this.layers) {
-        stack = stack.withLayer(await indexLayer(layer, this.#indexOptions()));
+      for (const [i, layer] of this.layers.entries()) {
+        stack = stack.withLayer(this.#indexes[i] ?? (await indexLayer(layer, this.indexOptions())));
       }
       return stack;
     })();
@@ -110,7 +112,7 @@ export class StageState {
    * the default 64 MiB of bodies in memory, a RUN on a 150 MB base went past
    * a 256 MiB peak.
    */
-  #indexOptions(): { memoryBudget: number; spoolDir?: string } {
+  indexOptions(): { memoryBudget: number; spoolDir?: string } {
     return this.#spoolDir === undefined ? { memoryBudget: INDEX_MEMORY } : { memoryBudget: INDEX_MEMORY, spoolDir: this.#spoolDir };
   }
 
@@ -119,24 +121,35 @@ export class StageState {
     return new UnionFS(await this.stack());
   }
 
-  /**
-   * Adds a layer made from `entries`: the layer goes on the image, and its
-   * index (from the same entries, no re-reading) on the stack.
-   */
-  addLayerFromEntries(layer: Layer, entries: readonly Entry[]): void {
-    const index = LayerIndex.fromEntries(entries, { position: this.layers.length });
-    rememberIndex(layer, index);
-    this.layers.push(layer);
-    const previous = this.#stack;
-    if (previous) this.#stack = previous.then((stack) => stack.withLayer(index));
+  /** The indexes known beside the layers, position by position (for a stage built on this one). */
+  indexes(): Array<LayerIndex | undefined> {
+    return [...this.#indexes];
   }
 
-  /** Adds a layer whose index is already known (a committed union view) or read on demand. */
+  /**
+   * Gives base layers an index the build found for them (a saved one), used
+   * when the stack is built. No effect once the stack exists.
+   */
+  useIndex(layer: Layer, index: LayerIndex): void {
+    for (const [i, l] of this.layers.entries()) if (l === layer) this.#indexes[i] ??= index;
+  }
+
+  /**
+   * Adds a layer made from `entries`: the layer goes on the image, and its
+   * index (from the same entries, no re-reading) on the stack. Returns the index.
+   */
+  addLayerFromEntries(layer: Layer, entries: readonly Entry[]): LayerIndex {
+    const index = LayerIndex.fromEntries(entries, { position: this.layers.length });
+    this.addLayer(layer, index);
+    return index;
+  }
+
+  /** Adds a layer with its index when known (made as it was written, a committed view, a saved one), else read on demand. */
   addLayer(layer: Layer, index?: LayerIndex): void {
-    if (index) rememberIndex(layer, index);
     this.layers.push(layer);
+    this.#indexes.push(index);
     const previous = this.#stack;
-    if (previous) this.#stack = previous.then(async (stack) => stack.withLayer(index ?? (await indexLayer(layer, this.#indexOptions()))));
+    if (previous) this.#stack = previous.then(async (stack) => stack.withLayer(index ?? (await indexLayer(layer, this.indexOptions()))));
   }
 
   /** Replaces the stack after a union view committed a layer on top of it. */

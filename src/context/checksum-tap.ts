@@ -17,6 +17,9 @@ import type { ContentSource, Entry } from '../layers/entry.js';
 import { checksumSelection, type ChecksumOptions, type Observed } from './checksum.js';
 import { internalsOf, type CopySource } from './sources.js';
 
+/** "Read, none": one shared object rather than one per file. */
+const NO_XATTRS: Readonly<Record<string, Uint8Array>> = Object.freeze({});
+
 /** What a tap needs from its context. */
 export interface TapHost {
   /** The context object (sources must come from it). */
@@ -24,8 +27,6 @@ export interface TapHost {
   readonly root: string;
   /** Whether the context reads xattrs (then every observed entry's attributes are known). */
   readonly readsXattrs: boolean;
-  /** Remembers a finished checksum for later checksums of an equal selection. */
-  remember(selection: readonly CopySource[], digest: Digest): void;
 }
 
 /**
@@ -69,7 +70,7 @@ export class ChecksumTap {
    * source that hashes the bytes as they are read.
    */
   observe(entry: Entry): Entry {
-    const seen: Observed = { xattrs: this.#host.readsXattrs ? (entry.xattrs ?? {}) : undefined };
+    const seen: Observed = { xattrs: this.#host.readsXattrs ? (entry.xattrs ?? NO_XATTRS) : undefined };
     if (entry.type === 'hardlink' && entry.linkname !== undefined) seen.sameAs = entry.linkname;
     // A path met twice (overlapping sources) is one object of one snapshot: keep what is known.
     const previous = this.#observed.get(entry.path);
@@ -81,18 +82,14 @@ export class ChecksumTap {
 
   /**
    * The checksum of the selection. Call it after the copy read what it
-   * needs; files it did not read are read now. The result is remembered by
-   * the context for equal selections.
+   * needs; files it did not read are read now.
    */
   digest(): Promise<Digest> {
     this.#digest ??= (async () => {
-      const selection = [...this.#selection];
-      const digest = await checksumSelection(this.#host.context, this.#host.root, selection, this.#options, {
+      return checksumSelection(this.#host.context, this.#host.root, [...this.#selection], this.#options, {
         observed: this.#observed,
         fence: this.#fence,
       });
-      this.#host.remember(selection, digest);
-      return digest;
     })();
     return this.#digest;
   }

@@ -13,7 +13,7 @@ import { DOCKERIGNORE, dockerfileIgnoreName, parseDockerignore } from './dockeri
 import { ContextFsError } from './errors.js';
 import { PatternMatcher, type PatternOrigin } from './patternmatcher.js';
 import { Resolver, type EscapePolicy } from './resolve.js';
-import { internalsOf, resolveCopySources, type CopySource, type ResolveSourcesOptions } from './sources.js';
+import { resolveCopySources, type CopySource, type ResolveSourcesOptions } from './sources.js';
 import { ContextTree, type ContextNode } from './tree.js';
 import { nodeEntries, nodeEntry, walkNodes, type EntryOptions } from './walk.js';
 import { getfattrReader, type XattrReader } from './xattrs.js';
@@ -162,8 +162,6 @@ export class BuildContext {
   readonly #settings: ContextSettings;
   readonly #entryOptions: EntryOptions;
   readonly #xattrs = new Map<string, Promise<Map<string, Record<string, Uint8Array>>>>();
-  /** Checksums a {@link ChecksumTap} took while copying, by selection identity. */
-  readonly #tapped = new Map<string, Digest>();
 
   /** Use {@link openContext}. */
   constructor(root: string, tree: ContextTree, settings: ContextSettings) {
@@ -297,9 +295,6 @@ export class BuildContext {
    * ```
    */
   async checksum(selection: readonly CopySource[], options: ChecksumOptions = {}): Promise<Digest> {
-    // A copy that hashed this very selection while reading it answered already (same snapshot).
-    const tapped = this.#tapped.get(this.#selectionIdentity(selection));
-    if (tapped !== undefined) return tapped;
     return checksumSelection(this, this.root, selection, options);
   }
 
@@ -308,8 +303,7 @@ export class BuildContext {
    * copy selects, pass every entry it copies through `observe()` (file
    * contents are hashed as they are read, xattrs taken from the entry), and
    * `digest()` gives what {@link checksum} would give for that selection —
-   * without reading the files a second time. Later {@link checksum} calls
-   * for an equal selection return the same digest. With a `cache`, the stat
+   * without reading the files a second time. With a `cache`, the stat
    * index learns every file the copy read (its fence is taken here, before
    * any read).
    *
@@ -324,17 +318,8 @@ export class BuildContext {
    */
   async tapChecksum(options: ChecksumOptions = {}): Promise<ChecksumTap> {
     const fence = options.cache ? await options.cache.fence() : 0n;
-    const host = {
-      context: this,
-      root: this.root,
-      readsXattrs: this.#settings.xattrs !== undefined,
-      remember: (selection: readonly CopySource[], digest: Digest) => this.#tapped.set(this.#selectionIdentity(selection), digest),
-    };
+    const host = { context: this, root: this.root, readsXattrs: this.#settings.xattrs !== undefined };
     return new ChecksumTap(host, options, fence);
-  }
-
-  #selectionIdentity(selection: readonly CopySource[]): string {
-    return JSON.stringify(selection.map((source) => internalsOf(source, this).identity));
   }
 
   async #node(path: string, followFinal: boolean, syscall: string): Promise<ContextNode> {

@@ -17,19 +17,16 @@ import { formatPlatform } from '../../image/platform.js';
 import type { ImageStore } from '../../image/store/store.js';
 import type { Layer } from '../../layers/layer.js';
 import type { StatCache } from '../../context/stat-cache.js';
-import { indexLayer, rememberIndex } from '../../unionfs/layer-source.js';
-import type { BuildSession } from '../session-types.js';
+import { indexLayer } from '../../unionfs/layer-source.js';
+import type { BuildSession, StageRun, StepOutcome } from '../session-types.js';
 import type { Fetcher } from '../options.js';
 import type { StageState } from '../stage-state.js';
 import type { SourceRef, StagePlan } from '../stages.js';
-import type { StageRun, StepOutcome } from '../steps/context.js';
-import { applyMetadata, METADATA_KINDS } from '../steps/metadata.js';
-import { workdirPath } from '../steps/workdir.js';
 import { BuildCache, type BuildCacheOptions, type ImportedCache } from './cache.js';
 import type { CacheOptions, CacheReport } from './cache-options.js';
 import { baseKey, stepKeys, type BaseIdentity, type CacheKey, type KeySettings } from './key.js';
 import { exportCache, importCache, type ExportEntry, type ExportResult } from './layout.js';
-import { imageIdentity, isIndependent, stepInputs, type InputEnv } from './inputs.js';
+import { imageIdentity, type CachedStep, type InputEnv } from './inputs.js';
 import type { CacheRecord } from './records.js';
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './spec.js';
 import {
@@ -46,52 +43,42 @@ import { registryClient, type RegistryAccess } from '../remote-base.js';
 export type { CacheOptions, CacheReport } from './cache-options.js';
 
 /**
- * Steps whose new layer's index is saved with its record: the builder
- * indexed it already (from its entries, or a RUN's from its staged blob
- * right after the step), so saving it reads nothing.
+ * What the cache is told of a step by the builder (from the step's rules,
+ * which the cache does not know): how to read its key inputs and what kind
+ * of step it is.
  */
-const SAVED_INDEX_KINDS = new Set<Instruction['kind']>(['copy', 'add', 'workdir', 'run']);
-
-/** Steps that stack the whole file system below them (so every base layer is indexed after them). */
-const STACKING_KINDS = new Set<Instruction['kind']>(['run', 'workdir']);
-
-/** Steps that may look at the file system below them. */
-const FS_KINDS = new Set<Instruction['kind']>(['copy', 'add', 'run', 'workdir']);
+export interface StepKeying {
+  /** Reads the step's key inputs; throwing makes it (and the rest of its stage) uncached. */
+  inputs(env: InputEnv): Promise<unknown[]>;
+  /** The inputs may be read after the step ran (from its own reads) without a second read. */
+  keyAfterRun: boolean;
+  /** The step's key does not chain on the file system below it (`COPY --link`). */
+  independent: boolean;
+  /** The step may look at the file system below it. */
+  readsFs: boolean;
+  /** The step stacks the whole file system below it (so every base layer is indexed after it). */
+  stacks: boolean;
+}
 
 /**
- * A step's keys and, for a hit, what the cache holds — or, when no record can
- * match, what its keys will be computed from once it has run (`deferred`):
- * a COPY of context files then reads each file once, for the layer and the
- * key together, instead of hashing every source before copying.
+ * A step's keys and, for a hit, what the cache holds. Without `keys`, the
+ * inputs are read after the step ran ({@link CacheSession.record}): no record
+ * can match, and a copy of context files then reads each file once, for the
+ * layer and the key together.
  */
-export type StepLookup =
-  | {
-      /** The instruction's kind. */
-      kind: Instruction['kind'];
-      key: CacheKey;
-      chain: CacheKey;
-      /** The record found, or undefined for a miss. */
-      hit: Extract<CacheRecord, { kind: 'step' }> | undefined;
-      /** True when the key was looked up (and, without a hit, is known to have no record). */
-      lookedUp: boolean;
-      deferred?: undefined;
-    }
-  | {
-      kind: Instruction['kind'];
-      hit: undefined;
-      /** Keyed after the step ran ({@link CacheSession.record}), from what it read. */
-      deferred: DeferredKey;
-    };
-
-/** What a deferred key is computed from: the state as the step found it. */
-export interface DeferredKey {
-  instruction: Instruction;
-  parent: CacheKey;
-  vars: string[];
-  platform: string;
-  lookups: boolean;
-  /** Why no record can match: the key would have no record (false: lookups are off). */
+export interface StepLookup {
+  /** The keys, when read before the step. */
+  keys: { key: CacheKey; chain: CacheKey } | undefined;
+  /** The record found, or undefined for a miss. */
+  hit: Extract<CacheRecord, { kind: 'step' }> | undefined;
+  /** The keys have (or will have) no record: the chain after this step is new. */
   fresh: boolean;
+  readonly instruction: Instruction;
+  readonly parent: CacheKey;
+  readonly vars: string[];
+  readonly platform: string;
+  readonly lookups: boolean;
+  readonly keying: StepKeying;
 }
 
 interface Used {
@@ -231,42 +218,47 @@ export class CacheSession {
    * keyed (its inputs cannot be read: the step itself will report why) —
    * then it and the rest of its stage run uncached.
    */
-  async lookup(run: StageRun, instruction: Instruction): Promise<StepLookup | undefined> {
-    if (FS_KINDS.has(instruction.kind)) await this.#baseIndexesOf(run.state);
+  async lookup(run: StageRun, instruction: Instruction, keying: StepKeying): Promise<StepLookup | undefined> {
+    if (keying.readsFs) await this.#baseIndexesOf(run.state);
     const parent = this.#chains.get(run.state);
     if (parent === undefined) return undefined;
     const lookups = this.#lookups(run.plan);
     // Only what changed since the parent's lookup: the parent's key already stands for the rest (linear in ENV lines).
     const vars = run.state.vars.takeChanges();
     const platform = formatPlatform(run.state.platform);
-    if (readsContext(instruction)) {
-      // Its key needs every source hashed. When no record can match, the copy goes first and
+    const step = { instruction, parent, vars, platform, lookups, keying };
+    if (keying.keyAfterRun) {
+      // Its key needs every source hashed. When no record can match, the step goes first and
       // hashes the files as it reads them; the key is the same either way.
-      const fresh = this.#empty || (!isIndependent(instruction) && this.#fresh.has(parent));
-      if (!lookups || fresh) return { kind: instruction.kind, hit: undefined, deferred: { instruction, parent, vars, platform, lookups, fresh: lookups } };
+      const fresh = this.#empty || (!keying.independent && this.#fresh.has(parent));
+      if (!lookups || fresh) return { ...step, keys: undefined, hit: undefined, fresh: lookups };
     }
-    let inputs: unknown[];
+    let keys: { key: CacheKey; chain: CacheKey };
     try {
-      inputs = await stepInputs(run, instruction, this.#inputEnv(lookups));
+      keys = await this.#keys(step);
     } catch {
       this.#chains.delete(run.state);
       return undefined;
     }
-    const { key, chain } = stepKeys({
-      parent,
-      instruction,
-      vars,
-      platform,
-      settings: this.#settings,
-      inputs,
-      independent: isIndependent(instruction),
-    });
     let hit: Extract<CacheRecord, { kind: 'step' }> | undefined;
     if (lookups) {
-      const record = await this.cache.get(key);
+      const record = await this.cache.get(keys.key);
       if (record?.kind === 'step') hit = record;
     }
-    return { kind: instruction.kind, key, chain, hit, lookedUp: lookups };
+    return { ...step, keys, hit, fresh: lookups };
+  }
+
+  async #keys(step: Omit<StepLookup, 'keys' | 'hit' | 'fresh'>): Promise<{ key: CacheKey; chain: CacheKey }> {
+    const inputs = await step.keying.inputs(this.#inputEnv(step.lookups));
+    return stepKeys({
+      parent: step.parent,
+      instruction: step.instruction,
+      vars: step.vars,
+      platform: step.platform,
+      settings: this.#settings,
+      inputs,
+      independent: step.keying.independent,
+    });
   }
 
   /**
@@ -282,7 +274,7 @@ export class CacheSession {
         const missing: Layer[] = [];
         for (const [position, layer] of (this.#bases.get(state) ?? []).entries()) {
           const index = await this.cache.loadLayerIndex(layer, position).catch(() => undefined);
-          if (index) rememberIndex(layer, index);
+          if (index) state.useIndex(layer, index);
           else missing.push(layer);
         }
         return missing;
@@ -312,76 +304,58 @@ export class CacheSession {
   }
 
   /**
-   * Applies a hit to the stage: the cached layer goes on top (read only if
-   * a later step needs the files), config changes are made again from the
-   * instruction (they follow from it and the state before, which the key
-   * covers). Returns the step's outcome as if it had run.
+   * Takes a hit: loads the cached layer (read only if a later step needs the
+   * files) with its saved index, for the step to replay on the stage.
    */
-  async replay(run: StageRun, instruction: Instruction, step: StepLookup): Promise<StepOutcome> {
-    if (step.deferred || !step.hit) throw new Error('CacheSession.replay: not a hit');
+  async replay(run: StageRun, step: StepLookup): Promise<CachedStep> {
+    if (!step.hit || !step.keys) throw new Error('CacheSession.replay: not a hit');
     const record = step.hit;
-    let outcome: StepOutcome;
-    if (METADATA_KINDS.has(instruction.kind)) {
-      outcome = applyMetadata(run, instruction);
-    } else {
-      if (instruction.kind === 'workdir') run.state.container.WorkingDir = workdirPath(run.state.container.WorkingDir, instruction.path);
-      outcome = { createdBy: record.createdBy, layer: null };
-      if (record.layer) {
-        const index = await this.cache.loadIndex(record.layer, run.state.layers.length);
-        const layer = this.cache.layer(record.layer);
-        run.state.addLayer(layer, index);
-        if (!index) this.#unindexedHits.set(run.state, [...(this.#unindexedHits.get(run.state) ?? []), layer]);
-        outcome.layer = { digest: record.layer.digest };
-      }
+    let layer: CachedStep['layer'] = null;
+    if (record.layer) {
+      const index = await this.cache.loadIndex(record.layer, run.state.layers.length);
+      layer = { digest: record.layer.digest, layer: this.cache.layer(record.layer), index };
+      if (!index) this.#unindexedHits.set(run.state, [...(this.#unindexedHits.get(run.state) ?? []), layer.layer]);
     }
-    this.#chains.set(run.state, step.chain);
-    this.#used.push({ stage: run.plan.index, key: step.key, record });
+    this.#chains.set(run.state, step.keys.chain);
+    this.#used.push({ stage: run.plan.index, key: step.keys.key, record });
     this.#report.hits++;
-    return { ...outcome, cached: true };
+    return { createdBy: record.createdBy, layer };
   }
 
   /**
-   * Records what a step that ran produced (its layer is the stage's newest
-   * when `outcome.layer` is set). A deferred key is computed now, from what
-   * the step read. The blob is written in the background; {@link finish} and
-   * {@link close} wait for it.
+   * Records what a step that ran produced. Keys not read before the step
+   * are read now, from what it read. The blob is written in the background;
+   * {@link finish} and {@link close} wait for it.
    */
   async record(run: StageRun, step: StepLookup | undefined, outcome: StepOutcome): Promise<void> {
     this.#report.misses++;
     if (!step) return;
-    let keys: { key: CacheKey; chain: CacheKey };
-    let fresh: boolean;
-    if (step.deferred) {
-      const { instruction, parent, vars, platform, lookups } = step.deferred;
-      let inputs: unknown[];
+    let keys = step.keys;
+    if (!keys) {
       try {
-        inputs = await stepInputs(run, instruction, this.#inputEnv(lookups));
+        keys = await this.#keys(step);
       } catch {
         this.#chains.delete(run.state);
         return;
       }
-      keys = stepKeys({ parent, instruction, vars, platform, settings: this.#settings, inputs, independent: isIndependent(instruction) });
-      fresh = step.deferred.fresh;
-    } else {
-      keys = step;
-      fresh = step.lookedUp;
     }
-    this.#chains.set(run.state, keys.chain);
-    if (fresh) this.#fresh.add(keys.chain);
-    const layer = outcome.layer ? run.state.layers[run.state.layers.length - 1] : undefined;
-    const kind = step.kind;
+    const { key, chain } = keys;
+    this.#chains.set(run.state, chain);
+    if (step.fresh) this.#fresh.add(chain);
+    const layer = outcome.layer ? (outcome.layer.layer ?? run.state.layers[run.state.layers.length - 1]) : undefined;
+    // The step made the index as it wrote the layer: saving it reads nothing.
+    const index = outcome.layer?.index;
     const write = (async () => {
       let record: CacheRecord = { kind: 'step', createdBy: outcome.createdBy, layer: null };
       if (layer) {
         const [digest, size, diffId] = await Promise.all([layer.digest(), layer.size(), layer.diffId()]);
         record = { ...record, layer: { mediaType: layer.mediaType, digest, size, diffId } };
       }
-      this.#used.push({ stage: run.plan.index, key: keys.key, record });
-      await this.cache.put(keys.key, record, layer);
-      // The builder remembers the index of layers it made from entries: saving it costs no reading.
-      if (layer && SAVED_INDEX_KINDS.has(kind)) await this.cache.saveIndex(record.layer!.digest, await indexLayer(layer));
+      this.#used.push({ stage: run.plan.index, key, record });
+      await this.cache.put(key, record, layer);
+      if (layer && index) await this.cache.saveIndex(record.layer!.digest, index);
     })();
-    if (STACKING_KINDS.has(kind)) this.#write(this.#saveBaseIndexes(run.state));
+    if (step.keying.stacks) this.#write(this.#saveBaseIndexes(run.state));
     this.#write(write);
   }
 
@@ -444,21 +418,6 @@ export class CacheSession {
     for (const dispose of this.#disposers.splice(0)) await dispose().catch(() => undefined);
     await this.cache.close();
   }
-}
-
-/**
- * A COPY/ADD whose key hashes build-context files (context sources, no
- * `--from`, no `--parents`) and whose other inputs do not depend on the
- * state the step leaves: an independent copy with `--chown=<name>` resolves
- * the name in the stage, which the copy itself may change, so it is keyed
- * before it runs.
- */
-function readsContext(instruction: Instruction): boolean {
-  if (instruction.kind !== 'copy' && instruction.kind !== 'add') return false;
-  if (instruction.kind === 'copy' && (instruction.from !== undefined || instruction.parents === true)) return false;
-  const chown = instruction.chown;
-  if (isIndependent(instruction) && chown !== undefined && chown !== '' && !/^[0-9]+(:[0-9]+)?$/.test(chown)) return false;
-  return instruction.sources.some((s) => !s.startsWith('http://') && !s.startsWith('https://'));
 }
 
 /** Whether the cache directory holds any record (`records/<2 hex>/<key>.json`). */

@@ -1,7 +1,8 @@
 /**
- * COPY and ADD: selecting sources (context, stage, image, URL, heredoc),
- * copying them with BuildKit's rules, unpacking ADD archives, and turning
- * what was written into one layer.
+ * COPY and ADD: selecting sources (context, stage, image, URL, heredoc)
+ * once per step for both the cache key and the copy, copying them with
+ * BuildKit's rules, unpacking ADD archives, and turning what was written
+ * into one layer.
  * @module
  */
 import { sha256 } from '../../digest.js';
@@ -9,18 +10,27 @@ import type { AddInstruction, CopyInstruction } from '../../dockerfile/instructi
 import { bytesSource, type Entry } from '../../layers/entry.js';
 import { layerFromEntries } from '../../layers/from-entries.js';
 import { LowerStack } from '../../unionfs/lower-stack.js';
+import type { BuildContext } from '../../context/context.js';
 import type { ChecksumTap } from '../../context/checksum-tap.js';
 import { ContextError } from '../../context/errors.js';
+import type { CopySource } from '../../context/sources.js';
+import type { StatCache } from '../../context/stat-cache.js';
+import { imageIdentity, imageSelectionKey, stageSelectionChecksum, type InputEnv, type SelectionSpec } from '../cache/inputs.js';
+import { checksumItems } from '../cache/selection.js';
 import { extractArchive, isExtractable } from '../copy/archive.js';
 import { parseChmod, type ChmodSpec } from '../copy/chmod.js';
 import { destinationPath } from '../copy/destination.js';
 import { cleanDest, copyItem, heredocItem, prepareDestination, type CopyAttrs } from '../copy/copy.js';
 import { parentsItems } from '../copy/parents.js';
-import { contextSourceFs, RootfsNotFoundError, type CopyItem, type SourceFs } from '../copy/sources.js';
+import { RootfsNotFoundError, type CopyItem, type SourceFs } from '../copy/sources.js';
 import { CopyTarget } from '../copy/target.js';
 import { BuildError, positionOf } from '../errors.js';
-import { resolveFromRef } from '../stages.js';
+import type { BuildSession } from '../session-types.js';
+import { resolveFromRef, type SourceRef } from '../stages.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
+import { replayLayer, type Step } from './step.js';
+
+type CopyLike = CopyInstruction | AddInstruction;
 
 function isUrl(source: string): boolean {
   return source.startsWith('http://') || source.startsWith('https://');
@@ -30,12 +40,234 @@ function isGit(source: string): boolean {
   return source.startsWith('git@') || source.startsWith('git://') || /^https?:\/\/[^/]+\/.+\.git(#.*)?$/.test(source);
 }
 
+/** BuildKit builds `--link` copies without `--chmod` on an empty file system, merged on top afterwards. */
+function linked(ins: CopyLike): boolean {
+  return ins.link === true && ins.chmod === undefined;
+}
+
+/** A `--chown` naming a user or group (resolved in the stage), not numeric ids. */
+function namedOwner(chown: string | undefined): chown is string {
+  return chown !== undefined && chown !== '' && !/^[0-9]+(:[0-9]+)?$/.test(chown);
+}
+
+/** One selected object, whether ADD may unpack it, and whether it is a local source (not a URL or heredoc). */
+interface Selected {
+  item: CopyItem;
+  unpack: boolean;
+  local: boolean;
+}
+
 /**
- * Runs COPY or ADD (already expanded). With a `tap`, context sources are
- * selected through it, so the selection's checksum comes from the copy's own
- * reads (taken before this returns).
+ * What one COPY/ADD reads, selected once: `--from` resolved once, each
+ * source selected once (lazily: a hit keyed on a remembered checksum selects
+ * nothing), the same objects handed to the key and to the copy. For the
+ * build context, a copy that runs before its key is read hashes the files
+ * as it copies them, so the key costs no second read.
  */
-export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstruction, tap?: ChecksumTap): Promise<StepOutcome> {
+export class CopySelection {
+  readonly #run: StageRun;
+  readonly #ins: CopyLike;
+  readonly #parents: boolean;
+  #from: Promise<{ ref: SourceRef | undefined; fs: () => Promise<SourceFs> }> | undefined;
+  #selected: Promise<Selected[]> | undefined;
+  /** Each context's sources as selected (for its checksum), in copy order. */
+  readonly #contextSources = new Map<BuildContext, CopySource[]>();
+  #tap: ChecksumTap | undefined;
+
+  constructor(run: StageRun, ins: CopyLike) {
+    this.#run = run;
+    this.#ins = ins;
+    this.#parents = ins.kind === 'copy' && ins.parents === true;
+  }
+
+  get #local(): string[] {
+    return this.#ins.sources.filter((s) => !isUrl(s));
+  }
+
+  /** The `--from` source, resolved once; a later stage is refused. */
+  #source(): Promise<{ ref: SourceRef | undefined; fs: () => Promise<SourceFs> }> {
+    this.#from ??= (async () => {
+      const { session, plan } = this.#run;
+      const ins = this.#ins;
+      const from = ins.kind === 'copy' ? ins.from : undefined;
+      if (from === undefined) {
+        const fs = contextFs(session.context, 'context', this, true);
+        return { ref: undefined, fs: async () => fs };
+      }
+      const ref = resolveFromRef(from, session.graph.plans.map((p) => p.stage), new Set(Object.keys(session.options.buildContexts ?? {})), ins, plan.label);
+      if (ref.kind === 'stage' && ref.index >= plan.index) {
+        throw new BuildError('UNKNOWN_STAGE', `cannot copy from stage "${from}", it needs to be defined before current stage "${plan.label}"`, {
+          ...positionOf(ins, plan.label),
+          reference: from,
+        });
+      }
+      const dir = ref.kind === 'context' ? await session.namedDirectory(ref.name) : undefined;
+      if (dir) {
+        const fs = contextFs(dir, `context ${from}`, this, false);
+        return { ref, fs: async () => fs };
+      }
+      let fs: Promise<SourceFs> | undefined;
+      return { ref, fs: () => (fs ??= session.sourceFs(ref, ins, plan.label)) };
+    })();
+    return this.#from;
+  }
+
+  /**
+   * Starts hashing what the copy reads from the build context (call before
+   * it reads anything): the key, read after the copy, then comes from the
+   * copy's own reads.
+   */
+  async tapContext(statCache: StatCache): Promise<void> {
+    if (this.#selected !== undefined || this.#tap !== undefined) return;
+    this.#tap = await this.#run.session.context.tapChecksum({ cache: statCache });
+  }
+
+  /** @internal The tap of the build context's entries, if one was started. */
+  observe(entry: Entry): Entry {
+    return this.#tap ? this.#tap.observe(entry) : entry;
+  }
+
+  /** @internal Notes a context's sources as they are selected (the build context's join the tap). */
+  noteContext(context: BuildContext, sources: readonly CopySource[]): void {
+    const list = this.#contextSources.get(context) ?? [];
+    list.push(...sources);
+    this.#contextSources.set(context, list);
+    if (context === this.#run.session.context) this.#tap?.add(sources);
+  }
+
+  /** Every object to copy, in order: sources (URLs fetched), then heredocs. Selected once. */
+  items(): Promise<Selected[]> {
+    this.#selected ??= this.#select();
+    return this.#selected;
+  }
+
+  async #select(): Promise<Selected[]> {
+    const { session, plan } = this.#run;
+    const ins = this.#ins;
+    const position = positionOf(ins, plan.label);
+    const isAdd = ins.kind === 'add';
+    const { fs: sourceFs } = await this.#source();
+    const items: Selected[] = [];
+    for (const source of ins.sources) {
+      session.checkAborted();
+      if (isAdd && isGit(source)) {
+        throw new BuildError('ADD_GIT_UNSUPPORTED', `ADD of a git repository (${source}) is not supported: clone it into the context first`, { ...position, reference: source });
+      }
+      if (isUrl(source)) {
+        if (!isAdd) throw new BuildError('COPY_INVALID_OPTION', 'source can\'t be a URL for COPY', { ...position, reference: source });
+        items.push({ item: await fetchItem(this.#run, ins as AddInstruction, source), unpack: (ins as AddInstruction).unpack === true, local: false });
+        continue;
+      }
+      const fs = await sourceFs();
+      let selected: CopyItem[];
+      try {
+        selected = this.#parents ? await parentsItems(fs, source, ins.exclude) : await fs.select([source], { excludes: ins.exclude });
+      } catch (err) {
+        throw sourceError(err, source, fs, position);
+      }
+      const unpack = isAdd && (ins as AddInstruction).unpack !== false && fs.kind === 'context';
+      for (const item of selected) items.push({ item, unpack, local: true });
+    }
+    const mtime = session.epoch ?? 0;
+    for (const heredoc of ins.heredocs) items.push({ item: heredocItem(heredoc.path, heredoc.content, mtime), unpack: false, local: false });
+    return items;
+  }
+
+  /** The selected local sources (no URLs, no heredocs), for checksums. */
+  async #localItems(): Promise<CopyItem[]> {
+    return (await this.items()).flatMap(({ item, local }) => (local ? [item] : []));
+  }
+
+  /** The key input of the local sources (see `docs/cache.md`). */
+  async checksum(env: InputEnv): Promise<unknown[]> {
+    const { session, plan } = this.#run;
+    const { ref } = await this.#source();
+    const spec: SelectionSpec = { sources: this.#local, excludes: this.#ins.exclude, parents: this.#parents };
+    if (ref === undefined) return ['context', await this.#contextChecksum(session.context, env)];
+    switch (ref.kind) {
+      case 'scratch':
+        return ['from', imageSelectionKey(null, spec)];
+      case 'image':
+        return ['from', imageSelectionKey(imageIdentity(await session.image(ref.ref, this.#ins, plan.label)), spec)];
+      case 'context': {
+        const dir = await session.namedDirectory(ref.name);
+        if (dir) return ['from', await this.#contextChecksum(dir, env)];
+        const image = await session.image(session.options.buildContexts?.[ref.name] ?? ref.name, this.#ins, plan.label);
+        return ['from', imageSelectionKey(imageIdentity(image), spec)];
+      }
+      case 'stage':
+        return ['from', await stageSelectionChecksum(await session.stage(ref.index), spec, () => this.#localItems(), env)];
+    }
+  }
+
+  /** A context's checksum of the selection: the copy's tap when it read first, else through the stat index. */
+  async #contextChecksum(context: BuildContext, env: InputEnv): Promise<string> {
+    const items = await this.#localItems();
+    if (this.#parents) return checksumItems(items, { withPaths: true });
+    if (this.#tap && context === this.#run.session.context) return this.#tap.digest();
+    return context.checksum(this.#contextSources.get(context) ?? [], { cache: env.statCache });
+  }
+}
+
+/**
+ * A build context as a COPY source: sources selected through it are noted
+ * by the selection (its checksum covers them) and entries pass its tap.
+ * Named context directories are read as they are.
+ */
+function contextFs(context: BuildContext, label: string, selection: CopySelection, tapped: boolean): SourceFs {
+  return {
+    kind: 'context',
+    label,
+    async select(sources, options = {}) {
+      const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
+      selection.noteContext(context, selected);
+      if (!tapped) return selected;
+      return selected.map((item) => ({
+        source: item.source,
+        path: item.path,
+        name: item.name,
+        type: item.type,
+        async *entries() {
+          for await (const { rel, entry } of item.entries()) yield { rel, entry: selection.observe(entry) };
+        },
+      }));
+    },
+  };
+}
+
+/** COPY and ADD. */
+export const copyStep: Step<CopyLike, CopySelection> = {
+  readsFs: true,
+  stacks: false,
+  prepare: (run, ins) => new CopySelection(run, ins),
+  async inputs(run, ins, selection, env) {
+    const out: unknown[] = [];
+    if (linked(ins)) {
+      // Not covered by a parent key: where relative destinations land, and who a named owner is.
+      out.push(['dest', destinationPath(run.state.container.WorkingDir, ins.dest)]);
+      if (namedOwner(ins.chown)) out.push(['owner', await run.users.chownOwner(ins.chown)]);
+    }
+    for (const url of ins.sources.filter(isUrl)) out.push(['url', url, ...(await urlDigest(run.session, ins, url))]);
+    if (ins.sources.some((s) => !isUrl(s))) out.push(await selection.checksum(env));
+    return out;
+  },
+  keyAfterRun(ins) {
+    // Context sources only (no --from, no --parents); a --link copy with a named owner resolves it in
+    // the stage the copy may change, so it is keyed before.
+    if (ins.kind === 'copy' && (ins.from !== undefined || ins.parents === true)) return false;
+    if (linked(ins) && namedOwner(ins.chown)) return false;
+    return ins.sources.some((s) => !isUrl(s));
+  },
+  independent: linked,
+  async execute(run, ins, selection, ctx) {
+    if (ctx.keyAfterRun) await selection.tapContext(ctx.statCache);
+    return runCopy(run, ins, selection);
+  },
+  replay: (run, _ins, hit) => replayLayer(run, hit),
+};
+
+/** Runs COPY or ADD (already expanded) over its selection. */
+async function runCopy(run: StageRun, ins: CopyLike, selection: CopySelection): Promise<StepOutcome> {
   const { session, state, plan } = run;
   const position = positionOf(ins, plan.label);
   const isAdd = ins.kind === 'add';
@@ -65,52 +297,9 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
   }
   const createdMtime = session.epoch ?? 0;
   const attrs: CopyAttrs = { createdMtime, ...(owner ? { owner } : {}), ...(chmod ? { chmod } : {}) };
+  const items = await selection.items();
 
-  // Where the sources come from.
-  let sourceFs: SourceFs = contextSourceFs(session.context, 'context', tap);
-  if (ins.kind === 'copy' && ins.from !== undefined) {
-    const ref = resolveFromRef(ins.from, session.graph.plans.map((p) => p.stage), new Set(Object.keys(session.options.buildContexts ?? {})), ins, plan.label);
-    if (ref.kind === 'stage' && ref.index >= plan.index) {
-      throw new BuildError(
-        'UNKNOWN_STAGE',
-        `cannot copy from stage "${ins.from}", it needs to be defined before current stage "${plan.label}"`,
-        { ...position, reference: ins.from },
-      );
-    }
-    sourceFs = await session.sourceFs(ref, ins, plan.label);
-  }
-
-  // Select what to copy.
-  const items: Array<{ item: CopyItem; unpack: boolean }> = [];
-  for (const source of ins.sources) {
-    session.checkAborted();
-    if (isAdd && isGit(source)) {
-      throw new BuildError('ADD_GIT_UNSUPPORTED', `ADD of a git repository (${source}) is not supported: clone it into the context first`, { ...position, reference: source });
-    }
-    if (isUrl(source)) {
-      if (!isAdd) throw new BuildError('COPY_INVALID_OPTION', 'source can\'t be a URL for COPY', { ...position, reference: source });
-      items.push({ item: await fetchItem(run, ins as AddInstruction, source), unpack: ins.kind === 'add' && ins.unpack === true });
-      continue;
-    }
-    let selected: CopyItem[];
-    try {
-      if (ins.kind === 'copy' && ins.parents) {
-        selected = await parentsItems(sourceFs, source, ins.exclude);
-      } else {
-        selected = await sourceFs.select([source], { excludes: ins.exclude });
-      }
-    } catch (err) {
-      throw sourceError(err, source, sourceFs, position);
-    }
-    const unpack = isAdd && (ins as AddInstruction).unpack !== false && sourceFs.kind === 'context';
-    for (const item of selected) items.push({ item, unpack });
-  }
-  for (const heredoc of ins.heredocs) items.push({ item: heredocItem(heredoc.path, heredoc.content, createdMtime), unpack: false });
-
-  // BuildKit builds `--link` copies (without --chmod) on an empty file system, merged on top afterwards.
-  const link = ins.link && ins.chmod === undefined;
-
-  const target = new CopyTarget(link ? LowerStack.empty() : await state.stack());
+  const target = new CopyTarget(linked(ins) ? LowerStack.empty() : await state.stack());
   if (items.length > 1 && !dest.endsWith('/') && target.stat(cleanDest(dest))?.type !== 'dir') {
     throw new BuildError(
       'COPY_DEST_NOT_DIRECTORY',
@@ -141,16 +330,18 @@ export async function runCopy(run: StageRun, ins: CopyInstruction | AddInstructi
 
   const text = historyText(ins);
   const entries = target.entries();
-  if (entries.length === 0) {
-    await tap?.digest();
-    return { createdBy: text, layer: null };
-  }
-  const layer = layerFromEntries(entries, session.layerOptions());
-  const staged = await session.spool.stage(layer, session.options.signal);
-  // After the layer: its writer read the files, and the checksum takes their digests from that read.
-  await tap?.digest();
-  state.addLayerFromEntries(staged, entries);
-  return { createdBy: text, layer: { digest: await staged.digest() } };
+  if (entries.length === 0) return { createdBy: text, layer: null };
+  const staged = await session.spool.stage(layerFromEntries(entries, session.layerOptions()), session.options.signal);
+  const index = state.addLayerFromEntries(staged, entries);
+  return { createdBy: text, layer: { digest: await staged.digest(), layer: staged, index } };
+}
+
+/** A URL's content identity: the `--checksum` given, else the fetched bytes' digest and Last-Modified time. */
+async function urlDigest(session: BuildSession, ins: CopyLike, url: string): Promise<unknown[]> {
+  if (ins.kind === 'add' && ins.checksum !== undefined) return [ins.checksum];
+  if (!session.fetcher) throw new Error('no fetcher');
+  const { data, mtime } = await session.fetcher(url, session.options.signal ? { signal: session.options.signal } : {});
+  return [sha256(data), mtime === undefined ? null : Math.floor(mtime)];
 }
 
 /** BuildKit's history text of COPY/ADD. */

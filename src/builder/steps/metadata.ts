@@ -9,6 +9,7 @@ import { BuildError, positionOf } from '../errors.js';
 import { goDuration, goList, goQuoteList } from '../go-format.js';
 import { stageArgValue, expandWord } from '../scope.js';
 import type { StageRun, StepOutcome } from './context.js';
+import type { Step } from './step.js';
 
 /** The default shell of Linux images. */
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
@@ -152,6 +153,26 @@ export function applyMetadata(run: StageRun, instruction: Instruction): StepOutc
       throw new Error(`not a metadata instruction: ${instruction.kind}`);
   }
 }
+
+/**
+ * The metadata kinds: no layer, no file system. A hit replays the same
+ * config change from the instruction (it follows from the instruction and
+ * the state before it, which the key covers).
+ */
+export const metadataStep: Step<Instruction, undefined> = {
+  readsFs: false,
+  stacks: false,
+  prepare: () => undefined,
+  async inputs(run, ins) {
+    // The values an ARG takes from outside the stage: the build arg, else the global (meta) value.
+    if (ins.kind !== 'arg') return [];
+    return ins.args.map((a) => [a.key, run.session.buildArgs.get(a.key) ?? null, run.session.global.get(a.key) ?? null]);
+  },
+  keyAfterRun: () => false,
+  independent: () => false,
+  execute: async (run, ins) => applyMetadata(run, ins),
+  replay: (run, ins) => applyMetadata(run, ins),
+};
 
 /** `[ip:][hostPort:]port[-end][/proto]` → `port/proto` for each port of the range. */
 function parsePort(raw: string, run: StageRun, instruction: Instruction): string[] {

@@ -14,10 +14,12 @@ import { readFile } from 'node:fs/promises';
 import { BuildError, positionOf, RunFailedError } from '../errors.js';
 import type { MountSource, RunContext, RunFile, RunResult, RunStep } from '../../sandbox/executor.js';
 import type { StepRef } from '../events.js';
+import { imageIdentity, imageSelectionKey, stageSelectionChecksum, type InputEnv, type SelectionSpec } from '../cache/inputs.js';
 import { DEFAULT_PATH } from '../scope.js';
 import { resolveFromRef } from '../stages.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
 import { commandArgs } from './metadata.js';
+import { replayLayer, type Step } from './step.js';
 
 /**
  * An inline file the executor must provide for the step (a heredoc script run by its `#!` line).
@@ -68,8 +70,83 @@ function runCommandString(run: StageRun, argv: string[]): string {
   return [...prefix, ...argv].join(' ');
 }
 
+/**
+ * RUN: keyed on its text and state (as BuildKit), a `runCacheKey` standing
+ * for a JavaScript handler, and the content of bind-mounted sources; a hit
+ * replays its layer.
+ */
+export const runStep: Step<RunInstruction, undefined> = {
+  readsFs: true,
+  stacks: true,
+  check(run, ins) {
+    // BuildKit's entitlements: checked before the cache, so a cached step does not slip through either.
+    const allow = run.session.options.allow ?? [];
+    if (ins.network === 'host' && !allow.includes('network.host')) {
+      throw new BuildError('ENTITLEMENT_REQUIRED', 'RUN --network=host needs the network.host entitlement (API: allow: [\'network.host\'], CLI: --allow network.host)', { reason: 'network.host not allowed' });
+    }
+    if (ins.security === 'insecure' && !allow.includes('security.insecure')) {
+      throw new BuildError('ENTITLEMENT_REQUIRED', 'security.insecure is not allowed: RUN --security=insecure needs the security.insecure entitlement (API: allow: [\'security.insecure\'], CLI: --allow security.insecure)', { reason: 'security.insecure not allowed' });
+    }
+  },
+  prepare: () => undefined,
+  async inputs(run, ins, _prepared, env) {
+    const { run: handler, runCacheKey } = run.session.options;
+    // A JavaScript handler's behaviour is its code, which no key can see: only the caller's runCacheKey stands for it.
+    if (handler !== undefined && runCacheKey === undefined) throw new Error('RUN served by a handler without runCacheKey: not cached');
+    const out: unknown[] = runCacheKey === undefined ? [] : [['run-cache-key', runCacheKey]];
+    for (const mount of ins.mounts) if (mount.type === 'bind') out.push(['bind', mount.target ?? '', await bindChecksum(run, ins, mount, env)]);
+    return out;
+  },
+  keyAfterRun: () => false,
+  independent: () => false,
+  execute(run, ins, _prepared, ctx) {
+    refuseNul(ins.command, run.state.config.config?.Env ?? []);
+    return runRun(run, ins, ctx.ref);
+  },
+  replay: (run, _ins, hit) => replayLayer(run, hit),
+};
+
+/** The content identity of what a bind mount shows. */
+async function bindChecksum(run: StageRun, ins: RunInstruction, mount: Mount, env: InputEnv): Promise<string> {
+  const { session, plan } = run;
+  const source = mount.source ?? '/';
+  const spec: SelectionSpec = { sources: [source], excludes: [], parents: false };
+  const fromContext = async (context: typeof session.context) => context.checksum(await context.resolveSources([source]), { cache: env.statCache });
+  if (mount.from === undefined || mount.from === '') return fromContext(session.context);
+  const ref = resolveFromRef(mount.from, session.graph.plans.map((p) => p.stage), new Set(Object.keys(session.options.buildContexts ?? {})), ins, plan.label);
+  switch (ref.kind) {
+    case 'scratch':
+      return imageSelectionKey(null, spec);
+    case 'image':
+      return imageSelectionKey(imageIdentity(await session.image(ref.ref, ins, plan.label)), spec);
+    case 'context': {
+      const dir = await session.namedDirectory(ref.name);
+      if (dir) return fromContext(dir);
+      return imageSelectionKey(imageIdentity(await session.image(session.options.buildContexts?.[ref.name] ?? ref.name, ins, plan.label)), spec);
+    }
+    case 'stage':
+      return stageSelectionChecksum(await session.stage(ref.index), spec, async () => (await session.sourceFs(ref, ins, plan.label)).select([source]), env);
+  }
+}
+
+/**
+ * A NUL byte cannot be part of a process argument or environment variable
+ * (exec(2) ends each string there): refused as an instruction error rather
+ * than failing inside the process start.
+ */
+function refuseNul(command: { shell: string } | { exec: string[] }, env: readonly string[]): void {
+  const words = 'shell' in command ? [command.shell] : command.exec;
+  if (words.some((w) => w.includes('\0'))) {
+    throw new BuildError('INVALID_INSTRUCTION', 'RUN: the command contains a NUL byte (\\0), which no process argument can hold', { reason: 'nul byte' });
+  }
+  const bad = env.find((e) => e.includes('\0'));
+  if (bad !== undefined) {
+    throw new BuildError('INVALID_INSTRUCTION', `RUN: the environment variable ${bad.slice(0, bad.indexOf('='))} contains a NUL byte (\\0), which no process environment can hold`, { reason: 'nul byte' });
+  }
+}
+
 /** Runs RUN (mounts already expanded); its output events name `stepRef`, the step as announced. */
-export async function runRun(run: StageRun, ins: RunInstruction, stepRef: StepRef): Promise<StepOutcome> {
+async function runRun(run: StageRun, ins: RunInstruction, stepRef: StepRef): Promise<StepOutcome> {
   const { session, state, plan } = run;
   const position = positionOf(ins, plan.label);
   // The sandbox would run the image's binaries on this CPU: a wrong result or an exec error, never the image asked for.
@@ -150,15 +227,15 @@ export async function runRun(run: StageRun, ins: RunInstruction, stepRef: StepRe
   try {
     session.checkAborted();
     if (!result.layer) return { createdBy, layer: null };
-    // Staged once (digests computed on the way); nothing reads the executor's layer after this.
-    const staged = await session.spool.stage(result.layer, session.options.signal);
+    // Staged once (digests computed on the way); nothing reads the executor's layer after this. A handler's
+    // commit to the union view has the index already; an executor's layer is indexed from the bytes as they are staged.
     const committed = rootfs.lowers;
-    if (committed.depth === stack.depth + 1) {
-      state.addLayer(staged, committed.layers[committed.depth - 1]);
-    } else {
-      state.addLayer(staged);
-    }
-    return { createdBy, layer: { digest: await staged.digest() } };
+    const known = committed.depth === stack.depth + 1 ? committed.layers[committed.depth - 1] : undefined;
+    const { layer: staged, index } = known
+      ? { layer: await session.spool.stage(result.layer, session.options.signal), index: known }
+      : await session.spool.stageIndexed(result.layer, state.indexOptions(), session.options.signal);
+    state.addLayer(staged, index);
+    return { createdBy, layer: { digest: await staged.digest(), layer: staged, index } };
   } finally {
     await result.release?.();
   }

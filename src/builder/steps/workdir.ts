@@ -10,6 +10,7 @@ import { cleanDest } from '../copy/copy.js';
 import { CopyTarget } from '../copy/target.js';
 import { BuildError, positionOf } from '../errors.js';
 import { userError, type StageRun, type StepOutcome } from './context.js';
+import { replayLayer, type Step } from './step.js';
 
 /** The new working directory: absolute paths as they are, relative ones below the current one. */
 export function workdirPath(current: string | undefined, path: string): string {
@@ -17,8 +18,23 @@ export function workdirPath(current: string | undefined, path: string): string {
   return cleanDest(`${current && current !== '' ? current : '/'}/${path}`);
 }
 
+/** WORKDIR: a layer when it creates the directory; a hit sets the directory and replays that layer. */
+export const workdirStep: Step<WorkdirInstruction, undefined> = {
+  readsFs: true,
+  stacks: true,
+  prepare: () => undefined,
+  inputs: async () => [],
+  keyAfterRun: () => false,
+  independent: () => false,
+  execute: (run, ins) => runWorkdir(run, ins),
+  replay(run, ins, hit) {
+    run.state.container.WorkingDir = workdirPath(run.state.container.WorkingDir, ins.path);
+    return replayLayer(run, hit);
+  },
+};
+
 /** Runs WORKDIR (already expanded). */
-export async function runWorkdir(run: StageRun, ins: WorkdirInstruction): Promise<StepOutcome> {
+async function runWorkdir(run: StageRun, ins: WorkdirInstruction): Promise<StepOutcome> {
   const { state, session } = run;
   const wd = workdirPath(state.container.WorkingDir, ins.path);
   state.container.WorkingDir = wd;
@@ -39,8 +55,7 @@ export async function runWorkdir(run: StageRun, ins: WorkdirInstruction): Promis
   }
   const entries = target.entries();
   if (target.size === 0) return { createdBy, layer: null };
-  const layer = layerFromEntries(entries, session.layerOptions());
-  const staged = await session.spool.stage(layer, session.options.signal);
-  state.addLayerFromEntries(staged, entries);
-  return { createdBy, layer: { digest: await staged.digest() } };
+  const staged = await session.spool.stage(layerFromEntries(entries, session.layerOptions()), session.options.signal);
+  const index = state.addLayerFromEntries(staged, entries);
+  return { createdBy, layer: { digest: await staged.digest(), layer: staged, index } };
 }

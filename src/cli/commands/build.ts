@@ -58,6 +58,8 @@ alone (then the context is empty).
                             when standard error is a terminal
       --no-run              fail on RUN instead of running it in the sandbox
       --allow network.host  let RUN --network=host share the host's network (BuildKit's entitlement)
+      --allow security.insecure
+                            let RUN --security=insecure run with every capability
       --source-date-epoch N timestamps for reproducible images
                             (default $SOURCE_DATE_EPOCH)
       --store DIR           the image store directory
@@ -138,12 +140,14 @@ function platformList(value: string): string[] {
   return list;
 }
 
-/** `--allow network.host` (BuildKit's entitlements; layerkit knows only that one). */
-function allowFlags(list: string[]): { allow?: Array<'network.host'> } {
+const ENTITLEMENTS = ['network.host', 'security.insecure'] as const;
+
+/** `--allow network.host`, `--allow security.insecure` (BuildKit's entitlements layerkit knows). */
+function allowFlags(list: string[]): { allow?: Array<(typeof ENTITLEMENTS)[number]> } {
   const items = stageList(list);
-  const unknown = items.find((item) => item !== 'network.host');
-  if (unknown !== undefined) throw new UsageError(`--allow expects network.host, got ${JSON.stringify(unknown)}`);
-  return items.length > 0 ? { allow: ['network.host'] } : {};
+  const unknown = items.find((item) => !(ENTITLEMENTS as readonly string[]).includes(item));
+  if (unknown !== undefined) throw new UsageError(`--allow expects network.host or security.insecure, got ${JSON.stringify(unknown)}`);
+  return items.length > 0 ? { allow: ENTITLEMENTS.filter((e) => items.includes(e)) } : {};
 }
 
 /** `--no-cache-filter a,b --no-cache-filter c` → `['a', 'b', 'c']`. */
