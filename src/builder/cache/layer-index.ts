@@ -56,7 +56,7 @@ export async function saveIndex(root: string, tmpDir: string, digest: Digest, in
   await mkdir(tmpDir, { recursive: true });
   await mkdir(dirname(path), { recursive: true });
   try {
-    await writeFile(temp, encodeIndex(digest, index));
+    await writeFile(temp, indexJson(digest, index));
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
@@ -70,13 +70,32 @@ export async function saveIndex(root: string, tmpDir: string, digest: Digest, in
  * beside an image (docs/cache.md, "Layer indexes").
  */
 export function encodeIndex(digest: Digest, index: LayerIndex): Uint8Array {
-  const entries: SavedEntry[] = [];
+  return new TextEncoder().encode([...indexJson(digest, index)].join(''));
+}
+
+/** Entries per piece of {@link indexJson}. */
+const JSON_BATCH = 4096;
+
+/**
+ * The text of {@link encodeIndex} in pieces of a few thousand entries (the
+ * same text as `JSON.stringify` of the whole): `saveIndex` writes them as
+ * they come, so a layer of 100,000 files never has its index in memory as
+ * one array of records and one string.
+ */
+function* indexJson(digest: Digest, index: LayerIndex): Generator<string> {
+  let text = `{"v":${VERSION},"digest":${JSON.stringify(digest)},"entries":[`;
+  let count = 0;
   for (const e of index.entries.values()) {
     const xattrs = e.xattrs ? Object.fromEntries(Object.entries(e.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')])) : null;
     const dev: [number, number] | null = e.type === 'char' || e.type === 'block' ? [e.devmajor ?? 0, e.devminor ?? 0] : null;
-    entries.push([e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.type === 'file' ? e.size : 0, e.linkname ?? null, dev, xattrs]);
+    const saved: SavedEntry = [e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.type === 'file' ? e.size : 0, e.linkname ?? null, dev, xattrs];
+    text += (count++ === 0 ? '' : ',') + JSON.stringify(saved);
+    if (count % JSON_BATCH === 0) {
+      yield text;
+      text = '';
+    }
   }
-  return new TextEncoder().encode(JSON.stringify({ v: VERSION, digest, entries, whiteouts: index.whiteouts, opaque: index.opaqueDirs }));
+  yield `${text}],"whiteouts":${JSON.stringify(index.whiteouts)},"opaque":${JSON.stringify(index.opaqueDirs)}}`;
 }
 
 /**
