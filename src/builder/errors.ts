@@ -8,7 +8,7 @@
 import { LayerkitError } from '../errors.js';
 import type { InstructionPosition } from '../sandbox/errors.js';
 
-export { RunFailedError, type RunFailedErrorData, type InstructionPosition } from '../sandbox/errors.js';
+export { RunFailedError, type InstructionPosition } from '../sandbox/errors.js';
 
 /** The codes a {@link BuildError} can carry. */
 export type BuildErrorCode =

@@ -98,8 +98,6 @@ export function normalizeMemberName(name: string): string {
   return normalized.replace(/^\/+/, '');
 }
 
-const paddedSize = (size: number): number => Math.ceil(size / BLOCK) * BLOCK;
-
 const TYPES: Record<number, IndexedMember['type']> = { 0x00: 'file', 0x30: 'file', 0x37: 'file', 0x35: 'dir', 0x32: 'symlink', 0x31: 'hardlink' };
 
 async function indexArchive(reader: Reader, path: string, format: CompressionFormat): Promise<Map<string, IndexedMember>> {

@@ -21,28 +21,6 @@ export function modeWithType(type: NodeType, perm: number): number {
   return TYPE_BITS[type] | (perm & 0o7777);
 }
 
-/** The node type encoded in an `st_mode`. */
-export function typeFromMode(mode: number): NodeType | 'socket' | undefined {
-  switch (mode & S_IFMT) {
-    case 0o100000:
-      return 'file';
-    case 0o040000:
-      return 'dir';
-    case 0o120000:
-      return 'symlink';
-    case 0o020000:
-      return 'char';
-    case 0o060000:
-      return 'block';
-    case 0o010000:
-      return 'fifo';
-    case 0o140000:
-      return 'socket';
-    default:
-      return undefined;
-  }
-}
-
 /** The device number the view reports for everything in it. */
 export const UNION_DEV = 0x4c4b; // "LK"
 

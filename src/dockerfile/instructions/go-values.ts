@@ -156,12 +156,6 @@ function keptFractionDigits(digits: string): string {
   return kept;
 }
 
-/** Go's `time.Duration.String()` for the few values BuildKit prints (`1ms`). */
-export function formatGoDuration(nanoseconds: bigint): string {
-  if (nanoseconds === 1_000_000n) return '1ms';
-  return `${nanoseconds}ns`;
-}
-
 const INT64_MIN = -9223372036854775808;
 
 /** `strconv.ParseFloat(text, 64)` for the forms go-units can meet. */

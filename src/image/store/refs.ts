@@ -9,7 +9,6 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Digest } from '../../digest.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { canonicalJson, parseIndex } from '../json.js';
 import { Annotation, ImageMediaType, type Descriptor, type ImageIndex } from '../types.js';
@@ -86,9 +85,4 @@ export function assignRef(entries: StoredEntry[], descriptor: Descriptor, ref: s
 export function ensureEntry(entries: StoredEntry[], descriptor: Descriptor): StoredEntry[] {
   if (entries.some((e) => e.descriptor.digest === descriptor.digest)) return entries;
   return [...entries, { descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, refs: [] }];
-}
-
-/** The entry for a manifest digest. */
-export function entryByDigest(entries: StoredEntry[], digest: Digest | string): StoredEntry | undefined {
-  return entries.find((e) => e.descriptor.digest === digest);
 }

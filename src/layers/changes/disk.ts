@@ -9,7 +9,6 @@ import type { Stats } from 'node:fs';
 import { chmod, lchown, lstat, lutimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry } from '../entry.js';
-import { UnsafePathError } from '../errors.js';
 import { relativePath } from '../path.js';
 
 /** What a confined lookup found at a path. */
@@ -51,11 +50,6 @@ export async function lstatOrNull(host: string): Promise<Stats | null> {
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw err;
   }
-}
-
-/** Refuses a lookup that went through a symlink. */
-export function refuseSymlink(found: Found, path: string, what: string): void {
-  if (found.kind === 'symlink') throw new UnsafePathError(path, `${what} below symlink ${found.at}`);
 }
 
 /** The host path of an entry path below a directory on disk. */
