@@ -22,7 +22,7 @@ import { OPAQUE_WHITEOUT, whiteoutPath } from '../layers/changes/whiteout.js';
 import type { UnionFS } from '../unionfs/union.js';
 import { writeStubs } from './files.js';
 import type { MountPoint } from './rootfs-paths.js';
-import type { OwnerMapping } from './upper-layer.js';
+import { withRecorded, type OwnerMapping } from './upper-layer.js';
 import { readXattrs } from './xattrs.js';
 
 /** What the executor does with a copy-strategy step. */
@@ -182,7 +182,13 @@ async function diffIndexes(
       }
       continue;
     }
-    const sameMeta = was.mode === now.mode && was.uid === now.uid && was.gid === now.gid && seconds(was.mtimeNs) === seconds(now.mtimeNs);
+    let sameMeta = was.mode === now.mode && was.uid === now.uid && was.gid === now.gid && seconds(was.mtimeNs) === seconds(now.mtimeNs);
+    if (owners.recorded) {
+      // The copy's files were all the caller's before and after (see id-map.ts): compare the namespace's owners.
+      const rec = owners.recorded.get(path) ?? { uid: 0, gid: 0, mode: now.mode };
+      const image = owners.imageOwners?.get(path) ?? { uid: 0, gid: 0 };
+      sameMeta = was.mode === rec.mode && image.uid === rec.uid && image.gid === rec.gid && seconds(was.mtimeNs) === seconds(now.mtimeNs);
+    }
     if (!sameMeta) {
       changed.add(path);
       continue;
@@ -247,7 +253,8 @@ async function diffIndexes(
     }
     const x = xattrs.get(host);
     if (x && Object.keys(x).length > 0 && entry.type !== 'hardlink') entry.xattrs = x;
-    if (owners.hostIds) entry = await remap(entry, view, owners);
+    if (owners.recorded) entry = withRecorded(entry, owners.recorded);
+    else if (owners.hostIds) entry = await remap(entry, view, owners);
     entries.push(entry);
     if (opaque.has(path)) entries.push({ path: `${path}/${OPAQUE_WHITEOUT}`, type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: whiteoutMtime, size: 0 });
   }

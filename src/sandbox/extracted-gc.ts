@@ -24,6 +24,7 @@ import { directoryBlobSource, readBlob } from '../image/blob-source.js';
 import { parseImageConfig, parseManifest } from '../image/json.js';
 import { readRefs } from '../image/store/refs.js';
 import { loadFacts } from '../image/store/resolve.js';
+import { removeOwnedTree } from './id-map.js';
 import { ownerLives, ownerTag, scratchName, scratchOwner } from '../image/store/scratch.js';
 
 const HEX = /^[0-9a-f]{64}$/;
@@ -246,7 +247,8 @@ export async function pruneExtracted(storeRoot: string, options: PruneExtractedO
       kept.push(entry);
       continue;
     }
-    await rm(to, { recursive: true, force: true });
+    // A rootless store with subordinate ids holds files of those ids (lower-owners.ts).
+    await removeOwnedTree(to);
     removed++;
     freedBytes += entry.bytes;
   }

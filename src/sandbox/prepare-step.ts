@@ -13,7 +13,10 @@ import { copyStrategy, type CopyRun } from './copy.js';
 import { extractedLayer } from './extracted.js';
 import { DEFAULT_HOSTNAME, hostsFile, resolvConf, writeStubs } from './files.js';
 import { planMounts } from './mounts.js';
-import { HOST_DIRS, type SandboxCapabilities } from './probe.js';
+import { applyOwners, mapsId, ownersBackScript, OWNERS_FILE, unshareIdArgs, type IdMap, type OwnedPath } from './id-map.js';
+import { SandboxError } from './errors.js';
+import { lowerOwners } from './lower-owners.js';
+import { findProgram, HOST_DIRS, type SandboxCapabilities } from './probe.js';
 import { prepareStepDir, type MountOp, type StepLayout } from './prepare.js';
 import { planStubs, resolveInRoot, type MountPoint } from './rootfs-paths.js';
 import { setupScript, type ScriptPlan } from './script.js';
@@ -35,6 +38,14 @@ export interface PrepareOptions {
    * devpts instance and runs util-linux `script` (see {@link TTY_INIT}).
    */
   tty?: boolean;
+  /**
+   * Rootless: the caller's subordinate ids (see `id-map.ts`). With them the
+   * step's namespace maps root to the caller and 1…N to the range, the lower
+   * directories (or the copy) carry the image's owners, and the outer init
+   * hands what the command made back to the caller when it ends, listing
+   * the owners in `<stepDir>/owners`. Without them one id is mapped.
+   */
+  idMap?: IdMap;
 }
 
 /**
@@ -69,20 +80,30 @@ export interface PreparedStep {
   goFd?: number;
   /** The copy strategy's state, to diff after the command. */
   copy?: CopyRun;
+  /**
+   * With an id map: where the outer init lists the owners it handed back
+   * (see `id-map.ts` `readOwners`), and the image's owners of the copy's
+   * files that are not root's.
+   */
+  owners?: { file: string; image: Map<string, { uid: number; gid: number }> };
   /** Releases cache-mount locks. */
   release(): void;
 }
 
 /** Prepares `step` in `options.stepDir` (see the module notes). */
 export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities, options: PrepareOptions): Promise<PreparedStep> {
-  const { stepDir, strategy } = options;
+  const { stepDir, strategy, idMap } = options;
+  if (caps.rootless) checkIds(step, idMap);
   let copy: CopyRun | undefined;
+  const imageOwners = new Map<string, { uid: number; gid: number }>();
+  const owned: OwnedPath[] = [];
   let rootfs: StepLayout['rootfs'];
   if (strategy === 'overlay') {
     await mkdir(join(stepDir, 'l'), { recursive: true });
     const names: string[] = [];
     for (const [i, layer] of ctx.lowers.entries()) {
       const lower = await extractedLayer(layer, ctx.storeRoot);
+      if (idMap) await lowerOwners(lower, layer, idMap, caps.tools);
       await symlink(lower.root, join(stepDir, 'l', String(i)));
       names.unshift(String(i));
     }
@@ -91,6 +112,14 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
   } else {
     copy = await copyStrategy(ctx, join(stepDir, 'root'));
     rootfs = { kind: 'bind', dir: copy.dir };
+    if (idMap) {
+      for (const entry of ctx.rootfs.entries()) {
+        if (entry.uid === 0 && entry.gid === 0) continue;
+        imageOwners.set(entry.path, { uid: entry.uid, gid: entry.gid });
+        owned.push({ path: entry.path.slice(1), uid: entry.uid, gid: entry.gid, mode: entry.mode, symlink: entry.type === 'symlink' });
+      }
+      await applyOwners(idMap, caps.tools, copy.dir, owned, join(stepDir, 'ids'));
+    }
   }
   const mounts = await planMounts(step, ctx, stepDir);
   try {
@@ -171,10 +200,16 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
       newNetwork: network !== 'host',
       waitForNetwork: network === 'user',
       hostname,
+      hostnameTool: (await (hostnameTool ??= findProgram('hostname').then((p) => p ?? ''))) || undefined,
+      singleId: caps.rootless && !idMap,
     });
     const goFd = network === 'user' ? await openGoFifo(caps, stepDir) : undefined;
     return {
-      argv: outerArgv(caps, { ...step, env, user }, network, script, rootName, workdir.path, mounts.env, options.tty === true),
+      argv: outerArgv(caps, { ...step, env, user }, network, script, rootName, workdir.path, mounts.env, options.tty === true, idMap && {
+        map: idMap,
+        owned: strategy === 'overlay' ? join(stepDir, 'u') : copy!.dir,
+        owners: join(stepDir, OWNERS_FILE),
+      }),
       rootName,
       workdir: workdir.path,
       user,
@@ -182,6 +217,7 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
       network,
       ...(goFd === undefined ? {} : { goFd }),
       ...(copy ? { copy } : {}),
+      ...(idMap ? { owners: { file: join(stepDir, OWNERS_FILE), image: imageOwners } } : {}),
       release: mounts.release,
     };
   } catch (err) {
@@ -201,6 +237,28 @@ async function withPrimaryGroup(user: RunStep['user'], ctx: RunContext): Promise
   if (typeof text !== 'string') return user;
   const listed = text.split('\n').some((line) => line.split(':')[2]?.trim() === String(user.gid));
   return listed ? { ...user, additionalGids: [user.gid, ...user.additionalGids] } : user;
+}
+
+let hostnameTool: Promise<string> | undefined;
+
+/**
+ * A rootless step's ids must exist in its user namespace: with subordinate
+ * ids, 0…N; without, any uid/gid (a nested namespace maps it), but nothing
+ * else can be had.
+ */
+function checkIds(step: RunStep, idMap: IdMap | undefined): void {
+  if (!idMap) return;
+  const { uid, gid, additionalGids } = step.user;
+  const badUid = !mapsId(idMap.uids, uid);
+  const badGid = [gid, ...additionalGids].find((g) => !mapsId(idMap.gids, g));
+  if (!badUid && badGid === undefined) return;
+  const what = badUid ? `uid ${uid} is beyond the ${idMap.uids.count} subordinate uids` : `gid ${badGid} is beyond the ${idMap.gids.count} subordinate gids`;
+  throw new SandboxError('USER_UNSUPPORTED', `the step's user cannot be had rootless: ${what} mapped (see /etc/subuid, /etc/subgid)`, {
+    reason: what,
+    instruction: step.instruction,
+    line: step.location.line,
+    column: step.location.column,
+  });
 }
 
 /** The upperdir is the merged root: it must look like the image's `/`. */
@@ -242,14 +300,25 @@ export const TTY_INIT = [
  * the command, included. The command's own parent-death signal could not
  * do it: it is cleared when the command's uid changes.
  */
-function outerArgv(caps: SandboxCapabilities, step: RunStep, network: SandboxNetwork, script: string, rootName: string, workdir: string, extraEnv: string[], tty: boolean): string[] {
+function outerArgv(
+  caps: SandboxCapabilities,
+  step: RunStep,
+  network: SandboxNetwork,
+  script: string,
+  rootName: string,
+  workdir: string,
+  extraEnv: string[],
+  tty: boolean,
+  ids?: { map: IdMap; owned: string; owners: string },
+): string[] {
   const t = caps.tools;
-  const outer = [...(caps.rootless ? ['--user', '--map-root-user'] : []), ...(tty ? ['--mount', '--propagation', 'private'] : []), '--pid', '--fork', '--kill-child'];
+  const init = tty ? TTY_INIT : ids ? `"$@"; code=$?; ${ownersBackScript(ids.owned, ids.owners)}; exit $code` : OUTER_INIT;
+  const outer = [...(caps.rootless ? unshareIdArgs(ids?.map) : []), ...(tty ? ['--mount', '--propagation', 'private'] : []), '--pid', '--fork', '--kill-child'];
   const inner = ['--mount', '--pid', '--ipc', '--uts', ...(network === 'host' ? [] : ['--net']), '--fork', '--kill-child', '--propagation', 'private'];
   return [
     t.setpriv!, '--pdeathsig', 'KILL', '--',
-    t.unshare!, ...outer, '--', t.sh!, '-c', tty ? TTY_INIT : OUTER_INIT, 'init',
-    t.unshare!, ...inner, '--', t.sh!, '-c', script, 'sh', ...finalCommand(caps, step, rootName, workdir, extraEnv),
+    t.unshare!, ...outer, '--', t.sh!, '-c', init, 'init',
+    t.unshare!, ...inner, '--', t.sh!, '-c', script, 'sh', ...finalCommand(caps, step, rootName, workdir, extraEnv, ids?.map),
   ];
 }
 
@@ -259,20 +328,22 @@ function outerArgv(caps: SandboxCapabilities, step: RunStep, network: SandboxNet
  * groups, gid and capability bound, then `unshare --root=/<rootName>
  * --wd=<workdir> [-S uid] -- <argv>`.
  */
-export function finalCommand(caps: SandboxCapabilities, step: RunStep, rootName: string, workdir: string, extraEnv: string[] = []): string[] {
+export function finalCommand(caps: SandboxCapabilities, step: RunStep, rootName: string, workdir: string, extraEnv: string[] = [], idMap?: IdMap): string[] {
   const t = caps.tools;
   const env = [...step.env, ...extraEnv].filter((kv) => kv.indexOf('=') > 0);
   const { uid, gid, additionalGids } = step.user;
   const chroot = [`--root=/${rootName}`, `--wd=${workdir}`];
   const bound = step.security !== 'insecure' ? ['--bounding-set', ['-all', ...DEFAULT_CAPS.map((c) => '+' + c)].join(',')] : [];
   let final: string[];
-  if (!caps.rootless) {
+  if (!caps.rootless || idMap) {
+    // Real ids (root, or a user namespace that maps the subordinate ids): setpriv switches to them.
     const groups = additionalGids.length > 0 ? ['--groups', additionalGids.join(',')] : ['--clear-groups'];
     final = [t.setpriv!, ...groups, '--regid', String(gid), ...bound, '--', t.unshare!, ...chroot, ...(uid === 0 ? [] : ['-S', String(uid)]), '--', ...step.argv];
   } else if (uid === 0 && gid === 0) {
     final = [t.setpriv!, ...bound, '--', t.unshare!, ...chroot, '--', ...step.argv];
   } else {
-    // One id maps to the caller: a nested user namespace gives the command its uid/gid.
+    // One id maps to the caller: a nested user namespace gives the command its uid/gid (no
+    // supplementary groups: setgroups is denied there), and everything it sees looks its own.
     final = [t.unshare!, '--user', `--map-user=${uid}`, `--map-group=${gid}`, ...chroot, '--', ...step.argv];
   }
   return [t.env!, '-i', ...env, ...final];

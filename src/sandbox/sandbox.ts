@@ -20,6 +20,7 @@ import { runSandbox } from './process.js';
 import { releasingLayer, type ReleasingLayer } from './released-layer.js';
 import { upperEntries } from './upper-layer.js';
 import { prepareStep } from './prepare-step.js';
+import { readOwners, removeMappedTree, sandboxIds, type IdMapProbe } from './id-map.js';
 
 /**
  * Options of {@link sandboxExecutor}.
@@ -126,10 +127,11 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
   const base = options.tmpDir ?? join(ctx.storeRoot, 'tmp');
   await mkdir(base, { recursive: true });
   const stepDir = await mkdtemp(join(base, 'step-'));
+  const ids = await sandboxIds(caps);
   let handedOver = false;
   let releaseMounts = () => {};
   try {
-    const prepared = await prepareStep(step, ctx, caps, { ...options, stepDir, strategy });
+    const prepared = await prepareStep(step, ctx, caps, { ...options, stepDir, strategy, ...(ids?.map ? { idMap: ids.map } : {}) });
     releaseMounts = prepared.release;
     const copy = prepared.copy;
     const exit = await runSandbox({
@@ -166,7 +168,12 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
     const epoch = ctx.sourceDateEpoch;
     const whiteoutMtime = epoch ?? 0;
     const stepUser = { uid: step.user.uid, gid: step.user.gid };
-    const owners = caps.rootless ? { hostIds: { uid: process.getuid!(), gid: process.getgid!() }, stepUser } : { stepUser };
+    const hostIds = { uid: process.getuid!(), gid: process.getgid!() };
+    const owners = prepared.owners
+      ? { hostIds, stepUser, recorded: await readOwners(prepared.owners.file), imageOwners: prepared.owners.image }
+      : caps.rootless
+        ? { hostIds, stepUser }
+        : { stepUser };
     const entries =
       strategy === 'overlay'
         ? await upperEntries(join(stepDir, 'u'), ctx.rootfs, owners, { whiteoutMtime })
@@ -174,7 +181,7 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
     if (entries.length === 0) return { layer: null };
     const layer = releasingLayer(layerFromEntries(entries, epoch === undefined ? {} : { sourceDateEpoch: epoch }), async () => {
       pending.delete(layer);
-      await removeTree(stepDir);
+      await removeStepDir(stepDir, ids, caps);
     });
     track(layer, stepDir);
     ctx.signal?.addEventListener('abort', () => void layer.release(), { once: true });
@@ -183,7 +190,17 @@ async function runStep(step: RunStep, ctx: RunContext, caps: SandboxCapabilities
     return { layer, release: () => layer.release() };
   } finally {
     releaseMounts();
-    if (!handedOver) await removeTree(stepDir);
+    if (!handedOver) await removeStepDir(stepDir, ids, caps);
+  }
+}
+
+/** A killed step leaves files of subordinate ids behind: those go through the namespace. */
+async function removeStepDir(stepDir: string, ids: IdMapProbe | undefined, caps: SandboxCapabilities): Promise<void> {
+  try {
+    await removeTree(stepDir);
+  } catch (err) {
+    if (!ids?.map) throw err;
+    await removeMappedTree(stepDir, ids, caps.tools);
   }
 }
 

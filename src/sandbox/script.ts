@@ -73,6 +73,14 @@ export interface ScriptPlan {
   /** Wait for `1` on the step's FIFO `go` before the command starts: the user-mode network is being set up. */
   waitForNetwork?: boolean;
   hostname: string;
+  /**
+   * The host's `hostname` program. In a user namespace `/proc/sys/kernel/hostname`
+   * cannot be written (sysctl files answer only to the host's root), but the
+   * namespace's root may call sethostname(2) for its own UTS namespace.
+   */
+  hostnameTool?: string;
+  /** Secrets and workdirs keep the caller's ids (a user namespace that maps one id: nothing can be chowned). */
+  singleId?: boolean;
 }
 
 const q = shellQuote;
@@ -94,7 +102,7 @@ export function setupScript(plan: ScriptPlan): string {
     for (const s of plan.secrets) lines.push(s.size > 0 ? `head -c ${s.size} > p/${q(s.name)}` : `: > p/${q(s.name)}`);
     for (const s of plan.secrets) {
       lines.push(`chmod ${s.mode.toString(8)} p/${q(s.name)}`);
-      if (s.uid !== 0 || s.gid !== 0) lines.push(`chown ${s.uid}:${s.gid} p/${q(s.name)}`);
+      if ((s.uid !== 0 || s.gid !== 0) && !plan.singleId) lines.push(`chown ${s.uid}:${s.gid} p/${q(s.name)}`);
     }
   }
   lines.push('exec 0</dev/null');
@@ -104,7 +112,8 @@ export function setupScript(plan: ScriptPlan): string {
   for (const dir of plan.mkdirs) byOwner.set(`${dir.uid}:${dir.gid}`, [...(byOwner.get(`${dir.uid}:${dir.gid}`) ?? []), dir.path]);
   for (const [owner, paths] of byOwner) {
     const [uid, gid] = owner.split(':');
-    lines.push(`install -d -m 0755 -o ${uid} -g ${gid} ${paths.map((p) => q(plan.root + p)).join(' ')}`);
+    const ids = plan.singleId ? '' : `-o ${uid} -g ${gid} `;
+    lines.push(`install -d -m 0755 ${ids}${paths.map((p) => q(plan.root + p)).join(' ')}`);
   }
   lines.push('mount --all --fstab fstab.2');
   // Released by the caller once the network namespace has its user-mode stack (started while the mounts were made).
@@ -113,7 +122,7 @@ export function setupScript(plan: ScriptPlan): string {
   }
   if (plan.newNetwork) lines.push('ip link set lo up 2>/dev/null || ifconfig lo up 2>/dev/null || true');
   lines.push(
-    `echo ${q(plan.hostname)} > /proc/sys/kernel/hostname 2>/dev/null || true`,
+    `${plan.hostnameTool ? `${q(plan.hostnameTool)} ${q(plan.hostname)} 2>/dev/null || ` : ''}echo ${q(plan.hostname)} > /proc/sys/kernel/hostname 2>/dev/null || true`,
     'cd r',
     'pivot_root . .old',
     'umount -l /.old',

@@ -23,6 +23,21 @@ export interface OwnerMapping {
   hostIds?: { uid: number; gid: number };
   /** The step's user: the owner of what it created (rootless). */
   stepUser: { uid: number; gid: number };
+  /**
+   * Rootless with subordinate ids: the owners (namespace ids) and modes of
+   * what was not root's when the command ended, by path; everything else is
+   * root's (see `id-map.ts`). Replaces the guesswork of {@link hostIds}.
+   */
+  recorded?: ReadonlyMap<string, { uid: number; gid: number; mode: number }>;
+  /** With {@link recorded}, for the copy strategy: the image's owners that are not root's, by path. */
+  imageOwners?: ReadonlyMap<string, { uid: number; gid: number }>;
+}
+
+/** An entry with the owner (and mode: chown cleared set-id bits) recorded in the namespace. */
+export function withRecorded(entry: Entry, recorded: NonNullable<OwnerMapping['recorded']>): Entry {
+  const rec = recorded.get(entry.path);
+  if (!rec) return { ...entry, uid: 0, gid: 0 };
+  return entry.type === 'symlink' || entry.type === 'hardlink' ? { ...entry, uid: rec.uid, gid: rec.gid } : { ...entry, uid: rec.uid, gid: rec.gid, mode: rec.mode };
 }
 
 const isMarker = (path: string) => path.slice(path.lastIndexOf('/') + 1).startsWith(WHITEOUT_PREFIX);
@@ -56,7 +71,7 @@ export async function upperEntries(upper: string, lower: UnionFS, owners: OwnerM
       entries.push(entry);
       continue;
     }
-    entries.push(owners.hostIds ? await remapOwner(entry, lower, owners) : entry);
+    entries.push(owners.recorded ? withRecorded(entry, owners.recorded) : owners.hostIds ? await remapOwner(entry, lower, owners) : entry);
   }
   return prune(entries, upper, lower);
 }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, expect } from 'vitest';
 import { build } from '../../src/builder/build.js';
 import { canUseSandbox, probeSandbox } from '../../src/sandbox/probe.js';
+import { removeOwnedTree } from '../../src/sandbox/id-map.js';
 import type { BuildOptions, BuildResult } from '../../src/builder/options.js';
 import type { Image } from '../../src/image/image.js';
 import { ImageStore } from '../../src/image/store/store.js';
@@ -26,7 +27,8 @@ export const exec = promisify(execFile);
 
 const dirs: string[] = [];
 afterAll(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  // Stores of a rootless sandbox with subordinate ids hold files of those ids: removed through its namespace.
+  await Promise.all(dirs.map((d) => removeOwnedTree(d)));
 });
 
 /** A fresh temporary directory, removed after the file's tests. */

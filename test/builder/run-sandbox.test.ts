@@ -12,7 +12,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BuildError, RunFailedError } from '../../src/builder/errors.js';
 import type { BuildOptions } from '../../src/builder/options.js';
 import { extractionStats } from '../../src/sandbox/extracted.js';
-import { SandboxError, sandboxExecutor } from '../../src/sandbox/index.js';
+import { SandboxError, probeSandbox, sandboxExecutor } from '../../src/sandbox/index.js';
+import { sandboxIds } from '../../src/sandbox/id-map.js';
 import type { Image } from '../../src/image/image.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { buildText, type FileSpec, layerMembers, readText, rootfs, sandboxReady, tempDir, writeContext } from './helpers.js';
@@ -26,12 +27,23 @@ const B = 2;
 
 let ready = false;
 let store: ImageStore;
+/** Rootless without subordinate ids (only the caller's id mapped): why chown and supplementary groups cannot work. */
+let noIds: string | undefined;
 beforeAll(async () => {
   if (!(await sandboxReady('sandbox tests'))) return;
+  const ids = await sandboxIds(await probeSandbox());
+  if (ids && !ids.map) noIds = ids.reason;
   store = new ImageStore(await tempDir('layerkit-run-store-'));
   await buildText(BASE_DOCKERFILE, {}, { executor: sandboxExecutor(), store, context: await context(), tags: 'busybox:sandbox-test' });
   ready = true;
 });
+
+/** True (and the reason printed) when a test needs other ids than the caller's and the rootless sandbox has none. */
+function needsIds(name: string): boolean {
+  if (noIds === undefined) return false;
+  console.warn(`skipping "${name}": it needs ids other than the caller's in the rootless sandbox: ${noIds} (see docs/run.md)`);
+  return true;
+}
 
 /** A context holding busybox plus `files`. */
 async function context(files: Record<string, FileSpec> = {}): Promise<string> {
@@ -70,7 +82,7 @@ RUN echo new >> /m && rm /del && rm -rf /d && mkdir /d && echo c > /d/c && rm /t
 
 describe('sandbox executor: RUN as a real process', () => {
   it('runs busybox --install as the base image and records what RUNs create, modify and delete', async (t) => {
-    if (!ready) return t.skip();
+    if (!ready || needsIds(t.task.name)) return t.skip();
     const result = await sandboxBuild(CHANGES, { executor: sandboxExecutor({ strategy: 'overlay' }) });
     const layers = await result.image.layers();
     expect(layers).toHaveLength(B + 2);
@@ -108,7 +120,7 @@ describe('sandbox executor: RUN as a real process', () => {
   });
 
   it('gives the same layers with the overlay and the copy strategy', async (t) => {
-    if (!ready) return t.skip();
+    if (!ready || needsIds(t.task.name)) return t.skip();
     const ctx = await context();
     const overlay = await sandboxBuild(CHANGES, { context: ctx, executor: sandboxExecutor({ strategy: 'overlay' }) });
     const copy = await sandboxBuild(CHANGES, { context: ctx, executor: sandboxExecutor({ strategy: 'copy' }) });
@@ -133,7 +145,7 @@ describe('sandbox executor: RUN as a real process', () => {
   });
 
   it('honours USER (with supplementary groups), WORKDIR, ENV and build args', async (t) => {
-    if (!ready) return t.skip();
+    if (!ready || needsIds(t.task.name)) return t.skip();
     // /etc/passwd comes by COPY; the builder reads the stage's users again after each new layer.
     const result = await sandboxBuild(
       `${BASE}COPY etc/ /etc/
@@ -165,7 +177,7 @@ RUN pwd > /work/pwd2.txt
   });
 
   it('a user added by a RUN is the USER of the next RUN: id shows its uid, its primary group and its groups', async (t) => {
-    if (!ready) return t.skip();
+    if (!ready || needsIds(t.task.name)) return t.skip();
     // What `adduser -D -u 1234 app && addgroup app builders` writes (Debian's busybox-static has no adduser applet).
     const result = await sandboxBuild(
       `${BASE}COPY etc/ /etc/

@@ -1,0 +1,58 @@
+/**
+ * The owners of a lower directory under subordinate ids. An unprivileged
+ * caller extracts every layer as its own files (root inside the sandbox's
+ * user namespace); with subordinate ids mapped, the files the image gives to
+ * other users are then chowned to them once, inside the namespace, so a
+ * `USER app` step finds its home as the image has it (and the layer of a
+ * step that did not touch a file records its owner as it was).
+ *
+ * The extracted directory records the map it was given (`owners.json`
+ * beside `meta.json`): a store used with another map gets its lowers
+ * chowned again.
+ * @module
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Layer } from '../layers/layer.js';
+import { classifyPath } from '../layers/changes/whiteout.js';
+import { readTar } from '../layers/tar/read.js';
+import type { ExtractedLayer } from './extracted.js';
+import { applyOwners, type IdMap, type OwnedPath } from './id-map.js';
+
+const MARKER = 'owners.json';
+const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * Gives the files of `lower` (extracted from `layer`) the layer's owners in
+ * the namespace of `map`, unless done already for this map.
+ *
+ * @example
+ * ```ts
+ * const lower = await extractedLayer(layer, store.root);
+ * await lowerOwners(lower, layer, idMap, caps.tools);
+ * ```
+ */
+export function lowerOwners(lower: ExtractedLayer, layer: Layer, map: IdMap, tools: Record<string, string>): Promise<void> {
+  let pending = inFlight.get(lower.root);
+  if (!pending) {
+    pending = chownLower(lower, layer, map, tools).finally(() => inFlight.delete(lower.root));
+    inFlight.set(lower.root, pending);
+  }
+  return pending;
+}
+
+async function chownLower(lower: ExtractedLayer, layer: Layer, map: IdMap, tools: Record<string, string>): Promise<void> {
+  const dir = dirname(lower.root);
+  const marker = join(dir, MARKER);
+  const want = JSON.stringify(map);
+  if ((await readFile(marker, 'utf8').catch(() => '')) === want) return;
+  const owned: OwnedPath[] = [];
+  for await (const member of readTar(layer.uncompressed())) {
+    const { entry } = member;
+    if ((entry.uid === 0 && entry.gid === 0) || entry.path === '/') continue;
+    if (classifyPath(entry.path).kind !== 'entry') continue;
+    owned.push({ path: entry.path.slice(1), uid: entry.uid, gid: entry.gid, mode: entry.mode, symlink: entry.type === 'symlink' });
+  }
+  await applyOwners(map, tools, lower.root, owned, join(dir, `.ids-${process.pid}`));
+  await writeFile(marker, want);
+}
