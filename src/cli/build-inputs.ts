@@ -7,9 +7,9 @@
  * @module
  */
 import { createWriteStream } from 'node:fs';
-import { extractLayer, type Image, layerFromTarFile, makeScratchDir, type SecretSource, specFields, squash, storeTmp } from '../index.js';
-import { rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { extractLayer, type Image, layerFromTarFile, makeScratchDir, type SecretSource, specFields, squash, type SshAgent, startSshAgent, storeTmp } from '../index.js';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { UsageError } from './io.js';
 
@@ -102,32 +102,79 @@ export function parseSecrets(specs: string[]): Record<string, SecretSource> {
   return out;
 }
 
+/** What one `--ssh` id is served from: an agent's socket, or private key files for an agent of layerkit's own. */
+export type SshSpec = { socket: string } | { keys: string[] };
+
 /**
- * `--ssh default` (the agent at `$SSH_AUTH_SOCK`) or `--ssh ID=SOCKET`:
- * agent sockets by id. Private key files would need an agent of layerkit's
- * own: they are refused with the reason.
+ * `--ssh default` (the agent at `$SSH_AUTH_SOCK`), `--ssh ID=SOCKET`, or
+ * `--ssh ID=KEY[,KEY…]` (private key files, served by an agent of
+ * layerkit's own for the build: see {@link sshAgents}), as buildx reads
+ * them.
  *
  * @example
  * ```ts
- * await parseSsh(['default']); // { default: process.env.SSH_AUTH_SOCK }
+ * await parseSsh(['default']);                  // { default: { socket: process.env.SSH_AUTH_SOCK } }
+ * await parseSsh(['git=/home/me/.ssh/id_ed25519']); // { git: { keys: ['/home/me/.ssh/id_ed25519'] } }
  * ```
  */
-export async function parseSsh(specs: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
+export async function parseSsh(specs: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, SshSpec>> {
+  const out: Record<string, SshSpec> = {};
   for (const spec of specs) {
     const eq = spec.indexOf('=');
     const id = eq < 0 ? spec : spec.slice(0, eq);
     const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter(Boolean);
-    if (id === '') throw new UsageError(`--ssh expects default or ID[=SOCKET], got ${JSON.stringify(spec)}`);
-    if (paths.length > 1) throw new UsageError(`--ssh ${id}: one agent socket per id (key files are not supported)`);
-    const path = paths[0] ?? env['SSH_AUTH_SOCK'];
-    if (path === undefined || path === '') throw new UsageError(`--ssh ${id}: no socket given and SSH_AUTH_SOCK is not set`);
-    const info = await stat(path).catch(() => undefined);
-    if (!info) throw new UsageError(`--ssh ${id}: ${path} does not exist`);
-    if (!info.isSocket()) throw new UsageError(`--ssh ${id}: ${path} is not an agent socket (private key files are not supported: add the key to ssh-agent)`);
-    out[id] = path;
+    if (id === '') throw new UsageError(`--ssh expects default or ID[=SOCKET|KEY[,KEY…]], got ${JSON.stringify(spec)}`);
+    if (paths.length === 0) {
+      const socket = env['SSH_AUTH_SOCK'];
+      if (socket === undefined || socket === '') throw new UsageError(`--ssh ${id}: no socket or key given and SSH_AUTH_SOCK is not set`);
+      paths.push(socket);
+    }
+    const kinds: Array<'socket' | 'key'> = [];
+    for (const path of paths) {
+      const info = await stat(path).catch(() => undefined);
+      if (!info) throw new UsageError(`--ssh ${id}: ${path} does not exist`);
+      if (info.isSocket()) kinds.push('socket');
+      else if (info.isFile()) kinds.push('key');
+      else throw new UsageError(`--ssh ${id}: ${path} is neither an agent socket nor a private key file`);
+    }
+    if (kinds.includes('socket') && paths.length > 1) throw new UsageError(`--ssh ${id}: one agent socket, or private key files, not both`);
+    out[id] = kinds[0] === 'socket' ? { socket: paths[0]! } : { keys: paths.map((p) => resolve(p)) };
   }
   return out;
+}
+
+/**
+ * The agent sockets of `--ssh` specs for `build({ ssh })`: the sockets as
+ * given, and for each id given key files an agent of layerkit's own
+ * ({@link startSshAgent}) on a socket in the store's scratch, stopped and
+ * removed by `close` (the next command sweeps it if this one is killed).
+ */
+export async function sshAgents(specs: Record<string, SshSpec>, storeRoot: string): Promise<{ ssh: Record<string, string>; close(): Promise<void> }> {
+  const ssh: Record<string, string> = {};
+  const agents: SshAgent[] = [];
+  let dir: string | undefined;
+  const close = async () => {
+    for (const agent of agents.splice(0)) await agent.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const [id, spec] of Object.entries(specs)) {
+      if ('socket' in spec) {
+        ssh[id] = spec.socket;
+        continue;
+      }
+      dir ??= await makeScratchDir(storeTmp(storeRoot), 'ssh');
+      const own = join(dir, String(agents.length));
+      await mkdir(own, { mode: 0o700 });
+      const agent = await startSshAgent({ keys: spec.keys, dir: own });
+      agents.push(agent);
+      ssh[id] = agent.socket;
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { ssh, close };
 }
 
 /** An export of the final stage's files. */

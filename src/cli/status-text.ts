@@ -62,3 +62,68 @@ export function statusText(info: Pick<ContainerInfo, 'status' | 'startedAt' | 'f
       return info.finishedAt === undefined ? `Exited (${info.exitCode ?? 0})` : `Exited (${info.exitCode ?? 0}) ${since(info.finishedAt)} ago`;
   }
 }
+
+/** One port of a running container as Docker's API lists it (`IP` empty for one only exposed). */
+interface PortRow {
+  ip: string;
+  privatePort: number;
+  publicPort: number;
+  type: string;
+}
+
+function portGroup(key: string, first: number, last: number): string {
+  // The key is TYPE or IP/TYPE; an IPv6 address has no '/', so the last '/' splits them.
+  const slash = key.lastIndexOf('/');
+  const ip = slash < 0 ? '' : key.slice(0, slash);
+  const type = key.slice(slash + 1);
+  const range = first === last ? String(first) : `${first}-${last}`;
+  return `${ip === '' ? range : `${ip}:${range}->${range}`}/${type}`;
+}
+
+/**
+ * `docker ps`'s PORTS of a running container: its published ports
+ * (`0.0.0.0:8080->80/tcp`) and the image's exposed ports not published
+ * (`443/tcp`), joined by `, `, with consecutive ports of one address that
+ * map to themselves folded into ranges (`0.0.0.0:8000-8001->8000-8001/tcp`,
+ * `7000-7002/udp`), in the order Docker's formatter gives. Empty for a
+ * container that is not running, as Docker.
+ *
+ * @example
+ * ```ts
+ * portsText({ status: 'running', ports: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } as ContainerInfo); // '0.0.0.0:8080->80/tcp'
+ * ```
+ */
+export function portsText(c: Pick<ContainerInfo, 'status' | 'ports' | 'exposedPorts'>): string {
+  if (c.status !== 'running' && c.status !== 'paused') return '';
+  const rows: PortRow[] = (c.ports ?? []).map((p) => ({ ip: p.hostIp ?? '0.0.0.0', privatePort: p.containerPort, publicPort: p.hostPort, type: p.protocol }));
+  for (const exposed of c.exposedPorts ?? []) {
+    const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(exposed);
+    if (!m) continue;
+    const privatePort = Number(m[1]);
+    const type = m[2] ?? 'tcp';
+    if (!rows.some((r) => r.privatePort === privatePort && r.type === type)) rows.push({ ip: '', privatePort, publicPort: 0, type });
+  }
+  rows.sort((a, b) => a.privatePort - b.privatePort || (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0) || a.publicPort - b.publicPort || (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
+  const groups = new Map<string, { first: number; last: number }>();
+  const result: string[] = [];
+  const mappings: string[] = [];
+  for (const r of rows) {
+    let key = r.type;
+    if (r.ip !== '') {
+      if (r.publicPort !== r.privatePort) {
+        mappings.push(`${r.ip.includes(':') ? `[${r.ip}]` : r.ip}:${r.publicPort}->${r.privatePort}/${r.type}`);
+        continue;
+      }
+      key = `${r.ip}/${r.type}`;
+    }
+    const group = groups.get(key);
+    if (!group) groups.set(key, { first: r.privatePort, last: r.privatePort });
+    else if (r.privatePort === group.last + 1) group.last = r.privatePort;
+    else {
+      result.push(portGroup(key, group.first, group.last));
+      groups.set(key, { first: r.privatePort, last: r.privatePort });
+    }
+  }
+  for (const [key, g] of groups) result.push(portGroup(key, g.first, g.last));
+  return [...result, ...mappings].join(', ');
+}

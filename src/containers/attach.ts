@@ -13,7 +13,6 @@
  * @module
  */
 import { execFile, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -24,6 +23,7 @@ import { closeFifo } from '../sandbox/user-network.js';
 import { shellQuote } from '../sandbox/script.js';
 import { execFailureFilter } from '../sandbox/exec-failure.js';
 import { TTY_INIT } from '../sandbox/prepare-step.js';
+import { TimedLog } from './logs.js';
 
 /**
  * Output callback of attached runs and `exec`.
@@ -160,7 +160,8 @@ export function withTerminalSize(argv: string[], terminal: TerminalSize | undefi
 export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
   const command = attachedArgv(proc);
   const run = proc.statusFile !== undefined;
-  const logs = proc.logs ? { stdout: createWriteStream(proc.logs.stdout, { flags: 'a' }), stderr: createWriteStream(proc.logs.stderr, { flags: 'a' }) } : undefined;
+  // Each chunk with its time (see logs.ts), written as it comes.
+  const logs = proc.logs ? { stdout: new TimedLog(proc.logs.stdout), stderr: new TimedLog(proc.logs.stderr) } : undefined;
   return new Promise((resolve, reject) => {
     const child = spawn(command[0]!, command.slice(1), {
       stdio: [proc.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', run ? 'pipe' : 'ignore'],
@@ -247,7 +248,8 @@ export function runAttached(proc: AttachedProcess): Promise<AttachedExit> {
       finish();
       network?.stop();
       if (proc.userNetwork) closeFifo(proc.userNetwork.goFd);
-      if (logs) await Promise.all([closeStream(logs.stdout), closeStream(logs.stderr)]);
+      logs?.stdout.close();
+      logs?.stderr.close();
       let exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
       // util-linux unshare reports its child's SIGKILL this way (see process.ts); nsenter's child, on its stderr.
       if (exitCode === 1 && (run ? started && SIGKILLED.test(status) : SIGKILLED.test(tail))) exitCode = 128 + constants.signals.SIGKILL;
@@ -299,8 +301,4 @@ async function holdsTerminal(pid: number): Promise<boolean> {
   if (!info?.isCharacterDevice()) return false;
   const major = (info.rdev >> 8) & 0xfff;
   return major >= 136 && major <= 143;
-}
-
-function closeStream(stream: WriteStream): Promise<void> {
-  return new Promise((resolve) => stream.end(() => resolve()));
 }

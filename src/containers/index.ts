@@ -12,5 +12,6 @@ export type { AttachOptions, OutputListener, TerminalSize } from './attach.js';
 export type { ContainerCommitOptions, ContainerCommitResult } from './commit.js';
 export { ContainerError, type ContainerErrorCode, type ContainerErrorData } from './errors.js';
 export { containerLogs, containerSize, killContainer, topContainer, waitContainer, type ContainerProcess, type LogsOptions } from './verbs.js';
+export { formatLogTime, parseLogTime } from './logs.js';
 export { listVolumes, parseMountFlag, parseVolumeFlag, prepareMounts, removeVolume, type ContainerMount } from './volumes.js';
 export type { ContainerInfo, ContainerSpec } from './state.js';

@@ -73,7 +73,7 @@ export interface ExecOptions extends AttachOptions {
 }
 
 /** What a new start of a container keeps in its directory. */
-const KEPT = new Set(['u', 'w', 'config.json', 'stdout.log', 'stderr.log']);
+const KEPT = new Set(['u', 'w', 'config.json', 'stdout.log', 'stderr.log', 'stdout.log.times', 'stderr.log.times']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The container's hostname: `--hostname`, else its short ID (Docker's). */

@@ -132,6 +132,7 @@ export async function containerSpec(img: Image, reference: string, options: Crea
     user: await resolveUser(await UnionFS.open(await img.layers()), userSpec),
     network: options.network ?? 'bridge',
     ...(options.ports && options.ports.length > 0 ? { ports: options.ports } : {}),
+    ...(config.ExposedPorts && Object.keys(config.ExposedPorts).length > 0 ? { exposedPorts: Object.keys(config.ExposedPorts) } : {}),
     ...(options.hostname !== undefined ? { hostname: options.hostname } : {}),
     ...(options.mounts && options.mounts.length > 0 ? { mounts: options.mounts } : {}),
     ...(options.init ? { init: true } : {}),

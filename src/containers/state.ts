@@ -43,6 +43,8 @@ export interface ContainerSpec {
   network: 'bridge' | 'host' | 'none';
   /** `-p`: ports published on the host (user-mode network only). */
   ports?: PublishedPort[];
+  /** The image's ExposedPorts (`80/tcp`), for `ps`'s PORTS. */
+  exposedPorts?: string[];
   /** The hostname (default: the short ID). */
   hostname?: string;
   /** `-v`/`--mount`, as given at create. */

@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { LOG_WRITER_SOURCE } from './logs.js';
 import { writeJson, type ContainerRunState } from './state.js';
 
 /** What {@link startSupervisor} needs. */
@@ -64,21 +65,25 @@ const SCRIPT = [
   'if [ -n "$autorm" ]; then chmod -R u+rwx "$d" 2>/dev/null; rm -rf "$d"; fi',
 ].join('\n');
 
-/** Starts the supervisor (it outlives this process) and records its pid in `state.json`. */
+/**
+ * Starts the supervisor (it outlives this process) under the log writer
+ * (see `logs.ts`), and records the writer's pid in `state.json`: it is the
+ * top of the container's process tree and exits last.
+ */
 export async function startSupervisor(plan: SupervisorPlan): Promise<void> {
-  const out = await open(join(plan.dir, 'stdout.log'), 'a');
-  const err = await open(join(plan.dir, 'stderr.log'), 'a');
+  // Nothing of the container's output goes anywhere but the pipes; the writer's own trouble goes to a file.
+  const err = await open(join(plan.dir, 'log-writer.err'), 'a');
   try {
-    const child = spawn(plan.sh, ['-c', SCRIPT, 'supervisor', plan.dir, plan.cgroup ?? '', plan.autoRemove ? '1' : '', (plan.userNetwork ?? []).join(' '), plan.rootless ? '1' : '', ...plan.argv], {
+    const supervisor = [plan.sh, '-c', SCRIPT, 'supervisor', plan.dir, plan.cgroup ?? '', plan.autoRemove ? '1' : '', (plan.userNetwork ?? []).join(' '), plan.rootless ? '1' : '', ...plan.argv];
+    const child = spawn(process.execPath, ['-e', LOG_WRITER_SOURCE, '--', plan.dir, ...supervisor], {
       detached: true,
-      stdio: ['ignore', out.fd, err.fd],
+      stdio: ['ignore', 'ignore', err.fd],
       cwd: '/',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
     });
     child.unref();
     await writeJson(join(plan.dir, 'state.json'), { ...plan.run, supervisorPid: child.pid });
   } finally {
-    await out.close();
     await err.close();
   }
 }

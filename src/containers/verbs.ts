@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { ContainerRuntime } from './runtime.js';
 import { ContainerError } from './errors.js';
 import { findContainer, inspectDir } from './state.js';
+import { formatLogTime, mergeLines, parseTimes, timedLines, timesPath, type LogLine } from './logs.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -148,75 +149,106 @@ export async function topContainer(runtime: ContainerRuntime, nameOrId: string):
  *
  * @example
  * ```ts
- * const options: LogsOptions = { tail: 10, follow: true };
+ * const options: LogsOptions = { tail: 10, follow: true, timestamps: true, since: parseLogTime('10m', Date.now()) };
  * await containerLogs(runtime, 'web', (stream, bytes) => process[stream].write(bytes), options);
  * ```
  */
 export interface LogsOptions {
-  /** Only the last N lines of each stream (`--tail N`; default all). */
+  /** Only the last N lines (`--tail N`; default all): of both streams together, in time order. */
   tail?: number;
   /** Keep printing what the container writes until it stops (`-f`). */
   follow?: boolean;
+  /** Each line starts with its time, RFC 3339 with nanoseconds in UTC and a space (`-t`). */
+  timestamps?: boolean;
+  /** Only lines written at or after this Unix time in nanoseconds (`--since`, see {@link parseLogTime}). */
+  since?: bigint;
+  /** Only lines written at or before this Unix time in nanoseconds (`--until`); following stops then. */
+  until?: bigint;
   /** Stops following. */
   signal?: AbortSignal;
   /** How often a followed log is read again (default 100 ms). */
   intervalMs?: number;
 }
 
-function lastLines(bytes: Buffer, n: number): Buffer {
-  if (n <= 0) return Buffer.alloc(0);
-  let end = bytes.length;
-  // A final newline ends the last line; it does not start another one.
-  if (end > 0 && bytes[end - 1] === 0x0a) end--;
-  let start = end;
-  for (let lines = 0; start > 0; start--) {
-    if (bytes[start - 1] === 0x0a && ++lines === n) break;
+/** The bytes of a file from `offset` to its end. */
+async function readFrom(path: string, offset: number): Promise<Buffer> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (!handle) return Buffer.alloc(0);
+  try {
+    const size = (await handle.stat()).size;
+    if (size <= offset) return Buffer.alloc(0);
+    const buf = Buffer.alloc(size - offset);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
   }
-  return bytes.subarray(start);
 }
 
 /**
- * `docker logs [--tail N] [-f]`: what the container wrote, each stream to
- * `write` as bytes; with `follow`, new output as it comes until the
- * container stops (or `signal` aborts).
+ * `docker logs [--tail N] [-f] [-t] [--since T] [--until T]`: what the
+ * container wrote, each stream to `write` as bytes, both streams in the
+ * order they were written; with `follow`, new lines as they come until the
+ * container stops (or `until` passes, or `signal` aborts). Logs kept
+ * before times were recorded are read as they are (`--tail` then counts
+ * each stream's lines; they have the container's creation time).
  *
  * @example
  * ```ts
- * await containerLogs(runtime, 'web', (stream, bytes) => process[stream].write(bytes), { tail: 10, follow: true });
+ * await containerLogs(runtime, 'web', (stream, bytes) => process[stream].write(bytes), { tail: 10, follow: true, timestamps: true });
  * ```
  */
 export async function containerLogs(runtime: ContainerRuntime, nameOrId: string, write: (stream: 'stdout' | 'stderr', bytes: Uint8Array) => void, options: LogsOptions = {}): Promise<void> {
   const { dir, config } = await findContainer(runtime.root, nameOrId);
   const streams = ['stdout', 'stderr'] as const;
   const offsets = { stdout: 0, stderr: 0 };
-  for (const stream of streams) {
-    const bytes = await readFile(join(dir, `${stream}.log`)).catch(() => Buffer.alloc(0));
-    const shown = options.tail === undefined ? bytes : lastLines(bytes, options.tail);
-    if (shown.length > 0) write(stream, shown);
-    offsets[stream] = bytes.length;
-  }
-  if (!options.follow) return;
-  const drain = async () => {
-    for (const stream of streams) {
-      const path = join(dir, `${stream}.log`);
-      const size = (await stat(path).catch(() => undefined))?.size ?? 0;
-      if (size <= offsets[stream]) continue;
-      const handle = await open(path, 'r');
-      try {
-        const buf = Buffer.alloc(size - offsets[stream]);
-        const { bytesRead } = await handle.read(buf, 0, buf.length, offsets[stream]);
-        offsets[stream] += bytesRead;
-        if (bytesRead > 0) write(stream, buf.subarray(0, bytesRead));
-      } finally {
-        await handle.close();
-      }
+  const created = BigInt(Date.parse(config.created) || 0) * 1_000_000n;
+  const { since, until } = options;
+  const show = (lines: LogLine[]) => {
+    for (const line of lines) {
+      if (since !== undefined && line.time < since) continue;
+      if (until !== undefined && line.time > until) continue;
+      write(line.stream, options.timestamps ? Buffer.concat([Buffer.from(`${formatLogTime(line.time)} `), line.bytes]) : line.bytes);
     }
   };
-  for (;;) {
+  // Reads each stream from where it was left: whole lines, and the unterminated end only when `partial`.
+  const readNew = async (partial: boolean) => {
+    const out: Record<'stdout' | 'stderr', LogLine[]> = { stdout: [], stderr: [] };
+    for (const stream of streams) {
+      const path = join(dir, `${stream}.log`);
+      const bytes = await readFrom(path, offsets[stream]);
+      if (bytes.length === 0) continue;
+      const times = parseTimes(await readFile(timesPath(path), 'utf8').catch(() => ''));
+      const { lines, rest } = timedLines(stream, bytes, offsets[stream], times, created, partial);
+      offsets[stream] += bytes.length - rest;
+      out[stream] = lines;
+    }
+    return out;
+  };
+  const legacy = (await Promise.all(streams.map((s) => stat(timesPath(join(dir, `${s}.log`))).then(() => false, () => true)))).every(Boolean);
+  const exited = async () => {
     const info = await inspectDir(dir, config).catch(() => undefined);
-    await drain();
-    if (!info || info.status === 'exited' || options.signal?.aborted) return;
+    return !info || info.status === 'exited';
+  };
+  let done = !options.follow || (await exited());
+  const first = await readNew(done);
+  if (options.tail !== undefined && legacy) {
+    // Untimed logs: the last lines of each stream, as they were always read.
+    for (const stream of streams) {
+      const all = first[stream];
+      show(all.slice(Math.max(0, all.length - options.tail)));
+    }
+  } else {
+    const merged = mergeLines(first.stdout, first.stderr);
+    show(options.tail === undefined ? merged : merged.slice(Math.max(0, merged.length - options.tail)));
+  }
+  while (!done) {
+    if (options.signal?.aborted) return;
+    if (until !== undefined && BigInt(Date.now()) * 1_000_000n > until) return;
     await sleep(options.intervalMs ?? 100);
+    done = await exited();
+    const next = await readNew(done);
+    show(mergeLines(next.stdout, next.stderr));
   }
 }
 

@@ -29,7 +29,15 @@ import { ContainerError } from './errors.js';
  * ```
  */
 export type ContainerMount =
-  | { type: 'bind'; source: string; target: string; readOnly?: boolean }
+  | {
+      type: 'bind';
+      /** A host directory or file (or socket). */
+      source: string;
+      target: string;
+      readOnly?: boolean;
+      /** A missing source becomes a directory (`-v`, as Docker does); without it, a missing source is refused (`--mount`). */
+      createSource?: boolean;
+    }
   | { type: 'volume'; source: string; target: string; readOnly?: boolean }
   | { type: 'tmpfs'; target: string };
 
@@ -48,14 +56,14 @@ function target(spec: string, path: string | undefined): string {
 }
 
 /**
- * `-v SOURCE:TARGET[:ro|rw]` (an absolute SOURCE is a host directory, a
- * name is a named volume) or `-v TARGET` (an anonymous volume, given a
- * random name).
+ * `-v SOURCE:TARGET[:ro|rw]` (an absolute SOURCE is a host directory or
+ * file, made a directory when missing, as Docker does; a name is a named
+ * volume) or `-v TARGET` (an anonymous volume, given a random name).
  *
  * @throws {@link ContainerError} `INVALID_OPTION`.
  * @example
  * ```ts
- * parseVolumeFlag('/srv/data:/data:ro'); // { type: 'bind', source: '/srv/data', target: '/data', readOnly: true }
+ * parseVolumeFlag('/srv/data:/data:ro'); // { type: 'bind', source: '/srv/data', target: '/data', readOnly: true, createSource: true }
  * parseVolumeFlag('cache:/var/cache');   // { type: 'volume', source: 'cache', target: '/var/cache', readOnly: false }
  * ```
  */
@@ -67,7 +75,7 @@ export function parseVolumeFlag(spec: string): ContainerMount {
   const options = mode.split(',');
   for (const o of options) if (!['ro', 'rw', 'z', 'Z'].includes(o)) throw invalid(spec, `unknown option ${JSON.stringify(o)} (ro or rw)`);
   const readOnly = options.includes('ro');
-  if (isAbsolute(source)) return { type: 'bind', source, target: target(spec, dest), readOnly };
+  if (isAbsolute(source)) return { type: 'bind', source: posix.normalize(source), target: target(spec, dest), readOnly, createSource: true };
   if (!VOLUME_NAME.test(source)) throw invalid(spec, `${JSON.stringify(source)} is neither an absolute host path nor a volume name`);
   return { type: 'volume', source, target: target(spec, dest), readOnly };
 }
@@ -119,9 +127,10 @@ export function volumePath(storeRoot: string, name: string): string {
 }
 
 /**
- * Checks a container's mounts before it is created: a bind source must be
- * an existing directory; a named volume is created if missing (as `docker
- * run` does).
+ * Checks a container's mounts before it is created, as `docker run` does:
+ * a bind source must exist (a directory, a file or a socket), except that
+ * one given by `-v` is made a directory when missing; a named volume is
+ * created if missing.
  *
  * @example
  * ```ts
@@ -138,11 +147,16 @@ export async function prepareMounts(storeRoot: string, mounts: readonly Containe
     targets.add(m.target);
     if (m.type === 'bind') {
       const info = await stat(m.source).catch(() => undefined);
-      if (!info) throw new ContainerError('INVALID_OPTION', `invalid mount: bind source path does not exist: ${m.source}`, { reason: 'no such path', path: m.source });
-      if (!info.isDirectory()) throw new ContainerError('INVALID_OPTION', `invalid mount: ${m.source} is not a directory (binding single files is not supported)`, { reason: 'not a directory', path: m.source });
-    } else if (m.type === 'volume') {
-      await mkdir(volumePath(storeRoot, m.source), { recursive: true, mode: 0o755 });
+      if (!info && !m.createSource) throw new ContainerError('INVALID_OPTION', `invalid mount config for type "bind": bind source path does not exist: ${m.source}`, { reason: 'no such path', path: m.source });
+      if (info && !info.isDirectory() && !info.isFile() && !info.isSocket()) {
+        throw new ContainerError('INVALID_OPTION', `invalid mount: ${m.source} is not a directory, a file or a socket`, { reason: 'unsupported file type', path: m.source });
+      }
     }
+  }
+  // Only once every mount is known good: nothing is made for a refused container.
+  for (const m of mounts) {
+    if (m.type === 'volume') await mkdir(volumePath(storeRoot, m.source), { recursive: true, mode: 0o755 });
+    else if (m.type === 'bind' && m.createSource && !(await stat(m.source).catch(() => undefined))) await mkdir(m.source, { recursive: true, mode: 0o755 });
   }
 }
 
@@ -162,7 +176,10 @@ export async function sandboxMounts(storeRoot: string, mounts: readonly Containe
       continue;
     }
     const hostPath = m.type === 'bind' ? m.source : volumePath(storeRoot, m.source);
-    const info = await stat(hostPath);
+    // A source removed since create: made again where create would make it (docker start does the same).
+    if (m.type !== 'bind' || m.createSource) await mkdir(hostPath, { recursive: true, mode: 0o755 }).catch(() => undefined);
+    const info = await stat(hostPath).catch(() => undefined);
+    if (!info) throw new ContainerError('INVALID_OPTION', `invalid mount config for type "bind": bind source path does not exist: ${hostPath}`, { reason: 'no such path', path: hostPath });
     const id = `container-mount-${i}`;
     hostPaths.set(id, hostPath);
     // mode/uid/gid as the directory has them, so that the sandbox's first-use set-up of an empty directory changes nothing.

@@ -26,3 +26,12 @@ export {
   type RunStep,
 } from './executor.js';
 export { parsePasswd, parseGroup, type PasswdEntry, type GroupEntry } from './users.js';
+export {
+  SshAgentError,
+  startSshAgent,
+  type SshAgent,
+  type SshAgentErrorCode,
+  type SshAgentErrorData,
+  type SshAgentOptions,
+  type SshIdentity,
+} from './ssh-agent.js';

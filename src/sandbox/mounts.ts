@@ -117,6 +117,12 @@ export async function planMounts(step: RunStep, ctx: RunContext, stepDir: string
         }
         case 'cache': {
           let dir = source.hostPath;
+          if (!(await stat(dir)).isDirectory()) {
+            // A container's bind of one host file or socket (docker run -v FILE:PATH): bound as it is, shared.
+            const target = absoluteTarget(mount.target, step.workdir);
+            plan.mounts.push({ target, kind: 'file', op: { kind: 'bind', source: dir, target, readOnly: mount.readOnly } });
+            break;
+          }
           if (source.sharing === 'private' && (cacheUse.get(dir)?.count ?? 0) > 0) {
             dir = join(scratch, `cache-${n}`);
             await mkdir(dir);

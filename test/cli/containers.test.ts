@@ -79,7 +79,7 @@ function binary(args: string[], input?: string): Promise<Result> {
 /** The columns of a `docker ps` table: each header's offset must be where its cell starts in every row. */
 function columns(table: string): Array<Record<string, string>> {
   const [header, ...rows] = table.trimEnd().split('\n');
-  const names = ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'];
+  const names = ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'];
   const starts = names.map((n) => header!.indexOf(n));
   expect(starts.every((s, i) => s >= 0 && (i === 0 || s > starts[i - 1]!))).toBe(true);
   return rows.map((row) => {
@@ -145,6 +145,7 @@ describe('layerkit container verbs', () => {
     expect(row!.CREATED).toMatch(new RegExp(`^${SECONDS} ago$`));
     expect(row!.STATUS).toMatch(new RegExp(`^Up ${SECONDS}$`));
     expect(row!.NAMES).toBe('web');
+    expect(row!.PORTS).toBe('');
     const all = columns((await cli('ps', '-a', '--no-trunc')).stdout);
     expect(all.map((r) => r.NAMES)).toEqual(['idle', 'web']);
     expect(all[0]!.STATUS).toBe('Created');

@@ -190,11 +190,11 @@ describe('--secret and --ssh', () => {
     }
   }, 120_000);
 
-  it('--ssh with a key file or a missing socket says why', async () => {
-    await writeFile(join(work, 'id_ed25519'), 'not a socket');
+  it('--ssh with a file that is not a private key or a missing socket says why', async () => {
+    await writeFile(join(work, 'id_ed25519'), 'not a key');
     const key = await layerkit(['build', '--store', store, '--ssh', `default=${join(work, 'id_ed25519')}`, ctx]);
-    expect(key.status).toBe(2);
-    expect(key.stderr).toContain('is not an agent socket');
+    expect(key.status).toBe(1);
+    expect(key.stderr).toContain('not a private key');
     const unset = await layerkit(['build', '--store', store, '--ssh', 'default', ctx], { env: { SSH_AUTH_SOCK: '' } });
     expect(unset.status).toBe(2);
     expect(unset.stderr).toContain('SSH_AUTH_SOCK is not set');

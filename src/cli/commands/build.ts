@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { build, canUseSandbox, DockerfileSyntaxError, formatAtPosition, LayerkitError, type RunExecutor, sandboxExecutor } from '../../index.js';
-import { parseSecrets, parseSsh, readAll, splitOutputs, stdinContext, writeFilesOutput } from '../build-inputs.js';
+import { parseSecrets, parseSsh, readAll, splitOutputs, sshAgents, stdinContext, writeFilesOutput } from '../build-inputs.js';
 import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec } from '../io.js';
 import { openStore } from './transfer.js';
 import { createProgress, PROGRESS_MODES, stderrWriter, type ProgressMode } from '../progress.js';
@@ -44,7 +44,9 @@ alone (then the context is empty).
       --secret SPEC         a secret for RUN --mount=type=secret:
                             id=ID,src=FILE | id=ID,env=VAR | id=VAR (repeatable)
       --ssh SPEC            an SSH agent for RUN --mount=type=ssh: default
-                            ($SSH_AUTH_SOCK) or ID=SOCKET (repeatable)
+                            ($SSH_AUTH_SOCK), ID=SOCKET, or ID=KEY[,KEY...]
+                            (private key files, served by an agent of
+                            layerkit's own for the build) (repeatable)
       --no-cache            do not use the build cache
       --no-cache-filter S   do not use the build cache for stage S
                             (repeatable, or a comma-separated list)
@@ -184,7 +186,7 @@ export const buildCommand: Command = {
     const fromStdin = positional[0] === '-';
     if (fromStdin && file === '-') throw new UsageError('the context and the Dockerfile cannot both come from standard input');
     const secrets = parseSecrets(flags.all('secret'));
-    const ssh = await parseSsh(flags.all('ssh'));
+    const sshSpecs = await parseSsh(flags.all('ssh'));
     const outputs = splitOutputs(flags.all('output'));
     const toStdout = outputs.files.some((o) => o.dest === '-');
     if (toStdout && !io.write) throw new UsageError('standard output cannot take bytes here; use -o type=tar,dest=FILE');
@@ -201,6 +203,12 @@ export const buildCommand: Command = {
     const dockerfilePath = dockerfileText !== undefined ? '<stdin>' : (dockerfile ?? join(context, 'Dockerfile'));
     // With a tar on standard output, what is said goes to standard error.
     const say = toStdout ? io.stderr : io.stdout;
+    // Key files are served by an agent of this process's own while the build runs.
+    const agents = await sshAgents(sshSpecs, openStore(flags).root).catch(async (err: unknown) => {
+      await piped?.dispose();
+      throw err;
+    });
+    const ssh = agents.ssh;
     const display = mode === 'quiet' ? undefined : createProgress(mode, stderrWriter(io));
     try {
       const result = await build({
@@ -258,6 +266,7 @@ export const buildCommand: Command = {
       }
       throw err;
     } finally {
+      await agents.close();
       await piped?.dispose();
     }
   },

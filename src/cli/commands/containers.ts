@@ -23,12 +23,13 @@ import {
   goQuote,
   LayerkitError,
   type OutputListener,
+  parseLogTime,
   parseMountFlag,
   parsePublish,
   parseVolumeFlag,
   type TerminalSize,
 } from '../../index.js';
-import { humanDuration, statusText } from '../status-text.js';
+import { humanDuration, portsText, statusText } from '../status-text.js';
 import { formatList } from '../go-template.js';
 import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
 import { humanSize, openStore, STORE_FLAG as STORE, STORE_OPTION as STORE_HELP } from './transfer.js';
@@ -296,6 +297,7 @@ function psRow(c: ContainerInfo, truncate: boolean, now: number): string[] {
     goQuote(truncate ? ellipsis(command, 20) : command, { rawBytes: false }),
     `${humanDuration(Math.max(0, now - Date.parse(c.created)))} ago`,
     statusText(c, now),
+    portsText(c),
     c.name,
   ];
 }
@@ -339,7 +341,7 @@ ${STORE_HELP}
       return 0;
     }
     const size = flags.has('size');
-    const header = ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES', ...(size ? ['SIZE'] : [])];
+    const header = ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(size ? ['SIZE'] : [])];
     io.stdout(dockerTable([header, ...list.map((c) => [...psRow(c, truncate, now), ...(size ? [sizes.get(c.id)!] : [])])]));
     return 0;
   },
@@ -347,8 +349,8 @@ ${STORE_HELP}
 
 /** What `ps --format` templates see (Docker's field names). */
 function psFields(c: ContainerInfo, truncate: boolean, now: number, size: string): Record<string, string> {
-  const [id, image, command, runningFor, status, names] = psRow(c, truncate, now) as [string, string, string, string, string, string];
-  return { ID: id, Image: image, Command: command, CreatedAt: goTimeText(c.created), RunningFor: runningFor, Ports: '', State: c.status, Status: status, Size: size, Names: names, Labels: '', Mounts: '', Networks: c.network };
+  const [id, image, command, runningFor, status, ports, names] = psRow(c, truncate, now) as [string, string, string, string, string, string, string];
+  return { ID: id, Image: image, Command: command, CreatedAt: goTimeText(c.created), RunningFor: runningFor, Ports: ports, State: c.status, Status: status, Size: size, Names: names, Labels: '', Mounts: '', Networks: c.network };
 }
 
 const PS_HEADERS: Record<string, string> = {
@@ -564,30 +566,49 @@ const logsCommand: Command = {
   summary: "print a container's output (docker logs)",
   usage: `Usage: layerkit logs [OPTIONS] CONTAINER
 
-What the container wrote: its stdout to stdout, its stderr to stderr.
+What the container wrote: its stdout to stdout, its stderr to stderr, in
+the order it wrote them.
 
-  -f, --follow      keep printing new output until the container stops
-  -n, --tail N      only the last N lines of each stream (all: every line)
+  -f, --follow        keep printing new output until the container stops
+  -n, --tail N        only the last N lines (all: every line)
+  -t, --timestamps    start each line with its time (RFC 3339, UTC, nanoseconds)
+      --since TIME    only lines from TIME on
+      --until TIME    only lines up to TIME (-f stops then)
 ${STORE_HELP}
+TIME is an RFC 3339 time (2024-05-01T12:00:00Z, with fractional seconds,
+a zone or none for local time, or a date), a Unix time (seconds[.nanos])
+or a duration before now (10m, 1h30m).
 `,
   async run(args, io) {
     const { flags, positional } = parseFlags(args, [
       STORE,
       { name: 'follow', short: 'f' },
       { name: 'tail', short: 'n', value: true },
+      { name: 'timestamps', short: 't' },
+      { name: 'since', value: true },
+      { name: 'until', value: true },
       ...unsupportedFlags({
-        timestamps: [false, 'logs are kept as the bytes the container wrote, without times', 't'],
-        since: [true, 'logs are kept as the bytes the container wrote, without times'],
-        until: [true, 'logs are kept as the bytes the container wrote, without times'],
         details: [false, 'containers have no log labels'],
       }),
     ]);
     if (positional.length !== 1) throw new UsageError('expected exactly one CONTAINER');
     const tailText = flags.get('tail');
-    if (tailText !== undefined && tailText !== 'all' && !/^\d+$/.test(tailText)) throw new UsageError(`--tail expects a number of lines or all, got ${JSON.stringify(tailText)}`);
-    const tail = tailText === undefined || tailText === 'all' ? undefined : Number(tailText);
+    if (tailText !== undefined && tailText !== 'all' && !/^-?\d+$/.test(tailText)) throw new UsageError(`--tail expects a number of lines or all, got ${JSON.stringify(tailText)}`);
+    // Docker reads a negative --tail as all.
+    const tail = tailText === undefined || tailText === 'all' || Number(tailText) < 0 ? undefined : Number(tailText);
+    const now = Date.now();
+    const sinceText = flags.get('since');
+    const untilText = flags.get('until');
+    const since = sinceText === undefined ? undefined : parseLogTime(sinceText, now, '--since');
+    const until = untilText === undefined ? undefined : parseLogTime(untilText, now, '--until');
     const write = io.write ? (stream: 'stdout' | 'stderr', bytes: Uint8Array) => io.write!(stream, bytes) : outputTo(io);
-    await containerLogs(runtimeOf(flags), positional[0]!, write, { ...(tail === undefined ? {} : { tail }), follow: flags.has('follow') });
+    await containerLogs(runtimeOf(flags), positional[0]!, write, {
+      ...(tail === undefined ? {} : { tail }),
+      ...(since === undefined ? {} : { since }),
+      ...(until === undefined ? {} : { until }),
+      follow: flags.has('follow'),
+      timestamps: flags.has('timestamps'),
+    });
     return 0;
   },
 };
