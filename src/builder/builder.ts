@@ -28,7 +28,7 @@ import type { BuildOptions, BuildStep, Fetcher, SecretSource } from './options.j
 import { DEFAULT_PATH, VarList } from './scope.js';
 import type { LayerSpool } from './spool.js';
 import { StageState } from './stage-state.js';
-import type { BuildSession } from './session-types.js';
+import type { BuildSession, SessionPlatform } from './session-types.js';
 import type { SourceRef, StageGraph, StagePlan } from './stages.js';
 
 export type { BuildSession } from './session-types.js';
@@ -38,7 +38,7 @@ export type { BuildSession } from './session-types.js';
  * one stage (the build driver's), called once per stage by `stage()`.
  */
 export function createSession(
-  init: Omit<BuildSession, 'emit' | 'warn' | 'checkAborted' | 'stage' | 'sourceFs' | 'image' | 'stagePlatform' | 'remote' | 'bases' | 'namedDirectory' | 'layerOptions' | 'steps' | 'declaredArgs'>,
+  init: Omit<BuildSession, 'emit' | 'warn' | 'checkAborted' | 'stage' | 'sourceFs' | 'image' | 'stagePlatform' | 'remote' | 'bases' | 'namedDirectory' | 'layerOptions' | 'steps' | 'declaredArgs'> & SessionPlatform,
   runStage: (session: BuildSession, plan: StagePlan) => Promise<StageState>,
 ): BuildSession {
   const built = new Map<number, Promise<StageState>>();
@@ -48,8 +48,9 @@ export function createSession(
   let remote: RemoteBaseContext | undefined;
   const directories = new Map<string, Promise<BuildContext | undefined>>();
   const stacks = new WeakMap<Layer[], Promise<LowerStack>>();
+  const { targetPlatform: _target, explicitPlatform: _explicit, ...fields } = init;
   const session: BuildSession = {
-    ...init,
+    ...fields,
     steps: [],
     declaredArgs: new Set(),
     emit(event) {

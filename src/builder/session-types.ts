@@ -23,6 +23,13 @@ import type { StageState } from './stage-state.js';
 import type { SourceRef, StageGraph, StagePlan } from './stages.js';
 import type { UserDb } from './users.js';
 
+/** What a session is made from besides what it exposes: the platform asked for. */
+export interface SessionPlatform {
+  readonly targetPlatform: Platform;
+  /** The build named its platform (`platform`/`platforms`): a base of another platform is not used. */
+  readonly explicitPlatform: boolean;
+}
+
 /** Everything a step may need from the build. */
 export interface BuildSession {
   readonly options: BuildOptions;
@@ -32,10 +39,7 @@ export interface BuildSession {
   readonly graph: StageGraph;
   readonly global: VarList;
   readonly buildArgs: ReadonlyMap<string, string>;
-  readonly targetPlatform: Platform;
   readonly buildPlatform: Platform;
-  /** The build named its platform (`platform`/`platforms`): a base of another platform is not used. */
-  readonly explicitPlatform: boolean;
   /** Seconds; undefined = build time. */
   readonly epoch: number | undefined;
   /** The time history entries and the config get (RFC 3339). */

@@ -10,7 +10,7 @@
  * @module
  */
 import { createReadStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { decompress, decompressAs, mediaTypeCompression } from '../layers/compress/index.js';
@@ -25,6 +25,25 @@ export interface Staged {
   layer: Layer;
   /** Made from the same bytes as they were written; undefined when not asked for or the tar could not be indexed. */
   index: LayerIndex | undefined;
+}
+
+/** Bytes of blob gathered before one write (see `LayerSpool.stage`). */
+const WRITE_BATCH = 1 << 20;
+
+/** Writes `chunks` in order, all of them (a short write goes on where it stopped). */
+async function writeChunks(out: FileHandle, chunks: Uint8Array[]): Promise<void> {
+  if (chunks.length === 0) return;
+  let { bytesWritten } = await out.writev(chunks);
+  for (const chunk of chunks) {
+    if (bytesWritten >= chunk.byteLength) {
+      bytesWritten -= chunk.byteLength;
+      continue;
+    }
+    for (let written = bytesWritten; written < chunk.byteLength; ) {
+      written += (await out.write(chunk, written, chunk.byteLength - written)).bytesWritten;
+    }
+    bytesWritten = 0;
+  }
 }
 
 /** A private directory of staged layer blobs. */
@@ -67,20 +86,36 @@ export class LayerSpool {
     const tee = indexing === undefined ? undefined : new Tee();
     const index = tee === undefined ? undefined : indexStream(tee, format, indexing!);
     // Plain awaited writes: a failed write (a full disk) rejects here instead of firing an unhandled stream event.
+    // The compressor yields many small pieces (a stored block's 5-byte header, then its data): they are
+    // written in batches of about 1 MiB, one batch in flight while the next is compressed.
     const out = await open(file, 'wx', 0o600);
+    let inFlight: Promise<void> | undefined;
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      const chunks = batch;
+      batch = [];
+      batchBytes = 0;
+      await inFlight;
+      inFlight = writeChunks(out, chunks);
+      inFlight.catch(() => undefined);
+    };
     try {
       for await (const chunk of layer.compressed()) {
         signal?.throwIfAborted();
         const passed = tee?.push(chunk);
-        for (let written = 0; written < chunk.byteLength; ) {
-          written += (await out.write(chunk, written, chunk.byteLength - written)).bytesWritten;
-        }
+        batch.push(chunk);
+        batchBytes += chunk.byteLength;
+        if (batchBytes >= WRITE_BATCH) await flush();
         await passed;
       }
+      await flush();
+      await inFlight;
       tee?.end();
     } catch (err) {
       tee?.end(err);
       await index;
+      await inFlight?.catch(() => undefined);
       await out.close().catch(() => undefined);
       await rm(file, { force: true });
       throw err;
