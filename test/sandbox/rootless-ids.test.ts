@@ -1,0 +1,307 @@
+/**
+ * Rootless RUN as a real unprivileged user, through the real program
+ * (`build()` with the sandbox executor in a child Node process run as that
+ * user). With subordinate ids (`/etc/subuid`, `/etc/subgid`) the layers a
+ * rootless build makes — chown, `install -o`, a user added by a RUN and its
+ * files, supplementary groups, the hostname — are the layers a root build
+ * makes, owner for owner. Without them (`nobody`) what needs other ids fails
+ * with the command's own error, and the rest works.
+ *
+ * As root the test makes a user with a range of its own (removed after) and
+ * compares with a root build; as a user with a range it runs as itself;
+ * without one it says so and skips those tests.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleForOthers } from '../support/bundle-for-others.js';
+import { parseSubordinateIds, sandboxIds } from '../../src/sandbox/id-map.js';
+import { probeSandbox } from '../../src/sandbox/probe.js';
+import { tempDir, which } from '../builder/helpers.js';
+
+const run = promisify(execFile);
+const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const asRoot = process.getuid?.() === 0;
+
+const CHILD = `
+import { build } from ${JSON.stringify(join(repo, 'src/builder/build.ts'))};
+import { sandboxExecutor } from ${JSON.stringify(join(repo, 'src/sandbox/index.ts'))};
+import { readTar } from ${JSON.stringify(join(repo, 'src/layers/tar/read.ts'))};
+const [context, store, strategy, dockerfile] = process.argv.slice(2);
+const output = [];
+const report = { uid: process.getuid(), layers: [], files: {}, output: '' };
+try {
+  const result = await build({
+    context, store, dockerfile, executor: sandboxExecutor({ strategy }), sourceDateEpoch: 0, xattrs: false, noCache: true,
+    onEvent: (e) => { if (e.type === 'output') output.push(Buffer.from(e.chunk).toString()); },
+  });
+  for (const layer of (await result.image.layers()).slice(4)) {
+    const members = [];
+    for await (const m of readTar(layer.uncompressed())) {
+      members.push(\`\${m.entry.path} \${m.entry.type} \${m.entry.mode.toString(8)} \${m.entry.uid}:\${m.entry.gid}\`);
+      if (m.entry.type === 'file' && m.entry.size < 256) {
+        const chunks = [];
+        for await (const c of m.body) chunks.push(c);
+        report.files[m.entry.path] = Buffer.concat(chunks).toString();
+      }
+    }
+    report.layers.push(members);
+  }
+} catch (err) {
+  report.error = { name: err?.name, code: err?.code, message: String(err?.message ?? err) };
+}
+report.output = output.join('');
+console.log(JSON.stringify(report));
+`;
+
+const BASE = `FROM scratch
+COPY busybox /bin/busybox
+COPY etc/ /etc/
+COPY host/ /
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+`;
+
+/** What needs ids other than the caller's: a user added by a RUN, chown, install -o, supplementary groups. */
+const IDS = `${BASE}RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && printf 'app:x:1000:\\nextra:x:2000:app\\n' >> /etc/group \\
+ && mkdir -p /home/app /srv && echo x > /srv/f && chown 1:2 /srv/f && install -o 1000 -g 2000 -m 0640 /srv/f /srv/g \\
+ && chown -R app:app /home/app && chmod 4755 /srv/f && hostname > /srv/hostname
+USER app
+RUN id > /home/app/id.txt && touch /home/app/mine && mkdir /home/app/d && chgrp extra /home/app/d && cat /srv/g > /home/app/g.txt
+USER root
+RUN echo more >> /srv/g && chown 3:4 /home/app/mine && chmod 2750 /home/app/d
+`;
+
+/** What works with one id mapped: root's own files, a USER without groups of its own, the hostname. */
+const ONE_ID = `${BASE}RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && mkdir -p /srv && hostname > /srv/hostname && echo x > /srv/f
+USER app
+WORKDIR /home/app
+RUN id -u > mine
+`;
+
+const CHOWN = `${BASE}RUN echo x > /f && chown 1:2 /f\n`;
+const BEYOND = `${BASE}USER 70000\nRUN true\n`;
+
+interface Report {
+  uid: number;
+  layers: string[][];
+  /** Small files of the layers (the last layer's wins). */
+  files: Record<string, string>;
+  output: string;
+  error?: { name: string; code?: string; message: string };
+}
+
+/** A user the test runs as: name, ids, and whether the test made it (then it removes it). */
+interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  made?: { subuids: string; subgids: string };
+}
+
+let dir = '';
+let script = '';
+/** Why the tests that need a range cannot run, if they cannot. */
+let noRange: string | undefined;
+/** Why nothing can run. */
+let notReady: string | undefined;
+let rangeUser: TestUser | undefined;
+
+beforeAll(async () => {
+  const reasons: string[] = [];
+  if (!existsSync('/bin/busybox')) reasons.push('/bin/busybox missing (Debian package busybox-static)');
+  if (asRoot && !(await which('setpriv'))) reasons.push('setpriv missing (util-linux)');
+  const caps = await probeSandbox();
+  if (!caps.available) reasons.push(`no sandbox: ${caps.reason}`);
+  if (reasons.length > 0) {
+    notReady = reasons.join('; ');
+    if (process.env.CI) throw new Error(notReady);
+    console.warn(`skipping rootless id tests: ${notReady}`);
+    return;
+  }
+  dir = await tempDir('layerkit-rootless-ids-');
+  await chmod(dir, 0o777);
+  const context = join(dir, 'context');
+  await mkdir(join(context, 'etc'), { recursive: true });
+  await copyFile('/bin/busybox', join(context, 'busybox'));
+  await writeFile(join(context, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await writeFile(join(context, 'etc/group'), 'root:x:0:\n');
+  for (const [name, text] of Object.entries({ ids: IDS, 'one-id': ONE_ID, chown: CHOWN, beyond: BEYOND })) await writeFile(join(context, name), text);
+  await chmod(join(context, 'etc'), 0o755);
+  // busybox has no install applet: the host's coreutils install, with its libraries at their paths.
+  await copyWithLibraries('/usr/bin/install', join(context, 'host'), '/usr/local/bin/install');
+  // The user may not be able to read the checkout: it runs a bundle in the world-readable dir.
+  script = await bundleForOthers(dir, 'child', CHILD);
+
+  if (asRoot) {
+    try {
+      rangeUser = await makeRangeUser();
+    } catch (err) {
+      noRange = `cannot add a user with subordinate ids: ${(err as Error).message}`;
+      if (process.env.CI) throw new Error(noRange);
+    }
+  } else {
+    const ids = await sandboxIds(caps);
+    if (ids?.map) rangeUser = { name: process.env.USER ?? String(process.getuid!()), uid: process.getuid!(), gid: process.getgid!() };
+    else noRange = ids?.reason ?? 'no subordinate ids';
+  }
+  if (noRange) console.warn(`rootless id tests that need subordinate ids skip: ${noRange}`);
+}, 120_000);
+
+afterAll(async () => {
+  if (rangeUser?.made) {
+    const { name, made } = rangeUser;
+    await run('usermod', ['--del-subuids', made.subuids, '--del-subgids', made.subgids, name]).catch(() => undefined);
+    await run('userdel', [name]);
+    // Nothing of the test user stays: no passwd entry, no range.
+    for (const file of ['/etc/passwd', '/etc/subuid', '/etc/subgid']) {
+      expect((await readFile(file, 'utf8')).split('\n').some((l) => l.startsWith(`${name}:`))).toBe(false);
+    }
+  }
+}, 60_000);
+
+/** Copies `program` to `target` under `root`, and the libraries `ldd` lists at their own paths. */
+async function copyWithLibraries(program: string, root: string, target: string): Promise<void> {
+  const { stdout } = await run('ldd', [program]);
+  const files: Array<[string, string]> = [[program, target]];
+  for (const line of stdout.split('\n')) {
+    const path = /=>\s*(\/\S+)/.exec(line)?.[1] ?? /^\s*(\/\S+)/.exec(line)?.[1];
+    if (path) files.push([path, path]);
+  }
+  for (const [from, to] of files) {
+    await mkdir(join(root, to, '..'), { recursive: true });
+    await copyFile(await realpath(from), join(root, to));
+  }
+}
+
+/** Adds a user with a range of 65536 subordinate ids that no other user has. */
+async function makeRangeUser(): Promise<TestUser> {
+  const name = `lk-ids-${process.pid}`;
+  await run('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', '--user-group', name]);
+  const uid = Number((await run('id', ['-u', name])).stdout.trim());
+  const gid = Number((await run('id', ['-g', name])).stdout.trim());
+  const user: TestUser = { name, uid, gid };
+  try {
+    // useradd gives one where login.defs says so (SUB_UID_COUNT); else one past every range in use.
+    let subuids = parseSubordinateIds(await readFile('/etc/subuid', 'utf8').catch(() => ''), { name, uid });
+    let subgids = parseSubordinateIds(await readFile('/etc/subgid', 'utf8').catch(() => ''), { name, uid });
+    if (!subuids || !subgids) {
+      const start = await freeRangeStart();
+      const range = `${start}-${start + 65535}`;
+      await run('usermod', ['--add-subuids', range, '--add-subgids', range, name]);
+      subuids = subgids = { start, count: 65536 };
+    }
+    user.made = { subuids: `${subuids.start}-${subuids.start + subuids.count - 1}`, subgids: `${subgids.start}-${subgids.start + subgids.count - 1}` };
+    return user;
+  } catch (err) {
+    await run('userdel', [name]).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function freeRangeStart(): Promise<number> {
+  let end = 100000;
+  for (const file of ['/etc/subuid', '/etc/subgid']) {
+    for (const line of (await readFile(file, 'utf8').catch(() => '')).split('\n')) {
+      const [, start, count] = line.split(':');
+      if (start && count) end = Math.max(end, Number(start) + Number(count));
+    }
+  }
+  return Math.ceil(end / 65536) * 65536;
+}
+
+/** Runs the child build as `user` (root when undefined, the test's own user when it is the caller). */
+async function buildAs(user: { uid: number; gid: number } | 'root' | 'nobody' | 'self', dockerfile: string, strategy: 'overlay' | 'copy'): Promise<Report> {
+  const store = join(dir, `store-${typeof user === 'string' ? user : user.uid}-${strategy}-${dockerfile}`);
+  await mkdir(store);
+  await chmod(store, 0o777);
+  const drop =
+    user === 'root' || user === 'self'
+      ? []
+      : user === 'nobody'
+        ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--']
+        : ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--'];
+  const argv = [...drop, process.execPath, script, join(dir, 'context'), store, strategy, dockerfile];
+  const { stdout } = await run(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, HOME: dir, TMPDIR: dir }, maxBuffer: 1 << 24 });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Report;
+}
+
+/** The user with a range, as buildAs takes it. */
+const ranged = () => (asRoot ? rangeUser! : 'self');
+
+describe('rootless RUN with subordinate ids (/etc/subuid, /etc/subgid)', () => {
+  for (const strategy of ['overlay', 'copy'] as const) {
+    it(`chown, install -o, a user added by a RUN, supplementary groups and the hostname: the layers a root build makes (${strategy})`, { timeout: 300_000 }, async (t) => {
+      if (notReady) return t.skip();
+      if (noRange) {
+        console.warn(`skipping: ${noRange}`);
+        return t.skip();
+      }
+      const report = await buildAs(ranged(), 'ids', strategy);
+      expect(report.error).toBeUndefined();
+      expect(report.uid).not.toBe(0);
+      const layers = report.layers;
+      expect(layers[0]).toEqual(
+        expect.arrayContaining([
+          '/home/app dir 755 1000:1000',
+          '/srv/f file 4755 1:2',
+          '/srv/g file 640 1000:2000',
+          '/srv/hostname file 644 0:0',
+        ]),
+      );
+      expect(layers[1]).toEqual(
+        expect.arrayContaining(['/home/app/d dir 755 1000:2000', '/home/app/g.txt file 644 1000:1000', '/home/app/id.txt file 644 1000:1000', '/home/app/mine file 644 1000:1000']),
+      );
+      expect(layers[2]).toEqual(expect.arrayContaining(['/home/app/d dir 2750 1000:2000', '/home/app/mine file 644 3:4', '/srv/g file 640 1000:2000']));
+      // The hostname BuildKit gives a step, set in the step's own UTS namespace; USER app with its groups.
+      expect(report.files['/srv/hostname']).toBe('buildkitsandbox\n');
+      expect(report.files['/home/app/id.txt']).toBe('uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)\n');
+      expect(report.files['/home/app/g.txt']).toBe('x\n');
+      if (asRoot) {
+        const root = await buildAs('root', 'ids', strategy);
+        expect(root.error).toBeUndefined();
+        expect(report.layers).toEqual(root.layers);
+      }
+    });
+  }
+
+  it('refuses a USER beyond the range with a clear error before anything runs', { timeout: 300_000 }, async (t) => {
+    if (notReady) return t.skip();
+    if (noRange) {
+      console.warn(`skipping: ${noRange}`);
+      return t.skip();
+    }
+    const beyond = await buildAs(ranged(), 'beyond', 'overlay');
+    expect(beyond.error?.code).toBe('USER_UNSUPPORTED');
+    expect(beyond.error?.message).toMatch(/uid 70000 is beyond the \d+ subordinate uids/);
+  });
+});
+
+describe('rootless RUN with one id mapped (no subordinate ids)', () => {
+  it('works for root and a USER of its own; chown fails with the command\'s error, not a crash', { timeout: 300_000 }, async (t) => {
+    if (notReady) return t.skip();
+    // As root: nobody, who has no range; as another user: that user, when it has none.
+    const who = asRoot ? 'nobody' : 'self';
+    if (!asRoot) {
+      const ids = await sandboxIds(await probeSandbox());
+      if (ids?.map) {
+        console.warn('skipping: this user has subordinate ids (the one-id map is tested as root, through nobody)');
+        return t.skip();
+      }
+    }
+    const report = await buildAs(who, 'one-id', 'overlay');
+    expect(report.error).toBeUndefined();
+    expect(report.uid).not.toBe(0);
+    expect(report.layers[0]).toEqual(expect.arrayContaining(['/srv/hostname file 644 0:0', '/srv/f file 644 0:0']));
+    expect(report.files['/srv/hostname']).toBe('buildkitsandbox\n');
+    // WORKDIR makes /home/app for app; the RUN's file is app's.
+    expect(report.layers.flat()).toEqual(expect.arrayContaining(['/home/app dir 755 1000:1000', '/home/app/mine file 644 1000:1000']));
+    expect(report.files['/home/app/mine']).toBe('1000\n');
+    const chown = await buildAs(who, 'chown', 'overlay');
+    expect(chown.error?.name).toBe('RunFailedError');
+    expect(chown.error?.message).toMatch(/exit code: 1|chown/);
+  });
+});
