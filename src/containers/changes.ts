@@ -27,14 +27,14 @@ export async function writableEntries(upper: string, image: UnionFS, spec: Pick<
 }
 
 /**
- * `docker diff` of a writable layer against the image: `A` for a path the
- * image does not have, `C` for one it has (directories that hold a change
- * included), `D` for a whiteout's target and for every child an opaque
- * directory hides. Parents before children, siblings in byte order.
+ * `docker diff` of a writable layer against the image: `add` (Docker's `A`)
+ * for a path the image does not have, `modify` (`C`) for one it has
+ * (directories that hold a change included), `delete` (`D`) for a whiteout's
+ * target and for every child an opaque directory hides. Parents before children, siblings in byte order.
  *
  * @example
  * ```ts
- * containerChanges(entries, imageView); // [{ kind: 'C', path: '/srv' }, { kind: 'A', path: '/srv/made.txt' }]
+ * containerChanges(entries, imageView); // [{ kind: 'modify', path: '/srv' }, { kind: 'add', path: '/srv/made.txt' }]
  * ```
  */
 export async function containerChanges(entries: readonly Entry[], image: UnionFS): Promise<UnionChange[]> {
@@ -43,16 +43,16 @@ export async function containerChanges(entries: readonly Entry[], image: UnionFS
   for (const entry of entries) {
     const what = classifyPath(entry.path);
     if (what.kind === 'whiteout') {
-      out.push({ kind: 'D', path: what.target });
+      out.push({ kind: 'delete', path: what.target });
     } else if (what.kind === 'opaque') {
       const children = await image.readdir(what.dir).catch(() => [] as string[]);
       for (const name of children) {
         const path = childPath(what.dir, String(name));
-        if (!inLayer.has(path)) out.push({ kind: 'D', path });
+        if (!inLayer.has(path)) out.push({ kind: 'delete', path });
       }
     } else if (entry.path !== '/') {
       const before = await image.lstat(entry.path).catch(() => undefined);
-      out.push({ kind: before ? 'C' : 'A', path: entry.path });
+      out.push({ kind: before ? 'modify' : 'add', path: entry.path });
     }
   }
   return out.sort((a, b) => comparePaths(a.path, b.path));

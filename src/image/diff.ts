@@ -16,7 +16,7 @@ import type { Image } from './image.js';
  * @example
  * ```ts
  * const changes = await diffImages(await store.getImage('app:1'), await store.getImage('app:2'));
- * for (const c of changes) console.log(c.kind, c.path); // 'add' '/app/new.js', 'modify' '/app', …
+ * for (const c of changes) console.log(c.kind, c.path); // 'modify' '/app', 'add' '/app/new.js', …
  * ```
  */
 export async function diffImages(from: Image, to: Image, options: DiffOptions = {}): Promise<Change[]> {

@@ -3,21 +3,24 @@
  * layer that records it (whiteouts and opaque markers as OCI writes them).
  * @module
  */
+import type { ChangeKind } from '../layers/changes/diff.js';
 import type { Entry } from '../layers/entry.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, compareBytes, joinPath } from './paths.js';
 import type { AnyNode, LowerDir, UpperDir } from './inode.js';
 import type { View } from './view.js';
 
 /**
- * One line of `docker diff`: `A` added, `C` changed, `D` deleted.
+ * One line of `docker diff`: the path and what happened to it, in the words
+ * of the layers module's {@link ChangeKind} (`add`, `modify`, `delete`; the
+ * CLI prints them as Docker's `A`, `C`, `D`).
  *
  * @example
  * ```ts
- * for (const { kind, path } of view.changes()) console.log(kind, path); // C /etc, A /etc/motd
+ * for (const { kind, path } of view.changes()) console.log(kind, path); // modify /etc, add /etc/motd
  * ```
  */
 export interface UnionChange {
-  kind: 'A' | 'C' | 'D';
+  kind: ChangeKind;
   path: string;
 }
 
@@ -58,13 +61,13 @@ function rootLower(view: View): LowerDir | undefined {
 /**
  * The changes of the upper relative to the lower stack, sorted by path, as
  * `docker diff` lists them: a deleted subtree once, at its top; directories
- * the upper holds (copied up because something below changed) as `C`.
+ * the upper holds (copied up because something below changed) as `modify`.
  */
 export function changes(view: View): UnionChange[] {
   if (!view.upper) return [];
   const out: UnionChange[] = [];
   for (const visit of walkUpper(view.upper, rootLower(view), '/')) {
-    out.push({ kind: visit.node ? (visit.lower ? 'C' : 'A') : 'D', path: visit.path });
+    out.push({ kind: visit.node ? (visit.lower ? 'modify' : 'add') : 'delete', path: visit.path });
   }
   return out;
 }

@@ -59,7 +59,7 @@ export interface ContainerCommit<ConfigChanges> {
  * await a.fs.writeFile('/etc/motd', 'a\n');
  * await b.fs.readFile('/etc/motd', 'utf8'); // the image's motd
  * await a.copyIn('./config.json', '/app/');
- * a.diff(); // [{ kind: 'C', path: '/app' }, { kind: 'A', path: '/app/config.json' }, …]
+ * a.diff(); // [{ kind: 'modify', path: '/app' }, { kind: 'add', path: '/app/config.json' }, …]
  * const { layer } = await a.commit({ changes: { Cmd: ['node', 'server.js'] } });
  * ```
  */
@@ -76,7 +76,7 @@ export class Container {
     return new Container(new UnionFS(await stackOf(image, options.index), options));
   }
 
-  /** `docker diff`: what the container changed, by path (A added, C changed, D deleted). */
+  /** `docker diff`: what the container changed, by path (`add`, `modify`, `delete`). */
   diff(): UnionChange[] {
     return this.fs.changes();
   }

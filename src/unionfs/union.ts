@@ -98,7 +98,7 @@ export async function stackOf(lowers: LowerStack | readonly LowerInput[], option
  * const view = await UnionFS.open([baseLayer, appLayer]);
  * await view.writeFile('/etc/motd', 'hello\n');
  * await view.rm('/var/cache', { recursive: true, force: true });
- * view.changes(); // [{ kind: 'C', path: '/etc' }, { kind: 'C', path: '/etc/motd' }, …]
+ * view.changes(); // [{ kind: 'modify', path: '/etc' }, { kind: 'modify', path: '/etc/motd' }, …]
  * const layer = await view.commit({ sourceDateEpoch: 0 });
  * ```
  */

@@ -26,6 +26,9 @@ import { readTar } from '../../src/layers/tar/read.js';
 import { buildText, mountTable, processesWith, sandboxReady, tempDir, writeContext } from './helpers.js';
 import { bundleForOthers } from '../support/bundle-for-others.js';
 
+/** Docker's letters for the change kinds, as `layerkit diff` prints them. */
+const LETTER = { add: 'A', modify: 'C', delete: 'D' } as const;
+
 let ready = false;
 let runtime: ContainerRuntime;
 beforeAll(async () => {
@@ -113,7 +116,7 @@ describe('containers: docker commit, cp, diff, pause', () => {
       cmd: ['sh', '-c', 'echo patched > /srv/patch.txt && rm -r /srv/old && rm /opt/keep/a'],
     });
     expect(made.exitCode).toBe(0);
-    expect((await runtime.diff('committer')).map((c) => `${c.kind} ${c.path}`)).toEqual(['C /opt', 'C /opt/keep', 'D /opt/keep/a', 'C /srv', 'D /srv/old', 'A /srv/patch.txt']);
+    expect((await runtime.diff('committer')).map((c) => `${LETTER[c.kind]} ${c.path}`)).toEqual(['C /opt', 'C /opt/keep', 'D /opt/keep/a', 'C /srv', 'D /srv/old', 'A /srv/patch.txt']);
     const result = await runtime.commit('committer', { reference: 'patched:v1', message: 'the patch', author: 'tester' });
     expect(result.tags).toEqual(['docker.io/library/patched:v1']);
     expect(result.layer).not.toBeNull();
@@ -181,7 +184,7 @@ describe('containers: docker commit, cp, diff, pause', () => {
     await expect(runtime.copyOut('cp', '/srv/nothing', out)).rejects.toBeInstanceOf(ContainerError);
     expect((await lstat(join(out, 'tree'))).isDirectory()).toBe(true);
 
-    expect((await runtime.diff('cp')).map((c) => `${c.kind} ${c.path}`)).toEqual([
+    expect((await runtime.diff('cp')).map((c) => `${LETTER[c.kind]} ${c.path}`)).toEqual([
       'C /etc',
       'A /etc/one.txt',
       'C /opt',
@@ -323,6 +326,7 @@ import { build } from ${JSON.stringify(join(repo, 'src/builder/build.ts'))};
 import { sandboxExecutor, probeSandbox } from ${JSON.stringify(join(repo, 'src/sandbox/index.ts'))};
 import { ContainerRuntime } from ${JSON.stringify(join(repo, 'src/containers/index.ts'))};
 import { ImageStore } from ${JSON.stringify(join(repo, 'src/image/store/store.ts'))};
+
 const [dir] = process.argv.slice(2);
 const store = new ImageStore(join(dir, 'store'));
 await build({
@@ -341,7 +345,7 @@ const pause = await rt.pause('w').then((i) => i.status, (e) => e.code + ': ' + e
 if (pause === 'paused') await rt.unpause('w');
 await rt.stop('w', { timeoutMs: 0 });
 await rt.copyIn('w', join(dir, 'in.txt'), '/srv/stopped.txt');
-const diff = (await rt.diff('w')).map((c) => c.kind + ' ' + c.path);
+const diff = (await rt.diff('w')).map((c) => ({ add: 'A', modify: 'C', delete: 'D' })[c.kind] + ' ' + c.path);
 await rt.copyOut('w', '/srv/x', join(dir, 'x.out'));
 const committed = await rt.commit('w', { reference: 'bb:snap' });
 await rt.run('bb:snap', { rm: true, cmd: ['sh', '-c', 'ls /srv; stat -c "%u:%g" /srv/stopped.txt'], onOutput });

@@ -92,7 +92,7 @@ describe('docker cp', () => {
       expect(await c.fs.readdir('/etc')).toEqual(['app.json', 'icon.svg', 'logo.svg']);
       await expect(c.copyIn(join(host, 'assets'), '/app/main.js')).rejects.toMatchObject({ code: 'ENOTDIR' });
       await expect(c.copyIn(join(host, 'config.json'), '/missing/')).rejects.toMatchObject({ code: 'ENOENT' });
-      expect(c.diff().map((d) => `${d.kind} ${d.path}`)).toContain('A /srv/logo.svg');
+      expect(c.diff()).toContainEqual({ kind: 'add', path: '/srv/logo.svg' });
     } finally {
       await removeDir(host);
     }
@@ -125,9 +125,9 @@ describe('diff, commit, export', () => {
     await c.fs.writeFile('/app/main.js', 'v2');
     await c.fs.rm('/etc', { recursive: true });
     expect(c.diff()).toEqual([
-      { kind: 'C', path: '/app' },
-      { kind: 'C', path: '/app/main.js' },
-      { kind: 'D', path: '/etc' },
+      { kind: 'modify', path: '/app' },
+      { kind: 'modify', path: '/app/main.js' },
+      { kind: 'delete', path: '/etc' },
     ]);
     const { layer, changes } = await c.commit({ changes: { Cmd: ['node', '/app/main.js'] }, sourceDateEpoch: 0 });
     expect(changes).toEqual({ Cmd: ['node', '/app/main.js'] });
@@ -160,10 +160,10 @@ describe('diff, commit, export', () => {
       await fsp.mkdir(join(root, 'rootfs', 'tmp'));
       await view.syncFromDirectory(join(root, 'rootfs'), asRoot);
       expect(view.changes()).toEqual([
-        { kind: 'C', path: '/app' },
-        { kind: 'C', path: '/app/main.js' },
-        { kind: 'D', path: '/etc' },
-        { kind: 'A', path: '/tmp' },
+        { kind: 'modify', path: '/app' },
+        { kind: 'modify', path: '/app/main.js' },
+        { kind: 'delete', path: '/etc' },
+        { kind: 'add', path: '/tmp' },
       ]);
       expect(await observeFs(view)).toEqual(await observeFs(await UnionFS.fromDirectory(join(root, 'rootfs'), asRoot)));
     } finally {

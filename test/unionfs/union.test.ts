@@ -124,8 +124,8 @@ describe('copy-up', () => {
     const st = await view.stat('/etc/shadow');
     expect([st.mode & 0o7777, st.uid, st.gid]).toEqual([0o600, 42, 42]);
     expect(view.changes()).toEqual([
-      { kind: 'C', path: '/etc' },
-      { kind: 'C', path: '/etc/shadow' },
+      { kind: 'modify', path: '/etc' },
+      { kind: 'modify', path: '/etc/shadow' },
     ]);
   });
 
@@ -158,16 +158,16 @@ describe('deletion, opaque directories, rename', () => {
     const view = await UnionFS.open([base]);
     await view.unlink('/etc/passwd');
     expect(view.changes()).toEqual([
-      { kind: 'C', path: '/etc' },
-      { kind: 'D', path: '/etc/passwd' },
+      { kind: 'modify', path: '/etc' },
+      { kind: 'delete', path: '/etc/passwd' },
     ]);
     let entries = await entriesOf(await view.commit());
     expect(entries.get('/etc/.wh.passwd')).toMatchObject({ type: 'file', size: 0 });
 
     await view.writeFile('/etc/passwd', 'again');
     expect(view.changes()).toEqual([
-      { kind: 'C', path: '/etc' },
-      { kind: 'A', path: '/etc/passwd' },
+      { kind: 'modify', path: '/etc' },
+      { kind: 'add', path: '/etc/passwd' },
     ]);
     entries = await entriesOf(await view.commit());
     expect([...entries.keys()].filter((p) => p.includes('.wh.'))).toEqual([]);
@@ -202,9 +202,9 @@ describe('deletion, opaque directories, rename', () => {
     const view = await UnionFS.open([base]);
     await view.rename('/etc/passwd', '/etc/passwd-');
     expect(view.changes()).toEqual([
-      { kind: 'C', path: '/etc' },
-      { kind: 'D', path: '/etc/passwd' },
-      { kind: 'A', path: '/etc/passwd-' },
+      { kind: 'modify', path: '/etc' },
+      { kind: 'delete', path: '/etc/passwd' },
+      { kind: 'add', path: '/etc/passwd-' },
     ]);
   });
 });
@@ -270,8 +270,8 @@ describe('commit', () => {
     expect(await view.readdir('/', { recursive: true })).toEqual(before);
     await view.unlink('/etc/motd');
     expect(view.changes()).toEqual([
-      { kind: 'C', path: '/etc' },
-      { kind: 'D', path: '/etc/motd' },
+      { kind: 'modify', path: '/etc' },
+      { kind: 'delete', path: '/etc/motd' },
     ]);
   });
 

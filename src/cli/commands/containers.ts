@@ -699,7 +699,7 @@ ${STORE_HELP}
     const { flags, positional } = parseFlags(args, [STORE]);
     if (positional.length === 1) {
       const changes = await runtimeOf(flags).diff(positional[0]!);
-      io.stdout(changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+      io.stdout(changes.map((c) => `${LETTER[c.kind]} ${c.path}\n`).join(''));
       return 0;
     }
     if (positional.length !== 2) throw new UsageError('expected one CONTAINER, or IMAGE1 and IMAGE2');
