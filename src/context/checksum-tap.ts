@@ -15,6 +15,7 @@
 import { createSha256, type Digest } from '../digest.js';
 import type { ContentSource, Entry } from '../layers/entry.js';
 import { checksumSelection, type ChecksumOptions, type Observed } from './checksum.js';
+import { observedFileSource, type ReadObserver } from './content.js';
 import { internalsOf, type CopySource } from './sources.js';
 
 /** "Read, none": one shared object rather than one per file. */
@@ -49,6 +50,13 @@ export class ChecksumTap {
   readonly #fence: bigint;
   readonly #selection: CopySource[] = [];
   readonly #observed = new Map<string, Observed>();
+  /** Context file sources report their complete reads here (one object for all files). */
+  readonly #reads: ReadObserver = {
+    read: (path, digest) => {
+      const seen = this.#observed.get(path);
+      if (seen) seen.digest ??= digest;
+    },
+  };
   #digest: Promise<Digest> | undefined;
 
   /** @internal Use {@link BuildContext.tapChecksum}. */
@@ -70,14 +78,16 @@ export class ChecksumTap {
    * source that hashes the bytes as they are read.
    */
   observe(entry: Entry): Entry {
-    const seen: Observed = { xattrs: this.#host.readsXattrs ? (entry.xattrs ?? NO_XATTRS) : undefined };
-    if (entry.type === 'hardlink' && entry.linkname !== undefined) seen.sameAs = entry.linkname;
     // A path met twice (overlapping sources) is one object of one snapshot: keep what is known.
-    const previous = this.#observed.get(entry.path);
-    if (previous) return entry.type === 'file' && entry.content ? { ...entry, content: hashing(entry.content, previous) } : entry;
-    this.#observed.set(entry.path, seen);
+    let seen = this.#observed.get(entry.path);
+    if (!seen) {
+      seen = { xattrs: this.#host.readsXattrs ? (entry.xattrs ?? NO_XATTRS) : undefined, digest: undefined, sameAs: undefined };
+      if (entry.type === 'hardlink' && entry.linkname !== undefined) seen.sameAs = entry.linkname;
+      this.#observed.set(entry.path, seen);
+    }
     if (entry.type !== 'file' || !entry.content) return entry;
-    return { ...entry, content: hashing(entry.content, seen) };
+    const content = observedFileSource(entry.content, this.#reads) ?? hashing(entry.content, seen);
+    return { ...entry, content };
   }
 
   /**
@@ -86,19 +96,23 @@ export class ChecksumTap {
    */
   digest(): Promise<Digest> {
     this.#digest ??= (async () => {
-      return checksumSelection(this.#host.context, this.#host.root, [...this.#selection], this.#options, {
+      const digest = await checksumSelection(this.#host.context, this.#host.root, [...this.#selection], this.#options, {
         observed: this.#observed,
         fence: this.#fence,
       });
+      // What the copy observed is in the digest now; a large copy's records need not outlive it.
+      this.#observed.clear();
+      return digest;
     })();
     return this.#digest;
   }
 }
 
 /**
- * A content source whose complete reads record the bytes' SHA-256 in `seen`.
- * A class, not an object literal: one per copied file, and a generator
- * method of a literal costs each file its own closure, prototype and shape.
+ * A content source whose complete reads record the bytes' SHA-256 in `seen`,
+ * for contents that are not context file sources (those report their reads
+ * themselves). A class, not an object literal: a generator method of a
+ * literal costs each object its own closure, prototype and shape.
  */
 class HashingSource implements ContentSource {
   readonly size: number;

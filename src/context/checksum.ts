@@ -20,7 +20,7 @@
  * @module
  */
 import { createSha256, sha256, sha256Stream, type Digest } from '../digest.js';
-import { fileSource } from './content.js';
+import { nodeFileSource } from './content.js';
 import type { RootIndex, StatCache, StatRecord } from './stat-cache.js';
 import { internalsOf, type CopySource, type SourceInternals } from './sources.js';
 import { deviceNumbers, type WalkedNode } from './walk.js';
@@ -163,7 +163,7 @@ async function describe(batch: WalkedNode[], inner: SourceInternals, how: Descri
     while (next < toRead.length) {
       const k = toRead[next++]!;
       const { node } = batch[k]!;
-      known[k]!.digest = (await sha256Stream(fileSource(tree.hostPath(node.path), node.path, node.stats).open())).digest;
+      known[k]!.digest = (await sha256Stream(nodeFileSource(tree.hostRoot, node).open())).digest;
       if (cache) cache.stats.misses++;
     }
   };
@@ -187,13 +187,13 @@ function record(walked: WalkedNode, inner: SourceInternals, known: Known, firstR
   let link = '';
   let digest = '';
   if (node.type === 'file') {
-    const key = `${stats.dev}:${stats.ino}`;
-    const first = stats.nlink > 1n ? firstRel.get(key) : undefined;
+    const key = stats.inodeKey;
+    const first = stats.linked ? firstRel.get(key) : undefined;
     if (first !== undefined) {
       type = 'hardlink';
       link = first;
     } else {
-      if (stats.nlink > 1n) firstRel.set(key, rel);
+      if (stats.linked) firstRel.set(key, rel);
       size = stats.isSocket() ? 0n : stats.size;
       digest = known.digest ?? '';
     }

@@ -4,6 +4,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { createSha256, type Digest } from '../digest.js';
 import type { ContentSource } from '../layers/entry.js';
 import { ContextError } from './errors.js';
 
@@ -27,7 +28,50 @@ const SYNC_READ_MAX = 1 << 20;
  * @param path the context path, for errors.
  */
 export function fileSource(hostPath: string, path: string, stats: FileStats): ContentSource {
-  return new FileSource(hostPath, path, stats);
+  return new FileSource('', new HostFile(hostPath, path, stats));
+}
+
+/**
+ * {@link fileSource} of a listed context node, by its context path below
+ * `hostRoot`. It keeps the node, not a host path of its own: the tree keeps
+ * the node anyway, and a copy of many files holds one of these per file for
+ * as long as the layer it wrote is in use.
+ */
+export function nodeFileSource(hostRoot: string, node: ListedFile): ContentSource {
+  return new FileSource(hostRoot, node);
+}
+
+/** A file as a listing describes it: its path (below a host root) and its stats. */
+interface ListedFile {
+  readonly path: string;
+  readonly stats: FileStats;
+  /** The path errors name, when not `path`. */
+  readonly label?: string;
+}
+
+/** A file named by its host path, with the context path its errors name. */
+class HostFile implements ListedFile {
+  constructor(
+    readonly path: string,
+    readonly label: string,
+    readonly stats: FileStats,
+  ) {}
+}
+
+/** Told the SHA-256 of a context file each time a read of it runs to the end. */
+export interface ReadObserver {
+  read(path: string, digest: Digest): void;
+}
+
+/**
+ * The same file source with every complete read reported to `observer`
+ * (with the context path); undefined when `source` is not a context file
+ * source. One object per file, where a wrapper would add a second and a
+ * record for the wrapper to fill: a large copy keeps its sources as long as
+ * its layer is in use.
+ */
+export function observedFileSource(source: ContentSource, observer: ReadObserver): ContentSource | undefined {
+  return source instanceof FileSource ? source.observedBy(observer) : undefined;
 }
 
 /** What {@link fileSource} compares a file against: the listing's identity and size. */
@@ -39,14 +83,32 @@ export type FileStats = Pick<BigIntStats, 'dev' | 'ino' | 'size'>;
  * object and hidden class (a third of a large COPY's heap).
  */
 class FileSource implements ContentSource {
-  readonly size: number;
-
+  /** The file is `hostRoot + file.path`; everything else is read from `file` when needed, not copied. */
   constructor(
-    private readonly hostPath: string,
-    private readonly path: string,
-    private readonly stats: FileStats,
-  ) {
-    this.size = Number(stats.size);
+    private readonly hostRoot: string,
+    private readonly file: ListedFile,
+    private readonly observer?: ReadObserver,
+  ) {}
+
+  get size(): number {
+    return Number(this.file.stats.size);
+  }
+
+  get stats(): FileStats {
+    return this.file.stats;
+  }
+
+  /** The context path. */
+  get path(): string {
+    return this.file.label ?? this.file.path;
+  }
+
+  observedBy(observer: ReadObserver): FileSource {
+    return new FileSource(this.hostRoot, this.file, observer);
+  }
+
+  get hostPath(): string {
+    return this.hostRoot + this.file.path;
   }
 
   #changed(reason: string): ContextError {
@@ -54,11 +116,15 @@ class FileSource implements ContentSource {
   }
 
   async *open(): AsyncGenerator<Uint8Array> {
-    const { hostPath, stats, size } = this;
+    const { hostPath, stats, size, observer } = this;
     const changed = (reason: string) => this.#changed(reason);
+    // Only a read that ran to the end, with the listed size, names the content.
+    const hasher = observer ? createSha256() : undefined;
     if (size <= SYNC_READ_MAX) {
       const bytes = readSmall(hostPath, stats, changed);
+      hasher?.update(bytes);
       if (size > 0) yield bytes;
+      if (hasher) observer!.read(this.path, hasher.digest());
       return;
     }
     // O_NOFOLLOW: a file swapped for a symlink since it was listed fails the check instead of being followed.
@@ -75,13 +141,16 @@ class FileSource implements ContentSource {
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, size - remaining);
         if (bytesRead === 0) throw changed('shorter than listed');
         remaining -= bytesRead;
-        yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+        const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+        hasher?.update(chunk);
+        yield chunk;
       }
       const probe = Buffer.allocUnsafe(1);
       if ((await handle.read(probe, 0, 1, size)).bytesRead !== 0) throw changed('longer than listed');
     } finally {
       await handle.close();
     }
+    if (hasher) observer!.read(this.path, hasher.digest());
   }
 }
 

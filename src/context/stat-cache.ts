@@ -27,9 +27,10 @@ import type { BigIntStats } from 'node:fs';
 
 /** The stat fields that identify a file's content in the index. */
 type StatKey = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs' | 'mode'>;
-import { mkdir, open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest, sha256, type Digest } from '../digest.js';
+import { NodeStats } from './tree.js';
 
 /** What a checksum reused and what it had to read. */
 export interface StatCacheStats {
@@ -55,6 +56,45 @@ export interface StatRecord {
 }
 
 type StoredRecord = [string, string, string, string, string, string, string | null, Record<string, string> | null];
+
+/**
+ * A record as the index keeps it. The six stat fields are the listed node's
+ * own {@link NodeStats} when the record was made from a context listing (the
+ * tree keeps that object anyway), else one string of their decimal values
+ * (`dev:ino:size:mtimeNs:ctimeNs:mode`, the stored form's first six fields) —
+ * never six bigints: a context of 100,000 files keeps 100,000 records for the
+ * whole build.
+ */
+class IndexedStat {
+  constructor(
+    readonly stat: NodeStats | string,
+    readonly digest: Digest | undefined,
+    readonly xattrs: Record<string, Uint8Array> | undefined,
+  ) {}
+
+  get key(): string {
+    return typeof this.stat === 'string' ? this.stat : statKey(this.stat);
+  }
+
+  /** Whether `stats` are the recorded ones. */
+  matches(stats: StatKey): boolean {
+    return this.stat === stats || this.key === statKey(stats);
+  }
+
+  /** The public form. */
+  expand(): StatRecord {
+    const [dev, ino, size, mtimeNs, ctimeNs, mode] = this.key.split(':').map((v) => BigInt(v)) as [bigint, bigint, bigint, bigint, bigint, bigint];
+    return { dev, ino, size, mtimeNs, ctimeNs, mode, digest: this.digest, xattrs: this.xattrs };
+  }
+}
+
+function statKey(stats: StatKey): string {
+  // join, not a template: it makes one flat string, where concatenation keeps a tree of pieces.
+  return [stats.dev, stats.ino, stats.size, stats.mtimeNs, stats.ctimeNs, stats.mode].join(':');
+}
+
+/** Records per `write` of {@link RootIndex.save}: the index file is written in pieces, never held whole. */
+const SAVE_BATCH = 4096;
 
 const VERSION = 1;
 const COARSE_MARGIN_NS = 2_000_000_000n;
@@ -113,20 +153,20 @@ export class StatCache {
 
 /** The records of one context root. */
 export class RootIndex {
-  readonly #records: Map<string, StatRecord>;
+  readonly #records: Map<string, IndexedStat>;
   #dirty = false;
 
   private constructor(
     readonly file: string,
     readonly hostRoot: string,
-    records: Map<string, StatRecord>,
+    records: Map<string, IndexedStat>,
   ) {
     this.#records = records;
   }
 
   /** Loads the index file; a missing, corrupt or foreign file gives an empty index. */
   static async load(file: string, hostRoot: string): Promise<RootIndex> {
-    const records = new Map<string, StatRecord>();
+    const records = new Map<string, IndexedStat>();
     try {
       const json = JSON.parse(await readFile(file, 'utf8')) as { version?: unknown; root?: unknown; entries?: unknown };
       if (json.version === VERSION && json.root === hostRoot && json.entries && typeof json.entries === 'object') {
@@ -144,15 +184,7 @@ export class RootIndex {
   /** The record of `rel` if the file's stat data is exactly what was recorded. */
   lookup(rel: string, stats: StatKey): StatRecord | undefined {
     const record = this.#records.get(rel);
-    if (!record) return undefined;
-    const same =
-      record.dev === stats.dev &&
-      record.ino === stats.ino &&
-      record.size === stats.size &&
-      record.mtimeNs === stats.mtimeNs &&
-      record.ctimeNs === stats.ctimeNs &&
-      record.mode === stats.mode;
-    return same ? record : undefined;
+    return record && record.matches(stats) ? record.expand() : undefined;
   }
 
   /**
@@ -166,8 +198,7 @@ export class RootIndex {
       if (this.#records.delete(rel)) this.#dirty = true;
       return;
     }
-    const { dev, ino, size, mtimeNs, ctimeNs, mode } = stats;
-    this.#records.set(rel, { dev, ino, size, mtimeNs, ctimeNs, mode, digest, xattrs });
+    this.#records.set(rel, new IndexedStat(stats instanceof NodeStats ? stats : statKey(stats), digest, xattrs));
     this.#dirty = true;
   }
 
@@ -182,20 +213,39 @@ export class RootIndex {
     }
   }
 
-  /** Writes the index if it changed (atomically: temporary file, then rename). */
+  /**
+   * Writes the index if it changed (atomically: temporary file, then rename).
+   * The JSON is written a few thousand records at a time: the whole text of
+   * a large context's index would be tens of megabytes at once.
+   */
   async save(): Promise<void> {
     if (!this.#dirty) return;
-    const entries: Record<string, StoredRecord> = {};
-    for (const [rel, r] of this.#records) {
-      const xattrs = r.xattrs
-        ? Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')]))
-        : null;
-      entries[rel] = [`${r.dev}`, `${r.ino}`, `${r.size}`, `${r.mtimeNs}`, `${r.ctimeNs}`, `${r.mode}`, r.digest ?? null, xattrs];
-    }
     const dir = join(this.file, '..');
     await mkdir(dir, { recursive: true });
     const temp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(temp, JSON.stringify({ version: VERSION, root: this.hostRoot, entries }));
+    const handle = await open(temp, 'w');
+    try {
+      // The same text as JSON.stringify({ version, root, entries }) of the whole index.
+      let text = `{"version":${VERSION},"root":${JSON.stringify(this.hostRoot)},"entries":{`;
+      let count = 0;
+      for (const [rel, r] of this.#records) {
+        const xattrs = r.xattrs
+          ? Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')]))
+          : null;
+        const stored: StoredRecord = [...(r.key.split(':') as [string, string, string, string, string, string]), r.digest ?? null, xattrs];
+        text += `${count++ === 0 ? '' : ','}${JSON.stringify(rel)}:${JSON.stringify(stored)}`;
+        if (count % SAVE_BATCH === 0) {
+          await handle.write(text);
+          text = '';
+        }
+      }
+      await handle.write(text + '}}');
+    } catch (err) {
+      await handle.close();
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+    await handle.close();
     await rename(temp, this.file);
     this.#dirty = false;
   }
@@ -206,21 +256,16 @@ export class RootIndex {
   }
 }
 
-function decode(stored: StoredRecord): StatRecord | undefined {
+function decode(stored: StoredRecord): IndexedStat | undefined {
   try {
     const [dev, ino, size, mtimeNs, ctimeNs, mode, digest, xattrs] = stored;
-    return {
-      dev: BigInt(dev),
-      ino: BigInt(ino),
-      size: BigInt(size),
-      mtimeNs: BigInt(mtimeNs),
-      ctimeNs: BigInt(ctimeNs),
-      mode: BigInt(mode),
-      digest: digest === null ? undefined : parseDigest(digest),
-      xattrs: xattrs
-        ? Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, Uint8Array.from(Buffer.from(v, 'hex'))]))
-        : undefined,
-    };
+    // Through BigInt: a malformed number fails here, and the key is in canonical decimal form.
+    const key = statKey({ dev: BigInt(dev), ino: BigInt(ino), size: BigInt(size), mtimeNs: BigInt(mtimeNs), ctimeNs: BigInt(ctimeNs), mode: BigInt(mode) });
+    return new IndexedStat(
+      key,
+      digest === null ? undefined : parseDigest(digest),
+      xattrs ? Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, Uint8Array.from(Buffer.from(v, 'hex'))])) : undefined,
+    );
   } catch {
     return undefined;
   }

@@ -39,68 +39,175 @@ export interface ContextNode {
   readonly info: MatchInfo;
 }
 
-const S_IFMT = 0o170000n;
+const S_IFMT = 0o170000;
+const SECOND_NS = 1_000_000_000n;
+
+/** A number when the value is a safe integer, else the bigint. */
+function compact(value: bigint): number | bigint {
+  return value >= -MAX_SAFE && value <= MAX_SAFE ? Number(value) : value;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Nanoseconds as whole seconds (rounded down) and the nanoseconds left (0…999,999,999). */
+function splitNs(ns: bigint): [number, number] {
+  let seconds = ns / SECOND_NS;
+  let rest = ns % SECOND_NS;
+  if (rest < 0n) {
+    seconds -= 1n;
+    rest += SECOND_NS;
+  }
+  return [Number(seconds), Number(rest)];
+}
 
 /**
  * The parts of an lstat result a context node keeps. A `BigIntStats` holds
- * four `Date`s and eighteen bigints, about a kilobyte per file: for a
- * context of 100,000 files that alone is 100 MB for as long as the tree lives.
+ * four `Date`s and eighteen bigints, about a kilobyte per file; ten bigints
+ * are still two hundred bytes. Values are kept as numbers (small ones live
+ * inside the object) and times as whole seconds plus nanoseconds; a value
+ * that is not a safe integer (a 64-bit inode number) stays a bigint. The
+ * getters give the `BigIntStats` fields back.
  */
 export class NodeStats {
-  readonly dev: bigint;
-  readonly ino: bigint;
-  readonly mode: bigint;
-  readonly nlink: bigint;
-  readonly uid: bigint;
-  readonly gid: bigint;
-  readonly rdev: bigint;
-  readonly size: bigint;
-  readonly mtimeNs: bigint;
-  readonly ctimeNs: bigint;
+  readonly #dev: number | bigint;
+  readonly #ino: number | bigint;
+  readonly #rdev: number | bigint;
+  readonly #size: number | bigint;
+  readonly #mode: number;
+  readonly #nlink: number;
+  readonly #uid: number;
+  readonly #gid: number;
+  readonly #mtimeS: number;
+  readonly #mtimeNsec: number;
+  readonly #ctimeS: number;
+  readonly #ctimeNsec: number;
 
-  constructor(stats: BigIntStats) {
-    this.dev = stats.dev;
-    this.ino = stats.ino;
-    this.mode = stats.mode;
-    this.nlink = stats.nlink;
-    this.uid = stats.uid;
-    this.gid = stats.gid;
-    this.rdev = stats.rdev;
-    this.size = stats.size;
-    this.mtimeNs = stats.mtimeNs;
-    this.ctimeNs = stats.ctimeNs;
+  constructor(stats: Pick<BigIntStats, 'dev' | 'ino' | 'mode' | 'nlink' | 'uid' | 'gid' | 'rdev' | 'size' | 'mtimeNs' | 'ctimeNs'>) {
+    this.#dev = compact(stats.dev);
+    this.#ino = compact(stats.ino);
+    this.#rdev = compact(stats.rdev);
+    this.#size = compact(stats.size);
+    this.#mode = Number(stats.mode);
+    this.#nlink = Number(stats.nlink);
+    this.#uid = Number(stats.uid);
+    this.#gid = Number(stats.gid);
+    [this.#mtimeS, this.#mtimeNsec] = splitNs(stats.mtimeNs);
+    [this.#ctimeS, this.#ctimeNsec] = splitNs(stats.ctimeNs);
   }
 
-  #is(type: bigint): boolean {
-    return (this.mode & S_IFMT) === type;
+  get dev(): bigint {
+    return BigInt(this.#dev);
+  }
+
+  get ino(): bigint {
+    return BigInt(this.#ino);
+  }
+
+  get mode(): bigint {
+    return BigInt(this.#mode);
+  }
+
+  get nlink(): bigint {
+    return BigInt(this.#nlink);
+  }
+
+  get uid(): bigint {
+    return BigInt(this.#uid);
+  }
+
+  get gid(): bigint {
+    return BigInt(this.#gid);
+  }
+
+  get rdev(): bigint {
+    return BigInt(this.#rdev);
+  }
+
+  get size(): bigint {
+    return BigInt(this.#size);
+  }
+
+  get mtimeNs(): bigint {
+    return BigInt(this.#mtimeS) * SECOND_NS + BigInt(this.#mtimeNsec);
+  }
+
+  get ctimeNs(): bigint {
+    return BigInt(this.#ctimeS) * SECOND_NS + BigInt(this.#ctimeNsec);
+  }
+
+  /** The mtime in whole seconds, rounded down (the tar's precision). */
+  get mtimeSeconds(): number {
+    return this.#mtimeS;
+  }
+
+  /** `dev:ino`, the identity of the inode (for hardlinks). */
+  get inodeKey(): string {
+    return `${this.#dev}:${this.#ino}`;
+  }
+
+  /** Whether more than one name links to the inode. */
+  get linked(): boolean {
+    return this.#nlink > 1;
+  }
+
+  #is(type: number): boolean {
+    return (this.#mode & S_IFMT) === type;
   }
 
   isFile(): boolean {
-    return this.#is(0o100000n);
+    return this.#is(0o100000);
   }
 
   isDirectory(): boolean {
-    return this.#is(0o040000n);
+    return this.#is(0o040000);
   }
 
   isSymbolicLink(): boolean {
-    return this.#is(0o120000n);
+    return this.#is(0o120000);
   }
 
   isCharacterDevice(): boolean {
-    return this.#is(0o020000n);
+    return this.#is(0o020000);
   }
 
   isBlockDevice(): boolean {
-    return this.#is(0o060000n);
+    return this.#is(0o060000);
   }
 
   isFIFO(): boolean {
-    return this.#is(0o010000n);
+    return this.#is(0o010000);
   }
 
   isSocket(): boolean {
-    return this.#is(0o140000n);
+    return this.#is(0o140000);
+  }
+}
+
+/**
+ * The node of a listed object, its own {@link NodeStats} (one object per
+ * file rather than two: a context of many files keeps one per file for the
+ * whole build). `rel` is derived from `path` when asked for, not kept.
+ */
+class ListedNode extends NodeStats implements ContextNode {
+  readonly path: string;
+  readonly type: EntryType;
+  readonly excluded: boolean;
+  readonly info: MatchInfo;
+
+  constructor(path: string, type: EntryType, stats: BigIntStats, excluded: boolean, info: MatchInfo) {
+    super(stats);
+    this.path = path;
+    this.type = type;
+    this.excluded = excluded;
+    this.info = info;
+  }
+
+  get stats(): NodeStats {
+    return this;
+  }
+
+  get rel(): string {
+    return this.path.slice(1);
   }
 }
 
@@ -129,14 +236,7 @@ export class ContextTree {
 
   /** The root directory node. */
   root(): Promise<ContextNode> {
-    this.#root ??= lstat(this.hostRoot, { bigint: true }).then((stats) => ({
-      path: '/',
-      rel: '',
-      type: 'dir' as const,
-      stats: new NodeStats(stats),
-      excluded: false,
-      info: NO_PARENT_INFO,
-    }));
+    this.#root ??= lstat(this.hostRoot, { bigint: true }).then((stats) => new ListedNode('/', 'dir', stats, false, NO_PARENT_INFO));
     return this.#root;
   }
 
@@ -190,10 +290,12 @@ export class ContextTree {
   }
 
   #candidate(dir: ContextNode, dirent: Dirent): ContextNode | undefined {
-    const rel = dir.rel === '' ? dirent.name : `${dir.rel}/${dirent.name}`;
+    // One flat string per node (join, not +, which keeps the pieces): the node holds it for the whole build.
+    const path = dir.path === '/' ? ['', dirent.name].join('/') : [dir.path, dirent.name].join('/');
     let excluded = false;
     let info = NO_PARENT_INFO;
     if (this.#matcher) {
+      const rel = path.slice(1);
       const result = this.#matcher.matchesWithParentInfo(rel, dir.info);
       excluded = result.matched;
       info = result.info;
@@ -201,7 +303,7 @@ export class ContextTree {
     }
     let stats: BigIntStats;
     try {
-      stats = lstatSync(this.hostPath('/' + rel), { bigint: true });
+      stats = lstatSync(this.hostPath(path), { bigint: true });
     } catch (err) {
       if (isVanished(err)) return undefined;
       throw err;
@@ -210,7 +312,7 @@ export class ContextTree {
     if (!type) return undefined;
     // The directory entry may have changed type since readdir; trust lstat.
     if (excluded && type !== 'dir') return undefined;
-    return { path: '/' + rel, rel, type, stats: new NodeStats(stats), excluded, info };
+    return new ListedNode(path, type, stats, excluded, info);
   }
 
   /** Whether an excluded directory must be searched for re-included descendants. */

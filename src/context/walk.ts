@@ -3,7 +3,7 @@
  * @module
  */
 import { bytesSource, type Entry } from '../layers/entry.js';
-import { fileSource } from './content.js';
+import { nodeFileSource } from './content.js';
 import { NO_PARENT_INFO, type MatchInfo, type PatternMatcher } from './patternmatcher.js';
 import type { Resolver } from './resolve.js';
 import type { ContextNode, ContextTree } from './tree.js';
@@ -95,8 +95,8 @@ export async function* nodeEntries(
     for (const walked of batch) {
       const { node } = walked;
       let hardlinkTo: string | undefined;
-      if (node.type === 'file' && node.stats.nlink > 1n) {
-        const key = `${node.stats.dev}:${node.stats.ino}`;
+      if (node.type === 'file' && node.stats.linked) {
+        const key = node.stats.inodeKey;
         hardlinkTo = firstPaths.get(key);
         if (hardlinkTo === undefined) firstPaths.set(key, node.path);
       }
@@ -128,7 +128,7 @@ export async function nodeEntry(
     mode: Number(stats.mode & 0o7777n),
     uid: host ? Number(stats.uid) : 0,
     gid: host ? Number(stats.gid) : 0,
-    mtime: Number(floorDiv(stats.mtimeNs, 1_000_000_000n)),
+    mtime: stats.mtimeSeconds,
     size: 0,
   };
   if (hardlinkTo !== undefined) {
@@ -137,7 +137,7 @@ export async function nodeEntry(
     entry.content = bytesSource(new Uint8Array(0));
   } else if (node.type === 'file') {
     entry.size = Number(stats.size);
-    entry.content = fileSource(options.resolver.tree.hostPath(node.path), node.path, stats);
+    entry.content = nodeFileSource(options.resolver.tree.hostRoot, node);
   } else if (node.type === 'symlink') {
     entry.linkname = await options.resolver.readlink(node);
   } else if (node.type === 'char' || node.type === 'block') {
@@ -153,9 +153,4 @@ export function deviceNumbers(rdev: bigint): [number, number] {
   const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
   const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
   return [Number(major), Number(minor)];
-}
-
-function floorDiv(a: bigint, b: bigint): bigint {
-  const q = a / b;
-  return a % b !== 0n && a < 0n ? q - 1n : q;
 }
