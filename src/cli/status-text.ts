@@ -86,15 +86,18 @@ function portGroup(key: string, first: number, last: number): string {
  * (`443/tcp`), joined by `, `, with consecutive ports of one address that
  * map to themselves folded into ranges (`0.0.0.0:8000-8001->8000-8001/tcp`,
  * `7000-7002/udp`), in the order Docker's formatter gives. Empty for a
- * container that is not running, as Docker.
+ * container that is not running or not on a network of its own
+ * (`--network host|none`), as Docker.
  *
  * @example
  * ```ts
  * portsText({ status: 'running', ports: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } as ContainerInfo); // '0.0.0.0:8080->80/tcp'
  * ```
  */
-export function portsText(c: Pick<ContainerInfo, 'status' | 'ports' | 'exposedPorts'>): string {
+export function portsText(c: Pick<ContainerInfo, 'status' | 'ports' | 'exposedPorts'> & { network?: ContainerInfo['network'] }): string {
   if (c.status !== 'running' && c.status !== 'paused') return '';
+  // Docker lists no ports for a container on the host's network or on none.
+  if (c.network !== undefined && c.network !== 'bridge') return '';
   const rows: PortRow[] = (c.ports ?? []).map((p) => ({ ip: p.hostIp ?? '0.0.0.0', privatePort: p.containerPort, publicPort: p.hostPort, type: p.protocol }));
   for (const exposed of c.exposedPorts ?? []) {
     const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(exposed);

@@ -65,8 +65,9 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 /**
  * The program of a detached container's log writer (`node -e SOURCE --
  * DIR COMMAND…`): runs COMMAND with its stdout and stderr on pipes, appends
- * them to DIR's logs as {@link TimedLog} does, and exits with COMMAND once
- * both pipes are closed. Self-contained (no imports of ours): it runs from
+ * them to DIR's logs as {@link TimedLog} does, makes `DIR/logs.done` once
+ * both pipes are closed (the supervisor waits for it before it records the
+ * exit), and exits with COMMAND. Self-contained (no imports of ours): it runs from
  * a source string, wherever the package is installed.
  */
 export const LOG_WRITER_SOURCE = String.raw`
@@ -77,7 +78,7 @@ const [dir, ...command] = process.argv.slice(1);
 const anchor = BigInt(Date.now()) * 1000000n - process.hrtime.bigint();
 const writeAll = (fd, b) => { for (let d = 0; d < b.length; ) d += fs.writeSync(fd, b, d, b.length - d); };
 const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: process.env });
-let open = 2, code = 1;
+let open = 2;
 for (const name of ['stdout', 'stderr']) {
   const fd = fs.openSync(dir + '/' + name + '.log', 'a');
   const times = fs.openSync(dir + '/' + name + '.log.times', 'a');
@@ -89,10 +90,14 @@ for (const name of ['stdout', 'stderr']) {
       offset += chunk.length;
     } catch {}
   });
-  child[name].on('close', () => { fs.closeSync(fd); fs.closeSync(times); if (--open === 0) process.exitCode = code; });
+  child[name].on('close', () => {
+    fs.closeSync(fd);
+    fs.closeSync(times);
+    if (--open === 0) try { fs.writeFileSync(dir + '/logs.done', ''); } catch {}
+  });
 }
 child.on('error', () => { process.exitCode = 1; });
-child.on('exit', (c, s) => { code = c ?? 128; process.exitCode = code; });
+child.on('exit', (c) => { process.exitCode = c ?? 128; });
 `;
 
 /** One line of a log (or its unterminated end), with its time. */

@@ -34,7 +34,10 @@ export interface SupervisorPlan {
 
 /**
  * The supervisor's script. The namespace tools' stderr goes to `status` (the
- * setup's report), the command's to the log (fd 3 for the setup script). With
+ * setup's report), the command's to the log (fd 3 for the setup script).
+ * The exit code is written after the log writer has read the output to its
+ * end (`logs.done`, at most 2 s): `wait` and `ps` then see all of it in the
+ * logs. With
  * a user-mode network it waits for the init's pid, starts slirp4netns (its
  * child, with a parent-death signal) and writes the go line into the step's
  * FIFO once it is ready (see `user-network.ts`).
@@ -60,6 +63,10 @@ const SCRIPT = [
   '  "$@" 3>&2 2>"$d/status" </dev/null; code=$?',
   'fi',
   'if [ "$code" = 1 ] && grep -q "unshare: sigprocmask unblock failed" "$d/status"; then code=137; fi',
+  // The exit is recorded once the log writer has all of the output (as Docker waits for its log copier):
+  // this shell lets go of the pipes, and the writer says when it has read them to their end.
+  'exec >/dev/null 2>&1',
+  'i=0; while [ ! -e "$d/logs.done" ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done',
   'date -u +%Y-%m-%dT%H:%M:%S.%3NZ > "$d/finished"; echo $code > "$d/exit"',
   'if [ -n "$cg" ]; then for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done; fi',
   'if [ -n "$autorm" ]; then chmod -R u+rwx "$d" 2>/dev/null; rm -rf "$d"; fi',

@@ -227,6 +227,8 @@ export async function containerLogs(runtime: ContainerRuntime, nameOrId: string,
   };
   const legacy = (await Promise.all(streams.map((s) => stat(timesPath(join(dir, `${s}.log`))).then(() => false, () => true)))).every(Boolean);
   const exited = async () => {
+    // Removed (a detached --rm container that has ended): nothing more will come.
+    if (!(await stat(dir).catch(() => undefined))) return true;
     const info = await inspectDir(dir, config).catch(() => undefined);
     return !info || info.status === 'exited';
   };

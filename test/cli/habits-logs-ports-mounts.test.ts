@@ -210,6 +210,8 @@ describe('ps PORTS', () => {
     ).toBe('53/tcp, 443/tcp, 7000-7001/udp, 0.0.0.0:8000-8001->8000-8001/tcp, 127.0.0.1:8080->80/tcp, [::1]:9000->90/udp');
     expect(portsText({ status: 'exited', ports: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] })).toBe('');
     expect(portsText({ ...running })).toBe('');
+    expect(portsText({ ...running, network: 'host', exposedPorts: ['80/tcp'] })).toBe('');
+    expect(portsText({ ...running, network: 'bridge', exposedPorts: ['80/tcp'] })).toBe('80/tcp');
   });
 
   it('shows published and exposed ports of a running container, in the table and in --format', async (t) => {
@@ -285,5 +287,10 @@ describe('run -v and --mount of single files', () => {
     const mixed = await lk('run', ['--rm', '-v', `${join(work, 'mixed')}:/a`, '--mount', `type=bind,src=${refused},dst=/b`, IMAGE, 'true']);
     expect(mixed.status).toBe(125);
     await expect(stat(join(work, 'mixed'))).rejects.toThrow();
+    // volume create takes names only: a path is not made.
+    const path = await lk('volume', ['create', join(work, 'not-a-volume')]);
+    expect(path.status).toBe(2);
+    expect(path.stderr).toContain('invalid volume name');
+    await expect(stat(join(work, 'not-a-volume'))).rejects.toThrow();
   }, 60_000);
 });

@@ -186,7 +186,10 @@ ${STORE_HELP}
     }
     if (sub === 'create') {
       if (positional.length !== 1) throw new UsageError('expected one NAME');
-      await prepareMounts(root, [parseVolumeFlag(`${positional[0]}:/volume`)]);
+      const mount = parseVolumeFlag(`${positional[0]}:/volume`);
+      // A path would be a bind mount's source (and be made as a directory): only names are volumes.
+      if (mount.type !== 'volume') throw new UsageError(`invalid volume name ${JSON.stringify(positional[0])}: [a-zA-Z0-9][a-zA-Z0-9_.-]* only`);
+      await prepareMounts(root, [mount]);
       io.stdout(`${positional[0]}\n`);
       return 0;
     }
