@@ -31,12 +31,12 @@ import { Annotation, ImageMediaType, isManifestMediaType, type Descriptor, type 
  *
  * @example
  * ```ts
- * await writeDockerArchive('out.tar', [{ image: a, repoTags: ['me/a:1'] }, { image: b, repoTags: ['me/b:1'] }]);
+ * await writeDockerArchive('out.tar', [{ image: a, tags: ['me/a:1'] }, { image: b, tags: ['me/b:1'] }]);
  * ```
  */
 export interface ImageWithTags {
   image: Image;
-  repoTags?: string[];
+  tags?: string[];
 }
 
 /**
@@ -75,7 +75,7 @@ async function uncompressedFacts(layer: Layer, index: number): Promise<{ diffId:
  * for a layer whose tar disagrees with its diffID.
  * @example
  * ```ts
- * await writeDockerArchive('app.tar', { image, repoTags: ['me/app:1'] }); // docker load -i app.tar
+ * await writeDockerArchive('app.tar', { image, tags: ['me/app:1'] }); // docker load -i app.tar
  * ```
  */
 export async function writeDockerArchive(
@@ -85,7 +85,7 @@ export async function writeDockerArchive(
   const list = Array.isArray(images) ? images : [images];
   const items = list.map((i) => {
     const item = 'image' in i && typeof (i as ImageWithTags).image === 'object' ? (i as ImageWithTags) : { image: i as Image };
-    return { image: item.image, tags: (item.repoTags ?? []).map((t) => parseTagReference(t)) };
+    return { image: item.image, tags: (item.tags ?? []).map((t) => parseTagReference(t)) };
   });
 
   const blobs: PlannedBlob[] = [];

@@ -91,20 +91,22 @@ export async function listOciLayout(path: string): Promise<LayoutEntry[]> {
 /**
  * An image to write and the names to give it.
  *
- * `refs` are written verbatim as `org.opencontainers.image.ref.name` (what
- * `skopeo … oci:DIR:REF` and `umoci --image DIR:REF` look up). `names` are
- * Docker references, written the way BuildKit and Docker do: the full name as
+ * `tags` are image names as everywhere in layerkit (`me/app:1`, normalized
+ * like Docker's), written the way BuildKit and Docker do: the full name as
  * `io.containerd.image.name` and its tag as `org.opencontainers.image.ref.name`.
+ * `refs` are not image names but bare OCI ref names, written verbatim as
+ * `org.opencontainers.image.ref.name` (what `skopeo … oci:DIR:REF` and
+ * `umoci --image DIR:REF` look up).
  *
  * @example
  * ```ts
- * await writeOciLayout('out/', { image, refs: ['v1'], names: ['me/app:1'] });
+ * await writeOciLayout('out/', { image, refs: ['v1'], tags: ['me/app:1'] });
  * ```
  */
 export interface ImageWithRefs {
   image: Image;
   refs?: string[];
-  names?: string[];
+  tags?: string[];
 }
 
 /**
@@ -124,7 +126,7 @@ export interface WriteOciLayoutOptions {
 function entriesFor(item: ImageWithRefs, descriptor: Descriptor): Descriptor[] {
   const out: Descriptor[] = [];
   for (const ref of item.refs ?? []) out.push({ ...descriptor, annotations: { [Annotation.refName]: ref } });
-  for (const name of item.names ?? []) {
+  for (const name of item.tags ?? []) {
     const parsed = parseTagReference(name);
     out.push({ ...descriptor, annotations: { [Annotation.imageName]: parsed.canonical, [Annotation.refName]: parsed.tag } });
   }
@@ -140,7 +142,7 @@ export function normalizeImageList(images: Image | ImageWithRefs | Array<Image |
     for (const ref of item.refs ?? []) {
       if (!isValidRefName(ref)) throw new InvalidReferenceError(ref, 'not a valid org.opencontainers.image.ref.name');
     }
-    for (const name of item.names ?? []) parseTagReference(name);
+    for (const name of item.tags ?? []) parseTagReference(name);
   }
   return items;
 }
@@ -248,7 +250,7 @@ function verifiedBytes(bytes: Uint8Array, blob: PlannedBlob): AsyncIterable<Uint
  * @example
  * ```ts
  * await writeOciLayout('out/', { image, refs: ['v1'] });          // skopeo inspect oci:out:v1
- * await writeOciLayout('out.tar', { image, names: ['me/app:1'] }); // like buildx type=oci
+ * await writeOciLayout('out.tar', { image, tags: ['me/app:1'] }); // like buildx type=oci
  * ```
  */
 export async function writeOciLayout(

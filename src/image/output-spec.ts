@@ -153,11 +153,11 @@ export async function writeImageOutput(image: Image, spec: string | OutputSpec):
     // Pushing is the registry client's work, a layer above this module: build() does it.
     throw new InvalidOutputSpecError(typeof spec === 'string' ? spec : JSON.stringify(spec), `type=${out.type} is written by build() (or the registry client's push), not by writeImageOutput`);
   }
-  if (out.type === 'docker') await writeDockerArchive(out.dest, { image, repoTags: out.names });
+  if (out.type === 'docker') await writeDockerArchive(out.dest, { image, tags: out.names });
   else {
     const level = out.compressionLevel === undefined ? {} : { level: out.compressionLevel };
     const written = out.compression || out.compressionLevel !== undefined ? withLayerCompression(image, out.compression === 'uncompressed' ? 'none' : (out.compression ?? 'gzip'), level) : image;
-    await writeOciLayout(out.dest, { image: written, names: out.names }, { tar: out.tar });
+    await writeOciLayout(out.dest, { image: written, tags: out.names }, { tar: out.tar });
   }
   return out;
 }

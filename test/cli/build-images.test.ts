@@ -84,7 +84,7 @@ describe('layerkit build and the store verbs', () => {
   it('tags, untags and removes like docker tag / rmi', async () => {
     expect((await run(['tag', '--store', store, 'hello', 'me/hello:v1'])).status).toBe(0);
     const s = new ImageStore(store);
-    const tags = (await s.list()).flatMap((i) => i.repoTags);
+    const tags = (await s.list()).flatMap((i) => i.tags);
     expect(tags).toEqual(expect.arrayContaining(['hello:latest', 'me/hello:v1']));
     const rmi = await run(['rmi', '--store', store, 'me/hello:v1']);
     expect(rmi.status).toBe(0);

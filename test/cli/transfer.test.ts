@@ -204,7 +204,7 @@ describe('load', () => {
     expect(loaded).toMatchObject({ status: 0, stderr: '' });
     expect(loaded.stdout.split('\n').sort()).toEqual(['', 'Loaded image: hello:latest', 'Loaded image: me/app:1']);
     const images = await new ImageStore(fresh).list();
-    expect(new Map(images.map((i) => [i.repoTags[0], i.id]))).toEqual(new Map([['me/app:1', appId], ['hello:latest', helloId]]));
+    expect(new Map(images.map((i) => [i.tags[0], i.id]))).toEqual(new Map([['me/app:1', appId], ['hello:latest', helloId]]));
     for (const i of images) expect((await validateImage(await new ImageStore(fresh).getImage(i.digest))).problems).toEqual([]);
 
     const piped = join(work, 'fresh-stdin');

@@ -53,7 +53,7 @@ describe.each([
     expect(gone.code).toBe(0);
     expect(gone.stdout).toContain(`Deleted: ${setup.bad.digest}`);
     const after = await new ImageStore(setup.store).list();
-    expect(after.map((i) => i.repoTags)).toEqual([['good:1']]);
+    expect(after.map((i) => i.tags)).toEqual([['good:1']]);
     expect(after[0]!.corrupt).toBeUndefined();
     // With the broken image gone, prune can reclaim its blobs again.
     const pruned = await cli(['prune', '--store', setup.store]);
@@ -65,7 +65,7 @@ describe.each([
     await writeFile(blob(setup.store, target(setup)), 'garbage');
     const removed = await cli(['rmi', '-f', '--store', setup.store, setup.bad.digest]);
     expect(removed.code).toBe(0);
-    expect((await new ImageStore(setup.store).list()).map((i) => i.repoTags)).toEqual([['good:1']]);
+    expect((await new ImageStore(setup.store).list()).map((i) => i.tags)).toEqual([['good:1']]);
   });
 });
 

@@ -49,7 +49,7 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 /** A docker-archive of one small image, as bytes. */
 async function dockerArchive(dir: string): Promise<Uint8Array> {
   const path = join(dir, 'ok.tar');
-  await writeDockerArchive(path, { image: appendLayers(emptyImage(), layerOf({ '/hello': 'hello\n' })), repoTags: ['ok:1'] });
+  await writeDockerArchive(path, { image: appendLayers(emptyImage(), layerOf({ '/hello': 'hello\n' })), tags: ['ok:1'] });
   return readFile(path);
 }
 

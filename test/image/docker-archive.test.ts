@@ -86,7 +86,7 @@ describe('docker-archive', () => {
   it('writes the legacy view and an OCI layout in one tar, as Docker 25 does', async () => {
     const file = join(await tempDir(), 'a.tar');
     const image = sample('a');
-    await writeDockerArchive(file, { image, repoTags: ['busybox', 'me/app:1'] });
+    await writeDockerArchive(file, { image, tags: ['busybox', 'me/app:1'] });
     const listing = (await run('tar', ['-tf', file])).stdout.trim().split('\n');
     const diffIds = (await image.config()).rootfs.diff_ids;
     const cfg = `blobs/sha256/${digestHex(await image.configDigest())}`;
@@ -114,7 +114,7 @@ describe('docker-archive', () => {
   it('reads back what it wrote: same config bytes (image ID), uncompressed layers whose digest is the diffID', async () => {
     const file = join(await tempDir(), 'a.tar');
     const image = sample('a');
-    await writeDockerArchive(file, { image, repoTags: ['me/app:1'] });
+    await writeDockerArchive(file, { image, tags: ['me/app:1'] });
     const back = await readDockerArchive(file, 'me/app:1');
     expect(await back.configDigest()).toBe(await image.configDigest());
     const manifest = await back.manifest();
@@ -127,7 +127,7 @@ describe('docker-archive', () => {
     expect(await asLayout.digest()).toBe(await back.digest());
     // And re-saving it gives the same bytes for every member.
     const again = join(await tempDir(), 'b.tar');
-    await writeDockerArchive(again, { image: back, repoTags: ['me/app:1'] });
+    await writeDockerArchive(again, { image: back, tags: ['me/app:1'] });
     expect(await readFile(again)).toEqual(await readFile(file));
   });
 
@@ -135,7 +135,7 @@ describe('docker-archive', () => {
     const file = join(await tempDir(), 'two.tar');
     const a = sample('a');
     const b = sample('b');
-    await writeDockerArchive(file, [{ image: a, repoTags: ['a'] }, { image: b, repoTags: ['example.com/b:2'] }]);
+    await writeDockerArchive(file, [{ image: a, tags: ['a'] }, { image: b, tags: ['example.com/b:2'] }]);
     const blobs = (await run('tar', ['-tf', file])).stdout.split('\n').filter((n) => /^blobs\/sha256\/./.test(n));
     expect(blobs).toHaveLength(3 + 2 * 2); // shared base + 2 own layers, 2 configs, 2 manifests
     expect(await (await readDockerArchive(file, 'docker.io/library/a:latest')).configDigest()).toBe(await a.configDigest());
@@ -156,7 +156,7 @@ describe('docker-archive', () => {
     const saved = join(dir, 'saved.tar');
     const a = sample('a');
     const b = sample('b');
-    await writeDockerArchive(saved, [{ image: a, repoTags: [] }, { image: b, repoTags: [] }]);
+    await writeDockerArchive(saved, [{ image: a, tags: [] }, { image: b, tags: [] }]);
     // What older Docker wrote: manifest.json and the blobs, without index.json and oci-layout.
     await mkdir(join(dir, 'x'));
     await run('tar', ['-xf', saved, '-C', join(dir, 'x')]);
@@ -194,7 +194,7 @@ describe('docker-archive', () => {
   it('reads a gzip-compressed archive (docker save | gzip)', async () => {
     const dir = await tempDir();
     const image = sample('gz');
-    await writeDockerArchive(join(dir, 'a.tar'), { image, repoTags: ['gz:1'] });
+    await writeDockerArchive(join(dir, 'a.tar'), { image, tags: ['gz:1'] });
     await writeFile(join(dir, 'a.tar.gz'), gzipSync(await readFile(join(dir, 'a.tar'))));
     const back = await readDockerArchive(join(dir, 'a.tar.gz'), 'gz:1');
     expect(await back.configDigest()).toBe(await image.configDigest());
@@ -224,8 +224,8 @@ describe('docker-archive', () => {
 
   it('checks tags before writing and leaves no file when a layer lies about its diffID', async () => {
     const dir = await tempDir();
-    await expect(writeDockerArchive(join(dir, 'x.tar'), { image: sample('a'), repoTags: ['UPPER'] })).rejects.toBeInstanceOf(InvalidReferenceError);
-    await expect(writeDockerArchive(join(dir, 'x.tar'), { image: sample('a'), repoTags: [`a@sha256:${'0'.repeat(64)}`] })).rejects.toBeInstanceOf(InvalidReferenceError);
+    await expect(writeDockerArchive(join(dir, 'x.tar'), { image: sample('a'), tags: ['UPPER'] })).rejects.toBeInstanceOf(InvalidReferenceError);
+    await expect(writeDockerArchive(join(dir, 'x.tar'), { image: sample('a'), tags: [`a@sha256:${'0'.repeat(64)}`] })).rejects.toBeInstanceOf(InvalidReferenceError);
     const real = layerOf({ '/a': 'a' });
     const other = layerOf({ '/a': 'b' });
     const liar: Layer = { ...real, mediaType: real.mediaType, diffId: () => real.diffId(), digest: () => real.digest(), size: () => real.size(), compressed: () => real.compressed(), uncompressed: () => other.uncompressed() };

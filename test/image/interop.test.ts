@@ -108,7 +108,7 @@ describe.runIf(skopeo)('skopeo', () => {
     const root = await tempDir();
     const image = sampleImage();
     const file = join(root, 'a.tar');
-    await writeDockerArchive(file, { image, repoTags: ['me/app:1'] });
+    await writeDockerArchive(file, { image, tags: ['me/app:1'] });
     const info = await skopeoInspect(`docker-archive:${file}`);
     expect(info.Layers).toEqual((await image.config()).rootfs.diff_ids); // uncompressed: digest = diffID
     expect(info.Architecture).toBe('amd64');
@@ -116,7 +116,7 @@ describe.runIf(skopeo)('skopeo', () => {
     await expectSameContent(image, await readOciLayout(join(root, 'copied'), 'x'));
     // With several images, skopeo picks by tag.
     const other = withConfig(sampleImage(), { config: { Cmd: ['other'] } });
-    await writeDockerArchive(join(root, 'two.tar'), [{ image, repoTags: ['me/app:1'] }, { image: other, repoTags: ['me/other:2'] }]);
+    await writeDockerArchive(join(root, 'two.tar'), [{ image, tags: ['me/app:1'] }, { image: other, tags: ['me/other:2'] }]);
     await skopeoCopy(`docker-archive:${join(root, 'two.tar')}:me/other:2`, `oci:${join(root, 'picked')}:y`);
     await expectSameContent(other, await readOciLayout(join(root, 'picked'), 'y'));
   });
@@ -175,7 +175,7 @@ describe.runIf(umoci)('umoci', () => {
   it('unpacks an image after skopeo round-trips it through a docker-archive we wrote', async () => {
     if (!skopeo) return;
     const root = await tempDir();
-    await writeDockerArchive(join(root, 'a.tar'), { image: sampleImage(), repoTags: ['x:1'] });
+    await writeDockerArchive(join(root, 'a.tar'), { image: sampleImage(), tags: ['x:1'] });
     await skopeoCopy(`docker-archive:${join(root, 'a.tar')}`, `oci:${join(root, 'layout')}:v1`);
     await run('umoci', ['raw', 'unpack', '--image', `${join(root, 'layout')}:v1`, join(root, 'rootfs')]);
     await expectRootfs(join(root, 'rootfs'));

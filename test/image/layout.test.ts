@@ -93,8 +93,8 @@ describe('OCI layout', () => {
     const a = sample('a');
     const b = sample('b');
     await writeOciLayout(dir, [
-      { image: a, refs: ['a'], names: ['me/app:1'] },
-      { image: b, names: ['busybox'] },
+      { image: a, refs: ['a'], tags: ['me/app:1'] },
+      { image: b, tags: ['busybox'] },
     ]);
     expect(await (await readOciLayout(dir, 'a')).digest()).toBe(await a.digest());
     expect(await (await readOciLayout(dir, 'me/app:1')).digest()).toBe(await a.digest());
@@ -121,7 +121,7 @@ describe('OCI layout', () => {
   it('refuses bad names before writing anything, and a non-empty directory that is not a layout', async () => {
     const root = await tempDir();
     await expect(writeOciLayout(join(root, 'l'), { image: sample('a'), refs: ['bad ref'] })).rejects.toBeInstanceOf(InvalidReferenceError);
-    await expect(writeOciLayout(join(root, 'l'), { image: sample('a'), names: ['Bad/Name'] })).rejects.toBeInstanceOf(InvalidReferenceError);
+    await expect(writeOciLayout(join(root, 'l'), { image: sample('a'), tags: ['Bad/Name'] })).rejects.toBeInstanceOf(InvalidReferenceError);
     await expect(readdir(join(root, 'l'))).rejects.toMatchObject({ code: 'ENOENT' });
     await mkdir(join(root, 'busy'));
     await writeFile(join(root, 'busy', 'notes.txt'), 'hi');

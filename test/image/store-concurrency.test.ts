@@ -59,7 +59,7 @@ describe('ImageStore from two processes', () => {
     ]);
     expect(Number(gcRuns?.split('\n')[1])).toBeGreaterThan(0);
     const tags = ['left', 'right'].flatMap((p) => Array.from({ length: n }, (_, i) => `${p}:${i}`));
-    const listed = (await new ImageStore(root).list()).flatMap((l) => l.repoTags);
+    const listed = (await new ImageStore(root).list()).flatMap((l) => l.tags);
     expect(listed.sort()).toEqual(tags.sort());
     await expectComplete(root, tags);
     expect(await readdir(join(root, 'tmp'))).toEqual([]);

@@ -118,7 +118,7 @@ describe('ImageStore', () => {
     await store.putImage(older, 'app:old');
     await store.putImage(newer, ['app:new', 'other/app']);
     const list = await store.list();
-    expect(list.map((l) => l.repoTags)).toEqual([['app:new', 'other/app:latest'], ['app:old']]);
+    expect(list.map((l) => l.tags)).toEqual([['app:new', 'other/app:latest'], ['app:old']]);
     expect(list[0]!.id).toBe(await newer.configDigest());
     const manifest = await newer.manifest();
     // Docker's SIZE: the uncompressed layers.
@@ -167,7 +167,7 @@ describe('ImageStore', () => {
     await expect(store.untag('app:1')).rejects.toBeInstanceOf(ImageNotFoundError);
     await store.untag('registry.example.com/app:1');
     const aId = await a.configDigest();
-    expect((await store.list()).find((l) => l.id === aId)?.repoTags).toEqual([]);
+    expect((await store.list()).find((l) => l.id === aId)?.tags).toEqual([]);
     expect(await (await store.getImage(digestHex(await a.configDigest()))).digest()).toBe(await a.digest());
 
     // By tag while other tags remain: only the tag goes.

@@ -41,8 +41,8 @@ function matchesRepo(repoTag: string, wanted: string | undefined): boolean {
   return bare(repo) === bare(wantRepo) && (wantTag === '<none>' || wantTag === tag);
 }
 
-function filterImages<T extends { repoTags: string[] }>(images: T[], wanted: string | undefined): T[] {
-  return wanted === undefined ? images : images.filter((i) => i.repoTags.some((t) => matchesRepo(t, wanted)));
+function filterImages<T extends { tags: string[] }>(images: T[], wanted: string | undefined): T[] {
+  return wanted === undefined ? images : images.filter((i) => i.tags.some((t) => matchesRepo(t, wanted)));
 }
 
 /** What `images --format` templates see, per line (Docker's field names). */
@@ -69,7 +69,7 @@ function goTime(iso: string | undefined): string {
 function imageRows(images: Awaited<ReturnType<ReturnType<typeof openStore>['list']>>, idOf: (id: string) => string, wanted: string | undefined): ImageRow[] {
   const rows: ImageRow[] = [];
   for (const image of images) {
-    const names = image.repoTags.length > 0 ? image.repoTags.filter((t) => matchesRepo(t, wanted)) : ['<none>:<none>'];
+    const names = image.tags.length > 0 ? image.tags.filter((t) => matchesRepo(t, wanted)) : ['<none>:<none>'];
     for (const name of names) {
       const [repo, tag] = name === '<none>:<none>' ? ['<none>', '<none>'] : splitTag(name);
       rows.push({
@@ -130,8 +130,8 @@ ${STORE_OPTION}
     if (positional.length > 1) throw new UsageError('expected at most one REPOSITORY[:TAG]');
     const images = filterImages(await openStore(flags).list(), positional[0]);
     for (const image of images.filter((i) => i.corrupt !== undefined)) {
-      const name = image.repoTags[0] ?? image.digest;
-      io.stderr(`layerkit images: warning: ${name} is corrupt (${image.corrupt}); remove it with layerkit rmi ${image.repoTags[0] ?? image.digest}\n`);
+      const name = image.tags[0] ?? image.digest;
+      io.stderr(`layerkit images: warning: ${name} is corrupt (${image.corrupt}); remove it with layerkit rmi ${image.tags[0] ?? image.digest}\n`);
     }
     const idOf = (id: string) => (flags.has('no-trunc') ? id : shortId(id));
     if (flags.has('quiet')) {
@@ -146,7 +146,7 @@ ${STORE_OPTION}
     const digests = flags.has('digests');
     const rows = [['REPOSITORY', 'TAG', ...(digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
     for (const image of images) {
-      const names = image.repoTags.length > 0 ? image.repoTags.filter((t) => matchesRepo(t, positional[0])) : ['<none>:<none>'];
+      const names = image.tags.length > 0 ? image.tags.filter((t) => matchesRepo(t, positional[0])) : ['<none>:<none>'];
       for (const name of names) {
         const [repo, tag] = name === '<none>:<none>' ? ['<none>', '<none>'] : splitTag(name);
         const size = image.corrupt === undefined ? humanSize(image.size) : '<corrupt>';

@@ -166,7 +166,7 @@ async function itemsToSave(store: ImageStore, names: string[]): Promise<SaveItem
     const ref = referenceOrUndefined(name);
     if (ref && ref.digest === undefined && ref.tag === undefined) {
       // A repository: every tag of it (and an image ID prefix that looks like a name is still an ID).
-      const tagged = summaries.flatMap((s) => s.repoTags.filter((t) => parseReference(t).name === ref.name).map((t) => [s.digest, parseReference(t).canonical] as const));
+      const tagged = summaries.flatMap((s) => s.tags.filter((t) => parseReference(t).name === ref.name).map((t) => [s.digest, parseReference(t).canonical] as const));
       if (tagged.length > 0) {
         for (const [digest, tag] of tagged) add(digest, tag);
         continue;
@@ -181,8 +181,8 @@ async function itemsToSave(store: ImageStore, names: string[]): Promise<SaveItem
 }
 
 async function writeImages(dest: string, format: (typeof SAVE_FORMATS)[number], images: Array<{ image: Image; tags: string[] }>): Promise<void> {
-  if (format === 'docker') await writeDockerArchive(dest, images.map(({ image, tags }) => ({ image, repoTags: tags })));
-  else await writeOciLayout(dest, images.map(({ image, tags }) => ({ image, names: tags })), { tar: true });
+  if (format === 'docker') await writeDockerArchive(dest, images);
+  else await writeOciLayout(dest, images, { tar: true });
 }
 
 const saveCommand: Command = {

@@ -258,7 +258,7 @@ export class ImageStore {
    *
    * @example
    * ```ts
-   * for (const i of await store.list()) console.log(i.repoTags, i.id.slice(7, 19));
+   * for (const i of await store.list()) console.log(i.tags, i.id.slice(7, 19));
    * ```
    */
   async list(): Promise<ImageSummary[]> {

@@ -13,7 +13,7 @@ import type { StoredEntry } from './refs.js';
  *
  * @example
  * ```ts
- * for (const { repoTags, id, size } of await store.list()) console.log(repoTags.join(','), id, size);
+ * for (const { tags, id, size } of await store.list()) console.log(tags.join(','), id, size);
  * ```
  */
 export interface ImageSummary {
@@ -22,7 +22,7 @@ export interface ImageSummary {
   /** Manifest digest. */
   digest: Digest;
   /** Tags in Docker's short form (`busybox:latest`); empty for an untagged image. */
-  repoTags: string[];
+  tags: string[];
   created?: string;
   /** Sum of the layers' uncompressed sizes (Docker's SIZE: the same however the image was loaded). */
   size: number;
@@ -45,7 +45,7 @@ export interface ImageSummary {
  */
 export function corruptSummaryOf(entry: StoredEntry, reason: string, id?: Digest): ImageSummary {
   const digest = entry.descriptor.digest as Digest;
-  return { id: id ?? digest, digest, repoTags: entry.refs.map(familiar), size: 0, mediaType: entry.descriptor.mediaType, corrupt: reason };
+  return { id: id ?? digest, digest, tags: entry.refs.map(familiar), size: 0, mediaType: entry.descriptor.mediaType, corrupt: reason };
 }
 
 /**
@@ -112,7 +112,7 @@ export function summaryOf(entry: StoredEntry, manifest: Manifest, config: ImageC
   return {
     id,
     digest: entry.descriptor.digest as Digest,
-    repoTags: entry.refs.map(familiar),
+    tags: entry.refs.map(familiar),
     ...(config.created !== undefined ? { created: config.created } : {}),
     size: layersSize(manifest, sizes),
     mediaType: entry.descriptor.mediaType,
