@@ -183,13 +183,13 @@ describe('the sandbox writes nothing to $TMPDIR', () => {
       const code = `import { probeSandbox } from ${JSON.stringify(join(repo, 'src/sandbox/probe.ts'))};
         console.log(JSON.stringify(await probeSandbox()));`;
       const { stdout } = await exec(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: repo, env: { ...process.env, TMPDIR: tmpdir } });
-      expect(JSON.parse(stdout)).toMatchObject({ available: true });
+      expect(JSON.parse(stdout), stdout).toMatchObject({ available: true });
 
       await copyFile('/bin/busybox', join(ctx, 'busybox'));
       await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "dd", "if=/dev/zero", "of=/fill", "bs=1M", "count=4"]\nRUN ["/bin/busybox", "sleep", "2"]\n');
       const done = await cli(['build', '--progress', 'plain', '--store', store, ctx], { env: { TMPDIR: tmpdir } });
       expect(done.code, done.stderr).toBe(0);
-      expect(await names(join(store, 'tmp'))).toEqual([]);
+      expect(await names(join(store, 'tmp')), done.stderr).toEqual([]);
 
       await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sleep", "3"]\n');
       const child = startCli(['build', '--progress', 'plain', '--store', store, ctx], { TMPDIR: tmpdir });
