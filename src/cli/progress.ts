@@ -261,6 +261,32 @@ class VertexTracker {
     return vertex;
   }
 
+  /**
+   * Applies one build event to the vertices: which vertex it touched, how,
+   * and the output lines it completed (a warning is only kept).
+   */
+  apply(event: BuildEvent): TrackedChange | undefined {
+    switch (event.type) {
+      case 'step-start':
+        return { kind: 'start', vertex: this.start(event.step), lines: [] };
+      case 'output': {
+        const vertex = this.of(event.step);
+        return { kind: 'output', vertex, lines: this.output(vertex, event.chunk) };
+      }
+      case 'step-end': {
+        const vertex = this.of(event.step);
+        return { kind: 'end', vertex, lines: this.end(vertex, 'done', event.cached) };
+      }
+      case 'export':
+        return { kind: 'export', vertex: this.exported(event), lines: [] };
+      case 'warning':
+        this.warnings.push(event);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
   running(): Vertex[] {
     return this.vertices.filter((v) => v.state === 'running');
   }
@@ -281,6 +307,13 @@ class VertexTracker {
     vertex.tail.push(...lines);
     if (vertex.tail.length > TAIL_LINES) vertex.tail.splice(0, vertex.tail.length - TAIL_LINES);
   }
+}
+
+/** What {@link VertexTracker.apply} did with an event. */
+interface TrackedChange {
+  kind: 'start' | 'output' | 'end' | 'export';
+  vertex: Vertex;
+  lines: Array<{ at: number; text: string }>;
 }
 
 /** A progress bar's `\r` rewrites its line: what a terminal would show is the last segment. */
@@ -312,35 +345,24 @@ class PlainDisplay implements ProgressDisplay {
   }
 
   readonly onEvent = (event: BuildEvent): void => {
-    const tracker = this.#tracker;
-    switch (event.type) {
-      case 'step-start': {
-        const vertex = tracker.start(event.step);
+    const change = this.#tracker.apply(event);
+    if (change === undefined) return;
+    const { vertex } = change;
+    switch (change.kind) {
+      case 'start':
         this.#writer.write(`#${vertex.id} ${vertex.name}\n`);
         this.#current = vertex;
         break;
-      }
-      case 'output': {
-        const vertex = tracker.of(event.step);
-        this.#lines(vertex, tracker.output(vertex, event.chunk));
+      case 'output':
+        this.#lines(vertex, change.lines);
         break;
-      }
-      case 'step-end': {
-        const vertex = tracker.of(event.step);
-        this.#lines(vertex, tracker.end(vertex, 'done', event.cached));
-        this.#writer.write(event.cached ? `#${vertex.id} CACHED\n\n` : `#${vertex.id} DONE ${seconds(vertex.ended! - vertex.started, 1)}s\n\n`);
+      case 'end':
+        this.#lines(vertex, change.lines);
+        this.#writer.write(vertex.cached ? `#${vertex.id} CACHED\n\n` : `#${vertex.id} DONE ${seconds(vertex.ended! - vertex.started, 1)}s\n\n`);
         this.#current = undefined;
         break;
-      }
-      case 'export': {
-        const vertex = tracker.exported(event);
+      case 'export':
         this.#writer.write(`#${vertex.id} ${vertex.name}\n#${vertex.id} DONE ${seconds(vertex.ended! - vertex.started, 1)}s\n\n`);
-        break;
-      }
-      case 'warning':
-        tracker.warnings.push(event);
-        break;
-      default:
         break;
     }
   };
@@ -412,26 +434,7 @@ class TtyDisplay implements ProgressDisplay {
 
   readonly onEvent = (event: BuildEvent): void => {
     if (this.#finished) return;
-    const tracker = this.#tracker;
-    switch (event.type) {
-      case 'step-start':
-        tracker.start(event.step);
-        break;
-      case 'output':
-        tracker.output(tracker.of(event.step), event.chunk);
-        break;
-      case 'step-end':
-        tracker.end(tracker.of(event.step), 'done', event.cached);
-        break;
-      case 'export':
-        tracker.exported(event);
-        break;
-      case 'warning':
-        tracker.warnings.push(event);
-        break;
-      default:
-        break;
-    }
+    this.#tracker.apply(event);
     // The timer redraws; the first event starts it and draws at once.
     if (this.#stopTimer === undefined) {
       this.#stopTimer = this.#clock.every(this.#interval, () => this.#draw(false));
