@@ -18,6 +18,7 @@ import type { ImageStore } from '../../image/store/store.js';
 import type { Layer } from '../../layers/layer.js';
 import type { StatCache } from '../../context/stat-cache.js';
 import { indexLayer } from '../../unionfs/layer-source.js';
+import { storeIndexOptions } from './layer-index.js';
 import type { BuildSession, StageRun, StepOutcome } from '../session-types.js';
 import type { Fetcher } from '../options.js';
 import type { StageState } from '../stage-state.js';
@@ -287,7 +288,7 @@ export class CacheSession {
   /** Saves the indexes of base and cached layers that had none, once a step indexed them all (no extra read). */
   async #saveBaseIndexes(state: StageState): Promise<void> {
     const missing = [...((await this.#baseIndexes.get(state))?.splice(0) ?? []), ...(this.#unindexedHits.get(state)?.splice(0) ?? [])];
-    for (const layer of missing) await this.cache.saveIndex(await layer.digest(), await indexLayer(layer));
+    for (const layer of missing) await this.cache.saveIndex(await layer.digest(), await indexLayer(layer, await storeIndexOptions(this.cache.storeRoot)));
   }
 
   #inputEnv(lookups: boolean): InputEnv {
