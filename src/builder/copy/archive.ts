@@ -9,8 +9,7 @@
  * Node has no decoder for them.
  * @module
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { BodySpool } from '../../layers/body-spool.js';
 import { cleanPath, type ContentSource, type Entry } from '../../layers/entry.js';
 import { UnsafePathError } from '../../layers/errors.js';
 import { readTar } from '../../layers/tar/read.js';
@@ -90,65 +89,6 @@ export async function isExtractable(source: ContentSource, name: string): Promis
   }
 }
 
-/** Bodies of archive members: in memory up to a budget, then in one spill file. */
-class BodyStore {
-  #used = 0;
-  #file: FileHandle | undefined;
-  #path: string;
-  #offset = 0;
-
-  constructor(
-    private readonly dir: string,
-    private readonly budget = 32 * 2 ** 20,
-  ) {
-    this.#path = join(dir, `archive-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  }
-
-  async keep(body: AsyncIterable<Uint8Array>, size: number): Promise<ContentSource> {
-    if (this.#used + size <= this.budget) {
-      const bytes = new Uint8Array(size);
-      let offset = 0;
-      for await (const chunk of body) {
-        bytes.set(chunk.subarray(0, size - offset), offset);
-        offset += chunk.byteLength;
-      }
-      this.#used += size;
-      return { size, async *open() { if (size > 0) yield bytes; } };
-    }
-    this.#file ??= await open(this.#path, 'w+');
-    const start = this.#offset;
-    for await (const chunk of body) {
-      await this.#file.write(chunk, 0, chunk.byteLength, this.#offset);
-      this.#offset += chunk.byteLength;
-    }
-    const path = this.#path;
-    return {
-      size,
-      async *open() {
-        const handle = await open(path, 'r');
-        try {
-          const buffer = new Uint8Array(Math.min(size, 1 << 20) || 1);
-          let position = start;
-          let left = size;
-          while (left > 0) {
-            const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.byteLength, left), position);
-            if (bytesRead === 0) break;
-            yield buffer.slice(0, bytesRead);
-            position += bytesRead;
-            left -= bytesRead;
-          }
-        } finally {
-          await handle.close();
-        }
-      },
-    };
-  }
-
-  async close(): Promise<void> {
-    await this.#file?.close();
-  }
-}
-
 /**
  * Unpacks `source` into `dest` (a resolved directory path of `target`,
  * created here if missing).
@@ -166,7 +106,7 @@ export async function extractArchive(
   const rootDirs = { mode: 0o755, uid: attrs.owner?.uid ?? 0, gid: attrs.owner?.gid ?? 0, mtime: attrs.createdMtime };
   if (!target.mkdirAll(dest, rootDirs)) throw new BuildError('COPY_CONFLICT', `cannot extract ${name} to non-directory: ${dest}`, { path: dest });
   const root = target.resolve(dest, true);
-  const bodies = new BodyStore(spillDir);
+  const bodies = new BodySpool(spillDir, 32 * 2 ** 20);
   const parents = { mode: 0o755, uid: 0, gid: 0, mtime: attrs.createdMtime };
   const bad = (member: string, reason: string) =>
     new BuildError('ADD_INVALID_ARCHIVE', `cannot extract ${name}: ${member}: ${reason}`, { path: name, reason });
@@ -217,7 +157,7 @@ export async function extractArchive(
     if (err instanceof BuildError) throw err;
     throw new BuildError('ADD_INVALID_ARCHIVE', `cannot extract ${name}: ${(err as Error).message}`, { path: name, reason: (err as Error).message }, { cause: err });
   } finally {
-    await bodies.close();
+    await bodies.seal();
   }
 }
 
