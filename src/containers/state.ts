@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processAlive } from '../image/store/lock.js';
 import { isFrozen } from './cgroup.js';
 import { ContainerError } from './errors.js';
 import type { PublishedPort } from '../sandbox/user-network.js';
@@ -109,13 +110,7 @@ export async function readJson<T>(path: string): Promise<T | undefined> {
 
 /** Whether a process is alive (signal 0). */
 export function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return pid !== undefined && pid > 0 && processAlive(pid);
 }
 
 /**

@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../../image/store/lock.js';
 
 const STALE_MS = 24 * 60 * 60 * 1000;
 
@@ -86,7 +87,7 @@ export async function leasedDigests(dir: string): Promise<Set<string>> {
     } catch {
       content = undefined;
     }
-    const dead = content?.host === hostname() && typeof content.pid === 'number' && !alive(content.pid);
+    const dead = content?.host === hostname() && typeof content.pid === 'number' && !processAlive(content.pid);
     if (old || dead) {
       await rm(path, { force: true });
       continue;
@@ -94,15 +95,6 @@ export async function leasedDigests(dir: string): Promise<Set<string>> {
     for (const d of Array.isArray(content?.digests) ? content.digests : []) if (typeof d === 'string') out.add(d);
   }
   return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 let tag: string | undefined;

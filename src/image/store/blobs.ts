@@ -12,6 +12,7 @@ import { parseIndex, parseManifest } from '../json.js';
 import type { PlannedBlob } from '../layout.js';
 import { verified } from '../streams.js';
 import { isIndexMediaType, type Descriptor } from '../types.js';
+import { processAlive } from './lock.js';
 import type { StoredEntry } from './refs.js';
 
 const TEMP_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -69,15 +70,6 @@ export async function listBlobs(root: string): Promise<Array<{ digest: string; p
   return out;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes temporary files whose writer is a dead process on this host, or
  * that are older than a day (a writer elsewhere, or a name we did not make).
@@ -90,7 +82,7 @@ export async function sweepTemporaryFiles(tmpDir: string): Promise<number> {
     const info = await stat(path).catch(() => undefined);
     if (!info) continue;
     const writer = temporaryWriter(name);
-    const dead = writer?.thisHost === true && !isAlive(writer.pid);
+    const dead = writer?.thisHost === true && !processAlive(writer.pid);
     if (dead || Date.now() - info.mtimeMs > TEMP_MAX_AGE_MS) {
       await rm(path, { force: true });
       removed++;

@@ -37,7 +37,12 @@ interface LockContent {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether a process of this host is alive (signal 0; `EPERM` means it is,
+ * under another user): how a lock, a lease or a half-written blob of a dead
+ * owner is told from a live one.
+ */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
