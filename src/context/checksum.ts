@@ -82,21 +82,31 @@ export async function checksumSelection(
   const fence = run.fence ?? (options.cache ? await options.cache.fence() : 0n);
   const hasher = createSha256();
   const encoder = new TextEncoder();
-  const line = (record: unknown[]) => hasher.update(encoder.encode(JSON.stringify(record) + '\n'));
-  hasher.update(encoder.encode(VERSION_LINE));
+  // Lines are hashed a batch at a time: one encoding per batch, not one per record.
+  let text = VERSION_LINE;
+  const line = (record: unknown[]) => {
+    text += JSON.stringify(record) + '\n';
+  };
+  const hashLines = () => {
+    hasher.update(encoder.encode(text));
+    text = '';
+  };
   for (const [i, source] of selection.entries()) {
     const inner = internals[i]!;
     // A directory is copied as its contents: its own name does not reach the destination.
     line(['source', source.type === 'dir' ? '' : source.name, source.type]);
     const firstRel = new Map<string, string>();
+    // A directory walked whole tells which recorded paths below it are gone (context paths, no new strings).
+    const pruning = index !== undefined && inner.root.type === 'dir' && !inner.excludes;
     const seen = new Set<string>();
     let batch: WalkedNode[] = [];
     const flush = async () => {
       const known = await describe(batch, inner, { index, fence, cache: options.cache, observed: run.observed });
       batch.forEach((walked, k) => {
         line(record(walked, inner, known[k]!, firstRel));
-        seen.add(walked.node.rel);
+        if (pruning) seen.add(walked.node.path);
       });
+      hashLines();
       batch = [];
     };
     for await (const walked of inner.walk()) {
@@ -104,9 +114,9 @@ export async function checksumSelection(
       if (batch.length >= BATCH) await flush();
     }
     await flush();
-    // A directory walked whole tells which recorded paths below it are gone.
-    if (index && inner.root.type === 'dir' && !inner.excludes) index.prune(inner.root.rel, seen);
+    if (pruning) index.prune(inner.root.rel, (rel) => seen.has('/' + rel));
   }
+  hashLines();
   await index?.save();
   return hasher.digest();
 }

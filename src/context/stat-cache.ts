@@ -202,11 +202,12 @@ export class RootIndex {
     this.#dirty = true;
   }
 
-  /** Forgets records below `prefix` (a directory rel, `''` for all) that are not in `keep`. */
-  prune(prefix: string, keep: ReadonlySet<string>): void {
+  /** Forgets records below `prefix` (a directory rel, `''` for all) that `keep` does not keep. */
+  prune(prefix: string, keep: ReadonlySet<string> | ((rel: string) => boolean)): void {
+    const kept = typeof keep === 'function' ? keep : (rel: string) => keep.has(rel);
     for (const rel of this.#records.keys()) {
       const below = prefix === '' || rel === prefix || rel.startsWith(prefix + '/');
-      if (below && !keep.has(rel)) {
+      if (below && !kept(rel)) {
         this.#records.delete(rel);
         this.#dirty = true;
       }

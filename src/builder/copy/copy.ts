@@ -69,8 +69,8 @@ export async function copyItem(target: CopyTarget, item: CopyItem, dest: string,
   if (!target.mkdirAll(parent, createdDirAttrs(attrs))) {
     throw new BuildError('COPY_CONFLICT', `cannot copy to non-directory: ${parent}`, { path: parent });
   }
+  // Where each copied file went, for later names of it (a path pair per file, no entry kept).
   const linkTargets = new Map<string, string>();
-  const copiedFiles = new Map<string, Entry>();
   for await (const { rel, entry } of item.entries()) {
     const path = rel === '' ? root : childPath(root, rel);
     const existing = target.lstat(path);
@@ -95,20 +95,11 @@ export async function copyItem(target: CopyTarget, item: CopyItem, dest: string,
         target.put({ ...copiedEntry(entry, path, attrs), type: 'hardlink', size: 0, linkname: first, content: undefined });
         continue;
       }
-      // The first name was not copied (excluded): copy the content under this name.
-      const original = copiedFiles.get(entry.linkname ?? '');
-      if (original) {
-        target.put(copiedEntry({ ...original, mtime: entry.mtime }, path, attrs));
-        linkTargets.set(entry.linkname ?? '', path);
-        continue;
-      }
+      // Sources link only to a name they gave earlier as a file (an excluded first name passes the content on).
       throw new BuildError('COPY_SOURCE_NOT_FOUND', `hardlink ${entry.path} points to ${entry.linkname}, which is not copied`, { path: entry.path });
     }
     target.put(copiedEntry(entry, path, attrs));
-    if (entry.type === 'file') {
-      linkTargets.set(entry.path, path);
-      copiedFiles.set(entry.path, entry);
-    }
+    if (entry.type === 'file') linkTargets.set(entry.path, path);
   }
 }
 

@@ -139,6 +139,8 @@ export { baseName, childPath };
  * file and the others links to it. Rewrites groups where a link comes first.
  */
 export function firstNameHoldsContent(sorted: Entry[]): Entry[] {
+  // Most copies have no hardlinks: no index of every path for them.
+  if (!sorted.some((e) => e.type === 'hardlink')) return sorted;
   const byPath = new Map(sorted.map((e, i) => [e.path, i] as const));
   const groups = new Map<string, number[]>();
   for (const [i, e] of sorted.entries()) {
