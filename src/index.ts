@@ -239,6 +239,7 @@ export {
   type UnionFSOptions,
   type ViewPolicy,
   type WriteData,
+  type WriteFileOptions,
   type WriteStreamOptions,
 } from './unionfs/index.js';
 export {

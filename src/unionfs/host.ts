@@ -53,20 +53,27 @@ export async function* membersOf(entries: Iterable<Entry>): AsyncIterable<TarMem
  */
 export function subtreeEntries(view: View, ref: DirRef | undefined, base: string, node: AnyNode): Entry[] {
   const rebase = (p: string) => (base === '/' ? p : p.slice(base.length) || '/');
-  const out: Entry[] = [{ ...entryOf('/', node) }];
-  if (!ref) return out;
+  return [{ ...entryOf('/', node) }, ...(ref ? linkedEntries(view, walkView(view, ref), rebase) : [])];
+}
+
+/**
+ * The entries of walked nodes (renamed by `rename`): a node with several
+ * names is written at its first name, then as `hardlink` entries to it.
+ */
+export function linkedEntries(view: View, walk: Iterable<{ path: string; node: AnyNode }>, rename: (path: string) => string = (p) => p): Entry[] {
+  const out: Entry[] = [];
   const first = new Map<AnyNode, string>();
-  for (const { path, node: child } of walkView(view, ref)) {
-    const at = rebase(path);
-    if (child.type !== 'dir' && view.nlink(child) > 1) {
-      const seen = first.get(child);
+  for (const { path, node } of walk) {
+    const at = rename(path);
+    if (node.type !== 'dir' && view.nlink(node) > 1) {
+      const seen = first.get(node);
       if (seen !== undefined) {
-        out.push({ ...entryOf(at, child), type: 'hardlink', size: 0, linkname: seen, content: undefined });
+        out.push({ ...entryOf(at, node), type: 'hardlink', size: 0, linkname: seen, content: undefined });
         continue;
       }
-      first.set(child, at);
+      first.set(node, at);
     }
-    out.push(entryOf(at, child));
+    out.push(entryOf(at, node));
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * writable upper, with the API of `fs.promises` and overlayfs semantics.
  * @module
  */
-export { UnionFS, stackOf, type CommitOptions, type LowerInput, type UnionFSOptions } from './union.js';
+export { UnionFS, stackOf, type CommitOptions, type LowerInput, type UnionFSOptions, type WriteFileOptions } from './union.js';
 export { LayerIndex, type LayerIndexOptions } from './layer-index.js';
 export { LowerStack, type LowerLinks } from './lower-stack.js';
 export { indexLayer, type IndexLayerOptions } from './layer-source.js';

@@ -4,6 +4,7 @@
  * in the order Linux checks them.
  * @module
  */
+import { constants } from 'node:fs';
 import { fsError, UnionFsIsDirError, type FsErrorCode } from './errors.js';
 import { FileContent, WHITEOUT, type AnyNode, type FileInode, type LeafInode, type Meta, type UpperNode } from './inode.js';
 import { isReservedName, parseUserPath, type PathLike, type UserPath } from './paths.js';
@@ -18,12 +19,8 @@ export interface OpenFlags {
   append: boolean;
 }
 
-const O_WRONLY = 1;
-const O_RDWR = 2;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_TRUNC = 0o1000;
-const O_APPEND = 0o2000;
+// Numeric flags are the platform's, as `fs.constants` gives them to callers of `open`.
+const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = constants;
 
 /** Parses Node's flag strings (`'w'`, `'a+'`, `'wx'`…) or numeric `O_*` flags. */
 export function parseFlags(flag: string | number, syscall: string): OpenFlags {

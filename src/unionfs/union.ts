@@ -10,7 +10,7 @@ import { layerFromEntries, type LayerFromEntriesOptions } from '../layers/from-e
 import type { ExtractResult } from '../layers/extract.js';
 import type { Layer } from '../layers/layer.js';
 import { changes, commitEntries, entryOf, type UnionChange } from './commit.js';
-import { materialize, snapshotDirectory, syncFromDirectory, type MaterializeOptions, type SnapshotOptions, type SyncOptions } from './host.js';
+import { linkedEntries, materialize, snapshotDirectory, syncFromDirectory, type MaterializeOptions, type SnapshotOptions, type SyncOptions } from './host.js';
 import { dataChunks, encodingOf, parseMode, type EncodingOption, type WriteData } from './data.js';
 import { LayerIndex } from './layer-index.js';
 import { indexLayer, rememberIndex, type IndexLayerOptions } from './layer-source.js';
@@ -59,6 +59,17 @@ export interface UnionFSOptions extends Partial<ViewPolicy> {
 export type CommitOptions = LayerFromEntriesOptions;
 
 const COPYFILE_EXCL = 1;
+
+/**
+ * Options of `writeFile` and `appendFile`, as in `fs.promises`: an encoding,
+ * or an object with `encoding`, `mode` and `flag`.
+ *
+ * @example
+ * ```ts
+ * const options: WriteFileOptions = { mode: 0o600, flag: 'wx' };
+ * ```
+ */
+export type WriteFileOptions = BufferEncoding | { encoding?: BufferEncoding | null; mode?: number | string; flag?: string | number };
 
 /**
  * Turns the inputs into a stack, indexing layers (once per `Layer` object) and entry lists.
@@ -166,11 +177,7 @@ export class UnionFS implements FsLike {
   }
 
   /** Writes a whole file (`flag` `'w'` by default; `'wx'`, `'a'`, `'r+'` as in Node). */
-  async writeFile(
-    path: PathLike,
-    data: WriteData,
-    options?: BufferEncoding | { encoding?: BufferEncoding | null; mode?: number | string; flag?: string | number },
-  ): Promise<void> {
+  async writeFile(path: PathLike, data: WriteData, options?: WriteFileOptions): Promise<void> {
     const opts = typeof options === 'string' ? { encoding: options } : options ?? {};
     const flags = write.parseFlags(opts.flag ?? 'w', 'open');
     const mode = parseMode(opts.mode ?? 0o666, 'open');
@@ -178,11 +185,8 @@ export class UnionFS implements FsLike {
     await write.writeChunks(this.#view, file, dataChunks(data, opts.encoding ?? 'utf8'), flags.append);
   }
 
-  async appendFile(
-    path: PathLike,
-    data: WriteData,
-    options?: BufferEncoding | { encoding?: BufferEncoding | null; mode?: number | string; flag?: string | number },
-  ): Promise<void> {
+  /** Appends to a file (`flag` `'a'` by default), creating it if needed. */
+  async appendFile(path: PathLike, data: WriteData, options?: WriteFileOptions): Promise<void> {
     const opts = typeof options === 'string' ? { encoding: options } : options ?? {};
     await this.writeFile(path, data, { ...opts, flag: opts.flag ?? 'a' });
   }
@@ -390,19 +394,6 @@ export class UnionFS implements FsLike {
    * name. This is what a flattened export writes.
    */
   entries(): Entry[] {
-    const out: Entry[] = [];
-    const first = new Map<object, string>();
-    for (const { path, node } of read.walkView(this.#view)) {
-      if (node.type !== 'dir' && this.#view.nlink(node) > 1) {
-        const seen = first.get(node);
-        if (seen !== undefined) {
-          out.push({ ...entryOf(path, node), type: 'hardlink', size: 0, linkname: seen, content: undefined });
-          continue;
-        }
-        first.set(node, path);
-      }
-      out.push(entryOf(path, node));
-    }
-    return out;
+    return linkedEntries(this.#view, read.walkView(this.#view));
   }
 }
