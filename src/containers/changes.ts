@@ -12,6 +12,7 @@ import { childPath } from '../layers/path.js';
 import type { UnionChange } from '../unionfs/commit.js';
 import type { UnionFS } from '../unionfs/union.js';
 import { upperEntries } from '../sandbox/upper-layer.js';
+import { readOwners, type IdMap } from '../sandbox/id-map.js';
 import type { ContainerSpec } from './state.js';
 
 /**
@@ -20,9 +21,20 @@ import type { ContainerSpec } from './state.js';
  * opaque directories, copied-up but unchanged objects left out, owners put
  * right when the container ran in a user namespace (`rootless`).
  */
-export async function writableEntries(upper: string, image: UnionFS, spec: Pick<ContainerSpec, 'user'>, options: { rootless: boolean; whiteoutMtime?: number }): Promise<Entry[]> {
+export async function writableEntries(
+  upper: string,
+  image: UnionFS,
+  spec: Pick<ContainerSpec, 'user'>,
+  options: { rootless: boolean; whiteoutMtime?: number; ids?: { map: IdMap; owners: string } },
+): Promise<Entry[]> {
   const stepUser = { uid: spec.user.uid, gid: spec.user.gid };
-  const owners = options.rootless ? { hostIds: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, stepUser } : { stepUser };
+  const hostIds = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  // Subordinate ids: what the container made is owned by them while it runs, handed back with a list when it stops.
+  const owners = options.ids
+    ? { hostIds, stepUser, recorded: await readOwners(options.ids.owners), idMap: options.ids.map }
+    : options.rootless
+      ? { hostIds, stepUser }
+      : { stepUser };
   return upperEntries(upper, image, owners, options.whiteoutMtime === undefined ? {} : { whiteoutMtime: options.whiteoutMtime });
 }
 

@@ -27,6 +27,7 @@ import { UnionFS } from '../unionfs/union.js';
 import { SandboxError } from '../sandbox/errors.js';
 import { removeTree } from '../sandbox/files.js';
 import { finalCommand, prepareStep } from '../sandbox/prepare-step.js';
+import { OWNERS_FILE, sandboxIds } from '../sandbox/id-map.js';
 import { findProgram, probeSandbox, type SandboxCapabilities } from '../sandbox/probe.js';
 import { runAttached, withTerminalSize, type AttachOptions } from './attach.js';
 import { createCgroup, inCgroup, joinCgroupArgv, removeCgroup, setFrozen } from './cgroup.js';
@@ -73,7 +74,7 @@ export interface ExecOptions extends AttachOptions {
 }
 
 /** What a new start of a container keeps in its directory. */
-const KEPT = new Set(['u', 'w', 'config.json', 'stdout.log', 'stderr.log', 'stdout.log.times', 'stderr.log.times']);
+const KEPT = new Set(['u', 'w', OWNERS_FILE, 'config.json', 'stdout.log', 'stderr.log', 'stdout.log.times', 'stderr.log.times']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The container's hostname: `--hostname`, else its short ID (Docker's). */
@@ -151,7 +152,8 @@ export class ContainerRuntime {
     const layers = await (await this.store.getImage(config.imageDigest)).layers();
     const { step, ctx } = await this.#step(config, layers);
     const terminal = attach === true && attachOptions.tty === true;
-    const prepared = await prepareStep(step, ctx, caps, { stepDir: dir, strategy: 'overlay', hostname: hostnameOf(config), ...(terminal ? { tty: true } : {}) });
+    const ids = await sandboxIds(caps);
+    const prepared = await prepareStep(step, ctx, caps, { stepDir: dir, strategy: 'overlay', hostname: hostnameOf(config), ...(terminal ? { tty: true } : {}), ...(ids?.map ? { idMap: ids.map } : {}) });
     const cgroup = await createCgroup(config.id);
     const cgroupPath = 'path' in cgroup ? cgroup.path : undefined;
     const run: ContainerRunState = {
@@ -330,7 +332,7 @@ export class ContainerRuntime {
       ...(config.network === 'host' ? [] : ['-n']),
       ...(caps.rootless ? [`--user=/proc/${owner ?? info.pid}/ns/user`, '--preserve-credentials'] : []),
     ];
-    const final = finalCommand(caps, step, run.rootName, options.workdir ?? config.workdir);
+    const final = finalCommand(caps, step, run.rootName, options.workdir ?? config.workdir, [], (await sandboxIds(caps))?.map);
     // -t: util-linux script makes the terminal inside the container's namespaces, from its own devpts
     // (reachable from the helper root as /dev/pts), so the command sees /dev/pts/N as Docker's would.
     const inside = options.tty ? [caps.tools.script!, '-qec', withTerminalSize(final, options.terminal), '/dev/null'] : final;
@@ -475,7 +477,12 @@ export class ContainerRuntime {
   async #entries(dir: string, config: ContainerSpec, sourceDateEpoch: number | undefined, image?: UnionFS): Promise<Entry[]> {
     const caps = await this.#caps();
     const view = image ?? (await UnionFS.open(await (await this.store.getImage(config.imageDigest)).layers()));
-    return writableEntries(join(dir, 'u'), view, config, { rootless: caps.rootless, ...(sourceDateEpoch === undefined ? {} : { whiteoutMtime: sourceDateEpoch }) });
+    const ids = await sandboxIds(caps);
+    return writableEntries(join(dir, 'u'), view, config, {
+      rootless: caps.rootless,
+      ...(sourceDateEpoch === undefined ? {} : { whiteoutMtime: sourceDateEpoch }),
+      ...(ids?.map ? { ids: { map: ids.map, owners: join(dir, OWNERS_FILE) } } : {}),
+    });
   }
 
   #needScript(caps: SandboxCapabilities): void {

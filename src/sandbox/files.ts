@@ -6,6 +6,7 @@
  */
 import { chmod, lstat, mkdir, readdir, readFile, rm, utimes, writeFile, lchown } from 'node:fs/promises';
 import { join } from 'node:path';
+import { removeOwnedTree } from './id-map.js';
 import type { DirMetadata, MountPoint } from './rootfs-paths.js';
 
 /** BuildKit's default hostname (`executor/oci/hosts.go`). */
@@ -72,7 +73,12 @@ export async function removeTree(dir: string): Promise<void> {
     if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENOTEMPTY') throw err;
   }
   await openUp(dir);
-  await rm(dir, { recursive: true, force: true });
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } catch {
+    // Files of subordinate ids (a sandbox killed before it handed them back): removed through the namespace.
+    await removeOwnedTree(dir);
+  }
 }
 
 async function openUp(dir: string): Promise<void> {

@@ -6,14 +6,14 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, symlink, chmod, chown, utimes } from 'node:fs/promises';
+import { lstat, mkdir, symlink, chmod, chown, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunContext, RunStep } from './executor.js';
 import { copyStrategy, type CopyRun } from './copy.js';
 import { extractedLayer } from './extracted.js';
 import { DEFAULT_HOSTNAME, hostsFile, resolvConf, writeStubs } from './files.js';
 import { planMounts } from './mounts.js';
-import { applyOwners, mapsId, ownersBackScript, OWNERS_FILE, unshareIdArgs, type IdMap, type OwnedPath } from './id-map.js';
+import { applyOwners, mapsId, ownersBackScript, OWNERS_FILE, readOwners, unshareIdArgs, type IdMap, type OwnedPath } from './id-map.js';
 import { SandboxError } from './errors.js';
 import { lowerOwners } from './lower-owners.js';
 import { findProgram, HOST_DIRS, type SandboxCapabilities } from './probe.js';
@@ -109,6 +109,8 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
     }
     await symlink('../s', join(stepDir, 'l', 's'));
     rootfs = { kind: 'overlay', lowers: ['s', ...names], userxattr: caps.rootless };
+    // A container's writable layer, handed back to the caller when it last stopped: its owners again.
+    if (idMap) await restoreOwners(idMap, caps, join(stepDir, 'u'), join(stepDir, OWNERS_FILE), join(stepDir, 'ids'));
   } else {
     copy = await copyStrategy(ctx, join(stepDir, 'root'));
     rootfs = { kind: 'bind', dir: copy.dir };
@@ -240,6 +242,14 @@ async function withPrimaryGroup(user: RunStep['user'], ctx: RunContext): Promise
 }
 
 let hostnameTool: Promise<string> | undefined;
+
+async function restoreOwners(idMap: IdMap, caps: SandboxCapabilities, upper: string, file: string, listDir: string): Promise<void> {
+  const recorded = await readOwners(file);
+  if (recorded.size === 0) return;
+  const owned: OwnedPath[] = [];
+  for (const [path, { uid, gid, mode }] of recorded) owned.push({ path: path.slice(1), uid, gid, mode, symlink: (await lstat(join(upper, path)).catch(() => undefined))?.isSymbolicLink() ?? false });
+  await applyOwners(idMap, caps.tools, upper, owned, listDir);
+}
 
 /**
  * A rootless step's ids must exist in its user namespace: with subordinate

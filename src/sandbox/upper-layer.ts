@@ -15,6 +15,7 @@ import type { Entry } from '../layers/entry.js';
 import { overlayUpperEntries } from '../layers/overlay.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../layers/changes/whiteout.js';
 import type { UnionFS } from '../unionfs/union.js';
+import { toNamespace, type IdMap } from './id-map.js';
 import { readTreeXattrs } from './xattrs.js';
 
 /** How upper files' owners map to the image's. */
@@ -31,10 +32,22 @@ export interface OwnerMapping {
   recorded?: ReadonlyMap<string, { uid: number; gid: number; mode: number }>;
   /** With {@link recorded}, for the copy strategy: the image's owners that are not root's, by path. */
   imageOwners?: ReadonlyMap<string, { uid: number; gid: number }>;
+  /**
+   * With {@link recorded}: the map, for objects not handed back (a container
+   * still running): their host ids are translated.
+   */
+  idMap?: IdMap;
 }
 
-/** An entry with the owner (and mode: chown cleared set-id bits) recorded in the namespace. */
-export function withRecorded(entry: Entry, recorded: NonNullable<OwnerMapping['recorded']>): Entry {
+/**
+ * An entry with its owner in the namespace: an object still owned by a
+ * subordinate id is translated; one handed back to the caller has the owner
+ * (and mode: chown cleared set-id bits) recorded for it, else it is root's.
+ */
+export function withRecorded(entry: Entry, recorded: NonNullable<OwnerMapping['recorded']>, idMap?: IdMap, caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }): Entry {
+  if (idMap && (entry.uid !== caller.uid || entry.gid !== caller.gid)) {
+    return { ...entry, uid: toNamespace(idMap.uids, entry.uid, caller.uid) ?? entry.uid, gid: toNamespace(idMap.gids, entry.gid, caller.gid) ?? entry.gid };
+  }
   const rec = recorded.get(entry.path);
   if (!rec) return { ...entry, uid: 0, gid: 0 };
   return entry.type === 'symlink' || entry.type === 'hardlink' ? { ...entry, uid: rec.uid, gid: rec.gid } : { ...entry, uid: rec.uid, gid: rec.gid, mode: rec.mode };
@@ -71,7 +84,7 @@ export async function upperEntries(upper: string, lower: UnionFS, owners: OwnerM
       entries.push(entry);
       continue;
     }
-    entries.push(owners.recorded ? withRecorded(entry, owners.recorded) : owners.hostIds ? await remapOwner(entry, lower, owners) : entry);
+    entries.push(owners.recorded ? withRecorded(entry, owners.recorded, owners.idMap) : owners.hostIds ? await remapOwner(entry, lower, owners) : entry);
   }
   return prune(entries, upper, lower);
 }

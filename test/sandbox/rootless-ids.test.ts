@@ -30,16 +30,32 @@ const asRoot = process.getuid?.() === 0;
 const CHILD = `
 import { build } from ${JSON.stringify(join(repo, 'src/builder/build.ts'))};
 import { sandboxExecutor } from ${JSON.stringify(join(repo, 'src/sandbox/index.ts'))};
+import { ContainerRuntime } from ${JSON.stringify(join(repo, 'src/containers/index.ts'))};
+import { ImageStore } from ${JSON.stringify(join(repo, 'src/image/store/store.ts'))};
 import { readTar } from ${JSON.stringify(join(repo, 'src/layers/tar/read.ts'))};
 const [context, store, strategy, dockerfile] = process.argv.slice(2);
 const output = [];
 const report = { uid: process.getuid(), layers: [], files: {}, output: '' };
+const container = dockerfile.startsWith('container:');
 try {
   const result = await build({
-    context, store, dockerfile, executor: sandboxExecutor({ strategy }), sourceDateEpoch: 0, xattrs: false, noCache: true,
+    context, store, dockerfile: container ? dockerfile.slice('container:'.length) : dockerfile, executor: sandboxExecutor({ strategy }), sourceDateEpoch: 0, xattrs: false, noCache: true,
+    tags: 'ids:test',
     onEvent: (e) => { if (e.type === 'output') output.push(Buffer.from(e.chunk).toString()); },
   });
-  for (const layer of (await result.image.layers()).slice(4)) {
+  let layers = (await result.image.layers()).slice(4);
+  if (container) {
+    // A container as app (its groups), started twice: the second start writes what the first made (its owners kept).
+    const runtime = new ContainerRuntime(new ImageStore(store));
+    const cmd = ['sh', '-c', 'id >> /home/app/cid.txt && mkdir -p /home/app/cd && chgrp extra /home/app/cd && touch /srv/g'];
+    const first = await runtime.run('ids:test', { name: 'c1', user: 'app', cmd });
+    const second = await runtime.start('c1', { attach: true });
+    report.exitCodes = [first.exitCode, second.exitCode];
+    const committed = await runtime.commit('c1', { sourceDateEpoch: 0 });
+    layers = committed.layer ? [committed.layer] : [];
+    report.remove = () => runtime.rm('c1');
+  }
+  for (const layer of layers) {
     const members = [];
     for await (const m of readTar(layer.uncompressed())) {
       members.push(\`\${m.entry.path} \${m.entry.type} \${m.entry.mode.toString(8)} \${m.entry.uid}:\${m.entry.gid}\`);
@@ -51,6 +67,8 @@ try {
     }
     report.layers.push(members);
   }
+  await report.remove?.();
+  delete report.remove;
 } catch (err) {
   report.error = { name: err?.name, code: err?.code, message: String(err?.message ?? err) };
 }
@@ -88,6 +106,7 @@ const BEYOND = `${BASE}USER 70000\nRUN true\n`;
 interface Report {
   uid: number;
   layers: string[][];
+  exitCodes?: number[];
   /** Small files of the layers (the last layer's wins). */
   files: Record<string, string>;
   output: string;
@@ -277,6 +296,26 @@ describe('rootless RUN with subordinate ids (/etc/subuid, /etc/subgid)', () => {
     const beyond = await buildAs(ranged(), 'beyond', 'overlay');
     expect(beyond.error?.code).toBe('USER_UNSUPPORTED');
     expect(beyond.error?.message).toMatch(/uid 70000 is beyond the \d+ subordinate uids/);
+  });
+});
+
+describe('rootless containers with subordinate ids', () => {
+  it('a USER with supplementary groups writes its files, keeps them across starts, and commit records the owners a root run gives', { timeout: 300_000 }, async (t) => {
+    if (notReady) return t.skip();
+    if (noRange) {
+      console.warn(`skipping: ${noRange}`);
+      return t.skip();
+    }
+    const report = await buildAs(ranged(), 'container:ids', 'overlay');
+    expect(report.error).toBeUndefined();
+    expect(report.exitCodes).toEqual([0, 0]);
+    expect(report.files['/home/app/cid.txt']).toBe('uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)\n'.repeat(2));
+    expect(report.layers[0]).toEqual(expect.arrayContaining(['/home/app/cd dir 755 1000:2000', '/home/app/cid.txt file 644 1000:1000']));
+    if (asRoot) {
+      const root = await buildAs('root', 'container:ids', 'overlay');
+      expect(root.error).toBeUndefined();
+      expect(report.layers).toEqual(root.layers);
+    }
   });
 });
 
