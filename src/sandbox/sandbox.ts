@@ -15,6 +15,7 @@ import type { RunContext, RunExecutor, RunResult, RunStep } from './executor.js'
 import { layerFromEntries } from '../layers/from-entries.js';
 import { SandboxError } from './errors.js';
 import { removeTree } from './files.js';
+import { atExit } from '../image/store/scratch.js';
 import { probeSandbox, type SandboxCapabilities } from './probe.js';
 import { runSandbox } from './process.js';
 import { releasingLayer, type ReleasingLayer } from './released-layer.js';
@@ -209,7 +210,7 @@ function track(layer: ReleasingLayer, stepDir: string): void {
   if (!exitHook) {
     exitHook = true;
     // Last resort: the files of layers never read go when the process ends (synchronously: it is ending).
-    process.once('exit', () => {
+    atExit(() => {
       for (const dir of pending.values()) {
         try {
           rmSync(dir, { recursive: true, force: true });
