@@ -16,7 +16,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { build } from '../../src/builder/build.js';
 import { atExit, processScratchDir, registerScratchUser, scratchOwner } from '../../src/image/store/scratch.js';
+import { canUseSandbox } from '../../src/sandbox/probe.js';
+import { sandboxExecutor } from '../../src/sandbox/sandbox.js';
 import { sandboxReady } from '../builder/helpers.js';
 import { hasRegistry, startRegistry, type TestRegistry } from '../builder/registry-fixture.js';
 import { cli, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
@@ -92,6 +95,25 @@ describe('one exit listener for every cleanup', () => {
       }),
     );
     expect(process.listenerCount('exit')).toBeLessThanOrEqual(before + 1);
+  });
+
+  it('builds in one process, each with a RUN step when the sandbox is here, add at most one exit listener between them', async () => {
+    const [store, ctx] = [await scratch(), await scratch()];
+    cleanup.push(store, ctx);
+    const withRun = await canUseSandbox();
+    if (withRun) await copyFile('/bin/busybox', join(ctx, 'busybox'));
+    const executor = withRun ? sandboxExecutor() : undefined;
+    const counts: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      await writeFile(join(ctx, 'a'), `build ${i}\n`);
+      const run = withRun ? `COPY busybox /bin/busybox\nRUN ["/bin/busybox", "cp", "/a", "/b"]\n` : '';
+      await build({ context: ctx, store, dockerfileText: `FROM scratch\nCOPY a /a\n${run}`, ...(executor ? { executor } : {}) });
+      counts.push(process.listenerCount('exit'));
+    }
+    // The first build may add the shared listener; none after it adds another.
+    expect(new Set(counts.slice(1)).size, String(counts)).toBe(1);
+    expect(counts[11]! - counts[0]!).toBe(0);
+    expect((await names(join(store, 'tmp'))).filter((n) => n !== '.live')).toEqual([]);
   });
 
   it('a real process: no MaxListenersExceededWarning, and its cleanups run when it exits', async () => {
