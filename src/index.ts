@@ -366,6 +366,7 @@ export {
   type RemoteImage,
   type RemoteLayer,
   type RemoteLayerSource,
+  type TransportOptions,
 } from './registry/index.js';
 export {
   BuildContext,

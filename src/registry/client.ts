@@ -18,7 +18,7 @@ import { RegistryError } from './errors.js';
 import type { RegistryEvent } from './events.js';
 import { forEachLimit } from './limit.js';
 import { isRemoteLayer, remoteImage, remoteLayer, type RemoteImage } from './remote-image.js';
-import { describeNetworkError, Transport, type HttpResponse } from './transport.js';
+import { describeNetworkError, Transport, type HttpResponse, type TransportOptions } from './transport.js';
 
 /**
  * Options of {@link RegistryClient} (and of {@link pull} and {@link push}).
@@ -33,31 +33,11 @@ import { describeNetworkError, Transport, type HttpResponse } from './transport.
  * });
  * ```
  */
-export interface RegistryOptions {
-  /** Docker config dir ($DOCKER_CONFIG, default ~/.docker) for credentials; its `certs.d` for CAs. */
-  dockerConfig?: string;
-  /** Explicit credentials per registry host (`localhost:5000`, `docker.io`); they win over config.json. */
-  auth?: Record<string, Credentials>;
-  /** Hosts (`host[:port]`) allowed over plain HTTP besides loopback; `$LAYERKIT_INSECURE_REGISTRIES` adds more. */
-  insecure?: string[];
-  /** Extra CA certificates (PEM) per host, besides `<certs.d>/HOST:PORT/*.crt`. */
-  ca?: Record<string, string | Uint8Array>;
-  /** The `certs.d` directories to search (default `$LAYERKIT_CERTS_DIRS`, else `<docker config>/certs.d`, `/etc/docker/certs.d`, `/etc/containers/certs.d`). */
-  certsDirs?: string[];
+export interface RegistryOptions extends TransportOptions {
   /** Parallel blob transfers (default 4). */
   concurrency?: number;
-  /** Retries of a request on 429, 5xx and network errors (default 4), with backoff; Retry-After is honoured. */
-  retries?: number;
-  /** Longest wait between retries, whatever Retry-After asks (default 60 000 ms). */
-  maxRetryDelayMs?: number;
-  /** Inactivity timeout of every request: connect, headers, and between body chunks (default 60 000 ms). */
-  timeoutMs?: number;
   /** Upload blobs in PATCH chunks of this many bytes (default: one PUT per blob). */
   chunkSize?: number;
-  /** Progress and retries as they happen. */
-  onEvent?: (e: RegistryEvent) => void;
-  /** A fetch to use instead of undici's (tests). */
-  fetch?: typeof fetch;
 }
 
 /** What {@link RegistryClient.getManifest} found. */

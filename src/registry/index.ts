@@ -8,6 +8,7 @@
 export { RegistryError, type RegistryErrorCode, type RegistryErrorData } from './errors.js';
 export type { RegistryEvent } from './events.js';
 export { RegistryClient, MANIFEST_ACCEPT, type BlobUpload, type ManifestResult, type RegistryOptions } from './client.js';
+export type { TransportOptions } from './transport.js';
 export { isRemoteLayer, type RemoteImage, type RemoteLayer, type RemoteLayerSource } from './remote-image.js';
 export { pull, push, login, logout, type LoginOptions, type PullResult, type PushResult } from './transfer.js';
 export {

@@ -54,17 +54,36 @@ function fromUndici(res: { statusCode: number; headers: Record<string, string | 
   };
 }
 
-/** What the transport needs from the client's options. */
+/**
+ * The options of a registry client that say how requests are made:
+ * credentials, trust, retries, timeouts (see `RegistryOptions`, which adds
+ * transfer concurrency and upload chunks).
+ *
+ * @example
+ * ```ts
+ * const options: TransportOptions = { insecure: ['build-cache.lan:5000'], retries: 2, timeoutMs: 30_000 };
+ * ```
+ */
 export interface TransportOptions {
+  /** Docker config dir ($DOCKER_CONFIG, default ~/.docker) for credentials; its `certs.d` for CAs. */
   dockerConfig?: string;
+  /** Explicit credentials per registry host (`localhost:5000`, `docker.io`); they win over config.json. */
   auth?: Record<string, Credentials>;
+  /** Hosts (`host[:port]`) allowed over plain HTTP besides loopback; `$LAYERKIT_INSECURE_REGISTRIES` adds more. */
   insecure?: string[];
+  /** Extra CA certificates (PEM) per host, besides `<certs.d>/HOST:PORT/*.crt`. */
   ca?: Record<string, string | Uint8Array>;
+  /** The `certs.d` directories to search (default `$LAYERKIT_CERTS_DIRS`, else `<docker config>/certs.d`, `/etc/docker/certs.d`, `/etc/containers/certs.d`). */
   certsDirs?: string[];
+  /** Retries of a request on 429, 5xx and network errors (default 4), with backoff; Retry-After is honoured. */
   retries?: number;
-  timeoutMs?: number;
+  /** Longest wait between retries, whatever Retry-After asks (default 60 000 ms). */
   maxRetryDelayMs?: number;
+  /** Inactivity timeout of every request: connect, headers, and between body chunks (default 60 000 ms). */
+  timeoutMs?: number;
+  /** Progress and retries as they happen. */
   onEvent?: (e: RegistryEvent) => void;
+  /** A fetch to use instead of undici's (tests). */
   fetch?: typeof fetch;
 }
 

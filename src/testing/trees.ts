@@ -241,16 +241,11 @@ export function treeEvolutionArbitrary(count: number, options: FileTreeArbitrary
   });
 }
 
-/** One path of a {@link snapshotTree}. */
-export interface TreeSnapshotRow {
-  path: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  size: number;
-  linkname?: string;
+/**
+ * One path of a {@link snapshotTree}: the entry's metadata as plain data
+ * (size 0 but for files), with a device as `major:minor` and bytes as hex.
+ */
+export interface TreeSnapshotRow extends Pick<Entry, 'path' | 'type' | 'mode' | 'uid' | 'gid' | 'mtime' | 'size' | 'linkname'> {
   device?: string;
   xattrs?: Record<string, string>;
   /** Content as hex. */

@@ -31,8 +31,8 @@ function runtimeOf(flags: Flags): ContainerRuntime {
   return new ContainerRuntime(openStore(flags));
 }
 
-/** Each container in turn; the status is 1 if any failed (each failure said on its own line). */
-async function each(names: string[], io: CliIo, verb: string, act: (name: string) => Promise<string | undefined>): Promise<number> {
+/** Each container in turn, printing what `act` returns; the status is 1 if any failed (each failure said on its own line). */
+export async function each(names: string[], io: CliIo, verb: string, act: (name: string) => Promise<string | undefined>): Promise<number> {
   if (names.length === 0) throw new UsageError('expected at least one CONTAINER');
   let status = 0;
   for (const name of names) {

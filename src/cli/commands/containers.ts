@@ -32,6 +32,7 @@ import {
 import { humanDuration, portsText, statusText } from '../status-text.js';
 import { formatList } from '../go-template.js';
 import { parseFlags, unsupportedFlags, UsageError, type CliIo, type Command, type FlagSpec, type Flags } from '../io.js';
+import { each } from './container-verbs.js';
 import { humanSize, openStore, STORE_FLAG as STORE, STORE_OPTION as STORE_HELP } from './transfer.js';
 
 function runtimeOf(flags: Flags): ContainerRuntime {
@@ -378,20 +379,11 @@ function goTimeText(iso: string): string {
 // --- start / stop / restart / pause / unpause / rm --------------------------
 
 /** A verb applied to each named container in turn; prints each name as given, as Docker; the status is 1 if any failed. */
-async function eachContainer(names: string[], io: CliIo, command: string, act: (name: string) => Promise<void>): Promise<number> {
-  if (names.length === 0) throw new UsageError('expected at least one CONTAINER');
-  let status = 0;
-  for (const name of names) {
-    try {
-      await act(name);
-      io.stdout(`${name}\n`);
-    } catch (err) {
-      if (!(err instanceof LayerkitError)) throw err;
-      io.stderr(`layerkit ${command}: ${err.message}\n`);
-      status = 1;
-    }
-  }
-  return status;
+function eachContainer(names: string[], io: CliIo, command: string, act: (name: string) => Promise<void>): Promise<number> {
+  return each(names, io, command, async (name) => {
+    await act(name);
+    return name;
+  });
 }
 
 const startCommand: Command = {
