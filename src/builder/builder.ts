@@ -220,8 +220,7 @@ export async function initialState(
         const layer = layerFromEntries(entries, session.layerOptions());
         state = new StageState(scratchConfig(platform), [], platform, session.options.tmpDir);
         if (entries.length > 0) {
-          const staged = await session.spool.stage(layer, session.options.signal);
-          state.addLayerFromEntries(staged, entries);
+          state.addLayer(await session.spool.stage(layer, session.options.signal, state.entriesIndex(entries)));
           state.history.push({ created_by: `FROM ${base.name}`, comment: 'buildkit.dockerfile.v0' });
         }
         break;

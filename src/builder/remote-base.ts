@@ -37,6 +37,7 @@ import type { Layer } from '../layers/layer.js';
 import { RegistryClient, type RegistryOptions, type RemoteLayer } from '../registry/index.js';
 import type { LayerIndex } from '../unionfs/layer-index.js';
 import { indexLayer, rememberIndex, type IndexLayerOptions } from '../unionfs/layer-source.js';
+import { knownIndex } from './spool.js';
 import { decodeIndex, encodeIndex, loadIndex, saveIndex, storeIndexOptions } from './cache/layer-index.js';
 import { BuildError, type BuildErrorData } from './errors.js';
 import type { BuildEvent } from './events.js';
@@ -319,7 +320,8 @@ export async function publishLayerIndexes(client: RegistryClient, image: Image, 
   const descriptors = await Promise.all(
     layers.map(async (layer) => {
       const digest = await layer.digest();
-      const bytes = encodeIndex(digest, await indexLayer(layer, spill));
+      // A layer this build wrote or replayed carries its index: nothing is read back for it.
+      const bytes = encodeIndex(digest, knownIndex(layer) ?? (await indexLayer(layer, spill)));
       const blobDigest = sha256(bytes);
       await client.pushBlob(repo, { digest: blobDigest, size: bytes.byteLength, open: async function* () { yield bytes; } });
       return { mediaType: LAYER_INDEX_MEDIA_TYPE, digest: blobDigest, size: bytes.byteLength, annotations: { [LAYER_DIGEST_ANNOTATION]: digest } };

@@ -17,8 +17,37 @@ import { decompress, decompressAs, mediaTypeCompression } from '../layers/compre
 import type { CompressionFormat } from '../layers/errors.js';
 import type { Layer } from '../layers/layer.js';
 import { makeScratchDir } from '../image/store/scratch.js';
-import type { LayerIndex } from '../unionfs/layer-index.js';
+import { LayerIndex } from '../unionfs/layer-index.js';
 import { indexLayer, type IndexLayerOptions } from '../unionfs/layer-source.js';
+
+/**
+ * A layer that carries its index (the builder's staged layers, cached layers
+ * replayed with a saved index): whoever holds the layer reads the index from
+ * it instead of reading the blob back.
+ */
+export interface IndexedLayer extends Layer {
+  readonly index: LayerIndex | undefined;
+}
+
+/** The index a layer carries, if it is an {@link IndexedLayer} that has one. */
+export function knownIndex(layer: Layer): LayerIndex | undefined {
+  const index = (layer as Partial<IndexedLayer>).index;
+  return index instanceof LayerIndex ? index : undefined;
+}
+
+/**
+ * `layer` carrying `index` (every other member is `layer`'s own, bound to
+ * it, so a class layer with private state works through it).
+ */
+export function withIndex(layer: Layer, index: LayerIndex): IndexedLayer {
+  return new Proxy(layer, {
+    get(target, property) {
+      if (property === 'index') return index;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as IndexedLayer;
+}
 
 /** A layer staged by {@link LayerSpool.stage}, with its index when one was asked for. */
 export interface Staged {
@@ -64,10 +93,11 @@ export class LayerSpool {
    * Writes `layer`'s blob to a file once (its digests are computed on the
    * way) and returns a layer that reads the file. The file is private to the
    * build and written by it, so reads are not verified again here; the store
-   * verifies what it receives.
+   * verifies what it receives. The staged layer carries `index` (the
+   * caller made it from the same entries) as its {@link IndexedLayer.index}.
    */
-  async stage(layer: Layer, signal?: AbortSignal): Promise<Layer> {
-    return (await this.#write(layer, signal, undefined)).layer;
+  async stage(layer: Layer, signal?: AbortSignal, index?: LayerIndex): Promise<IndexedLayer> {
+    return (await this.#write(layer, signal, undefined, index)).layer;
   }
 
   /**
@@ -77,10 +107,10 @@ export class LayerSpool {
    * to index it.
    */
   stageIndexed(layer: Layer, options: IndexLayerOptions, signal?: AbortSignal): Promise<Staged> {
-    return this.#write(layer, signal, options);
+    return this.#write(layer, signal, options, undefined);
   }
 
-  async #write(layer: Layer, signal: AbortSignal | undefined, indexing: IndexLayerOptions | undefined): Promise<Staged> {
+  async #write(layer: Layer, signal: AbortSignal | undefined, indexing: IndexLayerOptions | undefined, known: LayerIndex | undefined): Promise<Staged & { layer: IndexedLayer }> {
     const file = join(this.dir, `layer-${this.#count++}`);
     const format = mediaTypeCompression(layer.mediaType);
     const tee = indexing === undefined ? undefined : new Tee();
@@ -122,7 +152,8 @@ export class LayerSpool {
     }
     await out.close();
     const [digest, diffId, size] = await Promise.all([layer.digest(), layer.diffId(), layer.size()]);
-    return { layer: new StagedLayer(file, layer.mediaType, digest, diffId, size, format), index: await index };
+    const made = known ?? (await index);
+    return { layer: new StagedLayer(file, layer.mediaType, digest, diffId, size, format, made), index: made };
   }
 
   /** Removes the directory and everything staged in it. */
@@ -132,7 +163,7 @@ export class LayerSpool {
 }
 
 /** A layer whose blob is a staged file with known digests. */
-class StagedLayer implements Layer {
+class StagedLayer implements IndexedLayer {
   constructor(
     readonly file: string,
     readonly mediaType: string,
@@ -141,6 +172,7 @@ class StagedLayer implements Layer {
     readonly blobSize: number,
     /** From the media type table; undefined for a media type outside it. */
     readonly format: CompressionFormat | undefined,
+    readonly index: LayerIndex | undefined,
   ) {}
 
   diffId(): Promise<Digest> {

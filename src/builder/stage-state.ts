@@ -14,6 +14,7 @@ import { indexLayer } from '../unionfs/layer-source.js';
 import { LowerStack } from '../unionfs/lower-stack.js';
 import { UnionFS } from '../unionfs/union.js';
 import { VarList } from './scope.js';
+import { knownIndex } from './spool.js';
 
 /** The digest of a layer stack's diffIDs, in order: what a file system is made of. */
 export async function chainKey(layers: readonly Layer[]): Promise<string> {
@@ -134,18 +135,16 @@ export class StageState {
     for (const [i, l] of this.layers.entries()) if (l === layer) this.#indexes[i] ??= index;
   }
 
-  /**
-   * Adds a layer made from `entries`: the layer goes on the image, and its
-   * index (from the same entries, no re-reading) on the stack. Returns the index.
-   */
-  addLayerFromEntries(layer: Layer, entries: readonly Entry[]): LayerIndex {
-    const index = LayerIndex.fromEntries(entries, { position: this.layers.length });
-    this.addLayer(layer, index);
-    return index;
+  /** The index of a layer about to be made from `entries` on top of this stage (no re-reading later). */
+  entriesIndex(entries: readonly Entry[]): LayerIndex {
+    return LayerIndex.fromEntries(entries, { position: this.layers.length });
   }
 
-  /** Adds a layer with its index when known (made as it was written, a committed view, a saved one), else read on demand. */
-  addLayer(layer: Layer, index?: LayerIndex): void {
+  /**
+   * Adds a layer with its index: the one given, else the one the layer
+   * carries (a staged or replayed layer), else read on demand.
+   */
+  addLayer(layer: Layer, index: LayerIndex | undefined = knownIndex(layer)): void {
     this.layers.push(layer);
     this.#indexes.push(index);
     const previous = this.#stack;

@@ -21,6 +21,7 @@ import { indexLayer } from '../../unionfs/layer-source.js';
 import { storeIndexOptions } from './layer-index.js';
 import type { BuildSession, StageRun, StepOutcome } from '../session-types.js';
 import type { Fetcher } from '../options.js';
+import { withIndex } from '../spool.js';
 import type { StageState } from '../stage-state.js';
 import type { SourceRef, StagePlan } from '../stages.js';
 import { BuildCache, type BuildCacheOptions, type ImportedCache } from './cache.js';
@@ -314,8 +315,10 @@ export class CacheSession {
     let layer: CachedStep['layer'] = null;
     if (record.layer) {
       const index = await this.cache.loadIndex(record.layer, run.state.layers.length);
-      layer = { digest: record.layer.digest, layer: this.cache.layer(record.layer), index };
-      if (!index) this.#unindexedHits.set(run.state, [...(this.#unindexedHits.get(run.state) ?? []), layer.layer]);
+      const cached = this.cache.layer(record.layer);
+      // A saved index travels with the layer: whoever holds it later (a push publishing indexes) reads no blob.
+      layer = { digest: record.layer.digest, layer: index ? withIndex(cached, index) : cached, index };
+      if (!index) this.#unindexedHits.set(run.state, [...(this.#unindexedHits.get(run.state) ?? []), cached]);
     }
     this.#chains.set(run.state, step.keys.chain);
     this.#used.push({ stage: run.plan.index, key: step.keys.key, record });

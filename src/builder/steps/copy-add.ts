@@ -331,8 +331,9 @@ async function runCopy(run: StageRun, ins: CopyLike, selection: CopySelection): 
   const text = historyText(ins);
   const entries = target.entries();
   if (entries.length === 0) return { createdBy: text, layer: null };
-  const staged = await session.spool.stage(layerFromEntries(entries, session.layerOptions()), session.options.signal);
-  const index = state.addLayerFromEntries(staged, entries);
+  const index = state.entriesIndex(entries);
+  const staged = await session.spool.stage(layerFromEntries(entries, session.layerOptions()), session.options.signal, index);
+  state.addLayer(staged, index);
   return { createdBy: text, layer: { digest: await staged.digest(), layer: staged, index } };
 }
 

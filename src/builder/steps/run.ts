@@ -232,7 +232,7 @@ async function runRun(run: StageRun, ins: RunInstruction, stepRef: StepRef): Pro
     const committed = rootfs.lowers;
     const known = committed.depth === stack.depth + 1 ? committed.layers[committed.depth - 1] : undefined;
     const { layer: staged, index } = known
-      ? { layer: await session.spool.stage(result.layer, session.options.signal), index: known }
+      ? { layer: await session.spool.stage(result.layer, session.options.signal, known), index: known }
       : await session.spool.stageIndexed(result.layer, state.indexOptions(), session.options.signal);
     state.addLayer(staged, index);
     return { createdBy, layer: { digest: await staged.digest(), layer: staged, index } };
@@ -258,12 +258,15 @@ async function resolveMountSource(run: StageRun, ins: RunInstruction, mount: Mou
         const dir = await session.namedDirectory(ref.name);
         if (dir) return { kind: 'context', context: dir, path, hostPath: join(dir.root, path) };
       }
+      if (ref.kind === 'stage') {
+        // The stage's own stack: the indexes its layers were made with, nothing read back.
+        const stage = await session.stage(ref.index);
+        return { kind: 'layers', layers: [...stage.layers], rootfs: new UnionFS(await stage.stack()), path };
+      }
       const layers =
-        ref.kind === 'stage'
-          ? (await session.stage(ref.index)).layers
-          : ref.kind === 'scratch'
-            ? []
-            : (await session.image(ref.kind === 'image' ? ref.ref : (session.options.buildContexts?.[ref.name] ?? ref.name), ins, plan.label)).layers;
+        ref.kind === 'scratch'
+          ? []
+          : (await session.image(ref.kind === 'image' ? ref.ref : (session.options.buildContexts?.[ref.name] ?? ref.name), ins, plan.label)).layers;
       const rootfs = await UnionFS.open(layers);
       return { kind: 'layers', layers, rootfs, path };
     }

@@ -55,7 +55,8 @@ async function runWorkdir(run: StageRun, ins: WorkdirInstruction): Promise<StepO
   }
   const entries = target.entries();
   if (target.size === 0) return { createdBy, layer: null };
-  const staged = await session.spool.stage(layerFromEntries(entries, session.layerOptions()), session.options.signal);
-  const index = state.addLayerFromEntries(staged, entries);
+  const index = state.entriesIndex(entries);
+  const staged = await session.spool.stage(layerFromEntries(entries, session.layerOptions()), session.options.signal, index);
+  state.addLayer(staged, index);
   return { createdBy, layer: { digest: await staged.digest(), layer: staged, index } };
 }
