@@ -125,14 +125,21 @@ export async function validateImage(image: Image, options: ValidateImageOptions 
     return r.value;
   };
 
-  const rawManifest = await getter('rawManifest', () => image.rawManifest());
-  const claimedDigest = await getter('digest', () => image.digest());
+  /** A document's bytes, hashed and held against the digest the image claims for them. */
+  const hashed = async (raw: 'rawManifest' | 'rawConfig', claim: 'digest' | 'configDigest', code: ImageProblemCode) => {
+    const bytes = await getter(raw, () => image[raw]());
+    const claimed = await getter(claim, () => image[claim]());
+    if (!bytes) return undefined;
+    const digest = sha256(bytes);
+    if (claimed !== undefined && claimed !== digest) add(code, `${claim}() is not sha256(${raw}())`, { expected: claimed, actual: digest });
+    return { bytes, digest };
+  };
+
+  const manifestBytes = await hashed('rawManifest', 'digest', 'MANIFEST_DIGEST_MISMATCH');
+  const rawManifest = manifestBytes?.bytes;
   let manifest: Manifest | undefined;
   if (rawManifest) {
-    computed.digest = sha256(rawManifest);
-    if (claimedDigest !== undefined && claimedDigest !== computed.digest) {
-      add('MANIFEST_DIGEST_MISMATCH', 'digest() is not sha256(rawManifest())', { expected: claimedDigest, actual: computed.digest });
-    }
+    computed.digest = manifestBytes.digest;
     try {
       manifest = parseManifest(rawManifest);
     } catch (err) {
@@ -147,14 +154,11 @@ export async function validateImage(image: Image, options: ValidateImageOptions 
     add('MANIFEST_INVALID', 'manifest() differs from the parsed rawManifest()');
   }
 
-  const rawConfig = await getter('rawConfig', () => image.rawConfig());
-  const claimedConfigDigest = await getter('configDigest', () => image.configDigest());
+  const configBytes = await hashed('rawConfig', 'configDigest', 'CONFIG_DIGEST_MISMATCH');
+  const rawConfig = configBytes?.bytes;
   let config: ImageConfig | undefined;
   if (rawConfig) {
-    computed.configDigest = sha256(rawConfig);
-    if (claimedConfigDigest !== undefined && claimedConfigDigest !== computed.configDigest) {
-      add('CONFIG_DIGEST_MISMATCH', 'configDigest() is not sha256(rawConfig())', { expected: claimedConfigDigest, actual: computed.configDigest });
-    }
+    computed.configDigest = configBytes.digest;
     if (manifest && manifest.config.digest !== computed.configDigest) {
       add('CONFIG_DIGEST_MISMATCH', 'manifest config descriptor digest is not sha256(rawConfig())', { expected: manifest.config.digest, actual: computed.configDigest });
     }

@@ -99,25 +99,26 @@ function exactlyOne(ctx: InstructionContext, keyword: string): string {
   return ctx.args[0]!;
 }
 
+/** The one argument of an instruction that takes no flags (the count is checked first, as BuildKit does). */
+function onlyArgument(ctx: InstructionContext, keyword: string): string {
+  const argument = exactlyOne(ctx, keyword);
+  ctx.rejectFlags();
+  return argument;
+}
+
 /** `MAINTAINER name`. */
 export function parseMaintainer(ctx: InstructionContext): MaintainerInstruction {
-  const maintainer = exactlyOne(ctx, 'MAINTAINER');
-  ctx.rejectFlags();
-  return Object.assign(ctx.base('maintainer'), { maintainer });
+  return Object.assign(ctx.base('maintainer'), { maintainer: onlyArgument(ctx, 'MAINTAINER') });
 }
 
 /** `USER user[:group]`. */
 export function parseUser(ctx: InstructionContext): UserInstruction {
-  const user = exactlyOne(ctx, 'USER');
-  ctx.rejectFlags();
-  return Object.assign(ctx.base('user'), { user });
+  return Object.assign(ctx.base('user'), { user: onlyArgument(ctx, 'USER') });
 }
 
 /** `WORKDIR path`. */
 export function parseWorkdir(ctx: InstructionContext): WorkdirInstruction {
-  const path = exactlyOne(ctx, 'WORKDIR');
-  ctx.rejectFlags();
-  return Object.assign(ctx.base('workdir'), { path });
+  return Object.assign(ctx.base('workdir'), { path: onlyArgument(ctx, 'WORKDIR') });
 }
 
 /** `STOPSIGNAL signal`. BuildKit reads no flags for it: any given are ignored. */

@@ -249,13 +249,7 @@ export class WordRun {
   private stepQuote(frame: QuoteFrame): Frame | string {
     for (;;) {
       const ch = this.peek();
-      if (ch === EOF) {
-        throw new LexFailure(
-          'unterminated-double-quote',
-          'unexpected end of statement while looking for matching double-quote',
-          frame.start,
-        );
-      }
+      if (ch === EOF) throw unterminatedQuote('double', frame.start);
       if (ch === DOUBLE_QUOTE) {
         this.pos++;
         if (this.options.rawQuotes) frame.result += '"';
@@ -286,13 +280,7 @@ export class WordRun {
     if (this.options.rawQuotes) result += runeString(open);
     for (;;) {
       const rune = this.next();
-      if (rune === EOF) {
-        throw new LexFailure(
-          'unterminated-single-quote',
-          'unexpected end of statement while looking for matching single-quote',
-          start,
-        );
-      }
+      if (rune === EOF) throw unterminatedQuote('single', start);
       if (rune === SINGLE_QUOTE) {
         if (this.options.rawQuotes) result += runeString(rune);
         return result;
@@ -407,4 +395,9 @@ function isSpecialParam(ch: number): boolean {
       return true;
   }
   return false;
+}
+
+/** A quoted string the word ends inside, with BuildKit's message; `start` is its opening quote. */
+function unterminatedQuote(quote: 'single' | 'double', start: number): LexFailure {
+  return new LexFailure(`unterminated-${quote}-quote`, `unexpected end of statement while looking for matching ${quote}-quote`, start);
 }
