@@ -212,15 +212,25 @@ export async function containerLogs(runtime: ContainerRuntime, nameOrId: string,
     }
   };
   // Reads each stream from where it was left: whole lines, and the unterminated end only when `partial`.
+  // The times files are read on from where the last read stopped (whole lines), keeping only the
+  // records that can still apply: a followed log costs what it grows by.
+  const timesRead = { stdout: 0, stderr: 0 };
+  const records: Record<'stdout' | 'stderr', Array<{ offset: number; time: bigint }>> = { stdout: [], stderr: [] };
   const readNew = async (partial: boolean) => {
     const out: Record<'stdout' | 'stderr', LogLine[]> = { stdout: [], stderr: [] };
     for (const stream of streams) {
       const path = join(dir, `${stream}.log`);
       const bytes = await readFrom(path, offsets[stream]);
       if (bytes.length === 0) continue;
-      const times = parseTimes(await readFile(timesPath(path), 'utf8').catch(() => ''));
+      const more = await readFrom(timesPath(path), timesRead[stream]);
+      const whole = more.lastIndexOf(0x0a) + 1;
+      timesRead[stream] += whole;
+      const times = [...records[stream], ...parseTimes(more.subarray(0, whole).toString('latin1'))];
       const { lines, rest } = timedLines(stream, bytes, offsets[stream], times, created, partial);
       offsets[stream] += bytes.length - rest;
+      let keep = 0;
+      while (keep + 1 < times.length && times[keep + 1]!.offset <= offsets[stream]) keep++;
+      records[stream] = times.slice(keep);
       out[stream] = lines;
     }
     return out;

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { isAbsolute, join, posix } from 'node:path';
+import { isAbsolute, join, posix, resolve } from 'node:path';
 import { bytesSource } from '../layers/entry.js';
 import { layerFromEntries } from '../layers/from-entries.js';
 import { UnionFS } from '../unionfs/union.js';
@@ -43,6 +43,13 @@ export type ContainerMount =
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
+/** A host path as Docker's CLI (23+) takes it: absolute, or `.`, `./…`, `../…` from the current directory. */
+function hostPath(source: string): string | undefined {
+  if (isAbsolute(source)) return posix.normalize(source);
+  if (source === '.' || source === '..' || source.startsWith('./') || source.startsWith('../')) return resolve(source);
+  return undefined;
+}
+
 function invalid(spec: string, reason: string): ContainerError {
   return new ContainerError('INVALID_OPTION', `invalid mount ${JSON.stringify(spec)}: ${reason}`, { reason });
 }
@@ -56,9 +63,9 @@ function target(spec: string, path: string | undefined): string {
 }
 
 /**
- * `-v SOURCE:TARGET[:ro|rw]` (an absolute SOURCE is a host directory or
- * file, made a directory when missing, as Docker does; a name is a named
- * volume) or `-v TARGET` (an anonymous volume, given a random name).
+ * `-v SOURCE:TARGET[:ro|rw]` (an absolute SOURCE, or one starting with
+ * `./` or `../` from the current directory, is a host directory or file,
+ * made a directory when missing, as Docker does; a name is a named volume) or `-v TARGET` (an anonymous volume, given a random name).
  *
  * @throws {@link ContainerError} `INVALID_OPTION`.
  * @example
@@ -75,7 +82,8 @@ export function parseVolumeFlag(spec: string): ContainerMount {
   const options = mode.split(',');
   for (const o of options) if (!['ro', 'rw', 'z', 'Z'].includes(o)) throw invalid(spec, `unknown option ${JSON.stringify(o)} (ro or rw)`);
   const readOnly = options.includes('ro');
-  if (isAbsolute(source)) return { type: 'bind', source: posix.normalize(source), target: target(spec, dest), readOnly, createSource: true };
+  const host = hostPath(source);
+  if (host !== undefined) return { type: 'bind', source: host, target: target(spec, dest), readOnly, createSource: true };
   if (!VOLUME_NAME.test(source)) throw invalid(spec, `${JSON.stringify(source)} is neither an absolute host path nor a volume name`);
   return { type: 'volume', source, target: target(spec, dest), readOnly };
 }
@@ -112,8 +120,9 @@ export function parseMountFlag(spec: string): ContainerMount {
     return { type: 'tmpfs', target: target(spec, dest) };
   }
   if (type === 'bind') {
-    if (source === undefined || !isAbsolute(source)) throw invalid(spec, 'a bind mount needs an absolute source');
-    return { type: 'bind', source, target: target(spec, dest), readOnly };
+    const host = source === undefined ? undefined : hostPath(source);
+    if (host === undefined) throw invalid(spec, 'a bind mount needs an absolute source (or one starting with ./ or ../)');
+    return { type: 'bind', source: host, target: target(spec, dest), readOnly };
   }
   if (type !== 'volume') throw invalid(spec, `type must be bind, volume or tmpfs, not ${JSON.stringify(type)}`);
   const name = source ?? randomBytes(32).toString('hex');

@@ -233,8 +233,10 @@ describe('run -v and --mount', () => {
     const busy = await lk('volume', ['rm', 'habits-vol']);
     expect(busy.status).toBe(1);
     expect(busy.stderr).toContain('in use by habits-vol-user');
-    await lk('rm', ['habits-vol-user']);
-    expect((await lk('volume', ['rm', 'habits-vol'])).status).toBe(0);
+    const gone = await lk('rm', ['habits-vol-user']);
+    expect(gone.status, gone.stderr).toBe(0);
+    const removed = await lk('volume', ['rm', 'habits-vol']);
+    expect(removed.status, removed.stderr).toBe(0);
     expect((await lk('volume', ['ls', '-q'])).stdout.split('\n')).not.toContain('habits-vol');
     const diff = await lk('run', ['--name', 'habits-tmpfs', '--mount', 'type=tmpfs,target=/scratch', IMAGE, 'sh', '-c', 'echo gone > /scratch/g']);
     expect(diff.status, diff.stderr).toBe(0);
