@@ -14,7 +14,7 @@
 import { execFile } from 'node:child_process';
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { SandboxError } from './errors.js';
 import { findProgram, probeSandbox } from './probe.js';
 
@@ -218,10 +218,12 @@ export const OWNERS_FILE = 'owners';
  * gives those objects back to root (the caller), who can then read and
  * remove them outside the namespace. `find` and `chown` are the host's.
  */
-export function ownersBackScript(owned: string, owners: string): string {
+export function ownersBackScript(owned: string, owners: string, also: string[] = []): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const select = `-mindepth 1 \\( ! -uid 0 -o ! -gid 0 \\)`;
-  return `(cd ${q(owned)} && find . ${select} -printf '%U %G %m %P\\0' > ${q(owners)} && find . ${select} -exec chown -h 0:0 {} +) >/dev/null 2>&1`;
+  // `also`: trees of the step given owners for the command only (the stubs layer): handed back unlisted.
+  const rest = also.map((dir) => `; chown -R -h 0:0 ${q(dir)}`).join('');
+  return `(cd ${q(owned)} && find . ${select} -printf '%U %G %m %P\\0' > ${q(owners)} && find . ${select} -exec chown -h 0:0 {} +${rest}) >/dev/null 2>&1`;
 }
 
 /** What {@link ownersBackScript} recorded: path (`/a/b`) → namespace ids and mode. */
@@ -269,4 +271,17 @@ export async function removeOwnedTree(dir: string): Promise<void> {
     const caps = await probeSandbox();
     await removeMappedTree(dir, await sandboxIds(caps), caps.tools);
   }
+}
+
+/**
+ * Gives a directory of the caller (a new cache mount) an owner of the
+ * rootless sandbox's namespace: through its subordinate ids when it has
+ * them; without, the directory stays the caller's (root inside, and the
+ * step's own user in the one-id sandbox).
+ */
+export async function chownForSandbox(dir: string, uid: number, gid: number, mode: number): Promise<void> {
+  const caps = await probeSandbox();
+  const ids = await sandboxIds(caps);
+  if (!ids?.map) return;
+  await applyOwners(ids.map, caps.tools, dirname(dir), [{ path: basename(dir), uid, gid, mode, symlink: false }], `${dir}.ids-${process.pid}`);
 }

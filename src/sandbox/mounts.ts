@@ -24,6 +24,7 @@ import { Container } from '../unionfs/container.js';
 import type { Mount, RunContext, RunStep } from './executor.js';
 import { SandboxError } from './errors.js';
 import type { MountOp } from './prepare.js';
+import { chownForSandbox } from './id-map.js';
 
 /** A mount of the step before its target is resolved inside the root file system. */
 export interface PlannedMount {
@@ -190,4 +191,5 @@ async function insideContext(root: string, hostPath: string, step: RunStep): Pro
 async function prepareCacheDir(dir: string, mount: Mount): Promise<void> {
   await chmod(dir, mount.mode ?? 0o755);
   if (process.getuid?.() === 0) await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
+  else if ((mount.uid ?? 0) !== 0 || (mount.gid ?? 0) !== 0) await chownForSandbox(dir, mount.uid ?? 0, mount.gid ?? 0, mount.mode ?? 0o755);
 }

@@ -114,14 +114,6 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
   } else {
     copy = await copyStrategy(ctx, join(stepDir, 'root'));
     rootfs = { kind: 'bind', dir: copy.dir };
-    if (idMap) {
-      for (const entry of ctx.rootfs.entries()) {
-        if (entry.uid === 0 && entry.gid === 0) continue;
-        imageOwners.set(entry.path, { uid: entry.uid, gid: entry.gid });
-        owned.push({ path: entry.path.slice(1), uid: entry.uid, gid: entry.gid, mode: entry.mode, symlink: entry.type === 'symlink' });
-      }
-      await applyOwners(idMap, caps.tools, copy.dir, owned, join(stepDir, 'ids'));
-    }
   }
   const mounts = await planMounts(step, ctx, stepDir);
   try {
@@ -173,9 +165,23 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
     const stubs = await planStubs(ctx.rootfs, points);
     if (strategy === 'overlay') {
       await writeStubs(join(stepDir, 's'), stubs.shadows, stubs.create);
+      // The stubs layer is the top lower: the directories it shadows show its owners, which must be the image's.
+      if (idMap) {
+        const shadows = stubs.shadows.filter((d) => d.uid !== 0 || d.gid !== 0);
+        await applyOwners(idMap, caps.tools, join(stepDir, 's'), shadows.map((d) => ({ path: d.path.slice(1), uid: d.uid, gid: d.gid, mode: d.mode, symlink: false })), join(stepDir, 'ids'));
+      }
       await matchRoot(join(stepDir, 'u'), ctx, caps);
     } else {
       await copy!.addStubs(stubs.create);
+      // The image's owners, once the caller has made what it makes in the copy (the stubs).
+      if (idMap) {
+        for (const entry of ctx.rootfs.entries()) {
+          if (entry.uid === 0 && entry.gid === 0) continue;
+          imageOwners.set(entry.path, { uid: entry.uid, gid: entry.gid });
+          owned.push({ path: entry.path.slice(1), uid: entry.uid, gid: entry.gid, mode: entry.mode, symlink: entry.type === 'symlink' });
+        }
+        await applyOwners(idMap, caps.tools, copy!.dir, owned, join(stepDir, 'ids'));
+      }
     }
 
     // The workdir is created (owned by the step's user) when missing, as BuildKit's executor does.
@@ -210,6 +216,7 @@ export async function prepareStep(step: RunStep, ctx: RunContext, caps: SandboxC
       argv: outerArgv(caps, { ...step, env, user }, network, script, rootName, workdir.path, mounts.env, options.tty === true, idMap && {
         map: idMap,
         owned: strategy === 'overlay' ? join(stepDir, 'u') : copy!.dir,
+        also: strategy === 'overlay' ? [join(stepDir, 's')] : [],
         owners: join(stepDir, OWNERS_FILE),
       }),
       rootName,
@@ -319,10 +326,10 @@ function outerArgv(
   workdir: string,
   extraEnv: string[],
   tty: boolean,
-  ids?: { map: IdMap; owned: string; owners: string },
+  ids?: { map: IdMap; owned: string; owners: string; also: string[] },
 ): string[] {
   const t = caps.tools;
-  const init = tty ? TTY_INIT : ids ? `"$@"; code=$?; ${ownersBackScript(ids.owned, ids.owners)}; exit $code` : OUTER_INIT;
+  const init = tty ? TTY_INIT : ids ? `"$@"; code=$?; ${ownersBackScript(ids.owned, ids.owners, ids.also)}; exit $code` : OUTER_INIT;
   const outer = [...(caps.rootless ? unshareIdArgs(ids?.map) : []), ...(tty ? ['--mount', '--propagation', 'private'] : []), '--pid', '--fork', '--kill-child'];
   const inner = ['--mount', '--pid', '--ipc', '--uts', ...(network === 'host' ? [] : ['--net']), '--fork', '--kill-child', '--propagation', 'private'];
   return [

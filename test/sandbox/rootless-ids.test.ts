@@ -91,6 +91,8 @@ USER app
 RUN id > /home/app/id.txt && touch /home/app/mine && mkdir /home/app/d && chgrp extra /home/app/d && cat /srv/g > /home/app/g.txt
 USER root
 RUN echo more >> /srv/g && chown 3:4 /home/app/mine && chmod 2750 /home/app/d
+USER app
+RUN --mount=type=cache,target=/home/app/.cache,uid=1000,gid=2000 touch /home/app/.cache/x /home/app/beside-the-mount && stat -c '%u:%g' /home/app/.cache /home/app/.cache/x > /home/app/cache.txt
 `;
 
 /** What works with one id mapped: root's own files, a USER without groups of its own, the hostname. */
@@ -260,7 +262,7 @@ describe('rootless RUN with subordinate ids (/etc/subuid, /etc/subgid)', () => {
         return t.skip();
       }
       const report = await buildAs(ranged(), 'ids', strategy);
-      expect(report.error).toBeUndefined();
+      expect(report.error, report.output).toBeUndefined();
       expect(report.uid).not.toBe(0);
       const layers = report.layers;
       expect(layers[0]).toEqual(
@@ -279,6 +281,10 @@ describe('rootless RUN with subordinate ids (/etc/subuid, /etc/subgid)', () => {
       expect(report.files['/srv/hostname']).toBe('buildkitsandbox\n');
       expect(report.files['/home/app/id.txt']).toBe('uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)\n');
       expect(report.files['/home/app/g.txt']).toBe('x\n');
+      // A new cache mount gets the mount's owner; what app writes there is app's (its primary group).
+      expect(report.files['/home/app/cache.txt']).toBe('1000:2000\n1000:1000\n');
+      // The mount point's parent (a stub over the image's directory) is still app's.
+      expect(layers[3]).toEqual(expect.arrayContaining(['/home/app/beside-the-mount file 644 1000:1000']));
       if (asRoot) {
         const root = await buildAs('root', 'ids', strategy);
         expect(root.error).toBeUndefined();
@@ -307,7 +313,7 @@ describe('rootless containers with subordinate ids', () => {
       return t.skip();
     }
     const report = await buildAs(ranged(), 'container:ids', 'overlay');
-    expect(report.error).toBeUndefined();
+    expect(report.error, report.output).toBeUndefined();
     expect(report.exitCodes).toEqual([0, 0]);
     expect(report.files['/home/app/cid.txt']).toBe('uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)\n'.repeat(2));
     expect(report.layers[0]).toEqual(expect.arrayContaining(['/home/app/cd dir 755 1000:2000', '/home/app/cid.txt file 644 1000:1000']));
@@ -332,7 +338,7 @@ describe('rootless RUN with one id mapped (no subordinate ids)', () => {
       }
     }
     const report = await buildAs(who, 'one-id', 'overlay');
-    expect(report.error).toBeUndefined();
+    expect(report.error, report.output).toBeUndefined();
     expect(report.uid).not.toBe(0);
     expect(report.layers[0]).toEqual(expect.arrayContaining(['/srv/hostname file 644 0:0', '/srv/f file 644 0:0']));
     expect(report.files['/srv/hostname']).toBe('buildkitsandbox\n');
