@@ -124,47 +124,42 @@ export function readMount(spec: string, values: MountValues): Mount {
       continue;
     }
 
+    /** The value read by `parse`, or BuildKit's error for the key. */
+    const parsed = <V>(parse: (text: string) => V | undefined): V => {
+      const result = parse(value);
+      if (result === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
+      return result;
+    };
+    /** The value, lower-cased, if it is one of `allowed`; else BuildKit's error with a suggestion. */
+    const oneOf = <V extends string>(allowed: readonly V[], what: string): V => {
+      const lower = goToLower(value);
+      if (!(allowed as readonly string[]).includes(lower)) throw withSuggestion(`unsupported ${what} ${goQuote(value)}`, value, allowed);
+      return lower as V;
+    };
     switch (key) {
-      case 'type': {
-        const type = goToLower(value);
-        if (!(MOUNT_TYPES as readonly string[]).includes(type)) {
-          throw withSuggestion(`unsupported mount type ${goQuote(value)}`, value, MOUNT_TYPES);
-        }
-        mount.type = type as MountType;
+      case 'type':
+        mount.type = oneOf<MountType>(MOUNT_TYPES, 'mount type');
         break;
-      }
       case 'readonly':
       case 'ro':
       case 'readwrite':
       case 'rw': {
-        const flag = parseGoBool(value);
-        if (flag === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
+        const flag = parsed(parseGoBool);
         mount.readOnly = key === 'readonly' || key === 'ro' ? flag : !flag;
         roAuto = false;
         break;
       }
-      case 'required': {
+      case 'required':
         if (typeKnown && !secretOrSsh()) throw wrongType(key);
-        const flag = parseGoBool(value);
-        if (flag === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
-        mount.required = flag;
+        mount.required = parsed(parseGoBool);
         break;
-      }
-      case 'size': {
+      case 'size':
         if (typeKnown && mount.type !== 'tmpfs') throw wrongType(key);
-        const size = ramInBytes(value);
-        if (size === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
-        mount.sizeLimit = size;
+        mount.sizeLimit = parsed(ramInBytes);
         break;
-      }
-      case 'sharing': {
-        const sharing = goToLower(value);
-        if (!(SHARING_MODES as readonly string[]).includes(sharing)) {
-          throw withSuggestion(`unsupported sharing value ${goQuote(value)}`, value, SHARING_MODES);
-        }
-        mount.sharing = sharing as MountSharing;
+      case 'sharing':
+        mount.sharing = oneOf<MountSharing>(SHARING_MODES, 'sharing value');
         break;
-      }
       case 'mode':
       case 'uid':
       case 'gid': {
