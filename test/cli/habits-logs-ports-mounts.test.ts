@@ -6,6 +6,7 @@
 import { createServer } from 'node:net';
 import { chmod, copyFile, mkdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxExecutor } from '../../src/sandbox/index.js';
 import { ImageStore } from '../../src/image/store/store.js';
@@ -226,6 +227,47 @@ describe('ps PORTS', () => {
     expect(portsText({ ...running })).toBe('');
     expect(portsText({ ...running, network: 'host', exposedPorts: ['80/tcp'] })).toBe('');
     expect(portsText({ ...running, network: 'bridge', exposedPorts: ['80/tcp'] })).toBe('80/tcp');
+  });
+
+  it('law: the folded text lists each published and each only-exposed port exactly once', () => {
+    const port = fc.integer({ min: 1, max: 40 });
+    const proto = fc.constantFrom('tcp', 'udp');
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.record({ hostIp: fc.constantFrom(undefined, '127.0.0.1', '::1'), hostPort: port, containerPort: port, protocol: proto }), {
+          selector: (p) => `${p.hostIp ?? '0.0.0.0'} ${p.hostPort} ${p.protocol}`,
+          maxLength: 8,
+        }),
+        fc.uniqueArray(fc.tuple(port, proto).map(([n, t]) => `${n}/${t}`), { maxLength: 8 }),
+        (ports, exposedPorts) => {
+          const want = new Set(ports.map((p) => `${p.hostIp ?? '0.0.0.0'} ${p.hostPort} ${p.containerPort} ${p.protocol}`));
+          for (const e of exposedPorts) {
+            const [n, t] = e.split('/');
+            if (!ports.some((p) => p.containerPort === Number(n) && p.protocol === t)) want.add(` 0 ${n} ${t}`);
+          }
+          const text = portsText({ status: 'running', ports: ports.map((p) => (p.hostIp === undefined ? { hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol } : p)), exposedPorts });
+          const got: string[] = [];
+          const range = (r: string) => {
+            const [a, b = a] = r.split('-').map(Number);
+            return Array.from({ length: b! - a! + 1 }, (_, i) => a! + i);
+          };
+          for (const item of text === '' ? [] : text.split(', ')) {
+            const m = /^(?:(.*):([\d-]+)->([\d-]+)|([\d-]+))\/(tcp|udp)$/.exec(item);
+            expect(m, item).not.toBeNull();
+            const [, ip, pub, priv, bare, type] = m!;
+            if (bare !== undefined) for (const n of range(bare)) got.push(` 0 ${n} ${type}`);
+            else {
+              const host = ip!.replace(/^\[(.*)\]$/, '$1');
+              const [pubs, privs] = [range(pub!), range(priv!)];
+              expect(pubs.length).toBe(privs.length);
+              pubs.forEach((n, i) => got.push(`${host} ${n} ${privs[i]} ${type}`));
+            }
+          }
+          expect(got.length).toBe(want.size);
+          expect(new Set(got)).toEqual(want);
+        },
+      ),
+    );
   });
 
   it('shows published and exposed ports of a running container, in the table and in --format', async (t) => {
