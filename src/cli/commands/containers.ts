@@ -124,7 +124,8 @@ const CREATE_FLAGS: FlagSpec[] = [
 const CREATE_HELP = `      --name NAME        the container's name (default: its short ID)
   -e, --env K=V          set an environment variable (K alone: take it from this environment)
       --env-file FILE    read K=V lines from FILE (# comments and blank lines skipped)
-  -v, --volume SRC:DST[:ro]  bind a host directory (absolute SRC) or a named volume
+  -v, --volume SRC:DST[:ro]  bind a host directory or file (SRC absolute or ./…;
+                         a missing one is made a directory) or a named volume
                          (kept under the store until layerkit volume rm) at DST
       --mount SPEC       type=bind|volume|tmpfs,source=…,target=…[,readonly]
       --init             run a static init as PID 1 that reaps zombies and forwards
