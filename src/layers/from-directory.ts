@@ -6,7 +6,7 @@
 import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { comparePaths, registerSyncReader, type ContentSource, type Entry } from './entry.js';
-import { layerFromEntries, type LayerFromEntriesOptions } from './from-entries.js';
+import { layerFromWalk, type LayerFromEntriesOptions } from './from-entries.js';
 import type { Layer } from './layer.js';
 import { isHostXattr, readTreeXattrs, type BatchXattrReader } from './xattrs.js';
 
@@ -186,11 +186,5 @@ export async function entriesFromDirectory(directory: string, options: LayerFrom
  * ```
  */
 export function layerFromDirectory(dir: string, options: LayerFromDirectoryOptions = {}): Layer {
-  let walk: Promise<Entry[]> | undefined;
-  return layerFromEntries(() => {
-    walk ??= entriesFromDirectory(dir, options);
-    return (async function* () {
-      yield* await walk!;
-    })();
-  }, options);
+  return layerFromWalk(() => entriesFromDirectory(dir, options), options);
 }

@@ -46,6 +46,25 @@ export function layerFromEntries(entries: EntrySource, options: LayerFromEntries
 }
 
 /**
+ * A layer over the entries a walk lists (a directory, an overlay upper),
+ * walked once, when a stream of the layer is first read.
+ *
+ * @example
+ * ```ts
+ * const layer = layerFromWalk(() => entriesFromDirectory('./rootfs'), { sourceDateEpoch: 0 });
+ * ```
+ */
+export function layerFromWalk(walk: () => Promise<Entry[]>, options: LayerFromEntriesOptions = {}): Layer {
+  let listed: Promise<Entry[]> | undefined;
+  return layerFromEntries(() => {
+    listed ??= walk();
+    return (async function* () {
+      yield* await listed!;
+    })();
+  }, options);
+}
+
+/**
  * The empty layer: the canonical empty tar (1024 zero bytes, diffID
  * `sha256:5f70bf18…`), gzip-compressed with the defaults.
  *

@@ -35,7 +35,7 @@ import type { TarMember } from './tar/read.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX, whiteoutPath } from './changes/whiteout.js';
 import { comparePaths, type Entry } from './entry.js';
 import { entriesFromDirectory, type XattrReader } from './from-directory.js';
-import { layerFromEntries, type LayerFromEntriesOptions } from './from-entries.js';
+import { layerFromWalk, type LayerFromEntriesOptions } from './from-entries.js';
 import type { Layer } from './layer.js';
 import { findGetfattr } from './xattrs.js';
 import { ancestorPaths, baseName, childPath } from './path.js';
@@ -138,13 +138,7 @@ function withoutOverlayXattrs(entry: Entry): Entry {
  * ```
  */
 export function layerFromOverlayUpper(upperDir: string, options: OverlayUpperOptions = {}): Layer {
-  let walk: Promise<Entry[]> | undefined;
-  return layerFromEntries(() => {
-    walk ??= overlayUpperEntries(upperDir, options);
-    return (async function* () {
-      yield* await walk!;
-    })();
-  }, options);
+  return layerFromWalk(() => overlayUpperEntries(upperDir, options), options);
 }
 
 /** Options of {@link extractOverlayLayer}. */
