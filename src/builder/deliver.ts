@@ -19,6 +19,7 @@ import type { Layer } from '../layers/layer.js';
 import type { BuildSession } from './builder.js';
 import type { CacheReport, CacheSession } from './cache/session.js';
 import { BuildError } from './errors.js';
+import { storeIndexOptions } from './cache/layer-index.js';
 import { isRemoteOnly, publishLayerIndexes, pushableLayer, registryClient } from './remote-base.js';
 import { isRemoteLayer, type RegistryClient } from '../registry/index.js';
 
@@ -117,7 +118,7 @@ async function pushOne(session: BuildSession, image: Image, target: PushTarget, 
   try {
     const { digest } = await client.push(await pushable(image, parseReference(reference).domain, session.store), reference);
     // The indexes let builds elsewhere COPY onto this image without its blobs; losing them costs only that.
-    await publishLayerIndexes(client, image, reference).catch((err: unknown) => {
+    await publishLayerIndexes(client, image, reference, await storeIndexOptions(session.store.root)).catch((err: unknown) => {
       session.warn('Ignored', `layer indexes of ${reference} not published: ${(err as Error).message}`);
     });
     return digest;

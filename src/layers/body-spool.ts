@@ -8,19 +8,12 @@
 import { rmSync } from 'node:fs';
 import { mkdtemp, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { atExit } from '../exit-cleanups.js';
 import { bytesSource, type ContentSource } from './entry.js';
-
-const spillDirs = new Set<string>();
-let exitHookInstalled = false;
 
 /** Spill files outlive their spool (their sources may be read later) but not the process. */
 function removeAtExit(dir: string): void {
-  spillDirs.add(dir);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const d of spillDirs) rmSync(d, { recursive: true, force: true });
-  });
+  atExit(() => rmSync(dir, { recursive: true, force: true }));
 }
 
 /**

@@ -15,7 +15,7 @@ import type { RunContext, RunExecutor, RunResult, RunStep } from './executor.js'
 import { layerFromEntries } from '../layers/from-entries.js';
 import { SandboxError } from './errors.js';
 import { removeTree } from './files.js';
-import { atExit } from '../image/store/scratch.js';
+import { atExit } from '../exit-cleanups.js';
 import { probeSandbox, type SandboxCapabilities } from './probe.js';
 import { runSandbox } from './process.js';
 import { releasingLayer, type ReleasingLayer } from './released-layer.js';

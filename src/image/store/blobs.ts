@@ -84,7 +84,8 @@ export async function sweepTemporaryFiles(tmpDir: string): Promise<number> {
     const writer = temporaryWriter(name);
     const dead = writer?.thisHost === true && !processAlive(writer.pid);
     if (dead || Date.now() - info.mtimeMs > TEMP_MAX_AGE_MS) {
-      await rm(path, { force: true });
+      // A directory here is a dead writer's too (an unpacked upload, a spill): it goes whole.
+      await rm(path, { recursive: true, force: true });
       removed++;
     }
   }

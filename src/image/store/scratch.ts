@@ -18,6 +18,7 @@ import { readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { mkdir, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { atExit } from '../../exit-cleanups.js';
 import { temporaryWriter } from '../fs-atomic.js';
 
 /** Files of dead writers without an owner tag are removed after this long anyway. */
@@ -141,48 +142,6 @@ export function storeTmp(storeRoot: string): string {
 export function sweepStoreScratch(storeRoot: string): Promise<number> {
   const tmp = storeTmp(storeRoot);
   return sweepScratch([tmp, join(storeRoot, 'cache', 'tmp'), join(storeRoot, 'layers-extracted')], tmp);
-}
-
-const exitCleanups = new Set<{ run: () => void }>();
-let exitListening = false;
-
-function runExitCleanups(): void {
-  for (const cleanup of exitCleanups) {
-    try {
-      cleanup.run();
-    } catch {
-      // The process is ending: what cannot be removed now is swept by the next command.
-    }
-  }
-  exitCleanups.clear();
-}
-
-/**
- * Runs `cleanup` synchronously when the process exits, unless the returned
- * function cancels it first. Every cleanup shares one `exit` listener of the
- * process, however many scratch directories, spools or registrations come
- * and go (one listener each would pass Node's limit of ten and warn).
- *
- * A process killed with `SIGKILL` runs none of them: what it leaves is owned
- * by its pid and start time, and the next command sweeps it.
- *
- * @example
- * ```ts
- * const dir = await makeScratchDir(storeTmp(store.root), 'export');
- * const cancel = atExit(() => rmSync(dir, { recursive: true, force: true }));
- * try { await work(dir); } finally { cancel(); await rm(dir, { recursive: true, force: true }); }
- * ```
- */
-export function atExit(cleanup: () => void): () => void {
-  const entry = { run: cleanup };
-  exitCleanups.add(entry);
-  if (!exitListening) {
-    exitListening = true;
-    process.on('exit', runExitCleanups);
-  }
-  return () => {
-    exitCleanups.delete(entry);
-  };
 }
 
 const processDirs = new Map<string, Promise<string>>();
