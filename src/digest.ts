@@ -7,7 +7,7 @@
  * @module
  */
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
-import { InvalidDigestError } from './errors.js';
+import { accepts, InvalidDigestError } from './errors.js';
 
 /**
  * A validated content digest such as `sha256:e3b0c442…`.
@@ -51,12 +51,7 @@ export function parseDigest(value: string): Digest {
 
 /** True when `value` is a well-formed digest (see {@link parseDigest}). */
 export function isDigest(value: string): value is Digest {
-  try {
-    parseDigest(value);
-    return true;
-  } catch {
-    return false;
-  }
+  return accepts(parseDigest, value);
 }
 
 /** The algorithm part of a digest (`sha256`). */

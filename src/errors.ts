@@ -59,6 +59,25 @@ export class LayerkitError<
 }
 
 /**
+ * Whether `parse` accepts `input`: false when it throws a {@link LayerkitError}
+ * (the input is bad); any other error is a bug and propagates.
+ *
+ * @example
+ * ```ts
+ * accepts(parseDigest, 'sha256:xyz'); // false
+ * ```
+ */
+export function accepts<T>(parse: (input: T) => unknown, input: T): boolean {
+  try {
+    parse(input);
+    return true;
+  } catch (err) {
+    if (err instanceof LayerkitError) return false;
+    throw err;
+  }
+}
+
+/**
  * The arguments of a {@link LayerkitError} after code and message: `data`
  * (optional when all its fields are) and the `cause`.
  */

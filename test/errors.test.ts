@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatAtPosition, LayerkitError } from '../src/errors.js';
+import { accepts, formatAtPosition, LayerkitError } from '../src/errors.js';
+import { parseDigest } from '../src/digest.js';
 import { BuildError, RunFailedError } from '../src/builder/errors.js';
 import { CacheError } from '../src/builder/cache/errors.js';
 import { DockerfileSyntaxError } from '../src/dockerfile/errors.js';
@@ -45,5 +46,11 @@ describe('LayerkitError', () => {
         expect(text.endsWith(`${' '.repeat(column - 1)}^`)).toBe(true);
       }),
     );
+  });
+
+  it('accepts is false for input a parser refuses with a typed error, and lets any other error through', () => {
+    expect(accepts(parseDigest, 'sha256:xyz')).toBe(false);
+    expect(accepts(parseDigest, `sha256:${'a'.repeat(64)}`)).toBe(true);
+    expect(() => accepts(() => { throw new TypeError('a bug'); }, 'x')).toThrow(TypeError);
   });
 });

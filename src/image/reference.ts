@@ -14,6 +14,7 @@
  */
 import { parseDigest, type Digest } from '../digest.js';
 import { InvalidReferenceError } from './errors.js';
+import { accepts } from '../errors.js';
 
 const DEFAULT_DOMAIN = 'docker.io';
 const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
@@ -194,12 +195,7 @@ export function parseReference(input: string, options: ParseReferenceOptions = {
  * ```
  */
 export function isValidReference(input: string): boolean {
-  try {
-    parseReference(input);
-    return true;
-  } catch {
-    return false;
-  }
+  return accepts(parseReference, input);
 }
 
 /**
