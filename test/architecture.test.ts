@@ -139,7 +139,7 @@ function cliViolations(texts: ReadonlyMap<string, string>, graph: ReadonlyMap<st
  * does not build images).
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors', 'csv', 'exit-cleanups'],
+  ['errors', 'csv', 'exit-cleanups', 'memo'],
   ['digest'],
   ['dockerfile', 'layers'],
   ['unionfs', 'image', 'context'],

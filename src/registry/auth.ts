@@ -7,6 +7,7 @@
 import type { Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
 import type { HttpResponse } from './http-response.js';
+import { memoPromise } from '../memo.js';
 
 /** One challenge of a `WWW-Authenticate` header. */
 export interface Challenge {
@@ -119,13 +120,7 @@ export class Authenticator {
 
   /** The credentials known for a registry (looked up once). */
   credentials(domain: string): Promise<Credentials | undefined> {
-    let found = this.#credentials.get(domain);
-    if (!found) {
-      found = this.#deps.credentials(domain);
-      this.#credentials.set(domain, found);
-      found.catch(() => this.#credentials.delete(domain));
-    }
-    return found;
+    return memoPromise(this.#credentials, domain, () => this.#deps.credentials(domain));
   }
 
   /** Remembers the challenge a registry answered with (from `/v2/` or any 401). */

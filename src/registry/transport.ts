@@ -12,6 +12,7 @@ import { findCredentials, type Credentials } from './credentials.js';
 import { RegistryError, type RegistryErrorCode } from './errors.js';
 import type { RegistryEvent } from './events.js';
 import { allowsPlainHttp, apiHost, certsDirs, dockerConfigDir, hostTls, insecureHosts, registryDomain, systemTrust } from './hosts.js';
+import { memoPromise } from '../memo.js';
 
 /** A fetch-shaped function (one a test injects). */
 export type FetchLike = (url: string, init: Record<string, unknown>) => Promise<Response>;
@@ -305,13 +306,7 @@ export class Transport {
    * which also records the authentication challenge.
    */
   base(domain: string): Promise<string> {
-    let base = this.#bases.get(domain);
-    if (!base) {
-      base = this.#probe(domain);
-      this.#bases.set(domain, base);
-      base.catch(() => this.#bases.delete(domain));
-    }
-    return base;
+    return memoPromise(this.#bases, domain, () => this.#probe(domain));
   }
 
   async #probe(domain: string): Promise<string> {

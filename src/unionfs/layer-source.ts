@@ -9,6 +9,7 @@ import { BodySpool } from '../layers/body-spool.js';
 import type { Entry } from '../layers/entry.js';
 import type { Layer } from '../layers/layer.js';
 import { readTar } from '../layers/tar/index.js';
+import { memoPromise } from '../memo.js';
 import { LayerIndex } from './layer-index.js';
 
 /**
@@ -42,13 +43,7 @@ const cache = new WeakMap<Layer, Promise<LayerIndex>>();
  * ```
  */
 export function indexLayer(layer: Layer, options: IndexLayerOptions = {}): Promise<LayerIndex> {
-  let pending = cache.get(layer);
-  if (!pending) {
-    pending = buildIndex(layer, options);
-    cache.set(layer, pending);
-    pending.catch(() => cache.delete(layer));
-  }
-  return pending;
+  return memoPromise(cache, layer, () => buildIndex(layer, options));
 }
 
 async function buildIndex(layer: Layer, options: IndexLayerOptions): Promise<LayerIndex> {
