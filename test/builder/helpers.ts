@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, expect } from 'vitest';
 import { build } from '../../src/builder/build.js';
 import { canUseSandbox, probeSandbox } from '../../src/sandbox/probe.js';
-import { removeOwnedTree } from '../../src/sandbox/id-map.js';
+import { removeTree } from '../../src/sandbox/files.js';
 import type { BuildOptions, BuildResult } from '../../src/builder/options.js';
 import type { Image } from '../../src/image/image.js';
 import { ImageStore } from '../../src/image/store/store.js';
@@ -27,8 +27,8 @@ export const exec = promisify(execFile);
 
 const dirs: string[] = [];
 afterAll(async () => {
-  // Stores of a rootless sandbox with subordinate ids hold files of those ids: removed through its namespace.
-  await Promise.all(dirs.map((d) => removeOwnedTree(d)));
+  // Trees a user namespace left unwritable (mode 0500 directories of a layer, files of subordinate ids) included.
+  await Promise.all(dirs.map((d) => removeTree(d)));
 });
 
 /** A fresh temporary directory, removed after the file's tests. */

@@ -21,6 +21,7 @@ const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const CHILD = `
 import { build } from ${JSON.stringify(join(repo, 'src/builder/build.ts'))};
 import { sandboxExecutor, probeSandbox } from ${JSON.stringify(join(repo, 'src/sandbox/index.ts'))};
+import { sandboxIds } from ${JSON.stringify(join(repo, 'src/sandbox/id-map.ts'))};
 import { readTar } from ${JSON.stringify(join(repo, 'src/layers/tar/read.ts'))};
 const [context, store, strategy] = process.argv.slice(2);
 const caps = await probeSandbox();
@@ -35,7 +36,8 @@ for (const layer of (await result.image.layers()).slice(3)) {
   for await (const m of readTar(layer.uncompressed())) members.push(\`\${m.entry.path} \${m.entry.type} \${m.entry.mode.toString(8)} \${m.entry.uid}:\${m.entry.gid}\`);
   layers.push(members);
 }
-console.log(JSON.stringify({ uid: process.getuid(), caps: { rootless: caps.rootless, overlay: caps.overlay }, layers, output: output.join('') }));
+const ids = await sandboxIds(caps);
+console.log(JSON.stringify({ uid: process.getuid(), caps: { rootless: caps.rootless, overlay: caps.overlay }, subordinateIds: ids?.map !== undefined, layers, output: output.join('') }));
 `;
 
 const DOCKERFILE = `FROM scratch
@@ -86,6 +88,8 @@ beforeAll(async () => {
 interface ChildReport {
   uid: number;
   caps: { rootless: boolean; overlay: boolean };
+  /** The caller has subordinate ids (then chown works; see test/sandbox/rootless-ids.test.ts). */
+  subordinateIds: boolean;
   layers: string[][];
   output: string;
 }
@@ -108,10 +112,11 @@ describe('sandbox executor as a normal user (user namespace)', () => {
       expect(report.uid).not.toBe(0);
       expect(report.caps.rootless).toBe(true);
       // RUN as root inside the namespace, USER app through a nested one.
-      expect(report.output).toBe('0\nno-chown\n1000\n');
+      // Without subordinate ids (nobody) chown to another id fails; with them it works.
+      expect(report.output).toBe(report.subordinateIds ? '0\n1000\n' : '0\nno-chown\n1000\n');
       expect(report.layers[0]).toEqual(['/d dir 500 0:0', '/d/x file 644 0:0', '/keep file 644 0:0']);
       // A whiteout for /d (a user.overlay whiteout or a 0/0 device in the upperdir); /keep copied up keeps its owner.
-      expect(report.layers[1]).toEqual(['/.wh.d file 600 0:0', '/keep file 644 0:0', '/y file 644 0:0']);
+      expect(report.layers[1]).toEqual(['/.wh.d file 600 0:0', '/keep file 644 0:0', `/y file 644 ${report.subordinateIds ? '1000:0' : '0:0'}`]);
       // WORKDIR made /home and /home/app for app (BuildKit chowns every directory it creates); the RUN's parents keep that.
       expect(report.layers.at(-1)).toEqual(['/home dir 755 1000:1000', '/home/app dir 755 1000:1000', '/home/app/mine file 644 1000:1000']);
     });

@@ -100,6 +100,10 @@ const ONE_ID = `${BASE}RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/pas
 USER app
 WORKDIR /home/app
 RUN id -u > mine
+USER root
+RUN rm -rf /home/app
+USER app
+RUN pwd > again
 `;
 
 const CHOWN = `${BASE}RUN echo x > /f && chown 1:2 /f\n`;
@@ -345,6 +349,9 @@ describe('rootless RUN with one id mapped (no subordinate ids)', () => {
     // WORKDIR makes /home/app for app; the RUN's file is app's.
     expect(report.layers.flat()).toEqual(expect.arrayContaining(['/home/app dir 755 1000:1000', '/home/app/mine file 644 1000:1000']));
     expect(report.files['/home/app/mine']).toBe('1000\n');
+    // A workdir a RUN removed is made again for the next one, the user's (it cannot be chowned: it is the caller's).
+    expect(report.layers.at(-1)).toEqual(expect.arrayContaining(['/home/app dir 755 1000:1000', '/home/app/again file 644 1000:1000']));
+    expect(report.files['/home/app/again']).toBe('/home/app\n');
     const chown = await buildAs(who, 'chown', 'overlay');
     expect(chown.error?.name).toBe('RunFailedError');
     expect(chown.error?.message).toMatch(/exit code: 1|chown/);
