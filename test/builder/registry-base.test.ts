@@ -9,7 +9,7 @@ import { parseOutputSpec, writeImageOutput } from '../../src/image/output-spec.j
 import { hostPlatform } from '../../src/image/platform.js';
 import { RegistryClient, push } from '../../src/registry/index.js';
 import { buildText, freshStore, rootfs, tempDir, writeContext } from './helpers.js';
-import { hasRegistry, startRegistry, type TestRegistry } from './registry-fixture.js';
+import { hasRegistry, startRegistry, type RunningRegistry as TestRegistry } from '../registry/helpers.js';
 
 describe('registry output specs', () => {
   it.each([
@@ -164,7 +164,7 @@ describeRegistry('builds with a registry', () => {
 
   it('credentials from the registry option reach FROM and push; without them the base is not found and the message says to log in', async () => {
     const creds = { username: 'builder', password: 'secret-word' };
-    const locked = await startRegistry({ htpasswd: creds });
+    const locked = await startRegistry({ htpasswd: { [creds.username]: creds.password } });
     try {
       const registryOption = { auth: { [locked.host]: creds }, dockerConfig: await tempDir() };
       await buildText('FROM scratch\nCOPY a.txt /\n', { 'a.txt': 'locked\n' }, { output: `type=registry,name=${locked.host}/private/base:1`, registry: registryOption });

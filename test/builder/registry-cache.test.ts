@@ -8,7 +8,7 @@ import { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE } from '../../src/builder/
 import { parseRegistryCacheFrom, parseRegistryCacheTo } from '../../src/builder/cache/registry-cache.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { buildText, freshStore } from './helpers.js';
-import { hasRegistry, startRegistry, type TestRegistry } from './registry-fixture.js';
+import { hasRegistry, startRegistry, type RunningRegistry as TestRegistry } from '../registry/helpers.js';
 
 describe('registry cache specs', () => {
   it('parses buildx spellings; mode defaults to min', () => {

@@ -12,7 +12,7 @@ import { formatPlatform, hostPlatform } from '../../src/image/platform.js';
 import { RegistryClient, push } from '../../src/registry/index.js';
 import { buildText, freshStore, rootfs, writeContext } from './helpers.js';
 import { run, tool } from '../layers/interop-helpers.js';
-import { hasRegistry, startCountingProxy, startRegistry, type CountingProxy, type TestRegistry } from './registry-fixture.js';
+import { blobBytes, hasRegistry, startProxy, startRegistry, type FaultProxy, type RunningRegistry } from '../registry/helpers.js';
 
 const enabled = hasRegistry();
 const describeRegistry = describe.runIf(enabled);
@@ -29,13 +29,13 @@ const DOCKERFILE = (base: string) => `FROM ${base}\nWORKDIR /srv/data\nCOPY hell
 const FILES = { 'hello.txt': 'hello\n' };
 
 describeRegistry('lazy registry bases', () => {
-  let registry: TestRegistry;
-  let proxy: CountingProxy;
+  let registry: RunningRegistry;
+  let proxy: FaultProxy;
   let baseLayers: string[];
 
   beforeAll(async () => {
     registry = await startRegistry();
-    proxy = await startCountingProxy(registry.host);
+    proxy = await startProxy(registry, () => ({ kind: 'pass' }));
     // Built and pushed by layerkit: its layer indexes are published beside it.
     const base = await buildText('FROM scratch\nCOPY etc/ /etc/\nCOPY app/ /app/\nCOPY srv/ /srv/\n', BASE_FILES, { output: `type=registry,name=${registry.host}/lazy/base:1` });
     baseLayers = await Promise.all((await base.image.layers()).map((l) => l.digest()));
@@ -51,14 +51,14 @@ describeRegistry('lazy registry bases', () => {
   it('COPY onto a registry base and push: no base layer byte downloaded, the same digest as over a pulled base', async () => {
     const events: BuildEvent[] = [];
     const store = await freshStore();
-    const before = proxy.requests.length;
+    const before = proxy.seen.length;
     const context = await writeContext(FILES);
     const lazy = await build({ context, store, sourceDateEpoch: 1700000000, xattrs: false, dockerfileText: DOCKERFILE(`${proxy.host}/lazy/base:1`), output: `type=registry,name=${proxy.host}/lazy/out:1`, onEvent: (e) => events.push(e) });
     // Counted before anything reads the result back.
-    const requests = proxy.requests.slice(before);
+    const requests = proxy.seen.slice(before);
     const downloaded = requests.filter((r) => r.method === 'GET' && baseLayers.some((d) => r.path.endsWith(`/blobs/${d}`)));
     expect(downloaded.map((r) => r.path)).toEqual([]);
-    expect(proxy.blobBytes(baseLayers)).toBe(0);
+    expect(blobBytes(proxy, baseLayers)).toBe(0);
     // The base's layers reached the new repository by cross-repository mounts.
     expect(requests.filter((r) => r.method === 'POST' && r.path.includes('mount=') && r.status === 201)).toHaveLength(baseLayers.length);
     expect(requests.some((r) => r.method === 'GET' && r.path.endsWith(`/manifests/1`))).toBe(true);

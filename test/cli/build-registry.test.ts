@@ -9,7 +9,7 @@ import { main } from '../../src/cli/main.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { hostPlatform } from '../../src/image/platform.js';
 import { RegistryClient } from '../../src/registry/index.js';
-import { hasRegistry, startRegistry, type TestRegistry } from '../builder/registry-fixture.js';
+import { hasRegistry, startRegistry, type RunningRegistry as TestRegistry } from '../registry/helpers.js';
 
 async function run(argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';

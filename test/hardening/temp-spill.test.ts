@@ -22,7 +22,7 @@ import { processScratchDir, registerScratchUser, scratchOwner } from '../../src/
 import { canUseSandbox } from '../../src/sandbox/probe.js';
 import { sandboxExecutor } from '../../src/sandbox/sandbox.js';
 import { sandboxReady } from '../builder/helpers.js';
-import { hasRegistry, startRegistry, type TestRegistry } from '../builder/registry-fixture.js';
+import { hasRegistry, startRegistry, type RunningRegistry as TestRegistry } from '../registry/helpers.js';
 import { cli, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
 
 const exec = promisify(execFile);

@@ -1,7 +1,7 @@
 // Shared helpers of the registry tests (not a test file itself): a real CNCF Distribution registry
 // (Debian's docker-registry) on a loopback port, plain, with TLS + htpasswd, or with bearer tokens
 // from a small token service; openssl-made certificates; fault-injecting proxies.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, createSign, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,6 +24,18 @@ export async function hasTool(name: string, why: string): Promise<boolean> {
     console.warn(`skipping ${why}: ${name} is not installed`);
     return false;
   }
+}
+
+/**
+ * True when docker-registry runs (synchronous, for `describe.runIf`); a
+ * missing one is an error under CI=true and a printed skip otherwise.
+ */
+export function hasRegistry(): boolean {
+  const r = spawnSync('docker-registry', ['--version'], { encoding: 'utf8' });
+  const ok = !r.error && r.status === 0;
+  if (!ok && process.env.CI === 'true') throw new Error('docker-registry is required under CI=true but is not installed (registry tests)');
+  if (!ok) console.warn('skipping the registry tests: docker-registry (Debian package docker-registry) is not installed');
+  return ok;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -289,7 +301,8 @@ export type ProxyAction =
 /** A plain-HTTP proxy on 127.0.0.1 in front of a registry, deciding per request what to do. */
 export interface FaultProxy {
   host: string;
-  seen: Array<{ method: string; path: string; range?: string }>;
+  /** Every request, with the status and body bytes of the registry's answer when it was passed on. */
+  seen: Array<{ method: string; path: string; range?: string; status?: number; bytes: number }>;
   stop(): Promise<void>;
 }
 
@@ -298,7 +311,8 @@ export async function startProxy(target: { port: number }, decide: (req: Incomin
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     const index = seen.length;
-    seen.push({ method: req.method ?? '', path: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}) });
+    const record: FaultProxy['seen'][number] = { method: req.method ?? '', path: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}), bytes: 0 };
+    seen.push(record);
     const action = decide(req, index);
     if (action.kind === 'hang') return; // accept, read nothing back, never answer
     if (action.kind === 'respond') {
@@ -311,6 +325,7 @@ export async function startProxy(target: { port: number }, decide: (req: Incomin
       // Location headers point at the registry itself; keep clients talking through the proxy.
       if (typeof headers.location === 'string') headers.location = headers.location.replace(`127.0.0.1:${target.port}`, req.headers.host ?? '');
       res.writeHead(up.statusCode ?? 502, headers);
+      record.status = up.statusCode ?? 502;
       let sent = 0;
       up.on('data', (chunk: Buffer) => {
         let out = chunk;
@@ -325,6 +340,7 @@ export async function startProxy(target: { port: number }, decide: (req: Incomin
           return;
         }
         sent += chunk.length;
+        record.bytes += chunk.length;
         res.write(out);
       });
       up.on('end', () => res.end());
@@ -353,4 +369,16 @@ export async function startProxy(target: { port: number }, decide: (req: Incomin
 /** sha256 of bytes, as a digest string. */
 export function sha256Hex(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** Body bytes of the successful GETs, through `proxy`, of the blobs named: what a client downloaded of them. */
+export function blobBytes(proxy: FaultProxy, digests: Iterable<string>): number {
+  const wanted = new Set(digests);
+  return proxy.seen
+    .filter((r) => r.method === 'GET' && r.status !== undefined && r.status >= 200 && r.status < 300)
+    .filter((r) => {
+      const m = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(r.path.split('?')[0]!);
+      return m !== null && wanted.has(m[1]!);
+    })
+    .reduce((n, r) => n + r.bytes, 0);
 }
