@@ -214,14 +214,14 @@ export class CopySelection {
  * by the selection (its checksum covers them) and entries pass its tap.
  * Named context directories are read as they are.
  */
-function contextFs(context: BuildContext, label: string, selection: CopySelection, tapped: boolean): SourceFs {
+function contextFs(context: BuildContext, label: string, selection: CopySelection, observed: boolean): SourceFs {
   return {
     kind: 'context',
     label,
     async select(sources, options = {}) {
       const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
       selection.noteContext(context, selected);
-      if (!tapped) return selected;
+      if (!observed) return selected;
       return selected.map((item) => ({
         source: item.source,
         path: item.path,
