@@ -12,7 +12,7 @@
  * @module
  */
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { SandboxError } from './errors.js';
@@ -181,10 +181,15 @@ const SET_ID_BITS = 0o7000;
 export async function applyOwners(map: IdMap, tools: Record<string, string>, root: string, owned: readonly OwnedPath[], listDir: string): Promise<void> {
   const byOwner = new Map<string, string[]>();
   const byMode = new Map<string, string[]>();
+  const realRoot = await realpath(root);
   for (const p of owned) {
     if (!mapsId(map.uids, p.uid) || !mapsId(map.gids, p.gid)) continue;
     // Not everything of a layer exists as a file (device nodes an unprivileged caller cannot make).
     if (!(await lstat(join(root, p.path)).then(() => true, () => false))) continue;
+    // chown -h follows symlinks on the way: a path whose parent leads elsewhere (a layer's symlink
+    // to a host directory) must not give a file of the caller away.
+    const parent = dirname(p.path);
+    if ((await realpath(join(root, parent)).catch(() => undefined)) !== (parent === '.' ? realRoot : join(realRoot, parent))) continue;
     const key = `${p.uid}.${p.gid}`;
     byOwner.set(key, [...(byOwner.get(key) ?? []), './' + p.path]);
     if (!p.symlink && (p.mode & SET_ID_BITS) !== 0) {

@@ -32,11 +32,32 @@ import { build } from ${JSON.stringify(join(repo, 'src/builder/build.ts'))};
 import { sandboxExecutor } from ${JSON.stringify(join(repo, 'src/sandbox/index.ts'))};
 import { ContainerRuntime } from ${JSON.stringify(join(repo, 'src/containers/index.ts'))};
 import { ImageStore } from ${JSON.stringify(join(repo, 'src/image/store/store.ts'))};
+import { applyOwners, sandboxIds } from ${JSON.stringify(join(repo, 'src/sandbox/id-map.ts'))};
+import { probeSandbox } from ${JSON.stringify(join(repo, 'src/sandbox/probe.ts'))};
+import { lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readTar } from ${JSON.stringify(join(repo, 'src/layers/tar/read.ts'))};
 const [context, store, strategy, dockerfile] = process.argv.slice(2);
 const output = [];
 const report = { uid: process.getuid(), layers: [], files: {}, output: '' };
 const container = dockerfile.startsWith('container:');
+if (dockerfile === 'guard') {
+  // A tree whose symlink leads to a directory of the caller: the owner pass must not follow it.
+  const caps = await probeSandbox();
+  const ids = await sandboxIds(caps);
+  const root = store + '/tree';
+  mkdirSync(root + '/real', { recursive: true });
+  mkdirSync(store + '/mine');
+  writeFileSync(store + '/mine/file', 'x');
+  symlinkSync(store + '/mine', root + '/esc');
+  writeFileSync(root + '/real/file', 'x');
+  await applyOwners(ids.map, caps.tools, root, [
+    { path: 'esc/file', uid: 5, gid: 5, mode: 0o644, symlink: false },
+    { path: 'real/file', uid: 5, gid: 5, mode: 0o644, symlink: false },
+  ], store + '/lists');
+  const owner = (p) => { const st = lstatSync(p); return st.uid + ':' + st.gid; };
+  console.log(JSON.stringify({ uid: process.getuid(), layers: [], files: { mine: owner(store + '/mine/file'), real: owner(root + '/real/file') }, output: '' }));
+  process.exit(0);
+}
 try {
   const result = await build({
     context, store, dockerfile: container ? dockerfile.slice('container:'.length) : dockerfile, executor: sandboxExecutor({ strategy }), sourceDateEpoch: 0, xattrs: false, noCache: true,
@@ -310,6 +331,21 @@ describe('rootless RUN with subordinate ids (/etc/subuid, /etc/subgid)', () => {
     const beyond = await buildAs(ranged(), 'beyond', 'overlay');
     expect(beyond.error?.code).toBe('USER_UNSUPPORTED');
     expect(beyond.error?.message).toMatch(/uid 70000 is beyond the \d+ subordinate uids/);
+  });
+});
+
+describe('the owner pass of a rootless sandbox', () => {
+  it('never follows a symlink of the tree to a file of the caller', { timeout: 120_000 }, async (t) => {
+    if (notReady) return t.skip();
+    if (noRange) {
+      console.warn(`skipping: ${noRange}`);
+      return t.skip();
+    }
+    const report = await buildAs(ranged(), 'guard', 'overlay');
+    const me = `${report.uid}:${asRoot ? rangeUser!.gid : process.getgid!()}`;
+    // The file inside the tree went to namespace id 5 (a subordinate id on the host); the caller's own stayed its own.
+    expect(report.files.mine).toBe(me);
+    expect(report.files.real).not.toBe(me);
   });
 });
 
