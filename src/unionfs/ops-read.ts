@@ -8,10 +8,8 @@ import { joinPath, parseUserPath, type PathLike } from './paths.js';
 import { UnionDirent, UnionStats } from './stats.js';
 import type { DirRef, View } from './view.js';
 
-/** `fs.constants` access modes. */
+/** The `fs.constants` access modes the view looks at: as root, read and write (`R_OK`, `W_OK`) are always allowed. */
 export const F_OK = 0;
-export const R_OK = 4;
-export const W_OK = 2;
 export const X_OK = 1;
 
 /** Linux `makedev` for the device numbers a tar header can hold. */

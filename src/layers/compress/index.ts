@@ -16,7 +16,7 @@ export { gunzipStream, gzipStream, type GzipOptions } from './gzip.js';
 export { parallelGzip, type ParallelGzipOptions } from './parallel-gzip.js';
 export { describeHead, detectCompression, peek } from './sniff.js';
 export { defaultCompressionBackend, type CompressionBackend } from './zlib.js';
-export { nativeZstd, unzstdStream, zstdStream, type ZstdBackend, type ZstdOptions } from './zstd.js';
+export { unzstdStream, zstdStream, type ZstdBackend, type ZstdOptions } from './zstd.js';
 export { LayerMediaType, mediaTypeCompression, ociLayerMediaType } from './media-types.js';
 
 /**
