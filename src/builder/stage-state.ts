@@ -43,6 +43,8 @@ export class StageState {
   /** Set once the stage's last instruction ran. */
   done = false;
   #stack: Promise<LowerStack> | undefined;
+  /** How many of `layers` `#stack` holds: layers added since are applied when the stack is next asked for. */
+  #stacked = 0;
   readonly #spoolDir: string | undefined;
 
   /** `indexes`: known indexes of `layers`, position by position (a parent stage's). */
@@ -96,13 +98,21 @@ export class StageState {
 
   /** The stage's file system as a stack of layer indexes (base layers read once, on first use). */
   stack(): Promise<LowerStack> {
-    this.#stack ??= (async () => {
-      let stack = LowerStack.empty();
-      for (const [i, layer] of this.layers.entries()) {
-        stack = stack.withLayer(this.#indexes[i] ?? (await indexLayer(layer, this.indexOptions())));
-      }
-      return stack;
-    })();
+    const from = this.#stack === undefined ? 0 : this.#stacked;
+    if (this.#stack === undefined || from < this.layers.length) {
+      // Layers are applied here rather than when added: a stage's last layer (often a COPY of
+      // the whole context) is seldom read by a later step, and its merged tree was the build's
+      // largest live object (57 MB of 142 MB after a 100,000-file COPY).
+      const to = this.layers.length;
+      const below = this.#stack ?? Promise.resolve(LowerStack.empty());
+      this.#stacked = to;
+      this.#stack = below.then(async (stack) => {
+        for (let i = from; i < to; i++) {
+          stack = stack.withLayer(this.#indexes[i] ?? (await indexLayer(this.layers[i]!, this.indexOptions())));
+        }
+        return stack;
+      });
+    }
     return this.#stack;
   }
 
@@ -142,18 +152,18 @@ export class StageState {
 
   /**
    * Adds a layer with its index: the one given, else the one the layer
-   * carries (a staged or replayed layer), else read on demand.
+   * carries (a staged or replayed layer), else read on demand. The stack
+   * takes it when next asked for.
    */
   addLayer(layer: Layer, index: LayerIndex | undefined = knownIndex(layer)): void {
     this.layers.push(layer);
     this.#indexes.push(index);
-    const previous = this.#stack;
-    if (previous) this.#stack = previous.then(async (stack) => stack.withLayer(index ?? (await indexLayer(layer, this.indexOptions()))));
   }
 
   /** Replaces the stack after a union view committed a layer on top of it. */
   setStack(stack: LowerStack): void {
     this.#stack = Promise.resolve(stack);
+    this.#stacked = this.layers.length;
   }
 
   /** An identity of the file system: the digest of the layers' diffIDs, in order. */
