@@ -44,24 +44,37 @@ export async function fsyncDirectory(dir: string): Promise<void> {
  * system as `target` (default: the target's directory). On any error — from
  * the source, a verifier inside it, or the disk — the temporary file is
  * removed and the target is untouched.
+ *
+ * `durable: false` skips the fsyncs, for files whose loss in a crash is
+ * harmless because readers treat a missing or torn file as absent (cache
+ * records, saved indexes): the rename still keeps readers from seeing half
+ * a file while the system runs.
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic(join(root, 'index.json'), bytes, { tmpDir: join(root, 'tmp') });
+ * await writeFileAtomic(recordPath, ['{"key":', json, '}'], { tmpDir, durable: false });
+ * ```
  */
 export async function writeFileAtomic(
   target: string,
-  source: AsyncIterable<Uint8Array> | Uint8Array,
-  options: { tmpDir?: string; mode?: number } = {},
+  source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | Uint8Array,
+  options: { tmpDir?: string; mode?: number; durable?: boolean; hint?: string } = {},
 ): Promise<void> {
   const dir = dirname(target);
   const tmpDir = options.tmpDir ?? dir;
   await mkdir(tmpDir, { recursive: true });
   await mkdir(dir, { recursive: true });
-  const tmp = temporaryPath(tmpDir);
+  const tmp = temporaryPath(tmpDir, options.hint);
+  const durable = options.durable ?? true;
   const handle = await open(tmp, 'wx', options.mode ?? 0o644);
   try {
     try {
       if (source instanceof Uint8Array) {
         await handle.writeFile(source);
       } else {
-        for await (const chunk of source) {
+        for await (const piece of source) {
+          const chunk = typeof piece === 'string' ? Buffer.from(piece) : piece;
           let written = 0;
           while (written < chunk.byteLength) {
             const { bytesWritten } = await handle.write(chunk, written, chunk.byteLength - written);
@@ -69,7 +82,7 @@ export async function writeFileAtomic(
           }
         }
       }
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -78,7 +91,7 @@ export async function writeFileAtomic(
     await rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDirectory(dir);
+  if (durable) await fsyncDirectory(dir);
 }
 
 /** True when `path` exists (any type). */

@@ -4,10 +4,10 @@
  * caches; LRU pruning to a size bound.
  * @module
  */
-import { link, mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { link, mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import { digestHex, type Digest } from '../../digest.js';
-import { temporaryPath } from '../../image/fs-atomic.js';
+import { temporaryPath, writeFileAtomic } from '../../image/fs-atomic.js';
 import { withLock, type LockOptions } from '../../image/store/lock.js';
 import { ImageStore } from '../../image/store/store.js';
 import type { Layer } from '../../layers/layer.js';
@@ -210,18 +210,8 @@ export class BuildCache {
   }
 
   async #writeRecord(key: CacheKey, record: CacheRecord): Promise<void> {
-    // Renamed into place but not fsynced: a record lost or torn by a crash is a miss, and decoding catches it.
-    const path = this.#recordPath(key);
-    const temp = temporaryPath(this.#tmp, 'record');
-    await mkdir(this.#tmp, { recursive: true });
-    await mkdir(dirname(path), { recursive: true });
-    try {
-      await writeFile(temp, encodeRecord(key, record));
-      await rename(temp, path);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    // Not fsynced: a record lost or torn by a crash is a miss, and decoding catches it.
+    await writeFileAtomic(this.#recordPath(key), [encodeRecord(key, record)], { tmpDir: this.#tmp, durable: false, hint: 'record' });
   }
 
   /**

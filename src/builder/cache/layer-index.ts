@@ -13,10 +13,10 @@
  * layers get saved indexes too, once a RUN has stacked them.
  * @module
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { digestHex, type Digest } from '../../digest.js';
-import { temporaryPath } from '../../image/fs-atomic.js';
+import { writeFileAtomic } from '../../image/fs-atomic.js';
 import { processScratchDir } from '../../image/store/scratch.js';
 import type { ContentSource, Entry, EntryType } from '../../layers/entry.js';
 import type { Layer } from '../../layers/layer.js';
@@ -51,17 +51,8 @@ export function indexFile(root: string, digest: Digest): string {
 
 /** Saves the entries of `index` (which describes the layer with blob `digest`). */
 export async function saveIndex(root: string, tmpDir: string, digest: Digest, index: LayerIndex): Promise<void> {
-  const path = indexFile(root, digest);
-  const temp = temporaryPath(tmpDir, 'index');
-  await mkdir(tmpDir, { recursive: true });
-  await mkdir(dirname(path), { recursive: true });
-  try {
-    await writeFile(temp, indexJson(digest, index));
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  // Not fsynced, as the records: an index lost in a crash is read again from its layer.
+  await writeFileAtomic(indexFile(root, digest), indexJson(digest, index), { tmpDir, durable: false, hint: 'index' });
 }
 
 /**

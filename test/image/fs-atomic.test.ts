@@ -1,0 +1,50 @@
+/**
+ * Atomic file writes: the target holds the whole source or what it held
+ * before, whatever the source's form, and a failing source leaves no
+ * temporary file beside it.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileAtomic } from '../../src/image/fs-atomic.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'layerkit-atomic-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const piece = fc.oneof(fc.string({ unit: 'grapheme' }), fc.uint8Array({ maxLength: 64 }));
+
+describe('writeFileAtomic', () => {
+  it('writes the concatenation of any mix of strings and bytes, sync or async, durable or not', async () => {
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(piece, { maxLength: 12 }), fc.boolean(), fc.boolean(), async (pieces, asyncSource, durable) => {
+        const target = join(dir, 'out', `f${n++}`);
+        const expected = Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+        const source = asyncSource ? (async function* () { yield* pieces; })() : pieces;
+        await writeFileAtomic(target, source, { tmpDir: join(dir, 'tmp'), durable });
+        expect(Buffer.compare(await readFile(target), expected)).toBe(0);
+      }),
+      { numRuns: 60 },
+    );
+    expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+  });
+
+  it('leaves the old file and no temporary file when the source fails', async () => {
+    const target = join(dir, 'kept');
+    await writeFile(target, 'old');
+    const failing = (async function* () {
+      yield 'new, half';
+      throw new Error('source broke');
+    })();
+    await expect(writeFileAtomic(target, failing, { tmpDir: join(dir, 'tmp2'), durable: false, hint: 'record' })).rejects.toThrow('source broke');
+    expect(await readFile(target, 'utf8')).toBe('old');
+    expect(await readdir(join(dir, 'tmp2'))).toEqual([]);
+  });
+});
