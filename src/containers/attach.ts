@@ -22,7 +22,7 @@ import type { UserNetwork } from '../sandbox/user-network.js';
 import { closeFifo } from '../sandbox/user-network.js';
 import { shellQuote } from '../sandbox/script.js';
 import { execFailureFilter } from '../sandbox/exec-failure.js';
-import { TTY_INIT } from '../sandbox/prepare-step.js';
+import { isTtyInit } from '../sandbox/prepare-step.js';
 import { TimedLog } from './logs.js';
 
 /**
@@ -125,7 +125,7 @@ const STDIN_PAST_SETUP = 'exec 5<&0; exec "$@"';
  * status channel (fd 3 here) as stderr and hand the command's stderr on as
  * fd 3; its stdin (a pipe, or the terminal) gets past the setup script (see
  * {@link restoreStdin}). On a terminal, a run's argv was prepared with
- * `TTY_INIT` (the terminal is made inside its namespaces, from a devpts
+ * `ttyInit` (the terminal is made inside its namespaces, from a devpts
  * instance of its own) and everything after that init becomes the one
  * command string `script` runs; `exec` builds its terminal itself
  * (`terminalBuilt`).
@@ -135,7 +135,7 @@ export function attachedArgv(proc: Pick<AttachedProcess, 'argv' | 'sh' | 'stdin'
   if (proc.statusFile === undefined) return argv;
   const withStdin = (inner: string[]) => (proc.stdin !== undefined || proc.tty === true ? [sh, '-c', STDIN_PAST_SETUP, 'attach', ...restoreStdin(inner, sh)] : inner);
   if (!proc.tty) return [sh, '-c', STATUS_SWAP, 'status', ...withStdin(argv)];
-  const at = argv.indexOf(TTY_INIT);
+  const at = argv.findIndex(isTtyInit);
   if (at < 2 || argv[at - 1] !== '-c') throw new SandboxError('SANDBOX_SETUP_FAILED', 'the sandbox argv was not prepared for a terminal', { reason: 'unexpected argv' });
   const inner = [sh, '-c', STATUS_SWAP, 'status', ...withStdin(argv.slice(at + 2))];
   return [sh, '-c', 'exec 2>&3; exec "$@"', 'terminal', ...argv.slice(0, at + 2), withTerminalSize(inner, proc.terminal)];

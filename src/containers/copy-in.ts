@@ -70,6 +70,24 @@ export interface CopyInOptions {
  *   destination parent, or a directory onto a file.
  */
 export async function copyIntoRoot(root: string, hostPath: string, containerPath: string, options: CopyInOptions = {}): Promise<string> {
+  const base = await copyTarget(root, hostPath, containerPath);
+  // A file (or symlink) comes back as the single entry `/`.
+  const entries = await entriesFromDirectory(hostPath, { includeRoot: true, xattrs: false });
+  await writeEntries(root, base, entries, options);
+  return base;
+}
+
+/**
+ * Where {@link copyIntoRoot} puts `hostPath` (the resolved container path
+ * of the copy's top entry), without writing anything.
+ *
+ * @throws {@link ContainerError} `COPY_INVALID` as {@link copyIntoRoot}.
+ * @example
+ * ```ts
+ * await copyTarget('/proc/4242/root', 'app.conf', '/etc/'); // '/etc/app.conf'
+ * ```
+ */
+export async function copyTarget(root: string, hostPath: string, containerPath: string): Promise<string> {
   const source = await lstat(hostPath).catch(() => undefined);
   if (!source) throw new ContainerError('COPY_INVALID', `no such file or directory: ${hostPath}`, { path: hostPath, reason: 'ENOENT' });
   const contentsOnly = /\/\.$/.test(hostPath) && source.isDirectory();
@@ -87,9 +105,6 @@ export async function copyIntoRoot(root: string, hostPath: string, containerPath
     }
     base = dest.path;
   }
-  // A file (or symlink) comes back as the single entry `/`.
-  const entries = await entriesFromDirectory(hostPath, { includeRoot: true, xattrs: false });
-  await writeEntries(root, base, entries, options);
   return base;
 }
 

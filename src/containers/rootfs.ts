@@ -21,6 +21,8 @@ import { SandboxError } from '../sandbox/errors.js';
 import { extractedLayer } from '../sandbox/extracted.js';
 import { removeTree } from '../sandbox/files.js';
 import type { SandboxCapabilities } from '../sandbox/probe.js';
+import { unshareIdArgs, type IdMap } from '../sandbox/id-map.js';
+import { lowerOwners } from '../sandbox/lower-owners.js';
 
 /**
  * The path that leads from the host to a running container's root file
@@ -45,16 +47,27 @@ export async function runningRoot(pid: number, containerDir: string, timeoutMs =
 
 /**
  * Mounts a stopped container's overlay in a helper namespace and runs `use`
- * with the path that leads to it from the host.
+ * with the path that leads to it from the host (and the helper's pid and
+ * the mount's path in its namespaces). With `idMap` the namespace maps the
+ * caller's subordinate ids, as the container's own does.
  */
-export async function withMountedRoot<T>(containerDir: string, layers: Layer[], storeRoot: string, caps: SandboxCapabilities, use: (root: string) => Promise<T>): Promise<T> {
+export async function withMountedRoot<T>(
+  containerDir: string,
+  layers: Layer[],
+  storeRoot: string,
+  caps: SandboxCapabilities,
+  use: (root: string, helper: { pid: number; merged: string }) => Promise<T>,
+  idMap?: IdMap,
+): Promise<T> {
   const work = await mkdtemp(join(containerDir, 'cp-'));
   try {
     await mkdir(join(work, 'l'));
     await mkdir(join(work, 'm'));
     const lowers: string[] = [];
     for (const [i, layer] of layers.entries()) {
-      await symlink((await extractedLayer(layer, storeRoot)).root, join(work, 'l', String(i)));
+      const lower = await extractedLayer(layer, storeRoot);
+      if (idMap) await lowerOwners(lower, layer, idMap, caps.tools);
+      await symlink(lower.root, join(work, 'l', String(i)));
       lowers.unshift(String(i));
     }
     // The stubs of the last start (mount points) stay a lower, so the view is the one the container had.
@@ -63,7 +76,8 @@ export async function withMountedRoot<T>(containerDir: string, layers: Layer[], 
     lowers.unshift('s');
     const options = [`lowerdir=${lowers.join(':')}`, `upperdir=${join(containerDir, 'u')}`, `workdir=${join(containerDir, 'w')}`];
     options.push(...(caps.rootless ? ['userxattr'] : ['index=off', 'metacopy=off', 'redirect_dir=off']));
-    const ns = caps.rootless ? ['--user', '--map-root-user'] : [];
+    // With subordinate ids the namespace maps them as the container's does, so the image's owners show.
+    const ns = caps.rootless ? unshareIdArgs(idMap) : [];
     const script = 'cd "$0/l" && mount -t overlay overlay -o "$1" ../m && echo ready && read -r _';
     const helper = spawn(caps.tools.unshare!, [...ns, '--mount', '--propagation', 'private', '--', caps.tools.sh!, '-c', script, work, options.join(',')], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -84,7 +98,7 @@ export async function withMountedRoot<T>(containerDir: string, layers: Layer[], 
         helper.on('error', reject);
         helper.on('close', () => reject(new SandboxError('SANDBOX_SETUP_FAILED', `cannot mount the container's file system: ${err.trim() || 'the helper exited'}`, { path: containerDir, reason: err.trim() })));
       });
-      return await use(`/proc/${helper.pid}/root${join(work, 'm')}`);
+      return await use(`/proc/${helper.pid}/root${join(work, 'm')}`, { pid: helper.pid!, merged: join(work, 'm') });
     } finally {
       helper.stdin.end();
       await closed;

@@ -27,13 +27,13 @@ import { UnionFS } from '../unionfs/union.js';
 import { SandboxError } from '../sandbox/errors.js';
 import { removeTree } from '../sandbox/files.js';
 import { finalCommand, prepareStep } from '../sandbox/prepare-step.js';
-import { OWNERS_FILE, sandboxIds } from '../sandbox/id-map.js';
+import { handBackForWrite, OWNERS_FILE, sandboxIds } from '../sandbox/id-map.js';
 import { findProgram, probeSandbox, type SandboxCapabilities } from '../sandbox/probe.js';
 import { runAttached, withTerminalSize, type AttachOptions } from './attach.js';
 import { createCgroup, inCgroup, joinCgroupArgv, removeCgroup, setFrozen } from './cgroup.js';
 import { containerChanges, writableEntries } from './changes.js';
 import { commitImage, type ContainerCommitOptions, type ContainerCommitResult } from './commit.js';
-import { copyIntoRoot } from './copy-in.js';
+import { copyIntoRoot, copyTarget } from './copy-in.js';
 import { ContainerError } from './errors.js';
 import { runningRoot, withMountedRoot } from './rootfs.js';
 import { containerSpec, type CreateOptions } from './spec.js';
@@ -448,7 +448,19 @@ export class ContainerRuntime {
     }
     const caps = await this.#caps();
     const layers = await (await this.store.getImage(config.imageDigest)).layers();
-    await withMountedRoot(dir, layers, this.store.root, caps, (root) => copyIntoRoot(root, hostPath, containerPath, options));
+    const map = (await sandboxIds(caps))?.map;
+    await withMountedRoot(
+      dir,
+      layers,
+      this.store.root,
+      caps,
+      async (root, helper) => {
+        // Rootless with subordinate ids: the image's directories belong to other ids than the caller's.
+        if (map) await handBackForWrite([caps.tools.nsenter!, '-t', String(helper.pid), '--user', '--mount', '--'], caps.tools, helper.merged, await copyTarget(root, hostPath, containerPath), join(dir, OWNERS_FILE));
+        await copyIntoRoot(root, hostPath, containerPath, options);
+      },
+      map,
+    );
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import { chmod, lstat, mkdir, readdir, readFile, rm, utimes, writeFile, lchown } from 'node:fs/promises';
 import { join } from 'node:path';
+import { useStubbornTreeRemover } from '../image/store/scratch.js';
 import { removeOwnedTree } from './id-map.js';
 import type { DirMetadata, MountPoint } from './rootfs-paths.js';
 
@@ -80,6 +81,10 @@ export async function removeTree(dir: string): Promise<void> {
     await removeOwnedTree(dir);
   }
 }
+
+// A step directory of a process killed mid-RUN holds what only this module can remove (its
+// overlay work directory at mode 0, files of subordinate ids): the store's sweep removes it so.
+useStubbornTreeRemover(removeTree);
 
 async function openUp(dir: string): Promise<void> {
   const info = await lstat(dir).catch(() => undefined);

@@ -243,6 +243,52 @@ export async function readOwners(file: string): Promise<Map<string, { uid: numbe
 }
 
 /**
+ * Makes `target` (a resolved path inside the root `merged`, a stopped
+ * container's overlay over its handed-back writable layer) writable to the
+ * caller, as root of the namespace `enter` runs a command in: the
+ * directories on the way to it are given to root and their owners recorded
+ * in `ownersFile` (the next start gives them back, see
+ * {@link ownersBackScript}); `target` and all below it become root's
+ * unrecorded, as `docker cp` run by root leaves what it writes.
+ *
+ * @example
+ * ```ts
+ * await handBackForWrite([nsenter, '-t', String(pid), '--user', '--mount', '--'], '/tmp/c/cp-x/m', '/home/app/f', join(dir, OWNERS_FILE));
+ * ```
+ */
+export async function handBackForWrite(enter: string[], tools: Record<string, string>, merged: string, target: string, ownersFile: string): Promise<void> {
+  const parts = target.split('/').filter(Boolean);
+  const ancestors = parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+  const inNamespace = (script: string, args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      execFile(enter[0]!, [...enter.slice(1), tools.sh!, '-c', script, 'sh', merged, ...args], { env: MAPPED_ENV, cwd: '/', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+        if (err) reject(new SandboxError('SANDBOX_SETUP_FAILED', `cannot make ${target} writable in the user namespace: ${String(stderr).trim()}`, { path: target, reason: String(stderr).trim() }));
+        else resolve(String(stdout));
+      });
+    });
+  const stats = ancestors.length === 0 ? '' : await inNamespace('cd "$1" && shift && for p; do stat -c \'%u %g %a\' -- "./$p" || exit 1; done', ancestors);
+  const records: string[] = [];
+  const given: string[] = [];
+  stats.trim().split('\n').forEach((line, i) => {
+    const path = ancestors[i];
+    if (path === undefined || /^0 0 /.test(line)) return;
+    records.push(`${line} ${path}`);
+    given.push(path);
+  });
+  const kept = (await readFile(ownersFile, 'utf8').catch(() => ''))
+    .split('\0')
+    .filter((record) => {
+      const path = /^\d+ \d+ [0-7]+ ([\s\S]+)$/.exec(record)?.[1];
+      return path !== undefined && path !== parts.join('/') && !path.startsWith(parts.join('/') + '/');
+    });
+  // Recorded before the owners change: a failure after this leaves records that give back what is still there.
+  const all = [...kept, ...records];
+  await writeFile(ownersFile, all.length === 0 ? '' : all.join('\0') + '\0');
+  const script = 'cd "$1" && shift && t="$1" && shift && { [ $# -eq 0 ] || chown -h 0:0 -- "$@"; } && { [ -z "$t" ] || ! [ -e "./$t" ] || chown -R -h 0:0 -- "./$t"; }';
+  await inNamespace(script, [parts.join('/'), ...given.map((p) => './' + p)]);
+}
+
+/**
  * Removes a tree, also when files of subordinate ids are in it (a step that
  * was killed before its owners were handed back): through the namespace.
  */

@@ -35,7 +35,7 @@ export interface PrepareOptions {
   resolvConf?: string;
   /**
    * The command runs on a terminal of its own: the outer namespace mounts a
-   * devpts instance and runs util-linux `script` (see {@link TTY_INIT}).
+   * devpts instance and runs util-linux `script` (see {@link ttyInit}).
    */
   tty?: boolean;
   /**
@@ -293,19 +293,30 @@ async function matchRoot(upper: string, ctx: RunContext, caps: SandboxCapabiliti
  */
 const OUTER_INIT = '"$@"; code=$?; exit $code';
 
+const TTY_MOUNTS = 'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts';
+
 /**
  * The outer init of a run on a terminal: a devpts instance of the step's own
  * over `/dev/pts` (and its `ptmx` over `/dev/ptmx`) in a private mount
  * namespace, then util-linux `script` makes the terminal there and runs the
  * rest on it. The caller replaces the rest of the argv by one shell command
  * string (`"$1"`, see `containers/attach.ts`) and gives this init the status
- * channel as stderr.
+ * channel as stderr. `handBack` runs once the command has ended (the
+ * owner hand-back of a sandbox with subordinate ids), so
+ * `containers/attach.ts` finds this init by {@link isTtyInit}, not by text.
  */
-export const TTY_INIT = [
-  'mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts',
-  'mount --bind /dev/pts/ptmx /dev/ptmx',
-  'script -qec "$1" /dev/null; code=$?; exit $code',
-].join('\n');
+export function ttyInit(handBack = ''): string {
+  return [
+    TTY_MOUNTS,
+    'mount --bind /dev/pts/ptmx /dev/ptmx',
+    `script -qec "$1" /dev/null; code=$?; ${handBack ? `${handBack}; ` : ''}exit $code`,
+  ].join('\n');
+}
+
+/** Whether an argument is the outer init of a run on a terminal ({@link ttyInit}, with or without a hand-back). */
+export function isTtyInit(arg: string): boolean {
+  return arg.startsWith(TTY_MOUNTS + '\n');
+}
 
 /**
  * `setpriv --pdeathsig KILL -- unshare --pid --fork --kill-child -- sh -c
@@ -329,7 +340,9 @@ function outerArgv(
   ids?: { map: IdMap; owned: string; owners: string; also: string[] },
 ): string[] {
   const t = caps.tools;
-  const init = tty ? TTY_INIT : ids ? `"$@"; code=$?; ${ownersBackScript(ids.owned, ids.owners, ids.also)}; exit $code` : OUTER_INIT;
+  // With subordinate ids the init hands what the command made back to the caller once it has ended, on a terminal too.
+  const handBack = ids ? ownersBackScript(ids.owned, ids.owners, ids.also) : '';
+  const init = tty ? ttyInit(handBack) : ids ? `"$@"; code=$?; ${handBack}; exit $code` : OUTER_INIT;
   const outer = [...(caps.rootless ? unshareIdArgs(ids?.map) : []), ...(tty ? ['--mount', '--propagation', 'private'] : []), '--pid', '--fork', '--kill-child'];
   const inner = ['--mount', '--pid', '--ipc', '--uts', ...(network === 'host' ? [] : ['--net']), '--fork', '--kill-child', '--propagation', 'private'];
   return [

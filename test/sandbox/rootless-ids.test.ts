@@ -13,15 +13,16 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, realpath, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleForOthers } from '../support/bundle-for-others.js';
-import { parseSubordinateIds, sandboxIds } from '../../src/sandbox/id-map.js';
+import { sandboxIds } from '../../src/sandbox/id-map.js';
 import { probeSandbox } from '../../src/sandbox/probe.js';
 import { tempDir, which } from '../builder/helpers.js';
+import { makeRangeUser, removeRangeUser, type TestUser } from './range-user.js';
 
 const run = promisify(execFile);
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -140,14 +141,6 @@ interface Report {
   error?: { name: string; code?: string; message: string };
 }
 
-/** A user the test runs as: name, ids, and whether the test made it (then it removes it). */
-interface TestUser {
-  name: string;
-  uid: number;
-  gid: number;
-  made?: { subuids: string; subgids: string };
-}
-
 let dir = '';
 let script = '';
 /** Why the tests that need a range cannot run, if they cannot. */
@@ -188,7 +181,7 @@ beforeAll(async () => {
     if (process.env.CI) throw new Error(noRange);
   } else if (asRoot) {
     try {
-      rangeUser = await makeRangeUser();
+      rangeUser = await makeRangeUser(`lk-ids-${process.pid}`);
     } catch (err) {
       noRange = `cannot add a user with subordinate ids: ${(err as Error).message}`;
       if (process.env.CI) throw new Error(noRange);
@@ -202,15 +195,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (rangeUser?.made) {
-    const { name, made } = rangeUser;
-    await run('usermod', ['--del-subuids', made.subuids, '--del-subgids', made.subgids, name]).catch(() => undefined);
-    await run('userdel', [name]);
-    // Nothing of the test user stays: no passwd entry, no range.
-    for (const file of ['/etc/passwd', '/etc/subuid', '/etc/subgid']) {
-      expect((await readFile(file, 'utf8')).split('\n').some((l) => l.startsWith(`${name}:`))).toBe(false);
-    }
-  }
+  // Nothing of the test user stays: no passwd entry, no range.
+  if (rangeUser) expect(await removeRangeUser(rangeUser)).toBe(true);
 }, 60_000);
 
 /** Copies `program` to `target` under `root`, and the libraries `ldd` lists at their own paths. */
@@ -225,42 +211,6 @@ async function copyWithLibraries(program: string, root: string, target: string):
     await mkdir(join(root, to, '..'), { recursive: true });
     await copyFile(await realpath(from), join(root, to));
   }
-}
-
-/** Adds a user with a range of 65536 subordinate ids that no other user has. */
-async function makeRangeUser(): Promise<TestUser> {
-  const name = `lk-ids-${process.pid}`;
-  await run('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', '--user-group', name]);
-  const uid = Number((await run('id', ['-u', name])).stdout.trim());
-  const gid = Number((await run('id', ['-g', name])).stdout.trim());
-  const user: TestUser = { name, uid, gid };
-  try {
-    // useradd gives one where login.defs says so (SUB_UID_COUNT); else one past every range in use.
-    let subuids = parseSubordinateIds(await readFile('/etc/subuid', 'utf8').catch(() => ''), { name, uid });
-    let subgids = parseSubordinateIds(await readFile('/etc/subgid', 'utf8').catch(() => ''), { name, uid });
-    if (!subuids || !subgids) {
-      const start = await freeRangeStart();
-      const range = `${start}-${start + 65535}`;
-      await run('usermod', ['--add-subuids', range, '--add-subgids', range, name]);
-      subuids = subgids = { start, count: 65536 };
-    }
-    user.made = { subuids: `${subuids.start}-${subuids.start + subuids.count - 1}`, subgids: `${subgids.start}-${subgids.start + subgids.count - 1}` };
-    return user;
-  } catch (err) {
-    await run('userdel', [name]).catch(() => undefined);
-    throw err;
-  }
-}
-
-async function freeRangeStart(): Promise<number> {
-  let end = 100000;
-  for (const file of ['/etc/subuid', '/etc/subgid']) {
-    for (const line of (await readFile(file, 'utf8').catch(() => '')).split('\n')) {
-      const [, start, count] = line.split(':');
-      if (start && count) end = Math.max(end, Number(start) + Number(count));
-    }
-  }
-  return Math.ceil(end / 65536) * 65536;
 }
 
 /** Runs the child build as `user` (root when undefined, the test's own user when it is the caller). */

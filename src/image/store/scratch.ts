@@ -234,7 +234,42 @@ async function liveRegistrations(dir: string): Promise<boolean> {
     if (owner && ownerLives(owner)) someoneAlive = true;
     else await rm(join(dir, name), { force: true });
   }
+  // Emptied of dead registrations (a process killed with kill -9): the directory goes too, as at a
+  // clean exit. One registering now retries its write (see registerScratchUser); a live one keeps it.
+  if (!someoneAlive) await rmdir(dir).catch(() => undefined);
   return someoneAlive;
+}
+
+/** Removes a tree plain `rm` could not (see {@link useStubbornTreeRemover}). */
+export type TreeRemover = (dir: string) => Promise<void>;
+
+let stubbornRemover: TreeRemover | undefined;
+
+/**
+ * Sets how {@link sweepScratch} removes a tree that this process cannot
+ * delete with plain `rm`: a RUN step killed mid-command leaves files of the
+ * caller's subordinate ids (and overlayfs work directories at mode 0) that
+ * only a user namespace can remove. The module that knows namespaces (the
+ * sandbox, above the store) sets it when it loads.
+ *
+ * @example
+ * ```ts
+ * useStubbornTreeRemover(async (dir) => { await removeInNamespace(dir); });
+ * ```
+ */
+export function useStubbornTreeRemover(remover: TreeRemover): void {
+  stubbornRemover = remover;
+}
+
+async function removeScratchEntry(path: string): Promise<void> {
+  try {
+    await rm(path, { recursive: true, force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!stubbornRemover || (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENOTEMPTY')) return;
+    // What cannot be removed now stays for the next sweep.
+    await stubbornRemover(path).catch(() => undefined);
+  }
 }
 
 /**
@@ -270,7 +305,7 @@ export async function sweepScratch(dirs: string[], unnamedIn?: string): Promise<
         // A live owner here keeps its entry however old; another host's goes after a day.
         if (!info || Date.now() - info.mtimeMs <= ORPHAN_MAX_AGE_MS || owner?.host === thisHost()) continue;
       }
-      await rm(path, { recursive: true, force: true }).catch(() => undefined);
+      await removeScratchEntry(path);
       removed++;
     }
   }
