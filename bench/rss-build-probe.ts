@@ -4,6 +4,10 @@
  *
  *   rss-build-probe.ts copy CONTEXT STORE   # FROM scratch, COPY . /data
  *   rss-build-probe.ts run  CONTEXT STORE   # FROM base:rss, RUN a small change
+ *
+ * The bench compiles it with the sources (tsconfig.build.json) and runs the
+ * JavaScript, as users run the package; `node --import tsx` runs it from
+ * source, with the transpiler's memory in the figure.
  */
 import { build } from '../src/builder/build.js';
 import { sandboxExecutor } from '../src/sandbox/sandbox.js';
