@@ -253,7 +253,7 @@ export async function readOwners(file: string): Promise<Map<string, { uid: numbe
  *
  * @example
  * ```ts
- * await handBackForWrite([nsenter, '-t', String(pid), '--user', '--mount', '--'], '/tmp/c/cp-x/m', '/home/app/f', join(dir, OWNERS_FILE));
+ * await handBackForWrite([nsenter, '-t', String(pid), '--user', '--mount', '--'], caps.tools, '/tmp/c/cp-x/m', '/home/app/f', join(dir, OWNERS_FILE));
  * ```
  */
 export async function handBackForWrite(enter: string[], tools: Record<string, string>, merged: string, target: string, ownersFile: string): Promise<void> {
