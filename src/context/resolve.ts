@@ -6,6 +6,7 @@
  * @module
  */
 import { readlink } from 'node:fs/promises';
+import { CONTINUITY_MAX_SYMLINKS, resolveAsync, type NodeKind } from '../layers/resolve-path.js';
 import { ContextError, ContextFsError } from './errors.js';
 import { BadPatternError, goClean, goMatch, splitWildcards } from './go-path.js';
 import type { ContextNode, ContextTree } from './tree.js';
@@ -26,7 +27,9 @@ import type { ContextNode, ContextTree } from './tree.js';
 export type EscapePolicy = 'reject' | 'confine';
 
 /** BuildKit gives up after this many symlinks on one path (continuity `RootPath`). */
-const MAX_LINKS = 255;
+const MAX_LINKS = CONTINUITY_MAX_SYMLINKS;
+
+const kindOf = (node: ContextNode): NodeKind => (node.type === 'dir' ? 'dir' : node.type === 'symlink' ? 'symlink' : 'other');
 
 /** The outcome of resolving a context path. */
 export interface Resolution {
@@ -90,36 +93,23 @@ export class Resolver {
     options: { followFinal: boolean; escape: EscapePolicy; source?: string },
   ): Promise<Resolution> {
     const { followFinal, escape, source } = options;
-    const stack: ContextNode[] = [await this.tree.root()];
-    const pending = path.split('/').reverse();
-    let links = 0;
-    let lastLink: ContextNode | undefined;
-    while (pending.length > 0) {
-      const name = pending.pop()!;
-      if (name === '' || name === '.') continue;
-      if (name === '..') {
-        if (stack.length > 1) stack.pop();
-        else if (lastLink && escape === 'reject') throw this.#outside(lastLink, source);
-        continue;
-      }
-      const dir = stack[stack.length - 1]!;
-      if (dir.type !== 'dir') return { node: undefined, missing: 'ENOTDIR' };
-      const child = await this.tree.child(dir, name);
-      if (!child) return { node: undefined, missing: 'ENOENT' };
-      if (child.type === 'symlink' && (followFinal || pending.some((part) => part !== '' && part !== '.'))) {
-        if (++links > MAX_LINKS) throw new ContextFsError('ELOOP', 'stat', path);
-        const target = await this.readlink(child);
-        lastLink = child;
-        if (target.startsWith('/')) {
-          if (escape === 'reject') throw this.#outside(child, source, target);
-          stack.length = 1;
-        }
-        pending.push(...target.split('/').reverse());
-        continue;
-      }
-      stack.push(child);
+    const walk = await resolveAsync<ContextNode>(
+      path,
+      { root: await this.tree.root(), kindOf, follow: followFinal, maxLinks: MAX_LINKS, escape: escape === 'reject' ? 'report' : 'confine' },
+      { child: (dir, name) => this.tree.child(dir, name), readlink: (node) => this.readlink(node) },
+    );
+    switch (walk.stop) {
+      case 'found':
+        return { node: walk.stack[walk.stack.length - 1] };
+      case 'notdir':
+        return { node: undefined, missing: 'ENOTDIR' };
+      case 'loop':
+        throw new ContextFsError('ELOOP', 'stat', path);
+      case 'escape':
+        throw this.#outside(walk.link!, source, walk.target);
+      default:
+        return { node: undefined, missing: 'ENOENT' };
     }
-    return { node: stack[stack.length - 1] };
   }
 
   /**

@@ -7,6 +7,7 @@
  * @module
  */
 import { posix } from 'node:path';
+import { LINUX_MAX_SYMLINKS, resolveAsync, type NodeKind } from '../layers/resolve-path.js';
 
 /** The two reads resolution needs; `lstat` resolves to undefined for a missing path. */
 export interface RootReader {
@@ -27,7 +28,17 @@ export interface ChrootPath {
 }
 
 /** Linux's limit on symlinks followed in one resolution (ELOOP beyond it). */
-export const MAX_SYMLINKS = 40;
+export const MAX_SYMLINKS = LINUX_MAX_SYMLINKS;
+
+type Stat = NonNullable<Awaited<ReturnType<RootReader['lstat']>>>;
+/** A node of the walk: a path inside the root and what `lstat` said of it (the root: nothing read). */
+interface Hop {
+  path: string;
+  info: Stat | undefined;
+}
+
+const kindOf = (hop: Hop): NodeKind =>
+  !hop.info || hop.info.isDirectory() ? 'dir' : hop.info.isSymbolicLink() ? 'symlink' : 'other';
 
 /**
  * Resolves `path` through `root`, following the last component too unless
@@ -38,7 +49,7 @@ export const MAX_SYMLINKS = 40;
  * ```ts
  * // /etc/resolv.conf -> ../run/resolv.conf, /run missing
  * await resolveChrooted(reader, '/etc/resolv.conf', { tooManyLinks: () => new Error('ELOOP') });
- * // { path: '/run/resolv.conf', type: undefined, existing: ['/', '/etc'], parentIsDir: false }
+ * // { path: '/run/resolv.conf', type: undefined, existing: ['/'], parentIsDir: false }
  * ```
  */
 export async function resolveChrooted(
@@ -46,40 +57,33 @@ export async function resolveChrooted(
   path: string,
   options: { follow?: boolean; tooManyLinks: () => Error },
 ): Promise<ChrootPath> {
-  const follow = options.follow ?? true;
-  let parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  const done: string[] = [];
-  const existing = ['/'];
-  let links = 0;
-  while (parts.length > 0) {
-    const part = parts.shift()!;
-    if (part === '..') {
-      done.pop();
-      continue;
+  const walk = await resolveAsync<Hop>(
+    path,
+    { root: { path: '/', info: undefined }, kindOf, follow: options.follow ?? true, maxLinks: MAX_SYMLINKS },
+    {
+      child: async (dir, name) => {
+        const child = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`;
+        const info = await root.lstat(child);
+        return info ? { path: child, info } : undefined;
+      },
+      readlink: (hop) => root.readlink(hop.path),
+    },
+  );
+  const top = walk.stack[walk.stack.length - 1]!;
+  const existing = walk.stack.map((hop) => hop.path);
+  switch (walk.stop) {
+    case 'found': {
+      const info = top.info;
+      const type = !info || info.isDirectory() ? 'dir' : info.isFile() ? 'file' : info.isSymbolicLink() ? 'symlink' : 'other';
+      return { path: top.path, type, existing, parentIsDir: true };
     }
-    const candidate = '/' + [...done, part].join('/');
-    const info = await root.lstat(candidate);
-    if (!info) {
-      const rest = posix.normalize('/' + [...done, part, ...parts].join('/'));
-      // Missing: its parent (every component so far, resolved) exists when this was the last component.
-      return { path: rest, type: undefined, existing, parentIsDir: parts.length === 0 };
-    }
-    if (info.isSymbolicLink() && (follow || parts.length > 0)) {
-      if (++links > MAX_SYMLINKS) throw options.tooManyLinks();
-      const target = await root.readlink(candidate);
-      if (target.startsWith('/')) done.length = 0;
-      parts = [...target.split('/').filter((p) => p !== '' && p !== '.'), ...parts];
-      continue;
-    }
-    done.push(part);
-    existing.push(candidate);
-    if (parts.length > 0 && !info.isDirectory()) {
-      return { path: posix.normalize('/' + [...done, ...parts].join('/')), type: undefined, existing, parentIsDir: false };
-    }
-    if (parts.length === 0) {
-      const type = info.isDirectory() ? 'dir' : info.isFile() ? 'file' : info.isSymbolicLink() ? 'symlink' : 'other';
-      return { path: candidate, type, existing, parentIsDir: true };
+    case 'loop':
+      throw options.tooManyLinks();
+    default: {
+      // Nothing there: the path as it would be created, the unresolved part taken as written.
+      const unresolved = walk.stop === 'notdir' ? walk.rest : [walk.name!, ...walk.rest];
+      const parentIsDir = walk.stop === 'missing' && walk.rest.length === 0;
+      return { path: posix.normalize(top.path + '/' + unresolved.join('/')), type: undefined, existing, parentIsDir };
     }
   }
-  return { path: '/' + done.join('/'), type: 'dir', existing, parentIsDir: true };
 }

@@ -4,6 +4,7 @@
  * the bookkeeping of link counts. Operations in `ops-*.ts` are written on it.
  * @module
  */
+import { LINUX_MAX_SYMLINKS, resolveSync, type NodeKind, type SyncPathReader } from '../layers/resolve-path.js';
 import { fsError } from './errors.js';
 import {
   allocIno,
@@ -18,10 +19,20 @@ import {
   type UpperNode,
 } from './inode.js';
 import type { LowerStack } from './lower-stack.js';
-import { compareBytes, isReservedName, joinPath, targetParts, type UserPath } from './paths.js';
+import { compareBytes, isReservedName, joinPath, type UserPath } from './paths.js';
 
 /** Linux follows at most 40 symlinks in one lookup. */
-export const MAX_SYMLINK_HOPS = 40;
+export const MAX_SYMLINK_HOPS = LINUX_MAX_SYMLINKS;
+
+/** A non-directory met by a lookup, where its name was. */
+interface Leaf {
+  leaf: AnyNode;
+  path: string;
+  name: string;
+}
+/** A node of a lookup: a directory reference or a leaf. */
+type Hop = DirRef | Leaf;
+const kindOf = (hop: Hop): NodeKind => ('leaf' in hop ? (hop.leaf.type === 'symlink' ? 'symlink' : 'other') : 'dir');
 
 /**
  * How a view behaves where overlayfs has mount options.
@@ -138,48 +149,45 @@ export class View {
    * targets start again at the view's root, more than 40 links give ELOOP.
    */
   resolve(path: UserPath, options: ResolveOptions): Located {
-    const queue = path.parts.slice().reverse();
-    const stack: DirRef[] = [this.rootRef()];
-    let hops = 0;
-    let followLast = options.follow || path.trailingSlash;
-    while (queue.length > 0) {
-      const name = queue.pop()!;
-      const last = queue.length === 0;
-      const dir = stack[stack.length - 1]!;
-      if (name === '.' || name === '..') {
-        if (name === '..' && stack.length > 1) stack.pop();
-        if (last) return this.#dirLocated(stack[stack.length - 1]!, true);
-        continue;
+    const walk = resolveSync<Hop>(
+      path.parts,
+      { root: this.rootRef(), kindOf, follow: options.follow || path.trailingSlash, maxLinks: MAX_SYMLINK_HOPS },
+      this.#reader,
+    );
+    const top = walk.stack[walk.stack.length - 1]!;
+    switch (walk.stop) {
+      case 'found': {
+        if (walk.dotted) return this.#dirLocated(top as DirRef, true);
+        const parent = walk.stack[walk.stack.length - 2] as DirRef;
+        if (!('leaf' in top)) return { path: top.path, parent, name: top.name, node: top.upper ?? top.lower!, dir: top, dotted: false };
+        if (path.trailingSlash) throw fsError('ENOTDIR', options.syscall, path.display);
+        return { path: top.path, parent, name: top.name, node: top.leaf, dir: undefined, dotted: false };
       }
-      const found = this.child(dir, name);
-      if (!found) {
-        if (last) return { path: joinPath(dir.path, name), parent: dir, name, node: undefined, dir: undefined, dotted: false };
+      case 'missing': {
+        if (walk.rest.length > 0) throw fsError('ENOENT', options.syscall, path.display);
+        const dir = top as DirRef;
+        return { path: joinPath(dir.path, walk.name!), parent: dir, name: walk.name!, node: undefined, dir: undefined, dotted: false };
+      }
+      case 'notdir':
+        throw fsError('ENOTDIR', options.syscall, path.display);
+      case 'loop':
+        throw fsError('ELOOP', options.syscall, path.display);
+      default:
         throw fsError('ENOENT', options.syscall, path.display);
-      }
-      const node = found.node;
-      if (node.type === 'symlink' && (!last || followLast)) {
-        if (++hops > MAX_SYMLINK_HOPS) throw fsError('ELOOP', options.syscall, path.display);
-        if (node.target.length === 0) throw fsError('ENOENT', options.syscall, path.display);
-        if (node.target.startsWith('/')) stack.length = 1;
-        const parts = targetParts(node.target);
-        for (let i = parts.length - 1; i >= 0; i--) queue.push(parts[i]!);
-        // A link to "/" (or "//") ends the walk at the root.
-        if (queue.length === 0) return this.#dirLocated(stack[stack.length - 1]!, true);
-        if (last) followLast = true;
-        continue;
-      }
-      if (node.type === 'dir') {
-        const ref = this.childRef(dir, name, found);
-        if (last) return { path: ref.path, parent: dir, name, node, dir: ref, dotted: false };
-        stack.push(ref);
-        continue;
-      }
-      if (!last) throw fsError('ENOTDIR', options.syscall, path.display);
-      if (path.trailingSlash) throw fsError('ENOTDIR', options.syscall, path.display);
-      return { path: joinPath(dir.path, name), parent: dir, name, node, dir: undefined, dotted: false };
     }
-    return this.#dirLocated(stack[stack.length - 1]!, true);
   }
+
+  /** The walk's reads: directories become references, other objects {@link Leaf}s. */
+  readonly #reader: SyncPathReader<Hop> = {
+    child: (dir, name) => {
+      const ref = dir as DirRef;
+      const found = this.child(ref, name);
+      if (!found) return undefined;
+      if (found.node.type === 'dir') return this.childRef(ref, name, found);
+      return { leaf: found.node, path: joinPath(ref.path, name), name };
+    },
+    readlink: (hop) => ((hop as Leaf).leaf as { target: string }).target,
+  };
 
   #dirLocated(ref: DirRef, dotted: boolean): Located {
     return { path: ref.path, parent: undefined, name: ref.name, node: ref.upper ?? ref.lower!, dir: ref, dotted };

@@ -68,7 +68,9 @@ const file = (path: string): Entry => ({ ...meta, path, type: 'file', mode: 0o64
 describe('resolveInRoot', () => {
   it('follows symlinks inside the root, as under chroot', async () => {
     const fs = await view([dir('/etc'), dir('/run'), link('/etc/resolv.conf', '../run/resolv.conf'), link('/abs', '/etc'), link('/up', '../../../run'), file('/run/f')]);
-    expect(await resolveInRoot(fs, '/etc/resolv.conf')).toEqual({ path: '/run/resolv.conf', type: undefined, existing: ['/', '/etc', '/run'] });
+    // `existing` holds the resolved ancestors only, not every directory the walk passed (/etc): a prefix of `path`.
+    expect(await resolveInRoot(fs, '/etc/resolv.conf')).toEqual({ path: '/run/resolv.conf', type: undefined, existing: ['/', '/run'] });
+    expect(await resolveInRoot(fs, '/etc/../new/x')).toEqual({ path: '/new/x', type: undefined, existing: ['/'] });
     expect((await resolveInRoot(fs, '/abs/x')).path).toBe('/etc/x');
     // `..` stops at the root.
     expect(await resolveInRoot(fs, '/up/f')).toMatchObject({ path: '/run/f', type: 'file' });

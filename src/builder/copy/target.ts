@@ -6,13 +6,23 @@
  * the entries of the instruction's layer.
  * @module
  */
+import { posix } from 'node:path';
 import { comparePaths, type Entry } from '../../layers/entry.js';
 import { ancestorPaths, baseName, childPath } from '../../layers/path.js';
+import { CONTINUITY_MAX_SYMLINKS, resolveSync, type NodeKind } from '../../layers/resolve-path.js';
 import { entryOf } from '../../unionfs/commit.js';
 import type { LowerStack } from '../../unionfs/lower-stack.js';
 
 /** Linux follows at most 40 symlinks per lookup; BuildKit's continuity allows 255. */
-const MAX_LINKS = 255;
+const MAX_LINKS = CONTINUITY_MAX_SYMLINKS;
+
+/** A node of the walk: a resolved path and its object (the root: none read). */
+interface Hop {
+  path: string;
+  entry: Entry | undefined;
+}
+const ROOT: Hop = { path: '/', entry: undefined };
+const kindOf = (hop: Hop): NodeKind => (!hop.entry || hop.entry.type === 'dir' ? 'dir' : hop.entry.type === 'symlink' ? 'symlink' : 'other');
 
 /** How created directories look. */
 export interface CreatedDirAttrs {
@@ -47,30 +57,34 @@ export class CopyTarget {
   /**
    * Resolves `path` inside the root, following every symlink met (the last
    * component too when `followFinal`), `..` stopping at the root — what
-   * continuity's `RootPath` does. Missing components are kept as written.
+   * continuity's `RootPath` does. From the first missing component (or a
+   * non-directory with names below it) on, the path is kept as written;
+   * past the symlink limit it ends at the link.
    */
   resolve(path: string, followFinal = true): string {
-    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-    let current = '/';
-    let hops = 0;
-    while (parts.length > 0) {
-      const name = parts.shift()!;
-      if (name === '..') {
-        current = current === '/' ? '/' : current.slice(0, current.lastIndexOf('/')) || '/';
-        continue;
-      }
-      const next = childPath(current, name);
-      const entry = this.lstat(next);
-      if (entry?.type === 'symlink' && (parts.length > 0 || followFinal)) {
-        if (++hops > MAX_LINKS) return next;
-        const target = entry.linkname ?? '';
-        if (target.startsWith('/')) current = '/';
-        parts.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
-        continue;
-      }
-      current = next;
+    const walk = resolveSync<Hop>(
+      path,
+      { root: ROOT, kindOf, follow: followFinal, maxLinks: MAX_LINKS },
+      {
+        child: (dir, name) => {
+          const child = childPath(dir.path, name);
+          const entry = this.lstat(child);
+          return entry ? { path: child, entry } : undefined;
+        },
+        readlink: (hop) => hop.entry?.linkname ?? '',
+      },
+    );
+    const top = walk.stack[walk.stack.length - 1]!.path;
+    switch (walk.stop) {
+      case 'found':
+        return top;
+      case 'loop':
+        return childPath(top, walk.name!);
+      case 'notdir':
+        return posix.normalize(top + '/' + walk.rest.join('/'));
+      default:
+        return posix.normalize(top + '/' + [walk.name!, ...walk.rest].join('/'));
     }
-    return current;
   }
 
   /** The object at `path` with a final symlink followed. */
