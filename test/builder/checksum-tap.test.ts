@@ -95,7 +95,7 @@ async function tappedChecksum(
   cache?: StatCache,
 ): Promise<string> {
   const tap = await context.tapChecksum(cache ? { cache } : {});
-  const fs = contextSourceFs(context, 'context', tap);
+  const fs = contextSourceFs(context, 'context', { selected: (s) => tap.add(s), observe: (e) => tap.observe(e) });
   const target = new CopyTarget(LowerStack.empty());
   const dest = prepareDestination(target, '/out/', { createdMtime: 0 });
   for (const source of sources) for (const item of await fs.select([source], { excludes })) await copyItem(target, item, dest, { createdMtime: 0 });

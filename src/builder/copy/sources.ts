@@ -9,7 +9,6 @@
 import type { BuildContext } from '../../context/context.js';
 import { goClean, goMatch, splitWildcards } from '../../context/go-path.js';
 import { PatternMatcher } from '../../context/patternmatcher.js';
-import type { ChecksumTap } from '../../context/checksum-tap.js';
 import type { CopySource } from '../../context/sources.js';
 import type { Entry, EntryType } from '../../layers/entry.js';
 import type { LowerNode } from '../../unionfs/inode.js';
@@ -42,24 +41,40 @@ export interface SourceFs {
 }
 
 /**
- * A build context as a COPY source. With a `tap`, what is selected joins the
- * tap's selection and every entry passes through it, so the copy's own
- * reads give the selection's checksum.
+ * Who watches a context source: told what each `select()` chose, and, with
+ * `observe`, handed every entry read (a checksum tap hashes the copy's own
+ * reads that way).
  */
-export function contextSourceFs(context: BuildContext, label = 'context', tap?: ChecksumTap): SourceFs {
+export interface ContextWatcher {
+  selected(sources: readonly CopySource[]): void;
+  observe?(entry: Entry): Entry;
+}
+
+/**
+ * A build context as a COPY source, optionally watched (see
+ * {@link ContextWatcher}).
+ *
+ * @example
+ * ```ts
+ * const fs = contextSourceFs(context, 'context', { selected: (s) => tap.add(s), observe: (e) => tap.observe(e) });
+ * ```
+ */
+export function contextSourceFs(context: BuildContext, label = 'context', watcher?: ContextWatcher): SourceFs {
   return {
     kind: 'context',
     label,
     async select(sources, options = {}) {
       const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
-      tap?.add(selected);
+      watcher?.selected(selected);
+      const observe = watcher?.observe?.bind(watcher);
+      if (!observe) return selected;
       return selected.map((item) => ({
         source: item.source,
         path: item.path,
         name: item.name,
         type: item.type,
         async *entries() {
-          for await (const { rel, entry } of item.entries()) yield { rel, entry: tap ? tap.observe(entry) : entry };
+          for await (const { rel, entry } of item.entries()) yield { rel, entry: observe(entry) };
         },
       }));
     },

@@ -22,7 +22,7 @@ import { parseChmod, type ChmodSpec } from '../copy/chmod.js';
 import { destinationPath } from '../copy/destination.js';
 import { cleanDest, copyItem, heredocItem, prepareDestination, type CopyAttrs } from '../copy/copy.js';
 import { parentsItems } from '../copy/parents.js';
-import { RootfsNotFoundError, type CopyItem, type SourceFs } from '../copy/sources.js';
+import { contextSourceFs, RootfsNotFoundError, type CopyItem, type SourceFs } from '../copy/sources.js';
 import { CopyTarget } from '../copy/target.js';
 import { BuildError, positionOf } from '../errors.js';
 import type { BuildSession } from '../session-types.js';
@@ -91,7 +91,7 @@ export class CopySelection {
       const ins = this.#ins;
       const from = ins.kind === 'copy' ? ins.from : undefined;
       if (from === undefined) {
-        const fs = contextFs(session.context, 'context', this, true);
+        const fs = contextSourceFs(session.context, 'context', { selected: (s) => this.noteContext(session.context, s), observe: (e) => this.observe(e) });
         return { ref: undefined, fs: async () => fs };
       }
       const ref = resolveFromRef(from, session.graph.plans.map((p) => p.stage), new Set(Object.keys(session.options.buildContexts ?? {})), ins, plan.label);
@@ -103,7 +103,7 @@ export class CopySelection {
       }
       const dir = ref.kind === 'context' ? await session.namedDirectory(ref.name) : undefined;
       if (dir) {
-        const fs = contextFs(dir, `context ${from}`, this, false);
+        const fs = contextSourceFs(dir, `context ${from}`, { selected: (s) => this.noteContext(dir, s) });
         return { ref, fs: async () => fs };
       }
       let fs: Promise<SourceFs> | undefined;
@@ -207,32 +207,6 @@ export class CopySelection {
     if (this.#tap && context === this.#run.session.context) return this.#tap.digest();
     return context.checksum(this.#contextSources.get(context) ?? [], { cache: env.statCache });
   }
-}
-
-/**
- * A build context as a COPY source: sources selected through it are noted
- * by the selection (its checksum covers them) and entries pass its tap.
- * Named context directories are read as they are.
- */
-function contextFs(context: BuildContext, label: string, selection: CopySelection, observed: boolean): SourceFs {
-  return {
-    kind: 'context',
-    label,
-    async select(sources, options = {}) {
-      const selected = await context.resolveSources(sources, options.excludes && options.excludes.length > 0 ? { excludes: options.excludes } : {});
-      selection.noteContext(context, selected);
-      if (!observed) return selected;
-      return selected.map((item) => ({
-        source: item.source,
-        path: item.path,
-        name: item.name,
-        type: item.type,
-        async *entries() {
-          for await (const { rel, entry } of item.entries()) yield { rel, entry: selection.observe(entry) };
-        },
-      }));
-    },
-  };
 }
 
 /** COPY and ADD. */
