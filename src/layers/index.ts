@@ -106,3 +106,16 @@ export {
   type OverlayLayerWriteOptions,
   type OverlayUpperOptions,
 } from './overlay.js';
+export {
+  CONTINUITY_MAX_SYMLINKS,
+  LINUX_MAX_SYMLINKS,
+  resolveAsync,
+  resolveSync,
+  walkPath,
+  type NodeKind,
+  type PathReader,
+  type PathWalk,
+  type SyncPathReader,
+  type WalkOptions,
+  type WalkStop,
+} from './resolve-path.js';
