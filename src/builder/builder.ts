@@ -7,10 +7,7 @@ import { resolve as resolveHost } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { LayerkitError } from '../errors.js';
 import { suggest } from '../dockerfile/suggest.js';
-import type { ArgInstruction, Instruction, Stage } from '../dockerfile/instructions/types.js';
-import type { ShellLex } from '../dockerfile/shell/lex.js';
 import { formatPlatform } from '../image/platform.js';
-import type { ImageStore } from '../image/store/store.js';
 import type { ImageConfig, Platform } from '../image/types.js';
 import { layerFromEntries } from '../layers/from-entries.js';
 import type { LayerCompressionOptions } from '../layers/from-uncompressed.js';
@@ -20,16 +17,13 @@ import { indexLayer } from '../unionfs/layer-source.js';
 import { parseBaseReference, resolveBase } from './base-image.js';
 import { registryClient, type RemoteBaseContext, type ResolvedBase } from './remote-base.js';
 import { openContext, type BuildContext } from '../context/context.js';
-import { contextSourceFs, rootfsSourceFs, type SourceFs } from './copy/sources.js';
+import { contextSourceFs, rootfsSourceFs } from './copy/sources.js';
 import { BuildError, positionOf } from './errors.js';
-import type { BuildEvent, BuildWarningCode, StepRef } from './events.js';
-import type { RunExecutor } from '../sandbox/executor.js';
-import type { BuildOptions, BuildStep, Fetcher, SecretSource } from './options.js';
-import { DEFAULT_PATH, VarList } from './scope.js';
-import type { LayerSpool } from './spool.js';
+import type { BuildOptions } from './options.js';
+import { DEFAULT_PATH } from './scope.js';
 import { StageState } from './stage-state.js';
 import type { BuildSession, SessionPlatform } from './session-types.js';
-import type { SourceRef, StageGraph, StagePlan } from './stages.js';
+import type { StagePlan } from './stages.js';
 
 export type { BuildSession } from './session-types.js';
 
@@ -282,11 +276,6 @@ export function locate(err: unknown, instruction: { original: string; range: { s
   }
   if (err instanceof LayerkitError && err.code === 'BUILD_ABORTED') return err;
   return err;
-}
-
-/** The meta ARGs' declared names. */
-export function metaArgNames(metaArgs: readonly ArgInstruction[]): string[] {
-  return metaArgs.flatMap((m) => m.args.map((a) => a.key));
 }
 
 /**

@@ -16,7 +16,6 @@
  * @module
  */
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { ContainerError } from './errors.js';
 
 /** The times file of a log. */
@@ -160,13 +159,6 @@ export function mergeLines(a: LogLine[], b: LogLine[]): LogLine[] {
     else out.push(b[j++]!);
   }
   return out;
-}
-
-/** Reads a log and its times from `offset` on. */
-export async function readTimedLog(logPath: string): Promise<{ bytes: Buffer; times: Array<{ offset: number; time: bigint }> }> {
-  const bytes = await readFile(logPath).catch(() => Buffer.alloc(0));
-  const times = parseTimes(await readFile(timesPath(logPath), 'utf8').catch(() => ''));
-  return { bytes, times };
 }
 
 /**

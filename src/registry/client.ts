@@ -13,7 +13,6 @@ import { formatPlatform, hostPlatform, platformMatches } from '../image/platform
 import { parseReference, type ImageReference } from '../image/reference.js';
 import { ImageMediaType, isIndexMediaType, type Descriptor, type ImageIndex, type Platform } from '../image/types.js';
 import { repositoryScope } from './auth.js';
-import type { Credentials } from './credentials.js';
 import { RegistryError } from './errors.js';
 import type { RegistryEvent } from './events.js';
 import { forEachLimit } from './limit.js';

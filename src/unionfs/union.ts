@@ -9,7 +9,7 @@ import type { Entry } from '../layers/entry.js';
 import { layerFromEntries, type LayerFromEntriesOptions } from '../layers/from-entries.js';
 import type { ExtractResult } from '../layers/extract.js';
 import type { Layer } from '../layers/layer.js';
-import { changes, commitEntries, entryOf, type UnionChange } from './commit.js';
+import { changes, commitEntries, type UnionChange } from './commit.js';
 import { linkedEntries, materialize, snapshotDirectory, syncFromDirectory, type MaterializeOptions, type SnapshotOptions, type SyncOptions } from './host.js';
 import { dataChunks, encodingOf, parseMode, type EncodingOption, type WriteData } from './data.js';
 import { LayerIndex } from './layer-index.js';

@@ -27,7 +27,7 @@ import type { SourceRef, StagePlan } from '../stages.js';
 import { BuildCache, type BuildCacheOptions, type ImportedCache } from './cache.js';
 import type { CacheOptions, CacheReport } from './cache-options.js';
 import { baseKey, stepKeys, type BaseIdentity, type CacheKey, type KeySettings } from './key.js';
-import { exportCache, importCache, type ExportEntry, type ExportResult } from './layout.js';
+import { exportCache, importCache, type ExportEntry } from './layout.js';
 import { imageIdentity, type CachedStep, type InputEnv } from './inputs.js';
 import type { CacheRecord } from './records.js';
 import { parseCacheFrom, parseCacheTo, type CacheFromSpec, type CacheToSpec } from './spec.js';

@@ -14,23 +14,6 @@ import type { Step } from './step.js';
 /** The default shell of Linux images. */
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 
-/** The kinds handled here. */
-export const METADATA_KINDS = new Set<Instruction['kind']>([
-  'env',
-  'label',
-  'expose',
-  'user',
-  'cmd',
-  'entrypoint',
-  'volume',
-  'stopsignal',
-  'healthcheck',
-  'shell',
-  'onbuild',
-  'maintainer',
-  'arg',
-]);
-
 /** `SHELL + [command]` for shell form, the list as is for exec form. */
 export function commandArgs(run: StageRun, command: { shell: string } | { exec: string[] }): string[] {
   if ('exec' in command) return [...command.exec];

@@ -6,8 +6,6 @@
  * @module
  */
 import type { Instruction } from '../../dockerfile/instructions/types.js';
-import type { LayerIndex } from '../../unionfs/layer-index.js';
-import type { Layer } from '../../layers/layer.js';
 import type { CachedStep, InputEnv } from '../cache/inputs.js';
 import type { StatCache } from '../../context/stat-cache.js';
 import type { StepRef } from '../events.js';
@@ -56,12 +54,6 @@ export interface Step<I extends Instruction = Instruction, P = unknown> {
   execute(run: StageRun, ins: I, prepared: P, ctx: ExecuteContext): Promise<StepOutcome>;
   /** Makes a cache hit's effect on the stage: its layer (already loaded by the cache) and config changes. */
   replay(run: StageRun, ins: I, hit: CachedStep): StepOutcome;
-}
-
-/** A layer a step wrote, with the index made as it was written. */
-export interface WrittenLayer {
-  layer: Layer;
-  index: LayerIndex | undefined;
 }
 
 /** The replay of a step whose only effect is its layer (COPY, ADD, RUN). */
