@@ -104,6 +104,15 @@ function restOf(queue: string[]): string[] {
  * root) or its components (none empty). Given `sync`, it asks that reader directly and
  * never yields: the union view resolves on every call, and a suspension per
  * component more than doubled the cost of a lookup.
+ *
+ * @example
+ * ```ts
+ * // A driver of one's own, e.g. one that batches or logs reads:
+ * const walk = walkPath('/usr/lib/../bin', options);
+ * let step = walk.next();
+ * while (!step.done) step = walk.next(step.value.op === 'child' ? lookup(step.value.dir, step.value.name) : target(step.value.node));
+ * step.value.stop; // 'found' | 'missing' | 'notdir' | 'loop' | 'empty-link' | 'escape'
+ * ```
  */
 export function* walkPath<N>(
   path: string | readonly string[],
