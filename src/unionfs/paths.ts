@@ -54,11 +54,6 @@ export function parseUserPath(input: PathLike, syscall: string): UserPath {
   return { display, parts, trailingSlash: display.endsWith('/') && parts.length > 0 };
 }
 
-/** Splits a symlink target into components (absolute-ness is checked by the caller). */
-export function targetParts(target: string): string[] {
-  return target.split('/').filter((p) => p.length > 0);
-}
-
 /** Joins a directory path and a name. */
 export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
