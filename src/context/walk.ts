@@ -73,26 +73,47 @@ export interface EntryOptions {
  * Nodes per `getfattr` batch. A process start costs tens of milliseconds on
  * a busy machine, far more than listing a few thousand paths, so batches are
  * large (the reader still splits command lines that would grow too long).
+ * The first batch is small so that the consumer starts hashing and copying
+ * early instead of waiting for thousands of nodes to be walked.
  */
 const XATTR_BATCH = 2048;
+const FIRST_XATTR_BATCH = 128;
+
+/** A batch of walked nodes whose xattrs are being read. */
+interface PendingBatch {
+  nodes: WalkedNode[];
+  attrs: Promise<Awaited<ReturnType<XattrReader['read']>> | undefined>;
+  settled: boolean;
+}
 
 /**
  * Entries for walked nodes, in the same order. Files that share an inode
  * become one `file` (the first met) and `hardlink` entries pointing at it,
  * within this call (BuildKit's copier keeps links within one source).
- * Extended attributes are read in batches.
+ * Extended attributes are read in batches while the walk goes on: a batch is
+ * handed on as soon as its attributes are in, so `getfattr` runs overlap the
+ * walk and the consumer's work on earlier entries.
  */
 export async function* nodeEntries(
   nodes: AsyncIterable<WalkedNode>,
   options: EntryOptions,
 ): AsyncGenerator<WalkedNode & { entry: Entry }> {
   const firstPaths = new Map<string, string>();
-  let batch: WalkedNode[] = [];
-  const flush = async function* () {
-    const attrs = options.xattrs
-      ? await options.xattrs.read(batch.map((w) => options.resolver.tree.hostPath(w.node.path)))
-      : undefined;
-    for (const walked of batch) {
+  const hostPath = (walked: WalkedNode) => options.resolver.tree.hostPath(walked.node.path);
+  const pending: PendingBatch[] = [];
+  const start = (batch: WalkedNode[]) => {
+    const attrs = options.xattrs ? options.xattrs.read(batch.map(hostPath)) : Promise.resolve(undefined);
+    const item: PendingBatch = { nodes: batch, attrs, settled: false };
+    // Also marks a rejection as handled until the batch's turn comes (it is rethrown there).
+    attrs.then(
+      () => (item.settled = true),
+      () => (item.settled = true),
+    );
+    pending.push(item);
+  };
+  const emit = async function* (item: PendingBatch) {
+    const attrs = await item.attrs;
+    for (const walked of item.nodes) {
       const { node } = walked;
       let hardlinkTo: string | undefined;
       if (node.type === 'file' && node.stats.linked) {
@@ -101,17 +122,25 @@ export async function* nodeEntries(
         if (hardlinkTo === undefined) firstPaths.set(key, node.path);
       }
       const entry = await nodeEntry(node, options, hardlinkTo);
-      const xattrs = attrs?.get(options.resolver.tree.hostPath(node.path));
+      const xattrs = attrs?.get(hostPath(walked));
       if (xattrs) entry.xattrs = xattrs;
       yield { ...walked, entry };
     }
-    batch = [];
   };
+  let batch: WalkedNode[] = [];
+  let limit = FIRST_XATTR_BATCH;
   for await (const walked of nodes) {
     batch.push(walked);
-    if (batch.length >= XATTR_BATCH) yield* flush();
+    if (batch.length >= limit) {
+      start(batch);
+      batch = [];
+      limit = XATTR_BATCH;
+    }
+    // Hand on every batch whose attributes are in; keep walking past the rest, a few batches at most.
+    while (pending[0]?.settled || pending.length > 2) yield* emit(pending.shift()!);
   }
-  yield* flush();
+  if (batch.length > 0) start(batch);
+  while (pending.length > 0) yield* emit(pending.shift()!);
 }
 
 /** One node as an {@link Entry} (without xattrs). */
