@@ -50,8 +50,9 @@ export function parseDigest(value: string): Digest {
 }
 
 /** True when `value` is a well-formed digest (see {@link parseDigest}). */
-export function isDigest(value: string): value is Digest {
-  return accepts(parseDigest, value);
+export function isDigest(value: unknown): value is Digest {
+  // A guard for untrusted JSON: anything but a string is simply not a digest.
+  return typeof value === 'string' && accepts(parseDigest, value);
 }
 
 /** The algorithm part of a digest (`sha256`). */

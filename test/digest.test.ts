@@ -64,6 +64,15 @@ describe('digest', () => {
     }
   });
 
+  it('isDigest answers false, never throws, for any value that is not a digest string', () => {
+    fc.assert(
+      fc.property(fc.anything(), (value) => {
+        expect(isDigest(value)).toBe(false);
+      }),
+    );
+    expect(isDigest(`sha256:${'ab'.repeat(32)}`)).toBe(true);
+  });
+
   it('parses valid digests and rejects malformed ones with a typed error', () => {
     const d = parseDigest(`sha256:${'ab'.repeat(32)}`);
     expect(digestAlgorithm(d)).toBe('sha256');

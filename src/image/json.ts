@@ -124,6 +124,11 @@ function encodeGeneric(value: unknown, what: string): string {
       return JSON.stringify(value);
     case 'object': {
       if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : encodeGeneric(v, what))).join(',')}]`;
+      // A Map, Set or typed array has no own enumerable members to encode: it would become {} and collide.
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) {
+        throw new InvalidImageError(what, `a ${(value as object).constructor?.name ?? 'non-plain object'} cannot be encoded as JSON`);
+      }
       const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
       keys.sort(compareUtf8);
       return `{${keys.map((k) => `${encodeString(k)}:${encodeGeneric((value as Record<string, unknown>)[k], what)}`).join(',')}}`;

@@ -194,8 +194,8 @@ export function parseReference(input: string, options: ParseReferenceOptions = {
  * isValidReference('Alpine');      // false
  * ```
  */
-export function isValidReference(input: string): boolean {
-  return accepts(parseReference, input);
+export function isValidReference(input: unknown): input is string {
+  return typeof input === 'string' && accepts(parseReference, input);
 }
 
 /**

@@ -41,6 +41,14 @@ describe('keys', () => {
     );
   });
 
+  it('refuses a part JSON cannot hold instead of encoding it as something else', () => {
+    for (const part of [new Map([['a', 1]]), new Set([1]), 1n, new Uint8Array([1]), () => 1, Number.NaN]) {
+      expect(() => keyOf([part]), String(part)).toThrow(TypeError);
+    }
+    expect(() => keyOf([{ nested: [new Map()] }])).toThrow(/Map cannot be encoded/);
+    expect(keyOf([Object.create(null) as object])).toBe(keyOf([{}]));
+  });
+
   it('an instruction keeps its key wherever it stands and however its keyword is spelled', () => {
     const [a] = instructions('FROM scratch\n\n# comment\ncopy a.txt /a\n');
     const [b] = instructions('FROM scratch\nCOPY a.txt /a\n');

@@ -96,6 +96,14 @@ describe('parseReference', () => {
     expect(isValidReference(input)).toBe(false);
   });
 
+  it('isValidReference answers false, never throws, for a value that is not a string', () => {
+    fc.assert(
+      fc.property(fc.anything().filter((v) => typeof v !== 'string'), (value) => {
+        expect(isValidReference(value)).toBe(false);
+      }),
+    );
+  });
+
   it('can leave the tag off', () => {
     const ref = parseReference('busybox', { defaultTag: false });
     expect(ref.tag).toBeUndefined();

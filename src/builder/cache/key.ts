@@ -40,7 +40,14 @@ export type CacheKey = Digest;
  * ```
  */
 export function keyOf(parts: readonly unknown[]): CacheKey {
-  return sha256(canonicalJsonString('generic', [KEY_VERSION, ...parts]));
+  let json: string;
+  try {
+    json = canonicalJsonString('generic', [KEY_VERSION, ...parts]);
+  } catch (err) {
+    // Key parts come from the builder's code, never from input: a part JSON cannot hold is a bug there.
+    throw new TypeError(`cache key part cannot be encoded: ${(err as Error).message}`, { cause: err });
+  }
+  return sha256(json);
 }
 
 /** Fields of an instruction that say where it is or how it was spelled, not what it does. */
