@@ -123,6 +123,19 @@ describe('ADD of URLs', () => {
     expect(members.find((m) => m.path === '/x/__unnamed__')).toBeDefined();
   });
 
+  it('names the file after the decoded path\'s last element, so encoded slashes cannot climb out', async () => {
+    const result = await buildText(
+      'FROM scratch\nADD https://example.test/a%2F..%2F..%2Fetc%2Fpasswd /app/\nADD https://example.test/dir/..%2F.. /up/\nADD https://example.test/x/my%20tool.sh /t/\n',
+      {},
+      { fetcher },
+    );
+    const paths = (await Promise.all((await result.image.layers()).map(layerMembers))).flat().map((m) => m.path);
+    expect(paths).toContain('/app/passwd');
+    expect(paths).toContain('/up/__unnamed__');
+    expect(paths).toContain('/t/my tool.sh');
+    expect(paths.filter((p) => p.startsWith('/etc'))).toEqual([]);
+  });
+
   it('--checksum is verified; no fetcher, git sources and COPY of a URL are typed errors', async () => {
     const good = sha256(body);
     await buildText(`FROM scratch\nADD --checksum=${good} https://example.test/a /a\n`, {}, { fetcher });

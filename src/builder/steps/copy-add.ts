@@ -5,6 +5,7 @@
  * into one layer.
  * @module
  */
+import { posix } from 'node:path';
 import { sha256 } from '../../digest.js';
 import type { AddInstruction, CopyInstruction } from '../../dockerfile/instructions/types.js';
 import { bytesSource, type Entry } from '../../layers/entry.js';
@@ -370,13 +371,7 @@ async function fetchItem(run: StageRun, ins: AddInstruction, url: string): Promi
       });
     }
   }
-  let name = '__unnamed__';
-  try {
-    const base = new URL(url).pathname.split('/').filter(Boolean).pop();
-    if (base) name = decodeURIComponent(base);
-  } catch {
-    /* keep the default name */
-  }
+  const name = urlFileName(url);
   const entry: Entry = {
     path: '/' + name,
     type: 'file',
@@ -397,4 +392,21 @@ async function fetchItem(run: StageRun, ins: AddInstruction, url: string): Promi
       yield { rel: '', entry };
     },
   };
+}
+
+/**
+ * The name ADD gives a downloaded file: the last element of the URL's
+ * decoded path, as BuildKit takes `path.Base` of Go's decoded `URL.Path`
+ * (`a%2F..%2Fpasswd` names `passwd`), or `__unnamed__` when that is empty,
+ * `.`, `..` or not a file name.
+ */
+function urlFileName(url: string): string {
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(url).pathname);
+  } catch {
+    return '__unnamed__';
+  }
+  const base = posix.basename(path);
+  return base === '' || base === '.' || base === '..' || base.includes('\0') ? '__unnamed__' : base;
 }
