@@ -19,7 +19,9 @@ import { mkdir, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { atExit } from '../../exit-cleanups.js';
+import { memoPromise } from '../../memo.js';
 import { temporaryWriter } from '../fs-atomic.js';
+import { processAlive } from './lock.js';
 
 /** Files of dead writers without an owner tag are removed after this long anyway. */
 const ORPHAN_MAX_AGE_MS = 24 * 60 * 60 * 1000;
@@ -63,11 +65,7 @@ const OWNER = /-(p(\d+)s(\d+)h([0-9a-f]{8}))-[0-9a-f]+$/;
 
 /** Whether the owner named by a tag's pid and start time is a live process on this host. */
 export function ownerAlive(pid: number, start: string): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (!processAlive(pid)) return false;
   if (start === '0') return true;
   const now = processStartTime(pid);
   // No /proc entry although kill() saw the pid: another pid namespace; keep it.
@@ -160,17 +158,11 @@ const processDirs = new Map<string, Promise<string>>();
  * ```
  */
 export async function processScratchDir(storeRoot: string, prefix: string): Promise<string> {
-  const key = join(storeTmp(storeRoot), prefix);
-  let pending = processDirs.get(key);
-  if (!pending) {
-    pending = makeScratchDir(storeTmp(storeRoot), prefix).then((dir) => {
-      atExit(() => rmSync(dir, { recursive: true, force: true }));
-      return dir;
-    });
-    processDirs.set(key, pending);
-    pending.catch(() => processDirs.delete(key));
-  }
-  const dir = await pending;
+  const dir = await memoPromise(processDirs, join(storeTmp(storeRoot), prefix), async () => {
+    const made = await makeScratchDir(storeTmp(storeRoot), prefix);
+    atExit(() => rmSync(made, { recursive: true, force: true }));
+    return made;
+  });
   await mkdir(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
