@@ -256,7 +256,12 @@ export async function containerLogs(runtime: ContainerRuntime, nameOrId: string,
   }
   while (!done) {
     if (options.signal?.aborted) return;
-    if (until !== undefined && BigInt(Date.now()) * 1_000_000n > until) return;
+    if (until !== undefined && BigInt(Date.now()) * 1_000_000n > until) {
+      // Lines stamped before `until` may have come since the last read: one more, then stop.
+      const last = await readNew(false);
+      show(mergeLines(last.stdout, last.stderr));
+      return;
+    }
     await sleep(options.intervalMs ?? 100);
     done = await exited();
     const next = await readNew(done);
