@@ -9,6 +9,7 @@
 import { createWriteStream } from 'node:fs';
 import { extractLayer, type Image, layerFromTarFile, makeScratchDir, type SecretSource, specFields, squash, type SshAgent, startSshAgent, storeTmp } from '../index.js';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { UsageError } from './io.js';
@@ -109,12 +110,13 @@ export type SshSpec = { socket: string } | { keys: string[] };
  * `--ssh default` (the agent at `$SSH_AUTH_SOCK`), `--ssh ID=SOCKET`, or
  * `--ssh ID=KEY[,KEY…]` (private key files, served by an agent of
  * layerkit's own for the build: see {@link sshAgents}), as buildx reads
- * them.
+ * them. A leading `~/` in a path is the home directory (`$HOME`).
  *
  * @example
  * ```ts
  * await parseSsh(['default']);                  // { default: { socket: process.env.SSH_AUTH_SOCK } }
  * await parseSsh(['git=/home/me/.ssh/id_ed25519']); // { git: { keys: ['/home/me/.ssh/id_ed25519'] } }
+ * await parseSsh(['git=~/.ssh/id_ed25519']);         // the same, with HOME=/home/me
  * ```
  */
 export async function parseSsh(specs: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, SshSpec>> {
@@ -122,7 +124,9 @@ export async function parseSsh(specs: string[], env: NodeJS.ProcessEnv = process
   for (const spec of specs) {
     const eq = spec.indexOf('=');
     const id = eq < 0 ? spec : spec.slice(0, eq);
-    const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter(Boolean);
+    // `~/` as the shell would have expanded it (it does not after `ID=`), as docker's CLI does.
+    const home = env['HOME'] || homedir();
+    const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter(Boolean).map((p) => (p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p));
     if (id === '') throw new UsageError(`--ssh expects default or ID[=SOCKET|KEY[,KEY…]], got ${JSON.stringify(spec)}`);
     if (paths.length === 0) {
       const socket = env['SSH_AUTH_SOCK'];
