@@ -14,7 +14,7 @@
  * @module
  */
 import { createPrivateKey, createHash, sign, type KeyObject } from 'node:crypto';
-import { chmod, readFile, rm } from 'node:fs/promises';
+import { chmod, lstat, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { LayerkitError } from '../errors.js';
@@ -33,7 +33,9 @@ export type SshAgentErrorCode =
   /** A key protected by a passphrase. */
   | 'SSH_KEY_ENCRYPTED'
   /** The agent's socket cannot be made (path too long, directory missing). */
-  | 'SSH_AGENT_FAILED';
+  | 'SSH_AGENT_FAILED'
+  /** The socket's directory is not private: another user owns it or may enter or write it. */
+  | 'SSH_AGENT_DIR_UNSAFE';
 
 /**
  * Facts of a {@link SshAgentError}.
@@ -125,8 +127,25 @@ export interface SshAgent {
 export interface SshAgentOptions {
   /** Private key files. */
   keys: readonly string[];
-  /** An existing directory of the caller's (the socket is made in it: `agent.sock`). */
+  /**
+   * An existing private directory of the caller's: owned by this user and
+   * closed to everyone else (mode 0700). The socket (`agent.sock`) has the
+   * umask's permissions between its making and its chmod to 0600; only the
+   * directory keeps others from connecting in that moment.
+   */
   dir: string;
+}
+
+/** Refuses a socket directory that is not this user's alone (see {@link SshAgentOptions.dir}). */
+async function checkPrivateDir(dir: string): Promise<void> {
+  const info = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
+    throw new SshAgentError('SSH_AGENT_FAILED', `cannot start an ssh agent in ${dir}: ${err.code ?? err.message}`, { path: dir, reason: err.code ?? err.message }, { cause: err });
+  });
+  const unsafe = (reason: string) => new SshAgentError('SSH_AGENT_DIR_UNSAFE', `cannot start an ssh agent in ${dir}: ${reason}; use a directory only you can enter (mode 0700)`, { path: dir, reason });
+  if (!info.isDirectory()) throw unsafe('not a directory');
+  const uid = process.getuid?.();
+  if (uid !== undefined && info.uid !== uid) throw unsafe(`owned by uid ${info.uid}`);
+  if ((info.mode & 0o033) !== 0) throw unsafe(`mode ${(info.mode & 0o777).toString(8).padStart(4, '0')} lets others enter or write it`);
 }
 
 // --- the wire format (RFC 4251) ---------------------------------------------
@@ -385,20 +404,27 @@ function identity(k: AgentKey): SshIdentity {
  * Starts an ssh-agent serving the private keys of `keys` on a Unix socket
  * `agent.sock` in `dir` (mode 0600), in this process, until `close`. The
  * keys are read and checked first: nothing listens when one cannot be used.
+ * `dir` must be private (0700, this user's): the socket is reachable
+ * through it for a moment before its mode is set.
  * Pass `agent.socket` where an agent socket is taken (`build({ ssh })`).
  *
- * @throws {@link SshAgentError} `SSH_KEY_INVALID`, `SSH_KEY_ENCRYPTED`, `SSH_AGENT_FAILED`.
+ * @throws {@link SshAgentError} `SSH_KEY_INVALID`, `SSH_KEY_ENCRYPTED`, `SSH_AGENT_DIR_UNSAFE`, `SSH_AGENT_FAILED`.
  * @example
  * ```ts
+ * import { rm } from 'node:fs/promises';
  * import { build, makeScratchDir, startSshAgent, storeTmp } from 'layerkit';
  *
- * const dir = await makeScratchDir(storeTmp('.layerkit'), 'ssh-agent');
- * const agent = await startSshAgent({ keys: [`${process.env.HOME}/.ssh/id_ed25519`], dir });
+ * const dir = await makeScratchDir(storeTmp('.layerkit'), 'ssh-agent'); // mode 0700
  * try {
- *   // RUN --mount=type=ssh git clone git@github.com:me/private.git
- *   await build({ context: '.', store: '.layerkit', ssh: { default: agent.socket } });
+ *   const agent = await startSshAgent({ keys: [`${process.env.HOME}/.ssh/id_ed25519`], dir });
+ *   try {
+ *     // RUN --mount=type=ssh git clone git@github.com:me/private.git
+ *     await build({ context: '.', store: '.layerkit', ssh: { default: agent.socket } });
+ *   } finally {
+ *     await agent.close();
+ *   }
  * } finally {
- *   await agent.close();
+ *   await rm(dir, { recursive: true, force: true });
  * }
  * ```
  */
@@ -410,6 +436,7 @@ export async function startSshAgent(options: SshAgentOptions): Promise<SshAgent>
   if (Buffer.byteLength(socket) > 107) {
     throw new SshAgentError('SSH_AGENT_FAILED', `cannot start an ssh agent: its socket path is longer than a Unix socket allows (${Buffer.byteLength(socket)} bytes): ${socket}`, { path: socket, reason: 'path too long' });
   }
+  await checkPrivateDir(options.dir);
   const connections = new Set<Socket>();
   const server: Server = createServer((conn) => {
     connections.add(conn);
@@ -422,7 +449,16 @@ export async function startSshAgent(options: SshAgentOptions): Promise<SshAgent>
     );
     server.listen(socket, () => resolve());
   });
-  await chmod(socket, 0o600);
+  try {
+    await chmod(socket, 0o600);
+  } catch (err) {
+    // Nothing may stay listening (or on disk) with the umask's permissions.
+    for (const conn of connections) conn.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await rm(socket, { force: true });
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new SshAgentError('SSH_AGENT_FAILED', `cannot start an ssh agent at ${socket}: cannot make the socket private: ${reason}`, { path: socket, reason }, { cause: err });
+  }
   let closed: Promise<void> | undefined;
   return {
     socket,

@@ -6,17 +6,30 @@
  */
 import { execFile } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import * as fsp from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sandboxExecutor } from '../../src/sandbox/index.js';
 import { SshAgentError, startSshAgent, type SshAgent } from '../../src/sandbox/ssh-agent.js';
+import { parseSsh } from '../../src/cli/build-inputs.js';
 import { ImageStore } from '../../src/image/store/store.js';
 import { buildText, sandboxReady, tempDir } from '../builder/helpers.js';
 import { tool } from '../layers/interop-helpers.js';
 import { layerkit } from './habits-helpers.js';
+
+// chmod as it is, unless a test makes it fail (a file system that refuses it).
+const chmodFails = vi.hoisted(() => ({ on: false }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof fsp>();
+  return {
+    ...real,
+    chmod: (...args: Parameters<typeof real.chmod>) =>
+      chmodFails.on ? Promise.reject(Object.assign(new Error('EPERM: operation not permitted, chmod'), { code: 'EPERM' })) : real.chmod(...args),
+  };
+});
 
 const haveOpenSsh = tool('ssh-keygen', '-?') && tool('ssh-add', '-?');
 let work: string;
@@ -160,6 +173,60 @@ describe('startSshAgent', () => {
       expect((err as SshAgentError).data.path).toBe(join(keys, file));
     }
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('refuses a socket directory others can enter or write, or that is not a directory, with a typed error', async (t) => {
+    if (!haveOpenSsh) return t.skip();
+    const dir = join(work, 'open');
+    await mkdir(dir, { mode: 0o700 });
+    for (const mode of [0o755, 0o711, 0o720, 0o702, 0o777]) {
+      await chmod(dir, mode);
+      const err = await startSshAgent({ keys: [join(keys, 'ed25519')], dir }).catch((e: unknown) => e);
+      expect(err, mode.toString(8)).toBeInstanceOf(SshAgentError);
+      expect((err as SshAgentError).code).toBe('SSH_AGENT_DIR_UNSAFE');
+      expect((err as SshAgentError).data.path).toBe(dir);
+      expect(await readdir(dir)).toEqual([]);
+    }
+    const err = await startSshAgent({ keys: [join(keys, 'ed25519')], dir: join(keys, 'ed25519') }).catch((e: unknown) => e);
+    expect((err as SshAgentError).code).toBe('SSH_AGENT_DIR_UNSAFE');
+    // 0700 and 0740 (others may list, not enter) are private enough.
+    for (const mode of [0o700, 0o740]) {
+      await chmod(dir, mode);
+      const agent = await startSshAgent({ keys: [join(keys, 'ed25519')], dir });
+      await agent.close();
+    }
+  });
+
+  it('when the socket cannot be made private, stops listening, removes it and throws SSH_AGENT_FAILED', async (t) => {
+    if (!haveOpenSsh) return t.skip();
+    const dir = join(work, 'no-chmod');
+    await mkdir(dir, { mode: 0o700 });
+    const servers = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeServerWrap').length;
+    const before = servers();
+    chmodFails.on = true;
+    const err = await startSshAgent({ keys: [join(keys, 'ed25519')], dir })
+      .catch((e: unknown) => e)
+      .finally(() => (chmodFails.on = false));
+    expect(err).toBeInstanceOf(SshAgentError);
+    expect((err as SshAgentError).code).toBe('SSH_AGENT_FAILED');
+    expect((err as SshAgentError).message).toContain('EPERM');
+    expect(await readdir(dir)).toEqual([]);
+    expect(servers()).toBe(before);
+  });
+});
+
+describe('parseSsh', () => {
+  it('reads a leading ~/ after ID= as the home directory, as docker does (the shell expands it only at a word start)', async () => {
+    const home = join(work, 'home');
+    await mkdir(join(home, '.ssh'), { recursive: true });
+    await writeFile(join(home, '.ssh', 'id_test'), 'a key file\n');
+    await writeFile(join(home, '.ssh', 'id_other'), 'a key file\n');
+    expect(await parseSsh(['default=~/.ssh/id_test', 'git=~/.ssh/id_test,~/.ssh/id_other'], { HOME: home })).toEqual({
+      default: { keys: [join(home, '.ssh', 'id_test')] },
+      git: { keys: [join(home, '.ssh', 'id_test'), join(home, '.ssh', 'id_other')] },
+    });
+    // Only a leading ~/: a ~ elsewhere is part of the name.
+    await expect(parseSsh(['default=.ssh/~/id_test'], { HOME: home })).rejects.toThrow('does not exist');
   });
 });
 
