@@ -39,6 +39,13 @@ export class LayerkitError<
    * `FILE:LINE:COL: message` when `data` has a 1-based `line` (and `column`,
    * 1 when absent), followed by the source line and a caret when `data` has
    * `sourceLine`; the bare message otherwise.
+   *
+   * @example
+   * ```ts
+   * try { await build({ context: '.' }); } catch (err) {
+   *   if (err instanceof LayerkitError) console.error(err.format('app.Dockerfile')); // app.Dockerfile:3:1: …
+   * }
+   * ```
    */
   format(file = 'Dockerfile'): string {
     const { line, column, sourceLine } = this.data as { line?: unknown; column?: unknown; sourceLine?: unknown };
@@ -80,6 +87,13 @@ export function accepts<T>(parse: (input: T) => unknown, input: T): boolean {
 /**
  * The arguments of a {@link LayerkitError} after code and message: `data`
  * (optional when all its fields are) and the `cause`.
+ *
+ * @example
+ * ```ts
+ * class QuotaError extends LayerkitError<'QUOTA', { limit?: number }> {}
+ * new QuotaError('QUOTA', 'over quota');                        // data may be left out
+ * new QuotaError('QUOTA', 'over quota', { limit: 10 }, { cause }); // or given, with a cause
+ * ```
  */
 export type ErrorArguments<Data> = {} extends Data
   ? [data?: Data, options?: { cause?: unknown }]
