@@ -19,7 +19,7 @@
  * @module
  */
 import { constants } from 'node:fs';
-import { chmod, link, lchown, lstat, lutimes, mkdir, open, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, link, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { basename, posix } from 'node:path';
 import type { Entry } from '../layers/entry.js';
 import { makeSpecial } from '../layers/changes/disk.js';
@@ -106,6 +106,27 @@ export async function copyTarget(root: string, hostPath: string, containerPath: 
     base = dest.path;
   }
   return base;
+}
+
+/**
+ * What {@link copyIntoRoot} writes for `hostPath`, relative to its target
+ * (`''` for the target itself): the source's tree, symlinks not followed.
+ *
+ * @example
+ * ```ts
+ * await copyWrites('conf.d'); // [{ path: '', dir: true }, { path: 'a.conf', dir: false }]
+ * ```
+ */
+export async function copyWrites(hostPath: string): Promise<Array<{ path: string; dir: boolean }>> {
+  const out: Array<{ path: string; dir: boolean }> = [];
+  const walk = async (rel: string): Promise<void> => {
+    const info = await lstat(rel === '' ? hostPath : posix.join(hostPath, rel));
+    out.push({ path: rel, dir: info.isDirectory() });
+    if (!info.isDirectory()) return;
+    for (const name of await readdir(posix.join(hostPath, rel))) await walk(rel === '' ? name : `${rel}/${name}`);
+  };
+  await walk('');
+  return out;
 }
 
 const asRoot = () => process.getuid?.() === 0;

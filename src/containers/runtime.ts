@@ -33,7 +33,7 @@ import { runAttached, withTerminalSize, type AttachOptions } from './attach.js';
 import { createCgroup, inCgroup, joinCgroupArgv, removeCgroup, setFrozen } from './cgroup.js';
 import { containerChanges, writableEntries } from './changes.js';
 import { commitImage, type ContainerCommitOptions, type ContainerCommitResult } from './commit.js';
-import { copyIntoRoot, copyTarget } from './copy-in.js';
+import { copyIntoRoot, copyTarget, copyWrites } from './copy-in.js';
 import { ContainerError } from './errors.js';
 import { runningRoot, withMountedRoot } from './rootfs.js';
 import { containerSpec, type CreateOptions } from './spec.js';
@@ -456,7 +456,10 @@ export class ContainerRuntime {
       caps,
       async (root, helper) => {
         // Rootless with subordinate ids: the image's directories belong to other ids than the caller's.
-        if (map) await handBackForWrite([caps.tools.nsenter!, '-t', String(helper.pid), '--user', '--mount', '--'], caps.tools, helper.merged, await copyTarget(root, hostPath, containerPath), join(dir, OWNERS_FILE));
+        if (map) {
+          const enter = [caps.tools.nsenter!, '-t', String(helper.pid), '--user', '--mount', '--'];
+          await handBackForWrite(enter, caps.tools, helper.merged, await copyTarget(root, hostPath, containerPath), await copyWrites(hostPath), join(dir, OWNERS_FILE));
+        }
         await copyIntoRoot(root, hostPath, containerPath, options);
       },
       map,

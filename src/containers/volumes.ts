@@ -191,8 +191,11 @@ export async function sandboxMounts(storeRoot: string, mounts: readonly Containe
     if (!info) throw new ContainerError('INVALID_OPTION', `invalid mount config for type "bind": bind source path does not exist: ${hostPath}`, { reason: 'no such path', path: hostPath });
     const id = `container-mount-${i}`;
     hostPaths.set(id, hostPath);
-    // mode/uid/gid as the directory has them, so that the sandbox's first-use set-up of an empty directory changes nothing.
-    out.push({ type: 'cache', id, target: m.target, readOnly: m.readOnly === true, required: false, sharing: 'shared', mode: info.mode & 0o7777, uid: info.uid, gid: info.gid });
+    // The sandbox's first-use set-up of an empty directory must change nothing: a bind or volume is never chowned.
+    // mode/owner as the directory has them, in the sandbox's ids: as root the host's; rootless the caller is root
+    // inside, and a host uid is no namespace id (handed to the sandbox it would give the caller's directory away).
+    const owner = process.getuid?.() === 0 ? { uid: info.uid, gid: info.gid } : { uid: 0, gid: 0 };
+    out.push({ type: 'cache', id, target: m.target, readOnly: m.readOnly === true, required: false, sharing: 'shared', mode: info.mode & 0o7777, ...owner });
   }
   return {
     mounts: out,

@@ -15,6 +15,7 @@ import { execFile } from 'node:child_process';
 import { lstat, mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { memoPromise } from '../memo.js';
 import { SandboxError } from './errors.js';
 import { findProgram, probeSandbox } from './probe.js';
 
@@ -92,7 +93,8 @@ export function unshareIdArgs(map: IdMap | undefined): string[] {
   return ['--user', '--map-root-user', `--map-users=${map.uids.start},1,${map.uids.count}`, `--map-groups=${map.gids.start},1,${map.gids.count}`];
 }
 
-let found: Promise<IdMapProbe | undefined> | undefined;
+/** The probe, once per process (a failed one is tried again). */
+const found = new Map<'ids', Promise<IdMapProbe>>();
 
 /**
  * The map of the rootless sandbox (probed once per process): undefined when
@@ -106,8 +108,7 @@ let found: Promise<IdMapProbe | undefined> | undefined;
  */
 export function sandboxIds(caps: { rootless: boolean; available: boolean; tools: Record<string, string> }): Promise<IdMapProbe | undefined> {
   if (!caps.rootless || !caps.available) return Promise.resolve(undefined);
-  found ??= (async () => findIdMap(caps.tools, { newuidmap: await findProgram('newuidmap'), newgidmap: await findProgram('newgidmap') }))();
-  return found;
+  return memoPromise(found, 'ids', async () => findIdMap(caps.tools, { newuidmap: await findProgram('newuidmap'), newgidmap: await findProgram('newgidmap') }));
 }
 
 /** What {@link findIdMap} found: a map that works, or why there is none. */
@@ -132,12 +133,8 @@ export async function findIdMap(tools: Record<string, string>, helpers: { newuid
   if (!gids) return { reason: `no subordinate gid range for ${name} in /etc/subgid` };
   if (!helpers.newuidmap || !helpers.newgidmap) return { reason: 'newuidmap/newgidmap not found (Debian package uidmap)' };
   const map = { uids, gids };
-  const out = await new Promise<string>((resolve) => {
-    const argv = [...unshareIdArgs(map), '--', tools.sh!, '-c', 'cat /proc/self/uid_map /proc/self/gid_map'];
-    execFile(tools.unshare!, argv, { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } }, (err, stdout, stderr) => {
-      resolve(err ? `error: ${String(stderr).trim().split('\n').pop() ?? err.message}` : String(stdout));
-    });
-  });
+  const probe = await shellIn([tools.unshare!, ...unshareIdArgs(map), '--'], tools, 'cat /proc/self/uid_map /proc/self/gid_map', []);
+  const out = probe.code === 0 ? probe.stdout : `error: ${probe.stderr.trim().split('\n').pop() || `exit code ${probe.code}`}`;
   const lines = out.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
   const want = [`0 ${uid} 1`, `1 ${uids.start} ${uids.count}`, `0 ${process.getgid?.() ?? 0} 1`, `1 ${gids.start} ${gids.count}`];
   if (want.every((w) => lines.includes(w))) return { map };
@@ -146,18 +143,24 @@ export async function findIdMap(tools: Record<string, string>, helpers: { newuid
 
 const MAPPED_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
+/** Runs `sh -c script sh args…` under the command `enter` (unshare or nsenter with their options). */
+function shellIn(enter: string[], tools: Record<string, string>, script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(enter[0]!, [...enter.slice(1), tools.sh!, '-c', script, 'sh', ...args], { env: MAPPED_ENV, cwd: '/', maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
 /**
  * Runs `sh -c script sh args…` as root of a user namespace with `map`: what
  * the caller cannot do to files owned by its subordinate ids (chown them,
  * remove them) it does there.
  */
-export function runMapped(map: IdMap, tools: Record<string, string>, script: string, args: string[]): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(tools.unshare!, [...unshareIdArgs(map), '--', tools.sh!, '-c', script, 'sh', ...args], { env: MAPPED_ENV, cwd: '/', maxBuffer: 1 << 20 }, (err, _stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stderr: String(stderr) });
-    });
-  });
+export async function runMapped(map: IdMap, tools: Record<string, string>, script: string, args: string[]): Promise<{ code: number; stderr: string }> {
+  const { code, stderr } = await shellIn([tools.unshare!, ...unshareIdArgs(map), '--'], tools, script, args);
+  return { code, stderr };
 }
 
 /** One path whose owner a pass sets (namespace ids), with its mode (chown clears set-id bits). */
@@ -231,12 +234,15 @@ export function ownersBackScript(owned: string, owners: string, also: string[] =
   return `(cd ${q(owned)} && find . ${select} -printf '%U %G %m %P\\0' > ${q(owners)} && find . ${select} -exec chown -h 0:0 {} +${rest}) >/dev/null 2>&1`;
 }
 
+/** One record of an owners file: `uid gid mode path`. */
+const OWNER_RECORD = /^(\d+) (\d+) ([0-7]+) ([\s\S]+)$/;
+
 /** What {@link ownersBackScript} recorded: path (`/a/b`) → namespace ids and mode. */
 export async function readOwners(file: string): Promise<Map<string, { uid: number; gid: number; mode: number }>> {
   const out = new Map<string, { uid: number; gid: number; mode: number }>();
   const text = await readFile(file, 'utf8').catch(() => '');
   for (const record of text.split('\0')) {
-    const match = /^(\d+) (\d+) ([0-7]+) ([\s\S]+)$/.exec(record);
+    const match = OWNER_RECORD.exec(record);
     if (match) out.set('/' + match[4], { uid: Number(match[1]), gid: Number(match[2]), mode: parseInt(match[3]!, 8) & 0o7777 });
   }
   return out;
@@ -246,26 +252,33 @@ export async function readOwners(file: string): Promise<Map<string, { uid: numbe
  * Makes `target` (a resolved path inside the root `merged`, a stopped
  * container's overlay over its handed-back writable layer) writable to the
  * caller, as root of the namespace `enter` runs a command in: the
- * directories on the way to it are given to root and their owners recorded
- * in `ownersFile` (the next start gives them back, see
- * {@link ownersBackScript}); `target` and all below it become root's
- * unrecorded, as `docker cp` run by root leaves what it writes.
+ * directories on the way to it and everything below it are given to root
+ * and their owners recorded in `ownersFile` (the next start gives them back,
+ * see {@link ownersBackScript}), except what the copy writes (`written`,
+ * relative to `target`, `''` for itself), which becomes root's unrecorded,
+ * as `docker cp` run by root leaves what it writes.
  *
  * @example
  * ```ts
- * await handBackForWrite([nsenter, '-t', String(pid), '--user', '--mount', '--'], caps.tools, '/tmp/c/cp-x/m', '/home/app/f', join(dir, OWNERS_FILE));
+ * await handBackForWrite([nsenter, '-t', String(pid), '--user', '--mount', '--'], caps.tools, '/tmp/c/cp-x/m', '/home/app', [{ path: '', dir: true }, { path: 'f', dir: false }], join(dir, OWNERS_FILE));
  * ```
  */
-export async function handBackForWrite(enter: string[], tools: Record<string, string>, merged: string, target: string, ownersFile: string): Promise<void> {
+export async function handBackForWrite(
+  enter: string[],
+  tools: Record<string, string>,
+  merged: string,
+  target: string,
+  written: ReadonlyArray<{ path: string; dir: boolean }>,
+  ownersFile: string,
+): Promise<void> {
   const parts = target.split('/').filter(Boolean);
+  const top = parts.join('/');
   const ancestors = parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
-  const inNamespace = (script: string, args: string[]) =>
-    new Promise<string>((resolve, reject) => {
-      execFile(enter[0]!, [...enter.slice(1), tools.sh!, '-c', script, 'sh', merged, ...args], { env: MAPPED_ENV, cwd: '/', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-        if (err) reject(new SandboxError('SANDBOX_SETUP_FAILED', `cannot make ${target} writable in the user namespace: ${String(stderr).trim()}`, { path: target, reason: String(stderr).trim() }));
-        else resolve(String(stdout));
-      });
-    });
+  const inNamespace = async (script: string, args: string[]) => {
+    const result = await shellIn(enter, tools, script, [merged, ...args]);
+    if (result.code !== 0) throw new SandboxError('SANDBOX_SETUP_FAILED', `cannot make ${target} writable in the user namespace: ${result.stderr.trim()}`, { path: target, reason: result.stderr.trim() });
+    return result.stdout;
+  };
   const stats = ancestors.length === 0 ? '' : await inNamespace('cd "$1" && shift && for p; do stat -c \'%u %g %a\' -- "./$p" || exit 1; done', ancestors);
   const records: string[] = [];
   const given: string[] = [];
@@ -275,17 +288,29 @@ export async function handBackForWrite(enter: string[], tools: Record<string, st
     records.push(`${line} ${path}`);
     given.push(path);
   });
-  const kept = (await readFile(ownersFile, 'utf8').catch(() => ''))
-    .split('\0')
-    .filter((record) => {
-      const path = /^\d+ \d+ [0-7]+ ([\s\S]+)$/.exec(record)?.[1];
-      return path !== undefined && path !== parts.join('/') && !path.startsWith(parts.join('/') + '/');
-    });
+  const inTarget = (rel: string) => (rel === '' ? top : top === '' ? rel : `${top}/${rel}`);
+  const replaced = new Set(written.map((w) => inTarget(w.path)));
+  // A non-directory of the copy removes whatever tree was at its path.
+  const removedTrees = written.filter((w) => !w.dir).map((w) => inTarget(w.path) + '/');
+  const keep = (record: string) => {
+    const path = OWNER_RECORD.exec(record)?.[4];
+    return path !== undefined && !replaced.has(path) && !removedTrees.some((t) => path.startsWith(t));
+  };
+  // What is below the target and not root's keeps its owner: listed as the owners-back pass lists (namespace ids).
+  const below = top === '' ? '.' : `./${top}`;
+  const found = top === '' ? '' : await inNamespace('cd "$1" && { ! [ -e "$2" ] || find "$2" \\( ! -uid 0 -o ! -gid 0 \\) -printf \'%U %G %m %p\\0\'; }', [below]);
+  for (const record of found.split('\0')) {
+    const match = OWNER_RECORD.exec(record);
+    if (!match) continue;
+    const path = match[4]!.replace(/^\.\/?/, '');
+    if (path !== '') records.push(`${match[1]} ${match[2]} ${match[3]} ${path}`);
+  }
+  const kept = (await readFile(ownersFile, 'utf8').catch(() => '')).split('\0').filter(keep);
   // Recorded before the owners change: a failure after this leaves records that give back what is still there.
-  const all = [...kept, ...records];
+  const all = [...kept, ...records.filter(keep)];
   await writeFile(ownersFile, all.length === 0 ? '' : all.join('\0') + '\0');
   const script = 'cd "$1" && shift && t="$1" && shift && { [ $# -eq 0 ] || chown -h 0:0 -- "$@"; } && { [ -z "$t" ] || ! [ -e "./$t" ] || chown -R -h 0:0 -- "./$t"; }';
-  await inNamespace(script, [parts.join('/'), ...given.map((p) => './' + p)]);
+  await inNamespace(script, [top, ...given.map((p) => './' + p)]);
 }
 
 /**

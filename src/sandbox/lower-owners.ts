@@ -14,13 +14,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Layer } from '../layers/layer.js';
+import { memoPromise } from '../memo.js';
 import { classifyPath } from '../layers/changes/whiteout.js';
 import { readTar } from '../layers/tar/read.js';
 import type { ExtractedLayer } from './extracted.js';
 import { applyOwners, type IdMap, type OwnedPath } from './id-map.js';
 
 const MARKER = 'owners.json';
-const inFlight = new Map<string, Promise<void>>();
+/** Per lower and map: chowned once per process (a failure is tried again). */
+const done = new Map<string, Promise<void>>();
 
 /**
  * Gives the files of `lower` (extracted from `layer`) the layer's owners in
@@ -33,12 +35,7 @@ const inFlight = new Map<string, Promise<void>>();
  * ```
  */
 export function lowerOwners(lower: ExtractedLayer, layer: Layer, map: IdMap, tools: Record<string, string>): Promise<void> {
-  let pending = inFlight.get(lower.root);
-  if (!pending) {
-    pending = chownLower(lower, layer, map, tools).finally(() => inFlight.delete(lower.root));
-    inFlight.set(lower.root, pending);
-  }
-  return pending;
+  return memoPromise(done, `${lower.root}\0${JSON.stringify(map)}`, () => chownLower(lower, layer, map, tools));
 }
 
 async function chownLower(lower: ExtractedLayer, layer: Layer, map: IdMap, tools: Record<string, string>): Promise<void> {

@@ -19,6 +19,8 @@ export interface TestUser {
 
 /** Adds a user named `name` with a range of 65536 subordinate ids that no other user has. */
 export async function makeRangeUser(name: string): Promise<TestUser> {
+  // A user of this name left by a run that was killed (its name has a pid that may come again): gone first.
+  if (await run('id', ['-u', name]).then(() => true, () => false)) await removeUser(name);
   await run('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', '--user-group', name]);
   const uid = Number((await run('id', ['-u', name])).stdout.trim());
   const gid = Number((await run('id', ['-g', name])).stdout.trim());
@@ -46,11 +48,29 @@ export async function removeRangeUser(user: TestUser): Promise<boolean> {
   if (!user.made) return true;
   const { name, made } = user;
   await run('usermod', ['--del-subuids', made.subuids, '--del-subgids', made.subgids, name]).catch(() => undefined);
-  await run('userdel', [name]);
+  await removeUser(name);
   for (const file of ['/etc/passwd', '/etc/subuid', '/etc/subgid']) {
     if ((await readFile(file, 'utf8')).split('\n').some((l) => l.startsWith(`${name}:`))) return false;
   }
   return true;
+}
+
+/** Ends the processes of `name` (by its exact uid), then removes it with the ranges it still has. */
+async function removeUser(name: string): Promise<void> {
+  const uid = (await run('id', ['-u', name])).stdout.trim();
+  // pkill exits 1 when nothing matched.
+  await run('pkill', ['-KILL', '-U', uid]).catch((err: { code?: number }) => {
+    if (err.code !== 1) throw err;
+  });
+  const ranges = async (file: string) =>
+    (await readFile(file, 'utf8').catch(() => ''))
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}:`))
+      .map((l) => l.split(':'))
+      .map(([, start, count]) => `${start}-${Number(start) + Number(count) - 1}`);
+  for (const range of await ranges('/etc/subuid')) await run('usermod', ['--del-subuids', range, name]).catch(() => undefined);
+  for (const range of await ranges('/etc/subgid')) await run('usermod', ['--del-subgids', range, name]).catch(() => undefined);
+  await run('userdel', [name]);
 }
 
 async function freeRangeStart(): Promise<number> {

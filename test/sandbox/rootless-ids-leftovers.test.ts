@@ -11,7 +11,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -73,6 +73,30 @@ try {
       report.foreign = await foreign(join(dir, 'u'));
       report.layer = await members((await runtime.commit('t1', { sourceDateEpoch: 0 })).layer);
       await runtime.rm('t1');
+    } else if (mode === 'bind') {
+      // -v ./new:/data (made by -v) and a new named volume: the caller's directories, root's inside.
+      const cmd = ['sh', '-c', 'stat -c "%u:%g %n" /data /vol && touch /data/x /vol/x'];
+      const info = await runtime.run('ids:bind', { name: 'b1', cmd, onOutput, mounts: [
+        { type: 'bind', source: join(store, 'new'), target: '/data', createSource: true },
+        { type: 'volume', source: 'v1', target: '/vol' },
+      ] });
+      report.exitCodes = [info.exitCode];
+      report.stat = output.join('');
+      report.foreign = await foreign(join(store, 'new'), '');
+      const own = await lstat(join(store, 'new'));
+      report.hostOwner = own.uid + ':' + own.gid;
+      await runtime.rm('b1');
+    } else if (mode === 'cpdir') {
+      // The contents of a directory into an existing one: what the copy does not write keeps its owner.
+      const cmd = ['sh', '-c', 'stat -c "%u:%g %a %n" /home/app/keep /home/app/f /home/app/sub/g 2>/dev/null; true'];
+      const first = await runtime.run('ids:cpdir', { name: 'c2', cmd, onOutput });
+      await runtime.copyIn('c2', extra + '/.', '/home/app');
+      output.length = 0;
+      const second = await runtime.start('c2', { attach: true, onOutput });
+      report.exitCodes = [first.exitCode, second.exitCode];
+      report.stat = output.join('');
+      report.layer = await members((await runtime.commit('c2', { sourceDateEpoch: 0 })).layer);
+      await runtime.rm('c2');
     } else {
       const cmd = ['sh', '-c', 'stat -c "%u:%g %a %n" /home/app /home/app/f /home/app/sub /home/app/sub/g 2>/dev/null; true'];
       const first = await runtime.run('ids:cp', { name: 'c1', cmd, onOutput });
@@ -100,7 +124,7 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
 `;
 
 /** A home that belongs to app (1000), as images with a USER give it. */
-const APP = `${BASE}RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group && mkdir -p /home/app && chown app:app /home/app
+const APP = `${BASE}RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group && mkdir -p /home/app && echo k > /home/app/keep && chown app:app /home/app /home/app/keep
 `;
 
 /** Files of a subordinate uid in a directory the caller cannot enter, then a long wait to be killed in. */
@@ -116,6 +140,7 @@ interface Report {
   foreign?: string[];
   layer?: string[];
   stat?: string;
+  hostOwner?: string;
   error?: { name: string; code?: string; message: string };
 }
 
@@ -208,6 +233,29 @@ async function owners(root: string, rel = ''): Promise<Array<{ path: string; uid
   return out;
 }
 
+/** The pids whose working directory, root or mounts are under `dir` (those this process may look at). */
+async function holders(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const under = (p: string | undefined) => p !== undefined && (p === dir || p.startsWith(dir + '/'));
+    const cwd = await readlink(`/proc/${name}/cwd`).catch(() => undefined);
+    const root = await readlink(`/proc/${name}/root`).catch(() => undefined);
+    const mounts = await readFile(`/proc/${name}/mountinfo`, 'utf8').catch(() => '');
+    if (under(cwd) || under(root) || mounts.includes(dir + '/')) out.push(Number(name));
+  }
+  return out;
+}
+
+/** Waits until no process holds anything under `dir` (a minute at most). */
+async function untilUnheld(dir: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if ((await holders(dir)).length === 0) return;
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  throw new Error(`processes still hold ${dir}: ${(await holders(dir)).join(' ')}`);
+}
+
 const skip = (t: { skip: () => void }) => {
   console.warn(`skipping: ${skipReason}`);
   t.skip();
@@ -234,6 +282,7 @@ describe('rootless with subordinate ids: what files of other ids leave behind', 
     await exited;
     // The sandbox dies with it (parent-death signal); wait until nothing holds the step's mounts.
     const tmp = join(store, 'tmp');
+    await untilUnheld(tmp);
     const left = await owners(tmp);
     // The killed RUN left files of a subordinate uid that the user cannot remove by itself.
     expect(left.some((e) => e.uid !== user.uid && e.path.startsWith('/step-'))).toBe(true);
@@ -265,6 +314,32 @@ describe('rootless with subordinate ids: what files of other ids leave behind', 
     );
     if (asRoot) {
       const root = await childAs('root', 'cp', await newStore('cp-root'));
+      expect(root.error, root.output).toBeUndefined();
+      expect(report.stat).toBe(root.stat);
+      expect([...report.layer!].sort()).toEqual([...root.layer!].sort());
+    }
+  });
+
+  it('-v with a new host directory and a new named volume: the directories stay the caller\'s, root\'s inside', { timeout: 300_000 }, async (t) => {
+    if (skipReason) return skip(t);
+    const report = await childAs(rangeUser!, 'bind', await newStore('bind'));
+    expect(report.error, report.output).toBeUndefined();
+    expect(report.exitCodes, report.output).toEqual([0]);
+    expect(report.stat).toBe('0:0 /data\n0:0 /vol\n');
+    expect(report.hostOwner).toBe(`${rangeUser!.uid}:${rangeUser!.gid}`);
+    expect(report.foreign).toEqual([]);
+  });
+
+  it('cp of a directory\'s contents into an existing directory leaves the files it does not write with their owners', { timeout: 300_000 }, async (t) => {
+    if (skipReason) return skip(t);
+    const report = await childAs(rangeUser!, 'cpdir', await newStore('cpdir'));
+    expect(report.error, report.output).toBeUndefined();
+    expect(report.exitCodes).toEqual([0, 0]);
+    expect(report.stat).toBe('1000:1000 644 /home/app/keep\n0:0 644 /home/app/f\n0:0 644 /home/app/sub/g\n');
+    expect(report.layer).toEqual(expect.arrayContaining(['/home/app/f file 644 0:0', '/home/app/sub/g file 644 0:0']));
+    expect(report.layer!.filter((m) => m.startsWith('/home/app/keep '))).toEqual([]);
+    if (asRoot) {
+      const root = await childAs('root', 'cpdir', await newStore('cpdir-root'));
       expect(root.error, root.output).toBeUndefined();
       expect(report.stat).toBe(root.stat);
       expect([...report.layer!].sort()).toEqual([...root.layer!].sort());
