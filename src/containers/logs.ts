@@ -15,7 +15,7 @@
  * and their logs.
  * @module
  */
-import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { ContainerError } from './errors.js';
 
 /** The times file of a log. */
@@ -32,23 +32,52 @@ function nowNs(): bigint {
 /**
  * Appends chunks of one stream to its log and their times to its times
  * file (synchronously, so that the two stay in step whatever else runs).
+ * A write that fails (a full disk) loses the chunk or its end, never the
+ * agreement of the two files: the next record is at the log's real end,
+ * and a record cut short is cut off; when that cannot be done, the
+ * stream's times stop (its later lines read with the last time recorded).
  */
 export class TimedLog {
   readonly #fd: number;
   readonly #times: number;
   #offset: number;
+  #timesSize: number;
+  #timed = true;
 
   constructor(logPath: string) {
     this.#fd = openSync(logPath, 'a');
     this.#times = openSync(timesPath(logPath), 'a');
     this.#offset = fstatSync(this.#fd).size;
+    this.#timesSize = fstatSync(this.#times).size;
   }
 
   write(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
-    writeAll(this.#times, Buffer.from(`${this.#offset} ${nowNs()}\n`));
-    writeAll(this.#fd, chunk);
-    this.#offset += chunk.byteLength;
+    if (this.#timed) {
+      const record = Buffer.from(`${this.#offset} ${nowNs()}\n`);
+      try {
+        writeAll(this.#times, record);
+        this.#timesSize += record.byteLength;
+      } catch {
+        // A partial record would join the next one into a wrong line.
+        try {
+          ftruncateSync(this.#times, this.#timesSize);
+        } catch {
+          this.#timed = false;
+        }
+      }
+    }
+    try {
+      writeAll(this.#fd, chunk);
+      this.#offset += chunk.byteLength;
+    } catch {
+      // Some of the chunk may be there: go on from where the log really ends.
+      try {
+        this.#offset = fstatSync(this.#fd).size;
+      } catch {
+        this.#timed = false;
+      }
+    }
   }
 
   close(): void {
@@ -81,13 +110,26 @@ let open = 2;
 for (const name of ['stdout', 'stderr']) {
   const fd = fs.openSync(dir + '/' + name + '.log', 'a');
   const times = fs.openSync(dir + '/' + name + '.log.times', 'a');
+  // As TimedLog.write: after a failed write (a full disk) the records stay true to the log.
   let offset = fs.fstatSync(fd).size;
+  let timesSize = fs.fstatSync(times).size;
+  let timed = true;
   child[name].on('data', (chunk) => {
+    if (timed) {
+      const record = Buffer.from(offset + ' ' + (anchor + process.hrtime.bigint()) + '\n');
+      try {
+        writeAll(times, record);
+        timesSize += record.length;
+      } catch {
+        try { fs.ftruncateSync(times, timesSize); } catch { timed = false; }
+      }
+    }
     try {
-      writeAll(times, Buffer.from(offset + ' ' + (anchor + process.hrtime.bigint()) + '\n'));
       writeAll(fd, chunk);
       offset += chunk.length;
-    } catch {}
+    } catch {
+      try { offset = fs.fstatSync(fd).size; } catch { timed = false; }
+    }
   });
   child[name].on('close', () => {
     fs.closeSync(fd);
