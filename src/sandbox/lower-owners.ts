@@ -7,8 +7,8 @@
  * step that did not touch a file records its owner as it was).
  *
  * The extracted directory records the map it was given (`owners.json`
- * beside `meta.json`): a store used with another map gets its lowers
- * chowned again.
+ * beside `meta.json`): one chowned for another map is refused, never
+ * chowned again in place (a live overlay may use it as a lower).
  * @module
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -17,12 +17,13 @@ import type { Layer } from '../layers/layer.js';
 import { memoPromise } from '../memo.js';
 import { classifyPath } from '../layers/changes/whiteout.js';
 import { readTar } from '../layers/tar/read.js';
+import { SandboxError } from './errors.js';
 import type { ExtractedLayer } from './extracted.js';
 import { applyOwners, type IdMap, type OwnedPath } from './id-map.js';
 
 const MARKER = 'owners.json';
-/** Per lower and map: chowned once per process (a failure is tried again). */
-const done = new Map<string, Promise<void>>();
+/** Per lower and map, the pass under way. */
+const inFlight = new Map<string, Promise<void>>();
 
 /**
  * Gives the files of `lower` (extracted from `layer`) the layer's owners in
@@ -35,14 +36,24 @@ const done = new Map<string, Promise<void>>();
  * ```
  */
 export function lowerOwners(lower: ExtractedLayer, layer: Layer, map: IdMap, tools: Record<string, string>): Promise<void> {
-  return memoPromise(done, `${lower.root}\0${JSON.stringify(map)}`, () => chownLower(lower, layer, map, tools));
+  const key = `${lower.root}\0${JSON.stringify(map)}`;
+  // Shared while in flight only: the marker is read again next time (the layer may have been pruned and extracted again).
+  return memoPromise(inFlight, key, () => chownLower(lower, layer, map, tools).finally(() => inFlight.delete(key)));
 }
 
 async function chownLower(lower: ExtractedLayer, layer: Layer, map: IdMap, tools: Record<string, string>): Promise<void> {
   const dir = dirname(lower.root);
   const marker = join(dir, MARKER);
   const want = JSON.stringify(map);
-  if ((await readFile(marker, 'utf8').catch(() => '')) === want) return;
+  const had = await readFile(marker, 'utf8').catch(() => '');
+  if (had === want) return;
+  // Chowned for another map: changing it in place would change a lower under the live mounts of whoever uses it.
+  if (had !== '') {
+    throw new SandboxError('SANDBOX_SETUP_FAILED', `the extracted layer ${dir} was given the owners of another subordinate id map (${had}); remove the store's extracted layers (pruneExtracted) while nothing uses them`, {
+      path: dir,
+      reason: `chowned for ${had}, wanted ${want}`,
+    });
+  }
   const owned: OwnedPath[] = [];
   for await (const member of readTar(layer.uncompressed())) {
     const { entry } = member;

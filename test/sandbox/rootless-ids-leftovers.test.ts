@@ -32,7 +32,7 @@ import { sandboxExecutor } from ${JSON.stringify(join(repo, 'src/sandbox/index.t
 import { ContainerRuntime } from ${JSON.stringify(join(repo, 'src/containers/index.ts'))};
 import { ImageStore } from ${JSON.stringify(join(repo, 'src/image/store/store.ts'))};
 import { readTar } from ${JSON.stringify(join(repo, 'src/layers/tar/read.ts'))};
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 const [mode, context, store, extra] = process.argv.slice(2);
 const report = { uid: process.getuid(), output: '' };
@@ -73,6 +73,37 @@ try {
       report.foreign = await foreign(join(dir, 'u'));
       report.layer = await members((await runtime.commit('t1', { sourceDateEpoch: 0 })).layer);
       await runtime.rm('t1');
+    } else if (mode === 'othermap') {
+      // Lowers chowned for another map (as another range would leave them): refused, left as they are.
+      const base = join(store, 'layers-extracted');
+      const owners = async () => {
+        const out = [];
+        const walk = async (rel) => {
+          for (const name of await readdir(join(base, rel)).catch(() => [])) {
+            const st = await lstat(join(base, rel, name));
+            out.push(rel + '/' + name + ' ' + st.uid + ':' + st.gid + ' ' + st.mode.toString(8));
+            if (st.isDirectory()) await walk(rel + '/' + name);
+          }
+        };
+        await walk('');
+        return out;
+      };
+      let marked = 0;
+      for (const hex of await readdir(base)) {
+        if (!(await lstat(join(base, hex, 'owners.json')).catch(() => undefined))) continue;
+        await writeFile(join(base, hex, 'owners.json'), JSON.stringify({ uids: { start: 300000, count: 65536 }, gids: { start: 300000, count: 65536 } }));
+        marked++;
+      }
+      report.marked = marked;
+      const before = await owners();
+      try {
+        await runtime.run('ids:othermap', { name: 'o1', cmd: ['true'], onOutput });
+        report.runError = 'none';
+      } catch (err) {
+        report.runError = err.code + ' ' + err.message;
+      }
+      report.unchanged = JSON.stringify(await owners()) === JSON.stringify(before);
+      await runtime.rm('o1').catch(() => undefined);
     } else if (mode === 'bind') {
       // -v ./new:/data (made by -v) and a new named volume: the caller's directories, root's inside.
       const cmd = ['sh', '-c', 'stat -c "%u:%g %n" /data /vol && touch /data/x /vol/x'];
@@ -141,6 +172,9 @@ interface Report {
   layer?: string[];
   stat?: string;
   hostOwner?: string;
+  marked?: number;
+  runError?: string;
+  unchanged?: boolean;
   error?: { name: string; code?: string; message: string };
 }
 
@@ -328,6 +362,15 @@ describe('rootless with subordinate ids: what files of other ids leave behind', 
     expect(report.stat).toBe('0:0 /data\n0:0 /vol\n');
     expect(report.hostOwner).toBe(`${rangeUser!.uid}:${rangeUser!.gid}`);
     expect(report.foreign).toEqual([]);
+  });
+
+  it('lowers given the owners of another map are refused, never chowned again under whoever uses them', { timeout: 300_000 }, async (t) => {
+    if (skipReason) return skip(t);
+    const report = await childAs(rangeUser!, 'othermap', await newStore('othermap'));
+    expect(report.error, report.output).toBeUndefined();
+    expect(report.marked).toBeGreaterThan(0);
+    expect(report.runError).toMatch(/^SANDBOX_SETUP_FAILED .*another subordinate id map/);
+    expect(report.unchanged).toBe(true);
   });
 
   it('cp of a directory\'s contents into an existing directory leaves the files it does not write with their owners', { timeout: 300_000 }, async (t) => {
