@@ -16,6 +16,7 @@
  * @module
  */
 import { closeSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { ContainerError } from './errors.js';
 
 /** The times file of a log. */
@@ -283,4 +284,190 @@ export function parseLogTime(text: string, nowMs: number, flag = '--since'): big
   }
   const ms = asUtc - offsetMin * 60_000;
   return BigInt(ms) * 1_000_000n + BigInt(frac.padEnd(9, '0') || '0');
+}
+
+// --- reading a log in bounded pieces ------------------------------------------
+
+/** How much of a log (or times file) one read takes: a log is never read whole. */
+export const LOG_READ_BLOCK = 1 << 20;
+
+/** Up to `length` bytes of `path` from `offset` (fewer at its end; none when it is missing). */
+async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (!handle) return Buffer.alloc(0);
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function sizeOf(path: string): Promise<number> {
+  return (await stat(path).catch(() => undefined))?.size ?? 0;
+}
+
+/**
+ * One stream of a container's log, read forwards from where it was left in
+ * blocks of {@link LOG_READ_BLOCK}, its times file beside it as far as the
+ * lines read need; or its last lines, read backwards ({@link tail}).
+ */
+export class LogReader {
+  /** Where the next line starts. */
+  offset = 0;
+  /** How far the times file is read (whole records). */
+  #timesRead = 0;
+  /** Records from the last one at or before `offset` on. */
+  #records: Array<{ offset: number; time: bigint }> = [];
+  readonly #times: string;
+
+  constructor(
+    readonly stream: 'stdout' | 'stderr',
+    readonly path: string,
+    /** The time of bytes no record covers. */
+    readonly fallback: bigint,
+  ) {
+    this.#times = timesPath(path);
+  }
+
+  /**
+   * The next lines from `offset` (at least one while a whole line is there;
+   * the unterminated end too when `partial`), or none at the log's end.
+   */
+  async next(partial: boolean): Promise<LogLine[]> {
+    for (let length = LOG_READ_BLOCK; ; length *= 2) {
+      const bytes = await readAt(this.path, this.offset, length);
+      const atEnd = bytes.length < length;
+      if (bytes.length === 0) return [];
+      await this.#readTimes(this.offset + bytes.length);
+      const { lines, rest } = timedLines(this.stream, bytes, this.offset, this.#records, this.fallback, partial && atEnd);
+      if (lines.length === 0 && !atEnd) continue; // a line longer than a block
+      this.offset += bytes.length - rest;
+      this.#trim();
+      return lines;
+    }
+  }
+
+  /** Reads records until one is past `end` (or the times file ends). */
+  async #readTimes(end: number): Promise<void> {
+    while ((this.#records.at(-1)?.offset ?? -1) < end) {
+      const more = await readAt(this.#times, this.#timesRead, LOG_READ_BLOCK);
+      const whole = more.lastIndexOf(0x0a) + 1;
+      if (whole === 0) return;
+      this.#timesRead += whole;
+      this.#records.push(...parseTimes(more.subarray(0, whole).toString('latin1')));
+    }
+  }
+
+  #trim(): void {
+    let keep = 0;
+    while (keep + 1 < this.#records.length && this.#records[keep + 1]!.offset <= this.offset) keep++;
+    if (keep > 0) this.#records = this.#records.slice(keep);
+  }
+
+  /**
+   * The last `n` lines (the unterminated end among them when `partial`),
+   * read backwards from the end in blocks, and the times they need from
+   * the end of the times file; `offset` is left after them.
+   */
+  async tail(n: number, partial: boolean): Promise<LogLine[]> {
+    const size = await sizeOf(this.path);
+    const newlines = newlinesBackward(this.path, size);
+    let end = size;
+    if (!partial) {
+      // The unterminated end waits for its newline.
+      const last = await newlines.next();
+      end = last.done ? 0 : last.value + 1;
+    }
+    let start = end;
+    if (n > 0 && end > 0) {
+      start = 0;
+      let count = 0;
+      for (;;) {
+        const nl = await newlines.next();
+        if (nl.done) break;
+        if (nl.value + 1 >= end) continue;
+        if (++count === n) {
+          start = nl.value + 1;
+          break;
+        }
+      }
+    }
+    await newlines.return(undefined);
+    const bytes = await readAt(this.path, start, end - start);
+    await this.#timesBackTo(start);
+    const { lines, rest } = timedLines(this.stream, bytes, start, this.#records, this.fallback, partial);
+    this.offset = start + bytes.length - rest;
+    this.#trim();
+    return lines;
+  }
+
+  /** The records of the times file's end back to the last one at or before `start`. */
+  async #timesBackTo(start: number): Promise<void> {
+    const size = await sizeOf(this.#times);
+    const head = await readAt(this.#times, Math.max(0, size - LOG_READ_BLOCK), Math.min(size, LOG_READ_BLOCK));
+    // Whole records only: a record being written is read later.
+    let to = Math.max(0, size - LOG_READ_BLOCK) + head.lastIndexOf(0x0a) + 1;
+    this.#timesRead = to;
+    const records: Array<{ offset: number; time: bigint }> = [];
+    while (to > 0) {
+      const from = Math.max(0, to - LOG_READ_BLOCK);
+      const block = await readAt(this.#times, from, to - from);
+      // From the first whole record in the block (the one before it is cut).
+      const first = from === 0 ? 0 : block.indexOf(0x0a) + 1;
+      const parsed = parseTimes(block.subarray(first).toString('latin1'));
+      records.unshift(...parsed);
+      to = from + first;
+      if (parsed.length > 0 && parsed[0]!.offset <= start) break;
+      if (first === 0 && from > 0) break; // a record longer than a block: not a times file
+    }
+    this.#records = records;
+  }
+}
+
+/** The offsets of the newlines of `path` before `end`, last first, read backwards in blocks. */
+async function* newlinesBackward(path: string, end: number): AsyncGenerator<number, void, undefined> {
+  for (let to = end; to > 0; ) {
+    const from = Math.max(0, to - LOG_READ_BLOCK);
+    const block = await readAt(path, from, to - from);
+    for (let i = block.length - 1; i >= 0; ) {
+      const nl = block.lastIndexOf(0x0a, i);
+      if (nl < 0) break;
+      yield from + nl;
+      i = nl - 1;
+    }
+    to = from;
+  }
+}
+
+/**
+ * Lines of both streams in time order (stdout first on equal times), read
+ * as they are needed: at most a block of each stream in memory.
+ */
+export async function* mergeReaders(a: LogReader, b: LogReader, partial: boolean): AsyncGenerator<LogLine> {
+  const bufs: [LogLine[], LogLine[]] = [[], []];
+  const at = [0, 0];
+  const readers = [a, b] as const;
+  const done = [false, false];
+  const head = async (k: 0 | 1): Promise<LogLine | undefined> => {
+    if (at[k]! >= bufs[k].length && !done[k]) {
+      bufs[k] = await readers[k].next(partial);
+      at[k] = 0;
+      if (bufs[k].length === 0) done[k] = true;
+    }
+    return bufs[k][at[k]!];
+  };
+  for (;;) {
+    const x = await head(0);
+    const y = await head(1);
+    if (x === undefined && y === undefined) return;
+    if (y === undefined || (x !== undefined && x.time <= y.time)) {
+      at[0]!++;
+      yield x!;
+    } else {
+      at[1]!++;
+      yield y;
+    }
+  }
 }

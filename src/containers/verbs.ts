@@ -5,13 +5,13 @@
  * everything they need is in the container's directory and in `/proc`.
  * @module
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerRuntime } from './runtime.js';
 import { ContainerError } from './errors.js';
 import { findContainer, inspectDir } from './state.js';
-import { formatLogTime, mergeLines, parseTimes, timedLines, timesPath, type LogLine } from './logs.js';
+import { formatLogTime, LogReader, mergeLines, mergeReaders, timesPath, type LogLine } from './logs.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -170,21 +170,6 @@ export interface LogsOptions {
   intervalMs?: number;
 }
 
-/** The bytes of a file from `offset` to its end. */
-async function readFrom(path: string, offset: number): Promise<Buffer> {
-  const handle = await open(path, 'r').catch(() => undefined);
-  if (!handle) return Buffer.alloc(0);
-  try {
-    const size = (await handle.stat()).size;
-    if (size <= offset) return Buffer.alloc(0);
-    const buf = Buffer.alloc(size - offset);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * `docker logs [--tail N] [-f] [-t] [--since T] [--until T]`: what the
  * container wrote, each stream to `write` as bytes, both streams in the
@@ -201,39 +186,18 @@ async function readFrom(path: string, offset: number): Promise<Buffer> {
 export async function containerLogs(runtime: ContainerRuntime, nameOrId: string, write: (stream: 'stdout' | 'stderr', bytes: Uint8Array) => void, options: LogsOptions = {}): Promise<void> {
   const { dir, config } = await findContainer(runtime.root, nameOrId);
   const streams = ['stdout', 'stderr'] as const;
-  const offsets = { stdout: 0, stderr: 0 };
   const created = BigInt(Date.parse(config.created) || 0) * 1_000_000n;
   const { since, until } = options;
-  const show = (lines: LogLine[]) => {
-    for (const line of lines) {
-      if (since !== undefined && line.time < since) continue;
-      if (until !== undefined && line.time > until) continue;
-      write(line.stream, options.timestamps ? Buffer.concat([Buffer.from(`${formatLogTime(line.time)} `), line.bytes]) : line.bytes);
-    }
+  const show = (line: LogLine) => {
+    if (since !== undefined && line.time < since) return;
+    if (until !== undefined && line.time > until) return;
+    write(line.stream, options.timestamps ? Buffer.concat([Buffer.from(`${formatLogTime(line.time)} `), line.bytes]) : line.bytes);
   };
-  // Reads each stream from where it was left: whole lines, and the unterminated end only when `partial`.
-  // The times files are read on from where the last read stopped (whole lines), keeping only the
-  // records that can still apply: a followed log costs what it grows by.
-  const timesRead = { stdout: 0, stderr: 0 };
-  const records: Record<'stdout' | 'stderr', Array<{ offset: number; time: bigint }>> = { stdout: [], stderr: [] };
-  const readNew = async (partial: boolean) => {
-    const out: Record<'stdout' | 'stderr', LogLine[]> = { stdout: [], stderr: [] };
-    for (const stream of streams) {
-      const path = join(dir, `${stream}.log`);
-      const bytes = await readFrom(path, offsets[stream]);
-      if (bytes.length === 0) continue;
-      const more = await readFrom(timesPath(path), timesRead[stream]);
-      const whole = more.lastIndexOf(0x0a) + 1;
-      timesRead[stream] += whole;
-      const times = [...records[stream], ...parseTimes(more.subarray(0, whole).toString('latin1'))];
-      const { lines, rest } = timedLines(stream, bytes, offsets[stream], times, created, partial);
-      offsets[stream] += bytes.length - rest;
-      let keep = 0;
-      while (keep + 1 < times.length && times[keep + 1]!.offset <= offsets[stream]) keep++;
-      records[stream] = times.slice(keep);
-      out[stream] = lines;
-    }
-    return out;
+  // Each stream is read on from where it was left, in blocks (a log is never read whole): whole
+  // lines, and the unterminated end only when `partial`.
+  const readers = { stdout: new LogReader('stdout', join(dir, 'stdout.log'), created), stderr: new LogReader('stderr', join(dir, 'stderr.log'), created) };
+  const showNew = async (partial: boolean) => {
+    for await (const line of mergeReaders(readers.stdout, readers.stderr, partial)) show(line);
   };
   const legacy = (await Promise.all(streams.map((s) => stat(timesPath(join(dir, `${s}.log`))).then(() => false, () => true)))).every(Boolean);
   const exited = async () => {
@@ -243,29 +207,27 @@ export async function containerLogs(runtime: ContainerRuntime, nameOrId: string,
     return !info || info.status === 'exited';
   };
   let done = !options.follow || (await exited());
-  const first = await readNew(done);
-  if (options.tail !== undefined && legacy) {
+  if (options.tail === undefined) await showNew(done);
+  else {
+    // The last lines, read backwards from the ends: of each stream, then of both together.
+    const last = { stdout: await readers.stdout.tail(options.tail, done), stderr: await readers.stderr.tail(options.tail, done) };
     // Untimed logs: the last lines of each stream, as they were always read.
-    for (const stream of streams) {
-      const all = first[stream];
-      show(all.slice(Math.max(0, all.length - options.tail)));
+    if (legacy) for (const stream of streams) last[stream].forEach(show);
+    else {
+      const merged = mergeLines(last.stdout, last.stderr);
+      merged.slice(Math.max(0, merged.length - options.tail)).forEach(show);
     }
-  } else {
-    const merged = mergeLines(first.stdout, first.stderr);
-    show(options.tail === undefined ? merged : merged.slice(Math.max(0, merged.length - options.tail)));
   }
   while (!done) {
     if (options.signal?.aborted) return;
     if (until !== undefined && BigInt(Date.now()) * 1_000_000n > until) {
       // Lines stamped before `until` may have come since the last read: one more, then stop.
-      const last = await readNew(false);
-      show(mergeLines(last.stdout, last.stderr));
+      await showNew(false);
       return;
     }
     await sleep(options.intervalMs ?? 100);
     done = await exited();
-    const next = await readNew(done);
-    show(mergeLines(next.stdout, next.stderr));
+    await showNew(done);
   }
 }
 
