@@ -5,7 +5,12 @@
  * @module
  */
 import { Readable } from 'node:stream';
-import { Agent, request as undiciRequest } from 'undici';
+import type { Agent } from 'undici';
+
+// Loaded on first use: a build that never talks to a registry does not pay for undici's memory.
+type UndiciModule = { Agent: typeof Agent; request: typeof import('undici').request };
+let undiciModule: Promise<UndiciModule> | undefined;
+const undici = (): Promise<UndiciModule> => (undiciModule ??= import('undici').then((m) => ({ Agent: m.Agent, request: m.request })));
 import { Authenticator } from './auth.js';
 import type { HttpResponse } from './http-response.js';
 import { findCredentials, type Credentials } from './credentials.js';
@@ -234,6 +239,7 @@ export class Transport {
         // Node's own roots (and NODE_EXTRA_CA_CERTS) serve a host with no CA of its own; a list is only
         // built for one that has, since loading ~300 roots into a TLS context costs a noticeable time.
         const ca = tls.ca.length > 0 ? { ca: [...(await systemTrust()), ...tls.ca] } : {};
+        const { Agent } = await undici();
         return new Agent({
           headersTimeout: this.timeoutMs,
           bodyTimeout: this.timeoutMs,
@@ -252,6 +258,7 @@ export class Transport {
     if (this.#fetch) {
       return fromFetch(await this.#fetch(url, { ...init, dispatcher, redirect: 'follow', ...(streamed ? { duplex: 'half' } : {}) }));
     }
+    const { request: undiciRequest } = await undici();
     const res = await undiciRequest(url, {
       method: init.method as 'GET',
       headers: init.headers,
