@@ -14,11 +14,12 @@
  *   `env=` puts it in the command's environment instead or as well.
  * - `ssh`: the agent socket given for its id, bound at `target` (default
  *   `/run/buildkit/ssh_agent.N`), `SSH_AUTH_SOCK` set to the first one, as
- *   BuildKit does; the socket keeps its host owner and mode, so a RUN user
- *   other than root may not be able to connect.
+ *   BuildKit does; served on a socket of the step's own that forwards to the
+ *   agent, with the mount's `uid`/`gid`/`mode` (default 0:0, 0600).
  * @module
  */
-import { cp, mkdir, readdir, realpath, stat, chmod, chown } from 'node:fs/promises';
+import { cp, mkdir, readdir, realpath, stat, chmod, chown, lchown } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { join, posix, sep } from 'node:path';
 import { Container } from '../unionfs/container.js';
 import type { Mount, RunContext, RunStep } from './executor.js';
@@ -153,9 +154,12 @@ export async function planMounts(step: RunStep, ctx: RunContext, stepDir: string
         }
         case 'ssh': {
           if (source.socket === null) break; // optional and not provided: no mount (BuildKit)
-          // The agent's socket itself, bound where BuildKit puts it; SSH_AUTH_SOCK names the first one.
+          // A socket of the step's own, forwarding to the agent, so that it can have the mount's owner
+          // and mode (the agent's is the caller's, 0600); bound where BuildKit puts it.
           const target = absoluteTarget(mount.target, step.workdir, `/run/buildkit/ssh_agent.${sshMounts++}`);
-          plan.mounts.push({ target, kind: 'file', op: { kind: 'bind', source: source.socket, target, readOnly: false } });
+          const proxy = join(scratch, `ssh-${n}.sock`);
+          releases.push(await forwardSocket(proxy, source.socket, mount, step));
+          plan.mounts.push({ target, kind: 'file', op: { kind: 'bind', source: proxy, target, readOnly: false } });
           if (!plan.env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) plan.env.push(`SSH_AUTH_SOCK=${target}`);
           break;
         }
@@ -185,6 +189,56 @@ async function insideContext(root: string, hostPath: string, step: RunStep): Pro
     throw new SandboxError('MOUNT_SOURCE_INVALID', `mount source ${hostPath} leads outside the build context`, { path: hostPath, reason: 'outside the context', ...position(step) });
   }
   return real;
+}
+
+/**
+ * Listens on `path` and pipes each connection to the agent at `agent`; the
+ * socket gets the mount's mode and owner (BuildKit: 0600, 0:0 by default).
+ * Returns what stops it and ends the connections still open.
+ */
+async function forwardSocket(path: string, agent: string, mount: Mount, step: RunStep): Promise<() => void> {
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(agent);
+    open.add(client).add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  const stop = () => {
+    server.close();
+    for (const s of open) s.destroy();
+    open.clear();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const mode = mount.mode ?? 0o600;
+    const [uid, gid] = [mount.uid ?? 0, mount.gid ?? 0];
+    await chmod(path, mode);
+    if (process.getuid?.() === 0) await lchown(path, uid, gid);
+    else if (uid !== 0 || gid !== 0) await chownForSandbox(path, uid, gid, mode);
+  } catch (err) {
+    stop();
+    throw new SandboxError('SANDBOX_SETUP_FAILED', `cannot serve the ssh agent ${agent} to the step: ${(err as Error).message}`, {
+      path,
+      reason: String((err as NodeJS.ErrnoException).code ?? (err as Error).message),
+      ...position(step),
+    });
+  }
+  return stop;
 }
 
 /** A new cache directory gets the mount's mode and owner (BuildKit: 0755, 0:0 by default). */

@@ -272,6 +272,40 @@ describe('build --ssh ID=KEY', () => {
     expect(await readdir(join(store, 'tmp')).then((names) => names.filter((n) => n.startsWith('ssh-')), () => [])).toEqual([]);
   }, 180_000);
 
+  it('RUN --mount=type=ssh,uid=1000[,gid=1000] serves the agent to USER 1000 on a socket of that owner, mode 0600; 0:0 by default', async (t) => {
+    if (!ready) return t.skip();
+    const ctx = join(work, 'ctx-uid');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      [
+        `FROM ${IMAGE}`,
+        `RUN --mount=type=ssh stat -c '%u %g %a' $SSH_AUTH_SOCK > /root-owner.txt && ssh-add -L > /root-keys.txt`,
+        'RUN mkdir -m 777 /out',
+        'USER 1000',
+        `RUN --mount=type=ssh,uid=1000 stat -c '%u %g %a' $SSH_AUTH_SOCK > /out/user-owner.txt && ssh-add -L > /out/user-keys.txt`,
+        `RUN --mount=type=ssh,uid=1000,gid=1000 stat -c '%u %g %a' $SSH_AUTH_SOCK > /out/user-group-owner.txt`,
+        `RUN --mount=type=ssh,id=deploy,uid=1000,gid=1001,mode=0640,target=/tmp/deploy.sock stat -c '%u %g %a' /tmp/deploy.sock > /out/deploy-owner.txt`,
+        '',
+      ].join('\n'),
+    );
+    const out = join(work, 'out-uid');
+    const built = await layerkit(['build', '--store', store, '--progress=quiet', '--no-cache', '--ssh', `default=${join(keys, 'ed25519')}`, '--ssh', `deploy=${join(keys, 'ecdsa')}`, '-o', out, ctx], {
+      env: { SSH_AUTH_SOCK: '' },
+    });
+    expect(built.status, built.stderr).toBe(0);
+    expect(await readFile(join(out, 'root-owner.txt'), 'utf8')).toBe('0 0 600\n');
+    // gid defaults to 0 on its own, as BuildKit has it.
+    expect(await readFile(join(out, 'out', 'user-owner.txt'), 'utf8')).toBe('1000 0 600\n');
+    expect(await readFile(join(out, 'out', 'user-group-owner.txt'), 'utf8')).toBe('1000 1000 600\n');
+    expect(await readFile(join(out, 'out', 'deploy-owner.txt'), 'utf8')).toBe('1000 1001 640\n');
+    for (const file of ['root-keys.txt', 'out/user-keys.txt']) {
+      const listed = (await readFile(join(out, file), 'utf8')).trim().split('\n');
+      expect(listed.map((l) => l.split(' ').slice(0, 2).join(' ')), file).toEqual([await publicLine('ed25519')]);
+    }
+    expect(await readdir(join(store, 'tmp')).then((names) => names.filter((n) => n.startsWith('ssh-')), () => [])).toEqual([]);
+  }, 180_000);
+
   it('a key with a passphrase or a missing file is one clear line; nothing is built', async (t) => {
     if (!haveOpenSsh) return t.skip();
     const ctx = join(work, 'ctx-refused');
