@@ -173,18 +173,19 @@ describe('--secret and --ssh', () => {
   it('--ssh default forwards $SSH_AUTH_SOCK as RUN --mount=type=ssh does in BuildKit', async (t) => {
     if (!ready) return t.skip();
     const socket = join(work, 'agent.sock');
-    // A stand-in agent: a listening socket; the RUN sees that very inode (busybox has no client to talk to it).
+    // A stand-in agent: a listening socket. The RUN sees a socket of its own that forwards to it, owned and
+    // moded as BuildKit makes it (0:0, 0600); habits-ssh.test.ts talks to a real agent through it.
     const server = createServer((conn) => conn.end());
     await new Promise<void>((resolve) => server.listen(socket, resolve));
     try {
       const c = join(work, 'ctx-ssh');
       await mkdir(c, { recursive: true });
-      await writeFile(join(c, 'Dockerfile'), `FROM ${busybox}\nRUN --mount=type=ssh echo "$SSH_AUTH_SOCK" > /sock && test -S "$SSH_AUTH_SOCK" && stat -c %i "$SSH_AUTH_SOCK" > /inode\n`);
+      await writeFile(join(c, 'Dockerfile'), `FROM ${busybox}\nRUN --mount=type=ssh echo "$SSH_AUTH_SOCK" > /sock && test -S "$SSH_AUTH_SOCK" && stat -c '%a %u %g' "$SSH_AUTH_SOCK" > /owner\n`);
       const dir = join(work, 'out-ssh');
       const out = await layerkit(['build', '--store', store, '--progress=quiet', '--no-cache', '--ssh', 'default', '-o', dir, c], { env: { SSH_AUTH_SOCK: socket } });
       expect(out.status, out.stderr).toBe(0);
       expect(await readFile(join(dir, 'sock'), 'utf8')).toMatch(/^\/run\/buildkit\/ssh_agent\.\d+\n$/);
-      expect(Number(await readFile(join(dir, 'inode'), 'utf8'))).toBe((await stat(socket)).ino);
+      expect(await readFile(join(dir, 'owner'), 'utf8')).toBe('600 0 0\n');
     } finally {
       server.close();
     }
