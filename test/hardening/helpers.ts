@@ -4,7 +4,7 @@
  * disk-full runs (root only; outside CI a suite without them skips and says why).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -103,4 +103,15 @@ export async function smallTmpfs(mib: number): Promise<{ dir: string; unmount: (
 /** Whether output shows a stack trace or a crash of Node (what user input must never cause). */
 export function crashed(stderr: string): boolean {
   return /\n\s+at [^\n]+:\d+:\d+\)?\n|node:internal|^Node\.js v|\nNode\.js v|Error \[ERR_|Unhandled/.test(stderr);
+}
+
+/** The bytes of the files under `dir`, all levels (0 for a directory that is gone). */
+export async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const info = await stat(join(dir, name)).catch(() => undefined);
+    if (info?.isDirectory()) total += await dirBytes(join(dir, name));
+    else total += info?.size ?? 0;
+  }
+  return total;
 }

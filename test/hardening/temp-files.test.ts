@@ -6,13 +6,13 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeScratchDir, ownerAlive, ownerLives, ownerTag, processStartTime, registerScratchUser, scratchOwner, sweepStoreScratch } from '../../src/image/store/scratch.js';
 import { sandboxReady } from '../builder/helpers.js';
-import { cli, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
+import { cli, dirBytes, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
 
 const exec = promisify(execFile);
 const cleanup: string[] = [];
@@ -21,16 +21,6 @@ afterEach(async () => removeAll(...cleanup.splice(0)));
 /** Entries in a temp directory that are not tsx's own compile cache. */
 async function ours(dir: string): Promise<string[]> {
   return (await names(dir)).filter((n) => !n.startsWith('tsx-'));
-}
-
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const info = await stat(join(dir, name)).catch(() => undefined);
-    if (info?.isDirectory()) total += await dirBytes(join(dir, name));
-    else total += info?.size ?? 0;
-  }
-  return total;
 }
 
 describe('scratch ownership', () => {

@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
-import { copyFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
@@ -23,7 +23,7 @@ import { canUseSandbox } from '../../src/sandbox/probe.js';
 import { sandboxExecutor } from '../../src/sandbox/sandbox.js';
 import { sandboxReady } from '../builder/helpers.js';
 import { hasRegistry, startRegistry, type RunningRegistry as TestRegistry } from '../registry/helpers.js';
-import { cli, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
+import { cli, dirBytes, exited, names, removeAll, repo, scratch, startCli, waitFor } from './helpers.js';
 
 const exec = promisify(execFile);
 const cleanup: string[] = [];
@@ -45,16 +45,6 @@ function watchTmp(dir: string): { seen: Set<string>; close: () => Promise<string
       return [...new Set([...seen, ...left])].sort();
     },
   };
-}
-
-async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const info = await stat(join(dir, name)).catch(() => undefined);
-    if (info?.isDirectory()) total += await dirBytes(join(dir, name));
-    else total += info?.size ?? 0;
-  }
-  return total;
 }
 
 /** A process's spool directories in the store's `tmp/`. */
