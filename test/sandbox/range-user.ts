@@ -3,7 +3,8 @@
  * range of its own, removed after), or the caller itself when it has one.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseSubordinateIds } from '../../src/sandbox/id-map.js';
 
@@ -82,4 +83,21 @@ async function freeRangeStart(): Promise<number> {
     }
   }
   return Math.ceil(end / 65536) * 65536;
+}
+
+/**
+ * The build context the rootless suites build from, in `dir` (made open to
+ * the test user): busybox, a root-only passwd and group, and `files` (name →
+ * text) beside them. Returns the context's path.
+ */
+export async function busyboxContext(dir: string, files: Record<string, string>): Promise<string> {
+  await chmod(dir, 0o777);
+  const context = join(dir, 'context');
+  await mkdir(join(context, 'etc'), { recursive: true });
+  await copyFile('/bin/busybox', join(context, 'busybox'));
+  await writeFile(join(context, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await writeFile(join(context, 'etc/group'), 'root:x:0:\n');
+  for (const [name, text] of Object.entries(files)) await writeFile(join(context, name), text);
+  await chmod(join(context, 'etc'), 0o755);
+  return context;
 }

@@ -11,7 +11,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,7 +20,7 @@ import { bundleForOthers } from '../support/bundle-for-others.js';
 import { sandboxIds } from '../../src/sandbox/id-map.js';
 import { probeSandbox } from '../../src/sandbox/probe.js';
 import { tempDir, which } from '../builder/helpers.js';
-import { makeRangeUser, removeRangeUser, type TestUser } from './range-user.js';
+import { busyboxContext, makeRangeUser, removeRangeUser, type TestUser } from './range-user.js';
 
 const run = promisify(execFile);
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -204,15 +204,7 @@ beforeAll(async () => {
     return;
   }
   dir = await tempDir('layerkit-rootless-leftovers-');
-  await chmod(dir, 0o777);
-  const context = join(dir, 'context');
-  await mkdir(join(context, 'etc'), { recursive: true });
-  await copyFile('/bin/busybox', join(context, 'busybox'));
-  await writeFile(join(context, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  await writeFile(join(context, 'etc/group'), 'root:x:0:\n');
-  await writeFile(join(context, 'app'), APP);
-  await writeFile(join(context, 'killed'), KILLED);
-  await chmod(join(context, 'etc'), 0o755);
+  await busyboxContext(dir, { app: APP, killed: KILLED });
   // What `cp` copies: a file and a directory with a file, readable by the user.
   await mkdir(join(dir, 'host', 'sub'), { recursive: true });
   await writeFile(join(dir, 'host', 'f'), 'copied\n');

@@ -13,7 +13,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, realpath, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -22,7 +22,7 @@ import { bundleForOthers } from '../support/bundle-for-others.js';
 import { sandboxIds } from '../../src/sandbox/id-map.js';
 import { probeSandbox } from '../../src/sandbox/probe.js';
 import { tempDir, which } from '../builder/helpers.js';
-import { makeRangeUser, removeRangeUser, type TestUser } from './range-user.js';
+import { busyboxContext, makeRangeUser, removeRangeUser, type TestUser } from './range-user.js';
 
 const run = promisify(execFile);
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -162,14 +162,7 @@ beforeAll(async () => {
     return;
   }
   dir = await tempDir('layerkit-rootless-ids-');
-  await chmod(dir, 0o777);
-  const context = join(dir, 'context');
-  await mkdir(join(context, 'etc'), { recursive: true });
-  await copyFile('/bin/busybox', join(context, 'busybox'));
-  await writeFile(join(context, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  await writeFile(join(context, 'etc/group'), 'root:x:0:\n');
-  for (const [name, text] of Object.entries({ ids: IDS, 'one-id': ONE_ID, chown: CHOWN, beyond: BEYOND })) await writeFile(join(context, name), text);
-  await chmod(join(context, 'etc'), 0o755);
+  const context = await busyboxContext(dir, { ids: IDS, 'one-id': ONE_ID, chown: CHOWN, beyond: BEYOND });
   // busybox has no install applet: the host's coreutils install, with its libraries at their paths.
   await copyWithLibraries('/usr/bin/install', join(context, 'host'), '/usr/local/bin/install');
   // The user may not be able to read the checkout: it runs a bundle in the world-readable dir.
