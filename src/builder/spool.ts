@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Digest } from '../digest.js';
 import { decompress, decompressAs, mediaTypeCompression } from '../layers/compress/index.js';
 import type { CompressionFormat } from '../layers/errors.js';
-import type { Layer } from '../layers/layer.js';
+import { OWN_BLOB_FILE, type Layer } from '../layers/layer.js';
 import { makeScratchDir } from '../image/store/scratch.js';
 import { LayerIndex } from '../unionfs/layer-index.js';
 import { indexLayer, type IndexLayerOptions } from '../unionfs/layer-source.js';
@@ -164,6 +164,11 @@ export class LayerSpool {
 
 /** A layer whose blob is a staged file with known digests. */
 class StagedLayer implements IndexedLayer {
+  /** The staged file is this process's, hashed as it was written: stores and layouts may place it as it is. */
+  get [OWN_BLOB_FILE](): string {
+    return this.file;
+  }
+
   constructor(
     readonly file: string,
     readonly mediaType: string,

@@ -5,9 +5,11 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { DigestMismatchError } from '../errors.js';
 
 const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
@@ -92,6 +94,52 @@ export async function writeFileAtomic(
     throw err;
   }
   if (durable) await fsyncDirectory(dir);
+}
+
+/**
+ * Puts the file `source` at `target` atomically without reading it through
+ * this process: a hard link when `link` is set and both names are on one
+ * file system (they then share the bytes, so only for files nobody writes
+ * again), otherwise a copy made by the kernel (a reflink where the file
+ * system has them). The placed file must have `size` bytes; if not, it is
+ * removed and {@link DigestMismatchError} names `what`. The target gets
+ * `mode` (default 0644), is fsynced and renamed into place as
+ * {@link writeFileAtomic} does.
+ *
+ * @example
+ * ```ts
+ * await placeFileAtomic(join(root, 'blobs/sha256', hex), stagedFile, { size, tmpDir: join(root, 'tmp'), link: true, what: 'layer blob' });
+ * ```
+ */
+export async function placeFileAtomic(
+  target: string,
+  source: string,
+  options: { size: number; what: string; tmpDir?: string; link?: boolean; mode?: number },
+): Promise<void> {
+  const dir = dirname(target);
+  const tmpDir = options.tmpDir ?? dir;
+  await mkdir(tmpDir, { recursive: true });
+  await mkdir(dir, { recursive: true });
+  const tmp = temporaryPath(tmpDir, 'place');
+  try {
+    const linked = options.link === true && (await link(source, tmp).then(() => true, () => false));
+    if (!linked) await copyFile(source, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+    const handle = await open(tmp, 'r');
+    try {
+      const { size } = await handle.stat();
+      if (size !== options.size) throw new DigestMismatchError(`${options.what} size`, String(options.size), String(size));
+      // The mode writeFileAtomic gives, whatever the source's was (a private staging file's is 0600).
+      await handle.chmod(options.mode ?? 0o644);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDirectory(dir);
 }
 
 /** True when `path` exists (any type). */

@@ -7,9 +7,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest, type Digest } from '../digest.js';
+import { ownBlobFile } from '../layers/layer.js';
 import { blobPath } from './blob-source.js';
 import { ImageNotFoundError, InvalidLayoutError, InvalidReferenceError } from './errors.js';
-import { writeFileAtomic } from './fs-atomic.js';
+import { placeFileAtomic, writeFileAtomic } from './fs-atomic.js';
 import { imageParts, type Image } from './image.js';
 import { canonicalJson, parseIndex } from './json.js';
 import {
@@ -152,18 +153,28 @@ export interface PlannedBlob {
   digest: Digest;
   size: number;
   content: Uint8Array | (() => AsyncIterable<Uint8Array>);
+  /**
+   * A file that holds exactly this blob, written and hashed by this process
+   * (a layer's {@link ownBlobFile}): writers may place the file instead of
+   * streaming `content`.
+   */
+  file?: string;
 }
 
 /** The blobs of an image as its manifest names them (layer streams verified against the manifest). */
 export async function planImageBlobs(image: Image): Promise<{ descriptor: Descriptor; configDigest: Digest; blobs: PlannedBlob[] }> {
   const parts = await imageParts(image);
   const blobs: PlannedBlob[] = [];
-  parts.manifest.layers.forEach((d, i) => {
+  for (const [i, d] of parts.manifest.layers.entries()) {
     const layer = parts.layers[i];
-    if (!layer) return;
+    if (!layer) continue;
     const digest = parseDigest(d.digest);
-    blobs.push({ digest, size: d.size, content: () => verified(layer.compressed(), { digest, size: d.size }, `layer ${i} (${digest})`) });
-  });
+    const blob: PlannedBlob = { digest, size: d.size, content: () => verified(layer.compressed(), { digest, size: d.size }, `layer ${i} (${digest})`) };
+    const file = ownBlobFile(layer);
+    // The file is the layer's own; it stands for the manifest's blob only if the layer says it is that blob.
+    if (file !== undefined && (await layer.digest()) === digest && (await layer.size()) === d.size) blob.file = file;
+    blobs.push(blob);
+  }
   blobs.push({ digest: parts.configDigest, size: parts.rawConfig.byteLength, content: parts.rawConfig });
   blobs.push({ digest: parts.digest, size: parts.rawManifest.byteLength, content: parts.rawManifest });
   return {
@@ -227,6 +238,8 @@ async function writeBlobIfMissing(root: string, blob: PlannedBlob): Promise<void
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  // A layout is the user's to change: a copy, never a link to the file.
+  if (blob.file !== undefined) return placeFileAtomic(target, blob.file, { size: blob.size, what: `blob ${blob.digest}` });
   const content = blob.content instanceof Uint8Array ? blob.content : blob.content();
   await writeFileAtomic(target, content instanceof Uint8Array ? verifiedBytes(content, blob) : content);
 }

@@ -51,6 +51,28 @@ export interface Layer {
 }
 
 /**
+ * The key under which a layer names the file that holds its blob, byte for
+ * byte, when this process wrote that file and hashed it on the way (the
+ * builder's staged layers do). A store or an image layout may then link or
+ * copy the file instead of streaming and hashing the blob once more. The
+ * file must be private to its writer and never change while the layer lives.
+ *
+ * @internal
+ */
+export const OWN_BLOB_FILE: unique symbol = Symbol('layerkit.ownBlobFile');
+
+/**
+ * The file a layer's blob was written to by this process (see
+ * {@link OWN_BLOB_FILE}), or undefined for every other layer.
+ *
+ * @internal
+ */
+export function ownBlobFile(layer: Layer): string | undefined {
+  const file = (layer as { [OWN_BLOB_FILE]?: unknown })[OWN_BLOB_FILE];
+  return typeof file === 'string' ? file : undefined;
+}
+
+/**
  * Something that produces a fresh byte stream on every call: a file, a
  * buffer, a generator. Layers hold openers, never streams, so every read
  * starts from the first byte.

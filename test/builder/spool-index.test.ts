@@ -1,5 +1,7 @@
 import fc from 'fast-check';
-import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LayerSpool } from '../../src/builder/spool.js';
 import type { Entry } from '../../src/layers/entry.js';
@@ -8,7 +10,7 @@ import type { Layer } from '../../src/layers/layer.js';
 import { layerArbitrary } from '../../src/testing/layers.js';
 import type { LayerIndex } from '../../src/unionfs/layer-index.js';
 import { indexLayer } from '../../src/unionfs/layer-source.js';
-import { tempDir } from './helpers.js';
+import { buildText, tempDir } from './helpers.js';
 
 /** An index as comparable data: entries with their bytes, whiteouts, opaque dirs. */
 async function summary(index: LayerIndex): Promise<unknown> {
@@ -87,3 +89,36 @@ async function entriesOf(layer: Layer): Promise<Entry[]> {
   const index = await indexLayer(readBack(layer));
   return [...index.entries.values()];
 }
+
+describe('staged blobs delivered by file', () => {
+  it('the store links the staged blob and the OCI layout gets its own copy; both hash to their names and the staging directory goes', async () => {
+    const layoutDir = await tempDir('lk-staged-layout-');
+    try {
+      const random = Buffer.alloc(300_000);
+      for (let i = 0; i < random.length; i++) random[i] = (i * 2654435761) >>> 24;
+      const { store, image } = await buildText('FROM scratch\nCOPY . /app\nCOPY a.txt /again.txt\n', { 'a.txt': 'hello\n'.repeat(5000), 'b.bin': { content: random } }, {
+        output: `type=oci,dest=${layoutDir},tar=false`,
+      });
+      const manifest = await image.manifest();
+      expect(manifest.layers).toHaveLength(2);
+      for (const layer of manifest.layers) {
+        const hex = layer.digest.slice('sha256:'.length);
+        const inLayout = join(layoutDir, 'blobs', 'sha256', hex);
+        const inStore = join(store.root, 'blobs', 'sha256', hex);
+        for (const file of [inLayout, inStore]) {
+          const bytes = await readFile(file);
+          expect(bytes.byteLength).toBe(layer.size);
+          expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(layer.digest);
+          expect((await stat(file)).mode & 0o777).toBe(0o644);
+        }
+        // The store and the cache share the staged file's inode (linked, not rewritten); the layout is the user's to change, so a copy.
+        const inCache = join(store.root, 'cache', 'blobs', 'sha256', hex);
+        expect((await stat(inStore)).ino).toBe((await stat(inCache)).ino);
+        expect((await stat(inLayout)).ino).not.toBe((await stat(inStore)).ino);
+      }
+      expect((await readdir(join(store.root, 'tmp'))).filter((name) => name.startsWith('build-'))).toEqual([]);
+    } finally {
+      await rm(layoutDir, { recursive: true, force: true });
+    }
+  });
+});

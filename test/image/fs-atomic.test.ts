@@ -3,12 +3,12 @@
  * before, whatever the source's form, and a failing source leaves no
  * temporary file beside it.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileAtomic } from '../../src/image/fs-atomic.js';
+import { placeFileAtomic, writeFileAtomic } from '../../src/image/fs-atomic.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -46,5 +46,37 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(target, failing, { tmpDir: join(dir, 'tmp2'), durable: false, hint: 'record' })).rejects.toThrow('source broke');
     expect(await readFile(target, 'utf8')).toBe('old');
     expect(await readdir(join(dir, 'tmp2'))).toEqual([]);
+  });
+});
+
+describe('placeFileAtomic', () => {
+  it('places a copy by default and a link when asked, with mode 0644 either way', async () => {
+    const source = join(dir, 'staged');
+    await writeFile(source, 'blob bytes', { mode: 0o600 });
+    const copy = join(dir, 'placed', 'copy');
+    const linked = join(dir, 'placed', 'linked');
+    await placeFileAtomic(copy, source, { size: 10, what: 'blob', tmpDir: join(dir, 'tmp3') });
+    await placeFileAtomic(linked, source, { size: 10, what: 'blob', tmpDir: join(dir, 'tmp3'), link: true });
+    expect(await readFile(copy, 'utf8')).toBe('blob bytes');
+    const [src, copied, link] = await Promise.all([stat(source), stat(copy), stat(linked)]);
+    expect(copied.ino).not.toBe(src.ino);
+    expect(link.ino).toBe(src.ino);
+    expect(copied.mode & 0o777).toBe(0o644);
+    expect(link.mode & 0o777).toBe(0o644);
+    expect(await readdir(join(dir, 'tmp3'))).toEqual([]);
+  });
+
+  it('refuses a file of another size and leaves neither target nor temporary file', async () => {
+    const source = join(dir, 'short');
+    await writeFile(source, 'abc');
+    for (const link of [false, true]) {
+      const target = join(dir, 'placed', `wrong-${link}`);
+      await expect(placeFileAtomic(target, source, { size: 4, what: 'blob x', tmpDir: join(dir, 'tmp4'), link })).rejects.toMatchObject({
+        code: 'DIGEST_MISMATCH',
+        data: { what: 'blob x size', expected: '4', actual: '3' },
+      });
+      await expect(stat(target)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    expect(await readdir(join(dir, 'tmp4'))).toEqual([]);
   });
 });

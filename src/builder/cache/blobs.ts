@@ -11,7 +11,7 @@ import { digestHex, sha256Stream, type Digest } from '../../digest.js';
 import { storedLayer } from '../../image/blob-layer.js';
 import { temporaryPath, writeFileAtomic } from '../../image/fs-atomic.js';
 import { verified } from '../../image/streams.js';
-import type { Layer } from '../../layers/layer.js';
+import { ownBlobFile, type Layer } from '../../layers/layer.js';
 import type { CachedLayer } from './records.js';
 
 /** The path of a blob under a directory laid out as `blobs/sha256/<hex>`. */
@@ -26,20 +26,6 @@ export async function hasBlob(root: string, layer: CachedLayer): Promise<boolean
 }
 
 /**
- * A layer whose blob already is a whole file, written and hashed by this
- * process: the builder's staged layers (`builder/spool.ts`) are. Such a blob
- * can be hard-linked into the cache instead of copied.
- */
-interface FileBackedLayer {
-  readonly file: string;
-}
-
-function stagedFile(layer: Layer): string | undefined {
-  const file = (layer as Partial<FileBackedLayer>).file;
-  return typeof file === 'string' ? file : undefined;
-}
-
-/**
  * Writes a layer's blob into the cache unless it is there already. A staged
  * layer's file is hard-linked (then fsynced, as a copy would be); any other
  * layer, or a staged file on another file system, is copied and verified
@@ -47,7 +33,8 @@ function stagedFile(layer: Layer): string | undefined {
  */
 export async function writeBlob(root: string, layer: Layer, info: CachedLayer, tmpDir: string): Promise<void> {
   if (await hasBlob(root, info)) return;
-  const staged = stagedFile(layer);
+  // A blob this process wrote and hashed (a staged layer's) is linked instead of copied.
+  const staged = ownBlobFile(layer);
   if (staged !== undefined && (await linkStaged(staged, blobFile(root, info.digest), info, tmpDir))) return;
   const content = verified(layer.compressed(), { digest: info.digest, size: info.size }, `layer ${info.digest}`);
   await writeFileAtomic(blobFile(root, info.digest), content, { tmpDir });

@@ -7,7 +7,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest } from '../../digest.js';
 import { blobPath, directoryBlobSource, readBlob } from '../blob-source.js';
-import { temporaryWriter, writeFileAtomic } from '../fs-atomic.js';
+import { placeFileAtomic, temporaryWriter, writeFileAtomic } from '../fs-atomic.js';
 import { parseIndex, parseManifest } from '../json.js';
 import type { PlannedBlob } from '../layout.js';
 import { verified } from '../streams.js';
@@ -19,8 +19,10 @@ const TEMP_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Writes a blob into `<root>/blobs/…` through `tmpDir` unless it is present
- * with the right size, verifying digest and size on the way. Returns true
- * when it created the file.
+ * with the right size, verifying digest and size on the way — or, for a
+ * blob this process wrote and hashed itself ({@link PlannedBlob.file}),
+ * linking that file in (a copy across file systems). Returns true when it
+ * created the file.
  */
 export async function putBlob(root: string, tmpDir: string, blob: PlannedBlob): Promise<boolean> {
   const target = join(root, blobPath(blob.digest));
@@ -28,6 +30,11 @@ export async function putBlob(root: string, tmpDir: string, blob: PlannedBlob): 
     if ((await stat(target)).size === blob.size) return false;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (blob.file !== undefined) {
+    // The store's own file from here on: a link shares the bytes with a staging file that is removed, never rewritten.
+    await placeFileAtomic(target, blob.file, { size: blob.size, what: `blob ${blob.digest}`, tmpDir, link: true });
+    return true;
   }
   const content = blob.content instanceof Uint8Array ? [blob.content] : blob.content();
   await writeFileAtomic(target, verified(content, { digest: blob.digest, size: blob.size }, `blob ${blob.digest}`), { tmpDir });
