@@ -143,38 +143,38 @@ export async function* nodeEntries(
   while (pending.length > 0) yield* emit(pending.shift()!);
 }
 
-/** One node as an {@link Entry} (without xattrs). */
+/**
+ * One node as an {@link Entry} (without xattrs). Each kind is one object
+ * literal with all its fields: an entry given a field after it was made
+ * keeps that field out of line (a second object), and a large copy keeps
+ * every file's entry for as long as its layer is in use.
+ */
 export async function nodeEntry(
   node: ContextNode,
   options: Pick<EntryOptions, 'resolver' | 'owner'>,
   hardlinkTo?: string,
 ): Promise<Entry> {
-  const { stats } = node;
+  const { stats, path } = node;
   const host = options.owner === 'host';
-  const entry: Entry = {
-    path: node.path,
-    type: hardlinkTo === undefined ? node.type : 'hardlink',
-    mode: Number(stats.mode & 0o7777n),
-    uid: host ? Number(stats.uid) : 0,
-    gid: host ? Number(stats.gid) : 0,
-    mtime: stats.mtimeSeconds,
-    size: 0,
-  };
-  if (hardlinkTo !== undefined) {
-    entry.linkname = hardlinkTo;
-  } else if (stats.isSocket()) {
-    entry.content = bytesSource(new Uint8Array(0));
-  } else if (node.type === 'file') {
-    entry.size = Number(stats.size);
-    entry.content = nodeFileSource(options.resolver.tree.hostRoot, node);
-  } else if (node.type === 'symlink') {
-    entry.linkname = await options.resolver.readlink(node);
-  } else if (node.type === 'char' || node.type === 'block') {
-    const [major, minor] = deviceNumbers(stats.rdev);
-    entry.devmajor = major;
-    entry.devminor = minor;
+  const mode = Number(stats.mode & 0o7777n);
+  const uid = host ? Number(stats.uid) : 0;
+  const gid = host ? Number(stats.gid) : 0;
+  const mtime = stats.mtimeSeconds;
+  if (hardlinkTo !== undefined) return { path, type: 'hardlink', mode, uid, gid, mtime, size: 0, linkname: hardlinkTo };
+  if (stats.isSocket()) return { path, type: node.type, mode, uid, gid, mtime, size: 0, content: bytesSource(new Uint8Array(0)) };
+  switch (node.type) {
+    case 'file':
+      return { path, type: 'file', mode, uid, gid, mtime, size: Number(stats.size), content: nodeFileSource(options.resolver.tree.hostRoot, node) };
+    case 'symlink':
+      return { path, type: 'symlink', mode, uid, gid, mtime, size: 0, linkname: await options.resolver.readlink(node) };
+    case 'char':
+    case 'block': {
+      const [devmajor, devminor] = deviceNumbers(stats.rdev);
+      return { path, type: node.type, mode, uid, gid, mtime, size: 0, devmajor, devminor };
+    }
+    default:
+      return { path, type: node.type, mode, uid, gid, mtime, size: 0 };
   }
-  return entry;
 }
 
 /** glibc's `major()`/`minor()` of a Linux `dev_t`. */

@@ -72,7 +72,7 @@ export async function copyItem(target: CopyTarget, item: CopyItem, dest: string,
   // Where each copied file went, for later names of it (a path pair per file, no entry kept).
   const linkTargets = new Map<string, string>();
   for await (const { rel, entry } of item.entries()) {
-    const path = rel === '' ? root : childPath(root, rel);
+    const path = rel === '' ? root : destPath(root, rel);
     const existing = target.lstat(path);
     if (entry.type === 'dir') {
       if (existing && existing.type !== 'dir') {
@@ -101,6 +101,15 @@ export async function copyItem(target: CopyTarget, item: CopyItem, dest: string,
     target.put(copiedEntry(entry, path, attrs));
     if (entry.type === 'file') linkTargets.set(entry.path, path);
   }
+}
+
+/**
+ * `rel` below `root` as one flat string: the copied entry keeps its path for
+ * as long as the layer is in use, and a concatenation would keep its pieces
+ * (the source's relative path among them) alive with it.
+ */
+function destPath(root: string, rel: string): string {
+  return [root === '/' ? '' : root, rel].join('/');
 }
 
 /** A source entry as written at `path`: owner and mode per the COPY flags, mtime kept. */

@@ -124,17 +124,23 @@ export class CopyTarget {
    * the root excluded — the way an overlay upper records a change.
    */
   entries(): Entry[] {
-    const out = new Map<string, Entry>();
+    // One array, sorted in place: no second map of every path (a large copy writes 100,000 objects).
+    // Only ancestors that were not written need a record of being added, and there are few.
+    const out: Entry[] = [];
+    const copiedUp = new Set<string>();
     for (const [path, entry] of this.#upper) {
       if (path === '/') continue;
-      out.set(path, entry);
+      out.push(entry);
       for (const ancestor of ancestorPaths(path)) {
-        if (out.has(ancestor)) continue;
-        const up = this.#upper.get(ancestor) ?? this.lstat(ancestor);
-        if (up) out.set(ancestor, up);
+        if (this.#upper.has(ancestor) || copiedUp.has(ancestor)) continue;
+        const up = this.lstat(ancestor);
+        if (up) {
+          out.push(up);
+          copiedUp.add(ancestor);
+        }
       }
     }
-    return firstNameHoldsContent([...out.values()].sort((a, b) => comparePaths(a.path, b.path)));
+    return firstNameHoldsContent(out.sort((a, b) => comparePaths(a.path, b.path)));
   }
 }
 

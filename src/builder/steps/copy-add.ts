@@ -273,7 +273,24 @@ async function runCopy(run: StageRun, ins: CopyLike, selection: CopySelection): 
   const createdMtime = session.epoch ?? 0;
   const attrs: CopyAttrs = { createdMtime, ...(owner ? { owner } : {}), ...(chmod ? { chmod } : {}) };
   const items = await selection.items();
+  const entries = await copyToTarget(run, ins, items, dest, attrs);
+  const text = historyText(ins);
+  if (entries.length === 0) return { createdBy: text, layer: null };
+  const index = state.entriesIndex(entries);
+  const staged = await session.spool.stage(layerFromEntries(entries, session.layerOptions()), session.options.signal, index);
+  state.addLayer(staged, index);
+  return { createdBy: text, layer: { digest: await staged.digest(), layer: staged, index } };
+}
 
+/**
+ * Copies the items onto the stage's file system and returns the layer's
+ * entries. The copy's view of every written path is dropped when this
+ * returns, before the layer is written.
+ */
+async function copyToTarget(run: StageRun, ins: CopyLike, items: Selected[], dest: string, attrs: CopyAttrs): Promise<Entry[]> {
+  const { session, state, plan } = run;
+  const position = positionOf(ins, plan.label);
+  const isAdd = ins.kind === 'add';
   const target = new CopyTarget(linked(ins) ? LowerStack.empty() : await state.stack());
   if (items.length > 1 && !dest.endsWith('/') && target.stat(cleanDest(dest))?.type !== 'dir') {
     throw new BuildError(
@@ -302,14 +319,7 @@ async function runCopy(run: StageRun, ins: CopyLike, selection: CopySelection): 
     }
     throw err;
   }
-
-  const text = historyText(ins);
-  const entries = target.entries();
-  if (entries.length === 0) return { createdBy: text, layer: null };
-  const index = state.entriesIndex(entries);
-  const staged = await session.spool.stage(layerFromEntries(entries, session.layerOptions()), session.options.signal, index);
-  state.addLayer(staged, index);
-  return { createdBy: text, layer: { digest: await staged.digest(), layer: staged, index } };
+  return target.entries();
 }
 
 /** A URL's content identity: the `--checksum` given, else the fetched bytes' digest and Last-Modified time. */
