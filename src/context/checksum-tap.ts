@@ -14,12 +14,22 @@
  */
 import { createSha256, type Digest } from '../digest.js';
 import type { ContentSource, Entry } from '../layers/entry.js';
-import { checksumSelection, type ChecksumOptions, type Observed } from './checksum.js';
+import { checksumSelection, type ChecksumOptions, type Observed, type ObservedLookup } from './checksum.js';
 import { observedFileSource, type ReadObserver } from './content.js';
+import { packDigest, type StoredDigest } from './packed-digest.js';
 import { internalsOf, type CopySource } from './sources.js';
 
 /** "Read, none": one shared object rather than one per file. */
 const NO_XATTRS: Readonly<Record<string, Uint8Array>> = Object.freeze({});
+
+/**
+ * What a tap knows of one path. Most objects of a large copy have no
+ * xattrs of their own and are no second name of a file, so they need no
+ * record: `null` is "seen, nothing read to the end yet" and a digest is
+ * "read"; an {@link Observed} record is kept only for the rest (xattrs, a
+ * hardlink, a content that is not a context file).
+ */
+type Seen = Observed | StoredDigest | null;
 
 /** What a tap needs from its context. */
 export interface TapHost {
@@ -49,14 +59,18 @@ export class ChecksumTap {
   readonly #options: ChecksumOptions;
   readonly #fence: bigint;
   readonly #selection: CopySource[] = [];
-  readonly #observed = new Map<string, Observed>();
+  readonly #observed = new Map<string, Seen>();
   /** Context file sources report their complete reads here (one object for all files). */
   readonly #reads: ReadObserver = {
     read: (path, digest) => {
       const seen = this.#observed.get(path);
-      if (seen) seen.digest ??= digest;
+      // The first complete read names the content; a path not observed is not the tap's.
+      if (seen === null) this.#observed.set(path, packDigest(digest));
+      else if (typeof seen === 'object') seen.digest ??= digest;
     },
   };
+  /** What a path with no record of its own was seen with (shared, read-only). */
+  readonly #plain: Readonly<Observed>;
   #digest: Promise<Digest> | undefined;
 
   /** @internal Use {@link BuildContext.tapChecksum}. */
@@ -64,6 +78,7 @@ export class ChecksumTap {
     this.#host = host;
     this.#options = options;
     this.#fence = fence;
+    this.#plain = Object.freeze({ xattrs: host.readsXattrs ? NO_XATTRS : undefined, digest: undefined, sameAs: undefined });
   }
 
   /** Appends sources to the selection the digest covers (in copy order). */
@@ -79,16 +94,33 @@ export class ChecksumTap {
    */
   observe(entry: Entry): Entry {
     // A path met twice (overlapping sources) is one object of one snapshot: keep what is known.
-    let seen = this.#observed.get(entry.path);
-    if (!seen) {
-      seen = { xattrs: this.#host.readsXattrs ? (entry.xattrs ?? NO_XATTRS) : undefined, digest: undefined, sameAs: undefined };
-      if (entry.type === 'hardlink' && entry.linkname !== undefined) seen.sameAs = entry.linkname;
-      this.#observed.set(entry.path, seen);
+    if (!this.#observed.has(entry.path)) {
+      const hardlink = entry.type === 'hardlink' && entry.linkname !== undefined;
+      const xattrs = this.#host.readsXattrs ? entry.xattrs : undefined;
+      this.#observed.set(entry.path, hardlink || xattrs ? { xattrs: xattrs ?? this.#plain.xattrs, digest: undefined, sameAs: hardlink ? entry.linkname : undefined } : null);
     }
     if (entry.type !== 'file' || !entry.content) return entry;
-    const content = observedFileSource(entry.content, this.#reads) ?? hashing(entry.content, seen);
+    const content = observedFileSource(entry.content, this.#reads) ?? hashing(entry.content, this.#record(entry.path));
     return { ...entry, content };
   }
+
+  /** The record of an observed path, made if it had none. */
+  #record(path: string): Observed {
+    const seen = this.#observed.get(path);
+    if (typeof seen === 'object' && seen !== null) return seen;
+    const record: Observed = { ...this.#plain, digest: seen ?? undefined };
+    this.#observed.set(path, record);
+    return record;
+  }
+
+  /** What the checksum asks of each path. */
+  readonly #lookup: ObservedLookup = {
+    get: (path) => {
+      const seen = this.#observed.get(path);
+      if (seen === undefined || seen === null) return seen === null ? this.#plain : undefined;
+      return typeof seen === 'string' ? { ...this.#plain, digest: seen } : seen;
+    },
+  };
 
   /**
    * The checksum of the selection. Call it after the copy read what it
@@ -96,13 +128,13 @@ export class ChecksumTap {
    */
   digest(): Promise<Digest> {
     this.#digest ??= (async () => {
-      const digest = await checksumSelection(this.#host.context, this.#host.root, [...this.#selection], this.#options, {
-        observed: this.#observed,
+      return checksumSelection(this.#host.context, this.#host.root, [...this.#selection], this.#options, {
+        observed: this.#lookup,
         fence: this.#fence,
+        // What the copy observed is in the digest once every source is walked: a large copy's
+        // records need not outlive it, nor stay while the stat index is written.
+        walked: () => this.#observed.clear(),
       });
-      // What the copy observed is in the digest now; a large copy's records need not outlive it.
-      this.#observed.clear();
-      return digest;
     })();
     return this.#digest;
   }

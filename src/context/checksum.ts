@@ -21,7 +21,8 @@
  */
 import { createSha256, sha256, sha256Stream, type Digest } from '../digest.js';
 import { nodeFileSource } from './content.js';
-import type { RootIndex, StatCache, StatRecord } from './stat-cache.js';
+import { fullDigest, packDigest, type StoredDigest } from './packed-digest.js';
+import type { RootIndex, StatCache, StatHit } from './stat-cache.js';
 import { internalsOf, type CopySource, type SourceInternals } from './sources.js';
 import { deviceNumbers, type WalkedNode } from './walk.js';
 
@@ -44,23 +45,30 @@ export interface ChecksumOptions {
  */
 export interface Observed {
   /** The SHA-256 of the content, when a read ran to the end. */
-  digest?: Digest;
+  digest?: StoredDigest;
   /** For the second name of a hardlinked file: the context path of the first (same bytes). */
   sameAs?: string;
   /** Xattrs as read for the copy (`{}`: none); undefined when the context reads none. */
   xattrs: Record<string, Uint8Array> | undefined;
 }
 
+/** What a copy observed, by context path (a `Map` is one). */
+export interface ObservedLookup {
+  get(path: string): Readonly<Observed> | undefined;
+}
+
 /** How a checksum is being taken, beyond the public options. */
 export interface ChecksumRun {
   /** Objects a copy already read, by context path. */
-  observed?: ReadonlyMap<string, Observed>;
+  observed?: ObservedLookup;
   /** The stat-index fence, when it was taken before the reads began. */
   fence?: bigint;
+  /** Called once every source is walked, before the stat index is written: `observed` is not asked again. */
+  walked?(): void;
 }
 
 interface Known {
-  digest: Digest | undefined;
+  digest: StoredDigest | undefined;
   xattrs: Record<string, Uint8Array> | undefined;
   /** Symlink target. */
   link?: string;
@@ -114,9 +122,10 @@ export async function checksumSelection(
       if (batch.length >= BATCH) await flush();
     }
     await flush();
-    if (pruning) index.prune(inner.root.rel, (rel) => seen.has('/' + rel));
+    if (pruning) index.prune(inner.root.path, (path) => seen.has(path));
   }
   hashLines();
+  run.walked?.();
   await index?.save();
   return hasher.digest();
 }
@@ -125,7 +134,7 @@ interface Describing {
   index: RootIndex | undefined;
   fence: bigint;
   cache: StatCache | undefined;
-  observed: ReadonlyMap<string, Observed> | undefined;
+  observed: ObservedLookup | undefined;
 }
 
 /**
@@ -152,7 +161,7 @@ async function describe(batch: WalkedNode[], inner: SourceInternals, how: Descri
       toStore.push(k);
       continue;
     }
-    const hit: StatRecord | undefined = index?.lookup(node.rel, node.stats);
+    const hit: StatHit | undefined = index?.lookupPath(node.path, node.stats);
     // A record made without reading xattrs cannot answer for a context that reads them.
     if (hit && !(node.type === 'file' && hit.digest === undefined) && !(reader && hit.xattrs === undefined)) {
       if (node.type === 'file' && cache) cache.stats.hits++;
@@ -173,14 +182,14 @@ async function describe(batch: WalkedNode[], inner: SourceInternals, how: Descri
     while (next < toRead.length) {
       const k = toRead[next++]!;
       const { node } = batch[k]!;
-      known[k]!.digest = (await sha256Stream(nodeFileSource(tree.hostRoot, node).open())).digest;
+      known[k]!.digest = packDigest((await sha256Stream(nodeFileSource(tree.hostRoot, node).open())).digest);
       if (cache) cache.stats.misses++;
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL_READS, toRead.length) }, work));
   if (index) {
     // `{}` records "read, none"; undefined "not read".
-    for (const k of toStore) index.store(batch[k]!.node.rel, batch[k]!.node.stats, fence, known[k]!.digest, reader ? (known[k]!.xattrs ?? {}) : undefined);
+    for (const k of toStore) index.storePath(batch[k]!.node.path, batch[k]!.node.stats, fence, known[k]!.digest, reader ? (known[k]!.xattrs ?? {}) : undefined);
   }
   for (const [k, { node }] of batch.entries()) {
     if (node.type === 'symlink') known[k]!.link = await inner.options.resolver.readlink(node);
@@ -205,7 +214,7 @@ function record(walked: WalkedNode, inner: SourceInternals, known: Known, firstR
     } else {
       if (stats.linked) firstRel.set(key, rel);
       size = stats.isSocket() ? 0n : stats.size;
-      digest = known.digest ?? '';
+      digest = known.digest === undefined ? '' : fullDigest(known.digest);
     }
   }
   if (node.type === 'symlink') link = known.link ?? '';

@@ -30,6 +30,7 @@ type StatKey = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs' 
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest, sha256, type Digest } from '../digest.js';
+import { fullDigest, packDigest, type StoredDigest } from './packed-digest.js';
 import { NodeStats } from './tree.js';
 
 /** What a checksum reused and what it had to read. */
@@ -57,23 +58,29 @@ export interface StatRecord {
 
 type StoredRecord = [string, string, string, string, string, string, string | null, Record<string, string> | null];
 
+/** What a checksum needs of a valid record: the content digest (packed) and the xattrs. */
+export interface StatHit {
+  readonly digest: StoredDigest | undefined;
+  readonly xattrs: Record<string, Uint8Array> | undefined;
+}
+
 /**
  * A record as the index keeps it. The six stat fields are the listed node's
  * own {@link NodeStats} when the record was made from a context listing (the
  * tree keeps that object anyway), else one string of their decimal values
  * (`dev:ino:size:mtimeNs:ctimeNs:mode`, the stored form's first six fields) —
- * never six bigints: a context of 100,000 files keeps 100,000 records for the
- * whole build.
+ * never six bigints; the digest is packed: a context of 100,000 files keeps
+ * 100,000 records for the whole build.
  */
-class IndexedStat {
+class IndexedStat implements StatHit {
   constructor(
     readonly stat: NodeStats | string,
-    readonly digest: Digest | undefined,
+    readonly digest: StoredDigest | undefined,
     readonly xattrs: Record<string, Uint8Array> | undefined,
   ) {}
 
   get key(): string {
-    return typeof this.stat === 'string' ? this.stat : statKey(this.stat);
+    return typeof this.stat === 'string' ? this.stat : this.stat.statKey();
   }
 
   /** Whether `stats` are the recorded ones. */
@@ -84,13 +91,19 @@ class IndexedStat {
   /** The public form. */
   expand(): StatRecord {
     const [dev, ino, size, mtimeNs, ctimeNs, mode] = this.key.split(':').map((v) => BigInt(v)) as [bigint, bigint, bigint, bigint, bigint, bigint];
-    return { dev, ino, size, mtimeNs, ctimeNs, mode, digest: this.digest, xattrs: this.xattrs };
+    return { dev, ino, size, mtimeNs, ctimeNs, mode, digest: this.digest === undefined ? undefined : fullDigest(this.digest), xattrs: this.xattrs };
   }
 }
 
 function statKey(stats: StatKey): string {
+  if (stats instanceof NodeStats) return stats.statKey();
   // join, not a template: it makes one flat string, where concatenation keeps a tree of pieces.
   return [stats.dev, stats.ino, stats.size, stats.mtimeNs, stats.ctimeNs, stats.mode].join(':');
+}
+
+/** The context path of a path relative to the root (`''` is the root), as one flat string. */
+function pathOf(rel: string): string {
+  return ['', rel].join('/');
 }
 
 /** Records per `write` of {@link RootIndex.save}: the index file is written in pieces, never held whole. */
@@ -151,7 +164,11 @@ export class StatCache {
   }
 }
 
-/** The records of one context root. */
+/**
+ * The records of one context root. Records are keyed by context path
+ * (`/src/a.ts`; the file names them relative to the root, `src/a.ts`): a
+ * record made from a listed node shares the node's path string.
+ */
 export class RootIndex {
   readonly #records: Map<string, IndexedStat>;
   #dirty = false;
@@ -172,7 +189,7 @@ export class RootIndex {
       if (json.version === VERSION && json.root === hostRoot && json.entries && typeof json.entries === 'object') {
         for (const [rel, stored] of Object.entries(json.entries as Record<string, StoredRecord>)) {
           const record = decode(stored);
-          if (record) records.set(rel, record);
+          if (record) records.set(pathOf(rel), record);
         }
       }
     } catch {
@@ -181,34 +198,50 @@ export class RootIndex {
     return new RootIndex(file, hostRoot, records);
   }
 
-  /** The record of `rel` if the file's stat data is exactly what was recorded. */
+  /** The record of `rel` (relative to the root) if the file's stat data is exactly what was recorded. */
   lookup(rel: string, stats: StatKey): StatRecord | undefined {
-    const record = this.#records.get(rel);
-    return record && record.matches(stats) ? record.expand() : undefined;
+    return this.#valid(pathOf(rel), stats)?.expand();
+  }
+
+  /** {@link lookup} by context path (`/a` for `a`), without expanding the record. */
+  lookupPath(path: string, stats: StatKey): StatHit | undefined {
+    return this.#valid(path, stats);
+  }
+
+  #valid(path: string, stats: StatKey): IndexedStat | undefined {
+    const record = this.#records.get(path);
+    return record && record.matches(stats) ? record : undefined;
   }
 
   /**
-   * Records what was read for `rel`, unless the file changed too recently
-   * (relative to `fence`) for its stat data to identify this content.
+   * Records what was read for `rel` (relative to the root), unless the file
+   * changed too recently (relative to `fence`) for its stat data to identify
+   * this content.
    */
   store(rel: string, stats: StatKey, fence: bigint, digest: Digest | undefined, xattrs: StatRecord['xattrs']): void {
+    this.storePath(pathOf(rel), stats, fence, digest, xattrs);
+  }
+
+  /** {@link store} by context path; give a listed node's own path string and stats, which the record then shares. */
+  storePath(path: string, stats: StatKey, fence: bigint, digest: StoredDigest | undefined, xattrs: StatRecord['xattrs']): void {
     // ctime is when the inode last changed, and no one can set it; mtime can be anything.
     const coarse = stats.ctimeNs % SECOND_NS === 0n;
     if (stats.ctimeNs + (coarse ? COARSE_MARGIN_NS : 0n) >= fence) {
-      if (this.#records.delete(rel)) this.#dirty = true;
+      if (this.#records.delete(path)) this.#dirty = true;
       return;
     }
-    this.#records.set(rel, new IndexedStat(stats instanceof NodeStats ? stats : statKey(stats), digest, xattrs));
+    this.#records.set(path, new IndexedStat(stats instanceof NodeStats ? stats : statKey(stats), digest === undefined ? undefined : packDigest(digest), xattrs));
     this.#dirty = true;
   }
 
-  /** Forgets records below `prefix` (a directory rel, `''` for all) that `keep` does not keep. */
-  prune(prefix: string, keep: ReadonlySet<string> | ((rel: string) => boolean)): void {
-    const kept = typeof keep === 'function' ? keep : (rel: string) => keep.has(rel);
-    for (const rel of this.#records.keys()) {
-      const below = prefix === '' || rel === prefix || rel.startsWith(prefix + '/');
-      if (below && !kept(rel)) {
-        this.#records.delete(rel);
+  /** Forgets records below `prefix` (a directory's context path, `/` for all) that `keep` does not keep. */
+  prune(prefix: string, keep: ReadonlySet<string> | ((path: string) => boolean)): void {
+    const kept = typeof keep === 'function' ? keep : (path: string) => keep.has(path);
+    const dirPrefix = prefix === '/' ? '/' : prefix + '/';
+    for (const path of this.#records.keys()) {
+      const below = path === prefix || path.startsWith(dirPrefix);
+      if (below && !kept(path)) {
+        this.#records.delete(path);
         this.#dirty = true;
       }
     }
@@ -227,20 +260,17 @@ export class RootIndex {
     const handle = await open(temp, 'w');
     try {
       // The same text as JSON.stringify({ version, root, entries }) of the whole index.
-      let text = `{"version":${VERSION},"root":${JSON.stringify(this.hostRoot)},"entries":{`;
+      let pieces = [`{"version":${VERSION},"root":${JSON.stringify(this.hostRoot)},"entries":{`];
       let count = 0;
-      for (const [rel, r] of this.#records) {
-        const xattrs = r.xattrs
-          ? Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')]))
-          : null;
-        const stored: StoredRecord = [...(r.key.split(':') as [string, string, string, string, string, string]), r.digest ?? null, xattrs];
-        text += `${count++ === 0 ? '' : ','}${JSON.stringify(rel)}:${JSON.stringify(stored)}`;
+      for (const [path, r] of this.#records) {
+        pieces.push(count++ === 0 ? '' : ',', JSON.stringify(path.slice(1)), ':', storedJson(r));
         if (count % SAVE_BATCH === 0) {
-          await handle.write(text);
-          text = '';
+          await handle.write(pieces.join(''));
+          pieces = [];
         }
       }
-      await handle.write(text + '}}');
+      pieces.push('}}');
+      await handle.write(pieces.join(''));
     } catch (err) {
       await handle.close();
       await unlink(temp).catch(() => undefined);
@@ -257,6 +287,16 @@ export class RootIndex {
   }
 }
 
+/**
+ * A record as the JSON of its {@link StoredRecord}, written directly: the
+ * six decimal fields are the key's, quoted (digits and `-` need no escapes).
+ */
+function storedJson(r: IndexedStat): string {
+  const digest = r.digest === undefined ? 'null' : `"${fullDigest(r.digest)}"`;
+  const xattrs = r.xattrs ? JSON.stringify(Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')]))) : 'null';
+  return `["${r.key.replaceAll(':', '","')}",${digest},${xattrs}]`;
+}
+
 function decode(stored: StoredRecord): IndexedStat | undefined {
   try {
     const [dev, ino, size, mtimeNs, ctimeNs, mode, digest, xattrs] = stored;
@@ -264,7 +304,7 @@ function decode(stored: StoredRecord): IndexedStat | undefined {
     const key = statKey({ dev: BigInt(dev), ino: BigInt(ino), size: BigInt(size), mtimeNs: BigInt(mtimeNs), ctimeNs: BigInt(ctimeNs), mode: BigInt(mode) });
     return new IndexedStat(
       key,
-      digest === null ? undefined : parseDigest(digest),
+      digest === null ? undefined : packDigest(parseDigest(digest)),
       xattrs ? Object.fromEntries(Object.entries(xattrs).map(([k, v]) => [k, Uint8Array.from(Buffer.from(v, 'hex'))])) : undefined,
     );
   } catch {

@@ -140,6 +140,35 @@ export class NodeStats {
     return this.#mtimeS;
   }
 
+  /**
+   * `dev:ino:size:mtimeNs:ctimeNs:mode` in decimal, as the stat index keys a
+   * file: the same text as joining the bigint fields, without making them.
+   */
+  statKey(): string {
+    return [this.#dev, this.#ino, this.#size, nsDecimal(this.#mtimeS, this.#mtimeNsec), nsDecimal(this.#ctimeS, this.#ctimeNsec), this.#mode].join(':');
+  }
+
+  /** The entry type of the file (see {@link entryType}); undefined for a type tar cannot hold. */
+  get entryType(): EntryType | undefined {
+    switch (this.#mode & S_IFMT) {
+      case 0o100000:
+      case 0o140000:
+        return 'file';
+      case 0o040000:
+        return 'dir';
+      case 0o120000:
+        return 'symlink';
+      case 0o020000:
+        return 'char';
+      case 0o060000:
+        return 'block';
+      case 0o010000:
+        return 'fifo';
+      default:
+        return undefined;
+    }
+  }
+
   /** `dev:ino`, the identity of the inode (for hardlinks). */
   get inodeKey(): string {
     return `${this.#dev}:${this.#ino}`;
@@ -183,23 +212,37 @@ export class NodeStats {
   }
 }
 
+/** Nanoseconds given as whole seconds and the rest, in decimal (as `String` of the bigint). */
+function nsDecimal(seconds: number, nsec: number): string {
+  if (seconds > 0) return `${seconds}${String(nsec).padStart(9, '0')}`;
+  return seconds === 0 ? String(nsec) : String(BigInt(seconds) * SECOND_NS + BigInt(nsec));
+}
+
 /**
  * The node of a listed object, its own {@link NodeStats} (one object per
  * file rather than two: a context of many files keeps one per file for the
- * whole build). `rel` is derived from `path` when asked for, not kept.
+ * whole build). `rel` is derived from `path` and `type` from the mode when
+ * asked for, not kept; a node the ignore patterns looked at is a
+ * {@link MatchedNode}, which keeps what they said.
  */
 class ListedNode extends NodeStats implements ContextNode {
   readonly path: string;
-  readonly type: EntryType;
-  readonly excluded: boolean;
-  readonly info: MatchInfo;
 
-  constructor(path: string, type: EntryType, stats: BigIntStats, excluded: boolean, info: MatchInfo) {
+  constructor(path: string, stats: BigIntStats) {
     super(stats);
     this.path = path;
-    this.type = type;
-    this.excluded = excluded;
-    this.info = info;
+  }
+
+  get type(): EntryType {
+    return this.entryType!;
+  }
+
+  get excluded(): boolean {
+    return false;
+  }
+
+  get info(): MatchInfo {
+    return NO_PARENT_INFO;
   }
 
   get stats(): NodeStats {
@@ -209,6 +252,38 @@ class ListedNode extends NodeStats implements ContextNode {
   get rel(): string {
     return this.path.slice(1);
   }
+}
+
+/** A listed node with the ignore matcher's results. */
+class MatchedNode extends ListedNode {
+  readonly #excluded: boolean;
+  readonly #info: MatchInfo;
+
+  constructor(path: string, stats: BigIntStats, excluded: boolean, info: MatchInfo) {
+    super(path, stats);
+    this.#excluded = excluded;
+    this.#info = info;
+  }
+
+  override get excluded(): boolean {
+    return this.#excluded;
+  }
+
+  override get info(): MatchInfo {
+    return this.#info;
+  }
+}
+
+/** The root: a directory, whatever lstat says of the path it was opened with. */
+class RootNode extends ListedNode {
+  override get type(): EntryType {
+    return 'dir';
+  }
+}
+
+/** A listed node (only made for objects of a type tar can hold). */
+function listedNode(path: string, stats: BigIntStats, excluded: boolean, info: MatchInfo): ListedNode {
+  return excluded || info !== NO_PARENT_INFO ? new MatchedNode(path, stats, excluded, info) : new ListedNode(path, stats);
 }
 
 const PATTERN_CHARS = /[*[\]?^\\]/;
@@ -236,7 +311,7 @@ export class ContextTree {
 
   /** The root directory node. */
   root(): Promise<ContextNode> {
-    this.#root ??= lstat(this.hostRoot, { bigint: true }).then((stats) => new ListedNode('/', 'dir', stats, false, NO_PARENT_INFO));
+    this.#root ??= lstat(this.hostRoot, { bigint: true }).then((stats) => new RootNode('/', stats));
     return this.#root;
   }
 
@@ -312,7 +387,7 @@ export class ContextTree {
     if (!type) return undefined;
     // The directory entry may have changed type since readdir; trust lstat.
     if (excluded && type !== 'dir') return undefined;
-    return new ListedNode(path, type, stats, excluded, info);
+    return listedNode(path, stats, excluded, info);
   }
 
   /** Whether an excluded directory must be searched for re-included descendants. */

@@ -12,8 +12,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeFileSource, observedFileSource, type ReadObserver } from '../../src/context/content.js';
+import { fullDigest, packDigest } from '../../src/context/packed-digest.js';
 import { RootIndex } from '../../src/context/stat-cache.js';
-import { ContextTree, NodeStats } from '../../src/context/tree.js';
+import { ContextTree, entryType, NodeStats } from '../../src/context/tree.js';
+import type { Digest } from '../../src/digest.js';
 
 const runs = (n: number) => ({ numRuns: Number(process.env.LAYERKIT_PROPERTY_RUNS ?? 0) || n });
 
@@ -64,6 +66,17 @@ describe('NodeStats', () => {
     );
   });
 
+  it('keys the stat index with the text of its bigint fields, and types a file as entryType does (property)', () => {
+    fc.assert(
+      fc.property(statFields, (s) => {
+        const n = new NodeStats(s);
+        expect(n.statKey()).toBe([s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs, s.mode].join(':'));
+        expect(n.entryType).toBe(entryType(n));
+      }),
+      runs(300),
+    );
+  });
+
   it('answers the file-type questions as lstat does', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'f'), 'x');
@@ -95,7 +108,45 @@ const relName = fc.oneof(
 const digestArb = fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => `sha256:${Buffer.from(b).toString('hex')}`), { nil: undefined });
 const xattrsArb = fc.option(fc.dictionary(fc.constantFrom('user.a', 'user.b', 'security.capability'), fc.uint8Array({ maxLength: 6 })), { nil: undefined });
 
+describe('packed digests', () => {
+  it('a SHA-256 digest packs into 32 characters and back to itself; anything else is kept as it is (property)', () => {
+    const sha256Digest = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => `sha256:${Buffer.from(b).toString('hex')}` as Digest);
+    const other = fc.oneof(
+      fc.uint8Array({ minLength: 64, maxLength: 64 }).map((b) => `sha512:${Buffer.from(b).toString('hex')}`),
+      sha256Digest.map((d) => d.toUpperCase().replace('SHA256', 'sha256')),
+      sha256Digest.map((d) => d.slice(0, -1)),
+    ) as fc.Arbitrary<Digest>;
+    fc.assert(
+      fc.property(sha256Digest, other, (d, o) => {
+        const packed = packDigest(d);
+        expect(packed).toHaveLength(32);
+        expect(fullDigest(packed)).toBe(d);
+        expect(packDigest(packed)).toBe(packed);
+        if (o !== o.toLowerCase() || !o.startsWith('sha256:') || o.length !== 71) {
+          expect(packDigest(o)).toBe(o);
+          expect(fullDigest(o)).toBe(o);
+        }
+      }),
+      runs(300),
+    );
+  });
+});
+
 describe('RootIndex', () => {
+  it('by context path and by relative path alike; prune forgets what is below a directory and not kept', async () => {
+    const index = await RootIndex.load(join(await tempDir(), 'index.json'), '/ctx');
+    const stats = lstatSync(tmpdir(), { bigint: true });
+    const digest = `sha256:${'ab'.repeat(32)}` as Digest;
+    for (const rel of ['a/b', 'a/c', 'a-b', 'x']) index.store(rel, stats, 2n ** 63n, digest, undefined);
+    index.storePath('/a/d', stats, 2n ** 63n, packDigest(digest), undefined);
+    expect(fullDigest(index.lookupPath('/a/b', stats)!.digest!)).toBe(digest);
+    expect(index.lookup('a/d', stats)!.digest).toBe(digest);
+    index.prune('/a', (path) => path === '/a/b');
+    expect(['a/b', 'a/c', 'a/d', 'a-b', 'x'].map((rel) => index.lookup(rel, stats) !== undefined)).toEqual([true, false, false, true, true]);
+    index.prune('/', new Set(['/x']));
+    expect(index.size).toBe(1);
+  });
+
   it('saves in pieces what loads back whole: every record, fresh or listed stats (property)', async () => {
     const dir = await tempDir();
     let round = 0;
