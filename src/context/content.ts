@@ -4,8 +4,8 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createSha256, type Digest } from '../digest.js';
-import type { ContentSource } from '../layers/entry.js';
+import { createSha256, type Digest, type Hasher } from '../digest.js';
+import { OPEN_SYNC, type ContentSource, type SyncContentReader } from '../layers/entry.js';
 import { ContextError } from './errors.js';
 
 const CHUNK = 256 * 1024;
@@ -115,6 +115,13 @@ class FileSource implements ContentSource {
     return new ContextError('CONTEXT_CHANGED', `${this.path} changed while the context was being read: ${reason}`, { path: this.path, reason });
   }
 
+  /** Small files are read straight into the tar writer's blocks (see `SYNC_READ_MAX` for why only small ones). */
+  [OPEN_SYNC](): SyncContentReader | undefined {
+    if (this.size > SYNC_READ_MAX) return undefined;
+    const observer = this.observer;
+    return new ListedFileReader(this.hostPath, this.stats, (reason) => this.#changed(reason), observer && ((digest) => observer.read(this.path, digest)));
+  }
+
   async *open(): AsyncGenerator<Uint8Array> {
     const { hostPath, stats, size, observer } = this;
     const changed = (reason: string) => this.#changed(reason);
@@ -154,12 +161,56 @@ class FileSource implements ContentSource {
   }
 }
 
-/** The whole of a small file, read synchronously and checked against its listing. */
-function readSmall(hostPath: string, stats: FileStats, changed: (reason: string) => Error): Buffer {
-  const size = Number(stats.size);
-  // Non-blocking, so a file replaced by a FIFO since it was listed fails the check instead of hanging.
+/**
+ * Synchronous reads of a listed file straight into the caller's buffer (the
+ * tar writer's output block): no buffer of its own per file. The same checks
+ * as {@link FileSource.open}: another inode or size, or more or fewer bytes
+ * than listed, fail with `CONTEXT_CHANGED`; a read that reaches the end with
+ * the listed size reports the file's digest to the observer.
+ */
+class ListedFileReader implements SyncContentReader {
+  readonly #fd: number;
+  readonly #size: number;
+  readonly #changed: (reason: string) => Error;
+  readonly #hasher: Hasher | undefined;
+  readonly #done: ((digest: Digest) => void) | undefined;
+  #position = 0;
+
+  constructor(hostPath: string, stats: FileStats, changed: (reason: string) => Error, done?: (digest: Digest) => void) {
+    this.#size = Number(stats.size);
+    this.#changed = changed;
+    this.#fd = openListed(hostPath, stats, changed);
+    this.#hasher = done ? createSha256() : undefined;
+    this.#done = done;
+  }
+
+  read(into: Uint8Array, offset: number, length: number): number {
+    let got = 0;
+    while (got < length) {
+      const n = readSync(this.#fd, into, offset + got, length - got, this.#position);
+      if (n === 0) break;
+      got += n;
+      this.#position += n;
+    }
+    if (this.#position > this.#size) throw this.#changed('longer than listed');
+    this.#hasher?.update(into.subarray(offset, offset + got));
+    if (got < length) {
+      if (this.#position < this.#size) throw this.#changed('shorter than listed');
+      this.#done?.(this.#hasher!.digest());
+    }
+    return got;
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+}
+
+/** Opens a listed file without following a symlink or blocking on a FIFO, and checks it is still the one listed. */
+function openListed(hostPath: string, stats: FileStats, changed: (reason: string) => Error): number {
   let fd: number;
   try {
+    // Non-blocking, so a file replaced by a FIFO since it was listed fails the check instead of hanging.
     fd = openSync(hostPath, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch (err) {
     throw vanished(err, changed);
@@ -168,6 +219,18 @@ function readSmall(hostPath: string, stats: FileStats, changed: (reason: string)
     const now = fstatSync(fd, { bigint: true });
     if (now.ino !== stats.ino || now.dev !== stats.dev) throw changed('replaced by another file');
     if (now.size !== stats.size) throw changed(`size ${stats.size} became ${now.size}`);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** The whole of a small file, read synchronously and checked against its listing. */
+function readSmall(hostPath: string, stats: FileStats, changed: (reason: string) => Error): Buffer {
+  const size = Number(stats.size);
+  const fd = openListed(hostPath, stats, changed);
+  try {
     // One read of size + 1 bytes: a regular file returns exactly `size` when nothing changed.
     const buffer = Buffer.allocUnsafe(size + 1);
     let got = 0;

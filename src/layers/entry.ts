@@ -60,19 +60,19 @@ export interface SyncContentReader {
   close(): void;
 }
 
-const syncReaders = new WeakMap<ContentSource, () => SyncContentReader>();
-
 /**
- * @internal Declares that `source` can also be read synchronously with
- * `open()` (the bytes must be the same as `source.open()` yields).
+ * The key of a content source's synchronous opener: a method returning a
+ * {@link SyncContentReader} over the same bytes `open()` yields, or
+ * undefined when this source is better read with `open()` (a large file).
+ *
+ * @internal
  */
-export function registerSyncReader(source: ContentSource, open: () => SyncContentReader): void {
-  syncReaders.set(source, open);
-}
+export const OPEN_SYNC: unique symbol = Symbol('layerkit.openSync');
 
-/** @internal The synchronous reader of a source, if it has one. */
-export function syncReaderOf(source: ContentSource): (() => SyncContentReader) | undefined {
-  return syncReaders.get(source);
+/** @internal The synchronous opener of a source, if it has one (see {@link OPEN_SYNC}). */
+export function syncReaderOf(source: ContentSource): (() => SyncContentReader | undefined) | undefined {
+  const open = (source as { [OPEN_SYNC]?: unknown })[OPEN_SYNC];
+  return typeof open === 'function' ? () => (open as () => SyncContentReader | undefined).call(source) : undefined;
 }
 
 /** A content source over bytes already in memory. */

@@ -5,7 +5,7 @@
  */
 import { closeSync, constants as fsConstants, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { comparePaths, registerSyncReader, type ContentSource, type Entry } from './entry.js';
+import { comparePaths, OPEN_SYNC, type ContentSource, type Entry } from './entry.js';
 import { layerFromWalk, type LayerFromEntriesOptions } from './from-entries.js';
 import type { Layer } from './layer.js';
 import { isHostXattr, readTreeXattrs, type BatchXattrReader } from './xattrs.js';
@@ -52,7 +52,7 @@ export interface LayerFromDirectoryOptions extends LayerFromEntriesOptions {
  * ```
  */
 export function fileSource(hostPath: string, size: number): ContentSource {
-  const source: ContentSource = {
+  const source = {
     size,
     async *open() {
       const fd = openSync(hostPath, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
@@ -73,15 +73,15 @@ export function fileSource(hostPath: string, size: number): ContentSource {
         closeSync(fd);
       }
     },
+    // The tar writer reads files straight into its output blocks through this.
+    [OPEN_SYNC]() {
+      const fd = openSync(hostPath, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+      return {
+        read: (into: Uint8Array, offset: number, length: number) => readSync(fd, into, offset, length, null),
+        close: () => closeSync(fd),
+      };
+    },
   };
-  // The tar writer reads files straight into its output blocks through this.
-  registerSyncReader(source, () => {
-    const fd = openSync(hostPath, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
-    return {
-      read: (into, offset, length) => readSync(fd, into, offset, length, null),
-      close: () => closeSync(fd),
-    };
-  });
   return source;
 }
 

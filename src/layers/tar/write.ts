@@ -103,9 +103,8 @@ export async function* writeTar(
     const mtime = epoch !== undefined && entry.mtime > epoch ? epoch : entry.mtime;
     yield* sink.write(encodeEntryHeader(entry, mtime));
     if (entry.type === 'file' && entry.size > 0) {
-      const openSync = syncReaderOf(entry.content!);
-      if (openSync) {
-        const reader = openSync();
+      const reader = syncReaderOf(entry.content!)?.();
+      if (reader) {
         try {
           yield* sink.readFrom(reader, entry.size, entry.path);
         } finally {
