@@ -33,7 +33,7 @@ const DOCKERFILE = [
 export const cases: BenchCase[] = [
   {
     name: 'build.cold-vs-buildah',
-    target: 0.3,
+    target: 0.12,
     async run() {
       if (!(await which('buildah'))) return unavailable('buildah is not installed (apt-get install buildah)', 'buildah');
       const work = await mkdtemp(join(tmpdir(), 'layerkit-bench-build-'));
