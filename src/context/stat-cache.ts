@@ -27,7 +27,7 @@ import type { BigIntStats } from 'node:fs';
 
 /** The stat fields that identify a file's content in the index. */
 type StatKey = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs' | 'mode'>;
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDigest, sha256, type Digest } from '../digest.js';
 import { fullDigest, packDigest, type StoredDigest } from './packed-digest.js';
@@ -106,8 +106,8 @@ function pathOf(rel: string): string {
   return ['', rel].join('/');
 }
 
-/** Records per `write` of {@link RootIndex.save}: the index file is written in pieces, never held whole. */
-const SAVE_BATCH = 4096;
+/** Bytes per `write` of {@link RootIndex.save}: the index file is written in pieces, never held whole. */
+const SAVE_BUFFER = 256 * 1024;
 
 const VERSION = 1;
 const COARSE_MARGIN_NS = 2_000_000_000n;
@@ -249,8 +249,11 @@ export class RootIndex {
 
   /**
    * Writes the index if it changed (atomically: temporary file, then rename).
-   * The JSON is written a few thousand records at a time: the whole text of
-   * a large context's index would be tens of megabytes at once.
+   * The JSON is encoded record by record into one buffer, written whenever
+   * it fills: the whole text of a large context's index would be tens of
+   * megabytes at once, and text gathered over many records lives long
+   * enough to be moved to the old generation, where it stays until a full
+   * collection.
    */
   async save(): Promise<void> {
     if (!this.#dirty) return;
@@ -259,18 +262,17 @@ export class RootIndex {
     const temp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     const handle = await open(temp, 'w');
     try {
+      const out = new TextSink(handle);
       // The same text as JSON.stringify({ version, root, entries }) of the whole index.
-      let pieces = [`{"version":${VERSION},"root":${JSON.stringify(this.hostRoot)},"entries":{`];
-      let count = 0;
+      out.put(`{"version":${VERSION},"root":${JSON.stringify(this.hostRoot)},"entries":{`);
+      let first = true;
       for (const [path, r] of this.#records) {
-        pieces.push(count++ === 0 ? '' : ',', JSON.stringify(path.slice(1)), ':', storedJson(r));
-        if (count % SAVE_BATCH === 0) {
-          await handle.write(pieces.join(''));
-          pieces = [];
-        }
+        if (out.full) await out.flush();
+        out.put(`${first ? '' : ','}${JSON.stringify(path.slice(1))}:${storedJson(r)}`);
+        first = false;
       }
-      pieces.push('}}');
-      await handle.write(pieces.join(''));
+      out.put('}}');
+      await out.flush();
     } catch (err) {
       await handle.close();
       await unlink(temp).catch(() => undefined);
@@ -287,14 +289,55 @@ export class RootIndex {
   }
 }
 
+/** Text encoded as UTF-8 into one reused buffer, written to a file when asked. */
+class TextSink {
+  readonly #buffer = Buffer.allocUnsafe(SAVE_BUFFER);
+  #used = 0;
+  /** What did not fit (a record with large xattrs), in order, before the buffer's bytes. */
+  #overflow: Buffer[] = [];
+
+  constructor(readonly handle: FileHandle) {}
+
+  /** Whether to flush before the next piece. */
+  get full(): boolean {
+    return this.#used > SAVE_BUFFER / 2 || this.#overflow.length > 0;
+  }
+
+  /** Appends `text`. */
+  put(text: string): void {
+    if (Buffer.byteLength(text) > SAVE_BUFFER - this.#used) {
+      this.#overflow.push(Buffer.concat([this.#buffer.subarray(0, this.#used), Buffer.from(text)]));
+      this.#used = 0;
+      return;
+    }
+    this.#used += this.#buffer.write(text, this.#used);
+  }
+
+  async flush(): Promise<void> {
+    for (const bytes of this.#overflow.splice(0)) await this.#write(bytes);
+    await this.#write(this.#buffer.subarray(0, this.#used));
+    this.#used = 0;
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < bytes.byteLength) at += (await this.handle.write(bytes, at, bytes.byteLength - at)).bytesWritten;
+  }
+}
+
 /**
  * A record as the JSON of its {@link StoredRecord}, written directly: the
  * six decimal fields are the key's, quoted (digits and `-` need no escapes).
  */
 function storedJson(r: IndexedStat): string {
   const digest = r.digest === undefined ? 'null' : `"${fullDigest(r.digest)}"`;
-  const xattrs = r.xattrs ? JSON.stringify(Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')]))) : 'null';
+  const xattrs = !r.xattrs ? 'null' : isEmpty(r.xattrs) ? '{}' : JSON.stringify(Object.fromEntries(Object.entries(r.xattrs).map(([k, v]) => [k, Buffer.from(v).toString('hex')])));
   return `["${r.key.replaceAll(':', '","')}",${digest},${xattrs}]`;
+}
+
+function isEmpty(record: object): boolean {
+  for (const _ in record) return false;
+  return true;
 }
 
 function decode(stored: StoredRecord): IndexedStat | undefined {

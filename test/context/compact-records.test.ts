@@ -205,6 +205,27 @@ describe('RootIndex', () => {
   });
 });
 
+describe('RootIndex files', () => {
+  it('keeps records with xattrs larger than its write buffer whole and in order', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'large.json');
+    const index = await RootIndex.load(file, '/large');
+    const base = lstatSync(dir, { bigint: true });
+    const big = (i: number) => new Uint8Array(150_000 + i).fill(i);
+    for (let i = 0; i < 3000; i++) {
+      const xattrs = i % 1000 === 7 ? { 'user.big': big(i % 251), 'user.small': new Uint8Array([i & 0xff]) } : {};
+      index.store(`f${i}`, { ...base, ino: BigInt(i) }, 2n ** 63n, undefined, xattrs);
+    }
+    await index.save();
+    const text = await readFile(file, 'utf8');
+    const json = JSON.parse(text) as { entries: Record<string, unknown[]> };
+    expect(Object.keys(json.entries)).toEqual(Array.from({ length: 3000 }, (_, i) => `f${i}`));
+    expect(json.entries['f2007']![7]).toEqual({ 'user.big': Buffer.from(big(2007 % 251)).toString('hex'), 'user.small': 'd7' });
+    const loaded = await RootIndex.load(file, '/large');
+    expect(loaded.lookup('f1007', { ...base, ino: 1007n })!.xattrs!['user.big']).toEqual(big(1007 % 251));
+  });
+});
+
 describe('context file sources', () => {
   async function listed(content: Uint8Array) {
     const dir = await tempDir();
