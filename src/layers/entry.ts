@@ -69,10 +69,10 @@ export interface SyncContentReader {
  */
 export const OPEN_SYNC: unique symbol = Symbol('layerkit.openSync');
 
-/** @internal The synchronous opener of a source, if it has one (see {@link OPEN_SYNC}). */
-export function syncReaderOf(source: ContentSource): (() => SyncContentReader | undefined) | undefined {
+/** @internal A synchronous reader of a source, if it offers one (see {@link OPEN_SYNC}). */
+export function openSyncReader(source: ContentSource): SyncContentReader | undefined {
   const open = (source as { [OPEN_SYNC]?: unknown })[OPEN_SYNC];
-  return typeof open === 'function' ? () => (open as () => SyncContentReader | undefined).call(source) : undefined;
+  return typeof open === 'function' ? (open as () => SyncContentReader | undefined).call(source) : undefined;
 }
 
 /** A content source over bytes already in memory. */

@@ -3,7 +3,7 @@
  * whatever order they arrive in, whoever runs it, whenever.
  * @module
  */
-import { comparePaths, isCleanPath, syncReaderOf, type Entry, type EntryType } from '../entry.js';
+import { comparePaths, isCleanPath, openSyncReader, type Entry, type EntryType } from '../entry.js';
 import { DuplicatePathError, InvalidEntryError } from '../errors.js';
 import { BlockSink } from './block-sink.js';
 import { BLOCK, ZEROS, encodeHeader, encodePaxRecords, octalLimit, utf8 } from './header.js';
@@ -103,7 +103,7 @@ export async function* writeTar(
     const mtime = epoch !== undefined && entry.mtime > epoch ? epoch : entry.mtime;
     yield* sink.write(encodeEntryHeader(entry, mtime));
     if (entry.type === 'file' && entry.size > 0) {
-      const reader = syncReaderOf(entry.content!)?.();
+      const reader = openSyncReader(entry.content!);
       if (reader) {
         try {
           yield* sink.readFrom(reader, entry.size, entry.path);
