@@ -9,7 +9,7 @@ import { link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { digestHex, sha256Stream, type Digest } from '../../digest.js';
 import { storedLayer } from '../../image/blob-layer.js';
-import { temporaryPath, writeFileAtomic } from '../../image/fs-atomic.js';
+import { placeFileAtomic, temporaryPath, writeFileAtomic } from '../../image/fs-atomic.js';
 import { verified } from '../../image/streams.js';
 import { ownBlobFile, type Layer } from '../../layers/layer.js';
 import type { CachedLayer } from './records.js';
@@ -27,41 +27,19 @@ export async function hasBlob(root: string, layer: CachedLayer): Promise<boolean
 
 /**
  * Writes a layer's blob into the cache unless it is there already. A staged
- * layer's file is hard-linked (then fsynced, as a copy would be); any other
- * layer, or a staged file on another file system, is copied and verified
+ * layer's file (hashed as it was written) is hard-linked, or copied by the
+ * kernel across file systems; any other layer is streamed and verified
  * against its digest on the way.
  */
 export async function writeBlob(root: string, layer: Layer, info: CachedLayer, tmpDir: string): Promise<void> {
   if (await hasBlob(root, info)) return;
-  // A blob this process wrote and hashed (a staged layer's) is linked instead of copied.
   const staged = ownBlobFile(layer);
-  if (staged !== undefined && (await linkStaged(staged, blobFile(root, info.digest), info, tmpDir))) return;
+  if (staged !== undefined) {
+    await placeFileAtomic(blobFile(root, info.digest), staged, { size: info.size, what: `layer ${info.digest}`, tmpDir, link: true });
+    return;
+  }
   const content = verified(layer.compressed(), { digest: info.digest, size: info.size }, `layer ${info.digest}`);
   await writeFileAtomic(blobFile(root, info.digest), content, { tmpDir });
-}
-
-/** Links a staged blob file into place; false (nothing left behind) when it cannot. */
-async function linkStaged(file: string, target: string, info: CachedLayer, tmpDir: string): Promise<boolean> {
-  const temp = temporaryPath(tmpDir, 'blob');
-  try {
-    await mkdir(tmpDir, { recursive: true });
-    await link(file, temp);
-    const handle = await open(temp, 'r');
-    try {
-      // The staging file is private to the build and its digest was computed as it was written; its size still has to agree.
-      if ((await handle.stat()).size !== info.size) return false;
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await mkdir(dirname(target), { recursive: true });
-    await rename(temp, target);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await rm(temp, { force: true });
-  }
 }
 
 /**
