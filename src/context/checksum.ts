@@ -19,7 +19,7 @@
  * the files are not read.
  * @module
  */
-import { createSha256, sha256, sha256Stream, type Digest } from '../digest.js';
+import { createSha256, sha256, sha256Stream, type Digest, type Hasher } from '../digest.js';
 import { nodeFileSource } from './content.js';
 import { fullDigest, packDigest, type StoredDigest } from './packed-digest.js';
 import type { RootIndex, StatCache, StatHit } from './stat-cache.js';
@@ -30,6 +30,8 @@ const VERSION_LINE = 'layerkit.context.checksum/v1\n';
 /** Nodes described at once: one `getfattr` batch for those the index cannot answer. */
 const BATCH = 2048;
 const PARALLEL_READS = 4;
+/** Bytes of lines hashed at once. */
+const LINE_BUFFER = 64 * 1024;
 const EMPTY_DIGEST = sha256(new Uint8Array(0));
 
 /** Options of {@link BuildContext.checksum}. */
@@ -89,20 +91,12 @@ export async function checksumSelection(
   const index = options.cache ? await options.cache.index(hostRoot) : undefined;
   const fence = run.fence ?? (options.cache ? await options.cache.fence() : 0n);
   const hasher = createSha256();
-  const encoder = new TextEncoder();
-  // Lines are hashed a batch at a time: one encoding per batch, not one per record.
-  let text = VERSION_LINE;
-  const line = (record: unknown[]) => {
-    text += JSON.stringify(record) + '\n';
-  };
-  const hashLines = () => {
-    hasher.update(encoder.encode(text));
-    text = '';
-  };
+  const lines = new LineHasher(hasher);
+  lines.add(VERSION_LINE);
   for (const [i, source] of selection.entries()) {
     const inner = internals[i]!;
     // A directory is copied as its contents: its own name does not reach the destination.
-    line(['source', source.type === 'dir' ? '' : source.name, source.type]);
+    lines.add(`${JSON.stringify(['source', source.type === 'dir' ? '' : source.name, source.type])}\n`);
     const firstRel = new Map<string, string>();
     // A directory walked whole tells which recorded paths below it are gone (context paths, no new strings).
     const pruning = index !== undefined && inner.root.type === 'dir' && !inner.excludes;
@@ -111,10 +105,9 @@ export async function checksumSelection(
     const flush = async () => {
       const known = await describe(batch, inner, { index, fence, cache: options.cache, observed: run.observed });
       batch.forEach((walked, k) => {
-        line(record(walked, inner, known[k]!, firstRel));
+        lines.add(recordLine(walked, inner, known[k]!, firstRel));
         if (pruning) seen.add(walked.node.path);
       });
-      hashLines();
       batch = [];
     };
     for await (const walked of inner.walk()) {
@@ -124,7 +117,7 @@ export async function checksumSelection(
     await flush();
     if (pruning) index.prune(inner.root.path, (path) => seen.has(path));
   }
-  hashLines();
+  lines.flush();
   run.walked?.();
   await index?.save();
   return hasher.digest();
@@ -197,7 +190,12 @@ async function describe(batch: WalkedNode[], inner: SourceInternals, how: Descri
   return known;
 }
 
-function record(walked: WalkedNode, inner: SourceInternals, known: Known, firstRel: Map<string, string>): unknown[] {
+/**
+ * The line of one object: the JSON of `['entry', rel, type, mode, uid, gid,
+ * size, link, major, minor, xattrs, digest]` and a newline, written directly
+ * (the same text, without an array per object).
+ */
+function recordLine(walked: WalkedNode, inner: SourceInternals, known: Known, firstRel: Map<string, string>): string {
   const { node, rel } = walked;
   const { stats } = node;
   const host = inner.options.owner === 'host';
@@ -219,20 +217,41 @@ function record(walked: WalkedNode, inner: SourceInternals, known: Known, firstR
   }
   if (node.type === 'symlink') link = known.link ?? '';
   const [major, minor] = node.type === 'char' || node.type === 'block' ? deviceNumbers(stats.rdev) : [0, 0];
-  return [
-    'entry',
-    rel,
-    type,
-    Number(stats.mode & 0o7777n),
-    host ? Number(stats.uid) : 0,
-    host ? Number(stats.gid) : 0,
-    `${size}`,
-    link,
-    major,
-    minor,
-    hashedXattrs(known.xattrs),
-    digest,
-  ];
+  const mode = Number(stats.mode & 0o7777n);
+  const uid = host ? Number(stats.uid) : 0;
+  const gid = host ? Number(stats.gid) : 0;
+  const xattrs = hashedXattrs(known.xattrs);
+  // Types, decimal sizes and digests are plain ASCII: quoting them is their JSON.
+  return `["entry",${JSON.stringify(rel)},"${type}",${mode},${uid},${gid},"${size}",${link === '' ? '""' : JSON.stringify(link)},${major},${minor},${xattrs.length === 0 ? '[]' : JSON.stringify(xattrs)},"${digest}"]\n`;
+}
+
+/**
+ * Lines encoded as UTF-8 into one reused buffer and hashed as it fills: no
+ * text of many lines is gathered (it would live long enough to be moved to
+ * the old generation), and no encoding is made per line.
+ */
+class LineHasher {
+  readonly #buffer = Buffer.allocUnsafe(LINE_BUFFER);
+  #used = 0;
+
+  constructor(readonly hasher: Hasher) {}
+
+  add(text: string): void {
+    // At most three bytes per UTF-16 unit.
+    if (text.length * 3 > LINE_BUFFER - this.#used) {
+      this.flush();
+      if (text.length * 3 > LINE_BUFFER) {
+        this.hasher.update(Buffer.from(text));
+        return;
+      }
+    }
+    this.#used += this.#buffer.write(text, this.#used);
+  }
+
+  flush(): void {
+    if (this.#used > 0) this.hasher.update(this.#buffer.subarray(0, this.#used));
+    this.#used = 0;
+  }
 }
 
 /** BuildKit's contenthash keeps `security.capability` but no other `security.*`, and no `system.*`. */

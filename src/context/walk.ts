@@ -23,6 +23,11 @@ export interface WalkedNode {
  * which case it is yielded just before the first descendant that is kept (and
  * not at all if none is), as BuildKit's copier does. `start` itself is never
  * matched.
+ *
+ * One generator with a stack of listings, not one per directory: each
+ * object passes through one `yield` however deep it lies (a nested
+ * `yield*` costs promises at every level), and its relative path is a
+ * slice of its context path, not a new string.
  */
 export async function* walkNodes(
   tree: ContextTree,
@@ -30,35 +35,45 @@ export async function* walkNodes(
   excludes?: PatternMatcher,
 ): AsyncGenerator<WalkedNode> {
   yield { node: start, rel: '' };
-  if (start.type === 'dir') yield* walkDir(tree, start, '', NO_PARENT_INFO, excludes, []);
-}
-
-async function* walkDir(
-  tree: ContextTree,
-  dir: ContextNode,
-  dirRel: string,
-  info: MatchInfo,
-  excludes: PatternMatcher | undefined,
-  pending: WalkedNode[],
-): AsyncGenerator<WalkedNode> {
-  for (const node of await tree.list(dir)) {
-    const name = node.path.slice(node.path.lastIndexOf('/') + 1);
-    const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+  if (start.type !== 'dir') return;
+  // A node's path is its parent's plus `/name`, so its path relative to `start` is a suffix of it.
+  const cut = start.path === '/' ? 1 : start.path.length + 1;
+  // Excluded directories waiting for a kept descendant, outermost first.
+  const pending: WalkedNode[] = [];
+  const stack: Frame[] = [{ children: await tree.list(start), next: 0, info: NO_PARENT_INFO, held: undefined }];
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next === frame.children.length) {
+      stack.pop();
+      // An excluded directory with nothing kept below it is not yielded.
+      if (frame.held !== undefined && pending[pending.length - 1] === frame.held) pending.pop();
+      continue;
+    }
+    const node = frame.children[frame.next++]!;
+    const rel = node.path.slice(cut);
     let excluded = false;
-    let childInfo = NO_PARENT_INFO;
-    if (excludes) ({ matched: excluded, info: childInfo } = excludes.matchesWithParentInfo(rel, info));
+    let info = NO_PARENT_INFO;
+    if (excludes) ({ matched: excluded, info } = excludes.matchesWithParentInfo(rel, frame.info));
     if (!excluded) {
       // Excluded ancestors appear once something below them is kept.
-      yield* pending.splice(0);
+      if (pending.length > 0) yield* pending.splice(0);
       yield { node, rel };
-      if (node.type === 'dir') yield* walkDir(tree, node, rel, childInfo, excludes, pending);
+      if (node.type === 'dir') stack.push({ children: await tree.list(node), next: 0, info, held: undefined });
     } else if (node.type === 'dir' && excludes!.hasExclusions) {
-      const walked = { node, rel };
-      pending.push(walked);
-      yield* walkDir(tree, node, rel, childInfo, excludes, pending);
-      if (pending[pending.length - 1] === walked) pending.pop();
+      const held = { node, rel };
+      pending.push(held);
+      stack.push({ children: await tree.list(node), next: 0, info, held });
     }
   }
+}
+
+/** A directory being walked: its listing, the next child, and what the exclude patterns said of it. */
+interface Frame {
+  children: readonly ContextNode[];
+  next: number;
+  info: MatchInfo;
+  /** The directory itself when excluded and held back until something below it is kept. */
+  held: WalkedNode | undefined;
 }
 
 /** How context nodes become entries. */

@@ -213,7 +213,7 @@ describe('RootIndex files', () => {
     const base = lstatSync(dir, { bigint: true });
     const big = (i: number) => new Uint8Array(150_000 + i).fill(i);
     for (let i = 0; i < 3000; i++) {
-      const xattrs = i % 1000 === 7 ? { 'user.big': big(i % 251), 'user.small': new Uint8Array([i & 0xff]) } : {};
+      const xattrs: Record<string, Uint8Array> = i % 1000 === 7 ? { 'user.big': big(i % 251), 'user.small': new Uint8Array([i & 0xff]) } : {};
       index.store(`f${i}`, { ...base, ino: BigInt(i) }, 2n ** 63n, undefined, xattrs);
     }
     await index.save();
