@@ -5,7 +5,7 @@
  * their own pid namespace; killing its init kills them all, background
  * children included.
  */
-import { copyFile, readdir, readFile } from 'node:fs/promises';
+import { copyFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunFailedError } from '../../src/builder/errors.js';

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { build } from '../../src/builder/build.js';
 import { BuildError } from '../../src/builder/errors.js';
 import { asSystemError, NoSpaceError, SystemError } from '../../src/image/store/system-errors.js';
-import { cli, cliArgv, crashed, removeAll, repo, scratch } from './helpers.js';
+import { cli, crashed, removeAll, repo, scratch } from './helpers.js';
 import { bundleForOthers } from '../support/bundle-for-others.js';
 
 const exec = promisify(execFile);

@@ -13,7 +13,7 @@ import { layerFromEntries } from '../../src/layers/from-entries.js';
 import { readTar } from '../../src/layers/tar/read.js';
 import { lowerLayersArbitrary, observeFs, runUnionOp, unionOpsArbitrary } from '../../src/testing/unionfs.js';
 import { Container, UnionFS } from '../../src/unionfs/index.js';
-import { hostView, removeDir, tempDir } from './helpers.js';
+import { removeDir, tempDir } from './helpers.js';
 
 const RUNS = Number(process.env.UNIONFS_RUNS ?? 25);
 

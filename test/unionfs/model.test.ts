@@ -14,7 +14,6 @@
  * UNIONFS_RUNS=500 for a longer run.
  */
 import fc from 'fast-check';
-import * as fsp from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { apply } from '../../src/layers/changes/apply.js';
 import {
