@@ -37,18 +37,45 @@ export interface LayerIndexOptions {
  * ```
  */
 export class LayerIndex {
-  /** Entries by normalized path, sorted parents-first (byte order). Hardlinks keep their `linkname`, normalized. */
-  readonly entries: ReadonlyMap<string, Entry>;
   /** Paths this layer deletes from the layers below it. */
   readonly whiteouts: readonly string[];
   /** Directories whose lower content this layer hides. */
   readonly opaqueDirs: readonly string[];
   readonly #leaves = new Map<string, LeafInode>();
+  /** The entries in order, when they came clean and ordered (the map is then made on first use). */
+  readonly #ordered: readonly Entry[] | undefined;
+  #byPath: Map<string, Entry> | undefined;
 
-  private constructor(entries: Map<string, Entry>, whiteouts: string[], opaqueDirs: string[]) {
-    this.entries = entries;
+  private constructor(entries: Map<string, Entry> | readonly Entry[], whiteouts: string[], opaqueDirs: string[]) {
+    if (entries instanceof Map) this.#byPath = entries;
+    else this.#ordered = entries;
     this.whiteouts = whiteouts;
     this.opaqueDirs = opaqueDirs;
+  }
+
+  /**
+   * Entries by normalized path, sorted parents-first (byte order). Hardlinks
+   * keep their `linkname`, normalized. For a layer given as clean, ordered
+   * entries (a build's own) the map is made when first asked for: a layer
+   * that is only written and saved never needs one (a 100,000-file COPY's
+   * would be megabytes).
+   */
+  get entries(): ReadonlyMap<string, Entry> {
+    this.#byPath ??= new Map(this.#ordered!.map((e) => [e.path, e]));
+    return this.#byPath;
+  }
+
+  /**
+   * The entries in path order (the values of {@link entries}), without
+   * making the map.
+   *
+   * @example
+   * ```ts
+   * for (const entry of index.ordered()) console.log(entry.path);
+   * ```
+   */
+  ordered(): Iterable<Entry> {
+    return this.#ordered ?? this.#byPath!.values();
   }
 
   /**
@@ -61,13 +88,14 @@ export class LayerIndex {
    */
   static fromEntries(entries: Iterable<Entry>, options: LayerIndexOptions = {}): LayerIndex {
     const layer = options.position;
-    const byPath = new Map<string, Entry>();
+    // Entries usually arrive clean and in order (a build's own layers): then they are kept in a
+    // list as given, not copied (a copy per entry was a fifth of the heap left after a 100,000-file
+    // COPY), and the map by path is made only when asked for. The first entry out of order (or
+    // a path given twice) moves what came so far into the map, which takes the rest.
+    const ordered: Entry[] = [];
+    let byPath: Map<string, Entry> | undefined;
     const whiteouts = new Set<string>();
     const opaque = new Set<string>();
-    // Entries usually arrive clean and in order (a build's own layers): then the map is built in
-    // order and the caller's entries are kept, not copied (a copy per entry was a fifth of the
-    // heap left after a 100,000-file COPY).
-    let ordered = true;
     let last: string | undefined;
     for (const raw of entries) {
       const path = isClean(raw.path) ? raw.path : normalizeEntryPath(raw.path, layer);
@@ -93,18 +121,24 @@ export class LayerIndex {
         const linkname = isClean(raw.linkname) ? raw.linkname : normalizeEntryPath(raw.linkname, layer);
         if (path !== raw.path || linkname !== raw.linkname) entry = { ...raw, path, linkname };
       } else if (path !== raw.path) entry = { ...raw, path };
-      if (ordered && last !== undefined && comparePaths(last, path) >= 0) ordered = false;
-      last = path;
+      if (byPath === undefined) {
+        if (last === undefined || comparePaths(last, path) < 0) {
+          ordered.push(entry);
+          last = path;
+          continue;
+        }
+        byPath = new Map(ordered.splice(0).map((e) => [e.path, e]));
+      }
       byPath.delete(path);
       byPath.set(path, entry);
     }
-    const sorted = ordered ? byPath : new Map([...byPath].sort((a, b) => comparePaths(a[0], b[0])));
+    const sorted = byPath === undefined ? ordered : new Map([...byPath].sort((a, b) => comparePaths(a[0], b[0])));
     return new LayerIndex(sorted, [...whiteouts].sort(comparePaths), [...opaque].sort(comparePaths));
   }
 
   /** Number of entries (whiteouts and markers not counted). */
   get size(): number {
-    return this.entries.size;
+    return this.#byPath?.size ?? this.#ordered!.length;
   }
 
   /**

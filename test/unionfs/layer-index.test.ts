@@ -43,6 +43,11 @@ describe('LayerIndex.fromEntries', () => {
           .map(({ e }) => e);
         const a = LayerIndex.fromEntries(clean);
         const b = LayerIndex.fromEntries(messy);
+        // In order without the map (made on first use for ordered input), and the same once it is made.
+        expect([...a.ordered()]).toEqual(clean);
+        expect([a.size, b.size]).toEqual([clean.length, clean.length]);
+        expect([...b.ordered()].map((e) => e.path)).toEqual(clean.map((e) => e.path));
+        expect([...a.entries.values()]).toEqual([...a.ordered()]);
         expect([...b.entries.keys()]).toEqual([...a.entries.keys()]);
         expect([...b.entries.values()]).toEqual([...a.entries.values()]);
         // Clean, ordered entries are kept as given, not copied.

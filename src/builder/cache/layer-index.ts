@@ -65,14 +65,8 @@ export function encodeIndex(digest: Digest, index: LayerIndex): Uint8Array {
 }
 
 /** Entries per piece of {@link indexJson}. */
-const JSON_BATCH = 4096;
+const JSON_BATCH = 1024;
 
-/**
- * The text of {@link encodeIndex} in pieces of a few thousand entries (the
- * same text as `JSON.stringify` of the whole): `saveIndex` writes them as
- * they come, so a layer of 100,000 files never has its index in memory as
- * one array of records and one string.
- */
 /**
  * One entry as the JSON of its {@link SavedEntry} tuple, written field by
  * field: the same text as `JSON.stringify` of the tuple without making the
@@ -86,17 +80,25 @@ function savedEntryJson(e: Entry): string {
   return `[${JSON.stringify(e.path)},"${e.type}",${JSON.stringify(e.mode)},${JSON.stringify(e.uid)},${JSON.stringify(e.gid)},${JSON.stringify(e.mtime)},${JSON.stringify(size)},${link},${dev},${xattrs}]`;
 }
 
+/**
+ * The text of {@link encodeIndex} in pieces of about a thousand entries (the
+ * same text as `JSON.stringify` of the whole): `saveIndex` writes them as
+ * they come, so a layer of 100,000 files never has its index in memory as
+ * one array of records and one string, and a piece is gone before it has
+ * lived long enough to be moved to the old generation.
+ */
 function* indexJson(digest: Digest, index: LayerIndex): Generator<string> {
-  let text = `{"v":${VERSION},"digest":${JSON.stringify(digest)},"entries":[`;
+  let pieces = [`{"v":${VERSION},"digest":${JSON.stringify(digest)},"entries":[`];
   let count = 0;
-  for (const e of index.entries.values()) {
-    text += (count++ === 0 ? '' : ',') + savedEntryJson(e);
+  for (const e of index.ordered()) {
+    pieces.push(count++ === 0 ? savedEntryJson(e) : ',' + savedEntryJson(e));
     if (count % JSON_BATCH === 0) {
-      yield text;
-      text = '';
+      yield pieces.join('');
+      pieces = [];
     }
   }
-  yield `${text}],"whiteouts":${JSON.stringify(index.whiteouts)},"opaque":${JSON.stringify(index.opaqueDirs)}}`;
+  pieces.push(`],"whiteouts":${JSON.stringify(index.whiteouts)},"opaque":${JSON.stringify(index.opaqueDirs)}}`);
+  yield pieces.join('');
 }
 
 /**
