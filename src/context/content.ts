@@ -7,6 +7,7 @@ import { open } from 'node:fs/promises';
 import { createSha256, type Digest, type Hasher } from '../digest.js';
 import { OPEN_SYNC, type ContentSource, type SyncContentReader } from '../layers/entry.js';
 import { ContextError } from './errors.js';
+import { NodeStats } from './tree.js';
 
 const CHUNK = 256 * 1024;
 
@@ -216,9 +217,12 @@ function openListed(hostPath: string, stats: FileStats, changed: (reason: string
     throw vanished(err, changed);
   }
   try {
-    const now = fstatSync(fd, { bigint: true });
-    if (now.ino !== stats.ino || now.dev !== stats.dev) throw changed('replaced by another file');
-    if (now.size !== stats.size) throw changed(`size ${stats.size} became ${now.size}`);
+    // A listed node's own stats compare with a number fstat result when its values are safe integers.
+    const listed = stats instanceof NodeStats ? stats : undefined;
+    const now = listed?.numericIdentity ? fstatSync(fd) : fstatSync(fd, { bigint: true });
+    const change = listed ? listed.changeIn(now) : now.ino !== stats.ino || now.dev !== stats.dev ? 'inode' : now.size !== stats.size ? 'size' : undefined;
+    if (change === 'inode') throw changed('replaced by another file');
+    if (change === 'size') throw changed(`size ${stats.size} became ${now.size}`);
   } catch (err) {
     closeSync(fd);
     throw err;

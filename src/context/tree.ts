@@ -169,6 +169,21 @@ export class NodeStats {
     }
   }
 
+  /**
+   * Whether `dev`, `ino` and `size` are all safe integers, so that a
+   * number (not bigint) fstat result can be compared with them: nearly
+   * always, and it costs a quarter less than a bigint one.
+   */
+  get numericIdentity(): boolean {
+    return typeof this.#dev === 'number' && typeof this.#ino === 'number' && typeof this.#size === 'number';
+  }
+
+  /** What differs in an fstat result (numbers or bigints) from these stats: the inode, the size, or nothing. */
+  changeIn(now: { dev: number | bigint; ino: number | bigint; size: number | bigint }): 'inode' | 'size' | undefined {
+    if (!sameInteger(now.ino, this.#ino) || !sameInteger(now.dev, this.#dev)) return 'inode';
+    return sameInteger(now.size, this.#size) ? undefined : 'size';
+  }
+
   /** `dev:ino`, the identity of the inode (for hardlinks). */
   get inodeKey(): string {
     return `${this.#dev}:${this.#ino}`;
@@ -210,6 +225,11 @@ export class NodeStats {
   isSocket(): boolean {
     return this.#is(0o140000);
   }
+}
+
+/** Integer equality of a number and a bigint, or of two of a kind. */
+function sameInteger(a: number | bigint, b: number | bigint): boolean {
+  return typeof a === typeof b ? a === b : BigInt(a) === BigInt(b);
 }
 
 /** Nanoseconds given as whole seconds and the rest, in decimal (as `String` of the bigint). */

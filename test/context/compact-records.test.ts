@@ -77,6 +77,25 @@ describe('NodeStats', () => {
     );
   });
 
+  it('tells another inode or size from an fstat result in numbers or bigints alike (property)', () => {
+    const safe = (v: bigint) => v <= BigInt(Number.MAX_SAFE_INTEGER);
+    fc.assert(
+      fc.property(statFields, fc.constantFrom('dev', 'ino', 'size', 'none'), (s, field) => {
+        const n = new NodeStats(s);
+        expect(n.numericIdentity).toBe(safe(s.dev) && safe(s.ino) && safe(s.size));
+        const now = { dev: s.dev, ino: s.ino, size: s.size };
+        if (field !== 'none') now[field] += 1n;
+        const expected = field === 'none' ? undefined : field === 'size' ? 'size' : 'inode';
+        expect(n.changeIn(now)).toBe(expected);
+        // As a number fstat gives them, which is only asked for when the listed values are safe integers.
+        if (n.numericIdentity && [now.dev, now.ino, now.size].every(safe)) {
+          expect(n.changeIn({ dev: Number(now.dev), ino: Number(now.ino), size: Number(now.size) })).toBe(expected);
+        }
+      }),
+      runs(300),
+    );
+  });
+
   it('answers the file-type questions as lstat does', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'f'), 'x');
