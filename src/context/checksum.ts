@@ -99,7 +99,8 @@ export async function checksumSelection(
     lines.add(`${JSON.stringify(['source', source.type === 'dir' ? '' : source.name, source.type])}\n`);
     const firstRel = new Map<string, string>();
     // A directory walked whole tells which recorded paths below it are gone (context paths, no new strings).
-    const pruning = index !== undefined && inner.root.type === 'dir' && !inner.excludes;
+    // Only records made before the walk can be gone: when there are none (a first build), nothing is noted.
+    const pruning = index !== undefined && inner.root.type === 'dir' && !inner.excludes && index.hasBelow(inner.root.path);
     const seen = new Set<string>();
     let batch: WalkedNode[] = [];
     const flush = async () => {

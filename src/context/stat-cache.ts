@@ -234,6 +234,13 @@ export class RootIndex {
     this.#dirty = true;
   }
 
+  /** Whether any record lies at or below `prefix` (a directory's context path, `/` for all). */
+  hasBelow(prefix: string): boolean {
+    if (prefix === '/') return this.#records.size > 0;
+    for (const path of this.#records.keys()) if (path === prefix || path.startsWith(prefix + '/')) return true;
+    return false;
+  }
+
   /** Forgets records below `prefix` (a directory's context path, `/` for all) that `keep` does not keep. */
   prune(prefix: string, keep: ReadonlySet<string> | ((path: string) => boolean)): void {
     const kept = typeof keep === 'function' ? keep : (path: string) => keep.has(path);

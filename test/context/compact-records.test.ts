@@ -160,10 +160,13 @@ describe('RootIndex', () => {
     index.storePath('/a/d', stats, 2n ** 63n, packDigest(digest), undefined);
     expect(fullDigest(index.lookupPath('/a/b', stats)!.digest!)).toBe(digest);
     expect(index.lookup('a/d', stats)!.digest).toBe(digest);
+    expect([index.hasBelow('/a'), index.hasBelow('/a/b'), index.hasBelow('/a/b/c'), index.hasBelow('/x'), index.hasBelow('/y'), index.hasBelow('/')]).toEqual([true, true, false, true, false, true]);
     index.prune('/a', (path) => path === '/a/b');
     expect(['a/b', 'a/c', 'a/d', 'a-b', 'x'].map((rel) => index.lookup(rel, stats) !== undefined)).toEqual([true, false, false, true, true]);
     index.prune('/', new Set(['/x']));
     expect(index.size).toBe(1);
+    index.prune('/', () => false);
+    expect(index.hasBelow('/')).toBe(false);
   });
 
   it('saves in pieces what loads back whole: every record, fresh or listed stats (property)', async () => {
