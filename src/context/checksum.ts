@@ -201,7 +201,7 @@ function recordLine(walked: WalkedNode, inner: SourceInternals, known: Known, fi
   const { stats } = node;
   const host = inner.options.owner === 'host';
   let type: string = node.type;
-  let size = 0n;
+  let size: number | bigint = 0;
   let link = '';
   let digest = '';
   if (node.type === 'file') {
@@ -212,15 +212,16 @@ function recordLine(walked: WalkedNode, inner: SourceInternals, known: Known, fi
       link = first;
     } else {
       if (stats.linked) firstRel.set(key, rel);
-      size = stats.isSocket() ? 0n : stats.size;
+      // Exact in decimal either way: a size past 2^53 (a sparse file) stays a bigint.
+      size = stats.isSocket() ? 0 : stats.numericIdentity ? stats.sizeNumber : stats.size;
       digest = known.digest === undefined ? '' : fullDigest(known.digest);
     }
   }
   if (node.type === 'symlink') link = known.link ?? '';
   const [major, minor] = node.type === 'char' || node.type === 'block' ? deviceNumbers(stats.rdev) : [0, 0];
-  const mode = Number(stats.mode & 0o7777n);
-  const uid = host ? Number(stats.uid) : 0;
-  const gid = host ? Number(stats.gid) : 0;
+  const mode = stats.permissions;
+  const uid = host ? stats.uidNumber : 0;
+  const gid = host ? stats.gidNumber : 0;
   const xattrs = hashedXattrs(known.xattrs);
   // Types, decimal sizes and digests are plain ASCII: quoting them is their JSON.
   return `["entry",${JSON.stringify(rel)},"${type}",${mode},${uid},${gid},"${size}",${link === '' ? '""' : JSON.stringify(link)},${major},${minor},${xattrs.length === 0 ? '[]' : JSON.stringify(xattrs)},"${digest}"]\n`;

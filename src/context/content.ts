@@ -92,7 +92,8 @@ class FileSource implements ContentSource {
   ) {}
 
   get size(): number {
-    return Number(this.file.stats.size);
+    const { stats } = this.file;
+    return stats instanceof NodeStats ? stats.sizeNumber : Number(stats.size);
   }
 
   get stats(): FileStats {
@@ -178,7 +179,7 @@ class ListedFileReader implements SyncContentReader {
   #position = 0;
 
   constructor(hostPath: string, stats: FileStats, changed: (reason: string) => Error, done?: (digest: Digest) => void) {
-    this.#size = Number(stats.size);
+    this.#size = stats instanceof NodeStats ? stats.sizeNumber : Number(stats.size);
     this.#changed = changed;
     this.#fd = openListed(hostPath, stats, changed);
     this.#hasher = done ? createSha256() : undefined;

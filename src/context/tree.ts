@@ -135,6 +135,26 @@ export class NodeStats {
     return BigInt(this.#ctimeS) * SECOND_NS + BigInt(this.#ctimeNsec);
   }
 
+  /** The permission bits (`mode & 0o7777`), as a number: entries and checksum records need no bigint for them. */
+  get permissions(): number {
+    return this.#mode & 0o7777;
+  }
+
+  /** `uid` as a number. */
+  get uidNumber(): number {
+    return this.#uid;
+  }
+
+  /** `gid` as a number. */
+  get gidNumber(): number {
+    return this.#gid;
+  }
+
+  /** `size` as a number (a file cannot be 2^53 bytes long). */
+  get sizeNumber(): number {
+    return Number(this.#size);
+  }
+
   /** The mtime in whole seconds, rounded down (the tar's precision). */
   get mtimeSeconds(): number {
     return this.#mtimeS;

@@ -171,15 +171,15 @@ export async function nodeEntry(
 ): Promise<Entry> {
   const { stats, path } = node;
   const host = options.owner === 'host';
-  const mode = Number(stats.mode & 0o7777n);
-  const uid = host ? Number(stats.uid) : 0;
-  const gid = host ? Number(stats.gid) : 0;
+  const mode = stats.permissions;
+  const uid = host ? stats.uidNumber : 0;
+  const gid = host ? stats.gidNumber : 0;
   const mtime = stats.mtimeSeconds;
   if (hardlinkTo !== undefined) return { path, type: 'hardlink', mode, uid, gid, mtime, size: 0, linkname: hardlinkTo };
   if (stats.isSocket()) return { path, type: node.type, mode, uid, gid, mtime, size: 0, content: bytesSource(new Uint8Array(0)) };
   switch (node.type) {
     case 'file':
-      return { path, type: 'file', mode, uid, gid, mtime, size: Number(stats.size), content: nodeFileSource(options.resolver.tree.hostRoot, node) };
+      return { path, type: 'file', mode, uid, gid, mtime, size: stats.sizeNumber, content: nodeFileSource(options.resolver.tree.hostRoot, node) };
     case 'symlink':
       return { path, type: 'symlink', mode, uid, gid, mtime, size: 0, linkname: await options.resolver.readlink(node) };
     case 'char':

@@ -60,6 +60,7 @@ describe('NodeStats', () => {
         const floor = s.mtimeNs / 1_000_000_000n - (s.mtimeNs % 1_000_000_000n < 0n ? 1n : 0n);
         expect(n.mtimeSeconds).toBe(Number(floor));
         expect(n.linked).toBe(s.nlink > 1n);
+        expect([n.permissions, n.uidNumber, n.gidNumber, n.sizeNumber]).toEqual([Number(s.mode & 0o7777n), Number(s.uid), Number(s.gid), Number(s.size)]);
         expect(n.inodeKey).toBe(`${s.dev}:${s.ino}`);
       }),
       runs(300),
