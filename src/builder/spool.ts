@@ -12,7 +12,8 @@
 import { createReadStream } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Digest } from '../digest.js';
+import { createSha256, type Digest } from '../digest.js';
+import { DigestMismatchError } from '../errors.js';
 import { decompress, decompressAs, mediaTypeCompression } from '../layers/compress/index.js';
 import type { CompressionFormat } from '../layers/errors.js';
 import { OWN_BLOB_FILE, type Layer } from '../layers/layer.js';
@@ -90,10 +91,11 @@ export class LayerSpool {
   }
 
   /**
-   * Writes `layer`'s blob to a file once (its digests are computed on the
-   * way) and returns a layer that reads the file. The file is private to the
-   * build and written by it, so reads are not verified again here; the store
-   * verifies what it receives. The staged layer carries `index` (the
+   * Writes `layer`'s blob to a file once, hashing it on the way, and returns
+   * a layer that reads the file. The blob's digest and size must be what the
+   * layer says ({@link DigestMismatchError} otherwise, and no file is left):
+   * the file then stands for the blob, and the store, the cache and layouts
+   * place it without hashing it again. The staged layer carries `index` (the
    * caller made it from the same entries) as its {@link IndexedLayer.index}.
    */
   async stage(layer: Layer, signal?: AbortSignal, index?: LayerIndex): Promise<IndexedLayer> {
@@ -130,10 +132,15 @@ export class LayerSpool {
       inFlight = writeChunks(out, chunks);
       inFlight.catch(() => undefined);
     };
+    // The file stands for the blob from here on (OWN_BLOB_FILE): its own digest, not the layer's word.
+    const hasher = createSha256();
+    let written = 0;
     try {
       for await (const chunk of layer.compressed()) {
         signal?.throwIfAborted();
         const passed = tee?.push(chunk);
+        hasher.update(chunk);
+        written += chunk.byteLength;
         batch.push(chunk);
         batchBytes += chunk.byteLength;
         if (batchBytes >= WRITE_BATCH) await flush();
@@ -151,9 +158,20 @@ export class LayerSpool {
       throw err;
     }
     await out.close();
-    const [digest, diffId, size] = await Promise.all([layer.digest(), layer.diffId(), layer.size()]);
+    const digest = hasher.digest();
+    let diffId: Digest;
+    try {
+      const [claimed, claimedSize] = await Promise.all([layer.digest(), layer.size()]);
+      if (claimed !== digest) throw new DigestMismatchError('staged layer blob', claimed, digest);
+      if (claimedSize !== written) throw new DigestMismatchError('staged layer blob size', String(claimedSize), String(written));
+      diffId = await layer.diffId();
+    } catch (err) {
+      await index;
+      await rm(file, { force: true });
+      throw err;
+    }
     const made = known ?? (await index);
-    return { layer: new StagedLayer(file, layer.mediaType, digest, diffId, size, format, made), index: made };
+    return { layer: new StagedLayer(file, layer.mediaType, digest, diffId, written, format, made), index: made };
   }
 
   /** Removes the directory and everything staged in it. */
@@ -164,7 +182,7 @@ export class LayerSpool {
 
 /** A layer whose blob is a staged file with known digests. */
 class StagedLayer implements IndexedLayer {
-  /** The staged file is this process's, hashed as it was written: stores and layouts may place it as it is. */
+  /** The staged file is this process's, hashed as it was written (see `LayerSpool.stage`): stores and layouts may place it as it is. */
   get [OWN_BLOB_FILE](): string {
     return this.file;
   }

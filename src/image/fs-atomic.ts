@@ -103,8 +103,8 @@ export async function writeFileAtomic(
  * again), otherwise a copy made by the kernel (a reflink where the file
  * system has them). The placed file must have `size` bytes; if not, it is
  * removed and {@link DigestMismatchError} names `what`. The target gets
- * `mode` (default 0644), is fsynced and renamed into place as
- * {@link writeFileAtomic} does.
+ * `mode` (default 0644) less the umask, is fsynced and renamed into place
+ * as {@link writeFileAtomic} does.
  *
  * @example
  * ```ts
@@ -122,6 +122,10 @@ export async function placeFileAtomic(
   await mkdir(dir, { recursive: true });
   const tmp = temporaryPath(tmpDir, 'place');
   try {
+    // Created first as writeFileAtomic creates its files, to learn the mode the umask leaves (chmod ignores the umask).
+    const probe = await open(tmp, 'wx', options.mode ?? 0o644);
+    const mode = (await probe.stat().finally(() => probe.close())).mode & 0o7777;
+    await rm(tmp);
     const linked = options.link === true && (await link(source, tmp).then(() => true, () => false));
     if (!linked) await copyFile(source, tmp, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
     const handle = await open(tmp, 'r');
@@ -129,7 +133,7 @@ export async function placeFileAtomic(
       const { size } = await handle.stat();
       if (size !== options.size) throw new DigestMismatchError(`${options.what} size`, String(options.size), String(size));
       // The mode writeFileAtomic gives, whatever the source's was (a private staging file's is 0600).
-      await handle.chmod(options.mode ?? 0o644);
+      await handle.chmod(mode);
       await handle.sync();
     } finally {
       await handle.close();

@@ -4,7 +4,7 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LayerSpool } from '../../src/builder/spool.js';
-import type { Entry } from '../../src/layers/entry.js';
+import { bytesSource, type Entry } from '../../src/layers/entry.js';
 import { layerFromEntries } from '../../src/layers/from-entries.js';
 import type { Layer } from '../../src/layers/layer.js';
 import { layerArbitrary } from '../../src/testing/layers.js';
@@ -69,12 +69,24 @@ describe('LayerSpool.stageIndexed', () => {
     const s = await spool();
     const bytes = new TextEncoder().encode('not a tar at all, '.repeat(100));
     const layer = layerFromEntries([]);
-    const broken: Layer = { ...readBack(layer), mediaType: 'application/vnd.oci.image.layer.v1.tar', async *compressed() { yield bytes; }, digest: async () => 'sha256:00' as never, size: async () => bytes.byteLength };
+    const broken: Layer = { ...readBack(layer), mediaType: 'application/vnd.oci.image.layer.v1.tar', async *compressed() { yield bytes; }, digest: async () => `sha256:${createHash('sha256').update(bytes).digest('hex')}` as never, size: async () => bytes.byteLength };
     const { layer: staged, index } = await s.stageIndexed(broken, {});
     expect(index).toBeUndefined();
     const chunks: Uint8Array[] = [];
     for await (const chunk of staged.compressed()) chunks.push(chunk);
     expect(Buffer.concat(chunks).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('a layer whose blob is not what its digest or size says is refused, and leaves no staged file', async () => {
+    const s = await spool();
+    const x = layerFromEntries([{ path: '/a', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1, content: bytesSource(Uint8Array.of(0x61)) }]);
+    const y = layerFromEntries([{ path: '/a', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1, content: bytesSource(Uint8Array.of(0x62)) }]);
+    expect(await x.size()).toBe(await y.size());
+    const liar: Layer = { ...readBack(x), compressed: () => y.compressed() };
+    await expect(s.stage(liar)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', data: { what: 'staged layer blob', expected: await x.digest(), actual: await y.digest() } });
+    const wrongSize: Layer = { ...readBack(x), size: async () => (await x.size()) + 1 };
+    await expect(s.stageIndexed(wrongSize, {})).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', data: { what: 'staged layer blob size' } });
+    expect(await readdir(s.dir)).toEqual([]);
   });
 
   it('a failing blob leaves no staged file and no stuck index reader', async () => {

@@ -66,6 +66,22 @@ describe('placeFileAtomic', () => {
     expect(await readdir(join(dir, 'tmp3'))).toEqual([]);
   });
 
+  it('gives the placed file the mode writeFileAtomic would, umask included', async () => {
+    const source = join(dir, 'staged-umask');
+    await writeFile(source, 'secret layer', { mode: 0o600 });
+    const old = process.umask(0o077);
+    try {
+      await placeFileAtomic(join(dir, 'placed', 'umask-copy'), source, { size: 12, what: 'blob', tmpDir: join(dir, 'tmp5') });
+      await placeFileAtomic(join(dir, 'placed', 'umask-link'), source, { size: 12, what: 'blob', tmpDir: join(dir, 'tmp5'), link: true });
+      await writeFileAtomic(join(dir, 'placed', 'umask-written'), 'x', { tmpDir: join(dir, 'tmp5') });
+    } finally {
+      process.umask(old);
+    }
+    const modes = await Promise.all(['umask-copy', 'umask-link', 'umask-written'].map(async (name) => (await stat(join(dir, 'placed', name))).mode & 0o777));
+    expect(modes).toEqual([0o600, 0o600, 0o600]);
+    expect(await readdir(join(dir, 'tmp5'))).toEqual([]);
+  });
+
   it('refuses a file of another size and leaves neither target nor temporary file', async () => {
     const source = join(dir, 'short');
     await writeFile(source, 'abc');
