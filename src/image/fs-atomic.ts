@@ -63,14 +63,9 @@ export async function writeFileAtomic(
   source: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string> | Uint8Array,
   options: { tmpDir?: string; mode?: number; durable?: boolean; hint?: string } = {},
 ): Promise<void> {
-  const dir = dirname(target);
-  const tmpDir = options.tmpDir ?? dir;
-  await mkdir(tmpDir, { recursive: true });
-  await mkdir(dir, { recursive: true });
-  const tmp = temporaryPath(tmpDir, options.hint);
   const durable = options.durable ?? true;
-  const handle = await open(tmp, 'wx', options.mode ?? 0o644);
-  try {
+  await replaceAtomically(target, options.tmpDir, options.hint ?? 'tmp', durable, async (tmp) => {
+    const handle = await open(tmp, 'wx', options.mode ?? 0o644);
     try {
       if (source instanceof Uint8Array) {
         await handle.writeFile(source);
@@ -88,12 +83,7 @@ export async function writeFileAtomic(
     } finally {
       await handle.close();
     }
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  if (durable) await fsyncDirectory(dir);
+  });
 }
 
 /**
@@ -116,12 +106,7 @@ export async function placeFileAtomic(
   source: string,
   options: { size: number; what: string; tmpDir?: string; link?: boolean; mode?: number },
 ): Promise<void> {
-  const dir = dirname(target);
-  const tmpDir = options.tmpDir ?? dir;
-  await mkdir(tmpDir, { recursive: true });
-  await mkdir(dir, { recursive: true });
-  const tmp = temporaryPath(tmpDir, 'place');
-  try {
+  await replaceAtomically(target, options.tmpDir, 'place', true, async (tmp) => {
     // Created first as writeFileAtomic creates its files, to learn the mode the umask leaves (chmod ignores the umask).
     const probe = await open(tmp, 'wx', options.mode ?? 0o644);
     const mode = (await probe.stat().finally(() => probe.close())).mode & 0o7777;
@@ -138,12 +123,28 @@ export async function placeFileAtomic(
     } finally {
       await handle.close();
     }
+  });
+}
+
+/**
+ * The frame of both: `target`'s directories, a temporary name in `tmpDir`
+ * (default: beside the target) that `fill` makes a complete file of, the
+ * rename over `target`, and with `durable` the directory's fsync. Whatever
+ * fails, the temporary file goes and the target is untouched.
+ */
+async function replaceAtomically(target: string, tmpDir: string | undefined, hint: string, durable: boolean, fill: (tmp: string) => Promise<void>): Promise<void> {
+  const dir = dirname(target);
+  await mkdir(tmpDir ?? dir, { recursive: true });
+  await mkdir(dir, { recursive: true });
+  const tmp = temporaryPath(tmpDir ?? dir, hint);
+  try {
+    await fill(tmp);
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDirectory(dir);
+  if (durable) await fsyncDirectory(dir);
 }
 
 /** True when `path` exists (any type). */
