@@ -9,25 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { appendLayers, emptyImage, ImageStore, readOciLayout, writeOciLayout } from '../../src/image/index.js';
 import { OWN_BLOB_FILE, type Layer } from '../../src/layers/layer.js';
 import { validateImage } from '../../src/testing/image.js';
-import { layerOf, tempDir } from './helpers.js';
+import { brokenLayer, layerOf, tempDir } from './helpers.js';
 
-/** `layer` with its blob written to `file`, announced as its own, and streams that must not be read. */
+/** `layer` with its blob written to `file`, announced as its own, and a blob stream that breaks if anything reads it. */
 async function fileBacked(layer: Layer, file: string): Promise<Layer> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of layer.compressed()) chunks.push(chunk);
   await writeFile(file, Buffer.concat(chunks), { mode: 0o600 });
-  const refuse = (): AsyncIterable<Uint8Array> => {
-    throw new Error('the blob was streamed although its file was named');
-  };
-  return {
-    mediaType: layer.mediaType,
-    diffId: () => layer.diffId(),
-    digest: () => layer.digest(),
-    size: () => layer.size(),
-    uncompressed: () => layer.uncompressed(),
-    compressed: refuse,
-    [OWN_BLOB_FILE]: file,
-  } as Layer;
+  return { ...brokenLayer(layer, 'the blob was streamed although its file was named'), [OWN_BLOB_FILE]: file } as Layer;
 }
 
 describe('layers with their own blob file', () => {
