@@ -2,17 +2,18 @@
  * `layerkit parse`, run in-process through `main` and once as a real process.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import type { CliIo } from '../../src/cli/io.js';
 
 const repo = join(import.meta.dirname, '../..');
 const corpus = join(repo, 'test/fixtures/buildkit/parser/testfiles');
 const dir = mkdtempSync(join(tmpdir(), 'layerkit-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function file(name: string, text: string): string {
   const path = join(dir, name);
