@@ -3,6 +3,9 @@
  * matter, reserved names never show, listings are sorted and unique) and
  * hostile layers that must be refused or confined.
  */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bytesSource, type Entry } from '../../src/layers/entry.js';
@@ -69,10 +72,16 @@ describe('indexing Layer objects', () => {
   it('keeps contents beyond the memory budget in a spool file and reads them back', async () => {
     const big = 'y'.repeat(100_000);
     const layer = layerFromEntries([dir('/data'), file('/data/small', 'x'), file('/data/big', big)]);
-    const index = await indexLayer(layer, { memoryBudget: 10 });
-    expect(await indexLayer(layer)).toBe(index);
-    const view = await UnionFS.open([index]);
-    expect(await view.readFile('/data/big', 'utf8')).toBe(big);
-    expect(await view.readFile('/data/small', 'utf8')).toBe('x');
+    const spoolDir = await mkdtemp(join(tmpdir(), 'lk-stack-spool-'));
+    try {
+      const index = await indexLayer(layer, { memoryBudget: 10, spoolDir });
+      expect(await indexLayer(layer)).toBe(index);
+      expect(await readdir(spoolDir)).toHaveLength(1);
+      const view = await UnionFS.open([index]);
+      expect(await view.readFile('/data/big', 'utf8')).toBe(big);
+      expect(await view.readFile('/data/small', 'utf8')).toBe('x');
+    } finally {
+      await rm(spoolDir, { recursive: true, force: true });
+    }
   });
 });
